@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ism.h - umbrella header for libism.
+ *
+ *   #include <ism.h>        everything
+ *   #include <ism/conn.h>   connections and events
+ *   #include <ism/region.h> regions: alloc, attach, map, read/write, notify
+ *   #include <ism/admin.h>  status, lists, watch, revoke
+ *
+ * Every fallible function returns >= 0 on success and -errno on failure;
+ * errno itself is never the channel for errors.
+ */
+#ifndef ISM_H
+#define ISM_H
+
+#include <ism/common.h>
+#include <ism/conn.h>
+#include <ism/region.h>
+#include <ism/admin.h>
+
+#endif

@@ -1,0 +1,275 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * admin - status, paged lists and watch.
+ *
+ * Visibility: administrators see everything.  Other peers see themselves,
+ * the regions they own or reference, and the references to those regions:
+ * enough to debug their own sharing, nothing about strangers.  Tokens are
+ * never listed.
+ */
+#include "ismd.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int op_status(struct daemon *d, struct peer *p, uint32_t seq,
+	      struct ism_rbuf *rb, unsigned nfds)
+{
+	struct ism_status st = { 0 };
+	struct ism_wbuf b;
+	uint64_t now = ism_now_ns();
+	int e;
+
+	(void)nfds;
+	if ((e = ism_proto_get_empty(rb)) < 0)
+		return e;
+	ism_strlcpy(st.version, ISM_VERSION_STRING, sizeof(st.version));
+	memcpy(st.host_id.b, d->host_id, ISM_HOST_ID_SIZE);
+	st.pid = (uint32_t)getpid();
+	st.epoch = d->epoch;
+	st.uptime_ns = now - d->start_ns;
+	st.peers = d->n_peers;
+	st.regions = d->n_regions;
+	st.refs = d->n_refs;
+	st.max_peers = d->cfg.max_peers;
+	st.bytes_used = d->bytes_used;
+	st.max_memory = d->cfg.max_memory;
+	st.quota_regions = d->cfg.q_regions;
+	st.quota_refs = d->cfg.q_refs;
+	st.quota_events = d->cfg.q_events;
+	st.quota_bytes = d->cfg.q_bytes;
+	st.ops = d->ops;
+	st.notifies = d->notifies;
+	st.events_coalesced = d->events_coalesced;
+	st.events_lost = d->events_lost;
+	st.evictions = d->evictions;
+	st.recovery_ms_left = daemon_recovering(d)
+				      ? (uint32_t)((d->recovery_end_ns - now) /
+						   1000000)
+				      : 0;
+	if (!(p->flags & PEER_ADMIN)) {
+		/* Counts of others' activity are not secrets, but a
+		 * non-administrator has no use for the pid. */
+		st.pid = 0;
+	}
+	ism_proto_begin(&b, d->tx, ISM_WIRE_MAX_MSG, ISM_MSG_STATUS,
+			ISM_WIRE_F_REPLY, seq, 0);
+	ism_proto_put_status_rep(&b, &st);
+	e = ism_proto_end(&b);
+	if (e < 0)
+		return e;
+	peer_send(d, p, (size_t)e, NULL, 0, false);
+	return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Collect the ids > @cursor of what @p may see, sorted, at most @max of
+ * them; *@more tells whether any were left out.  The whole set is scanned
+ * (O(n log n) per page): fine for the tens of thousands ismd serves, and
+ * it needs no order kept on the hot paths.
+ */
+static uint32_t page_ids(uint64_t *ids, size_t n, uint32_t max, bool *more)
+{
+	qsort(ids, n, sizeof(*ids), cmp_u64);
+	*more = n > max;
+	return (uint32_t)ISM_MIN(n, (size_t)max);
+}
+
+static bool sees_region(struct daemon *d, struct peer *p, struct region *r)
+{
+	return (p->flags & PEER_ADMIN) ||
+	       ism_map_get(&d->ref_by_pr, p->id, r->id) != NULL;
+}
+
+static int list_peers(struct daemon *d, struct peer *p,
+		      const struct ism_list_req *req, struct ism_wbuf *b)
+{
+	struct ism_peer_info *e;
+	struct ism_list *pos;
+	uint64_t *ids, now = ism_now_ns();
+	size_t n = 0;
+	uint32_t k;
+	bool more;
+
+	ids = calloc(d->n_peers + 1, sizeof(*ids));
+	e = calloc(req->max, sizeof(*e));
+	if (!ids || !e) {
+		free(ids);
+		free(e);
+		return -ENOMEM;
+	}
+	for (pos = d->peers.next; pos != &d->peers; pos = pos->next) {
+		struct peer *q = ism_container_of(pos, struct peer, link);
+
+		if (q->id > req->cursor && (q->flags & PEER_HELLO) &&
+		    ((p->flags & PEER_ADMIN) || q == p))
+			ids[n++] = q->id;
+	}
+	k = page_ids(ids, n, req->max, &more);
+	for (uint32_t i = 0; i < k; i++) {
+		struct peer *q = ism_map_get(&d->peer_by_id, ids[i], 0);
+
+		e[i].id = q->id;
+		e[i].pid = (uint32_t)q->pid;
+		e[i].uid = (uint32_t)q->uid;
+		e[i].gid = (uint32_t)q->gid;
+		e[i].flags = (q->flags & PEER_ADMIN ? ISM_PEER_ADMIN : 0) |
+			     (q->flags & PEER_WATCH ? ISM_PEER_WATCHER : 0) |
+			     (q == p ? ISM_PEER_SELF : 0);
+		e[i].regions = q->n_regions;
+		e[i].refs = q->n_refs;
+		e[i].bytes = q->bytes;
+		e[i].queued = q->oq_count;
+		e[i].age_ns = now - q->connected_ns;
+		e[i].ops = q->ops;
+		ism_strlcpy(e[i].name, q->name, sizeof(e[i].name));
+	}
+	ism_proto_put_peers_rep(b, more ? ids[k - 1] : 0, e, k);
+	free(ids);
+	free(e);
+	return 0;
+}
+
+static int list_regions(struct daemon *d, struct peer *p,
+			const struct ism_list_req *req, struct ism_wbuf *b)
+{
+	struct ism_region_entry *e;
+	struct region *r;
+	uint64_t *ids, now = ism_now_ns();
+	size_t n = 0, pos = 0;
+	uint32_t k;
+	bool more;
+
+	ids = calloc(d->n_regions + 1, sizeof(*ids));
+	e = calloc(req->max, sizeof(*e));
+	if (!ids || !e) {
+		free(ids);
+		free(e);
+		return -ENOMEM;
+	}
+	while ((r = ism_map_next(&d->region_by_id, &pos, NULL, NULL)))
+		if (r->id > req->cursor && sees_region(d, p, r))
+			ids[n++] = r->id;
+	k = page_ids(ids, n, req->max, &more);
+	for (uint32_t i = 0; i < k; i++) {
+		r = ism_map_get(&d->region_by_id, ids[i], 0);
+		e[i].id = r->id;
+		e[i].owner = r->owner_id;
+		e[i].size = r->size;
+		e[i].page_size = r->page_size;
+		e[i].max_access = r->max_access;
+		e[i].flags = r->huge ? ISM_REGION_HUGE : 0;
+		e[i].refs = r->nrefs;
+		e[i].age_ns = now - r->created_ns;
+		ism_strlcpy(e[i].name, r->name, sizeof(e[i].name));
+	}
+	ism_proto_put_regions_rep(b, more ? ids[k - 1] : 0, e, k);
+	free(ids);
+	free(e);
+	return 0;
+}
+
+static int list_refs(struct daemon *d, struct peer *p,
+		     const struct ism_list_req *req, struct ism_wbuf *b)
+{
+	struct ism_ref_entry *e;
+	struct region *r;
+	struct ism_list *pos;
+	uint64_t *ids;
+	uint32_t k;
+	size_t n = 0;
+	bool more;
+
+	/* Paged by peer id within one region. */
+	r = ism_map_get(&d->region_by_id, req->region, 0);
+	if (!r || !sees_region(d, p, r))
+		return -ENOENT;
+	ids = calloc(r->nrefs + 1, sizeof(*ids));
+	e = calloc(req->max, sizeof(*e));
+	if (!ids || !e) {
+		free(ids);
+		free(e);
+		return -ENOMEM;
+	}
+	for (pos = r->refs.next; pos != &r->refs; pos = pos->next) {
+		struct ref *f = ism_container_of(pos, struct ref, region_link);
+
+		if (f->peer->id > req->cursor)
+			ids[n++] = f->peer->id;
+	}
+	k = page_ids(ids, n, req->max, &more);
+	for (uint32_t i = 0; i < k; i++) {
+		struct ref *f = ism_map_get(&d->ref_by_pr, ids[i], r->id);
+
+		e[i].region = r->id;
+		e[i].peer = f->peer->id;
+		e[i].access = f->access;
+		e[i].flags = (f->flags & REF_OWNER ? ISM_REF_OWNER : 0) |
+			     (f->flags & REF_NOFD ? ISM_REF_NOFD : 0);
+	}
+	ism_proto_put_refs_rep(b, more ? ids[k - 1] : 0, e, k);
+	free(ids);
+	free(e);
+	return 0;
+}
+
+int op_list(struct daemon *d, struct peer *p, uint16_t type, uint32_t seq,
+	    struct ism_rbuf *rb, unsigned nfds)
+{
+	struct ism_list_req req;
+	struct ism_wbuf b;
+	int e;
+
+	(void)nfds;
+	if ((e = ism_proto_get_list_req(rb, &req)) < 0)
+		return e;
+	if (type != ISM_MSG_LIST_REFS && req.region != 0)
+		return -EINVAL;
+	ism_proto_begin(&b, d->tx, ISM_WIRE_MAX_MSG, type, ISM_WIRE_F_REPLY,
+			seq, 0);
+	if (type == ISM_MSG_LIST_PEERS)
+		e = list_peers(d, p, &req, &b);
+	else if (type == ISM_MSG_LIST_REGIONS)
+		e = list_regions(d, p, &req, &b);
+	else
+		e = list_refs(d, p, &req, &b);
+	if (e < 0)
+		return e;
+	e = ism_proto_end(&b);
+	if (e < 0)
+		return e;
+	peer_send(d, p, (size_t)e, NULL, 0, false);
+	return 0;
+}
+
+int op_watch(struct daemon *d, struct peer *p, uint32_t seq,
+	     struct ism_rbuf *rb, unsigned nfds)
+{
+	struct ism_wbuf b;
+	uint32_t mask;
+	int e;
+
+	(void)nfds;
+	if ((e = ism_proto_get_watch_req(rb, &mask)) < 0)
+		return e;
+	if (mask == 0)
+		p->flags &= ~PEER_WATCH;
+	else
+		p->flags |= PEER_WATCH;
+	ism_proto_begin(&b, d->tx, ISM_WIRE_MAX_MSG, ISM_MSG_WATCH,
+			ISM_WIRE_F_REPLY, seq, 0);
+	e = ism_proto_end(&b);
+	if (e < 0)
+		return e;
+	peer_send(d, p, (size_t)e, NULL, 0, false);
+	return 0;
+}

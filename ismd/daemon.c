@@ -1,0 +1,313 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * daemon - setup, the epoll loop, signals, housekeeping and shutdown.
+ */
+#include "ismd.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#define MAX_EVENTS 256
+#define HOUSEKEEPING_MS 250
+
+bool daemon_recovering(struct daemon *d)
+{
+	return d->recovery_end_ns && ism_now_ns() < d->recovery_end_ns;
+}
+
+static uint32_t read_huge_page_size(void)
+{
+	FILE *f = fopen("/proc/meminfo", "re");
+	char line[128];
+	unsigned long kb = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Hugepagesize: %lu kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb && kb <= (1ul << 20) ? (uint32_t)(kb * 1024) : 0;
+}
+
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	/* Root may raise the hard limit too (fs.nr_open bounds it). */
+	if (geteuid() == 0 && rl.rlim_max < (1u << 20)) {
+		struct rlimit big = { 1u << 20, 1u << 20 };
+
+		if (setrlimit(RLIMIT_NOFILE, &big) == 0) {
+			ismd_log(L_INFO, "file descriptor limit %u", 1u << 20);
+			return;
+		}
+	}
+	rl.rlim_cur = rl.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &rl);
+	ismd_log(L_INFO, "file descriptor limit %llu",
+		 (unsigned long long)rl.rlim_cur);
+}
+
+static int ep_add(struct daemon *d, int fd, enum ep_kind *kind)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = kind };
+
+	return epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+int daemon_init(struct daemon *d, const struct ismd_config *cfg)
+{
+	struct itimerspec its = {
+		.it_interval = { 0, HOUSEKEEPING_MS * 1000000L },
+		.it_value = { 0, HOUSEKEEPING_MS * 1000000L },
+	};
+	sigset_t set;
+	int r;
+
+	memset(d, 0, sizeof(*d));
+	d->cfg = *cfg;
+	d->epfd = d->listen_fd = d->signal_fd = d->timer_fd = d->lock_fd = -1;
+	d->listen_kind = EP_LISTEN;
+	d->signal_kind = EP_SIGNAL;
+	d->timer_kind = EP_TIMER;
+	ism_list_init(&d->peers);
+	ism_list_init(&d->pending);
+	ism_list_init(&d->reap);
+	ism_map_init(&d->peer_by_id);
+	ism_map_init(&d->region_by_id);
+	ism_map_init(&d->region_by_token);
+	ism_map_init(&d->ref_by_pr);
+	d->start_ns = ism_now_ns();
+	d->page_size = (uint32_t)sysconf(_SC_PAGESIZE);
+	d->huge_page_size = read_huge_page_size();
+	d->rx = malloc(ISM_WIRE_MAX_MSG);
+	d->tx = malloc(ISM_WIRE_MAX_MSG);
+	if (!d->rx || !d->tx)
+		return -ENOMEM;
+
+	/* Signals: SIGPIPE ignored (MSG_NOSIGNAL too), the rest via a
+	 * signalfd; SIGALRM stays deliverable for the doorbell guard. */
+	signal(SIGPIPE, SIG_IGN);
+	doorbell_guard_install();
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	d->signal_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (d->signal_fd < 0)
+		return -errno;
+
+	/* Keep same-uid processes out of /proc/<ismd>/fd, where every
+	 * region's private fd lives (and keep regions out of core dumps). */
+	if (!cfg->dumpable)
+		prctl(PR_SET_DUMPABLE, 0);
+	if (access("/proc/self/fd", X_OK) < 0) {
+		ismd_log(L_ERR, "/proc is not mounted: ismd needs it to hand "
+				"out read-only fds");
+		return -ENOENT;
+	}
+	raise_nofile();
+
+	if ((r = ismd_state_open(d, cfg->state_dir)) < 0)
+		return r;
+	if (d->epoch > 1 && cfg->recovery_ms)
+		d->recovery_end_ns =
+			d->start_ns + (uint64_t)cfg->recovery_ms * 1000000ull;
+	if ((r = ismd_listen(d)) < 0)
+		return r;
+
+	d->epfd = epoll_create1(EPOLL_CLOEXEC);
+	d->timer_fd = timerfd_create(CLOCK_MONOTONIC,
+				     TFD_CLOEXEC | TFD_NONBLOCK);
+	if (d->epfd < 0 || d->timer_fd < 0)
+		return -errno;
+	timerfd_settime(d->timer_fd, 0, &its, NULL);
+	if ((r = ep_add(d, d->listen_fd, &d->listen_kind)) < 0 ||
+	    (r = ep_add(d, d->signal_fd, &d->signal_kind)) < 0 ||
+	    (r = ep_add(d, d->timer_fd, &d->timer_kind)) < 0)
+		return r;
+	{
+		char hid[2 * ISM_HOST_ID_SIZE + 1];
+
+		ism_hex_encode(d->host_id, ISM_HOST_ID_SIZE, hid);
+		ismd_log(L_INFO, "ismd %s pid %d host id %s epoch %u%s",
+			 ISM_VERSION_STRING, (int)getpid(), hid, d->epoch,
+			 d->recovery_end_ns ? " (accepting re-registrations)"
+					    : "");
+	}
+	return 0;
+}
+
+static void reap(struct daemon *d)
+{
+	while (!ism_list_empty(&d->reap)) {
+		struct peer *p =
+			ism_container_of(d->reap.next, struct peer, link);
+
+		peer_free(d, p);
+	}
+}
+
+static void housekeeping(struct daemon *d)
+{
+	uint64_t now = ism_now_ns(), exp;
+
+	if (read(d->timer_fd, &exp, sizeof(exp)) < 0)
+		return;
+	peer_housekeeping(d, now);
+	if (d->recovery_end_ns && now >= d->recovery_end_ns) {
+		d->recovery_end_ns = 0;
+		if (d->n_pending)
+			ismd_log(L_INFO,
+				 "recovery window over: %u references to "
+				 "regions nobody re-registered are lost",
+				 d->n_pending);
+		pending_expire_all(d);
+	}
+}
+
+static void on_signal(struct daemon *d)
+{
+	struct signalfd_siginfo si;
+
+	while (read(d->signal_fd, &si, sizeof(si)) == sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGTERM:
+		case SIGINT:
+			ismd_log(L_INFO, "signal %d: shutting down",
+				 (int)si.ssi_signo);
+			d->stopping = true;
+			break;
+		case SIGUSR1:
+			ismd_log(L_INFO,
+				 "peers %u regions %u refs %u bytes %llu "
+				 "ops %llu notifies %llu lost %llu "
+				 "evictions %llu",
+				 d->n_peers, d->n_regions, d->n_refs,
+				 (unsigned long long)d->bytes_used,
+				 (unsigned long long)d->ops,
+				 (unsigned long long)d->notifies,
+				 (unsigned long long)d->events_lost,
+				 (unsigned long long)d->evictions);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+int daemon_run(struct daemon *d)
+{
+	struct epoll_event evs[MAX_EVENTS];
+
+	ismd_sd_notify("READY=1\nSTATUS=serving");
+	while (!d->stopping) {
+		int n = epoll_wait(d->epfd, evs, MAX_EVENTS, -1);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			ismd_log(L_ERR, "epoll_wait: %s", strerror(errno));
+			return -errno;
+		}
+		for (int i = 0; i < n; i++) {
+			enum ep_kind *k = evs[i].data.ptr;
+
+			switch (*k) {
+			case EP_LISTEN:
+				peer_accept(d);
+				break;
+			case EP_SIGNAL:
+				on_signal(d);
+				break;
+			case EP_TIMER:
+				housekeeping(d);
+				break;
+			case EP_PEER: {
+				struct peer *p = (struct peer *)(void *)k;
+
+				/* A peer killed earlier in this batch is
+				 * only on the reap list: skip it. */
+				if (p->flags & PEER_DEAD)
+					break;
+				if (evs[i].events & EPOLLOUT)
+					peer_writable(d, p);
+				if (evs[i].events & (EPOLLIN | EPOLLHUP |
+						     EPOLLERR))
+					peer_readable(d, p);
+				break;
+			}
+			}
+		}
+		/* Freeing only here keeps pointers in evs[] valid. */
+		reap(d);
+	}
+	ismd_sd_notify("STOPPING=1");
+	return 0;
+}
+
+void daemon_fini(struct daemon *d)
+{
+	struct ism_list *pos, *tmp;
+
+	d->stopping = true; /* keeps region memory intact (region.c) */
+	/* Tell every peer we are going, best effort, then drop them all. */
+	ism_list_for_each_safe(pos, tmp, &d->peers)
+	{
+		struct peer *p = ism_container_of(pos, struct peer, link);
+		struct ism_wbuf b;
+		int n;
+
+		if (!(p->flags & PEER_HELLO) || !d->tx)
+			continue;
+		ism_proto_begin(&b, d->tx, ISM_WIRE_MAX_MSG,
+				ISM_MSG_EV_SHUTDOWN, ISM_WIRE_F_EVENT, 0, 0);
+		ism_proto_put_ev_shutdown(&b, 0);
+		n = ism_proto_end(&b);
+		if (n > 0)
+			ism_wire_send(p->sock, d->tx, (size_t)n, NULL, 0,
+				      MSG_DONTWAIT);
+	}
+	ism_list_for_each_safe(pos, tmp, &d->peers)
+	{
+		struct peer *p = ism_container_of(pos, struct peer, link);
+
+		peer_kill(d, p, "ismd shutting down");
+	}
+	/* Regions die with their owners; quietly, as nobody is left. */
+	while (!ism_list_empty(&d->reap)) {
+		struct peer *p =
+			ism_container_of(d->reap.next, struct peer, link);
+
+		peer_free(d, p);
+	}
+	pending_expire_all(d);
+	region_free_all(d);
+	ismd_unlisten(d);
+	ism_close_fd(&d->epfd);
+	ism_close_fd(&d->signal_fd);
+	ism_close_fd(&d->timer_fd);
+	ismd_state_close(d);
+	ism_map_free(&d->peer_by_id);
+	ism_map_free(&d->region_by_id);
+	ism_map_free(&d->region_by_token);
+	ism_map_free(&d->ref_by_pr);
+	free(d->rx);
+	free(d->tx);
+	d->rx = d->tx = NULL;
+}

@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * client - libism's internals shared by conn.c, region.c and admin.c.
+ *
+ * Locking: struct ism_conn.lock guards everything in the connection and in
+ * its region handles.  Public entry points take it; functions named
+ * *_locked expect it held.
+ */
+#ifndef ISM_CLIENT_H
+#define ISM_CLIENT_H
+
+#include "proto/proto.h"
+#include "util/list.h"
+#include "util/map.h"
+
+#include <ism.h>
+#include <pthread.h>
+#include <stdbool.h>
+
+enum conn_state {
+	CONN_UP,	   /* connected and greeted */
+	CONN_RECONNECTING, /* lost; retrying until reconnect_deadline */
+	CONN_DEAD,	   /* lost for good, or closed */
+};
+
+/* Local event queue bound: beyond it events are counted as lost. */
+#define CONN_EVQ_MAX 65536u
+
+struct ism_region {
+	struct ism_conn *c;
+	struct ism_list link; /* c->regions */
+	uint64_t id, owner, size;
+	uint32_t page_size, access, max_access;
+	bool is_owner, nofd, huge, gone;
+	int huge_errno;
+	int fd;
+	void *map;
+	struct ism_token token;
+	uint8_t proof[ISM_PROOF_SIZE]; /* owner proof, for re-registration */
+	struct ism_acl *acl;	       /* owner's grant, for re-registration */
+	char name[ISM_NAME_MAX + 1];
+};
+
+struct ism_conn {
+	pthread_mutex_t lock;
+	char path[108];
+	char name[ISM_NAME_MAX + 1];
+	uint32_t flags;
+	int timeout_ms, reconnect_ms;
+
+	enum conn_state state;
+	int sock;     /* -1 unless CONN_UP */
+	int epfd;     /* what ism_conn_fd() returns */
+	int timerfd;  /* reconnect backoff, in epfd */
+	int pendfd;   /* eventfd in epfd: readable while events are queued */
+	int doorbell; /* eventfd handed to ismd */
+	uint64_t reconnect_deadline;
+	unsigned backoff_ms;
+
+	uint32_t seq;
+	uint64_t peer_id;
+	uint8_t host_id[ISM_HOST_ID_SIZE];
+	uint8_t resume_proof[ISM_PROOF_SIZE];
+	uint32_t hello_flags, max_rw;
+
+	struct ism_event *evq;
+	size_t evq_head, evq_len, evq_cap;
+	uint64_t evq_lost;
+	bool pend_signalled;
+
+	struct ism_list regions;
+	struct ism_map by_id;
+
+	uint8_t *rx; /* ISM_WIRE_MAX_MSG */
+	uint8_t *tx; /* ISM_WIRE_MAX_MSG */
+};
+
+/* A reply: a cursor on its payload and the fds that came with it. */
+struct reply {
+	struct ism_wire_hdr hdr;
+	struct ism_rbuf rb;
+	int fds[ISM_WIRE_MAX_FDS];
+	unsigned nfds;
+};
+
+/*
+ * Send the message built in c->tx (@len bytes, @nfds fds) and wait for its
+ * reply.  Returns 0 with *@rep filled (the caller owns rep->fds and must
+ * close them), or -errno: the reply's status as -errno (no fds then), or
+ * -ECONNRESET/-EPIPE/-ETIMEDOUT.  Waits for a reconnect first if one is
+ * under way.  Lock held.
+ */
+int conn_call_locked(struct ism_conn *c, size_t len, const int *fds,
+		     unsigned nfds, struct reply *rep);
+
+/* Start a request in c->tx; returns the write cursor. */
+void conn_begin_locked(struct ism_conn *c, struct ism_wbuf *b, uint16_t type);
+
+/* Close every fd in @rep. */
+void reply_close_fds(struct reply *rep);
+
+/* Region handle bookkeeping (region.c). */
+void region_free_locked(struct ism_region *r);
+void region_mark_gone_locked(struct ism_conn *c, uint64_t id);
+
+/* Push an event to the local queue (conn.c). */
+void conn_push_event_locked(struct ism_conn *c, const struct ism_event *ev);
+
+#endif

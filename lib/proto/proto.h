@@ -1,0 +1,270 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * proto - the ism control protocol: message types, their host structs, and
+ * one encoder and one decoder per message (docs/protocol.md is the spec).
+ *
+ * Concepts: every message is a wire header (lib/wire) and a payload.  A
+ * decoder takes a read cursor positioned after the header, reads every
+ * field, checks the cursor's error once, requires that nothing is left
+ * over, and validates ranges before returning 0.  It returns -EBADMSG for
+ * malformed bytes and -EINVAL for well-formed but out-of-range values.
+ * Decoded pointers (write data, read reply data) point into the caller's
+ * receive buffer.
+ */
+#ifndef ISM_PROTO_H
+#define ISM_PROTO_H
+
+#include "wire/wire.h"
+
+#include <ism/admin.h>
+#include <ism/common.h>
+#include <ism/conn.h>
+#include <ism/region.h>
+
+enum ism_msg_type {
+	ISM_MSG_HELLO = 1,
+	ISM_MSG_ALLOC = 2,
+	ISM_MSG_ATTACH = 3,
+	ISM_MSG_DETACH = 4,
+	ISM_MSG_DESTROY = 5,
+	ISM_MSG_NOTIFY = 6,
+	ISM_MSG_READ = 7,
+	ISM_MSG_WRITE = 8,
+	ISM_MSG_STATUS = 9,
+	ISM_MSG_LIST_PEERS = 10,
+	ISM_MSG_LIST_REGIONS = 11,
+	ISM_MSG_LIST_REFS = 12,
+	ISM_MSG_WATCH = 13,
+	ISM_MSG_REGISTER = 14,
+	ISM_MSG_REATTACH = 15,
+	ISM_MSG_REQ_MAX = 15,
+
+	ISM_MSG_EV_NOTIFY = 0x101,
+	ISM_MSG_EV_REGION_GONE = 0x102,
+	ISM_MSG_EV_PEER_ATTACHED = 0x103,
+	ISM_MSG_EV_PEER_DETACHED = 0x104,
+	ISM_MSG_EV_OVERFLOW = 0x105,
+	ISM_MSG_EV_WATCH = 0x106,
+	ISM_MSG_EV_SHUTDOWN = 0x107,
+};
+
+/* Largest read or write chunk carried by one message. */
+#define ISM_RW_MAX 65536u
+/* Most entries in one list reply page. */
+#define ISM_LIST_MAX 256u
+/* Most regions in one REGISTER (each carries one fd). */
+#define ISM_REGISTER_MAX ISM_WIRE_MAX_FDS
+/* Most references in one REATTACH. */
+#define ISM_REATTACH_MAX 64u
+
+#define ISM_PROOF_SIZE 16
+
+/* WATCH mask: bit 0 subscribes to every lifecycle event; 0 unsubscribes. */
+#define ISM_WATCH_MASK_ALL 0x1u
+
+/* Protocol capability bits (none defined in version 1). */
+#define ISM_CAPS_KNOWN 0u
+
+/* HELLO request flags. */
+#define ISM_HELLO_F_DOORBELL 0x1u /* one fd attached: the doorbell eventfd */
+#define ISM_HELLO_F_RESUME 0x2u	  /* resume_id/resume_proof are valid */
+#define ISM_HELLO_F_KNOWN 0x3u
+/* HELLO reply flags. */
+#define ISM_HELLO_R_ADMIN 0x1u
+#define ISM_HELLO_R_RESUMED 0x2u
+#define ISM_HELLO_R_RECOVERING 0x4u
+
+/* ALLOC flags: enum ism_alloc_flags.  Reply flags: */
+#define ISM_ALLOC_F_KNOWN                                                      \
+	(ISM_ALLOC_HUGETLB | ISM_ALLOC_HUGETLB_REQUIRED | ISM_ALLOC_POPULATE)
+#define ISM_RFLAG_HUGE 0x1u
+/* ATTACH flags: enum ism_attach_flags.  Reply flags: */
+#define ISM_ATTACH_F_KNOWN ISM_ATTACH_NOFD
+#define ISM_ATTACH_R_NOFD 0x1u
+#define ISM_ATTACH_R_HUGE 0x2u
+
+struct ism_acl {
+	uint32_t n_peers, n_uids;
+	uint64_t peers[ISM_ACL_MAX];
+	uint32_t uids[ISM_ACL_MAX];
+};
+
+struct ism_hello_req {
+	uint32_t min_version, max_version, caps, flags;
+	uint64_t resume_id;
+	uint8_t resume_proof[ISM_PROOF_SIZE];
+	char name[ISM_NAME_MAX + 1];
+};
+
+struct ism_hello_rep {
+	uint32_t version, caps, flags, max_msg;
+	uint64_t peer_id;
+	uint8_t host_id[ISM_HOST_ID_SIZE];
+	uint8_t resume_proof[ISM_PROOF_SIZE];
+	uint32_t max_rw, q_regions, q_refs, q_events;
+	uint64_t q_bytes;
+	uint32_t recovery_ms;
+};
+
+struct ism_alloc_req {
+	uint64_t size;
+	uint32_t flags, max_access;
+	struct ism_acl acl;
+	char name[ISM_NAME_MAX + 1];
+};
+
+struct ism_alloc_rep {
+	uint64_t region, size;
+	uint32_t page_size, flags, huge_errno, max_access;
+	uint8_t token[ISM_TOKEN_SIZE];
+	uint8_t proof[ISM_PROOF_SIZE];
+};
+
+struct ism_attach_req {
+	uint8_t token[ISM_TOKEN_SIZE];
+	uint32_t access, flags;
+};
+
+struct ism_attach_rep {
+	uint64_t region, size, owner;
+	uint32_t page_size, access, flags;
+};
+
+struct ism_notify_req {
+	uint64_t region, value;
+};
+
+struct ism_read_req {
+	uint64_t region, offset;
+	uint32_t len;
+};
+
+struct ism_write_req {
+	uint64_t region, offset;
+	uint32_t len;
+	const uint8_t *data; /* points into the receive buffer */
+};
+
+struct ism_list_req {
+	uint64_t cursor, region;
+	uint32_t max;
+};
+
+struct ism_register_ent {
+	uint64_t region, size;
+	uint8_t token[ISM_TOKEN_SIZE];
+	uint8_t proof[ISM_PROOF_SIZE];
+	uint32_t flags, max_access; /* flags: ISM_RFLAG_HUGE */
+	struct ism_acl acl;
+	char name[ISM_NAME_MAX + 1];
+};
+
+struct ism_register_req {
+	uint32_t n;
+	struct ism_register_ent ent[ISM_REGISTER_MAX];
+};
+
+struct ism_reattach_ent {
+	uint64_t region;
+	uint8_t token[ISM_TOKEN_SIZE];
+	uint32_t access, flags;
+};
+
+struct ism_reattach_req {
+	uint32_t n;
+	struct ism_reattach_ent ent[ISM_REATTACH_MAX];
+};
+
+/* Status array of a REGISTER or REATTACH reply (0 or positive errno). */
+struct ism_batch_rep {
+	uint32_t n;
+	uint32_t status[ISM_REATTACH_MAX];
+};
+
+/* Start a message: writes the header (len patched by ism_proto_end). */
+void ism_proto_begin(struct ism_wbuf *b, void *buf, size_t cap, uint16_t type,
+		     uint16_t flags, uint32_t seq, uint32_t status);
+/* Patch the length.  Returns the message length or the cursor's error. */
+int ism_proto_end(struct ism_wbuf *b);
+
+/* Name of a message type for logs ("hello", "ev-notify", ...). */
+const char *ism_proto_type_name(uint16_t type);
+
+/* Requests. */
+void ism_proto_put_hello_req(struct ism_wbuf *b, const struct ism_hello_req *m);
+int ism_proto_get_hello_req(struct ism_rbuf *b, struct ism_hello_req *m);
+void ism_proto_put_alloc_req(struct ism_wbuf *b, const struct ism_alloc_req *m);
+int ism_proto_get_alloc_req(struct ism_rbuf *b, struct ism_alloc_req *m);
+void ism_proto_put_attach_req(struct ism_wbuf *b, const struct ism_attach_req *m);
+int ism_proto_get_attach_req(struct ism_rbuf *b, struct ism_attach_req *m);
+/* DETACH and DESTROY carry one region id. */
+void ism_proto_put_region_req(struct ism_wbuf *b, uint64_t region);
+int ism_proto_get_region_req(struct ism_rbuf *b, uint64_t *region);
+void ism_proto_put_notify_req(struct ism_wbuf *b, const struct ism_notify_req *m);
+int ism_proto_get_notify_req(struct ism_rbuf *b, struct ism_notify_req *m);
+void ism_proto_put_read_req(struct ism_wbuf *b, const struct ism_read_req *m);
+int ism_proto_get_read_req(struct ism_rbuf *b, struct ism_read_req *m);
+void ism_proto_put_write_req(struct ism_wbuf *b, const struct ism_write_req *m);
+int ism_proto_get_write_req(struct ism_rbuf *b, struct ism_write_req *m);
+/* STATUS has an empty request: use ism_proto_get_empty(). */
+int ism_proto_get_empty(struct ism_rbuf *b);
+void ism_proto_put_list_req(struct ism_wbuf *b, const struct ism_list_req *m);
+int ism_proto_get_list_req(struct ism_rbuf *b, struct ism_list_req *m);
+void ism_proto_put_watch_req(struct ism_wbuf *b, uint32_t mask);
+int ism_proto_get_watch_req(struct ism_rbuf *b, uint32_t *mask);
+void ism_proto_put_register_req(struct ism_wbuf *b,
+				const struct ism_register_req *m);
+int ism_proto_get_register_req(struct ism_rbuf *b, struct ism_register_req *m);
+void ism_proto_put_reattach_req(struct ism_wbuf *b,
+				const struct ism_reattach_req *m);
+int ism_proto_get_reattach_req(struct ism_rbuf *b, struct ism_reattach_req *m);
+
+/* Replies (only sent with status 0; an error reply has no payload). */
+void ism_proto_put_hello_rep(struct ism_wbuf *b, const struct ism_hello_rep *m);
+int ism_proto_get_hello_rep(struct ism_rbuf *b, struct ism_hello_rep *m);
+void ism_proto_put_alloc_rep(struct ism_wbuf *b, const struct ism_alloc_rep *m);
+int ism_proto_get_alloc_rep(struct ism_rbuf *b, struct ism_alloc_rep *m);
+void ism_proto_put_attach_rep(struct ism_wbuf *b, const struct ism_attach_rep *m);
+int ism_proto_get_attach_rep(struct ism_rbuf *b, struct ism_attach_rep *m);
+/* DESTROY, NOTIFY and WRITE replies carry one count. */
+void ism_proto_put_count_rep(struct ism_wbuf *b, uint32_t count);
+int ism_proto_get_count_rep(struct ism_rbuf *b, uint32_t *count);
+/* READ reply: the data is the whole payload (1..ISM_RW_MAX bytes). */
+int ism_proto_get_read_rep(struct ism_rbuf *b, const uint8_t **data,
+			   uint32_t *len);
+void ism_proto_put_status_rep(struct ism_wbuf *b, const struct ism_status *m);
+int ism_proto_get_status_rep(struct ism_rbuf *b, struct ism_status *m);
+/* List replies: @n entries; decoders fill at most @cap entries and fail
+ * with -EBADMSG if the reply holds more. */
+void ism_proto_put_peers_rep(struct ism_wbuf *b, uint64_t next,
+			     const struct ism_peer_info *e, uint32_t n);
+int ism_proto_get_peers_rep(struct ism_rbuf *b, uint64_t *next,
+			    struct ism_peer_info *e, uint32_t cap, uint32_t *n);
+void ism_proto_put_regions_rep(struct ism_wbuf *b, uint64_t next,
+			       const struct ism_region_entry *e, uint32_t n);
+int ism_proto_get_regions_rep(struct ism_rbuf *b, uint64_t *next,
+			      struct ism_region_entry *e, uint32_t cap,
+			      uint32_t *n);
+void ism_proto_put_refs_rep(struct ism_wbuf *b, uint64_t next,
+			    const struct ism_ref_entry *e, uint32_t n);
+int ism_proto_get_refs_rep(struct ism_rbuf *b, uint64_t *next,
+			   struct ism_ref_entry *e, uint32_t cap, uint32_t *n);
+void ism_proto_put_batch_rep(struct ism_wbuf *b, const struct ism_batch_rep *m);
+int ism_proto_get_batch_rep(struct ism_rbuf *b, struct ism_batch_rep *m);
+
+/* Events: one decoder for all, into the public struct ism_event. */
+void ism_proto_put_ev_notify(struct ism_wbuf *b, uint64_t region,
+			     uint64_t sender, uint64_t value, uint32_t count);
+void ism_proto_put_ev_gone(struct ism_wbuf *b, uint64_t region, uint32_t reason);
+void ism_proto_put_ev_attached(struct ism_wbuf *b, uint64_t region,
+			       uint64_t peer, uint32_t access);
+void ism_proto_put_ev_detached(struct ism_wbuf *b, uint64_t region,
+			       uint64_t peer, uint32_t reason);
+void ism_proto_put_ev_overflow(struct ism_wbuf *b, uint64_t lost);
+void ism_proto_put_ev_watch(struct ism_wbuf *b, uint32_t kind, uint32_t reason,
+			    uint64_t peer, uint64_t region, uint64_t size,
+			    uint32_t uid, uint32_t pid, const char *name);
+void ism_proto_put_ev_shutdown(struct ism_wbuf *b, uint32_t reason);
+int ism_proto_get_event(struct ism_rbuf *b, uint16_t type, struct ism_event *ev);
+
+#endif
