@@ -149,6 +149,8 @@ struct daemon {
 	int epfd, listen_fd, signal_fd, timer_fd;
 	enum ep_kind listen_kind, signal_kind, timer_kind;
 	bool listen_owned; /* we bound the path: unlink on exit */
+	dev_t sock_dev;
+	ino_t sock_ino;
 	char socket_path[108];
 	int lock_fd;
 	uint32_t epoch;

@@ -198,6 +198,15 @@ int ismd_listen(struct daemon *d)
 		close(fd);
 		return r;
 	}
+	{
+		struct stat st;
+
+		/* Remember which file is ours, to remove only it on exit. */
+		if (stat(d->socket_path, &st) == 0) {
+			d->sock_dev = st.st_dev;
+			d->sock_ino = st.st_ino;
+		}
+	}
 	d->listen_fd = fd;
 	d->listen_owned = true;
 	ismd_log(L_INFO, "listening on %s (mode %04o)", d->socket_path,
@@ -208,11 +217,12 @@ int ismd_listen(struct daemon *d)
 void ismd_unlisten(struct daemon *d)
 {
 	if (d->listen_fd >= 0 && d->listen_owned) {
-		struct stat a, b;
+		struct stat a;
 
-		/* Remove the path only if it is still our socket. */
-		if (stat(d->socket_path, &a) == 0 &&
-		    fstat(d->listen_fd, &b) == 0 && a.st_ino == b.st_ino)
+		/* Remove the path only if it is still our socket (a newer
+		 * ismd may have replaced a path it thought stale). */
+		if (stat(d->socket_path, &a) == 0 && a.st_dev == d->sock_dev &&
+		    a.st_ino == d->sock_ino)
 			unlink(d->socket_path);
 	}
 	ism_close_fd(&d->listen_fd);

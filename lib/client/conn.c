@@ -59,11 +59,11 @@ void reply_close_fds(struct reply *rep)
 	rep->nfds = 0;
 }
 
+static uint32_t next_seq(struct ism_conn *c);
+
 void conn_begin_locked(struct ism_conn *c, struct ism_wbuf *b, uint16_t type)
 {
-	if (++c->seq == 0)
-		c->seq = 1;
-	ism_proto_begin(b, c->tx, ISM_WIRE_MAX_MSG, type, 0, c->seq, 0);
+	ism_proto_begin(b, c->tx, ISM_WIRE_MAX_MSG, type, 0, next_seq(c), 0);
 }
 
 void conn_push_event_locked(struct ism_conn *c, const struct ism_event *ev)
@@ -136,7 +136,8 @@ static void handle_event_locked(struct ism_conn *c, uint16_t type,
  * for a reply, 0 after consuming an event or a stale reply, or -errno
  * (-EAGAIN, or a loss: -ECONNRESET, -EPROTO).
  */
-static int recv_one_locked(struct ism_conn *c, int flags, struct reply *rep)
+static int recv_one_locked(struct ism_conn *c, int flags, struct reply *rep,
+			   uint32_t want_seq)
 {
 	struct ism_wire_hdr h;
 	struct ism_rbuf rb;
@@ -164,7 +165,7 @@ static int recv_one_locked(struct ism_conn *c, int flags, struct reply *rep)
 		handle_event_locked(c, h.type, &rb);
 		return 0;
 	}
-	if (!(h.flags & ISM_WIRE_F_REPLY) || !rep || h.seq != c->seq) {
+	if (!(h.flags & ISM_WIRE_F_REPLY) || !rep || h.seq != want_seq) {
 		ism_close_fds(fds, nfds); /* stale (timed out) or unexpected */
 		return 0;
 	}
@@ -175,22 +176,31 @@ static int recv_one_locked(struct ism_conn *c, int flags, struct reply *rep)
 	return 1;
 }
 
-/* Send c->tx and wait for the reply to c->seq on the current socket. */
-static int raw_call_locked(struct ism_conn *c, size_t len, const int *fds,
-			   unsigned nfds, struct reply *rep, bool *sent)
+static uint32_t rd32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+/* Send the request in @msg and wait for the reply to its sequence number
+ * on the current socket. */
+static int raw_call_locked(struct ism_conn *c, const uint8_t *msg, size_t len,
+			   const int *fds, unsigned nfds, struct reply *rep,
+			   bool *sent)
 {
 	uint64_t deadline = ism_now_ns() + (uint64_t)c->timeout_ms * 1000000ull;
-	uint16_t type = (uint16_t)(c->tx[0] | c->tx[1] << 8);
+	uint16_t type = (uint16_t)(msg[0] | msg[1] << 8);
+	uint32_t seq = rd32(msg + 4);
 	int r;
 
 	*sent = false;
 	rep->nfds = 0;
-	r = ism_wire_send(c->sock, c->tx, len, fds, nfds, 0);
+	r = ism_wire_send(c->sock, msg, len, fds, nfds, 0);
 	if (r < 0)
 		return r == -EAGAIN ? -ETIMEDOUT : r;
 	*sent = true;
 	for (;;) {
-		r = recv_one_locked(c, 0, rep);
+		r = recv_one_locked(c, 0, rep, seq);
 		if (r == 1)
 			break;
 		if (r == -EAGAIN) {
@@ -212,6 +222,21 @@ static int raw_call_locked(struct ism_conn *c, size_t len, const int *fds,
 	return 0;
 }
 
+static uint32_t next_seq(struct ism_conn *c)
+{
+	if (++c->seq == 0)
+		c->seq = 1;
+	return c->seq;
+}
+
+/* Reconnection builds its messages in c->rtx so that c->tx keeps the
+ * request that may be sent again afterwards. */
+static void begin_rtx_locked(struct ism_conn *c, struct ism_wbuf *b,
+			     uint16_t type)
+{
+	ism_proto_begin(b, c->rtx, ISM_WIRE_MAX_MSG, type, 0, next_seq(c), 0);
+}
+
 static bool is_loss(int r)
 {
 	return r == -ECONNRESET || r == -EPIPE || r == -ENOTCONN ||
@@ -226,13 +251,19 @@ int conn_call_locked(struct ism_conn *c, size_t len, const int *fds,
 
 	for (int attempt = 0;; attempt++) {
 		if (c->state == CONN_RECONNECTING) {
+			uint32_t seq;
+
 			r = reconnect_locked(c);
 			if (r < 0)
 				return r;
+			/* A fresh sequence number for the new connection. */
+			seq = next_seq(c);
+			for (int i = 0; i < 4; i++)
+				c->tx[4 + i] = (uint8_t)(seq >> (8 * i));
 		}
 		if (c->state != CONN_UP)
 			return -EPIPE;
-		r = raw_call_locked(c, len, fds, nfds, rep, &sent);
+		r = raw_call_locked(c, c->tx, len, fds, nfds, rep, &sent);
 		if (r >= 0 || !is_loss(r))
 			return r;
 		conn_lost_locked(c, r);
@@ -265,12 +296,13 @@ static int hello_locked(struct ism_conn *c, bool resume, uint64_t *old_id,
 		req.resume_id = c->peer_id;
 		memcpy(req.resume_proof, c->resume_proof, ISM_PROOF_SIZE);
 	}
-	conn_begin_locked(c, &b, ISM_MSG_HELLO);
+	begin_rtx_locked(c, &b, ISM_MSG_HELLO);
 	ism_proto_put_hello_req(&b, &req);
 	r = ism_proto_end(&b);
 	if (r < 0)
 		return r;
-	r = raw_call_locked(c, (size_t)r, fds, (unsigned)nfds, &rep, &sent);
+	r = raw_call_locked(c, c->rtx, (size_t)r, fds, (unsigned)nfds, &rep,
+			    &sent);
 	if (r < 0)
 		return r;
 	r = ism_proto_get_hello_rep(&rep.rb, &hr);
@@ -397,12 +429,13 @@ static int reregister_locked(struct ism_conn *c)
 		}
 		if (req->n == 0)
 			break;
-		conn_begin_locked(c, &b, ISM_MSG_REGISTER);
+		begin_rtx_locked(c, &b, ISM_MSG_REGISTER);
 		ism_proto_put_register_req(&b, req);
 		r = ism_proto_end(&b);
 		if (r < 0)
 			break;
-		r = raw_call_locked(c, (size_t)r, fds, req->n, &rep, &sent);
+		r = raw_call_locked(c, c->rtx, (size_t)r, fds, req->n, &rep,
+				    &sent);
 		if (r < 0) {
 			if (is_loss(r) || r == -ETIMEDOUT)
 				break;
@@ -459,12 +492,12 @@ static int reattach_all_locked(struct ism_conn *c)
 		}
 		if (req->n == 0)
 			break;
-		conn_begin_locked(c, &b, ISM_MSG_REATTACH);
+		begin_rtx_locked(c, &b, ISM_MSG_REATTACH);
 		ism_proto_put_reattach_req(&b, req);
 		r = ism_proto_end(&b);
 		if (r < 0)
 			break;
-		r = raw_call_locked(c, (size_t)r, NULL, 0, &rep, &sent);
+		r = raw_call_locked(c, c->rtx, (size_t)r, NULL, 0, &rep, &sent);
 		if (r < 0) {
 			if (is_loss(r) || r == -ETIMEDOUT)
 				break;
@@ -608,7 +641,8 @@ int ism_conn_open(const char *path, const struct ism_conn_opts *opts,
 	}
 	c->rx = malloc(ISM_WIRE_MAX_MSG);
 	c->tx = malloc(ISM_WIRE_MAX_MSG);
-	if (!c->rx || !c->tx) {
+	c->rtx = malloc(ISM_WIRE_MAX_MSG);
+	if (!c->rx || !c->tx || !c->rtx) {
 		r = -ENOMEM;
 		goto fail;
 	}
@@ -671,6 +705,7 @@ void ism_conn_close(struct ism_conn *c)
 	free(c->evq);
 	free(c->rx);
 	free(c->tx);
+	free(c->rtx);
 	pthread_mutex_unlock(&c->lock);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
@@ -707,7 +742,7 @@ static int process_locked(struct ism_conn *c)
 	}
 	/* Bounded: a flood of events cannot keep us here forever. */
 	for (int i = 0; c->state == CONN_UP && i < 4096; i++) {
-		r = recv_one_locked(c, MSG_DONTWAIT, NULL);
+		r = recv_one_locked(c, MSG_DONTWAIT, NULL, 0);
 		if (r == -EAGAIN)
 			break;
 		if (r < 0) {

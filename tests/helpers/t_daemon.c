@@ -1,0 +1,350 @@
+/* SPDX-License-Identifier: MIT */
+#include "t_daemon.h"
+#include "proto/proto.h"
+#include "util/util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+void t_msleep(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+const char *t_prog(const char *env, const char *fallback)
+{
+	const char *v = getenv(env);
+
+	return v && *v ? v : fallback;
+}
+
+static bool answers(const char *path)
+{
+	int fd = t_raw_connect(path);
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+static int spawn(struct t_daemon *d)
+{
+	char *argv[48];
+	int n = 0;
+
+	argv[n++] = (char *)t_prog("ISMD", "ismd/ismd");
+	argv[n++] = "--socket";
+	argv[n++] = d->sock;
+	argv[n++] = "--state-dir";
+	argv[n++] = d->state;
+	argv[n++] = "--log-level";
+	argv[n++] = "debug";
+	for (int i = 0; d->extra[i] && n < 46; i++)
+		argv[n++] = d->extra[i];
+	argv[n] = NULL;
+	d->pid = fork();
+	if (d->pid < 0)
+		return -errno;
+	if (d->pid == 0) {
+		int fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+
+		/* A failed test must not leave an ismd behind. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (fd >= 0) {
+			dup2(fd, 2);
+			close(fd);
+		}
+		execv(argv[0], argv);
+		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	for (int i = 0; i < 1000; i++) {
+		int st;
+
+		if (answers(d->sock))
+			return 0;
+		if (waitpid(d->pid, &st, WNOHANG) == d->pid) {
+			d->pid = 0;
+			t_daemon_dump_log(d);
+			return -ECHILD;
+		}
+		t_msleep(5);
+	}
+	return -ETIMEDOUT;
+}
+
+int t_daemon_start(struct t_daemon *d, const char *const *extra)
+{
+	const char *tmp = getenv("TMPDIR");
+	int n = 0;
+
+	memset(d, 0, sizeof(*d));
+	snprintf(d->dir, sizeof(d->dir), "%s/ism-test-XXXXXX",
+		 tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(d->dir))
+		return -errno;
+	chmod(d->dir, 0711); /* other uids in tests may reach the socket */
+	snprintf(d->sock, sizeof(d->sock), "%s/ism.sock", d->dir);
+	snprintf(d->state, sizeof(d->state), "%s/state", d->dir);
+	snprintf(d->log, sizeof(d->log), "%s/ismd.log", d->dir);
+	for (; extra && extra[n] && n < 31; n++)
+		d->extra[n] = strdup(extra[n]);
+	d->extra[n] = NULL;
+	return spawn(d);
+}
+
+int t_daemon_restart(struct t_daemon *d)
+{
+	return spawn(d);
+}
+
+int t_daemon_stop(struct t_daemon *d)
+{
+	int st;
+
+	if (d->pid <= 0)
+		return -1;
+	kill(d->pid, SIGTERM);
+	if (waitpid(d->pid, &st, 0) != d->pid)
+		return -1;
+	d->pid = 0;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+void t_daemon_kill9(struct t_daemon *d)
+{
+	if (d->pid <= 0)
+		return;
+	kill(d->pid, SIGKILL);
+	waitpid(d->pid, NULL, 0);
+	d->pid = 0;
+}
+
+bool t_daemon_alive(struct t_daemon *d)
+{
+	int st;
+
+	if (d->pid <= 0)
+		return false;
+	if (waitpid(d->pid, &st, WNOHANG) == d->pid) {
+		fprintf(stderr, "ismd exited: status %d\n",
+			WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+		d->pid = 0;
+		return false;
+	}
+	return true;
+}
+
+void t_daemon_dump_log(struct t_daemon *d)
+{
+	char buf[4096];
+	ssize_t n;
+	int fd = open(d->log, O_RDONLY);
+
+	if (fd < 0)
+		return;
+	fprintf(stderr, "---- ismd log (%s) ----\n", d->log);
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		fwrite(buf, 1, (size_t)n, stderr);
+	fprintf(stderr, "---- end of ismd log ----\n");
+	close(fd);
+}
+
+static void rm_rf(const char *path)
+{
+	DIR *dir = opendir(path);
+	struct dirent *e;
+	char sub[512];
+
+	if (!dir) {
+		unlink(path);
+		return;
+	}
+	while ((e = readdir(dir))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
+		rm_rf(sub);
+	}
+	closedir(dir);
+	rmdir(path);
+}
+
+void t_daemon_cleanup(struct t_daemon *d)
+{
+	if (d->pid > 0) {
+		if (t_daemon_stop(d) != 0)
+			t_daemon_dump_log(d);
+	}
+	if (getenv("ISM_TEST_KEEP"))
+		fprintf(stderr, "keeping %s\n", d->dir);
+	else if (d->dir[0])
+		rm_rf(d->dir);
+	for (int i = 0; d->extra[i]; i++)
+		free(d->extra[i]);
+	d->extra[0] = NULL;
+}
+
+int t_count_fds(pid_t pid)
+{
+	char path[64];
+	struct dirent *e;
+	DIR *dir;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	dir = opendir(path);
+	if (!dir)
+		return -1;
+	while ((e = readdir(dir)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(dir);
+	return pid == getpid() ? n - 1 : n; /* not the DIR's own fd */
+}
+
+struct ism_conn *t_connect(struct t_daemon *d, const char *name,
+			   unsigned flags)
+{
+	struct ism_conn_opts o = {
+		.size = sizeof(o), .name = name, .flags = flags,
+		.timeout_ms = 5000, .reconnect_ms = 10000,
+	};
+	struct ism_conn *c = NULL;
+	int r = ism_conn_open(d->sock, &o, &c);
+
+	if (r < 0) {
+		fprintf(stderr, "connect %s: %s\n", d->sock, strerror(-r));
+		t_daemon_dump_log(d);
+	}
+	assert_int_equal(r, 0);
+	return c;
+}
+
+int t_raw_connect(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	ism_strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = -errno;
+
+		close(fd);
+		return e;
+	}
+	return fd;
+}
+
+ssize_t t_raw_recv(int fd, void *buf, size_t cap, int timeout_ms, int *fds,
+		   unsigned *nfds)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	int tmp[ISM_WIRE_MAX_FDS];
+	unsigned n = 0;
+	ssize_t r;
+
+	if (poll(&p, 1, timeout_ms) <= 0)
+		return -ETIMEDOUT;
+	r = ism_wire_recv(fd, buf, cap, fds ? fds : tmp, &n, MSG_DONTWAIT);
+	if (!fds)
+		ism_close_fds(tmp, n);
+	if (nfds)
+		*nfds = n;
+	return r;
+}
+
+int t_raw_reply(int fd, uint16_t *type, uint32_t *seq, int timeout_ms)
+{
+	static uint8_t buf[ISM_WIRE_MAX_MSG];
+
+	for (;;) {
+		struct ism_wire_hdr h;
+		struct ism_rbuf rb;
+		ssize_t n = t_raw_recv(fd, buf, sizeof(buf), timeout_ms, NULL,
+				       NULL);
+
+		if (n <= 0)
+			return n == 0 ? -ECONNRESET : (int)n;
+		ism_rbuf_init(&rb, buf, (size_t)n);
+		if (ism_wire_hdr_get(&rb, (size_t)n, &h) < 0)
+			return -EBADMSG;
+		if (h.flags & ISM_WIRE_F_EVENT)
+			continue;
+		if (type)
+			*type = h.type;
+		if (seq)
+			*seq = h.seq;
+		return (int)h.status;
+	}
+}
+
+int t_raw_hello(int fd, uint64_t *peer_id)
+{
+	uint8_t buf[512];
+	struct ism_hello_req req = { .min_version = 1, .max_version = 1 };
+	struct ism_hello_rep rep;
+	struct ism_wire_hdr h;
+	struct ism_wbuf b;
+	struct ism_rbuf rb;
+	ssize_t n;
+	int r;
+
+	ism_strlcpy(req.name, "raw", sizeof(req.name));
+	ism_proto_begin(&b, buf, sizeof(buf), ISM_MSG_HELLO, 0, 1, 0);
+	ism_proto_put_hello_req(&b, &req);
+	r = ism_proto_end(&b);
+	if (r < 0)
+		return r;
+	r = ism_wire_send(fd, buf, (size_t)r, NULL, 0, 0);
+	if (r < 0)
+		return r;
+	n = t_raw_recv(fd, buf, sizeof(buf), 5000, NULL, NULL);
+	if (n <= 0)
+		return n == 0 ? -ECONNRESET : (int)n;
+	ism_rbuf_init(&rb, buf, (size_t)n);
+	if (ism_wire_hdr_get(&rb, (size_t)n, &h) < 0 || h.status)
+		return h.status ? -(int)h.status : -EBADMSG;
+	if (ism_proto_get_hello_rep(&rb, &rep) < 0)
+		return -EBADMSG;
+	if (peer_id)
+		*peer_id = rep.peer_id;
+	return 0;
+}
+
+pid_t t_fork(int (*fn)(void *), void *arg)
+{
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(fn(arg));
+	return pid;
+}
+
+int t_wait(pid_t pid)
+{
+	int st;
+
+	if (waitpid(pid, &st, 0) != pid)
+		return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Test helpers: a real ismd on a private socket in a temp dir, raw
+ * protocol sockets for adversarial tests, and fd counting.
+ */
+#ifndef T_DAEMON_H
+#define T_DAEMON_H
+
+#include <ism.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* cmocka needs these before its header. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <cmocka.h>
+
+struct t_daemon {
+	pid_t pid;
+	char dir[128];
+	char sock[160];
+	char state[160];
+	char log[160];
+	char *extra[32]; /* extra ismd arguments, NULL-terminated */
+};
+
+/*
+ * Start ismd in a new temp dir with @extra arguments (NULL-terminated
+ * array, may be NULL).  Waits until it answers.  Returns 0 or -errno.
+ */
+int t_daemon_start(struct t_daemon *d, const char *const *extra);
+/* Start again on the same socket and state (after stop or kill). */
+int t_daemon_restart(struct t_daemon *d);
+/* SIGTERM and reap; returns the exit status or -1. */
+int t_daemon_stop(struct t_daemon *d);
+/* SIGKILL and reap. */
+void t_daemon_kill9(struct t_daemon *d);
+/* Stop if running and remove the temp dir. */
+void t_daemon_cleanup(struct t_daemon *d);
+/* Is it still running (not exited or crashed)? */
+bool t_daemon_alive(struct t_daemon *d);
+/* Print its log to stderr (on failure). */
+void t_daemon_dump_log(struct t_daemon *d);
+
+/* Open fds of a process (/proc/PID/fd), or -1. */
+int t_count_fds(pid_t pid);
+
+/* libism connection to @d; fails the test on error. */
+struct ism_conn *t_connect(struct t_daemon *d, const char *name,
+			   unsigned flags);
+
+/* A raw SOCK_SEQPACKET connection (no hello).  Returns fd or -errno. */
+int t_raw_connect(const char *path);
+/* Send a valid HELLO on a raw socket and read the reply; returns 0 or
+ * -errno.  *@peer_id gets the id. */
+int t_raw_hello(int fd, uint64_t *peer_id);
+/*
+ * Receive one message with a timeout; returns length, 0 on EOF, -errno.
+ * fds received are closed unless @fds is non-NULL.
+ */
+ssize_t t_raw_recv(int fd, void *buf, size_t cap, int timeout_ms, int *fds,
+		   unsigned *nfds);
+/* Receive until a reply (skipping events); returns its status (0 or
+ * positive errno) or -errno. */
+int t_raw_reply(int fd, uint16_t *type, uint32_t *seq, int timeout_ms);
+
+/* Path of a built program: $name from the environment (set by meson)
+ * or a default relative to the build dir. */
+const char *t_prog(const char *env, const char *fallback);
+
+/* Fork a child that runs @fn(@arg) and _exits with its return value. */
+pid_t t_fork(int (*fn)(void *), void *arg);
+/* Wait for a child; returns its exit status, 128+signal, or -1. */
+int t_wait(pid_t pid);
+
+/* Sleep @ms milliseconds. */
+void t_msleep(int ms);
+
+/* Wait up to @ms for @cond to hold, polling. */
+#define T_WAIT_FOR(cond, ms)                                                   \
+	({                                                                     \
+		int __w = 0;                                                   \
+		while (!(cond) && __w < (ms)) {                                \
+			t_msleep(5);                                           \
+			__w += 5;                                              \
+		}                                                              \
+		(cond);                                                        \
+	})
+
+#endif

@@ -1,0 +1,348 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Regions end to end against a real ismd: alloc, attach read-only,
+ * read-write and without fd, mapping, read/write through ismd, notify and
+ * doorbells, detach, destroy, grants, lists and status.
+ */
+#include "t_daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+static struct t_daemon D;
+
+static int setup(void **state)
+{
+	(void)state;
+	return t_daemon_start(&D, NULL);
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	if (!t_daemon_alive(&D))
+		return -1;
+	t_daemon_cleanup(&D);
+	return 0;
+}
+
+static struct ism_region *alloc(struct ism_conn *c, uint64_t size,
+				uint32_t max_access)
+{
+	struct ism_alloc_opts o = { .size = sizeof(o),
+				    .max_access = max_access,
+				    .name = "test" };
+	struct ism_region *r = NULL;
+
+	assert_int_equal(ism_region_alloc(c, size, &o, &r), 0);
+	return r;
+}
+
+static int next_event(struct ism_conn *c, uint32_t type, struct ism_event *ev)
+{
+	for (;;) {
+		int r = ism_conn_wait_event(c, ev, 5000);
+
+		if (r <= 0)
+			return r;
+		if (ev->type == type)
+			return 1;
+	}
+}
+
+static void test_share_ro(void **state)
+{
+	struct ism_conn *a = t_connect(&D, "owner", 0);
+	struct ism_conn *b = t_connect(&D, "reader", 0);
+	struct ism_region *ra = alloc(a, 10000, ISM_ACCESS_RO), *rb;
+	struct ism_region_info ia, ib;
+	struct ism_token t;
+	struct ism_event ev;
+	char *pa, *pb;
+
+	(void)state;
+	ism_region_info(ra, &ia);
+	assert_int_equal(ia.size, 12288); /* rounded to pages */
+	assert_true(ia.is_owner);
+	assert_int_equal(ia.access, ISM_ACCESS_RW);
+	ism_region_token(ra, &t);
+	assert_int_equal(ism_region_attach(b, &t, ISM_ACCESS_RO, 0, &rb), 0);
+	ism_region_info(rb, &ib);
+	assert_int_equal(ib.id, ia.id);
+	assert_int_equal(ib.owner, ism_conn_peer_id(a));
+	assert_int_equal(ib.access, ISM_ACCESS_RO);
+	/* The owner hears of the attach. */
+	assert_int_equal(next_event(a, ISM_EV_PEER_ATTACHED, &ev), 1);
+	assert_int_equal(ev.peer, ism_conn_peer_id(b));
+	assert_int_equal(ev.access, ISM_ACCESS_RO);
+
+	assert_int_equal(ism_region_map(ra, (void **)&pa), 0);
+	assert_int_equal(ism_region_map(rb, (void **)&pb), 0);
+	strcpy(pa + 5000, "shared bytes");
+	assert_string_equal(pb + 5000, "shared bytes");
+	/* Read-only is the kernel's: the mapping cannot be made writable. */
+	assert_int_not_equal(mprotect(pb, 4096, PROT_READ | PROT_WRITE), 0);
+	assert_ptr_equal(mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED,
+			      ism_region_fd(rb), 0),
+			 MAP_FAILED);
+	assert_int_equal(ism_region_write(rb, 0, "x", 1), -EACCES);
+	/* Asking for read-write on a read-only grant is refused. */
+	struct ism_region *rw;
+
+	assert_int_equal(ism_region_detach(rb), 0);
+	assert_int_equal(ism_region_attach(b, &t, ISM_ACCESS_RW, 0, &rw),
+			 -EACCES);
+	assert_int_equal(next_event(a, ISM_EV_PEER_DETACHED, &ev), 1);
+	assert_int_equal(ev.reason, ISM_DETACH_REQUESTED);
+	ism_region_close(rb);
+	ism_region_close(ra);
+	ism_conn_close(a);
+	ism_conn_close(b);
+}
+
+static void test_rw_and_nofd(void **state)
+{
+	struct ism_conn *a = t_connect(&D, "owner", 0);
+	struct ism_conn *b = t_connect(&D, "writer", 0);
+	struct ism_region *ra = alloc(a, 200000, ISM_ACCESS_RW), *rb, *rn;
+	static char big[200000], back[200000];
+	struct ism_token t;
+	char *pa, *pb;
+
+	(void)state;
+	ism_region_token(ra, &t);
+	assert_int_equal(ism_region_attach(b, &t, ISM_ACCESS_RW, 0, &rb), 0);
+	assert_int_equal(ism_region_map(ra, (void **)&pa), 0);
+	assert_int_equal(ism_region_map(rb, (void **)&pb), 0);
+	pb[100] = 'w';
+	assert_int_equal(pa[100], 'w');
+	/* Attaching twice is refused. */
+	struct ism_region *dup;
+
+	assert_int_equal(ism_region_attach(b, &t, ISM_ACCESS_RO, 0, &dup),
+			 -EALREADY);
+	ism_region_close(rb);
+
+	/* No fd: everything through ismd, in several protocol chunks. */
+	assert_int_equal(ism_region_attach(b, &t, ISM_ACCESS_RW, ISM_ATTACH_NOFD,
+					   &rn),
+			 0);
+	assert_int_equal(ism_region_fd(rn), -1);
+	void *p;
+
+	assert_int_equal(ism_region_map(rn, &p), -EBADF);
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (char)(i * 7 + 3);
+	assert_int_equal(ism_region_write(rn, 1000, big, 150000), 150000);
+	assert_memory_equal(pa + 1000, big, 150000);
+	assert_int_equal(ism_region_read(rn, 1000, back, 150000), 150000);
+	assert_memory_equal(back, big, 150000);
+	/* Out of range, overflowing offsets. */
+	assert_int_equal(ism_region_read(rn, ism_region_size(rn), back, 1),
+			 -EINVAL);
+	assert_int_equal(ism_region_read(rn, UINT64_MAX - 1, back, 4), -EINVAL);
+	/* Destroy cuts no-fd access at once. */
+	assert_true(ism_region_destroy(ra) >= 1);
+	struct ism_event ev;
+
+	assert_int_equal(next_event(b, ISM_EV_REGION_GONE, &ev), 1);
+	assert_int_equal(ev.reason, ISM_GONE_DESTROYED);
+	struct ism_region_info info;
+
+	ism_region_info(rn, &info);
+	assert_true(info.gone);
+	assert_true(ism_region_read(rn, 0, back, 1) < 0);
+	/* The owner's stale mapping reads zeros: the pages were freed. */
+	assert_int_equal(pa[1000], 0);
+	assert_int_equal(pa[100], 0);
+	ism_region_close(rn);
+	ism_region_close(ra);
+	ism_conn_close(a);
+	ism_conn_close(b);
+}
+
+static void test_notify_doorbell(void **state)
+{
+	struct ism_conn *a = t_connect(&D, "a", 0);
+	struct ism_conn *b = t_connect(&D, "b", 0);
+	struct ism_conn *c = t_connect(&D, "c", 0);
+	struct ism_region *ra = alloc(a, 4096, ISM_ACCESS_RO), *rb, *rc;
+	struct ism_token t;
+	struct ism_event ev;
+	uint64_t cnt;
+
+	(void)state;
+	ism_region_token(ra, &t);
+	assert_int_equal(ism_region_attach(b, &t, ISM_ACCESS_RO, 0, &rb), 0);
+	assert_int_equal(ism_region_attach(c, &t, ISM_ACCESS_RO,
+					   ISM_ATTACH_NOFD, &rc),
+			 0);
+	/* Everyone but the sender: the owner and c. */
+	assert_int_equal(ism_region_notify(rb, 1234), 2);
+	struct pollfd p = { .fd = ism_conn_doorbell_fd(a), .events = POLLIN };
+
+	assert_int_equal(poll(&p, 1, 5000), 1);
+	assert_int_equal(read(p.fd, &cnt, sizeof(cnt)), sizeof(cnt));
+	assert_true(cnt >= 1);
+	assert_int_equal(next_event(a, ISM_EV_NOTIFY, &ev), 1);
+	assert_int_equal(ev.value, 1234);
+	assert_int_equal(ev.peer, ism_conn_peer_id(b));
+	assert_int_equal(ev.region, ism_region_id(ra));
+	assert_int_equal(next_event(c, ISM_EV_NOTIFY, &ev), 1);
+	assert_int_equal(ev.value, 1234);
+	/* The sender gets nothing back. */
+	assert_int_equal(ism_conn_process(b), 0);
+	/* The owner notifies too. */
+	assert_int_equal(ism_region_notify(ra, 5), 2);
+	assert_int_equal(next_event(b, ISM_EV_NOTIFY, &ev), 1);
+	assert_int_equal(ev.value, 5);
+	/* A peer without a reference cannot notify (nor learn it exists). */
+	ism_region_close(rc);
+	ism_region_close(rb);
+	ism_region_close(ra);
+	ism_conn_close(a);
+	ism_conn_close(b);
+	ism_conn_close(c);
+}
+
+static void test_grants(void **state)
+{
+	struct ism_conn *a = t_connect(&D, "owner", 0);
+	struct ism_conn *b = t_connect(&D, "friend", 0);
+	struct ism_conn *x = t_connect(&D, "stranger", 0);
+	uint64_t friend = ism_conn_peer_id(b);
+	uint32_t uid = (uint32_t)getuid(), other = uid + 1;
+	struct ism_alloc_opts o = { .size = sizeof(o),
+				    .max_access = ISM_ACCESS_RW,
+				    .n_peers = 1,
+				    .peers = &friend };
+	struct ism_region *r1, *r2, *g;
+	struct ism_token t;
+
+	(void)state;
+	assert_int_equal(ism_region_alloc(a, 4096, &o, &r1), 0);
+	ism_region_token(r1, &t);
+	assert_int_equal(ism_region_attach(x, &t, ISM_ACCESS_RO, 0, &g),
+			 -EACCES);
+	assert_int_equal(ism_region_attach(b, &t, ISM_ACCESS_RW, 0, &g), 0);
+	ism_region_close(g);
+	/* A uid grant that excludes us. */
+	o.n_peers = 0;
+	o.n_uids = 1;
+	o.uids = &other;
+	assert_int_equal(ism_region_alloc(a, 4096, &o, &r2), 0);
+	ism_region_token(r2, &t);
+	assert_int_equal(ism_region_attach(b, &t, ISM_ACCESS_RO, 0, &g),
+			 -EACCES);
+	ism_region_close(r1);
+	ism_region_close(r2);
+	ism_conn_close(a);
+	ism_conn_close(b);
+	ism_conn_close(x);
+}
+
+static void test_destroy_rules(void **state)
+{
+	struct ism_conn *a = t_connect(&D, "owner", 0);
+	struct ism_conn *b = t_connect(&D, "other", 0);
+	struct ism_region *ra = alloc(a, 4096, ISM_ACCESS_RO), *rb;
+	struct ism_token t;
+
+	(void)state;
+	ism_region_token(ra, &t);
+	assert_int_equal(ism_region_attach(b, &t, ISM_ACCESS_RO, 0, &rb), 0);
+	assert_int_equal(ism_region_destroy(rb), -EPERM); /* not the owner */
+	assert_int_equal(ism_region_detach(ra), -EPERM);  /* owners destroy */
+	/* Unknown region ids. */
+	assert_int_equal(ism_admin_destroy(a, 0x7fffffff00000001ull), -ENOENT);
+	assert_int_equal(ism_region_destroy(ra), 1);
+	assert_int_equal(ism_region_destroy(ra), -ENOENT); /* already gone */
+	/* The token is dead now. */
+	struct ism_region *again;
+
+	assert_int_equal(ism_region_attach(b, &t, ISM_ACCESS_RO, 0, &again),
+			 -ENOENT);
+	ism_region_close(rb);
+	ism_region_close(ra);
+	ism_conn_close(a);
+	ism_conn_close(b);
+}
+
+static void test_status_lists(void **state)
+{
+	struct ism_conn *a = t_connect(&D, "lister", 0);
+	struct ism_conn *b = t_connect(&D, "second", 0);
+	struct ism_region *ra = alloc(a, 8192, ISM_ACCESS_RO), *rb;
+	struct ism_peer_info peers[8];
+	struct ism_region_entry regs[8];
+	struct ism_ref_entry refs[8];
+	struct ism_status st;
+	struct ism_token t;
+	uint64_t next;
+	int n, found = 0;
+
+	(void)state;
+	ism_region_token(ra, &t);
+	assert_int_equal(ism_region_attach(b, &t, ISM_ACCESS_RO, 0, &rb), 0);
+	assert_int_equal(ism_status(a, &st), 0);
+	assert_true(st.peers >= 2);
+	assert_true(st.regions >= 1);
+	assert_true(st.bytes_used >= 8192);
+	assert_string_equal(st.version, ISM_VERSION_STRING);
+	struct ism_host_id hid;
+
+	ism_conn_host_id(a, &hid);
+	assert_true(ism_host_id_equal(&hid, &st.host_id));
+	/* Tests run as root or as ismd's own uid: administrators. */
+	assert_true(ism_conn_is_admin(a));
+	n = ism_list_peers(a, 0, peers, 8, &next);
+	assert_true(n >= 2);
+	for (int i = 0; i < n; i++) {
+		if (peers[i].id == ism_conn_peer_id(a)) {
+			assert_string_equal(peers[i].name, "lister");
+			assert_int_equal(peers[i].pid, getpid());
+			assert_true(peers[i].flags & ISM_PEER_SELF);
+			assert_int_equal(peers[i].regions, 1);
+			found++;
+		}
+	}
+	assert_int_equal(found, 1);
+	n = ism_list_regions(a, 0, regs, 8, &next);
+	assert_true(n >= 1);
+	assert_int_equal(ism_list_refs(a, ism_region_id(ra), 0, refs, 8, &next),
+			 2);
+	/* Paging: one entry per page walks the whole list. */
+	uint64_t cursor = 0;
+	int pages = 0;
+
+	do {
+		n = ism_list_peers(a, cursor, peers, 1, &next);
+		assert_true(n >= 0 && n <= 1);
+		cursor = next;
+		pages++;
+	} while (cursor && pages < 100);
+	assert_true(pages >= 2);
+	ism_region_close(rb);
+	ism_region_close(ra);
+	ism_conn_close(a);
+	ism_conn_close(b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_share_ro),
+		cmocka_unit_test(test_rw_and_nofd),
+		cmocka_unit_test(test_notify_doorbell),
+		cmocka_unit_test(test_grants),
+		cmocka_unit_test(test_destroy_rules),
+		cmocka_unit_test(test_status_lists),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
