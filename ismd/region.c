@@ -411,10 +411,10 @@ int op_attach(struct daemon *d, struct peer *p, uint32_t seq,
 			  (unsigned long long)p->failed_attaches);
 		return -ENOENT;
 	}
-	if (find_ref(d, p, r->id))
-		return -EALREADY;
 	if ((e = may_attach(r, p, req.access)) < 0)
 		return e;
+	if (find_ref(d, p, r->id))
+		return -EALREADY;
 	if (p->n_refs >= d->cfg.q_refs)
 		return -EDQUOT;
 	if (!nofd) {
@@ -507,6 +507,15 @@ void region_destroy(struct daemon *d, struct region *r, uint32_t reason,
 	struct ism_list *pos, *tmp;
 	struct peer *owner = r->owner;
 
+	/* Free the pages first, whoever still maps them (see the top), so
+	 * that a referrer woken by the event below already reads zeros.
+	 * Not when ismd itself is stopping: peers keep their mappings across
+	 * a restart and re-register the regions with the next ismd. */
+	if (!d->stopping &&
+	    fallocate(r->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
+		      (off_t)r->size) < 0)
+		ismd_log(L_WARN, "region %llx: cannot free pages: %s",
+			 (unsigned long long)r->id, strerror(errno));
 	ism_list_for_each_safe(pos, tmp, &r->refs)
 	{
 		struct ref *f = ism_container_of(pos, struct ref, region_link);
@@ -516,14 +525,6 @@ void region_destroy(struct daemon *d, struct region *r, uint32_t reason,
 		if (q != except)
 			peer_event_gone(d, q, r->id, reason);
 	}
-	/* Free the pages now, whoever still maps them (see the top).  Not
-	 * when ismd itself is stopping: peers keep their mappings across a
-	 * restart and re-register the regions with the next ismd. */
-	if (!d->stopping &&
-	    fallocate(r->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
-		      (off_t)r->size) < 0)
-		ismd_log(L_WARN, "region %llx: cannot free pages: %s",
-			 (unsigned long long)r->id, strerror(errno));
 	if (r->wmap)
 		munmap(r->wmap, r->size);
 	ism_close_fd(&r->fd);
