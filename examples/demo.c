@@ -37,6 +37,9 @@
 static char dir[64], sock[128];
 
 static void say(const char *who, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void say(const char *who, const char *fmt, ...)
 {
 	char line[512];
 	va_list ap;

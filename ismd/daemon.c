@@ -20,6 +20,26 @@
 #define MAX_EVENTS 256
 #define HOUSEKEEPING_MS 250
 
+void ismd_config_defaults(struct ismd_config *c)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+
+	memset(c, 0, sizeof(*c));
+	c->socket_mode = 0660;
+	c->max_memory = pages > 0 && psz > 0
+				? (uint64_t)pages * (uint64_t)psz / 2
+				: 1ull << 30;
+	c->max_peers = 4096;
+	c->q_regions = 65536;
+	c->q_refs = 65536;
+	c->q_events = 4096;
+	c->q_bytes = 0; /* = max_memory */
+	c->max_queue_bytes = 256 * 1024;
+	c->recovery_ms = 10000;
+	c->hello_timeout_ms = 5000;
+	c->log_level = L_INFO;
+}
+
 bool daemon_recovering(struct daemon *d)
 {
 	return d->recovery_end_ns && ism_now_ns() < d->recovery_end_ns;
@@ -153,7 +173,7 @@ int daemon_init(struct daemon *d, const struct ismd_config *cfg)
 	return 0;
 }
 
-static void reap(struct daemon *d)
+void daemon_reap(struct daemon *d)
 {
 	while (!ism_list_empty(&d->reap)) {
 		struct peer *p =
@@ -255,7 +275,7 @@ int daemon_run(struct daemon *d)
 			}
 		}
 		/* Freeing only here keeps pointers in evs[] valid. */
-		reap(d);
+		daemon_reap(d);
 	}
 	ismd_sd_notify("STOPPING=1");
 	return 0;

@@ -189,6 +189,8 @@ void ismd_config_defaults(struct ismd_config *cfg);
 
 /* state.c: host id, key, epoch, proofs, revocations. */
 int ismd_state_open(struct daemon *d, const char *dir);
+/* A random key and host id held in memory only (the fuzzer). */
+int ismd_state_ephemeral(struct daemon *d);
 void ismd_state_close(struct daemon *d);
 void ismd_proof_owner(struct daemon *d, uint64_t region, uint64_t owner,
 		      uint64_t size, uint64_t ino, const uint8_t *token,
@@ -206,11 +208,16 @@ int ismd_default_socket_path(char *buf, size_t n);
 /* daemon.c */
 int daemon_init(struct daemon *d, const struct ismd_config *cfg);
 int daemon_run(struct daemon *d);
+/* Free the peers killed since the last call. */
+void daemon_reap(struct daemon *d);
 void daemon_fini(struct daemon *d);
 bool daemon_recovering(struct daemon *d);
 
 /* peer.c */
 void peer_accept(struct daemon *d);
+/* Take over connected socket @fd as a new peer (accept, or the fuzzer). */
+struct peer *peer_adopt(struct daemon *d, int fd, pid_t pid, uid_t uid,
+			gid_t gid);
 void peer_readable(struct daemon *d, struct peer *p);
 void peer_writable(struct daemon *d, struct peer *p);
 void peer_kill(struct daemon *d, struct peer *p, const char *why);

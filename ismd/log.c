@@ -22,6 +22,9 @@ void ismd_log_init(int level)
 }
 
 static void vlog(int level, const char *prefix, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+
+static void vlog(int level, const char *prefix, const char *fmt, va_list ap)
 {
 	char line[1024];
 	int n;

@@ -106,26 +106,6 @@ static const struct option longopts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-void ismd_config_defaults(struct ismd_config *c)
-{
-	long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
-
-	memset(c, 0, sizeof(*c));
-	c->socket_mode = 0660;
-	c->max_memory = pages > 0 && psz > 0
-				? (uint64_t)pages * (uint64_t)psz / 2
-				: 1ull << 30;
-	c->max_peers = 4096;
-	c->q_regions = 65536;
-	c->q_refs = 65536;
-	c->q_events = 4096;
-	c->q_bytes = 0; /* = max_memory */
-	c->max_queue_bytes = 256 * 1024;
-	c->recovery_ms = 10000;
-	c->hello_timeout_ms = 5000;
-	c->log_level = L_INFO;
-}
-
 static int bad(const char *opt, const char *arg)
 {
 	fprintf(stderr, "ismd: invalid value for %s: '%s'\n", opt, arg);

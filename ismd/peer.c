@@ -146,6 +146,34 @@ static int policy_refuses(struct daemon *d, const struct peer *p)
 	return ok ? 0 : EACCES;
 }
 
+struct peer *peer_adopt(struct daemon *d, int fd, pid_t pid, uid_t uid,
+			gid_t gid)
+{
+	struct peer *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->kind = EP_PEER;
+	p->sock = fd;
+	p->doorbell = -1;
+	p->pid = pid;
+	p->uid = uid;
+	p->gid = gid;
+	ism_list_init(&p->refs);
+	ism_list_init(&p->pending);
+	p->connected_ns = ism_now_ns();
+	p->hello_deadline_ns =
+		p->connected_ns + (uint64_t)d->cfg.hello_timeout_ms * 1000000ull;
+	if (epoll_set(d, p, EPOLL_CTL_ADD) < 0) {
+		free(p);
+		return NULL;
+	}
+	ism_list_add_tail(&d->peers, &p->link);
+	d->n_peers++;
+	p->refuse = policy_refuses(d, p);
+	return p;
+}
+
 void peer_accept(struct daemon *d)
 {
 	for (int i = 0; i < 64; i++) {
@@ -161,33 +189,11 @@ void peer_accept(struct daemon *d)
 				ismd_log(L_WARN, "accept: %s", strerror(errno));
 			return;
 		}
-		p = calloc(1, sizeof(*p));
-		if (!p || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred,
-				     &len) < 0) {
-			free(p);
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+		    !(p = peer_adopt(d, fd, cred.pid, cred.uid, cred.gid))) {
 			close(fd);
 			continue;
 		}
-		p->kind = EP_PEER;
-		p->sock = fd;
-		p->doorbell = -1;
-		p->pid = cred.pid;
-		p->uid = cred.uid;
-		p->gid = cred.gid;
-		ism_list_init(&p->refs);
-		ism_list_init(&p->pending);
-		p->connected_ns = ism_now_ns();
-		p->hello_deadline_ns =
-			p->connected_ns +
-			(uint64_t)d->cfg.hello_timeout_ms * 1000000ull;
-		if (epoll_set(d, p, EPOLL_CTL_ADD) < 0) {
-			close(fd);
-			free(p);
-			continue;
-		}
-		ism_list_add_tail(&d->peers, &p->link);
-		d->n_peers++;
-		p->refuse = policy_refuses(d, p);
 		ismd_log(L_INFO, "connection from pid %d uid %d gid %d%s",
 			 (int)p->pid, (int)p->uid, (int)p->gid,
 			 p->refuse ? " (refused by policy)" : "");

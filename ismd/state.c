@@ -261,6 +261,23 @@ int ismd_state_open(struct daemon *d, const char *dir)
 	return 0;
 }
 
+int ismd_state_ephemeral(struct daemon *d)
+{
+	struct ismd_state *s = calloc(1, sizeof(*s));
+	int r;
+
+	if (!s)
+		return -ENOMEM;
+	s->dir_fd = s->lock_fd = s->revoked_fd = -1;
+	ism_map_init(&s->revoked);
+	d->st = s;
+	if ((r = ism_random(d->host_id, ISM_HOST_ID_SIZE)) < 0 ||
+	    (r = ism_random(s->key, KEY_SIZE)) < 0)
+		return r;
+	d->epoch = 2;
+	return 0;
+}
+
 void ismd_state_close(struct daemon *d)
 {
 	struct ismd_state *s = d->st;
@@ -323,6 +340,8 @@ int ismd_revoke_record(struct daemon *d, uint64_t region)
 	if (s->n_revoked < REVOKED_MAX &&
 	    ism_map_put(&s->revoked, region, 0, (void *)1) == 0)
 		s->n_revoked++;
+	if (s->revoked_fd < 0)
+		return 0; /* ephemeral state */
 	/* Only regions of an earlier epoch could ever be re-registered, but
 	 * any region revoked now is of this or an earlier epoch and may
 	 * outlive this ismd: record it durably. */

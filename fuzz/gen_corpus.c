@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Writes the seed corpora for the fuzz targets (fuzz/corpus/<target>/):
+ * one valid message of every kind for wire and proto, and a few request
+ * sequences (hello, alloc, attach to the known token, notify, read,
+ * write, lists, destroy) for ismd.  Run by `make fuzz-corpus`; the output
+ * is committed.
+ */
+#include "proto/proto.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint8_t msg[ISM_WIRE_MAX_MSG];
+static char dir[512];
+
+static void save(const char *target, const char *name, const void *p,
+		 size_t n)
+{
+	char path[700];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s/%s", dir, target, name);
+	f = fopen(path, "wb");
+	if (!f || fwrite(p, 1, n, f) != n) {
+		perror(path);
+		exit(1);
+	}
+	fclose(f);
+}
+
+#define MSG(type, flags, put)                                                  \
+	({                                                                     \
+		struct ism_wbuf w_;                                            \
+		ism_proto_begin(&w_, msg, sizeof(msg), type, flags, 7, 0);     \
+		put;                                                           \
+		(size_t)ism_proto_end(&w_);                                    \
+	})
+
+/* An ismd input: [flags byte] then chunks [ctl][le16 len][bytes]. */
+static uint8_t seq[65536];
+static size_t seqlen;
+
+static void seq_start(uint8_t flags)
+{
+	seq[0] = flags;
+	seqlen = 1;
+}
+
+static void seq_add(uint8_t ctl, size_t n)
+{
+	seq[seqlen++] = ctl;
+	seq[seqlen++] = (uint8_t)n;
+	seq[seqlen++] = (uint8_t)(n >> 8);
+	memcpy(seq + seqlen, msg, n);
+	seqlen += n;
+}
+
+int main(int argc, char **argv)
+{
+	struct ism_hello_req hello = { .min_version = 1, .max_version = 1,
+				       .name = "seed" };
+	struct ism_alloc_req alloc = { .size = 8192,
+				       .max_access = ISM_ACCESS_RW,
+				       .name = "seed" };
+	struct ism_attach_req attach = { .access = ISM_ACCESS_RW };
+	struct ism_notify_req notify = { .region = (2ull << 32) | 1,
+					 .value = 5 };
+	struct ism_read_req rd = { .region = (2ull << 32) | 1, .len = 64 };
+	struct ism_write_req wr = { .region = (2ull << 32) | 1, .offset = 8,
+				    .len = 4, .data = (const uint8_t *)"seed" };
+	struct ism_list_req list = { .max = 16 };
+	static struct ism_register_req reg;
+	static struct ism_reattach_req rea;
+	struct ism_status st = { .version = "0.1.0" };
+	struct ism_alloc_rep arep = { .region = 1, .size = 4096,
+				      .page_size = 4096,
+				      .max_access = ISM_ACCESS_RO };
+	size_t n;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: gen-corpus DIR\n");
+		return 2;
+	}
+	snprintf(dir, sizeof(dir), "%s", argv[1]);
+	memset(attach.token, 0x41, sizeof(attach.token));
+	reg.n = 1;
+	reg.ent[0].region = 1;
+	reg.ent[0].size = 16384;
+	reg.ent[0].max_access = ISM_ACCESS_RO;
+	rea.n = 1;
+	rea.ent[0].region = 1;
+	rea.ent[0].access = ISM_ACCESS_RO;
+	memset(rea.ent[0].token, 0x41, sizeof(rea.ent[0].token));
+
+	/* wire and proto: single messages. */
+	n = MSG(ISM_MSG_HELLO, 0, ism_proto_put_hello_req(&w_, &hello));
+	save("wire", "hello", msg, n);
+	save("proto", "hello", msg, n);
+	n = MSG(ISM_MSG_ALLOC, 0, ism_proto_put_alloc_req(&w_, &alloc));
+	save("proto", "alloc", msg, n);
+	n = MSG(ISM_MSG_ATTACH, 0, ism_proto_put_attach_req(&w_, &attach));
+	save("proto", "attach", msg, n);
+	n = MSG(ISM_MSG_WRITE, 0, ism_proto_put_write_req(&w_, &wr));
+	save("proto", "write", msg, n);
+	n = MSG(ISM_MSG_REGISTER, 0, ism_proto_put_register_req(&w_, &reg));
+	save("proto", "register", msg, n);
+	n = MSG(ISM_MSG_REATTACH, 0, ism_proto_put_reattach_req(&w_, &rea));
+	save("proto", "reattach", msg, n);
+	n = MSG(ISM_MSG_STATUS, ISM_WIRE_F_REPLY,
+		ism_proto_put_status_rep(&w_, &st));
+	save("proto", "status-rep", msg, n);
+	save("wire", "status-rep", msg, n);
+	n = MSG(ISM_MSG_ALLOC, ISM_WIRE_F_REPLY,
+		ism_proto_put_alloc_rep(&w_, &arep));
+	save("proto", "alloc-rep", msg, n);
+	n = MSG(ISM_MSG_EV_NOTIFY, ISM_WIRE_F_EVENT,
+		ism_proto_put_ev_notify(&w_, 1, 2, 3, 1));
+	save("proto", "ev-notify", msg, n);
+	n = MSG(ISM_MSG_EV_WATCH, ISM_WIRE_F_EVENT,
+		ism_proto_put_ev_watch(&w_, 1, 0, 1, 2, 4096, 0, 1, "w"));
+	save("proto", "ev-watch", msg, n);
+
+	/* ismd: request sequences. */
+	seq_start(0);
+	seq_add(0, MSG(ISM_MSG_HELLO, 0, ism_proto_put_hello_req(&w_, &hello)));
+	seq_add(0, MSG(ISM_MSG_ALLOC, 0, ism_proto_put_alloc_req(&w_, &alloc)));
+	seq_add(0, MSG(ISM_MSG_NOTIFY, 0,
+		       ism_proto_put_notify_req(&w_, &notify)));
+	seq_add(0, MSG(ISM_MSG_READ, 0, ism_proto_put_read_req(&w_, &rd)));
+	seq_add(0, MSG(ISM_MSG_WRITE, 0, ism_proto_put_write_req(&w_, &wr)));
+	seq_add(0, MSG(ISM_MSG_LIST_REGIONS, 0,
+		       ism_proto_put_list_req(&w_, &list)));
+	seq_add(0, MSG(ISM_MSG_DESTROY, 0,
+		       ism_proto_put_region_req(&w_, notify.region)));
+	save("ismd", "owner", seq, seqlen);
+
+	seq_start(1); /* administrator */
+	seq_add(1, MSG(ISM_MSG_HELLO, 0,
+		       (hello.flags = ISM_HELLO_F_DOORBELL,
+			ism_proto_put_hello_req(&w_, &hello))));
+	hello.flags = 0;
+	seq_add(0, MSG(ISM_MSG_ATTACH, 0,
+		       ism_proto_put_attach_req(&w_, &attach)));
+	seq_add(0, MSG(ISM_MSG_NOTIFY, 0,
+		       ism_proto_put_notify_req(&w_, &notify)));
+	seq_add(0, MSG(ISM_MSG_STATUS, 0, (void)0));
+	seq_add(0, MSG(ISM_MSG_LIST_PEERS, 0,
+		       ism_proto_put_list_req(&w_, &list)));
+	seq_add(0, MSG(ISM_MSG_WATCH, 0, ism_proto_put_watch_req(&w_, 1)));
+	seq_add(0, MSG(ISM_MSG_DETACH, 0,
+		       ism_proto_put_region_req(&w_, notify.region)));
+	save("ismd", "attacher", seq, seqlen);
+
+	seq_start(2); /* resumed: recovery paths */
+	seq_add(0, MSG(ISM_MSG_HELLO, 0, ism_proto_put_hello_req(&w_, &hello)));
+	seq_add(2, MSG(ISM_MSG_REGISTER, 0,
+		       ism_proto_put_register_req(&w_, &reg)));
+	seq_add(0, MSG(ISM_MSG_REATTACH, 0,
+		       ism_proto_put_reattach_req(&w_, &rea)));
+	save("ismd", "recovery", seq, seqlen);
+	return 0;
+}

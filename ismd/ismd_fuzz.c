@@ -1,0 +1,219 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libFuzzer: a hostile peer against the real request handlers, in process.
+ *
+ * The input is a sequence of chunks, each [u8 ctl][le16 len][len bytes],
+ * sent as one packet on a socketpair whose other end ismd serves exactly
+ * as an accepted connection (fds attached when ctl asks).  The first byte
+ * chooses the peer's uid (administrator or not) and whether it counts as
+ * resumed, so recovery paths are reachable.  A victim peer owns a region
+ * whose token is the known value 0x41 * 16, so attach, notify, read and
+ * write reach a real region.  After every input the hostile peer is
+ * dropped and ismd must be back where it started: one peer, one region,
+ * one reference, no pending references, no bytes leaked.
+ */
+#include "ismd.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static struct daemon D;
+static struct peer *victim;
+static int victim_end = -1;
+static uint8_t buf[ISM_WIRE_MAX_MSG];
+
+static void drain(int fd)
+{
+	int fds[ISM_WIRE_MAX_FDS];
+	unsigned n;
+
+	while (ism_wire_recv(fd, buf, sizeof(buf), fds, &n, MSG_DONTWAIT) > 0)
+		ism_close_fds(fds, n);
+}
+
+/* Send one request from @fd's side and let ismd handle it. */
+static void request(struct peer *p, int fd, const void *msg, size_t len)
+{
+	if (ism_wire_send(fd, msg, len, NULL, 0, MSG_DONTWAIT) == 0)
+		peer_readable(&D, p);
+}
+
+static void make_victim_region(void)
+{
+	static const uint8_t known[ISM_TOKEN_SIZE] = {
+		0x41, 0x41, 0x41, 0x41, 0x41, 0x41, 0x41, 0x41,
+		0x41, 0x41, 0x41, 0x41, 0x41, 0x41, 0x41, 0x41,
+	};
+	struct ism_alloc_req a = { .size = 16384, .max_access = ISM_ACCESS_RW };
+	struct ism_wbuf b;
+	struct region *r;
+	size_t pos = 0;
+	int n;
+
+	ism_proto_begin(&b, buf, sizeof(buf), ISM_MSG_ALLOC, 0, 1, 0);
+	ism_proto_put_alloc_req(&b, &a);
+	n = ism_proto_end(&b);
+	request(victim, victim_end, buf, (size_t)n);
+	drain(victim_end);
+	while ((r = ism_map_next(&D.region_by_id, &pos, NULL, NULL))) {
+		if (r->owner != victim)
+			continue;
+		/* White-box: give it a token the fuzzer can know. */
+		uint64_t ta, tb;
+
+		memcpy(&ta, r->token, 8);
+		memcpy(&tb, r->token + 8, 8);
+		ism_map_del(&D.region_by_token, ta, tb);
+		memcpy(r->token, known, sizeof(known));
+		memcpy(&ta, known, 8);
+		memcpy(&tb, known + 8, 8);
+		ism_map_put(&D.region_by_token, ta, tb, r);
+	}
+}
+
+int LLVMFuzzerInitialize(int *argc, char **argv[])
+{
+	struct ism_hello_req h = { .min_version = 1, .max_version = 1 };
+	struct ism_wbuf b;
+	int sv[2], n;
+
+	(void)argc;
+	(void)argv;
+	memset(&D, 0, sizeof(D));
+	ismd_config_defaults(&D.cfg);
+	D.cfg.max_memory = 64u << 20;
+	D.cfg.q_bytes = 16u << 20;
+	D.cfg.q_regions = 32;
+	D.cfg.q_refs = 32;
+	D.cfg.q_events = 16;
+	ismd_log_init(-1); /* silent */
+	signal(SIGPIPE, SIG_IGN);
+	doorbell_guard_install();
+	ism_list_init(&D.peers);
+	ism_list_init(&D.pending);
+	ism_list_init(&D.reap);
+	ism_map_init(&D.peer_by_id);
+	ism_map_init(&D.region_by_id);
+	ism_map_init(&D.region_by_token);
+	ism_map_init(&D.ref_by_pr);
+	D.page_size = 4096;
+	D.huge_page_size = 2u << 20;
+	D.rx = malloc(ISM_WIRE_MAX_MSG);
+	D.tx = malloc(ISM_WIRE_MAX_MSG);
+	D.epfd = epoll_create1(EPOLL_CLOEXEC);
+	D.listen_fd = D.signal_fd = D.timer_fd = D.lock_fd = -1;
+	if (!D.rx || !D.tx || D.epfd < 0 || ismd_state_ephemeral(&D) < 0)
+		abort();
+	D.start_ns = ism_now_ns();
+	D.recovery_end_ns = D.start_ns + 3600ull * 1000000000ull;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK,
+		       0, sv) < 0)
+		abort();
+	victim = peer_adopt(&D, sv[1], 1, 0, 0);
+	victim_end = sv[0];
+	ism_proto_begin(&b, buf, sizeof(buf), ISM_MSG_HELLO, 0, 1, 0);
+	ism_proto_put_hello_req(&b, &h);
+	n = ism_proto_end(&b);
+	request(victim, victim_end, buf, (size_t)n);
+	drain(victim_end);
+	if (!victim || !(victim->flags & PEER_HELLO))
+		abort();
+	make_victim_region();
+	if (D.n_regions != 1)
+		abort();
+	return 0;
+}
+
+static int sealed_memfd(void)
+{
+	int fd = memfd_create("fuzz", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	if (fd < 0)
+		return -1;
+	if (ftruncate(fd, 16384) < 0 || fchmod(fd, 0600) < 0 ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) <
+		    0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct peer *p;
+	size_t off = 1;
+	int sv[2];
+
+	if (size < 1)
+		return 0;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK,
+		       0, sv) < 0)
+		return 0;
+	/* Admin (uid 0) or not, per the first byte. */
+	p = peer_adopt(&D, sv[1], 2, (data[0] & 1) ? 0 : 1000, 1000);
+	if (!p) {
+		close(sv[0]);
+		close(sv[1]);
+		return 0;
+	}
+	while (off + 3 <= size && !(p->flags & PEER_DEAD)) {
+		uint8_t ctl = data[off];
+		size_t len = (size_t)data[off + 1] | (size_t)data[off + 2] << 8;
+		int fds[2], nfds = 0;
+
+		off += 3;
+		if (len > size - off)
+			len = size - off;
+		if (ctl & 1)
+			fds[nfds++] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (ctl & 2)
+			fds[nfds++] = sealed_memfd();
+		if ((nfds > 0 && fds[0] < 0) || (nfds > 1 && fds[1] < 0)) {
+			ism_close_fds(fds, (unsigned)nfds);
+			break;
+		}
+		if (len == 0 && nfds == 0) {
+			off += 0;
+			continue;
+		}
+		ism_wire_send(sv[0], data + off, len, fds, (unsigned)nfds,
+			      MSG_DONTWAIT);
+		ism_close_fds(fds, (unsigned)nfds);
+		off += len;
+		peer_readable(&D, p);
+		if ((data[0] & 2) && (p->flags & PEER_HELLO))
+			p->flags |= PEER_RESUMED; /* white-box: reach REGISTER */
+		if (ctl & 4)
+			peer_writable(&D, p);
+		drain(sv[0]);
+		drain(victim_end);
+		peer_writable(&D, victim);
+	}
+	if (!(p->flags & PEER_DEAD))
+		peer_kill(&D, p, "fuzz done");
+	daemon_reap(&D);
+	drain(victim_end);
+	close(sv[0]);
+	/* An administrator may have revoked the victim's region. */
+	if (D.n_regions == 0)
+		make_victim_region();
+	if (D.n_peers != 1 || D.n_regions != 1 || D.n_refs != 1 ||
+	    D.n_pending != 0 || D.bytes_used != 16384 ||
+	    victim->n_refs != 0 || (victim->flags & PEER_DEAD))
+		__builtin_trap();
+	return 0;
+}
