@@ -263,7 +263,7 @@ int main(int argc, char **argv)
 	const char *ismd = find_ismd(argc == 3 && !strcmp(argv[1], "--ismd")
 					     ? argv[2]
 					     : NULL);
-	int o2r[2], r2o[2], st_owner, st_reader, ok;
+	int o2r[2], r2o[2], st_owner, st_reader, st_d, ok;
 	pid_t d, po, pr;
 
 	if (argc != 1 && argc != 3) {
@@ -294,9 +294,15 @@ int main(int argc, char **argv)
 	waitpid(po, &st_owner, 0);
 	waitpid(pr, &st_reader, 0);
 	kill(d, SIGTERM);
-	waitpid(d, NULL, 0);
+	waitpid(d, &st_d, 0);
 	ok = WIFEXITED(st_owner) && WEXITSTATUS(st_owner) == 0 &&
 	     WIFEXITED(st_reader) && WEXITSTATUS(st_reader) == 0;
+	if (!WIFEXITED(st_d) || WEXITSTATUS(st_d) != 0) {
+		say("ismd", "exited badly (status %d); its log is in %s",
+		    WIFEXITED(st_d) ? WEXITSTATUS(st_d) : 128 + WTERMSIG(st_d),
+		    dir);
+		ok = 0;
+	}
 	say("ismd", "stopped; demo %s", ok ? "completed" : "FAILED");
 	{
 		char cmd[128];

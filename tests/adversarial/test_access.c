@@ -33,10 +33,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	if (!t_daemon_alive(&D))
-		return -1;
-	t_daemon_cleanup(&D);
-	return 0;
+	return t_daemon_cleanup(&D);
 }
 
 static void test_token_guessing(void **state)
@@ -295,7 +292,7 @@ static void test_policy_refuses_uid(void **state)
 	/* Root is still welcome. */
 	ism_conn_close(t_connect(&P, "root", 0));
 	assert_true(t_daemon_alive(&P));
-	t_daemon_cleanup(&P);
+	assert_int_equal(t_daemon_cleanup(&P), 0);
 }
 
 int main(void)
@@ -308,5 +305,5 @@ int main(void)
 		cmocka_unit_test(test_policy_refuses_uid),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return t_exit(cmocka_run_group_tests(tests, setup, teardown));
 }

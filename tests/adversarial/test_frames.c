@@ -52,10 +52,7 @@ static int teardown(void **state)
 	ism_region_close(vreg);
 	ism_conn_close(friend);
 	ism_conn_close(victim);
-	if (!t_daemon_alive(&D))
-		return -1;
-	t_daemon_cleanup(&D);
-	return 0;
+	return t_daemon_cleanup(&D);
 }
 
 /* The victim is unharmed: its data, and a notify round trip. */
@@ -396,5 +393,5 @@ int main(void)
 		cmocka_unit_test(test_too_many_bad_frames),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return t_exit(cmocka_run_group_tests(tests, setup, teardown));
 }

@@ -208,7 +208,7 @@ static void test_claims(void **state)
 	ism_conn_close(b);
 	ism_conn_close(admin);
 	assert_true(t_daemon_alive(&D));
-	t_daemon_cleanup(&D);
+	assert_int_equal(t_daemon_cleanup(&D), 0);
 }
 
 int main(void)
@@ -217,5 +217,5 @@ int main(void)
 		cmocka_unit_test(test_claims),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return t_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

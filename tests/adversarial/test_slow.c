@@ -34,10 +34,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	if (!t_daemon_alive(&D))
-		return -1;
-	t_daemon_cleanup(&D);
-	return 0;
+	return t_daemon_cleanup(&D);
 }
 
 /* A raw peer (never reads unless told) attached to @tok. */
@@ -242,5 +239,5 @@ int main(void)
 		cmocka_unit_test(test_blocking_doorbell),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return t_exit(cmocka_run_group_tests(tests, setup, teardown));
 }

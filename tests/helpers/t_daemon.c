@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+static int daemon_failures;
+
 void t_msleep(int ms)
 {
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
@@ -147,6 +149,8 @@ bool t_daemon_alive(struct t_daemon *d)
 		fprintf(stderr, "ismd exited: status %d\n",
 			WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
 		d->pid = 0;
+		daemon_failures++; /* nobody stopped it */
+		t_daemon_dump_log(d);
 		return false;
 	}
 	return true;
@@ -187,11 +191,47 @@ static void rm_rf(const char *path)
 	rmdir(path);
 }
 
-void t_daemon_cleanup(struct t_daemon *d)
+static bool log_has_sanitizer_report(struct t_daemon *d)
 {
+	char line[1024];
+	bool bad = false;
+	FILE *f = fopen(d->log, "r");
+
+	if (!f)
+		return false;
+	while (!bad && fgets(line, sizeof(line), f))
+		bad = strstr(line, "Sanitizer") || strstr(line, "runtime error");
+	fclose(f);
+	return bad;
+}
+
+int t_exit(int cmocka_failures)
+{
+	if (daemon_failures)
+		fprintf(stderr, "%d ismd instance(s) ended badly\n",
+			daemon_failures);
+	return cmocka_failures || daemon_failures ? 1 : 0;
+}
+
+int t_daemon_cleanup(struct t_daemon *d)
+{
+	int r = 0;
+
 	if (d->pid > 0) {
-		if (t_daemon_stop(d) != 0)
-			t_daemon_dump_log(d);
+		int st = t_daemon_stop(d);
+
+		if (st != 0) {
+			fprintf(stderr, "ismd exited with status %d\n", st);
+			r = -1;
+		}
+	}
+	if (log_has_sanitizer_report(d)) {
+		fprintf(stderr, "ismd reported a sanitizer error\n");
+		r = -1;
+	}
+	if (r < 0) {
+		daemon_failures++;
+		t_daemon_dump_log(d);
 	}
 	if (getenv("ISM_TEST_KEEP"))
 		fprintf(stderr, "keeping %s\n", d->dir);
@@ -200,6 +240,7 @@ void t_daemon_cleanup(struct t_daemon *d)
 	for (int i = 0; d->extra[i]; i++)
 		free(d->extra[i]);
 	d->extra[0] = NULL;
+	return r;
 }
 
 int t_count_fds(pid_t pid)

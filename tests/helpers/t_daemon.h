@@ -37,8 +37,16 @@ int t_daemon_restart(struct t_daemon *d);
 int t_daemon_stop(struct t_daemon *d);
 /* SIGKILL and reap. */
 void t_daemon_kill9(struct t_daemon *d);
-/* Stop if running and remove the temp dir. */
-void t_daemon_cleanup(struct t_daemon *d);
+/* Stop if running (SIGTERM) and remove the temp dir.  Returns 0, or -1
+ * if ismd exited with an error or its log holds a sanitizer report. */
+int t_daemon_cleanup(struct t_daemon *d);
+/*
+ * The test program's exit status: cmocka's failures, or any ismd that
+ * ended badly (cmocka ignores a failing group teardown).  Use as
+ * return t_exit(cmocka_run_group_tests(...));
+ */
+int t_exit(int cmocka_failures);
+
 /* Is it still running (not exited or crashed)? */
 bool t_daemon_alive(struct t_daemon *d);
 /* Print its log to stderr (on failure). */

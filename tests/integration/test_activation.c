@@ -131,5 +131,5 @@ int main(void)
 		cmocka_unit_test(test_wrong_kind),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return t_exit(cmocka_run_group_tests(tests, setup, teardown));
 }

@@ -27,10 +27,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	if (!t_daemon_alive(&D))
-		return -1;
-	t_daemon_cleanup(&D);
-	return 0;
+	return t_daemon_cleanup(&D);
 }
 
 struct run {
@@ -354,5 +351,5 @@ int main(void)
 		cmocka_unit_test(test_alloc_holds_and_watch),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return t_exit(cmocka_run_group_tests(tests, setup, teardown));
 }

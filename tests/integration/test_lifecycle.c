@@ -33,10 +33,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	if (!t_daemon_alive(&D))
-		return -1;
-	t_daemon_cleanup(&D);
-	return 0;
+	return t_daemon_cleanup(&D);
 }
 
 static int wait_type(struct ism_conn *c, uint32_t type, struct ism_event *ev)
@@ -402,7 +399,7 @@ static void test_quotas(void **state)
 	ism_conn_close(b);
 	ism_conn_close(a);
 	assert_true(t_daemon_alive(&q));
-	t_daemon_cleanup(&q);
+	assert_int_equal(t_daemon_cleanup(&q), 0);
 }
 
 int main(void)
@@ -417,5 +414,5 @@ int main(void)
 		cmocka_unit_test(test_quotas),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return t_exit(cmocka_run_group_tests(tests, setup, teardown));
 }

@@ -25,10 +25,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	if (!t_daemon_alive(&D))
-		return -1;
-	t_daemon_cleanup(&D);
-	return 0;
+	return t_daemon_cleanup(&D);
 }
 
 static struct ism_region *alloc(struct ism_conn *c, uint64_t size,
@@ -344,5 +341,5 @@ int main(void)
 		cmocka_unit_test(test_status_lists),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return t_exit(cmocka_run_group_tests(tests, setup, teardown));
 }

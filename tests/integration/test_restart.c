@@ -132,7 +132,7 @@ static void restart_case(bool attacher_first, bool graceful)
 	ism_conn_close(b);
 	ism_conn_close(a);
 	assert_true(t_daemon_alive(&D));
-	t_daemon_cleanup(&D);
+	assert_int_equal(t_daemon_cleanup(&D), 0);
 }
 
 static void test_kill9_attacher_first(void **state)
@@ -181,7 +181,7 @@ static void test_window_closes(void **state)
 	assert_int_equal(ism_region_notify(r, 1), -ENOENT);
 	ism_region_close(r);
 	ism_conn_close(a);
-	t_daemon_cleanup(&D);
+	assert_int_equal(t_daemon_cleanup(&D), 0);
 }
 
 static void test_owner_never_returns(void **state)
@@ -212,7 +212,7 @@ static void test_owner_never_returns(void **state)
 	ism_region_close(ra);
 	ism_conn_close(a);
 	ism_conn_close(b);
-	t_daemon_cleanup(&D);
+	assert_int_equal(t_daemon_cleanup(&D), 0);
 }
 
 static void test_socket_ownership(void **state)
@@ -253,7 +253,7 @@ static void test_socket_ownership(void **state)
 	/* A clean stop removes the socket. */
 	assert_int_equal(t_daemon_stop(&D), 0);
 	assert_int_not_equal(access(D.sock, F_OK), 0);
-	t_daemon_cleanup(&D);
+	assert_int_equal(t_daemon_cleanup(&D), 0);
 }
 
 int main(void)
@@ -267,5 +267,5 @@ int main(void)
 		cmocka_unit_test(test_socket_ownership),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return t_exit(cmocka_run_group_tests(tests, NULL, NULL));
 }

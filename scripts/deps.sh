@@ -1,0 +1,37 @@
+#!/bin/sh
+# Make sure the Debian packages a goal needs are installed.
+#   scripts/deps.sh build|check|lint
+# As root: installs what is missing with apt-get.  Otherwise: prints the
+# exact command to run and exits 1.
+set -eu
+
+goal=${1:-build}
+pkgs="make meson ninja-build pkgconf gcc libc6-dev libcmocka-dev libjson-c-dev python3"
+case "$goal" in
+build) ;;
+check) pkgs="$pkgs clang libclang-rt-14-dev" ;;
+lint) pkgs="$pkgs clang clang-tidy cppcheck clang-tools" ;;
+*) echo "usage: $0 build|check|lint" >&2; exit 2 ;;
+esac
+
+missing=""
+for p in $pkgs; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+		missing="$missing $p"
+	fi
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+	echo "ism: installing:$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	# A fresh machine may have no package lists yet.
+	if ! apt-get install -y --no-install-recommends $missing >/dev/null 2>&1; then
+		apt-get update -q >/dev/null
+		apt-get install -y -q --no-install-recommends $missing >/dev/null
+	fi
+	exit 0
+fi
+echo "ism: missing Debian packages:$missing" >&2
+echo "ism: run: sudo apt-get install -y$missing" >&2
+exit 1
