@@ -121,7 +121,6 @@ int daemon_init(struct daemon *d, const struct ismd_config *cfg)
 	/* Signals: SIGPIPE ignored (MSG_NOSIGNAL too), the rest via a
 	 * signalfd; SIGALRM stays deliverable for the doorbell guard. */
 	signal(SIGPIPE, SIG_IGN);
-	doorbell_guard_install();
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
@@ -131,6 +130,9 @@ int daemon_init(struct daemon *d, const struct ismd_config *cfg)
 	d->signal_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (d->signal_fd < 0)
 		return -errno;
+	/* After the mask: the watchdog thread inherits it. */
+	if ((r = doorbell_guard_install()) < 0)
+		return r;
 
 	/* Keep same-uid processes out of /proc/<ismd>/fd, where every
 	 * region's private fd lives (and keep regions out of core dumps). */

@@ -91,7 +91,7 @@ struct peer {
 	uint32_t n_regions, n_refs, n_pending;
 	uint64_t bytes;
 	uint64_t connected_ns, hello_deadline_ns;
-	uint64_t ops, bad_msgs, failed_attaches;
+	uint64_t ops, bad_msgs, failed_attaches, failed_noreply;
 	/* send queue */
 	struct outmsg *oq_head, *oq_tail;
 	uint32_t oq_count, oq_events;
@@ -159,6 +159,7 @@ struct daemon {
 	uint64_t start_ns, recovery_end_ns;
 	uint32_t page_size, huge_page_size;
 	bool stopping;
+	bool noreply; /* the request being handled wants no reply */
 
 	struct ism_list peers; /* every connected peer */
 	uint32_t n_peers;      /* greeted or not */
@@ -237,11 +238,12 @@ void peer_event_detached(struct daemon *d, struct peer *p, uint64_t region,
 			 uint64_t who, uint32_t reason);
 void peer_watch(struct daemon *d, uint32_t kind, uint32_t reason,
 		struct peer *about, struct region *r);
-/* Doorbells: arm the guard once around a batch of rings. */
-void doorbell_guard_begin(void);
-void doorbell_guard_end(void);
 void peer_ring(struct daemon *d, struct peer *p);
-void doorbell_guard_install(void);
+
+/* doorbell.c: start the watchdog (once); ring an eventfd, -ETIMEDOUT if
+ * the write blocked and was cut off. */
+int doorbell_guard_install(void);
+int doorbell_ring(int fd);
 bool peer_is_admin(struct daemon *d, const struct peer *p);
 void peer_housekeeping(struct daemon *d, uint64_t now);
 

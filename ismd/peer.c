@@ -15,11 +15,8 @@
  *  - while a peer's queue is over half full its requests are not read, so
  *    a peer that pipelines requests without reading replies only stalls
  *    itself;
- *  - a doorbell is the peer's eventfd.  Its open file description is
- *    shared with the peer, which can clear O_NONBLOCK and fill the counter
- *    so that write() would block: every batch of doorbell writes runs
- *    under a one-shot timer whose signal interrupts such a write, and the
- *    peer is dropped.
+ *  - a doorbell write that would block (the peer's doing) is cut off by
+ *    a watchdog and the peer dropped (doorbell.c).
  */
 #include "ismd.h"
 
@@ -31,63 +28,26 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #define PEER_MSGS_PER_WAKEUP 32
 #define PEER_BAD_MSGS_MAX 64
-#define DOORBELL_GUARD_US 50000
 
-/* ---- doorbells ---- */
-
-static volatile sig_atomic_t guard_fired;
-
-static void on_alarm(int sig)
-{
-	(void)sig;
-	guard_fired = 1;
-}
-
-void doorbell_guard_install(void)
-{
-	struct sigaction sa = { .sa_handler = on_alarm };
-
-	/* No SA_RESTART: the signal must interrupt a blocked write(). */
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGALRM, &sa, NULL);
-}
-
-void doorbell_guard_begin(void)
-{
-	struct itimerval it = { .it_value = { 0, DOORBELL_GUARD_US } };
-
-	guard_fired = 0;
-	setitimer(ITIMER_REAL, &it, NULL);
-}
-
-void doorbell_guard_end(void)
-{
-	struct itimerval it = { 0 };
-
-	setitimer(ITIMER_REAL, &it, NULL);
-}
+/* ---- doorbells (see doorbell.c) ---- */
 
 void peer_ring(struct daemon *d, struct peer *p)
 {
-	uint64_t one = 1;
-	ssize_t r;
+	int r;
 
 	if (p->doorbell < 0 || (p->flags & PEER_DEAD))
 		return;
-	r = write(p->doorbell, &one, sizeof(one));
-	if (r < 0 && errno == EINTR && guard_fired) {
-		/* Our write blocked: the peer cleared O_NONBLOCK and
-		 * saturated its counter.  A guarded write never hangs ismd. */
+	r = doorbell_ring(p->doorbell);
+	if (r == -ETIMEDOUT)
+		/* The write blocked: the peer cleared O_NONBLOCK and
+		 * saturated its counter. */
 		peer_kill(d, p, "doorbell eventfd blocked (hostile peer?)");
-		/* Re-arm for the rest of the batch. */
-		doorbell_guard_begin();
-	}
-	/* EAGAIN: the counter is saturated, the peer is already woken. */
+	else if (r < 0)
+		peer_kill(d, p, "doorbell eventfd failed");
 }
 
 /* ---- lifecycle ---- */
@@ -455,9 +415,7 @@ void peer_event_gone(struct daemon *d, struct peer *p, uint64_t region,
 	ism_proto_put_ev_gone(&b, region, reason);
 	send_event(d, p, &b, false);
 	/* A region going away is worth waking a sleeper for. */
-	doorbell_guard_begin();
 	peer_ring(d, p);
-	doorbell_guard_end();
 }
 
 void peer_event_attached(struct daemon *d, struct peer *p, uint64_t region,
@@ -516,8 +474,11 @@ void peer_watch(struct daemon *d, uint32_t kind, uint32_t reason,
 static int dispatch(struct daemon *d, struct peer *p, struct ism_wire_hdr *h,
 		    struct ism_rbuf *rb, int *fds, unsigned nfds)
 {
-	if (h->flags != 0)
-		return -EPROTO; /* peers send requests only */
+	/* Peers send requests only; NOREPLY suits fire-and-forget NOTIFY. */
+	if ((h->flags & ~ISM_WIRE_F_NOREPLY) ||
+	    ((h->flags & ISM_WIRE_F_NOREPLY) && h->type != ISM_MSG_NOTIFY))
+		return -EPROTO;
+	d->noreply = h->flags & ISM_WIRE_F_NOREPLY;
 	if (!(p->flags & PEER_HELLO))
 		return h->type == ISM_MSG_HELLO
 			       ? op_hello(d, p, h->seq, rb, fds, nfds)
@@ -616,12 +577,19 @@ void peer_readable(struct daemon *d, struct peer *p)
 		/* A handler that keeps an fd sets its slot to -1; every fd
 		 * still here is closed, on success and error alike. */
 		ism_close_fds(fds, nfds);
-		if (r < 0) {
+		if (r < 0 && d->noreply) {
+			/* Nothing is sent back, failure included (the sender
+			 * asked so); the failure is counted and logged. */
+			p->failed_noreply++;
+			ismd_plog(p, L_DEBUG, "%s (no reply): %s",
+				  ism_proto_type_name(h.type), strerror(-r));
+		} else if (r < 0) {
 			if (r == -EBADMSG || r == -EPROTO)
 				bad_message(d, p, h.type, h.seq, r);
 			else
 				peer_send_error(d, p, h.type, h.seq, r);
 		}
+		d->noreply = false;
 	}
 }
 

@@ -140,6 +140,16 @@ ISM_EXPORT ssize_t ism_region_write(struct ism_region *r, uint64_t off,
 ISM_EXPORT int ism_region_notify(struct ism_region *r, uint64_t value);
 
 /*
+ * Like ism_region_notify(), without waiting: the notification is handed to
+ * ismd and nothing comes back, success or failure (ismd counts and logs a
+ * failure; a region that went away is reported by ISM_EV_REGION_GONE
+ * anyway).  For doorbell-style notifications on a fast path: one syscall,
+ * like writing an eventfd.  Returns 0 once sent, or -errno (-ENOENT if the
+ * region is gone, -EPIPE if the connection is).
+ */
+ISM_EXPORT int ism_region_notify_nowait(struct ism_region *r, uint64_t value);
+
+/*
  * Drop this peer's reference (attachers).  The owner gets -EPERM: it
  * destroys instead.  The handle stays valid (info.gone) until closed.
  */

@@ -94,8 +94,16 @@ struct reply {
 int conn_call_locked(struct ism_conn *c, size_t len, const int *fds,
 		     unsigned nfds, struct reply *rep);
 
+/*
+ * Send the message in c->tx without waiting for anything (NOREPLY
+ * requests).  Returns 0 or -errno; reconnects first if needed.  Lock held.
+ */
+int conn_send_locked(struct ism_conn *c, size_t len);
+
 /* Start a request in c->tx; returns the write cursor. */
 void conn_begin_locked(struct ism_conn *c, struct ism_wbuf *b, uint16_t type);
+void conn_begin_flags_locked(struct ism_conn *c, struct ism_wbuf *b,
+			     uint16_t type, uint16_t flags);
 
 /* Close every fd in @rep. */
 void reply_close_fds(struct reply *rep);

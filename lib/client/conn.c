@@ -63,7 +63,14 @@ static uint32_t next_seq(struct ism_conn *c);
 
 void conn_begin_locked(struct ism_conn *c, struct ism_wbuf *b, uint16_t type)
 {
-	ism_proto_begin(b, c->tx, ISM_WIRE_MAX_MSG, type, 0, next_seq(c), 0);
+	conn_begin_flags_locked(c, b, type, 0);
+}
+
+void conn_begin_flags_locked(struct ism_conn *c, struct ism_wbuf *b,
+			     uint16_t type, uint16_t flags)
+{
+	ism_proto_begin(b, c->tx, ISM_WIRE_MAX_MSG, type, flags, next_seq(c),
+			0);
 }
 
 void conn_push_event_locked(struct ism_conn *c, const struct ism_event *ev)
@@ -270,6 +277,37 @@ int conn_call_locked(struct ism_conn *c, size_t len, const int *fds,
 		/* Nothing reached ismd: safe to send again once reconnected. */
 		if (sent || attempt > 0 || c->state != CONN_RECONNECTING)
 			return r == -EPROTO ? -EPROTO : -ECONNRESET;
+	}
+}
+
+int conn_send_locked(struct ism_conn *c, size_t len)
+{
+	int r;
+
+	for (int attempt = 0;; attempt++) {
+		if (c->state == CONN_RECONNECTING) {
+			uint32_t seq;
+
+			r = reconnect_locked(c);
+			if (r < 0)
+				return r;
+			seq = next_seq(c);
+			for (int i = 0; i < 4; i++)
+				c->tx[4 + i] = (uint8_t)(seq >> (8 * i));
+		}
+		if (c->state != CONN_UP)
+			return -EPIPE;
+		r = ism_wire_send(c->sock, c->tx, len, NULL, 0, 0);
+		if (r == 0)
+			return 0;
+		if (r == -EAGAIN)
+			return -ETIMEDOUT;
+		if (!is_loss(r))
+			return r;
+		conn_lost_locked(c, r);
+		/* Not sent: safe to send again once reconnected. */
+		if (attempt > 0 || c->state != CONN_RECONNECTING)
+			return -ECONNRESET;
 	}
 }
 

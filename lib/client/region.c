@@ -443,6 +443,28 @@ int ism_region_notify(struct ism_region *r, uint64_t value)
 	return e;
 }
 
+int ism_region_notify_nowait(struct ism_region *r, uint64_t value)
+{
+	struct ism_conn *c = r->c;
+	struct ism_notify_req nr = { .region = r->id, .value = value };
+	struct ism_wbuf b;
+	int e;
+
+	pthread_mutex_lock(&c->lock);
+	if (r->gone) {
+		e = -ENOENT;
+	} else {
+		conn_begin_flags_locked(c, &b, ISM_MSG_NOTIFY,
+					ISM_WIRE_F_NOREPLY);
+		ism_proto_put_notify_req(&b, &nr);
+		e = ism_proto_end(&b);
+		if (e > 0)
+			e = conn_send_locked(c, (size_t)e);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return e;
+}
+
 int ism_region_detach(struct ism_region *r)
 {
 	int e = 0;

@@ -190,7 +190,8 @@ int ism_wire_hdr_get(struct ism_rbuf *b, size_t msglen, struct ism_wire_hdr *h)
 		return -EBADMSG;
 	if (h->flags & ~ISM_WIRE_F_KNOWN)
 		return -EBADMSG;
-	if ((h->flags & ISM_WIRE_F_REPLY) && (h->flags & ISM_WIRE_F_EVENT))
+	/* One kind only: a reply, an event, or a request (maybe NOREPLY). */
+	if (__builtin_popcount(h->flags) > 1)
 		return -EBADMSG;
 	return 0;
 }

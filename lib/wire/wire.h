@@ -37,7 +37,9 @@ _Static_assert(ISM_WIRE_MAX_MSG >= 65536 + 64,
 /* Header flags. */
 #define ISM_WIRE_F_REPLY 0x0001u /* a reply to request @seq */
 #define ISM_WIRE_F_EVENT 0x0002u /* unsolicited, @seq is 0 */
-#define ISM_WIRE_F_KNOWN (ISM_WIRE_F_REPLY | ISM_WIRE_F_EVENT)
+#define ISM_WIRE_F_NOREPLY 0x0004u /* a request wanting no reply at all */
+#define ISM_WIRE_F_KNOWN                                                       \
+	(ISM_WIRE_F_REPLY | ISM_WIRE_F_EVENT | ISM_WIRE_F_NOREPLY)
 
 struct ism_wire_hdr {
 	uint16_t type;	 /* message type (protocol-specific) */

@@ -137,6 +137,13 @@ static void test_header(void **state)
 	buf[3] = 0;
 	ism_rbuf_init(&r, buf, 16);
 	assert_int_equal(ism_wire_hdr_get(&r, 16, &g), -EBADMSG);
+	/* NOREPLY with REPLY. */
+	buf[2] = ISM_WIRE_F_NOREPLY | ISM_WIRE_F_REPLY;
+	ism_rbuf_init(&r, buf, 16);
+	assert_int_equal(ism_wire_hdr_get(&r, 16, &g), -EBADMSG);
+	buf[2] = ISM_WIRE_F_NOREPLY;
+	ism_rbuf_init(&r, buf, 16);
+	assert_int_equal(ism_wire_hdr_get(&r, 16, &g), 0);
 	/* Short. */
 	ism_rbuf_init(&r, buf, 15);
 	assert_int_equal(ism_wire_hdr_get(&r, 15, &g), -EBADMSG);

@@ -139,6 +139,19 @@ static void test_hello_twice_and_unknown(void **state)
 	n = build(ISM_MSG_STATUS, ISM_WIRE_F_REPLY, 11, NULL, 0);
 	assert_int_equal(send_raw(fd, msg, n, NULL, 0), 0);
 	assert_int_equal(t_raw_reply(fd, NULL, &seq, 5000), EPROTO);
+	/* NOREPLY is for NOTIFY only. */
+	n = build(ISM_MSG_STATUS, ISM_WIRE_F_NOREPLY, 13, NULL, 0);
+	assert_int_equal(send_raw(fd, msg, n, NULL, 0), 0);
+	assert_int_equal(t_raw_reply(fd, NULL, &seq, 5000), EPROTO);
+	assert_int_equal(seq, 13);
+	/* A NOREPLY notify that fails gets no answer: the next reply is the
+	 * next request's. */
+	{
+		uint8_t p[16] = { 0x99 };
+
+		n = build(ISM_MSG_NOTIFY, ISM_WIRE_F_NOREPLY, 14, p, 16);
+		assert_int_equal(send_raw(fd, msg, n, NULL, 0), 0);
+	}
 	/* Still usable afterwards. */
 	n = build(ISM_MSG_STATUS, 0, 12, NULL, 0);
 	assert_int_equal(send_raw(fd, msg, n, NULL, 0), 0);

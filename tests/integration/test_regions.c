@@ -198,6 +198,14 @@ static void test_notify_doorbell(void **state)
 	assert_int_equal(ism_region_notify(ra, 5), 2);
 	assert_int_equal(next_event(b, ISM_EV_NOTIFY, &ev), 1);
 	assert_int_equal(ev.value, 5);
+	/* One-way notifications arrive the same way. */
+	assert_int_equal(ism_region_notify_nowait(ra, 6), 0);
+	assert_int_equal(next_event(b, ISM_EV_NOTIFY, &ev), 1);
+	assert_int_equal(ev.value, 6);
+	assert_int_equal(next_event(c, ISM_EV_NOTIFY, &ev), 1);
+	assert_int_equal(ev.value, 5);
+	assert_int_equal(next_event(c, ISM_EV_NOTIFY, &ev), 1);
+	assert_int_equal(ev.value, 6);
 	/* A peer without a reference cannot notify (nor learn it exists). */
 	ism_region_close(rc);
 	ism_region_close(rb);

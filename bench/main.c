@@ -1,0 +1,320 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ism-bench SUITE [--json] [--iterations N] [--ismd PATH]
+ * Suites: control.  See bench.h for how results are reported.
+ */
+#include "bench.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+uint64_t bench_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int bench_ncpus(void)
+{
+	cpu_set_t set;
+
+	if (sched_getaffinity(0, sizeof(set), &set) < 0)
+		return 1;
+	return CPU_COUNT(&set);
+}
+
+void bench_pin(int cpu)
+{
+	cpu_set_t all, one;
+	int n = 0;
+
+	if (sched_getaffinity(0, sizeof(all), &all) < 0)
+		return;
+	/* The cpu-th allowed CPU, wrapping. */
+	cpu %= CPU_COUNT(&all);
+	for (int i = 0; i < CPU_SETSIZE; i++) {
+		if (!CPU_ISSET(i, &all))
+			continue;
+		if (n++ == cpu) {
+			CPU_ZERO(&one);
+			CPU_SET(i, &one);
+			sched_setaffinity(0, sizeof(one), &one);
+			return;
+		}
+	}
+}
+
+void samples_init(struct samples *s, size_t cap)
+{
+	s->v = malloc(cap * sizeof(*s->v));
+	s->n = 0;
+	s->cap = s->v ? cap : 0;
+}
+
+void samples_add(struct samples *s, uint64_t ns)
+{
+	if (s->n < s->cap)
+		s->v[s->n++] = ns;
+}
+
+static int cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+double samples_pct(struct samples *s, double pct)
+{
+	size_t i;
+
+	if (s->n == 0)
+		return 0;
+	qsort(s->v, s->n, sizeof(*s->v), cmp);
+	i = (size_t)(pct / 100.0 * (double)(s->n - 1) + 0.5);
+	return (double)s->v[i < s->n ? i : s->n - 1];
+}
+
+void samples_free(struct samples *s)
+{
+	free(s->v);
+	s->v = NULL;
+	s->n = s->cap = 0;
+}
+
+/* ---- results ---- */
+
+#define MAX_ITEMS 64
+
+static struct item {
+	char name[64], unit[24];
+	double v;
+} figures[MAX_ITEMS], ratios[MAX_ITEMS];
+static int nfig, nrat, nnote;
+static char suite_name[32], notes[8][256];
+
+void result_begin(const char *suite)
+{
+	snprintf(suite_name, sizeof(suite_name), "%s", suite);
+	nfig = nrat = nnote = 0;
+}
+
+void result_figure(const char *name, double v, const char *unit)
+{
+	if (nfig < MAX_ITEMS) {
+		snprintf(figures[nfig].name, sizeof(figures[nfig].name), "%s",
+			 name);
+		snprintf(figures[nfig].unit, sizeof(figures[nfig].unit), "%s",
+			 unit);
+		figures[nfig++].v = v;
+	}
+}
+
+void result_ratio(const char *name, double v, const char *what)
+{
+	if (nrat < MAX_ITEMS) {
+		snprintf(ratios[nrat].name, sizeof(ratios[nrat].name), "%s",
+			 name);
+		snprintf(ratios[nrat].unit, sizeof(ratios[nrat].unit), "%s",
+			 what);
+		ratios[nrat++].v = v;
+	}
+}
+
+void result_note(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (nnote >= 8)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(notes[nnote++], sizeof(notes[0]), fmt, ap);
+	va_end(ap);
+}
+
+void result_end(bool json)
+{
+	if (json) {
+		printf("{\"suite\": \"%s\", \"figures\": {", suite_name);
+		for (int i = 0; i < nfig; i++)
+			printf("%s\"%s\": %.4g", i ? ", " : "", figures[i].name,
+			       figures[i].v);
+		printf("}, \"ratios\": {");
+		for (int i = 0; i < nrat; i++)
+			printf("%s\"%s\": %.4g", i ? ", " : "", ratios[i].name,
+			       ratios[i].v);
+		printf("}}\n");
+		return;
+	}
+	printf("\n%s: figures\n", suite_name);
+	for (int i = 0; i < nfig; i++)
+		printf("  %-36s %12.3f %s\n", figures[i].name, figures[i].v,
+		       figures[i].unit);
+	printf("%s: ratios (same run)\n", suite_name);
+	for (int i = 0; i < nrat; i++)
+		printf("  %-36s %12.3f   %s\n", ratios[i].name, ratios[i].v,
+		       ratios[i].unit);
+	for (int i = 0; i < nnote; i++)
+		printf("  note: %s\n", notes[i]);
+}
+
+/* ---- a private ismd ---- */
+
+int bench_ismd_start(const struct bench_opts *o, struct bench_daemon *d,
+		     const char *const *extra)
+{
+	char state[128];
+	const char *argv[32];
+	int n = 0;
+
+	snprintf(d->dir, sizeof(d->dir), "/tmp/ism-bench-XXXXXX");
+	if (!mkdtemp(d->dir)) {
+		perror("ism-bench: mkdtemp");
+		return -1;
+	}
+	snprintf(d->sock, sizeof(d->sock), "%s/ism.sock", d->dir);
+	snprintf(state, sizeof(state), "%s/state", d->dir);
+	argv[n++] = o->ismd;
+	argv[n++] = "--socket";
+	argv[n++] = d->sock;
+	argv[n++] = "--state-dir";
+	argv[n++] = state;
+	argv[n++] = "--log-level";
+	argv[n++] = "warn";
+	for (; extra && *extra && n < 30; extra++)
+		argv[n++] = *extra;
+	argv[n] = NULL;
+	d->pid = fork();
+	if (d->pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		execvp(argv[0], (char **)argv);
+		fprintf(stderr, "ism-bench: cannot run %s: %s\n", argv[0],
+			strerror(errno));
+		_exit(127);
+	}
+	for (int i = 0; i < 500; i++) {
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0), st;
+
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", d->sock);
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+			close(fd);
+			return 0;
+		}
+		close(fd);
+		if (waitpid(d->pid, &st, WNOHANG) == d->pid)
+			break;
+		usleep(10000);
+	}
+	fprintf(stderr, "ism-bench: ismd (%s) did not start\n", o->ismd);
+	return -1;
+}
+
+void bench_ismd_stop(struct bench_daemon *d)
+{
+	char cmd[128];
+
+	if (d->pid > 0) {
+		kill(d->pid, SIGTERM);
+		waitpid(d->pid, NULL, 0);
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d->dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "ism-bench: could not remove %s\n", d->dir);
+}
+
+static const char *find_ismd(void)
+{
+	static char path[PATH_MAX];
+	const char *env = getenv("ISMD");
+	ssize_t n;
+
+	if (env && *env)
+		return env;
+	n = readlink("/proc/self/exe", path, sizeof(path) - 16);
+	if (n > 0) {
+		char *slash;
+
+		path[n] = '\0';
+		slash = strrchr(path, '/');
+		if (slash) {
+			strcpy(slash, "/../ismd/ismd");
+			if (access(path, X_OK) == 0)
+				return path;
+		}
+	}
+	return "ismd";
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: ism-bench SUITE [--json] [--iterations N] "
+		   "[--ismd PATH]\n"
+		   "Suites:\n"
+		   "  control   alloc/attach/notify/detach latency and ops/s at "
+		   "10, 100, 1000 peers;\n"
+		   "            notify-to-wakeup against a plain eventfd\n"
+		   "--json prints one object: {\"suite\", \"figures\", "
+		   "\"ratios\"}.\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "iterations", required_argument, NULL, 'n' },
+		{ "ismd", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct bench_opts o = { 0 };
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "jn:d:h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'j':
+			o.json = true;
+			break;
+		case 'n':
+			o.iterations = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'd':
+			o.ismd = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!o.ismd)
+		o.ismd = find_ismd();
+	if (optind != argc - 1) {
+		usage(stderr);
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (!strcmp(argv[optind], "control"))
+		return bench_control(&o);
+	fprintf(stderr, "ism-bench: unknown suite '%s'\n", argv[optind]);
+	usage(stderr);
+	return 2;
+}
