@@ -2,21 +2,49 @@
 """Print one line "N passed, N failed, N skipped" over meson test logs and
 the fuzz smoke results, and exit 1 if anything failed.
 
-Usage: test-summary.py TESTLOG.json... [--fuzz RESULTS.txt]
-A fuzz results file has one line per target: "<name> OK|FAIL".
+Usage: test-summary.py TESTLOG.json... [--fuzz RESULTS.txt...]
+
+Counting is per test case: a cmocka program contributes its cases (from
+its "[  PASSED  ]", "[  FAILED  ]" and "[  SKIPPED ]" lines), any other
+test program one case.  A program that meson saw fail is counted failed
+even if its cases all passed (a crash after them, or an ismd that ended
+badly).  A fuzz results file has one "<target> OK|FAIL" line per target.
 A skip is never a pass; a timeout or error is a failure.
 """
 import json
+import re
 import sys
 
 passed = failed = skipped = 0
 failures = []
+skips = []
 args = sys.argv[1:]
 fuzz = []
 if "--fuzz" in args:
     i = args.index("--fuzz")
     fuzz = args[i + 1:]
     args = args[:i]
+
+CASES = {
+    "passed": re.compile(r"^\[  PASSED  \] (\d+) test"),
+    "failed": re.compile(r"^\[  FAILED  \] (\d+) test"),
+    "skipped": re.compile(r"^\[  SKIPPED \] (\d+) test"),
+}
+SKIPPED_NAME = re.compile(r"^\[  SKIPPED \] (\w+)$")
+
+
+def cases(out):
+    """cmocka's totals from a test's output, or None."""
+    if "[==========]" not in out:
+        return None
+    n = {k: 0 for k in CASES}
+    for line in out.splitlines():
+        for k, rx in CASES.items():
+            m = rx.match(line)
+            if m:
+                n[k] = int(m.group(1))
+    return n
+
 
 for path in args:
     try:
@@ -26,19 +54,38 @@ for path in args:
         failed += 1
         failures.append(path)
         continue
+    build = path.split("/")[0]
     for line in lines:
         if not line.strip():
             continue
         t = json.loads(line)
         res = t.get("result")
-        name = f"{path.split('/')[0]}:{t.get('name')}"
-        if res in ("OK", "EXPECTEDFAIL"):
-            passed += 1
-        elif res == "SKIP":
+        name = f"{build}: {t.get('name')}"
+        out = (t.get("stdout") or "") + (t.get("stderr") or "")
+        c = cases(out)
+        if res == "SKIP":
             skipped += 1
-        else:
+            skips.append(name)
+            continue
+        if c is None:
+            if res in ("OK", "EXPECTEDFAIL"):
+                passed += 1
+            else:
+                failed += 1
+                failures.append(f"{name} ({res})")
+            continue
+        passed += c["passed"]
+        skipped += c["skipped"]
+        failed += c["failed"]
+        for l in out.splitlines():
+            m = SKIPPED_NAME.match(l)
+            if m:
+                skips.append(f"{name}: {m.group(1)}")
+        if c["failed"]:
+            failures.append(f"{name} ({c['failed']} case(s) failed)")
+        elif res not in ("OK", "EXPECTEDFAIL"):
             failed += 1
-            failures.append(f"{name} ({res})")
+            failures.append(f"{name} ({res} after its cases)")
 
 for path in fuzz:
     try:
@@ -48,11 +95,13 @@ for path in fuzz:
                 passed += 1
             else:
                 failed += 1
-                failures.append(f"fuzz:{name} ({res})")
+                failures.append(f"fuzz {name} ({res})")
     except OSError as e:
         print(f"test-summary: {path}: {e}", file=sys.stderr)
         failed += 1
 
+for s in skips:
+    print(f"skipped: {s}")
 for f in failures:
     print(f"FAILED: {f}")
 print(f"{passed} passed, {failed} failed, {skipped} skipped")

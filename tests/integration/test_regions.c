@@ -338,6 +338,105 @@ static void test_status_lists(void **state)
 	ism_conn_close(b);
 }
 
+static long read_long(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long v = -1;
+
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+static int write_long(const char *path, long v)
+{
+	FILE *f = fopen(path, "w");
+	int r;
+
+	if (!f)
+		return -1;
+	r = fprintf(f, "%ld\n", v) > 0 ? 0 : -1;
+	return fclose(f) == 0 ? r : -1;
+}
+
+#define NR_HUGE "/proc/sys/vm/nr_hugepages"
+#define FREE_HUGE "/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages"
+
+/* Without free huge pages: a fallback with the reason, or a refusal. */
+static void test_hugetlb_fallback(void **state)
+{
+	struct ism_conn *a = t_connect(&D, "huge", 0);
+	struct ism_alloc_opts o = { .size = sizeof(o),
+				    .flags = ISM_ALLOC_HUGETLB };
+	struct ism_region_info info;
+	struct ism_region *r;
+
+	(void)state;
+	if (read_long(FREE_HUGE) != 0) {
+		fprintf(stderr, "skipped: free huge pages exist\n");
+		ism_conn_close(a);
+		skip();
+	}
+	assert_int_equal(ism_region_alloc(a, 3 << 20, &o, &r), 0);
+	ism_region_info(r, &info);
+	assert_false(info.huge);
+	assert_int_equal(info.page_size, 4096);
+	assert_int_equal(info.huge_errno, ENOMEM);
+	ism_region_close(r);
+	o.flags |= ISM_ALLOC_HUGETLB_REQUIRED;
+	assert_int_equal(ism_region_alloc(a, 3 << 20, &o, &r), -ENOMEM);
+	ism_conn_close(a);
+}
+
+/* With huge pages reserved (root only): a real hugetlb region, mapped by
+ * two peers and written without an fd (ismd's mapping path). */
+static void test_hugetlb(void **state)
+{
+	struct ism_conn *a, *b;
+	struct ism_alloc_opts o = { .size = sizeof(o),
+				    .flags = ISM_ALLOC_HUGETLB |
+					     ISM_ALLOC_HUGETLB_REQUIRED,
+				    .max_access = ISM_ACCESS_RW };
+	struct ism_region_info info;
+	struct ism_region *r, *s;
+	struct ism_token t;
+	long before = read_long(NR_HUGE);
+	char *m, buf[8];
+
+	(void)state;
+	if (geteuid() != 0 || before < 0 || write_long(NR_HUGE, before + 4) < 0 ||
+	    read_long(FREE_HUGE) < 2) {
+		if (before >= 0 && geteuid() == 0)
+			write_long(NR_HUGE, before);
+		fprintf(stderr, "skipped: cannot reserve huge pages here\n");
+		skip();
+	}
+	a = t_connect(&D, "huge-owner", 0);
+	b = t_connect(&D, "huge-writer", 0);
+	assert_int_equal(ism_region_alloc(a, 3 << 20, &o, &r), 0);
+	ism_region_info(r, &info);
+	assert_true(info.huge);
+	assert_int_equal(info.page_size, 2 << 20);
+	assert_int_equal(info.size, 4 << 20);
+	assert_int_equal(ism_region_map(r, (void **)&m), 0);
+	ism_region_token(r, &t);
+	assert_int_equal(ism_region_attach(b, &t, ISM_ACCESS_RW,
+					   ISM_ATTACH_NOFD, &s),
+			 0);
+	assert_int_equal(ism_region_write(s, (3 << 20) + 5, "huge!", 6), 6);
+	assert_string_equal(m + (3 << 20) + 5, "huge!");
+	assert_int_equal(ism_region_read(s, (3 << 20) + 5, buf, 6), 6);
+	assert_string_equal(buf, "huge!");
+	ism_region_close(s);
+	ism_region_close(r);
+	ism_conn_close(b);
+	ism_conn_close(a);
+	assert_int_equal(write_long(NR_HUGE, before), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -347,6 +446,8 @@ int main(void)
 		cmocka_unit_test(test_grants),
 		cmocka_unit_test(test_destroy_rules),
 		cmocka_unit_test(test_status_lists),
+		cmocka_unit_test(test_hugetlb_fallback),
+		cmocka_unit_test(test_hugetlb),
 	};
 
 	return t_exit(cmocka_run_group_tests(tests, setup, teardown));
