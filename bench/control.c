@@ -303,7 +303,7 @@ int bench_control(const struct bench_opts *o)
 	static const unsigned counts[] = { 10, 100, 1000 };
 	struct ism_alloc_opts ao = { .size = sizeof(ao) };
 	unsigned iters = o->iterations ? o->iterations : 2000;
-	struct ism_conn **idle = NULL, *a, *b;
+	struct ism_conn **idle = NULL, *a = NULL, *b = NULL;
 	struct bench_daemon d;
 	struct rlimit rl;
 	unsigned nidle = 0;

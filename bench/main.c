@@ -254,7 +254,8 @@ static const char *find_ismd(void)
 		path[n] = '\0';
 		slash = strrchr(path, '/');
 		if (slash) {
-			strcpy(slash, "/../ismd/ismd");
+			snprintf(slash, sizeof(path) - (size_t)(slash - path),
+				 "/../ismd/ismd");
 			if (access(path, X_OK) == 0)
 				return path;
 		}

@@ -34,7 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static char dir[64], sock[128];
+static char dir[64], sock[96]; /* fits sun_path */
 
 static void say(const char *who, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -104,7 +104,7 @@ static int owner(int to_reader, int from_reader)
 	recv_msg(from_reader, &ok, 1); /* reader attached */
 	if ((e = ism_region_map(r, (void **)&mem)) < 0)
 		die("owner", "map", e);
-	strcpy(mem, text);
+	memcpy(mem, text, strlen(text) + 1);
 	say("owner", "wrote \"%s\" into the region", text);
 	if ((e = ism_region_notify(r, strlen(text))) < 0)
 		die("owner", "notify", e);
@@ -213,7 +213,8 @@ static const char *find_ismd(const char *arg)
 		path[n] = '\0';
 		slash = strrchr(path, '/');
 		if (slash) {
-			strcpy(slash, "/../ismd/ismd");
+			snprintf(slash, sizeof(path) - (size_t)(slash - path),
+				 "/../ismd/ismd");
 			if (access(path, X_OK) == 0)
 				return path;
 		}
@@ -245,7 +246,7 @@ static pid_t start_ismd(const char *ismd)
 		int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 		int st;
 
-		strcpy(sa.sun_path, sock);
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
 		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
 			close(fd);
 			return pid;

@@ -188,7 +188,8 @@ void peer_kill(struct daemon *d, struct peer *p, const char *why)
 
 void peer_free(struct daemon *d, struct peer *p)
 {
-	int level = p->dead_reason && strcmp(p->dead_reason, "disconnected")
+	int level = p->dead_reason &&
+				    strcmp(p->dead_reason, "disconnected") != 0
 			    ? L_WARN
 			    : L_INFO;
 

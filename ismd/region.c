@@ -180,6 +180,8 @@ static int make_memfd(struct daemon *d, uint64_t id, uint64_t want,
 
 	snprintf(name, sizeof(name), "ism:%llx", (unsigned long long)id);
 	m->fd = -1;
+	m->size = 0;
+	m->page_size = 0;
 	m->huge = false;
 	m->huge_errno = 0;
 	if (flags & ISM_ALLOC_HUGETLB) {

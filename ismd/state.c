@@ -223,7 +223,7 @@ int ismd_state_open(struct daemon *d, const char *dir)
 		if (r < 0)
 			return r;
 		state_sum(buf, sum);
-		if (n != STATE_SIZE || memcmp(buf, STATE_MAGIC, 8) ||
+		if (n != STATE_SIZE || memcmp(buf, STATE_MAGIC, 8) != 0 ||
 		    rd32(buf + 8) != 1 || !ism_ct_equal(sum, buf + 64, 16)) {
 			ismd_log(L_ERR,
 				 "state file %s/ismd.state is corrupt; move it "
