@@ -22,7 +22,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +62,40 @@ static int epoll_set(struct daemon *d, struct peer *p, int op)
 	return epoll_ctl(d->epfd, op, p->sock, &ev) < 0 ? -errno : 0;
 }
 
+/* Is @p a member (primary or supplementary, per SO_PEERGROUPS) of one of
+ * @gids?  The groups are the peer's at connect time. */
+static bool in_groups(const struct peer *p, const gid_t *gids, uint32_t n)
+{
+	socklen_t len = 64 * sizeof(gid_t);
+	gid_t *groups = NULL;
+	bool found = false;
+
+	if (n == 0)
+		return false;
+	for (uint32_t i = 0; i < n; i++)
+		if (gids[i] == p->gid)
+			return true;
+	for (int tries = 0; tries < 2; tries++) {
+		gid_t *g = realloc(groups, len);
+
+		if (!g)
+			break;
+		groups = g;
+		if (getsockopt(p->sock, SOL_SOCKET, SO_PEERGROUPS, groups,
+			       &len) == 0) {
+			for (size_t k = 0; !found && k < len / sizeof(gid_t); k++)
+				for (uint32_t i = 0; !found && i < n; i++)
+					found = gids[i] == groups[k];
+			break;
+		}
+		/* ERANGE tells the size needed; anything else: no groups. */
+		if (errno != ERANGE || len > 65536 * sizeof(gid_t))
+			break;
+	}
+	free(groups);
+	return found;
+}
+
 bool peer_is_admin(struct daemon *d, const struct peer *p)
 {
 	if (p->uid == 0 || p->uid == geteuid())
@@ -70,40 +103,23 @@ bool peer_is_admin(struct daemon *d, const struct peer *p)
 	for (uint32_t i = 0; i < d->cfg.n_admin_uids; i++)
 		if (d->cfg.admin_uids[i] == p->uid)
 			return true;
-	for (uint32_t i = 0; i < d->cfg.n_admin_gids; i++)
-		if (d->cfg.admin_gids[i] == p->gid)
-			return true;
-	return false;
+	return in_groups(p, d->cfg.admin_gids, d->cfg.n_admin_gids);
 }
 
 static int policy_refuses(struct daemon *d, const struct peer *p)
 {
 	const struct ismd_config *c = &d->cfg;
-	bool ok;
 
 	if (d->n_peers > c->max_peers)
 		return EUSERS;
 	if (c->n_allow_uids == 0 && c->n_allow_gids == 0)
 		return 0;
-	ok = p->uid == 0 || p->uid == geteuid();
-	for (uint32_t i = 0; !ok && i < c->n_allow_uids; i++)
-		ok = c->allow_uids[i] == p->uid;
-	for (uint32_t i = 0; !ok && i < c->n_allow_gids; i++)
-		ok = c->allow_gids[i] == p->gid;
-	if (!ok && c->n_allow_gids) {
-		/* Supplementary groups too (SO_PEERGROUPS, Linux 4.13). */
-		gid_t groups[256];
-		socklen_t len = sizeof(groups);
-
-		if (getsockopt(p->sock, SOL_SOCKET, SO_PEERGROUPS, groups,
-			       &len) == 0) {
-			for (size_t g = 0; !ok && g < len / sizeof(gid_t); g++)
-				for (uint32_t i = 0; !ok && i < c->n_allow_gids;
-				     i++)
-					ok = c->allow_gids[i] == groups[g];
-		}
-	}
-	return ok ? 0 : EACCES;
+	if (p->uid == 0 || p->uid == geteuid())
+		return 0;
+	for (uint32_t i = 0; i < c->n_allow_uids; i++)
+		if (c->allow_uids[i] == p->uid)
+			return 0;
+	return in_groups(p, c->allow_gids, c->n_allow_gids) ? 0 : EACCES;
 }
 
 struct peer *peer_adopt(struct daemon *d, int fd, pid_t pid, uid_t uid,

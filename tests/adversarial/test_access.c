@@ -295,6 +295,41 @@ static void test_policy_refuses_uid(void **state)
 	assert_int_equal(t_daemon_cleanup(&P), 0);
 }
 
+/* Membership by supplementary group (SO_PEERGROUPS): allowed in, and an
+ * administrator, without being root or ismd's uid. */
+static int grouped_peer(void *arg)
+{
+	gid_t g = 4242;
+	struct ism_conn *c;
+	int r;
+
+	if (setgroups(1, &g) || setgid(NOBODY) || setuid(NOBODY))
+		return 10;
+	r = ism_conn_open(arg, NULL, &c);
+	if (r < 0)
+		return 11;
+	r = ism_conn_is_admin(c) ? 0 : 12;
+	ism_conn_close(c);
+	return r;
+}
+
+static void test_policy_by_group(void **state)
+{
+	static const char *const args[] = { "--socket-mode", "0666",
+					    "--allow-gid", "4242",
+					    "--admin-gid", "4242", NULL };
+	struct t_daemon P;
+
+	(void)state;
+	if (!can_switch())
+		skip();
+	assert_int_equal(t_daemon_start(&P, args), 0);
+	assert_int_equal(t_wait(t_fork(grouped_peer, P.sock)), 0);
+	/* Without the group: refused. */
+	assert_int_equal(t_wait(t_fork(refused_peer, P.sock)), 0);
+	assert_int_equal(t_daemon_cleanup(&P), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -303,6 +338,7 @@ int main(void)
 		cmocka_unit_test(test_readwrite_attacker),
 		cmocka_unit_test(test_other_uid),
 		cmocka_unit_test(test_policy_refuses_uid),
+		cmocka_unit_test(test_policy_by_group),
 	};
 
 	return t_exit(cmocka_run_group_tests(tests, setup, teardown));
