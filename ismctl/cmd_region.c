@@ -296,7 +296,7 @@ int cmd_attach(struct ctl *ctl, int argc, char **argv)
 	if ((e = ctl_connect(ctl, hold_it ? ISM_CONN_RECONNECT : 0)) != EXIT_OK)
 		return e;
 	if ((e = ism_region_attach(ctl->c, &t, access, flags, &r)) < 0)
-		return ctl_fail("attach", e);
+		return ctl_fail_token("attach", e);
 	ism_region_info(r, &info);
 	if (ctl->json) {
 		json_object *o = json_object_new_object();
@@ -335,7 +335,7 @@ static int attach_nofd(struct ctl *ctl, const char *tok, uint32_t access,
 	if ((e = ctl_connect(ctl, 0)) != EXIT_OK)
 		return e;
 	if ((e = ism_region_attach(ctl->c, &t, access, ISM_ATTACH_NOFD, r)) < 0)
-		return ctl_fail(what, e);
+		return ctl_fail_token(what, e);
 	return EXIT_OK;
 }
 

@@ -30,6 +30,8 @@ struct ctl {
 int ctl_connect(struct ctl *ctl, unsigned flags);
 /* Print "ismctl: WHAT: strerror" and map -errno to an exit code. */
 int ctl_fail(const char *what, int err);
+/* Same, with plain words for what a token attach can fail with. */
+int ctl_fail_token(const char *what, int err);
 /* Print a usage error and return EXIT_USAGE. */
 int ctl_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print @obj as one JSON document (or line) and free it. */

@@ -85,6 +85,23 @@ int ctl_fail(const char *what, int err)
 	}
 }
 
+int ctl_fail_token(const char *what, int err)
+{
+	if (err == -ENOENT) {
+		fprintf(stderr, "ismctl: %s: no region has this token (wrong, "
+				"or destroyed)\n",
+			what);
+		return EXIT_FAILED;
+	}
+	if (err == -EACCES) {
+		fprintf(stderr, "ismctl: %s: Permission denied (the owner's "
+				"grant does not allow it)\n",
+			what);
+		return EXIT_FAILED;
+	}
+	return ctl_fail(what, err);
+}
+
 int ctl_connect(struct ctl *ctl, unsigned flags)
 {
 	struct ism_conn_opts o = {

@@ -129,6 +129,11 @@ struct peer *peer_adopt(struct daemon *d, int fd, pid_t pid, uid_t uid,
 
 	if (!p)
 		return NULL;
+	/* Room for a few maximum-size messages whatever the system's
+	 * default (the kernel caps this at net.core.wmem_max, doubled). */
+	int sndbuf = 4 * (int)ISM_WIRE_MAX_MSG;
+
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 	p->kind = EP_PEER;
 	p->sock = fd;
 	p->doorbell = -1;

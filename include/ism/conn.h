@@ -65,7 +65,8 @@ ISM_EXPORT int ism_conn_open(const char *path, const struct ism_conn_opts *opts,
 /*
  * Close the connection.  Regions this peer owns are destroyed by ismd and
  * references are released; region handles still open are freed (their
- * mappings are unmapped).  NULL is allowed.
+ * mappings are unmapped).  NULL is allowed.  No other call on this
+ * connection or its handles may run concurrently or follow.
  */
 ISM_EXPORT void ism_conn_close(struct ism_conn *c);
 

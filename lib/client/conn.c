@@ -32,6 +32,7 @@ static int connect_path(const char *path, int timeout_ms)
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct timeval tv = { .tv_sec = timeout_ms / 1000,
 			      .tv_usec = (timeout_ms % 1000) * 1000 };
+	int sndbuf = 4 * (int)ISM_WIRE_MAX_MSG; /* capped by wmem_max */
 	int fd;
 
 	if (strlen(path) >= sizeof(sa.sun_path))
@@ -50,6 +51,7 @@ static int connect_path(const char *path, int timeout_ms)
 	 * send and per receive on the request path, no poll. */
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 	return fd;
 }
 
