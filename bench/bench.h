@@ -20,17 +20,6 @@ struct bench_opts {
 	const char *ismd;    /* ismd binary */
 };
 
-struct bench_daemon {
-	pid_t pid;
-	char dir[64];
-	char sock[96]; /* fits sun_path */
-};
-
-/* Start a private ismd; returns 0 or -1 (message printed). */
-int bench_ismd_start(const struct bench_opts *o, struct bench_daemon *d,
-		     const char *const *extra);
-void bench_ismd_stop(struct bench_daemon *d);
-
 struct samples {
 	uint64_t *v;
 	size_t n, cap;

@@ -17,6 +17,7 @@
  *    really asleep: all three measure a blocking wake-up.
  */
 #include "bench.h"
+#include "util/spawn.h"
 
 #include <errno.h>
 #include <ism.h>
@@ -299,12 +300,13 @@ out:
 
 int bench_control(const struct bench_opts *o)
 {
-	static const char *const extra[] = { "--max-peers", "4096", NULL };
+	static const char *const extra[] = { "--max-peers", "4096",
+					     "--log-level", "warn", NULL };
 	static const unsigned counts[] = { 10, 100, 1000 };
 	struct ism_alloc_opts ao = { .size = sizeof(ao) };
 	unsigned iters = o->iterations ? o->iterations : 2000;
 	struct ism_conn **idle = NULL, *a = NULL, *b = NULL;
-	struct bench_daemon d;
+	struct ism_private d;
 	struct rlimit rl;
 	unsigned nidle = 0;
 	double p99[3] = { 0 };
@@ -315,7 +317,7 @@ int bench_control(const struct bench_opts *o)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	if (bench_ismd_start(o, &d, extra) < 0)
+	if (ism_private_start(&d, o->ismd, extra) < 0)
 		return 1;
 	result_begin("control");
 	if (open_conn(d.sock, "bench-a", &a) < 0 ||
@@ -370,7 +372,7 @@ out:
 	}
 	ism_conn_close(a);
 	ism_conn_close(b);
-	bench_ismd_stop(&d);
+	ism_private_stop(&d, 1);
 	if (rc == 0)
 		result_end(o->json);
 	return rc;

@@ -4,6 +4,7 @@
  * Suites: control.  See bench.h for how results are reported.
  */
 #include "bench.h"
+#include "util/spawn.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -174,95 +175,6 @@ void result_end(bool json)
 		printf("  note: %s\n", notes[i]);
 }
 
-/* ---- a private ismd ---- */
-
-int bench_ismd_start(const struct bench_opts *o, struct bench_daemon *d,
-		     const char *const *extra)
-{
-	char state[128];
-	const char *argv[32];
-	int n = 0;
-
-	snprintf(d->dir, sizeof(d->dir), "/tmp/ism-bench-XXXXXX");
-	if (!mkdtemp(d->dir)) {
-		perror("ism-bench: mkdtemp");
-		return -1;
-	}
-	snprintf(d->sock, sizeof(d->sock), "%s/ism.sock", d->dir);
-	snprintf(state, sizeof(state), "%s/state", d->dir);
-	argv[n++] = o->ismd;
-	argv[n++] = "--socket";
-	argv[n++] = d->sock;
-	argv[n++] = "--state-dir";
-	argv[n++] = state;
-	argv[n++] = "--log-level";
-	argv[n++] = "warn";
-	for (; extra && *extra && n < 30; extra++)
-		argv[n++] = *extra;
-	argv[n] = NULL;
-	d->pid = fork();
-	if (d->pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		execvp(argv[0], (char **)argv);
-		fprintf(stderr, "ism-bench: cannot run %s: %s\n", argv[0],
-			strerror(errno));
-		_exit(127);
-	}
-	for (int i = 0; i < 500; i++) {
-		struct sockaddr_un sa = { .sun_family = AF_UNIX };
-		int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0), st;
-
-		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", d->sock);
-		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-			close(fd);
-			return 0;
-		}
-		close(fd);
-		if (waitpid(d->pid, &st, WNOHANG) == d->pid)
-			break;
-		usleep(10000);
-	}
-	fprintf(stderr, "ism-bench: ismd (%s) did not start\n", o->ismd);
-	return -1;
-}
-
-void bench_ismd_stop(struct bench_daemon *d)
-{
-	char cmd[128];
-
-	if (d->pid > 0) {
-		kill(d->pid, SIGTERM);
-		waitpid(d->pid, NULL, 0);
-	}
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d->dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "ism-bench: could not remove %s\n", d->dir);
-}
-
-static const char *find_ismd(void)
-{
-	static char path[PATH_MAX];
-	const char *env = getenv("ISMD");
-	ssize_t n;
-
-	if (env && *env)
-		return env;
-	n = readlink("/proc/self/exe", path, sizeof(path) - 16);
-	if (n > 0) {
-		char *slash;
-
-		path[n] = '\0';
-		slash = strrchr(path, '/');
-		if (slash) {
-			snprintf(slash, sizeof(path) - (size_t)(slash - path),
-				 "/../ismd/ismd");
-			if (access(path, X_OK) == 0)
-				return path;
-		}
-	}
-	return "ismd";
-}
-
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: ism-bench SUITE [--json] [--iterations N] "
@@ -307,7 +219,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (!o.ismd)
-		o.ismd = find_ismd();
+		o.ismd = ism_find_ismd();
 	if (optind != argc - 1) {
 		usage(stderr);
 		return 2;

@@ -13,8 +13,11 @@
  * The token travels over a pipe: any channel the application has will do.
  * Usage: ism-demo [--ismd PATH]   (default: $ISMD, else ../ismd/ismd next
  * to this program, else ismd on $PATH)
+ *
+ * Everything but starting the private ismd uses only the public API.
  */
 #include <ism.h>
+#include "util/spawn.h" /* a private ismd for this demo */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -34,7 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static char dir[64], sock[96]; /* fits sun_path */
+static char sock[96]; /* fits sun_path */
 
 static void say(const char *who, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -196,94 +199,23 @@ static int reader(int to_owner, int from_owner)
 	return e;
 }
 
-static const char *find_ismd(const char *arg)
-{
-	static char path[PATH_MAX];
-	const char *env = getenv("ISMD");
-	ssize_t n;
-
-	if (arg)
-		return arg;
-	if (env && *env)
-		return env;
-	n = readlink("/proc/self/exe", path, sizeof(path) - 16);
-	if (n > 0) {
-		char *slash;
-
-		path[n] = '\0';
-		slash = strrchr(path, '/');
-		if (slash) {
-			snprintf(slash, sizeof(path) - (size_t)(slash - path),
-				 "/../ismd/ismd");
-			if (access(path, X_OK) == 0)
-				return path;
-		}
-	}
-	return "ismd";
-}
-
-static pid_t start_ismd(const char *ismd)
-{
-	char state[128], log[128];
-	pid_t pid;
-
-	snprintf(state, sizeof(state), "%s/state", dir);
-	snprintf(log, sizeof(log), "%s/ismd.log", dir);
-	pid = fork();
-	if (pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (fd >= 0)
-			dup2(fd, 2);
-		execlp(ismd, ismd, "--socket", sock, "--state-dir", state,
-		       (char *)NULL);
-		fprintf(stdout, "cannot run %s: %s\n", ismd, strerror(errno));
-		_exit(127);
-	}
-	for (int i = 0; i < 500; i++) {
-		struct sockaddr_un sa = { .sun_family = AF_UNIX };
-		int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-		int st;
-
-		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
-		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-			close(fd);
-			return pid;
-		}
-		close(fd);
-		if (waitpid(pid, &st, WNOHANG) == pid)
-			return -1;
-		usleep(10000);
-	}
-	return -1;
-}
-
 int main(int argc, char **argv)
 {
-	const char *ismd = find_ismd(argc == 3 && !strcmp(argv[1], "--ismd")
-					     ? argv[2]
-					     : NULL);
+	const char *ismd = argc == 3 && !strcmp(argv[1], "--ismd")
+				   ? argv[2]
+				   : ism_find_ismd();
+	struct ism_private d;
 	int o2r[2], r2o[2], st_owner, st_reader, st_d, ok;
-	pid_t d, po, pr;
+	pid_t po, pr;
 
 	if (argc != 1 && argc != 3) {
 		fprintf(stderr, "usage: ism-demo [--ismd PATH]\n");
 		return 2;
 	}
-	snprintf(dir, sizeof(dir), "/tmp/ism-demo-XXXXXX");
-	if (!mkdtemp(dir)) {
-		perror("ism-demo: mkdtemp");
+	if (ism_private_start(&d, ismd, NULL) < 0)
 		return 1;
-	}
-	snprintf(sock, sizeof(sock), "%s/ism.sock", dir);
-	d = start_ismd(ismd);
-	if (d < 0) {
-		fprintf(stderr, "ism-demo: could not start %s (log in %s)\n",
-			ismd, dir);
-		return 1;
-	}
-	say("ismd", "private ismd (pid %d) on %s", (int)d, sock);
+	snprintf(sock, sizeof(sock), "%s", d.sock);
+	say("ismd", "private ismd (pid %d) on %s", (int)d.pid, sock);
 	if (pipe(o2r) < 0 || pipe(r2o) < 0)
 		return 1;
 	po = fork();
@@ -294,23 +226,16 @@ int main(int argc, char **argv)
 		_exit(reader(r2o[1], o2r[0]));
 	waitpid(po, &st_owner, 0);
 	waitpid(pr, &st_reader, 0);
-	kill(d, SIGTERM);
-	waitpid(d, &st_d, 0);
 	ok = WIFEXITED(st_owner) && WEXITSTATUS(st_owner) == 0 &&
 	     WIFEXITED(st_reader) && WEXITSTATUS(st_reader) == 0;
-	if (!WIFEXITED(st_d) || WEXITSTATUS(st_d) != 0) {
-		say("ismd", "exited badly (status %d); its log is in %s",
-		    WIFEXITED(st_d) ? WEXITSTATUS(st_d) : 128 + WTERMSIG(st_d),
-		    dir);
+	st_d = ism_private_stop(&d, 0);
+	if (st_d != 0) {
+		say("ismd", "exited badly (status %d); its log is %s", st_d,
+		    d.log);
 		ok = 0;
 	}
 	say("ismd", "stopped; demo %s", ok ? "completed" : "FAILED");
-	{
-		char cmd[128];
-
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-		if (ok && system(cmd) != 0)
-			return 1;
-	}
+	if (ok)
+		ism_private_stop(&d, 1); /* remove the temp dir */
 	return ok ? 0 : 1;
 }

@@ -191,8 +191,8 @@ static uint32_t rd32(const uint8_t *p)
 	       (uint32_t)p[3] << 24;
 }
 
-/* Send the request in @msg and wait for the reply to its sequence number
- * on the current socket. */
+/* Send the request in @msg and, unless @rep is NULL, wait for the reply
+ * to its sequence number on the current socket. */
 static int raw_call_locked(struct ism_conn *c, const uint8_t *msg, size_t len,
 			   const int *fds, unsigned nfds, struct reply *rep,
 			   bool *sent)
@@ -203,11 +203,14 @@ static int raw_call_locked(struct ism_conn *c, const uint8_t *msg, size_t len,
 	int r;
 
 	*sent = false;
-	rep->nfds = 0;
+	if (rep)
+		rep->nfds = 0;
 	r = ism_wire_send(c->sock, msg, len, fds, nfds, 0);
 	if (r < 0)
 		return r == -EAGAIN ? -ETIMEDOUT : r;
 	*sent = true;
+	if (!rep)
+		return 0; /* a NOREPLY request */
 	for (;;) {
 		r = recv_one_locked(c, 0, rep, seq);
 		if (r == 1)
@@ -252,8 +255,10 @@ static bool is_loss(int r)
 	       r == -EPROTO || r == -ECONNREFUSED;
 }
 
-int conn_call_locked(struct ism_conn *c, size_t len, const int *fds,
-		     unsigned nfds, struct reply *rep)
+/* Send c->tx and, with @rep, wait for its reply; reconnect first if a
+ * reconnection is due, and once more if the loss came before the send. */
+static int transact_locked(struct ism_conn *c, size_t len, const int *fds,
+			   unsigned nfds, struct reply *rep)
 {
 	bool sent;
 	int r;
@@ -282,35 +287,15 @@ int conn_call_locked(struct ism_conn *c, size_t len, const int *fds,
 	}
 }
 
+int conn_call_locked(struct ism_conn *c, size_t len, const int *fds,
+		     unsigned nfds, struct reply *rep)
+{
+	return transact_locked(c, len, fds, nfds, rep);
+}
+
 int conn_send_locked(struct ism_conn *c, size_t len)
 {
-	int r;
-
-	for (int attempt = 0;; attempt++) {
-		if (c->state == CONN_RECONNECTING) {
-			uint32_t seq;
-
-			r = reconnect_locked(c);
-			if (r < 0)
-				return r;
-			seq = next_seq(c);
-			for (int i = 0; i < 4; i++)
-				c->tx[4 + i] = (uint8_t)(seq >> (8 * i));
-		}
-		if (c->state != CONN_UP)
-			return -EPIPE;
-		r = ism_wire_send(c->sock, c->tx, len, NULL, 0, 0);
-		if (r == 0)
-			return 0;
-		if (r == -EAGAIN)
-			return -ETIMEDOUT;
-		if (!is_loss(r))
-			return r;
-		conn_lost_locked(c, r);
-		/* Not sent: safe to send again once reconnected. */
-		if (attempt > 0 || c->state != CONN_RECONNECTING)
-			return -ECONNRESET;
-	}
+	return transact_locked(c, len, NULL, 0, NULL);
 }
 
 static int hello_locked(struct ism_conn *c, bool resume, uint64_t *old_id,

@@ -372,6 +372,17 @@ int t_raw_hello(int fd, uint64_t *peer_id)
 	return 0;
 }
 
+int t_wait_event(struct ism_conn *c, uint32_t type, struct ism_event *ev,
+		 int ms)
+{
+	for (;;) {
+		int r = ism_conn_wait_event(c, ev, ms);
+
+		if (r <= 0 || ev->type == type)
+			return r;
+	}
+}
+
 pid_t t_fork(int (*fn)(void *), void *arg)
 {
 	pid_t pid = fork();

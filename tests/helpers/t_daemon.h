@@ -83,6 +83,13 @@ pid_t t_fork(int (*fn)(void *), void *arg);
 /* Wait for a child; returns its exit status, 128+signal, or -1. */
 int t_wait(pid_t pid);
 
+/*
+ * Wait up to @ms per event for an event of @type, skipping others.
+ * Returns 1 with *@ev filled, 0 on timeout, or -errno.
+ */
+int t_wait_event(struct ism_conn *c, uint32_t type, struct ism_event *ev,
+		 int ms);
+
 /* Sleep @ms milliseconds. */
 void t_msleep(int ms);
 

@@ -36,18 +36,6 @@ static int teardown(void **state)
 	return t_daemon_cleanup(&D);
 }
 
-static int wait_type(struct ism_conn *c, uint32_t type, struct ism_event *ev)
-{
-	for (;;) {
-		int r = ism_conn_wait_event(c, ev, 5000);
-
-		if (r <= 0)
-			return r;
-		if (ev->type == type)
-			return 1;
-	}
-}
-
 static uint32_t regions_now(struct ism_conn *c)
 {
 	struct ism_status st;
@@ -120,7 +108,7 @@ static void test_owner_killed(void **state)
 	assert_int_equal(ism_region_map(r, &m), 0);
 	kill(pid, SIGKILL);
 	assert_int_equal(t_wait(pid), 128 + SIGKILL);
-	assert_int_equal(wait_type(c, ISM_EV_REGION_GONE, &ev), 1);
+	assert_int_equal(t_wait_event(c, ISM_EV_REGION_GONE, &ev, 5000), 1);
 	assert_int_equal(ev.reason, ISM_GONE_OWNER_LEFT);
 	assert_int_equal(ev.region, ism_region_id(r));
 	/* The memory was reclaimed: the stale mapping reads zeros, and the
@@ -156,11 +144,11 @@ static void test_attacher_killed(void **state)
 	pid = t_fork(attacher_child, &a);
 	assert_int_equal(write(down[1], &t, sizeof(t)), sizeof(t));
 	assert_int_equal(read(up[0], &ok, 1), 1);
-	assert_int_equal(wait_type(c, ISM_EV_PEER_ATTACHED, &ev), 1);
+	assert_int_equal(t_wait_event(c, ISM_EV_PEER_ATTACHED, &ev, 5000), 1);
 	child_id = ev.peer;
 	kill(pid, SIGKILL);
 	t_wait(pid);
-	assert_int_equal(wait_type(c, ISM_EV_PEER_DETACHED, &ev), 1);
+	assert_int_equal(t_wait_event(c, ISM_EV_PEER_DETACHED, &ev, 5000), 1);
 	assert_int_equal(ev.peer, child_id);
 	assert_int_equal(ev.reason, ISM_DETACH_DISCONNECTED);
 	ism_region_close(r);

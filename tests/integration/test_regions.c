@@ -40,18 +40,6 @@ static struct ism_region *alloc(struct ism_conn *c, uint64_t size,
 	return r;
 }
 
-static int next_event(struct ism_conn *c, uint32_t type, struct ism_event *ev)
-{
-	for (;;) {
-		int r = ism_conn_wait_event(c, ev, 5000);
-
-		if (r <= 0)
-			return r;
-		if (ev->type == type)
-			return 1;
-	}
-}
-
 static void test_share_ro(void **state)
 {
 	struct ism_conn *a = t_connect(&D, "owner", 0);
@@ -74,7 +62,7 @@ static void test_share_ro(void **state)
 	assert_int_equal(ib.owner, ism_conn_peer_id(a));
 	assert_int_equal(ib.access, ISM_ACCESS_RO);
 	/* The owner hears of the attach. */
-	assert_int_equal(next_event(a, ISM_EV_PEER_ATTACHED, &ev), 1);
+	assert_int_equal(t_wait_event(a, ISM_EV_PEER_ATTACHED, &ev, 5000), 1);
 	assert_int_equal(ev.peer, ism_conn_peer_id(b));
 	assert_int_equal(ev.access, ISM_ACCESS_RO);
 
@@ -94,7 +82,7 @@ static void test_share_ro(void **state)
 	assert_int_equal(ism_region_detach(rb), 0);
 	assert_int_equal(ism_region_attach(b, &t, ISM_ACCESS_RW, 0, &rw),
 			 -EACCES);
-	assert_int_equal(next_event(a, ISM_EV_PEER_DETACHED, &ev), 1);
+	assert_int_equal(t_wait_event(a, ISM_EV_PEER_DETACHED, &ev, 5000), 1);
 	assert_int_equal(ev.reason, ISM_DETACH_REQUESTED);
 	ism_region_close(rb);
 	ism_region_close(ra);
@@ -147,7 +135,7 @@ static void test_rw_and_nofd(void **state)
 	assert_true(ism_region_destroy(ra) >= 1);
 	struct ism_event ev;
 
-	assert_int_equal(next_event(b, ISM_EV_REGION_GONE, &ev), 1);
+	assert_int_equal(t_wait_event(b, ISM_EV_REGION_GONE, &ev, 5000), 1);
 	assert_int_equal(ev.reason, ISM_GONE_DESTROYED);
 	struct ism_region_info info;
 
@@ -186,25 +174,25 @@ static void test_notify_doorbell(void **state)
 	assert_int_equal(poll(&p, 1, 5000), 1);
 	assert_int_equal(read(p.fd, &cnt, sizeof(cnt)), sizeof(cnt));
 	assert_true(cnt >= 1);
-	assert_int_equal(next_event(a, ISM_EV_NOTIFY, &ev), 1);
+	assert_int_equal(t_wait_event(a, ISM_EV_NOTIFY, &ev, 5000), 1);
 	assert_int_equal(ev.value, 1234);
 	assert_int_equal(ev.peer, ism_conn_peer_id(b));
 	assert_int_equal(ev.region, ism_region_id(ra));
-	assert_int_equal(next_event(c, ISM_EV_NOTIFY, &ev), 1);
+	assert_int_equal(t_wait_event(c, ISM_EV_NOTIFY, &ev, 5000), 1);
 	assert_int_equal(ev.value, 1234);
 	/* The sender gets nothing back. */
 	assert_int_equal(ism_conn_process(b), 0);
 	/* The owner notifies too. */
 	assert_int_equal(ism_region_notify(ra, 5), 2);
-	assert_int_equal(next_event(b, ISM_EV_NOTIFY, &ev), 1);
+	assert_int_equal(t_wait_event(b, ISM_EV_NOTIFY, &ev, 5000), 1);
 	assert_int_equal(ev.value, 5);
 	/* One-way notifications arrive the same way. */
 	assert_int_equal(ism_region_notify_nowait(ra, 6), 0);
-	assert_int_equal(next_event(b, ISM_EV_NOTIFY, &ev), 1);
+	assert_int_equal(t_wait_event(b, ISM_EV_NOTIFY, &ev, 5000), 1);
 	assert_int_equal(ev.value, 6);
-	assert_int_equal(next_event(c, ISM_EV_NOTIFY, &ev), 1);
+	assert_int_equal(t_wait_event(c, ISM_EV_NOTIFY, &ev, 5000), 1);
 	assert_int_equal(ev.value, 5);
-	assert_int_equal(next_event(c, ISM_EV_NOTIFY, &ev), 1);
+	assert_int_equal(t_wait_event(c, ISM_EV_NOTIFY, &ev, 5000), 1);
 	assert_int_equal(ev.value, 6);
 	/* A peer without a reference cannot notify (nor learn it exists). */
 	ism_region_close(rc);

@@ -14,19 +14,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static int wait_type(struct ism_conn *c, uint32_t type, struct ism_event *ev,
-		     int ms)
-{
-	for (;;) {
-		int r = ism_conn_wait_event(c, ev, ms);
-
-		if (r <= 0)
-			return r;
-		if (ev->type == type)
-			return 1;
-	}
-}
-
 static uint32_t epoch_of(struct ism_conn *c)
 {
 	struct ism_status st;
@@ -84,7 +71,7 @@ static void restart_case(bool attacher_first, bool graceful)
 	assert_int_equal(t_daemon_restart(&D), 0);
 
 	if (attacher_first) {
-		assert_int_equal(wait_type(b, ISM_EV_RECONNECTED, &ev, 10000),
+		assert_int_equal(t_wait_event(b, ISM_EV_RECONNECTED, &ev, 10000),
 				 1);
 		assert_int_equal(ev.peer, idb);
 	}
@@ -95,13 +82,13 @@ static void restart_case(bool attacher_first, bool graceful)
 		n = ism_region_notify(ra, 77);
 	if (!attacher_first) {
 		assert_int_equal(n, 0); /* b has not re-attached yet */
-		assert_int_equal(wait_type(b, ISM_EV_RECONNECTED, &ev, 10000),
+		assert_int_equal(t_wait_event(b, ISM_EV_RECONNECTED, &ev, 10000),
 				 1);
 		assert_int_equal(ism_region_notify(ra, 77), 1);
 	} else {
 		assert_int_equal(n, 1);
 	}
-	assert_int_equal(wait_type(b, ISM_EV_NOTIFY, &ev, 5000), 1);
+	assert_int_equal(t_wait_event(b, ISM_EV_NOTIFY, &ev, 5000), 1);
 	assert_int_equal(ev.value, 77);
 	assert_int_equal(ev.peer, ida);
 	assert_int_equal(ev.region, region);
@@ -124,7 +111,7 @@ static void restart_case(bool attacher_first, bool graceful)
 	assert_string_equal(pb, "after");
 	/* And destroy still reaches everyone. */
 	assert_int_equal(ism_region_destroy(ra), 2);
-	assert_int_equal(wait_type(b, ISM_EV_REGION_GONE, &ev, 5000), 1);
+	assert_int_equal(t_wait_event(b, ISM_EV_REGION_GONE, &ev, 5000), 1);
 	ism_region_close(rd);
 	ism_region_close(rb);
 	ism_region_close(ra);
@@ -171,7 +158,7 @@ static void test_window_closes(void **state)
 	t_daemon_kill9(&D);
 	assert_int_equal(t_daemon_restart(&D), 0);
 	t_msleep(600); /* past the window: nothing can be claimed */
-	assert_int_equal(wait_type(a, ISM_EV_RECONNECTED, &ev, 10000), 1);
+	assert_int_equal(t_wait_event(a, ISM_EV_RECONNECTED, &ev, 10000), 1);
 	assert_int_not_equal(ism_conn_peer_id(a), id);
 	/* The region is reported lost (before the reconnect event). */
 	struct ism_region_info info;
@@ -203,9 +190,9 @@ static void test_owner_never_returns(void **state)
 	assert_int_equal(ism_region_attach(b, &t, ISM_ACCESS_RO, 0, &rb), 0);
 	t_daemon_kill9(&D);
 	assert_int_equal(t_daemon_restart(&D), 0);
-	assert_int_equal(wait_type(b, ISM_EV_RECONNECTED, &ev, 10000), 1);
+	assert_int_equal(t_wait_event(b, ISM_EV_RECONNECTED, &ev, 10000), 1);
 	/* b's reference waits for an owner who never comes back. */
-	assert_int_equal(wait_type(b, ISM_EV_REGION_GONE, &ev, 5000), 1);
+	assert_int_equal(t_wait_event(b, ISM_EV_REGION_GONE, &ev, 5000), 1);
 	assert_int_equal(ev.reason, ISM_GONE_LOST);
 	assert_int_equal(ev.region, ism_region_id(rb));
 	ism_region_close(rb);
