@@ -136,6 +136,15 @@ int main(int argc, char **argv)
 		       ism_proto_put_region_req(&w_, notify.region)));
 	save("ismd", "owner", seq, seqlen);
 
+	seq_start(0); /* a region with a link and linger, then an attach */
+	seq_add(0, MSG(ISM_MSG_HELLO, 0, ism_proto_put_hello_req(&w_, &hello)));
+	alloc.flags = ISM_ALLOC_LINK | ISM_ALLOC_LINGER;
+	seq_add(8, MSG(ISM_MSG_ALLOC, 0, ism_proto_put_alloc_req(&w_, &alloc)));
+	alloc.flags = 0;
+	seq_add(0, MSG(ISM_MSG_ATTACH, 0,
+		       ism_proto_put_attach_req(&w_, &attach)));
+	save("ismd", "link", seq, seqlen);
+
 	seq_start(1); /* administrator */
 	seq_add(1, MSG(ISM_MSG_HELLO, 0,
 		       (hello.flags = ISM_HELLO_F_DOORBELL,

@@ -167,7 +167,8 @@ static int list_regions(struct daemon *d, struct peer *p,
 		e[i].size = r->size;
 		e[i].page_size = r->page_size;
 		e[i].max_access = r->max_access;
-		e[i].flags = r->huge ? ISM_REGION_HUGE : 0;
+		e[i].flags = (r->huge ? ISM_REGION_HUGE : 0) |
+			     (r->linger ? ISM_REGION_LINGER : 0);
 		e[i].refs = r->nrefs;
 		e[i].age_ns = now - r->created_ns;
 		ism_strlcpy(e[i].name, r->name, sizeof(e[i].name));

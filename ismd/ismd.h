@@ -121,7 +121,9 @@ struct region {
 	uint64_t size;
 	uint32_t page_size, max_access;
 	bool huge;
-	int fd; /* ismd's private fd: never sent to a peer */
+	bool linger;  /* keep the pages if the owner leaves (not on destroy) */
+	int fd;	      /* ismd's private fd: never sent to a peer */
+	int link_fd;  /* ISM_ALLOC_LINK socket for the first attacher, or -1 */
 	void *wmap; /* hugetlbfs has no write(): a mapping for no-fd writes */
 	uint8_t token[ISM_TOKEN_SIZE];
 	uint64_t created_ns;
@@ -250,7 +252,7 @@ void peer_housekeeping(struct daemon *d, uint64_t now);
 /* region.c: request handlers.  Each returns 0 after replying itself, or
  * -errno for the caller to send as an error reply. */
 int op_alloc(struct daemon *d, struct peer *p, uint32_t seq,
-	     struct ism_rbuf *rb, unsigned nfds);
+	     struct ism_rbuf *rb, int *fds, unsigned nfds);
 int op_attach(struct daemon *d, struct peer *p, uint32_t seq,
 	      struct ism_rbuf *rb, unsigned nfds);
 int op_detach(struct daemon *d, struct peer *p, uint32_t seq,

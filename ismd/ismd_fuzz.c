@@ -182,6 +182,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fds[nfds++] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (ctl & 2)
 			fds[nfds++] = sealed_memfd();
+		if ((ctl & 8) && nfds < 2) {
+			int pair[2];
+
+			/* A link socket for ALLOC with LINK. */
+			if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC,
+				       0, pair) == 0) {
+				fds[nfds++] = pair[0];
+				close(pair[1]);
+			} else {
+				fds[nfds++] = -1;
+			}
+		}
 		if ((nfds > 0 && fds[0] < 0) || (nfds > 1 && fds[1] < 0)) {
 			ism_close_fds(fds, (unsigned)nfds);
 			break;

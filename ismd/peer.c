@@ -507,13 +507,13 @@ static int dispatch(struct daemon *d, struct peer *p, struct ism_wire_hdr *h,
 			       : -EPROTO;
 	p->ops++;
 	d->ops++;
-	/* Only HELLO and REGISTER carry fds; anything else with fds is
-	 * malformed (the caller closes them). */
-	if (nfds && h->type != ISM_MSG_REGISTER)
+	/* Only HELLO, ALLOC and REGISTER carry fds; anything else with fds
+	 * is malformed (the caller closes them). */
+	if (nfds && h->type != ISM_MSG_REGISTER && h->type != ISM_MSG_ALLOC)
 		return -EBADMSG;
 	switch (h->type) {
 	case ISM_MSG_ALLOC:
-		return op_alloc(d, p, h->seq, rb, nfds);
+		return op_alloc(d, p, h->seq, rb, fds, nfds);
 	case ISM_MSG_ATTACH:
 		return op_attach(d, p, h->seq, rb, nfds);
 	case ISM_MSG_DETACH:

@@ -25,7 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -272,6 +274,7 @@ static struct region *region_insert(struct daemon *d, struct peer *owner,
 	r->page_size = m->page_size;
 	r->huge = m->huge;
 	r->fd = m->fd;
+	r->link_fd = -1;
 	r->max_access = max_access;
 	r->acl = *acl;
 	r->created_ns = ism_now_ns();
@@ -298,8 +301,24 @@ fail:
 	return NULL;
 }
 
+/* A link must be a connected AF_UNIX SOCK_SEQPACKET socket: attachers
+ * only ever send and receive with MSG_DONTWAIT on it. */
+static bool is_link_socket(int fd)
+{
+	int type = 0, domain = 0;
+	socklen_t len = sizeof(int);
+	struct sockaddr_un peer;
+	socklen_t plen = sizeof(peer);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0)
+		return false;
+	return domain == AF_UNIX && type == SOCK_SEQPACKET &&
+	       getpeername(fd, (struct sockaddr *)&peer, &plen) == 0;
+}
+
 int op_alloc(struct daemon *d, struct peer *p, uint32_t seq,
-	     struct ism_rbuf *rb, unsigned nfds)
+	     struct ism_rbuf *rb, int *fds, unsigned nfds)
 {
 	struct ism_alloc_req req;
 	struct ism_alloc_rep rep = { 0 };
@@ -311,9 +330,12 @@ int op_alloc(struct daemon *d, struct peer *p, uint32_t seq,
 	uint64_t id, rounded;
 	int e, ofd, n;
 
-	(void)nfds;
 	if ((e = ism_proto_get_alloc_req(rb, &req)) < 0)
 		return e;
+	if (nfds != ((req.flags & ISM_ALLOC_LINK) ? 1u : 0u))
+		return -EBADMSG;
+	if (nfds && !is_link_socket(fds[0]))
+		return -EBADMSG;
 	/* Check quotas on the smallest size this could become before any
 	 * memory exists, then again on the real size. */
 	if (!ism_round_up(req.size, d->page_size, &rounded))
@@ -351,10 +373,16 @@ int op_alloc(struct daemon *d, struct peer *p, uint32_t seq,
 		goto fail_fd;
 	}
 	d->next_region++;
+	r->linger = req.flags & ISM_ALLOC_LINGER;
+	if (nfds) {
+		r->link_fd = fds[0]; /* ours now, until the first attacher */
+		fds[0] = -1;
+	}
 	rep.region = id;
 	rep.size = m.size;
 	rep.page_size = m.page_size;
-	rep.flags = m.huge ? ISM_RFLAG_HUGE : 0;
+	rep.flags = (m.huge ? ISM_RFLAG_HUGE : 0) |
+		    (r->linger ? ISM_RFLAG_LINGER : 0);
 	rep.huge_errno = (uint32_t)m.huge_errno;
 	rep.max_access = req.max_access;
 	memcpy(rep.token, token, ISM_TOKEN_SIZE);
@@ -399,7 +427,8 @@ int op_attach(struct daemon *d, struct peer *p, uint32_t seq,
 	struct region *r;
 	struct ism_wbuf b;
 	bool nofd;
-	int e, fd = -1, n;
+	int e, fd[2] = { -1, -1 }, n;
+	unsigned nsend;
 
 	(void)nfds;
 	if ((e = ism_proto_get_attach_req(rb, &req)) < 0)
@@ -420,14 +449,21 @@ int op_attach(struct daemon *d, struct peer *p, uint32_t seq,
 	if (p->n_refs >= d->cfg.q_refs)
 		return -EDQUOT;
 	if (!nofd) {
-		fd = reopen(r->fd, req.access == ISM_ACCESS_RW ? O_RDWR
-							       : O_RDONLY);
-		if (fd < 0)
-			return fd;
+		fd[0] = reopen(r->fd, req.access == ISM_ACCESS_RW ? O_RDWR
+								  : O_RDONLY);
+		if (fd[0] < 0)
+			return fd[0];
 	}
 	if (!ref_add(d, p, r, req.access, nofd ? REF_NOFD : 0)) {
-		ism_close_fd(&fd);
+		ism_close_fd(&fd[0]);
 		return -ENOMEM;
+	}
+	/* The first attacher with fds takes the owner's link along. */
+	nsend = nofd ? 0 : 1;
+	if (!nofd && r->link_fd >= 0) {
+		fd[1] = r->link_fd;
+		r->link_fd = -1;
+		nsend = 2;
 	}
 	rep.region = r->id;
 	rep.size = r->size;
@@ -435,14 +471,15 @@ int op_attach(struct daemon *d, struct peer *p, uint32_t seq,
 	rep.page_size = r->page_size;
 	rep.access = req.access;
 	rep.flags = (nofd ? ISM_ATTACH_R_NOFD : 0) |
-		    (r->huge ? ISM_ATTACH_R_HUGE : 0);
+		    (r->huge ? ISM_ATTACH_R_HUGE : 0) |
+		    (nsend == 2 ? ISM_ATTACH_R_LINK : 0);
 	ism_proto_begin(&b, d->tx, ISM_WIRE_MAX_MSG, ISM_MSG_ATTACH,
 			ISM_WIRE_F_REPLY, seq, 0);
 	ism_proto_put_attach_rep(&b, &rep);
 	n = ism_proto_end(&b);
 	if (n > 0)
-		peer_send(d, p, (size_t)n, &fd, nofd ? 0 : 1, false);
-	ism_close_fd(&fd);
+		peer_send(d, p, (size_t)n, fd, nsend, false);
+	ism_close_fds(fd, 2);
 	tell_others_attached(d, r, p, req.access);
 	peer_watch(d, ISM_WATCH_ATTACH, req.access, p, r);
 	return 0;
@@ -513,7 +550,7 @@ void region_destroy(struct daemon *d, struct region *r, uint32_t reason,
 	 * that a referrer woken by the event below already reads zeros.
 	 * Not when ismd itself is stopping: peers keep their mappings across
 	 * a restart and re-register the regions with the next ismd. */
-	if (!d->stopping &&
+	if (!d->stopping && !(r->linger && reason == ISM_GONE_OWNER_LEFT) &&
 	    fallocate(r->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
 		      (off_t)r->size) < 0)
 		ismd_log(L_WARN, "region %llx: cannot free pages: %s",
@@ -530,6 +567,7 @@ void region_destroy(struct daemon *d, struct region *r, uint32_t reason,
 	if (r->wmap)
 		munmap(r->wmap, r->size);
 	ism_close_fd(&r->fd);
+	ism_close_fd(&r->link_fd);
 	ism_map_del(&d->region_by_id, r->id, 0);
 	ism_map_del(&d->region_by_token, tok_a(r->token), tok_b(r->token));
 	owner->n_regions--;
@@ -741,6 +779,7 @@ void region_free_all(struct daemon *d)
 	/* Shutdown: peers are gone; just free what is left. */
 	while ((r = ism_map_next(&d->region_by_id, &pos, NULL, NULL))) {
 		ism_close_fd(&r->fd);
+		ism_close_fd(&r->link_fd);
 		if (r->wmap)
 			munmap(r->wmap, r->size);
 		free(r);
@@ -847,6 +886,7 @@ static uint32_t register_one(struct daemon *d, struct peer *p,
 		close(m.fd);
 		return ENOMEM;
 	}
+	r->linger = e->flags & ISM_RFLAG_LINGER;
 	ismd_plog(p, L_INFO, "region %llx re-registered",
 		  (unsigned long long)r->id);
 	peer_watch(d, ISM_WATCH_REGION_NEW, 0, p, r);

@@ -59,6 +59,7 @@ struct ism_region_entry {
 	char name[ISM_NAME_MAX + 1];
 };
 #define ISM_REGION_HUGE 1u
+#define ISM_REGION_LINGER 2u
 
 struct ism_ref_entry {
 	uint64_t region, peer;

@@ -44,6 +44,15 @@ enum ism_alloc_flags {
 	ISM_ALLOC_HUGETLB_REQUIRED = 1u << 1,
 	/* Commit all pages now (fallocate), so a later first touch cannot fail. */
 	ISM_ALLOC_POPULATE = 1u << 2,
+	/* If the owner disconnects or crashes, keep the contents for peers
+	 * that still map the region (they can drain what it wrote) instead of
+	 * freeing the pages at once.  An explicit destroy or a revocation
+	 * still frees them at once. */
+	ISM_ALLOC_LINGER = 1u << 3,
+	/* Hand .link_fd (a connected AF_UNIX SOCK_SEQPACKET socket) to the
+	 * first peer that attaches with an fd, then forget it: a direct line
+	 * between the two for doorbells and hang-up detection. */
+	ISM_ALLOC_LINK = 1u << 4,
 };
 
 /* Options; zero-initialise and set .size = sizeof(struct ism_alloc_opts). */
@@ -56,6 +65,7 @@ struct ism_alloc_opts {
 	uint32_t n_uids;     /* if > 0, only peers running as these uids may attach */
 	const uint32_t *uids;
 	const char *name;    /* a label for ismctl, <= ISM_NAME_MAX bytes */
+	int link_fd;	     /* with ISM_ALLOC_LINK; stays the caller's */
 };
 
 enum ism_attach_flags {
@@ -76,6 +86,7 @@ struct ism_region_info {
 	int huge;	    /* backed by huge pages */
 	int huge_errno;	    /* why huge pages were not used (0 if used or not asked) */
 	int gone;	    /* destroyed, revoked or lost: only close it now */
+	int linger;	    /* ISM_ALLOC_LINGER */
 	struct ism_token token;
 };
 
@@ -112,6 +123,12 @@ ISM_EXPORT int ism_region_map(struct ism_region *r, void **addr);
 /* The region's fd (owned by the handle; dup it to keep it), or -1 for
  * no-fd handles. */
 ISM_EXPORT int ism_region_fd(struct ism_region *r);
+
+/*
+ * The link socket the owner attached (ISM_ALLOC_LINK) if this handle got
+ * it, handing it over: the caller owns the returned fd.  -1 if none.
+ */
+ISM_EXPORT int ism_region_take_link(struct ism_region *r);
 
 /* Fill *@info.  Returns 0. */
 ISM_EXPORT int ism_region_info(struct ism_region *r, struct ism_region_info *info);

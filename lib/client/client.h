@@ -28,12 +28,13 @@ enum conn_state {
 
 struct ism_region {
 	struct ism_conn *c;
-	struct ism_list link; /* c->regions */
+	struct ism_list link_node; /* c->regions */
 	uint64_t id, owner, size;
 	uint32_t page_size, access, max_access;
-	bool is_owner, nofd, huge, gone;
+	bool is_owner, nofd, huge, gone, linger;
 	int huge_errno;
 	int fd;
+	int link; /* the owner's link socket, until taken; or -1 */
 	void *map;
 	struct ism_token token;
 	uint8_t proof[ISM_PROOF_SIZE]; /* owner proof, for re-registration */

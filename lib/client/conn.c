@@ -392,7 +392,7 @@ static void conn_lost_locked(struct ism_conn *c, int err)
 	ism_list_for_each_safe(pos, tmp, &c->regions)
 	{
 		struct ism_region *r =
-			ism_container_of(pos, struct ism_region, link);
+			ism_container_of(pos, struct ism_region, link_node);
 
 		r->gone = true;
 	}
@@ -433,7 +433,7 @@ static int reregister_locked(struct ism_conn *c)
 		for (; pos != &c->regions && req->n < ISM_REGISTER_MAX;
 		     pos = pos->next) {
 			struct ism_region *g =
-				ism_container_of(pos, struct ism_region, link);
+				ism_container_of(pos, struct ism_region, link_node);
 			struct ism_register_ent *e = &req->ent[req->n];
 
 			if (!g->is_owner || g->gone || g->fd < 0)
@@ -442,7 +442,8 @@ static int reregister_locked(struct ism_conn *c)
 			e->size = g->size;
 			memcpy(e->token, g->token.b, ISM_TOKEN_SIZE);
 			memcpy(e->proof, g->proof, ISM_PROOF_SIZE);
-			e->flags = g->huge ? ISM_RFLAG_HUGE : 0;
+			e->flags = (g->huge ? ISM_RFLAG_HUGE : 0) |
+				   (g->linger ? ISM_RFLAG_LINGER : 0);
 			e->max_access = g->max_access;
 			if (g->acl)
 				e->acl = *g->acl;
@@ -504,7 +505,7 @@ static int reattach_all_locked(struct ism_conn *c)
 		for (; pos != &c->regions && req->n < ISM_REATTACH_MAX;
 		     pos = pos->next) {
 			struct ism_region *g =
-				ism_container_of(pos, struct ism_region, link);
+				ism_container_of(pos, struct ism_region, link_node);
 			struct ism_reattach_ent *e = &req->ent[req->n];
 
 			if (g->is_owner || g->gone)
@@ -572,7 +573,7 @@ static int reconnect_once_locked(struct ism_conn *c)
 		{
 			lose_region_locked(c, ism_container_of(
 						      pos, struct ism_region,
-						      link));
+						      link_node));
 		}
 	} else {
 		r = reregister_locked(c);
@@ -720,7 +721,7 @@ void ism_conn_close(struct ism_conn *c)
 	ism_list_for_each_safe(pos, tmp, &c->regions)
 	{
 		region_free_locked(ism_container_of(pos, struct ism_region,
-						    link));
+						    link_node));
 	}
 	ism_map_free(&c->by_id);
 	ism_close_fd(&c->epfd);

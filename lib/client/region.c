@@ -20,7 +20,8 @@ void region_free_locked(struct ism_region *r)
 	if (r->map)
 		munmap(r->map, r->size);
 	ism_close_fd(&r->fd);
-	ism_list_del(&r->link);
+	ism_close_fd(&r->link);
+	ism_list_del(&r->link_node);
 	ism_map_del(&r->c->by_id, r->id, 0);
 	free(r->acl);
 	free(r);
@@ -64,7 +65,7 @@ static int add_region_locked(struct ism_conn *c, struct ism_region *r)
 	}
 	if (e < 0)
 		return e;
-	ism_list_add_tail(&c->regions, &r->link);
+	ism_list_add_tail(&c->regions, &r->link_node);
 	return 0;
 }
 
@@ -76,7 +77,8 @@ static struct ism_region *new_region(struct ism_conn *c)
 		return NULL;
 	r->c = c;
 	r->fd = -1;
-	ism_list_init(&r->link);
+	r->link = -1;
+	ism_list_init(&r->link_node);
 	return r;
 }
 
@@ -106,6 +108,8 @@ int ism_region_alloc(struct ism_conn *c, uint64_t size,
 	if (o.name && (strlen(o.name) > ISM_NAME_MAX ||
 		       !ism_name_valid(o.name, strlen(o.name), ISM_NAME_MAX)))
 		return -EINVAL;
+	if ((o.flags & ISM_ALLOC_LINK) && o.link_fd < 0)
+		return -EBADF;
 	req.size = size;
 	req.flags = o.flags;
 	req.max_access = o.max_access ? o.max_access : ISM_ACCESS_RO;
@@ -124,7 +128,8 @@ int ism_region_alloc(struct ism_conn *c, uint64_t size,
 	e = ism_proto_end(&b);
 	if (e < 0)
 		goto out;
-	e = conn_call_locked(c, (size_t)e, NULL, 0, &rep);
+	e = conn_call_locked(c, (size_t)e, &o.link_fd,
+			     (o.flags & ISM_ALLOC_LINK) ? 1 : 0, &rep);
 	if (e < 0)
 		goto out;
 	e = ism_proto_get_alloc_rep(&rep.rb, &ar);
@@ -148,6 +153,7 @@ int ism_region_alloc(struct ism_conn *c, uint64_t size,
 	r->max_access = ar.max_access;
 	r->is_owner = true;
 	r->huge = ar.flags & ISM_RFLAG_HUGE;
+	r->linger = ar.flags & ISM_RFLAG_LINGER;
 	r->huge_errno = (int)ar.huge_errno;
 	memcpy(r->token.b, ar.token, ISM_TOKEN_SIZE);
 	memcpy(r->proof, ar.proof, ISM_PROOF_SIZE);
@@ -205,6 +211,8 @@ int ism_region_attach(struct ism_conn *c, const struct ism_token *tok,
 	if (e < 0)
 		goto out;
 	e = ism_proto_get_attach_rep(&rep.rb, &ar);
+	if (e == 0 && (ar.flags & ISM_ATTACH_R_LINK))
+		want_fds = 2;
 	if (e < 0 || rep.nfds != want_fds || ar.access != access ||
 	    !!(ar.flags & ISM_ATTACH_R_NOFD) != !want_fds) {
 		reply_close_fds(&rep);
@@ -218,6 +226,7 @@ int ism_region_attach(struct ism_conn *c, const struct ism_token *tok,
 		goto out;
 	}
 	r->fd = want_fds ? rep.fds[0] : -1;
+	r->link = want_fds == 2 ? rep.fds[1] : -1;
 	r->id = ar.region;
 	r->owner = ar.owner;
 	r->size = ar.size;
@@ -230,6 +239,7 @@ int ism_region_attach(struct ism_conn *c, const struct ism_token *tok,
 	     (e = check_fd(r->fd, r->size, access == ISM_ACCESS_RW)) < 0) ||
 	    (e = add_region_locked(c, r)) < 0) {
 		ism_close_fd(&r->fd);
+		ism_close_fd(&r->link);
 		free(r);
 		goto out;
 	}
@@ -238,6 +248,17 @@ int ism_region_attach(struct ism_conn *c, const struct ism_token *tok,
 out:
 	pthread_mutex_unlock(&c->lock);
 	return e;
+}
+
+int ism_region_take_link(struct ism_region *r)
+{
+	int fd;
+
+	pthread_mutex_lock(&r->c->lock);
+	fd = r->link;
+	r->link = -1;
+	pthread_mutex_unlock(&r->c->lock);
+	return fd;
 }
 
 int ism_region_map(struct ism_region *r, void **addr)
@@ -284,6 +305,7 @@ int ism_region_info(struct ism_region *r, struct ism_region_info *info)
 	info->huge = r->huge;
 	info->huge_errno = r->huge_errno;
 	info->gone = r->gone;
+	info->linger = r->linger;
 	info->token = r->token;
 	pthread_mutex_unlock(&r->c->lock);
 	return 0;

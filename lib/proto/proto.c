@@ -254,7 +254,7 @@ int ism_proto_get_alloc_rep(struct ism_rbuf *b, struct ism_alloc_rep *m)
 	ism_rbuf_bytes(b, m->token, ISM_TOKEN_SIZE);
 	ism_rbuf_bytes(b, m->proof, ISM_PROOF_SIZE);
 	if (m->region == 0 || alloc_fields_bad(m->size, m->flags,
-					       ISM_RFLAG_HUGE, m->max_access))
+					       ISM_RFLAG_KNOWN, m->max_access))
 		bad = 1;
 	if (page_size_bad(m->page_size, m->size) || m->huge_errno > 4095)
 		bad = 1;
@@ -309,7 +309,10 @@ int ism_proto_get_attach_rep(struct ism_rbuf *b, struct ism_attach_rep *m)
 	if (m->size == 0 || m->size > ISM_REGION_SIZE_MAX ||
 	    page_size_bad(m->page_size, m->size))
 		bad = 1;
-	if (m->flags & ~(ISM_ATTACH_R_NOFD | ISM_ATTACH_R_HUGE))
+	if (m->flags &
+	    ~(ISM_ATTACH_R_NOFD | ISM_ATTACH_R_HUGE | ISM_ATTACH_R_LINK))
+		bad = 1;
+	if ((m->flags & ISM_ATTACH_R_LINK) && (m->flags & ISM_ATTACH_R_NOFD))
 		bad = 1;
 	return finish(b, bad);
 }
@@ -689,7 +692,7 @@ int ism_proto_get_register_req(struct ism_rbuf *b, struct ism_register_req *m)
 		if (b->err)
 			return b->err;
 		if (e->region == 0 || alloc_fields_bad(e->size, e->flags,
-						       ISM_RFLAG_HUGE,
+						       ISM_RFLAG_KNOWN,
 						       e->max_access))
 			bad = 1;
 	}

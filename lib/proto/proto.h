@@ -76,12 +76,17 @@ enum ism_msg_type {
 
 /* ALLOC flags: enum ism_alloc_flags.  Reply flags: */
 #define ISM_ALLOC_F_KNOWN                                                      \
-	(ISM_ALLOC_HUGETLB | ISM_ALLOC_HUGETLB_REQUIRED | ISM_ALLOC_POPULATE)
+	(ISM_ALLOC_HUGETLB | ISM_ALLOC_HUGETLB_REQUIRED | ISM_ALLOC_POPULATE |  \
+	 ISM_ALLOC_LINGER | ISM_ALLOC_LINK)
+/* ALLOC reply and REGISTER entry flags. */
 #define ISM_RFLAG_HUGE 0x1u
+#define ISM_RFLAG_LINGER 0x2u
+#define ISM_RFLAG_KNOWN (ISM_RFLAG_HUGE | ISM_RFLAG_LINGER)
 /* ATTACH flags: enum ism_attach_flags.  Reply flags: */
 #define ISM_ATTACH_F_KNOWN ISM_ATTACH_NOFD
 #define ISM_ATTACH_R_NOFD 0x1u
 #define ISM_ATTACH_R_HUGE 0x2u
+#define ISM_ATTACH_R_LINK 0x4u /* a second fd: the owner's link socket */
 
 struct ism_acl {
 	uint32_t n_peers, n_uids;
@@ -154,7 +159,7 @@ struct ism_register_ent {
 	uint64_t region, size;
 	uint8_t token[ISM_TOKEN_SIZE];
 	uint8_t proof[ISM_PROOF_SIZE];
-	uint32_t flags, max_access; /* flags: ISM_RFLAG_HUGE */
+	uint32_t flags, max_access; /* flags: ISM_RFLAG_* */
 	struct ism_acl acl;
 	char name[ISM_NAME_MAX + 1];
 };

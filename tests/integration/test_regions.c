@@ -11,7 +11,11 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 static struct t_daemon D;
@@ -326,6 +330,140 @@ static void test_status_lists(void **state)
 	ism_conn_close(b);
 }
 
+/* LINGER: when the owner dies, peers that map the region can still read
+ * what it wrote; an explicit destroy still frees the pages at once. */
+static int linger_owner(void *arg)
+{
+	int *pipe_w = arg;
+	struct ism_conn *c;
+	struct ism_alloc_opts o = { .size = sizeof(o),
+				    .flags = ISM_ALLOC_LINGER };
+	struct ism_region *r;
+	struct ism_token t;
+	char *m;
+
+	if (ism_conn_open(getenv("T_SOCK"), NULL, &c) < 0 ||
+	    ism_region_alloc(c, 4096, &o, &r) < 0 ||
+	    ism_region_map(r, (void **)&m) < 0)
+		return 1;
+	strcpy(m, "last words");
+	ism_region_token(r, &t);
+	if (write(*pipe_w, &t, sizeof(t)) != sizeof(t))
+		return 1;
+	pause();
+	return 0;
+}
+
+static void test_linger(void **state)
+{
+	struct ism_conn *b = t_connect(&D, "survivor", 0);
+	struct ism_alloc_opts o = { .size = sizeof(o),
+				    .flags = ISM_ALLOC_LINGER };
+	struct ism_region *rb, *own, *att;
+	struct ism_region_info info;
+	struct ism_event ev;
+	struct ism_token t;
+	int p[2];
+	char *m;
+	pid_t pid;
+
+	(void)state;
+	setenv("T_SOCK", D.sock, 1);
+	assert_int_equal(pipe(p), 0);
+	pid = t_fork(linger_owner, &p[1]);
+	assert_int_equal(read(p[0], &t, sizeof(t)), sizeof(t));
+	assert_int_equal(ism_region_attach(b, &t, ISM_ACCESS_RO, 0, &rb), 0);
+	assert_int_equal(ism_region_map(rb, (void **)&m), 0);
+	kill(pid, SIGKILL);
+	t_wait(pid);
+	assert_int_equal(t_wait_event(b, ISM_EV_REGION_GONE, &ev, 5000), 1);
+	assert_int_equal(ev.reason, ISM_GONE_OWNER_LEFT);
+	assert_string_equal(m, "last words"); /* still there to drain */
+	ism_region_close(rb);
+	close(p[0]);
+	close(p[1]);
+
+	/* An explicit destroy frees a lingering region's pages at once. */
+	assert_int_equal(ism_region_alloc(b, 4096, &o, &own), 0);
+	ism_region_info(own, &info);
+	assert_true(info.linger);
+	assert_int_equal(ism_region_map(own, (void **)&m), 0);
+	strcpy(m, "gone");
+	ism_region_token(own, &t);
+	{
+		struct ism_conn *c = t_connect(&D, "reader", 0);
+		char *m2;
+
+		assert_int_equal(ism_region_attach(c, &t, ISM_ACCESS_RO, 0,
+						   &att),
+				 0);
+		assert_int_equal(ism_region_map(att, (void **)&m2), 0);
+		assert_int_equal(ism_region_destroy(own), 1);
+		assert_int_equal(t_wait_event(c, ISM_EV_REGION_GONE, &ev, 5000),
+				 1);
+		assert_int_equal(m2[0], 0);
+		ism_region_close(att);
+		ism_conn_close(c);
+	}
+	ism_region_close(own);
+	ism_conn_close(b);
+}
+
+/* LINK: the owner's socket goes to the first attacher with fds, only. */
+static void test_link(void **state)
+{
+	struct ism_conn *a = t_connect(&D, "owner", 0);
+	struct ism_conn *b = t_connect(&D, "first", 0);
+	struct ism_conn *c = t_connect(&D, "second", 0);
+	struct ism_alloc_opts o = { .size = sizeof(o),
+				    .flags = ISM_ALLOC_LINK };
+	struct ism_region *r, *s1, *s2, *s0;
+	struct ism_token t;
+	int sv[2], link, efd;
+	char byte = 0;
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
+				    sv),
+			 0);
+	o.link_fd = sv[1];
+	assert_int_equal(ism_region_alloc(a, 4096, &o, &r), 0);
+	close(sv[1]); /* ismd holds it now */
+	ism_region_token(r, &t);
+	/* A no-fd attacher does not take it. */
+	assert_int_equal(ism_region_attach(c, &t, ISM_ACCESS_RO,
+					   ISM_ATTACH_NOFD, &s0),
+			 0);
+	assert_int_equal(ism_region_take_link(s0), -1);
+	assert_int_equal(ism_region_attach(b, &t, ISM_ACCESS_RO, 0, &s1), 0);
+	link = ism_region_take_link(s1);
+	assert_true(link >= 0);
+	assert_int_equal(ism_region_take_link(s1), -1); /* taken once */
+	ism_region_close(s0);
+	assert_int_equal(ism_region_attach(c, &t, ISM_ACCESS_RO, 0, &s2), 0);
+	assert_int_equal(ism_region_take_link(s2), -1);
+	/* A direct line between owner and first attacher. */
+	assert_int_equal(send(link, "k", 1, MSG_DONTWAIT), 1);
+	assert_int_equal(recv(sv[0], &byte, 1, 0), 1);
+	assert_int_equal(byte, 'k');
+	close(link); /* the attacher's end: the owner sees the hang-up */
+	assert_int_equal(recv(sv[0], &byte, 1, 0), 0);
+	close(sv[0]);
+	ism_region_close(s2);
+	ism_region_close(s1);
+	ism_region_close(r);
+	/* A link that is not a connected SEQPACKET socket is refused. */
+	efd = eventfd(0, EFD_CLOEXEC);
+	o.link_fd = efd;
+	assert_int_equal(ism_region_alloc(a, 4096, &o, &r), -EBADMSG);
+	close(efd);
+	o.link_fd = -1;
+	assert_int_equal(ism_region_alloc(a, 4096, &o, &r), -EBADF);
+	ism_conn_close(c);
+	ism_conn_close(b);
+	ism_conn_close(a);
+}
+
 static long read_long(const char *path)
 {
 	FILE *f = fopen(path, "r");
@@ -434,6 +572,8 @@ int main(void)
 		cmocka_unit_test(test_grants),
 		cmocka_unit_test(test_destroy_rules),
 		cmocka_unit_test(test_status_lists),
+		cmocka_unit_test(test_linger),
+		cmocka_unit_test(test_link),
 		cmocka_unit_test(test_hugetlb_fallback),
 		cmocka_unit_test(test_hugetlb),
 	};
