@@ -122,6 +122,28 @@ int main(int argc, char **argv)
 		ism_proto_put_ev_watch(&w_, 1, 0, 1, 2, 4096, 0, 1, "w"));
 	save("proto", "ev-watch", msg, n);
 
+	/* ring: a little program (mode, then ops; see ring_fuzz.c). */
+	{
+		static const uint8_t ring1[] = {
+			0,		/* 4 KiB data, header intact */
+			2, 100, 0,	/* honest message of 100 bytes */
+			3,		/* peek + release */
+			2, 0xff, 0x07,	/* a large one */
+			4, 6, 5,	/* recv, consumed, arm */
+			0, 200, 0, 8, 0, 1, 2, 3, 4, 5, 6, 7, 8, /* scribble */
+			3, 4,
+			1, 0x10, 0, 0, 0, 0, 0, 0, 0, /* prod = 16 */
+			3, 7, 4,
+		};
+		static const uint8_t ring2[] = {
+			3, 17, 0xff, /* 8 KiB, corrupt a header byte */
+			2, 50, 0, 3, 4, 6,
+		};
+
+		save("ring", "program", ring1, sizeof(ring1));
+		save("ring", "bad-header", ring2, sizeof(ring2));
+	}
+
 	/* ismd: request sequences. */
 	seq_start(0);
 	seq_add(0, MSG(ISM_MSG_HELLO, 0, ism_proto_put_hello_req(&w_, &hello)));

@@ -1,0 +1,593 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ring - single-producer, single-consumer ring of variable-size records
+ * (see include/ism/ring.h for the contract).
+ *
+ * Layout.  Producer area (written by the producer only):
+ *
+ *     0   header: magic, version, header size, data size, max message
+ *    64   prod: the producer's free-running byte position
+ *   128   need_space_seq (odd: the producer sleeps for room), state
+ *   192   data: data_size bytes of records
+ *
+ * Consumer area (written by the consumer only):
+ *
+ *     0   cons: the consumer's free-running byte position
+ *    64   wake_seq (odd: the consumer sleeps for data), state
+ *
+ * Each index has its own cache line, and the sleep flags have lines of
+ * their own, so the hot lines bounce between the cores only when indices
+ * move and a busy side reads the other's flag line from its cache.
+ *
+ * Records are 8-byte aligned: an 8-byte header (u32 length, u32 tag) then
+ * the payload.  A record never wraps: when one does not fit before the
+ * end, the producer writes a PAD header and starts again at 0.  A message
+ * is at most data_size/2 - 8 bytes, so it always fits after a wrap.
+ *
+ * Barrier pairing:
+ *
+ *   producer                          consumer
+ *   STORE data, header                LOAD  prod (acquire)          (C)
+ *   STORE prod (seq_cst)        (B)   LOAD  header, data
+ *   LOAD  wake_seq (seq_cst)    (W)   STORE cons (seq_cst)          (D)
+ *   LOAD  cons (acquire)        (A)   LOAD  need_space_seq (seq_cst) (N)
+ *   STORE need_space_seq (s.c.) (S)   STORE wake_seq (seq_cst)      (Z)
+ *                                     LOAD  prod (seq_cst)          (P)
+ *
+ *   B pairs with C (data is visible before the index that covers it);
+ *   D pairs with A (the producer reuses room only after the consumer is
+ *   done with it).  Sleeping is the store-then-load pattern on both sides:
+ *   Z before P against B before W, and S before A against D before N.
+ *   All four are seq_cst, so at least one side of each pair sees the
+ *   other: a sleeper is always woken, or never sleeps.
+ */
+#include "util/util.h"
+
+#include <ism/ring.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RING_MAGIC 0x31474e4952534d49ull /* "ISMRING1" */
+#define RING_VERSION 1u
+#define REC_HDR 8u
+#define TAG_MSG 0x2147534du /* "MSG!" */
+#define TAG_PAD 0x21444150u /* "PAD!" */
+
+struct ring_hdr {
+	uint64_t magic;
+	uint32_t version;
+	uint32_t hdr_size;
+	uint32_t data_size;
+	uint32_t max_msg;
+	uint8_t pad[40];
+};
+
+struct prod_area {
+	struct ring_hdr hdr;
+	struct {
+		_Atomic uint64_t prod;
+		uint8_t pad[56];
+	} idx;
+	struct {
+		_Atomic uint32_t need_space_seq;
+		_Atomic uint32_t state; /* 1: closed */
+		uint8_t pad[56];
+	} ctl;
+	uint8_t data[];
+};
+
+struct cons_area {
+	struct {
+		_Atomic uint64_t cons;
+		uint8_t pad[56];
+	} idx;
+	struct {
+		_Atomic uint32_t wake_seq;
+		_Atomic uint32_t state;
+		uint8_t pad[56];
+	} ctl;
+};
+
+_Static_assert(sizeof(struct ring_hdr) == 64, "header is one cache line");
+_Static_assert(offsetof(struct ring_hdr, version) == 8, "layout");
+_Static_assert(offsetof(struct ring_hdr, hdr_size) == 12, "layout");
+_Static_assert(offsetof(struct ring_hdr, data_size) == 16, "layout");
+_Static_assert(offsetof(struct ring_hdr, max_msg) == 20, "layout");
+_Static_assert(offsetof(struct prod_area, idx.prod) == 64, "layout");
+_Static_assert(offsetof(struct prod_area, ctl.need_space_seq) == 128,
+	       "layout");
+_Static_assert(offsetof(struct prod_area, ctl.state) == 132, "layout");
+_Static_assert(offsetof(struct prod_area, data) == 192, "layout");
+_Static_assert(offsetof(struct cons_area, idx.cons) == 0, "layout");
+_Static_assert(offsetof(struct cons_area, ctl.wake_seq) == 64, "layout");
+_Static_assert(offsetof(struct cons_area, ctl.state) == 68, "layout");
+_Static_assert(sizeof(struct cons_area) == ISM_RING_CONS_AREA, "layout");
+/* Lock-free atomics are address-free: they work across processes. */
+_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics lock-free");
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "32-bit atomics lock-free");
+
+#define HDR_SIZE ((uint32_t)offsetof(struct prod_area, data))
+
+struct ism_ring_tx {
+	struct prod_area *a;
+	const struct cons_area *c;
+	uint8_t *data;
+	uint32_t size, mask, max_msg;
+	uint64_t prod;	    /* committed, ours */
+	uint64_t published; /* last stored in a->idx.prod */
+	uint64_t cons;	    /* last consumer position seen */
+	uint32_t resv_need; /* reserved record, 0 if none */
+	uint32_t arm_seq;   /* our need_space_seq */
+	uint32_t last_kick; /* consumer wake_seq already reported */
+	int broken;
+	bool closed;
+};
+
+struct ism_ring_rx {
+	const struct prod_area *a;
+	struct cons_area *c;
+	const uint8_t *data;
+	uint32_t size, mask, max_msg;
+	uint64_t cons;	    /* ours */
+	uint64_t published; /* last stored in c->idx.cons */
+	uint64_t prod;	    /* last producer position seen */
+	uint32_t peek_need; /* bytes of the peeked record, 0 if none */
+	const void *peek_p;
+	uint32_t peek_len;
+	uint32_t wake_seq;  /* ours */
+	uint32_t last_kick; /* producer need_space_seq already reported */
+	bool kick_due;	    /* a publication found the producer waiting */
+	int broken;
+};
+
+static uint32_t rec_size(size_t len)
+{
+	return (uint32_t)((REC_HDR + len + 7) & ~(size_t)7);
+}
+
+size_t ism_ring_prod_area(uint32_t data_size)
+{
+	if (data_size < ISM_RING_DATA_MIN || data_size > ISM_RING_DATA_MAX ||
+	    (data_size & (data_size - 1)))
+		return 0;
+	return HDR_SIZE + (size_t)data_size;
+}
+
+size_t ism_ring_max_msg(uint32_t data_size)
+{
+	return data_size / 2 - REC_HDR;
+}
+
+int ism_ring_tx_init(void *prod, size_t prod_len, uint32_t data_size,
+		     const void *cons, size_t cons_len, struct ism_ring_tx **out)
+{
+	size_t need = ism_ring_prod_area(data_size);
+	struct ism_ring_tx *tx;
+	struct prod_area *a = prod;
+
+	*out = NULL;
+	if (!need || prod_len < need || cons_len < ISM_RING_CONS_AREA ||
+	    ((uintptr_t)prod & 63) || ((uintptr_t)cons & 63))
+		return -EINVAL;
+	tx = calloc(1, sizeof(*tx));
+	if (!tx)
+		return -ENOMEM;
+	memset(a, 0, HDR_SIZE);
+	a->hdr.magic = RING_MAGIC;
+	a->hdr.version = RING_VERSION;
+	a->hdr.hdr_size = HDR_SIZE;
+	a->hdr.data_size = data_size;
+	a->hdr.max_msg = (uint32_t)ism_ring_max_msg(data_size);
+	atomic_store_explicit(&a->idx.prod, 0, memory_order_release);
+	tx->a = a;
+	tx->c = cons;
+	tx->data = a->data;
+	tx->size = data_size;
+	tx->mask = data_size - 1;
+	tx->max_msg = a->hdr.max_msg;
+	*out = tx;
+	return 0;
+}
+
+void ism_ring_tx_free(struct ism_ring_tx *tx)
+{
+	free(tx);
+}
+
+/* Read the consumer's position once and check it: it never goes back and
+ * never passes what we published.  (A) */
+static void refresh_cons_order(struct ism_ring_tx *tx, memory_order mo)
+{
+	uint64_t c = atomic_load_explicit(&((struct cons_area *)tx->c)->idx.cons,
+					  mo);
+
+	if (c - tx->cons > tx->published - tx->cons) {
+		tx->broken = -EPROTO;
+		return;
+	}
+	tx->cons = c;
+}
+
+int ism_ring_reserve(struct ism_ring_tx *tx, size_t len, void **p)
+{
+	uint32_t need, pos, skip;
+
+	if (tx->broken)
+		return tx->broken;
+	if (tx->closed)
+		return -EPIPE;
+	if (len > tx->max_msg)
+		return -EMSGSIZE;
+	need = rec_size(len);
+	pos = (uint32_t)(tx->prod & tx->mask);
+	skip = pos + need > tx->size ? tx->size - pos : 0;
+	if (tx->prod + skip + need - tx->cons > tx->size) {
+		refresh_cons_order(tx, memory_order_acquire);
+		if (tx->broken)
+			return tx->broken;
+		if (tx->prod + skip + need - tx->cons > tx->size)
+			return -EAGAIN;
+	}
+	if (skip) {
+		/* The rest of the data area is padding; start over at 0. */
+		uint64_t pad = (uint64_t)TAG_PAD << 32;
+
+		memcpy(tx->data + pos, &pad, sizeof(pad));
+		tx->prod += skip;
+		pos = 0;
+	}
+	{
+		uint64_t h = (uint64_t)TAG_MSG << 32 | (uint32_t)len;
+
+		memcpy(tx->data + pos, &h, sizeof(h));
+	}
+	tx->resv_need = need;
+	*p = tx->data + pos + REC_HDR;
+	return 0;
+}
+
+void ism_ring_commit(struct ism_ring_tx *tx)
+{
+	tx->prod += tx->resv_need;
+	tx->resv_need = 0;
+}
+
+int ism_ring_publish(struct ism_ring_tx *tx)
+{
+	uint32_t w;
+
+	if (tx->prod == tx->published)
+		return 0;
+	/* (B) then (W): seq_cst store then load, against the consumer's
+	 * arming (Z then P). */
+	atomic_store_explicit(&tx->a->idx.prod, tx->prod, memory_order_seq_cst);
+	tx->published = tx->prod;
+	w = atomic_load_explicit(&((struct cons_area *)tx->c)->ctl.wake_seq,
+				 memory_order_seq_cst);
+	if ((w & 1) && w != tx->last_kick) {
+		tx->last_kick = w; /* one kick per sleep */
+		return 1;
+	}
+	return 0;
+}
+
+int ism_ring_send(struct ism_ring_tx *tx, const void *buf, size_t len)
+{
+	void *p;
+	int r = ism_ring_reserve(tx, len, &p);
+
+	if (r < 0)
+		return r;
+	if (len)
+		memcpy(p, buf, len);
+	ism_ring_commit(tx);
+	return 0;
+}
+
+int ism_ring_sendv(struct ism_ring_tx *tx, const struct iovec *iov, int iovcnt)
+{
+	size_t total = 0;
+	uint8_t *p;
+	void *v;
+	int r;
+
+	if (iovcnt < 0 || iovcnt > IOV_MAX)
+		return -EINVAL;
+	for (int i = 0; i < iovcnt; i++)
+		if (__builtin_add_overflow(total, iov[i].iov_len, &total))
+			return -EMSGSIZE;
+	r = ism_ring_reserve(tx, total, &v);
+	if (r < 0)
+		return r;
+	p = v;
+	for (int i = 0; i < iovcnt; i++) {
+		if (iov[i].iov_len)
+			memcpy(p, iov[i].iov_base, iov[i].iov_len);
+		p += iov[i].iov_len;
+	}
+	ism_ring_commit(tx);
+	return 0;
+}
+
+size_t ism_ring_space(struct ism_ring_tx *tx)
+{
+	refresh_cons_order(tx, memory_order_acquire);
+	if (tx->broken)
+		return 0;
+	return tx->size - (size_t)(tx->prod - tx->cons);
+}
+
+static bool room_for(struct ism_ring_tx *tx, size_t len)
+{
+	uint32_t need = rec_size(len), pos = (uint32_t)(tx->prod & tx->mask);
+	uint32_t skip = pos + need > tx->size ? tx->size - pos : 0;
+
+	return tx->prod + skip + need - tx->cons <= tx->size;
+}
+
+int ism_ring_tx_arm(struct ism_ring_tx *tx, size_t len)
+{
+	if (tx->broken)
+		return tx->broken;
+	if (!(tx->arm_seq & 1))
+		tx->arm_seq++;
+	/* (S) then (A), against the consumer's (D) then (N). */
+	atomic_store_explicit(&tx->a->ctl.need_space_seq, tx->arm_seq,
+			      memory_order_seq_cst);
+	refresh_cons_order(tx, memory_order_seq_cst);
+	if (tx->broken)
+		return tx->broken;
+	if (room_for(tx, len > tx->max_msg ? tx->max_msg : len)) {
+		ism_ring_tx_disarm(tx);
+		return 1;
+	}
+	return 0;
+}
+
+void ism_ring_tx_disarm(struct ism_ring_tx *tx)
+{
+	if (tx->arm_seq & 1) {
+		tx->arm_seq++;
+		atomic_store_explicit(&tx->a->ctl.need_space_seq, tx->arm_seq,
+				      memory_order_release);
+	}
+}
+
+int ism_ring_tx_close(struct ism_ring_tx *tx)
+{
+	int kick = ism_ring_publish(tx);
+
+	tx->closed = true;
+	/* Like a publication: a sleeping consumer must learn of it. */
+	atomic_store_explicit(&tx->a->ctl.state, 1, memory_order_seq_cst);
+	return kick || (atomic_load_explicit(
+				&((struct cons_area *)tx->c)->ctl.wake_seq,
+				memory_order_seq_cst) &
+			1);
+}
+
+/* ---- consumer ---- */
+
+int ism_ring_rx_init(const void *prod, size_t prod_len, void *cons,
+		     size_t cons_len, struct ism_ring_rx **out)
+{
+	const struct prod_area *a = prod;
+	struct ring_hdr h;
+	struct ism_ring_rx *rx;
+	size_t need;
+
+	*out = NULL;
+	if (prod_len < HDR_SIZE || cons_len < ISM_RING_CONS_AREA ||
+	    ((uintptr_t)prod & 63) || ((uintptr_t)cons & 63))
+		return -EINVAL;
+	/* One copy of the header, validated, is all we ever use of it. */
+	memcpy(&h, (const void *)&a->hdr, sizeof(h));
+	need = ism_ring_prod_area(h.data_size);
+	if (h.magic != RING_MAGIC || h.version != RING_VERSION ||
+	    h.hdr_size != HDR_SIZE || !need || need > prod_len ||
+	    h.max_msg != ism_ring_max_msg(h.data_size))
+		return -EPROTO;
+	rx = calloc(1, sizeof(*rx));
+	if (!rx)
+		return -ENOMEM;
+	memset(cons, 0, ISM_RING_CONS_AREA);
+	rx->a = a;
+	rx->c = cons;
+	rx->data = a->data;
+	rx->size = h.data_size;
+	rx->mask = h.data_size - 1;
+	rx->max_msg = h.max_msg;
+	*out = rx;
+	return 0;
+}
+
+void ism_ring_rx_free(struct ism_ring_rx *rx)
+{
+	free(rx);
+}
+
+/* Read the producer's position once and check it: it never goes back
+ * and never runs more than a ring ahead of us.  (C) */
+static void refresh_prod_order(struct ism_ring_rx *rx, memory_order mo)
+{
+	uint64_t p = atomic_load_explicit(
+		&((struct prod_area *)rx->a)->idx.prod, mo);
+
+	if (p - rx->cons > rx->size || (int64_t)(p - rx->prod) < 0) {
+		rx->broken = -EPROTO;
+		return;
+	}
+	rx->prod = p;
+}
+
+static bool peer_closed(struct ism_ring_rx *rx)
+{
+	return atomic_load_explicit(&((struct prod_area *)rx->a)->ctl.state,
+				    memory_order_acquire) != 0;
+}
+
+static void publish_cons(struct ism_ring_rx *rx)
+{
+	uint32_t w;
+
+	if (rx->cons == rx->published)
+		return;
+	/* (D) then (N). */
+	atomic_store_explicit(&rx->c->idx.cons, rx->cons, memory_order_seq_cst);
+	rx->published = rx->cons;
+	w = atomic_load_explicit(&((struct prod_area *)rx->a)->ctl.need_space_seq,
+				 memory_order_seq_cst);
+	if ((w & 1) && w != rx->last_kick) {
+		rx->last_kick = w;
+		rx->kick_due = true;
+	}
+}
+
+int ism_ring_peek(struct ism_ring_rx *rx, const void **p, size_t *len)
+{
+	if (rx->broken)
+		return rx->broken;
+	if (rx->peek_need) {
+		*p = rx->peek_p;
+		*len = rx->peek_len;
+		return 1;
+	}
+	/* At most: one PAD to the end, then a record at 0.  A loop bound
+	 * a hostile producer cannot stretch. */
+	for (int i = 0; i < 4; i++) {
+		uint64_t avail = rx->prod - rx->cons, h;
+		uint32_t pos, tag, l, need;
+
+		if (avail < REC_HDR) {
+			refresh_prod_order(rx, memory_order_acquire);
+			if (rx->broken)
+				return rx->broken;
+			avail = rx->prod - rx->cons;
+			if (avail == 0) {
+				publish_cons(rx);
+				if (peer_closed(rx)) {
+					/* Closed: one last look at prod. */
+					refresh_prod_order(rx,
+							   memory_order_acquire);
+					if (rx->broken)
+						return rx->broken;
+					if (rx->prod == rx->cons)
+						return -EPIPE;
+					continue;
+				}
+				return 0;
+			}
+		}
+		if (avail % REC_HDR)
+			return rx->broken = -EPROTO;
+		pos = (uint32_t)(rx->cons & rx->mask);
+		/* One load of the whole header: no double fetch. */
+		h = *(const volatile uint64_t *)(const void *)(rx->data + pos);
+		l = (uint32_t)h;
+		tag = (uint32_t)(h >> 32);
+		if (tag == TAG_PAD) {
+			uint32_t skip = rx->size - pos;
+
+			if (skip > avail)
+				return rx->broken = -EPROTO;
+			rx->cons += skip;
+			continue;
+		}
+		if (tag != TAG_MSG || l > rx->max_msg)
+			return rx->broken = -EPROTO;
+		need = rec_size(l);
+		if (pos + need > rx->size || need > avail)
+			return rx->broken = -EPROTO;
+		rx->peek_need = need;
+		rx->peek_p = rx->data + pos + REC_HDR;
+		rx->peek_len = l;
+		*p = rx->peek_p;
+		*len = l;
+		return 1;
+	}
+	return rx->broken = -EPROTO;
+}
+
+void ism_ring_release(struct ism_ring_rx *rx)
+{
+	if (!rx->peek_need)
+		return;
+	rx->cons += rx->peek_need;
+	rx->peek_need = 0;
+	/* Publish in steps of 1/8 of the ring: the producer sees room soon
+	 * enough, the shared line moves rarely. */
+	if (rx->cons - rx->published >= rx->size / 8)
+		publish_cons(rx);
+}
+
+int ism_ring_consumed(struct ism_ring_rx *rx)
+{
+	publish_cons(rx);
+	if (rx->kick_due) {
+		rx->kick_due = false;
+		return 1;
+	}
+	return 0;
+}
+
+ssize_t ism_ring_recv(struct ism_ring_rx *rx, void *buf, size_t cap)
+{
+	const void *p;
+	size_t len;
+	int r = ism_ring_peek(rx, &p, &len);
+
+	if (r <= 0)
+		return r == 0 ? -EAGAIN : r;
+	if (len > cap)
+		return -EMSGSIZE;
+	if (len)
+		memcpy(buf, p, len);
+	ism_ring_release(rx);
+	return (ssize_t)len;
+}
+
+int ism_ring_rx_arm(struct ism_ring_rx *rx)
+{
+	if (rx->broken)
+		return rx->broken;
+	if (rx->peek_need)
+		return 1;
+	publish_cons(rx);
+	if (!(rx->wake_seq & 1))
+		rx->wake_seq++;
+	/* (Z) then (P), against the producer's (B) then (W). */
+	atomic_store_explicit(&rx->c->ctl.wake_seq, rx->wake_seq,
+			      memory_order_seq_cst);
+	refresh_prod_order(rx, memory_order_seq_cst);
+	if (rx->broken)
+		return rx->broken;
+	if (rx->prod != rx->cons || peer_closed(rx)) {
+		ism_ring_rx_disarm(rx);
+		return 1;
+	}
+	return 0;
+}
+
+void ism_ring_rx_disarm(struct ism_ring_rx *rx)
+{
+	if (rx->wake_seq & 1) {
+		rx->wake_seq++;
+		atomic_store_explicit(&rx->c->ctl.wake_seq, rx->wake_seq,
+				      memory_order_release);
+	}
+}
+
+ssize_t ism_ring_pending(struct ism_ring_rx *rx)
+{
+	if (rx->broken)
+		return rx->broken;
+	refresh_prod_order(rx, memory_order_acquire);
+	if (rx->broken)
+		return rx->broken;
+	return (ssize_t)(rx->prod - rx->cons);
+}
