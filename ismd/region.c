@@ -550,7 +550,7 @@ void region_destroy(struct daemon *d, struct region *r, uint32_t reason,
 	 * that a referrer woken by the event below already reads zeros.
 	 * Not when ismd itself is stopping: peers keep their mappings across
 	 * a restart and re-register the regions with the next ismd. */
-	if (!d->stopping && !(r->linger && reason == ISM_GONE_OWNER_LEFT) &&
+	if (!d->stopping && !(r->linger && reason != ISM_GONE_REVOKED) &&
 	    fallocate(r->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
 		      (off_t)r->size) < 0)
 		ismd_log(L_WARN, "region %llx: cannot free pages: %s",

@@ -44,10 +44,10 @@ enum ism_alloc_flags {
 	ISM_ALLOC_HUGETLB_REQUIRED = 1u << 1,
 	/* Commit all pages now (fallocate), so a later first touch cannot fail. */
 	ISM_ALLOC_POPULATE = 1u << 2,
-	/* If the owner disconnects or crashes, keep the contents for peers
-	 * that still map the region (they can drain what it wrote) instead of
-	 * freeing the pages at once.  An explicit destroy or a revocation
-	 * still frees them at once. */
+	/* When the owner destroys the region, disconnects or crashes, keep
+	 * the contents for peers that still map it (they can drain what it
+	 * wrote) instead of freeing the pages at once; they go with the last
+	 * mapping.  An administrator's revocation still frees them at once. */
 	ISM_ALLOC_LINGER = 1u << 3,
 	/* Hand .link_fd (a connected AF_UNIX SOCK_SEQPACKET socket) to the
 	 * first peer that attaches with an fd, then forget it: a direct line

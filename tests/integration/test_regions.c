@@ -330,8 +330,8 @@ static void test_status_lists(void **state)
 	ism_conn_close(b);
 }
 
-/* LINGER: when the owner dies, peers that map the region can still read
- * what it wrote; an explicit destroy still frees the pages at once. */
+/* LINGER: when the owner dies or destroys the region, peers that map it
+ * can still read what it wrote; a revocation still frees it at once. */
 static int linger_owner(void *arg)
 {
 	int *pipe_w = arg;
@@ -383,29 +383,37 @@ static void test_linger(void **state)
 	close(p[0]);
 	close(p[1]);
 
-	/* An explicit destroy frees a lingering region's pages at once. */
-	assert_int_equal(ism_region_alloc(b, 4096, &o, &own), 0);
-	ism_region_info(own, &info);
-	assert_true(info.linger);
-	assert_int_equal(ism_region_map(own, (void **)&m), 0);
-	strcpy(m, "gone");
-	ism_region_token(own, &t);
-	{
+	/* The owner's own destroy lingers too; a revocation does not. */
+	for (int revoke = 0; revoke < 2; revoke++) {
 		struct ism_conn *c = t_connect(&D, "reader", 0);
 		char *m2;
 
+		assert_int_equal(ism_region_alloc(b, 4096, &o, &own), 0);
+		ism_region_info(own, &info);
+		assert_true(info.linger);
+		assert_int_equal(ism_region_map(own, (void **)&m), 0);
+		strcpy(m, "kept");
+		ism_region_token(own, &t);
 		assert_int_equal(ism_region_attach(c, &t, ISM_ACCESS_RO, 0,
 						   &att),
 				 0);
 		assert_int_equal(ism_region_map(att, (void **)&m2), 0);
-		assert_int_equal(ism_region_destroy(own), 1);
-		assert_int_equal(t_wait_event(c, ISM_EV_REGION_GONE, &ev, 5000),
+		if (revoke)
+			assert_int_equal(ism_admin_destroy(c, ism_region_id(att)),
+					 1); /* the owner is told */
+		else
+			assert_int_equal(ism_region_destroy(own), 1);
+		assert_int_equal(t_wait_event(revoke ? b : c,
+					      ISM_EV_REGION_GONE, &ev, 5000),
 				 1);
-		assert_int_equal(m2[0], 0);
+		if (revoke)
+			assert_int_equal(m2[0], 0);
+		else
+			assert_string_equal(m2, "kept");
 		ism_region_close(att);
+		ism_region_close(own);
 		ism_conn_close(c);
 	}
-	ism_region_close(own);
 	ism_conn_close(b);
 }
 
