@@ -6,6 +6,8 @@
  *   #include <ism/conn.h>   connections and events
  *   #include <ism/region.h> regions: alloc, attach, map, read/write, notify
  *   #include <ism/admin.h>  status, lists, watch, revoke
+ *   #include <ism/ring.h>   a single-producer single-consumer ring
+ *   #include <ism/chan.h>   a two-way message channel of two rings
  *
  * Every fallible function returns >= 0 on success and -errno on failure;
  * errno itself is never the channel for errors.
@@ -17,5 +19,7 @@
 #include <ism/conn.h>
 #include <ism/region.h>
 #include <ism/admin.h>
+#include <ism/ring.h>
+#include <ism/chan.h>
 
 #endif

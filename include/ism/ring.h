@@ -53,14 +53,19 @@ ISM_EXPORT size_t ism_ring_max_msg(uint32_t data_size);
 
 /*
  * Producer side.  Formats @prod (ism_ring_prod_area(data_size) bytes,
- * 64-byte aligned, writable) and zeroes the consumer area if @cons_init is
- * writable by the caller (pass NULL when the consumer formats its own).
- * @cons is the consumer area as the producer sees it (read-only is fine).
- * Returns 0 and a handle, or -EINVAL / -ENOMEM.
+ * 64-byte aligned, writable).  @cons is the consumer area as the producer
+ * sees it (read-only is fine), or NULL if the consumer is not there yet
+ * (then see ism_ring_tx_set_peer()); the consumer zeroes it.  Returns 0
+ * and a handle, or -EINVAL / -ENOMEM.
  */
 ISM_EXPORT int ism_ring_tx_init(void *prod, size_t prod_len, uint32_t data_size,
 				const void *cons, size_t cons_len,
 				struct ism_ring_tx **out);
+
+/* Give a producer created with @cons NULL its consumer area.  Returns 0 or
+ * -EINVAL (already set, misaligned or short). */
+ISM_EXPORT int ism_ring_tx_set_peer(struct ism_ring_tx *tx, const void *cons,
+				    size_t cons_len);
 
 /*
  * Consumer side.  @prod is the producer area (read-only is fine), @cons
@@ -119,8 +124,10 @@ ISM_EXPORT int ism_ring_tx_close(struct ism_ring_tx *tx);
  */
 ISM_EXPORT int ism_ring_peek(struct ism_ring_rx *rx, const void **p,
 			     size_t *len);
-/* Consume the peeked message. */
-ISM_EXPORT void ism_ring_release(struct ism_ring_rx *rx);
+/* Consume the peeked message.  Returns 1 if this published our position
+ * (every 1/8 of the ring) and found the producer waiting for room: wake
+ * it.  Else 0. */
+ISM_EXPORT int ism_ring_release(struct ism_ring_rx *rx);
 /*
  * Publish what was released.  Returns 1 if the producer is waiting for
  * room and should be woken, else 0.  (ism_ring_peek() also publishes when

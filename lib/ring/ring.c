@@ -171,8 +171,8 @@ int ism_ring_tx_init(void *prod, size_t prod_len, uint32_t data_size,
 	struct prod_area *a = prod;
 
 	*out = NULL;
-	if (!need || prod_len < need || cons_len < ISM_RING_CONS_AREA ||
-	    ((uintptr_t)prod & 63) || ((uintptr_t)cons & 63))
+	if (!need || prod_len < need || ((uintptr_t)prod & 63) ||
+	    (cons && (cons_len < ISM_RING_CONS_AREA || ((uintptr_t)cons & 63))))
 		return -EINVAL;
 	tx = calloc(1, sizeof(*tx));
 	if (!tx)
@@ -194,6 +194,16 @@ int ism_ring_tx_init(void *prod, size_t prod_len, uint32_t data_size,
 	return 0;
 }
 
+int ism_ring_tx_set_peer(struct ism_ring_tx *tx, const void *cons,
+			 size_t cons_len)
+{
+	if (tx->c || !cons || cons_len < ISM_RING_CONS_AREA ||
+	    ((uintptr_t)cons & 63))
+		return -EINVAL;
+	tx->c = cons;
+	return 0;
+}
+
 void ism_ring_tx_free(struct ism_ring_tx *tx)
 {
 	free(tx);
@@ -203,8 +213,11 @@ void ism_ring_tx_free(struct ism_ring_tx *tx)
  * never passes what we published.  (A) */
 static void refresh_cons_order(struct ism_ring_tx *tx, memory_order mo)
 {
-	uint64_t c = atomic_load_explicit(&((struct cons_area *)tx->c)->idx.cons,
-					  mo);
+	uint64_t c;
+
+	if (!tx->c)
+		return; /* no consumer yet: it starts at 0 */
+	c = atomic_load_explicit(&((struct cons_area *)tx->c)->idx.cons, mo);
 
 	if (c - tx->cons > tx->published - tx->cons) {
 		tx->broken = -EPROTO;
@@ -267,6 +280,8 @@ int ism_ring_publish(struct ism_ring_tx *tx)
 	 * arming (Z then P). */
 	atomic_store_explicit(&tx->a->idx.prod, tx->prod, memory_order_seq_cst);
 	tx->published = tx->prod;
+	if (!tx->c)
+		return 0;
 	w = atomic_load_explicit(&((struct cons_area *)tx->c)->ctl.wake_seq,
 				 memory_order_seq_cst);
 	if ((w & 1) && w != tx->last_kick) {
@@ -365,6 +380,8 @@ int ism_ring_tx_close(struct ism_ring_tx *tx)
 	tx->closed = true;
 	/* Like a publication: a sleeping consumer must learn of it. */
 	atomic_store_explicit(&tx->a->ctl.state, 1, memory_order_seq_cst);
+	if (!tx->c)
+		return 0;
 	return kick || (atomic_load_explicit(
 				&((struct cons_area *)tx->c)->ctl.wake_seq,
 				memory_order_seq_cst) &
@@ -513,16 +530,22 @@ int ism_ring_peek(struct ism_ring_rx *rx, const void **p, size_t *len)
 	return rx->broken = -EPROTO;
 }
 
-void ism_ring_release(struct ism_ring_rx *rx)
+int ism_ring_release(struct ism_ring_rx *rx)
 {
 	if (!rx->peek_need)
-		return;
+		return 0;
 	rx->cons += rx->peek_need;
 	rx->peek_need = 0;
 	/* Publish in steps of 1/8 of the ring: the producer sees room soon
 	 * enough, the shared line moves rarely. */
-	if (rx->cons - rx->published >= rx->size / 8)
+	if (rx->cons - rx->published >= rx->size / 8) {
 		publish_cons(rx);
+		if (rx->kick_due) {
+			rx->kick_due = false;
+			return 1;
+		}
+	}
+	return 0;
 }
 
 int ism_ring_consumed(struct ism_ring_rx *rx)
@@ -547,7 +570,9 @@ ssize_t ism_ring_recv(struct ism_ring_rx *rx, void *buf, size_t cap)
 		return -EMSGSIZE;
 	if (len)
 		memcpy(buf, p, len);
-	ism_ring_release(rx);
+	/* A kick due now stays due: ism_ring_consumed() reports it. */
+	if (ism_ring_release(rx))
+		rx->kick_due = true;
 	return (ssize_t)len;
 }
 

@@ -1,0 +1,857 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * chan - two rings, two regions, two links (see include/ism/chan.h).
+ *
+ * A side's region:
+ *
+ *     0   header (written once): magic, version, offsets, ring size
+ *    64   consumer area of the ring coming from the other side
+ *   256   producer area of our ring (header, index, flags, data)
+ *
+ * Links: each side makes a SEQPACKET socketpair, keeps one end (kicks and
+ * the other side's hang-up arrive there) and hands the other end over
+ * with its region.  We kick the other side on the end it gave us; its
+ * hang-up also shows there (POLLHUP).
+ *
+ * Sleeping with two threads (one sending, one receiving) on one link:
+ * each role sleeps in an epoll set of its own (the link, the other side's
+ * hang-up, and a private eventfd for that role).  Whichever thread drains
+ * a kick hands it on through the other role's eventfd if that one sleeps,
+ * and only ever reads its own.  A sleeper announces itself (sleepers bit)
+ * before arming its ring, so a kick caused by that arming is always
+ * drained after the announcement is visible.
+ */
+#include "util/util.h"
+
+#include <ism/chan.h>
+#include <ism/region.h>
+#include <ism/ring.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CHAN_MAGIC 0x314e414843534d49ull /* "ISMCHAN1" */
+#define CHAN_VERSION 1u
+#define CHAN_HDR 256u
+#define RX_OFF 64u
+#define TX_OFF CHAN_HDR
+#define DEFAULT_RING (256u << 10)
+#define DEFAULT_SPIN_US 50u
+
+struct chan_hdr {
+	uint64_t magic;
+	uint32_t version;
+	uint32_t hdr_size;
+	uint32_t rx_off, rx_len;
+	uint32_t tx_off, tx_len;
+	uint32_t ring_size;
+	uint32_t reserved[7];
+};
+
+_Static_assert(sizeof(struct chan_hdr) == 64, "one cache line");
+_Static_assert(offsetof(struct chan_hdr, rx_off) == 16, "layout");
+_Static_assert(offsetof(struct chan_hdr, tx_off) == 24, "layout");
+_Static_assert(offsetof(struct chan_hdr, ring_size) == 32, "layout");
+_Static_assert(RX_OFF + ISM_RING_CONS_AREA <= CHAN_HDR, "layout");
+
+/* Roles, and their bits in struct ism_chan.sleepers. */
+#define ROLE_RX 0
+#define ROLE_TX 1
+#define SLEEP_BIT(role) (1u << (role))
+
+struct ism_chan {
+	/* over ismd */
+	struct ism_conn *c;
+	struct ism_region *own, *peer;
+	/* without ismd */
+	int own_memfd;
+	size_t peer_len_local;
+	void *peer_map_local;
+
+	uint8_t *own_map;
+	size_t own_len;
+	const uint8_t *peer_map;
+	uint32_t ring_size, spin_us;
+
+	int link_rx;  /* our end: kicks and hang-ups arrive here */
+	int link_tx;  /* the other side's end: we kick on it */
+	int export_link; /* local mode: the end to hand over */
+	int epfd;     /* for the caller: link_rx, link_tx (hang-up) */
+	int sleep_fd[2]; /* per role: link_rx, link_tx, wake[role] */
+	int wake[2];  /* private eventfds: hand a kick to the other role */
+
+	struct ism_ring_tx *tx;
+	struct ism_ring_rx *rx;
+	atomic_uint sleepers;
+	atomic_bool peer_dead;
+	bool connected, closed, tx_pending;
+	bool rx_armed, tx_armed; /* left armed by a DONTWAIT call */
+};
+
+static uint64_t now_us(void)
+{
+	return ism_now_ns() / 1000;
+}
+
+static size_t region_len(uint32_t ring)
+{
+	size_t n = TX_OFF + ism_ring_prod_area(ring);
+
+	return (n + 4095) & ~(size_t)4095;
+}
+
+static int check_opts(const struct ism_chan_opts *in, struct ism_chan_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	if (in) {
+		if (in->size < offsetof(struct ism_chan_opts, ring_size) +
+				       sizeof(in->ring_size))
+			return -EINVAL;
+		memcpy(o, in, ISM_MIN((size_t)in->size, sizeof(*o)));
+	}
+	if (o->ring_size == 0)
+		o->ring_size = DEFAULT_RING;
+	if (!ism_ring_prod_area(o->ring_size) || o->flags)
+		return -EINVAL;
+	if (o->spin_us == 0)
+		o->spin_us = DEFAULT_SPIN_US;
+	else if (o->spin_us == ISM_CHAN_NO_SPIN)
+		o->spin_us = 0;
+	return 0;
+}
+
+static struct ism_chan *chan_new(void)
+{
+	struct ism_chan *ch = calloc(1, sizeof(*ch));
+
+	if (!ch)
+		return NULL;
+	ch->own_memfd = ch->link_rx = ch->link_tx = ch->export_link = -1;
+	ch->epfd = ch->sleep_fd[0] = ch->sleep_fd[1] = -1;
+	ch->wake[0] = ch->wake[1] = -1;
+	return ch;
+}
+
+/* Links, epoll and the private wake-up; formats our region. */
+static int chan_setup(struct ism_chan *ch, uint32_t ring)
+{
+	struct chan_hdr *h = (struct chan_hdr *)(void *)ch->own_map;
+	struct epoll_event ev = { .events = EPOLLIN };
+	int r;
+
+	ch->ring_size = ring;
+	ch->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (ch->epfd < 0)
+		return -errno;
+	ev.data.fd = ch->link_rx;
+	if (epoll_ctl(ch->epfd, EPOLL_CTL_ADD, ch->link_rx, &ev) < 0)
+		return -errno;
+	for (int role = 0; role < 2; role++) {
+		ch->sleep_fd[role] = epoll_create1(EPOLL_CLOEXEC);
+		ch->wake[role] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (ch->sleep_fd[role] < 0 || ch->wake[role] < 0)
+			return -errno;
+		ev.data.fd = ch->link_rx;
+		if (epoll_ctl(ch->sleep_fd[role], EPOLL_CTL_ADD, ch->link_rx,
+			      &ev) < 0)
+			return -errno;
+		ev.data.fd = ch->wake[role];
+		if (epoll_ctl(ch->sleep_fd[role], EPOLL_CTL_ADD, ch->wake[role],
+			      &ev) < 0)
+			return -errno;
+	}
+	memset(h, 0, CHAN_HDR);
+	h->magic = CHAN_MAGIC;
+	h->version = CHAN_VERSION;
+	h->hdr_size = CHAN_HDR;
+	h->rx_off = RX_OFF;
+	h->rx_len = ISM_RING_CONS_AREA;
+	h->tx_off = TX_OFF;
+	h->tx_len = (uint32_t)ism_ring_prod_area(ring);
+	h->ring_size = ring;
+	r = ism_ring_tx_init(ch->own_map + TX_OFF, h->tx_len, ring, NULL, 0,
+			     &ch->tx);
+	return r;
+}
+
+int ism_chan_create(struct ism_conn *c, const struct ism_chan_opts *opts,
+		    struct ism_chan **out)
+{
+	struct ism_alloc_opts ao = { .size = sizeof(ao),
+				     .flags = ISM_ALLOC_LINGER | ISM_ALLOC_LINK,
+				     .max_access = ISM_ACCESS_RO };
+	struct ism_chan_opts o;
+	struct ism_chan *ch;
+	int sv[2], r;
+	void *m;
+
+	*out = NULL;
+	if ((r = check_opts(opts, &o)) < 0)
+		return r;
+	ch = chan_new();
+	if (!ch)
+		return -ENOMEM;
+	ch->c = c;
+	ch->spin_us = o.spin_us;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	ch->link_rx = sv[0];
+	ao.link_fd = sv[1];
+	ao.name = o.name ? o.name : "ism-chan";
+	if (o.peer) {
+		ao.n_peers = 1;
+		ao.peers = &o.peer;
+	}
+	r = ism_region_alloc(c, region_len(o.ring_size), &ao, &ch->own);
+	close(sv[1]); /* ismd hands its copy to the other side */
+	if (r < 0)
+		goto fail;
+	if ((r = ism_region_map(ch->own, &m)) < 0)
+		goto fail;
+	ch->own_map = m;
+	ch->own_len = ism_region_size(ch->own);
+	if ((r = chan_setup(ch, o.ring_size)) < 0)
+		goto fail;
+	*out = ch;
+	return 0;
+fail:
+	ism_chan_free(ch);
+	return r;
+}
+
+void ism_chan_token(struct ism_chan *ch, struct ism_token *tok)
+{
+	if (ch->own)
+		ism_region_token(ch->own, tok);
+	else
+		memset(tok, 0, sizeof(*tok));
+}
+
+/* The other side's region, mapped: check its header (read once). */
+static int chan_join(struct ism_chan *ch, const uint8_t *peer, size_t len,
+		     int link)
+{
+	struct epoll_event ev = { .events = EPOLLRDHUP };
+	struct chan_hdr h;
+	int type = 0;
+	socklen_t tl = sizeof(type);
+	int r;
+
+	if (len < CHAN_HDR)
+		return -EPROTO;
+	memcpy(&h, peer, sizeof(h));
+	if (h.magic != CHAN_MAGIC || h.version != CHAN_VERSION ||
+	    h.hdr_size != CHAN_HDR || h.rx_off != RX_OFF ||
+	    h.rx_len != ISM_RING_CONS_AREA || h.tx_off != TX_OFF ||
+	    !ism_ring_prod_area(h.ring_size) ||
+	    h.tx_len != ism_ring_prod_area(h.ring_size) ||
+	    (size_t)h.tx_off + h.tx_len > len)
+		return -EPROTO;
+	/* The link must be what we expect, whoever chose it. */
+	if (link < 0 || getsockopt(link, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 ||
+	    type != SOCK_SEQPACKET)
+		return -EPROTO;
+	r = ism_ring_rx_init(peer + TX_OFF, h.tx_len, ch->own_map + RX_OFF,
+			     ISM_RING_CONS_AREA, &ch->rx);
+	if (r < 0)
+		return r;
+	r = ism_ring_tx_set_peer(ch->tx, peer + RX_OFF, ISM_RING_CONS_AREA);
+	if (r < 0)
+		return r;
+	ch->peer_map = peer;
+	ch->link_tx = link;
+	ism_set_nonblock(link);
+	/* Only its hang-up: nothing is ever sent to us on this one. */
+	ev.data.fd = link;
+	if (epoll_ctl(ch->epfd, EPOLL_CTL_ADD, link, &ev) < 0 ||
+	    epoll_ctl(ch->sleep_fd[ROLE_RX], EPOLL_CTL_ADD, link, &ev) < 0 ||
+	    epoll_ctl(ch->sleep_fd[ROLE_TX], EPOLL_CTL_ADD, link, &ev) < 0)
+		return -errno;
+	ch->connected = true;
+	return 0;
+}
+
+int ism_chan_connect(struct ism_chan *ch, const struct ism_token *peer)
+{
+	int r, link;
+	void *m;
+
+	if (!ch->c)
+		return -EINVAL;
+	if (ch->connected)
+		return -EALREADY;
+	r = ism_region_attach(ch->c, peer, ISM_ACCESS_RO, 0, &ch->peer);
+	if (r < 0)
+		return r;
+	if ((r = ism_region_map(ch->peer, &m)) < 0)
+		goto fail;
+	link = ism_region_take_link(ch->peer);
+	r = chan_join(ch, m, ism_region_size(ch->peer), link);
+	if (r < 0) {
+		if (link >= 0 && ch->link_tx != link)
+			close(link);
+		goto fail;
+	}
+	return 0;
+fail:
+	ism_ring_rx_free(ch->rx);
+	ch->rx = NULL;
+	ism_region_close(ch->peer);
+	ch->peer = NULL;
+	return r;
+}
+
+int ism_chan_local_create(const struct ism_chan_opts *opts,
+			  struct ism_chan **out)
+{
+	struct ism_chan_opts o;
+	struct ism_chan *ch;
+	int sv[2], r;
+	void *m;
+
+	*out = NULL;
+	if ((r = check_opts(opts, &o)) < 0)
+		return r;
+	ch = chan_new();
+	if (!ch)
+		return -ENOMEM;
+	ch->spin_us = o.spin_us;
+	ch->own_len = region_len(o.ring_size);
+	ch->own_memfd = memfd_create("ism-chan", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (ch->own_memfd < 0 || ftruncate(ch->own_memfd, (off_t)ch->own_len) < 0 ||
+	    fcntl(ch->own_memfd, F_ADD_SEALS,
+		  F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	m = mmap(NULL, ch->own_len, PROT_READ | PROT_WRITE, MAP_SHARED,
+		 ch->own_memfd, 0);
+	if (m == MAP_FAILED) {
+		r = -errno;
+		goto fail;
+	}
+	ch->own_map = m;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	ch->link_rx = sv[0];
+	ch->export_link = sv[1];
+	if ((r = chan_setup(ch, o.ring_size)) < 0)
+		goto fail;
+	*out = ch;
+	return 0;
+fail:
+	ism_chan_free(ch);
+	return r;
+}
+
+int ism_chan_local_export(struct ism_chan *ch, int fds[2])
+{
+	char path[64];
+	int ro;
+
+	if (ch->own_memfd < 0 || ch->export_link < 0)
+		return -EINVAL;
+	/* A read-only open of our memfd: the other side cannot write it. */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", ch->own_memfd);
+	ro = open(path, O_RDONLY | O_CLOEXEC);
+	if (ro < 0)
+		return -errno;
+	fds[0] = ro;
+	fds[1] = ch->export_link; /* handed over: no copy stays here */
+	ch->export_link = -1;
+	return 0;
+}
+
+int ism_chan_local_connect(struct ism_chan *ch, int region_fd, int link_fd)
+{
+	struct stat st;
+	void *m = MAP_FAILED;
+	int r;
+
+	if (ch->own_memfd < 0 || ch->connected) {
+		r = ch->connected ? -EALREADY : -EINVAL;
+		goto fail;
+	}
+	if (fstat(region_fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_size < (off_t)CHAN_HDR) {
+		r = -EPROTO;
+		goto fail;
+	}
+	/* Seals keep the file from shrinking under our mapping. */
+	if ((fcntl(region_fd, F_GET_SEALS) & F_SEAL_SHRINK) == 0) {
+		r = -EPROTO;
+		goto fail;
+	}
+	m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, region_fd, 0);
+	if (m == MAP_FAILED) {
+		r = -errno;
+		goto fail;
+	}
+	r = chan_join(ch, m, (size_t)st.st_size, link_fd);
+	if (r < 0)
+		goto fail;
+	ch->peer_map_local = m;
+	ch->peer_len_local = (size_t)st.st_size;
+	close(region_fd);
+	return 0;
+fail:
+	if (m != MAP_FAILED)
+		munmap(m, (size_t)st.st_size);
+	ism_ring_rx_free(ch->rx);
+	ch->rx = NULL;
+	ism_close_fd(&region_fd);
+	if (ch->link_tx != link_fd)
+		ism_close_fd(&link_fd);
+	return r;
+}
+
+size_t ism_chan_max_msg(struct ism_chan *ch)
+{
+	return ism_ring_max_msg(ch->ring_size);
+}
+
+int ism_chan_fd(struct ism_chan *ch)
+{
+	return ch->epfd;
+}
+
+/* ---- kicks and sleep ---- */
+
+static void kick(struct ism_chan *ch)
+{
+	ssize_t r;
+
+	if (ch->link_tx < 0)
+		return;
+	r = send(ch->link_tx, "k", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (r < 0 && errno != EAGAIN && errno != EINTR)
+		atomic_store(&ch->peer_dead, true);
+	/* EAGAIN: its queue is full of kicks; it is awake enough. */
+}
+
+/* Read every kick and notice a hang-up; hand a kick on to the other
+ * role if it sleeps; consume only our own role's wake-ups. */
+static void drain(struct ism_chan *ch, int role)
+{
+	char buf[64];
+	bool got = false;
+	uint64_t v;
+
+	for (int i = 0; i < 64; i++) {
+		ssize_t r = recv(ch->link_rx, buf, sizeof(buf), MSG_DONTWAIT);
+
+		if (r > 0) {
+			got = true;
+			continue;
+		}
+		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+			atomic_store(&ch->peer_dead, true);
+			got = true;
+		}
+		break;
+	}
+	if (read(ch->wake[role], &v, sizeof(v)) < 0 && errno != EAGAIN)
+		atomic_store(&ch->peer_dead, true);
+	if (ch->link_tx >= 0) {
+		/* Its end of our link hangs up when it is gone. */
+		struct pollfd p = { .fd = ch->link_tx, .events = 0 };
+
+		if (poll(&p, 1, 0) == 1 &&
+		    (p.revents & (POLLHUP | POLLERR | POLLRDHUP))) {
+			atomic_store(&ch->peer_dead, true);
+			got = true;
+		}
+	}
+	if (got && (atomic_load(&ch->sleepers) & SLEEP_BIT(!role))) {
+		uint64_t one = 1;
+
+		if (write(ch->wake[!role], &one, sizeof(one)) < 0 &&
+		    errno != EAGAIN)
+			atomic_store(&ch->peer_dead, true);
+	}
+}
+
+/* Sleep until a kick, a hang-up or our other thread wakes us.  @arm
+ * announces, arms and re-checks; it returns 1 if sleeping is pointless. */
+static void chan_sleep(struct ism_chan *ch, int role,
+		       int (*arm)(struct ism_chan *, size_t), size_t arg,
+		       void (*disarm)(struct ism_chan *))
+{
+	struct epoll_event evs[3];
+	int n;
+
+	atomic_fetch_or(&ch->sleepers, SLEEP_BIT(role));
+	if (arm(ch, arg) != 0 || atomic_load(&ch->peer_dead)) {
+		disarm(ch);
+		atomic_fetch_and(&ch->sleepers, ~SLEEP_BIT(role));
+		return;
+	}
+	n = epoll_wait(ch->sleep_fd[role], evs, 3, -1);
+	atomic_fetch_and(&ch->sleepers, ~SLEEP_BIT(role));
+	disarm(ch);
+	for (int i = 0; i < n; i++)
+		if (evs[i].data.fd == ch->link_tx &&
+		    (evs[i].events & (EPOLLHUP | EPOLLRDHUP | EPOLLERR)))
+			atomic_store(&ch->peer_dead, true);
+	drain(ch, role);
+}
+
+static int rx_arm(struct ism_chan *ch, size_t unused)
+{
+	(void)unused;
+	return ism_ring_rx_arm(ch->rx);
+}
+
+static void rx_disarm(struct ism_chan *ch)
+{
+	ism_ring_rx_disarm(ch->rx);
+}
+
+static int tx_arm(struct ism_chan *ch, size_t len)
+{
+	return ism_ring_tx_arm(ch->tx, len);
+}
+
+static void tx_disarm(struct ism_chan *ch)
+{
+	ism_ring_tx_disarm(ch->tx);
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+/* A DONTWAIT call left us armed so ism_chan_fd() would wake the caller:
+ * undo that, and empty the link so the fd is quiet again. */
+static void rx_settle(struct ism_chan *ch)
+{
+	if (ch->rx_armed) {
+		ism_ring_rx_disarm(ch->rx);
+		ch->rx_armed = false;
+		drain(ch, ROLE_RX);
+	}
+}
+
+static void tx_settle(struct ism_chan *ch)
+{
+	if (ch->tx_armed) {
+		ism_ring_tx_disarm(ch->tx);
+		ch->tx_armed = false;
+		drain(ch, ROLE_TX);
+	}
+}
+
+/* ---- sending ---- */
+
+static void publish(struct ism_chan *ch)
+{
+	if (ism_ring_publish(ch->tx))
+		kick(ch);
+	ch->tx_pending = false;
+}
+
+int ism_chan_flush(struct ism_chan *ch)
+{
+	if (atomic_load(&ch->peer_dead))
+		return -EPIPE;
+	publish(ch);
+	return 0;
+}
+
+/* Wait for room for @len.  Returns 0 to retry, or -errno. */
+static int wait_room(struct ism_chan *ch, size_t len, int flags,
+		     uint64_t *spin_until)
+{
+	if (ch->tx_pending)
+		publish(ch); /* the consumer may be waiting on those */
+	if (atomic_load(&ch->peer_dead))
+		return -EPIPE;
+	if (flags & ISM_MSG_DONTWAIT) {
+		/* Arm so ism_chan_fd() wakes the caller when room appears. */
+		int a = ism_ring_tx_arm(ch->tx, len);
+
+		if (a < 0)
+			return a;
+		if (a == 1)
+			return 0;
+		ch->tx_armed = true;
+		return -EAGAIN;
+	}
+	if (*spin_until == 0)
+		*spin_until = now_us() + ch->spin_us;
+	if (now_us() < *spin_until) {
+		for (int i = 0; i < 64; i++)
+			cpu_relax();
+		return 0;
+	}
+	chan_sleep(ch, ROLE_TX, tx_arm, len, tx_disarm);
+	return 0;
+}
+
+static int send_common(struct ism_chan *ch, const struct iovec *iov,
+		       int iovcnt, int flags)
+{
+	uint64_t spin_until = 0;
+	size_t total = 0;
+	int r;
+
+	if (!ch->tx)
+		return -ENOTCONN;
+	if (ch->closed)
+		return -EPIPE;
+	tx_settle(ch);
+	for (int i = 0; i < iovcnt; i++)
+		if (__builtin_add_overflow(total, iov[i].iov_len, &total))
+			return -EMSGSIZE;
+	for (;;) {
+		if (atomic_load(&ch->peer_dead))
+			return -EPIPE;
+		r = ism_ring_sendv(ch->tx, iov, iovcnt);
+		if (r == 0)
+			break;
+		if (r != -EAGAIN)
+			return r;
+		if ((r = wait_room(ch, total, flags, &spin_until)) < 0)
+			return r;
+	}
+	ch->tx_pending = true;
+	if (!(flags & ISM_MSG_MORE))
+		publish(ch);
+	return 0;
+}
+
+int ism_chan_send(struct ism_chan *ch, const void *buf, size_t len, int flags)
+{
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+
+	return send_common(ch, &iov, 1, flags);
+}
+
+int ism_chan_sendv(struct ism_chan *ch, const struct iovec *iov, int iovcnt,
+		   int flags)
+{
+	if (iovcnt < 0 || iovcnt > IOV_MAX)
+		return -EINVAL;
+	return send_common(ch, iov, iovcnt, flags);
+}
+
+int ism_chan_send_batch(struct ism_chan *ch, const struct iovec *msgs,
+			unsigned n, int flags)
+{
+	unsigned i;
+	int r = 0;
+
+	for (i = 0; i < n; i++) {
+		/* Block only for the first; then take what fits. */
+		r = send_common(ch, &msgs[i], 1,
+				ISM_MSG_MORE | (i ? ISM_MSG_DONTWAIT : flags));
+		if (r < 0)
+			break;
+	}
+	if (i > 0 && !(flags & ISM_MSG_MORE))
+		publish(ch);
+	if (i > 0)
+		return (int)i;
+	return r;
+}
+
+int ism_chan_reserve(struct ism_chan *ch, size_t len, void **p, int flags)
+{
+	uint64_t spin_until = 0;
+	int r;
+
+	if (!ch->tx)
+		return -ENOTCONN;
+	if (ch->closed)
+		return -EPIPE;
+	tx_settle(ch);
+	for (;;) {
+		if (atomic_load(&ch->peer_dead))
+			return -EPIPE;
+		r = ism_ring_reserve(ch->tx, len, p);
+		if (r != -EAGAIN)
+			return r;
+		if ((r = wait_room(ch, len, flags, &spin_until)) < 0)
+			return r;
+	}
+}
+
+int ism_chan_commit(struct ism_chan *ch, int flags)
+{
+	ism_ring_commit(ch->tx);
+	ch->tx_pending = true;
+	if (!(flags & ISM_MSG_MORE))
+		publish(ch);
+	return 0;
+}
+
+/* ---- receiving ---- */
+
+/* Next message in place: 1, or -errno (-EAGAIN only with DONTWAIT). */
+static int next_msg(struct ism_chan *ch, const void **p, size_t *len,
+		    int flags)
+{
+	uint64_t spin_until = 0;
+
+	if (!ch->rx)
+		return -ENOTCONN;
+	rx_settle(ch);
+	for (;;) {
+		int r = ism_ring_peek(ch->rx, p, len);
+
+		if (r == 1)
+			return 1;
+		if (r == -EPIPE)
+			return -ESHUTDOWN; /* closed in order, all received */
+		if (r < 0)
+			return r;
+		/* Empty.  Our consumption may be what its sender waits for. */
+		if (ism_ring_consumed(ch->rx))
+			kick(ch);
+		if (atomic_load(&ch->peer_dead)) {
+			/* It is gone: whatever it published before is ours
+			 * (the region lingers); look once more. */
+			r = ism_ring_peek(ch->rx, p, len);
+			if (r == 1)
+				return 1;
+			return r == -EPIPE ? -ESHUTDOWN
+					   : (r < 0 ? r : -EPIPE);
+		}
+		if (flags & ISM_MSG_DONTWAIT) {
+			r = ism_ring_rx_arm(ch->rx);
+			if (r < 0)
+				return r;
+			if (r == 1)
+				continue; /* arrived meanwhile (disarmed) */
+			/* Not draining here: a kick drained now would be
+			 * one the caller's poll() never sees. */
+			ch->rx_armed = true;
+			return -EAGAIN;
+		}
+		if (spin_until == 0)
+			spin_until = now_us() + ch->spin_us;
+		if (now_us() < spin_until) {
+			for (int i = 0; i < 64; i++)
+				cpu_relax();
+			continue;
+		}
+		chan_sleep(ch, ROLE_RX, rx_arm, 0, rx_disarm);
+	}
+}
+
+ssize_t ism_chan_recv(struct ism_chan *ch, void *buf, size_t cap, int flags)
+{
+	const void *p;
+	size_t len;
+	int r = next_msg(ch, &p, &len, flags);
+
+	if (r < 0)
+		return r;
+	if (len > cap)
+		return -EMSGSIZE;
+	if (len)
+		memcpy(buf, p, len);
+	if (ism_ring_release(ch->rx))
+		kick(ch);
+	return (ssize_t)len;
+}
+
+int ism_chan_recv_batch(struct ism_chan *ch, struct iovec *msgs, unsigned n,
+			int flags)
+{
+	unsigned i;
+
+	for (i = 0; i < n; i++) {
+		ssize_t r = ism_chan_recv(ch, msgs[i].iov_base, msgs[i].iov_len,
+					  i ? ISM_MSG_DONTWAIT : flags);
+
+		if (r < 0) {
+			if (i > 0 && r != -EMSGSIZE)
+				break;
+			if (i > 0)
+				break;
+			return (int)r;
+		}
+		msgs[i].iov_len = (size_t)r;
+	}
+	return (int)i;
+}
+
+int ism_chan_peek(struct ism_chan *ch, const void **p, size_t *len, int flags)
+{
+	int r = next_msg(ch, p, len, flags);
+
+	return r < 0 ? r : 0;
+}
+
+int ism_chan_release(struct ism_chan *ch)
+{
+	if (!ch->rx)
+		return -ENOTCONN;
+	if (ism_ring_release(ch->rx))
+		kick(ch);
+	return 0;
+}
+
+/* ---- end ---- */
+
+int ism_chan_close(struct ism_chan *ch)
+{
+	if (ch->closed)
+		return 0;
+	ch->closed = true;
+	if (ch->tx && ism_ring_tx_close(ch->tx))
+		kick(ch);
+	ch->tx_pending = false;
+	return 0;
+}
+
+void ism_chan_free(struct ism_chan *ch)
+{
+	if (!ch)
+		return;
+	ism_chan_close(ch);
+	ism_ring_tx_free(ch->tx);
+	ism_ring_rx_free(ch->rx);
+	if (ch->own)
+		ism_region_close(ch->own); /* lingers for the other side */
+	if (ch->peer)
+		ism_region_close(ch->peer);
+	if (ch->own_memfd >= 0 && ch->own_map)
+		munmap(ch->own_map, ch->own_len);
+	if (ch->peer_map_local)
+		munmap(ch->peer_map_local, ch->peer_len_local);
+	ism_close_fd(&ch->own_memfd);
+	ism_close_fd(&ch->link_rx);
+	ism_close_fd(&ch->link_tx);
+	ism_close_fd(&ch->export_link);
+	ism_close_fd(&ch->epfd);
+	for (int role = 0; role < 2; role++) {
+		ism_close_fd(&ch->sleep_fd[role]);
+		ism_close_fd(&ch->wake[role]);
+	}
+	free(ch);
+}
