@@ -16,7 +16,7 @@ help:
 	@echo "make run        start a private ismd and run the two-peer demo"
 	@echo "make check      every test: build with -Werror, ASan+UBSan build,"
 	@echo "                fuzz smoke runs; ends with 'N passed, N failed, N skipped'"
-	@echo "make bench      ism-bench control (see bench/)"
+	@echo "make bench      ism-bench control and channel (see bench/)"
 	@echo "make fuzz       run every fuzz target for FUZZ_SECONDS each"
 	@echo "make lint       clang-tidy, cppcheck, scan-build"
 	@echo "make install    install (PREFIX, DESTDIR honoured)"
@@ -60,6 +60,7 @@ check test:
 
 bench: build
 	ISMD=$(BUILD)/ismd/ismd $(BUILD)/bench/ism-bench control
+	ISMD=$(BUILD)/ismd/ismd $(BUILD)/bench/ism-bench channel
 
 fuzz:
 	@scripts/deps.sh check

@@ -43,5 +43,6 @@ void result_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void result_end(bool json);
 
 int bench_control(const struct bench_opts *o);
+int bench_channel(const struct bench_opts *o);
 
 #endif

@@ -16,6 +16,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -484,6 +485,99 @@ static void test_hostile_peer_region(void **state)
 	}
 	assert_true(protos > 0);
 }
+
+/* The same, with the scribbling in another thread while we receive: what
+ * the consumer reads may change between any two of its loads. */
+struct scribbler {
+	uint8_t *evil;
+	size_t len;
+	atomic_bool stop;
+};
+
+static void *scribble(void *arg)
+{
+	struct scribbler *sc = arg;
+	unsigned seed = 99;
+
+	while (!atomic_load_explicit(&sc->stop, memory_order_relaxed)) {
+		size_t at = (size_t)rand_r(&seed) % sc->len;
+
+		/* Mostly the indices and record headers, sometimes anywhere. */
+		if (rand_r(&seed) % 4)
+			at = 256 + (size_t)(rand_r(&seed) % 512);
+		((volatile uint8_t *)sc->evil)[at] = (uint8_t)rand_r(&seed);
+	}
+	return NULL;
+}
+
+static void test_hostile_peer_concurrent(void **state)
+{
+	struct ism_chan_opts o = opts(8192);
+	struct ism_chan *a, *b;
+	struct scribbler sc = { .len = 4096 * 3 };
+	pthread_t th;
+	int fa[2], fb[2], rw, protos = 0;
+	char path[64];
+	uint8_t buf[8192];
+
+	(void)state;
+	for (int round = 0; round < 20; round++) {
+		assert_int_equal(ism_chan_local_create(&o, &a), 0);
+		assert_int_equal(ism_chan_local_create(&o, &b), 0);
+		assert_int_equal(ism_chan_local_export(a, fa), 0);
+		assert_int_equal(ism_chan_local_export(b, fb), 0);
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fa[0]);
+		rw = open(path, O_RDWR);
+		assert_true(rw >= 0);
+		sc.evil = mmap(NULL, sc.len, PROT_READ | PROT_WRITE, MAP_SHARED,
+			       rw, 0);
+		assert_ptr_not_equal(sc.evil, MAP_FAILED);
+		assert_int_equal(ism_chan_local_connect(a, fb[0], fb[1]), 0);
+		assert_int_equal(ism_chan_local_connect(b, fa[0], fa[1]), 0);
+		atomic_store(&sc.stop, false);
+		assert_int_equal(pthread_create(&th, NULL, scribble, &sc), 0);
+		for (int i = 0; i < 20000; i++) {
+			const void *p;
+			size_t len;
+			ssize_t n;
+
+			ism_chan_send(a, buf, (size_t)(i % 1000),
+				      ISM_MSG_DONTWAIT);
+			if (i & 1) {
+				n = ism_chan_recv(b, buf, sizeof(buf),
+						  ISM_MSG_DONTWAIT);
+			} else {
+				n = ism_chan_peek(b, &p, &len,
+						  ISM_MSG_DONTWAIT);
+				if (n == 1) {
+					/* In place: inside the peer's ring. */
+					assert_true(len <= ism_chan_max_msg(b));
+					memcpy(buf, p, len);
+					assert_int_equal(ism_chan_release(b), 0);
+					n = (ssize_t)len;
+				}
+			}
+			if (n == -EPROTO) {
+				protos++;
+				/* Broken for good, and says so again. */
+				assert_int_equal(ism_chan_recv(b, buf,
+							       sizeof(buf),
+							       ISM_MSG_DONTWAIT),
+						 -EPROTO);
+				break;
+			}
+			assert_true(n >= 0 || n == -EAGAIN);
+			assert_true(n <= (ssize_t)ism_chan_max_msg(b));
+		}
+		atomic_store(&sc.stop, true);
+		pthread_join(th, NULL);
+		munmap(sc.evil, sc.len);
+		close(rw);
+		ism_chan_free(a);
+		ism_chan_free(b);
+	}
+	assert_true(protos > 0);
+}
 #endif
 
 int main(void)
@@ -496,6 +590,7 @@ int main(void)
 		cmocka_unit_test(test_duplex_threads_local),
 #ifndef UNDER_TSAN /* scribbles on purpose; the other builds run it */
 		cmocka_unit_test(test_hostile_peer_region),
+		cmocka_unit_test(test_hostile_peer_concurrent),
 #endif
 	};
 
