@@ -17,9 +17,11 @@
  *           p99 from single ones) and sleeping on the doorbell, against
  *           an eventfd ping-pong.
  *
- * Every measurement is repeated --rounds times (default 3), the rounds
- * interleaved; the figures are medians over rounds.  The channel is set
- * up through a private ismd, exactly as applications do.
+ * Every measurement is repeated --iterations times (default 5), the
+ * rounds interleaved; figures are medians over rounds, and each ratio is
+ * the median of the rounds' ratios (a baseline is measured next to what
+ * it is compared with, so drifts of the host cancel out).  The channel is
+ * set up through a private ismd, exactly as applications do.
  */
 #include "bench.h"
 #include "util/spawn.h"
@@ -48,6 +50,13 @@
 #define MAX_ROUNDS 9
 
 static const char *sock_path;
+
+static inline void relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
 
 /* ---- a child on the other CPU, with a control socket ---- */
 
@@ -147,6 +156,7 @@ enum {
 	J_MMSG_RECV,
 	J_EFD_ECHO,
 	J_LINE_ECHO,
+	J_BARE_RECV,
 };
 
 static uint8_t *buffer(size_t n)
@@ -191,8 +201,13 @@ struct shared {
 	_Atomic uint64_t line __attribute__((aligned(64)));
 	uint8_t pad[56];
 	int efd[2];
+	/* The bare ring: counts of blocks written and read. */
+	_Atomic uint64_t bare_prod __attribute__((aligned(64)));
+	_Atomic uint64_t bare_cons __attribute__((aligned(64)));
 };
 static struct shared *shm;
+#define BARE_RING (4u << 20)
+static uint8_t *bare; /* BARE_RING bytes, shared with the child */
 
 static int child(int ctl, void *arg)
 {
@@ -300,6 +315,21 @@ static int child(int ctl, void *arg)
 			}
 		}
 		break;
+	case J_BARE_RECV: {
+		/* The limit: copy blocks out of shared memory, no checks. */
+		uint64_t slots = BARE_RING / j->size;
+
+		for (uint64_t i = 0; i < j->count; i++) {
+			while (atomic_load_explicit(&shm->bare_prod,
+						    memory_order_acquire) == i)
+				relax();
+			memcpy(b, bare + (i % slots) * j->size, j->size);
+			atomic_store_explicit(&shm->bare_cons, i + 1,
+					      memory_order_release);
+		}
+		t1 = bench_now();
+		break;
+	}
 	case J_LINE_ECHO:
 		/* Bounce the line: wait for odd, answer with even. */
 		for (uint64_t i = 0; i < j->count; i++) {
@@ -494,6 +524,41 @@ static double chan_bulk(size_t size)
 		fail = ism_chan_send(ch, b, size, 0) < 0;
 	free(b);
 	if (finish(&c, ch, conn, fail, &t1) < 0)
+		return -1;
+	return (double)(count * size) / (double)(t1 - t0);
+}
+
+/*
+ * This machine's limit for the same job: a bare ring of the same size in
+ * shared memory, copy in and copy out, an index per block, no checks.
+ */
+static double bare_bulk(size_t size)
+{
+	uint64_t count = BULK_BYTES / size, slots = BARE_RING / size;
+	struct job j = { .kind = J_BARE_RECV, .count = count, .size = size };
+	uint8_t *b = buffer(size);
+	struct child c;
+	uint64_t t0, t1 = 0;
+
+	if (!b)
+		return -1;
+	atomic_store(&shm->bare_prod, 0);
+	atomic_store(&shm->bare_cons, 0);
+	if (spawn(&c, child, &j) < 0) {
+		free(b);
+		return -1;
+	}
+	t0 = bench_now();
+	for (uint64_t i = 0; i < count; i++) {
+		while (i - atomic_load_explicit(&shm->bare_cons,
+						memory_order_acquire) >= slots)
+			relax();
+		memcpy(bare + (i % slots) * size, b, size);
+		atomic_store_explicit(&shm->bare_prod, i + 1,
+				      memory_order_release);
+	}
+	free(b);
+	if (get(c.ctl, &t1, sizeof(t1)) < 0 || reap(&c) < 0)
 		return -1;
 	return (double)(count * size) / (double)(t1 - t0);
 }
@@ -698,7 +763,7 @@ static struct lat chan_sleep_latency(int n)
 enum {
 	F_ISM_MSG1, F_ISM_MSG32, F_UNIX_MSG, F_UNIX_MMSG, F_TCP_MSG,
 	F_ISM_BULK4K, F_ISM_BULK64K, F_UNIX_BULK64K, F_TCP_BULK64K,
-	F_UNIX_BULK4K, F_MEMCPY4K, F_MEMCPY64K,
+	F_UNIX_BULK4K, F_MEMCPY4K, F_MEMCPY64K, F_BARE_BULK64K,
 	F_LAT_POLL_P50, F_LAT_POLL_P99, F_LINE_RTT,
 	F_LAT_SLEEP_P50, F_LAT_SLEEP_P99, F_EFD_P50, F_EFD_P99,
 	F_COUNT
@@ -719,6 +784,7 @@ static const struct {
 	[F_UNIX_BULK4K] = { "bulk4k_gbps_unix", "GB/s" },
 	[F_MEMCPY4K] = { "memcpy4k_gbps", "GB/s" },
 	[F_MEMCPY64K] = { "memcpy64k_gbps", "GB/s" },
+	[F_BARE_BULK64K] = { "bulk64k_gbps_bare_ring", "GB/s" },
 	[F_LAT_POLL_P50] = { "latency_poll_p50_ns", "ns one way" },
 	[F_LAT_POLL_P99] = { "latency_poll_p99_ns", "ns one way" },
 	[F_LINE_RTT] = { "cacheline_rtt_ns", "ns round trip" },
@@ -726,6 +792,36 @@ static const struct {
 	[F_LAT_SLEEP_P99] = { "latency_sleep_p99_us", "us one way" },
 	[F_EFD_P50] = { "eventfd_p50_us", "us one way" },
 	[F_EFD_P99] = { "eventfd_p99_us", "us one way" },
+};
+
+/* Each ratio: figure num / figure den, per round. */
+static const struct {
+	const char *name;
+	int num, den;
+	const char *what;
+} ratios[] = {
+	{ "msg64_batch_vs_unix", F_ISM_MSG32, F_UNIX_MSG,
+	  "ism batch 32 / AF_UNIX 64-byte writes (target >= 15)" },
+	{ "msg64_single_vs_unix", F_ISM_MSG1, F_UNIX_MSG,
+	  "ism one per call / AF_UNIX (target >= 5)" },
+	{ "bulk64k_vs_memcpy", F_ISM_BULK64K, F_MEMCPY64K,
+	  "ism 64 KiB / one thread's memcpy (target >= 0.5)" },
+	{ "bulk64k_vs_unix", F_ISM_BULK64K, F_UNIX_BULK64K,
+	  "ism 64 KiB / AF_UNIX 64 KiB (target >= 3)" },
+	{ "latency_poll_vs_cacheline", F_LAT_POLL_P50, F_LINE_RTT,
+	  "busy-poll one way p50 / cache-line RTT (target <= 3)" },
+	{ "msg64_batch_vs_unix_batch", F_ISM_MSG32, F_UNIX_MMSG,
+	  "ism batch 32 / AF_UNIX sendmmsg batch 32" },
+	{ "msg64_single_vs_tcp", F_ISM_MSG1, F_TCP_MSG,
+	  "ism one per call / TCP 64-byte writes" },
+	{ "bulk64k_vs_tcp", F_ISM_BULK64K, F_TCP_BULK64K,
+	  "ism 64 KiB / TCP 64 KiB" },
+	{ "latency_sleep_vs_eventfd", F_LAT_SLEEP_P50, F_EFD_P50,
+	  "doorbell-sleep one way p50 / eventfd one way p50" },
+	{ "bulk64k_vs_bare_ring", F_ISM_BULK64K, F_BARE_BULK64K,
+	  "ism 64 KiB / bare shared-memory ring, same copies" },
+	{ "bare_ring_vs_memcpy", F_BARE_BULK64K, F_MEMCPY64K,
+	  "bare ring 64 KiB / memcpy: this machine's cross-core limit" },
 };
 
 static int cmp_d(const void *a, const void *b)
@@ -739,8 +835,8 @@ int bench_channel(const struct bench_opts *o)
 {
 	static const char *const extra[] = { "--log-level", "warn", NULL };
 	static double v[F_COUNT][MAX_ROUNDS];
-	unsigned rounds = o->iterations ? o->iterations : 3;
-	double med[F_COUNT];
+	unsigned rounds = o->iterations ? o->iterations : 5;
+	double med[F_COUNT], rmed[sizeof(ratios) / sizeof(ratios[0])];
 	struct ism_private d;
 	int rc = 1;
 
@@ -750,7 +846,9 @@ int bench_channel(const struct bench_opts *o)
 		fprintf(stderr, "ism-bench: only one CPU: both sides share it\n");
 	shm = mmap(NULL, sizeof(*shm), PROT_READ | PROT_WRITE,
 		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (shm == MAP_FAILED)
+	bare = mmap(NULL, BARE_RING, PROT_READ | PROT_WRITE,
+		    MAP_SHARED | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (shm == MAP_FAILED || bare == MAP_FAILED)
 		return 1;
 	if (ism_private_start(&d, o->ismd, extra) < 0)
 		return 1;
@@ -769,6 +867,8 @@ int bench_channel(const struct bench_opts *o)
 		v[F_TCP_MSG][r] = sock_stream("tcp", 64, MSG64_N / 4, false);
 		v[F_ISM_BULK4K][r] = chan_bulk(4096);
 		v[F_ISM_BULK64K][r] = chan_bulk(65536);
+		v[F_MEMCPY64K][r] = memcpy_gbps(65536);
+		v[F_BARE_BULK64K][r] = bare_bulk(65536);
 		v[F_UNIX_BULK64K][r] = sock_stream("unix", 65536,
 						   BULK_BYTES / 65536 / 2, true);
 		v[F_TCP_BULK64K][r] = sock_stream("tcp", 65536,
@@ -776,7 +876,6 @@ int bench_channel(const struct bench_opts *o)
 		v[F_UNIX_BULK4K][r] = sock_stream("unix", 4096,
 						  BULK_BYTES / 4096 / 4, true);
 		v[F_MEMCPY4K][r] = memcpy_gbps(4096);
-		v[F_MEMCPY64K][r] = memcpy_gbps(65536);
 		l = chan_latency(1000000, LAT_CHUNKS, LAT_CHUNK);
 		v[F_LAT_POLL_P50][r] = l.p50;
 		v[F_LAT_POLL_P99][r] = l.p99;
@@ -789,42 +888,34 @@ int bench_channel(const struct bench_opts *o)
 		v[F_EFD_P50][r] = l.p50 / 1e3;
 		v[F_EFD_P99][r] = l.p99 / 1e3;
 	}
-	for (int f = 0; f < F_COUNT; f++) {
+	for (int f = 0; f < F_COUNT; f++)
 		for (unsigned r = 0; r < rounds; r++)
 			if (v[f][r] < 0) {
 				fprintf(stderr, "ism-bench: %s failed\n",
 					fig[f].name);
 				goto out;
 			}
+	/* Ratios: the median of each round's ratio, both sides measured
+	 * minutes apart at most, so drifts of the host cancel out. */
+	for (size_t k = 0; k < sizeof(ratios) / sizeof(ratios[0]); k++) {
+		double q[MAX_ROUNDS];
+
+		for (unsigned r = 0; r < rounds; r++)
+			q[r] = v[ratios[k].num][r] / v[ratios[k].den][r];
+		qsort(q, rounds, sizeof(double), cmp_d);
+		rmed[k] = q[rounds / 2];
+	}
+	for (int f = 0; f < F_COUNT; f++) {
 		qsort(v[f], rounds, sizeof(double), cmp_d);
 		med[f] = v[f][rounds / 2];
 	}
 	result_begin("channel");
 	for (int f = 0; f < F_COUNT; f++)
 		result_figure(fig[f].name, med[f], fig[f].unit);
-	result_ratio("msg64_batch_vs_unix", med[F_ISM_MSG32] / med[F_UNIX_MSG],
-		     "ism batch 32 / AF_UNIX 64-byte writes (target >= 15)");
-	result_ratio("msg64_single_vs_unix", med[F_ISM_MSG1] / med[F_UNIX_MSG],
-		     "ism one per call / AF_UNIX (target >= 5)");
-	result_ratio("bulk64k_vs_memcpy", med[F_ISM_BULK64K] / med[F_MEMCPY64K],
-		     "ism 64 KiB / one thread's memcpy (target >= 0.5)");
-	result_ratio("bulk64k_vs_unix",
-		     med[F_ISM_BULK64K] / med[F_UNIX_BULK64K],
-		     "ism 64 KiB / AF_UNIX 64 KiB (target >= 3)");
-	result_ratio("latency_poll_vs_cacheline",
-		     med[F_LAT_POLL_P50] / med[F_LINE_RTT],
-		     "busy-poll one way p50 / cache-line RTT (target <= 3)");
-	result_ratio("msg64_batch_vs_unix_batch",
-		     med[F_ISM_MSG32] / med[F_UNIX_MMSG],
-		     "ism batch 32 / AF_UNIX sendmmsg batch 32");
-	result_ratio("msg64_single_vs_tcp", med[F_ISM_MSG1] / med[F_TCP_MSG],
-		     "ism one per call / TCP 64-byte writes");
-	result_ratio("bulk64k_vs_tcp", med[F_ISM_BULK64K] / med[F_TCP_BULK64K],
-		     "ism 64 KiB / TCP 64 KiB");
-	result_ratio("latency_sleep_vs_eventfd",
-		     med[F_LAT_SLEEP_P50] / med[F_EFD_P50],
-		     "doorbell-sleep one way p50 / eventfd one way p50");
-	result_note("medians of %u rounds; CPUs 0 and 1; rings 64 KiB "
+	for (size_t k = 0; k < sizeof(ratios) / sizeof(ratios[0]); k++)
+		result_ratio(ratios[k].name, rmed[k], ratios[k].what);
+	result_note("medians of %u rounds (ratios: of per-round ratios); "
+		    "CPUs 0 and 1; rings 64 KiB "
 		    "(messages) and 4 MiB (bulk)",
 		    rounds);
 	result_end(o->json);
@@ -832,5 +923,6 @@ int bench_channel(const struct bench_opts *o)
 out:
 	ism_private_stop(&d, 1);
 	munmap(shm, sizeof(*shm));
+	munmap(bare, BARE_RING);
 	return rc;
 }
