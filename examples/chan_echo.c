@@ -108,7 +108,8 @@ static int recv_blob(int sock, void *p, size_t n, int *fds, int nfds)
 			close(tmp[i]);
 		return -EPROTO;
 	}
-	memcpy(fds, tmp, (size_t)got * sizeof(int));
+	if (got)
+		memcpy(fds, tmp, (size_t)got * sizeof(int));
 	return 0;
 }
 
