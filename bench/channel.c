@@ -69,6 +69,8 @@ static int spawn(struct child *c, int (*fn)(int ctl, void *arg), void *arg)
 {
 	int sv[2];
 
+	c->pid = -1;
+	c->ctl = -1;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
 	c->pid = fork();
@@ -898,7 +900,7 @@ int bench_channel(const struct bench_opts *o)
 	/* Ratios: the median of each round's ratio, both sides measured
 	 * minutes apart at most, so drifts of the host cancel out. */
 	for (size_t k = 0; k < sizeof(ratios) / sizeof(ratios[0]); k++) {
-		double q[MAX_ROUNDS];
+		double q[MAX_ROUNDS] = { 0 };
 
 		for (unsigned r = 0; r < rounds; r++)
 			q[r] = v[ratios[k].num][r] / v[ratios[k].den][r];

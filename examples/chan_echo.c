@@ -40,7 +40,7 @@ struct cfg {
 	uint32_t spin_us;
 };
 
-static void die(const char *what, int err)
+__attribute__((noreturn)) static void die(const char *what, int err)
 {
 	fprintf(stderr, "ism-chan-echo: %s: %s\n", what, strerror(err));
 	exit(1);
@@ -123,7 +123,7 @@ static struct ism_chan *setup(const struct cfg *cfg, int sock,
 
 	*conn = NULL;
 	if (cfg->local) {
-		int mine[2], theirs[2];
+		int mine[2], theirs[2] = { -1, -1 };
 		char tag = 'L';
 
 		if ((r = ism_chan_local_create(&o, &ch)) < 0)
@@ -229,12 +229,14 @@ static int send_side(const struct cfg *cfg, int sock)
 	}
 	ism_chan_close(ch); /* the echo side sees -ESHUTDOWN and exits */
 	if (!bad) {
+		unsigned long p50 = i / 2, p99 = i * 99 / 100;
+
 		qsort(rtt, i, sizeof(*rtt), cmp_u64);
 		printf("%lu echoes over %s, %llu bytes each way, all intact\n"
 		       "round trip: p50 %.2f us, p99 %.2f us\n",
 		       i, cfg->local ? "local memfds" : "ismd",
-		       (unsigned long long)bytes, (double)rtt[i / 2] / 1e3,
-		       (double)rtt[i * 99 / 100] / 1e3);
+		       (unsigned long long)bytes, (double)rtt[p50] / 1e3,
+		       (double)rtt[p99] / 1e3);
 	}
 	free(rtt);
 	ism_chan_free(ch);

@@ -230,7 +230,7 @@ int ism_ring_reserve(struct ism_ring_tx *tx, size_t len, void **p)
 {
 	uint32_t need, pos, skip;
 
-	if (tx->broken)
+	if (tx->broken < 0)
 		return tx->broken;
 	if (tx->closed)
 		return -EPIPE;
@@ -241,7 +241,7 @@ int ism_ring_reserve(struct ism_ring_tx *tx, size_t len, void **p)
 	skip = pos + need > tx->size ? tx->size - pos : 0;
 	if (tx->prod + skip + need - tx->cons > tx->size) {
 		refresh_cons_order(tx, memory_order_acquire);
-		if (tx->broken)
+		if (tx->broken < 0)
 			return tx->broken;
 		if (tx->prod + skip + need - tx->cons > tx->size)
 			return -EAGAIN;
@@ -293,7 +293,7 @@ int ism_ring_publish(struct ism_ring_tx *tx)
 
 int ism_ring_send(struct ism_ring_tx *tx, const void *buf, size_t len)
 {
-	void *p;
+	void *p = NULL;
 	int r = ism_ring_reserve(tx, len, &p);
 
 	if (r < 0)
@@ -308,7 +308,7 @@ int ism_ring_sendv(struct ism_ring_tx *tx, const struct iovec *iov, int iovcnt)
 {
 	size_t total = 0;
 	uint8_t *p;
-	void *v;
+	void *v = NULL;
 	int r;
 
 	if (iovcnt < 0 || iovcnt > IOV_MAX)
@@ -332,7 +332,7 @@ int ism_ring_sendv(struct ism_ring_tx *tx, const struct iovec *iov, int iovcnt)
 size_t ism_ring_space(struct ism_ring_tx *tx)
 {
 	refresh_cons_order(tx, memory_order_acquire);
-	if (tx->broken)
+	if (tx->broken < 0)
 		return 0;
 	return tx->size - (size_t)(tx->prod - tx->cons);
 }
@@ -347,7 +347,7 @@ static bool room_for(struct ism_ring_tx *tx, size_t len)
 
 int ism_ring_tx_arm(struct ism_ring_tx *tx, size_t len)
 {
-	if (tx->broken)
+	if (tx->broken < 0)
 		return tx->broken;
 	if (!(tx->arm_seq & 1))
 		tx->arm_seq++;
@@ -355,7 +355,7 @@ int ism_ring_tx_arm(struct ism_ring_tx *tx, size_t len)
 	atomic_store_explicit(&tx->a->ctl.need_space_seq, tx->arm_seq,
 			      memory_order_seq_cst);
 	refresh_cons_order(tx, memory_order_seq_cst);
-	if (tx->broken)
+	if (tx->broken < 0)
 		return tx->broken;
 	if (room_for(tx, len > tx->max_msg ? tx->max_msg : len)) {
 		ism_ring_tx_disarm(tx);
@@ -467,7 +467,7 @@ static void publish_cons(struct ism_ring_rx *rx)
 
 int ism_ring_peek(struct ism_ring_rx *rx, const void **p, size_t *len)
 {
-	if (rx->broken)
+	if (rx->broken < 0)
 		return rx->broken;
 	if (rx->peek_need) {
 		*p = rx->peek_p;
@@ -482,7 +482,7 @@ int ism_ring_peek(struct ism_ring_rx *rx, const void **p, size_t *len)
 
 		if (avail < REC_HDR) {
 			refresh_prod_order(rx, memory_order_acquire);
-			if (rx->broken)
+			if (rx->broken < 0)
 				return rx->broken;
 			avail = rx->prod - rx->cons;
 			if (avail == 0) {
@@ -491,7 +491,7 @@ int ism_ring_peek(struct ism_ring_rx *rx, const void **p, size_t *len)
 					/* Closed: one last look at prod. */
 					refresh_prod_order(rx,
 							   memory_order_acquire);
-					if (rx->broken)
+					if (rx->broken < 0)
 						return rx->broken;
 					if (rx->prod == rx->cons)
 						return -EPIPE;
@@ -560,8 +560,8 @@ int ism_ring_consumed(struct ism_ring_rx *rx)
 
 ssize_t ism_ring_recv(struct ism_ring_rx *rx, void *buf, size_t cap)
 {
-	const void *p;
-	size_t len;
+	const void *p = NULL;
+	size_t len = 0;
 	int r = ism_ring_peek(rx, &p, &len);
 
 	if (r <= 0)
@@ -578,7 +578,7 @@ ssize_t ism_ring_recv(struct ism_ring_rx *rx, void *buf, size_t cap)
 
 int ism_ring_rx_arm(struct ism_ring_rx *rx)
 {
-	if (rx->broken)
+	if (rx->broken < 0)
 		return rx->broken;
 	if (rx->peek_need)
 		return 1;
@@ -589,7 +589,7 @@ int ism_ring_rx_arm(struct ism_ring_rx *rx)
 	atomic_store_explicit(&rx->c->ctl.wake_seq, rx->wake_seq,
 			      memory_order_seq_cst);
 	refresh_prod_order(rx, memory_order_seq_cst);
-	if (rx->broken)
+	if (rx->broken < 0)
 		return rx->broken;
 	if (rx->prod != rx->cons || peer_closed(rx)) {
 		ism_ring_rx_disarm(rx);
@@ -609,10 +609,10 @@ void ism_ring_rx_disarm(struct ism_ring_rx *rx)
 
 ssize_t ism_ring_pending(struct ism_ring_rx *rx)
 {
-	if (rx->broken)
+	if (rx->broken < 0)
 		return rx->broken;
 	refresh_prod_order(rx, memory_order_acquire);
-	if (rx->broken)
+	if (rx->broken < 0)
 		return rx->broken;
 	return (ssize_t)(rx->prod - rx->cons);
 }
