@@ -433,31 +433,41 @@ static void test_duplex_threads_local(void **state)
 /* ---- a hostile peer scribbling over its own region ---- */
 #ifndef UNDER_TSAN
 
+/* A connected local pair, and a writable view of a's region: what a
+ * hostile a can scribble on while b receives. */
+static uint8_t *hostile_pair(const struct ism_chan_opts *o, struct ism_chan **a,
+			     struct ism_chan **b, size_t len)
+{
+	int fa[2], fb[2], rw;
+	char path[64];
+	uint8_t *evil;
+
+	assert_int_equal(ism_chan_local_create(o, a), 0);
+	assert_int_equal(ism_chan_local_create(o, b), 0);
+	assert_int_equal(ism_chan_local_export(*a, fa), 0);
+	assert_int_equal(ism_chan_local_export(*b, fb), 0);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fa[0]);
+	rw = open(path, O_RDWR);
+	assert_true(rw >= 0);
+	evil = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, rw, 0);
+	assert_ptr_not_equal(evil, MAP_FAILED);
+	close(rw); /* the mapping stays */
+	assert_int_equal(ism_chan_local_connect(*a, fb[0], fb[1]), 0);
+	assert_int_equal(ism_chan_local_connect(*b, fa[0], fa[1]), 0);
+	return evil;
+}
+
 static void test_hostile_peer_region(void **state)
 {
 	struct ism_chan_opts o = opts(8192);
 	struct ism_chan *a, *b;
-	int fa[2], fb[2], rw;
-	char path[64];
 	uint8_t *evil, buf[8192];
 	unsigned seed = 17;
 	int protos = 0;
 
 	(void)state;
 	for (int round = 0; round < 100; round++) {
-		assert_int_equal(ism_chan_local_create(&o, &a), 0);
-		assert_int_equal(ism_chan_local_create(&o, &b), 0);
-		assert_int_equal(ism_chan_local_export(a, fa), 0);
-		assert_int_equal(ism_chan_local_export(b, fb), 0);
-		/* Keep a writable view of a's region, as a hostile a would. */
-		snprintf(path, sizeof(path), "/proc/self/fd/%d", fa[0]);
-		rw = open(path, O_RDWR);
-		assert_true(rw >= 0);
-		evil = mmap(NULL, 4096 * 4, PROT_READ | PROT_WRITE, MAP_SHARED,
-			    rw, 0);
-		assert_ptr_not_equal(evil, MAP_FAILED);
-		assert_int_equal(ism_chan_local_connect(a, fb[0], fb[1]), 0);
-		assert_int_equal(ism_chan_local_connect(b, fa[0], fa[1]), 0);
+		evil = hostile_pair(&o, &a, &b, 4096 * 4);
 		for (int i = 0; i < 2000; i++) {
 			ssize_t n;
 
@@ -479,7 +489,6 @@ static void test_hostile_peer_region(void **state)
 			assert_true(n <= (ssize_t)ism_chan_max_msg(b));
 		}
 		munmap(evil, 4096 * 4);
-		close(rw);
 		ism_chan_free(a);
 		ism_chan_free(b);
 	}
@@ -516,24 +525,12 @@ static void test_hostile_peer_concurrent(void **state)
 	struct ism_chan *a, *b;
 	struct scribbler sc = { .len = 4096 * 3 };
 	pthread_t th;
-	int fa[2], fb[2], rw, protos = 0;
-	char path[64];
+	int protos = 0;
 	uint8_t buf[8192];
 
 	(void)state;
 	for (int round = 0; round < 20; round++) {
-		assert_int_equal(ism_chan_local_create(&o, &a), 0);
-		assert_int_equal(ism_chan_local_create(&o, &b), 0);
-		assert_int_equal(ism_chan_local_export(a, fa), 0);
-		assert_int_equal(ism_chan_local_export(b, fb), 0);
-		snprintf(path, sizeof(path), "/proc/self/fd/%d", fa[0]);
-		rw = open(path, O_RDWR);
-		assert_true(rw >= 0);
-		sc.evil = mmap(NULL, sc.len, PROT_READ | PROT_WRITE, MAP_SHARED,
-			       rw, 0);
-		assert_ptr_not_equal(sc.evil, MAP_FAILED);
-		assert_int_equal(ism_chan_local_connect(a, fb[0], fb[1]), 0);
-		assert_int_equal(ism_chan_local_connect(b, fa[0], fa[1]), 0);
+		sc.evil = hostile_pair(&o, &a, &b, sc.len);
 		atomic_store(&sc.stop, false);
 		assert_int_equal(pthread_create(&th, NULL, scribble, &sc), 0);
 		for (int i = 0; i < 20000; i++) {
@@ -572,7 +569,6 @@ static void test_hostile_peer_concurrent(void **state)
 		atomic_store(&sc.stop, true);
 		pthread_join(th, NULL);
 		munmap(sc.evil, sc.len);
-		close(rw);
 		ism_chan_free(a);
 		ism_chan_free(b);
 	}
