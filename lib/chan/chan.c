@@ -229,6 +229,39 @@ static int chan_setup(struct ism_chan *ch, uint32_t ring)
 	return r;
 }
 
+/*
+ * What both kinds of channel start with: options checked, the channel,
+ * and our link.  The other end goes to *@other_end, or, if that is NULL,
+ * stays to be exported (local channels).  NULL and *@err on failure.
+ */
+static struct ism_chan *chan_begin(const struct ism_chan_opts *opts,
+				   struct ism_chan_opts *o, int *other_end,
+				   int *err)
+{
+	struct ism_chan *ch;
+	int sv[2];
+
+	if ((*err = check_opts(opts, o)) < 0)
+		return NULL;
+	ch = chan_new();
+	if (!ch) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		*err = -errno;
+		free(ch);
+		return NULL;
+	}
+	ch->spin_us = o->spin_us;
+	ch->link_rx = sv[0];
+	if (other_end)
+		*other_end = sv[1];
+	else
+		ch->export_link = sv[1];
+	return ch;
+}
+
 int ism_chan_create(struct ism_conn *c, const struct ism_chan_opts *opts,
 		    struct ism_chan **out)
 {
@@ -237,30 +270,22 @@ int ism_chan_create(struct ism_conn *c, const struct ism_chan_opts *opts,
 				     .max_access = ISM_ACCESS_RO };
 	struct ism_chan_opts o;
 	struct ism_chan *ch;
-	int sv[2], r;
+	int other_end, r;
 	void *m;
 
 	*out = NULL;
-	if ((r = check_opts(opts, &o)) < 0)
-		return r;
-	ch = chan_new();
+	ch = chan_begin(opts, &o, &other_end, &r);
 	if (!ch)
-		return -ENOMEM;
+		return r;
 	ch->c = c;
-	ch->spin_us = o.spin_us;
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-		r = -errno;
-		goto fail;
-	}
-	ch->link_rx = sv[0];
-	ao.link_fd = sv[1];
+	ao.link_fd = other_end;
 	ao.name = o.name ? o.name : "ism-chan";
 	if (o.peer) {
 		ao.n_peers = 1;
 		ao.peers = &o.peer;
 	}
 	r = ism_region_alloc(c, region_len(o.ring_size), &ao, &ch->own);
-	close(sv[1]); /* ismd hands its copy to the other side */
+	close(other_end); /* ismd hands its copy to the other side */
 	if (r < 0)
 		goto fail;
 	if ((r = ism_region_map(ch->own, &m)) < 0)
@@ -363,16 +388,13 @@ int ism_chan_local_create(const struct ism_chan_opts *opts,
 {
 	struct ism_chan_opts o;
 	struct ism_chan *ch;
-	int sv[2], r;
+	int r;
 	void *m;
 
 	*out = NULL;
-	if ((r = check_opts(opts, &o)) < 0)
-		return r;
-	ch = chan_new();
+	ch = chan_begin(opts, &o, NULL, &r);
 	if (!ch)
-		return -ENOMEM;
-	ch->spin_us = o.spin_us;
+		return r;
 	ch->own_len = region_len(o.ring_size);
 	ch->own_memfd = memfd_create("ism-chan", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (ch->own_memfd < 0 || ftruncate(ch->own_memfd, (off_t)ch->own_len) < 0 ||
@@ -388,12 +410,6 @@ int ism_chan_local_create(const struct ism_chan_opts *opts,
 		goto fail;
 	}
 	ch->own_map = m;
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-		r = -errno;
-		goto fail;
-	}
-	ch->link_rx = sv[0];
-	ch->export_link = sv[1];
 	if ((r = chan_setup(ch, o.ring_size)) < 0)
 		goto fail;
 	*out = ch;

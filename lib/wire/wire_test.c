@@ -221,6 +221,23 @@ static void test_too_many_fds(void **state)
 	close(sv[1]);
 }
 
+/* A raw packet of @len bytes carrying @fd, bypassing ism_wire_send(). */
+static ssize_t send_with_fd(int sock, const void *p, size_t len, int fd)
+{
+	struct iovec iov = { (void *)p, len };
+	char ctl[CMSG_SPACE(sizeof(int))];
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+			      .msg_control = ctl,
+			      .msg_controllen = sizeof(ctl) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	return sendmsg(sock, &msg, 0);
+}
+
 static void test_truncated(void **state)
 {
 	static uint8_t big[ISM_WIRE_MAX_MSG + 100], buf[64];
@@ -232,20 +249,8 @@ static void test_truncated(void **state)
 	pair(sv);
 	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
 	/* A packet bigger than the receiver's buffer, with an fd. */
-	{
-		struct iovec iov = { big, sizeof(big) };
-		char ctl[CMSG_SPACE(sizeof(int))];
-		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
-				      .msg_control = ctl,
-				      .msg_controllen = sizeof(ctl) };
-		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &e, sizeof(int));
-		assert_int_equal(sendmsg(sv[0], &msg, 0), (ssize_t)sizeof(big));
-	}
+	assert_int_equal(send_with_fd(sv[0], big, sizeof(big), e),
+			 (ssize_t)sizeof(big));
 	close(e);
 	before = count_fds();
 	assert_int_equal(ism_wire_recv(sv[1], buf, sizeof(buf), fds, &n, 0),
@@ -254,20 +259,7 @@ static void test_truncated(void **state)
 	assert_int_equal(count_fds(), before);
 	/* An empty packet carrying an fd is not a message either. */
 	e = eventfd(0, EFD_CLOEXEC);
-	{
-		struct iovec iov = { big, 0 };
-		char ctl[CMSG_SPACE(sizeof(int))];
-		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
-				      .msg_control = ctl,
-				      .msg_controllen = sizeof(ctl) };
-		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &e, sizeof(int));
-		assert_int_equal(sendmsg(sv[0], &msg, 0), 0);
-	}
+	assert_int_equal(send_with_fd(sv[0], big, 0, e), 0);
 	close(e);
 	before = count_fds();
 	assert_int_equal(ism_wire_recv(sv[1], buf, sizeof(buf), fds, &n, 0),

@@ -20,26 +20,13 @@
 
 #define NOBODY 65534
 
-static struct t_daemon D;
 
-static int setup(void **state)
-{
-	static const char *const args[] = { "--socket-mode", "0666", NULL };
-
-	(void)state;
-	return t_daemon_start(&D, args);
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	return t_daemon_cleanup(&D);
-}
+static const char *const daemon_args[] = { "--socket-mode", "0666", NULL };
 
 static void test_token_guessing(void **state)
 {
-	struct ism_conn *owner = t_connect(&D, "owner", 0);
-	struct ism_conn *thief = t_connect(&D, "thief", 0);
+	struct ism_conn *owner = t_connect(&t_group, "owner", 0);
+	struct ism_conn *thief = t_connect(&t_group, "thief", 0);
 	struct ism_alloc_opts o = { .size = sizeof(o) };
 	struct ism_region *r, *g;
 	struct ism_token t, guess;
@@ -65,7 +52,7 @@ static void test_token_guessing(void **state)
 	uint64_t next;
 
 	assert_int_equal(ism_list_peers(thief, 0, &pi, 1, &next), 1);
-	assert_true(t_daemon_alive(&D));
+	assert_true(t_daemon_alive(&t_group));
 	ism_region_close(r);
 	ism_conn_close(thief);
 	ism_conn_close(owner);
@@ -73,8 +60,8 @@ static void test_token_guessing(void **state)
 
 static void test_readonly_attacker(void **state)
 {
-	struct ism_conn *owner = t_connect(&D, "owner", 0);
-	struct ism_conn *evil = t_connect(&D, "evil", 0);
+	struct ism_conn *owner = t_connect(&t_group, "owner", 0);
+	struct ism_conn *evil = t_connect(&t_group, "evil", 0);
 	struct ism_alloc_opts o = { .size = sizeof(o) };
 	struct ism_region *r, *ro, *nofd;
 	struct ism_token t;
@@ -133,8 +120,8 @@ static void test_readonly_attacker(void **state)
 
 static void test_readwrite_attacker(void **state)
 {
-	struct ism_conn *owner = t_connect(&D, "owner", 0);
-	struct ism_conn *evil = t_connect(&D, "evil", 0);
+	struct ism_conn *owner = t_connect(&t_group, "owner", 0);
+	struct ism_conn *evil = t_connect(&t_group, "evil", 0);
 	struct ism_alloc_opts o = { .size = sizeof(o),
 				    .max_access = ISM_ACCESS_RW };
 	struct ism_region *r, *rw;
@@ -245,11 +232,11 @@ static int nobody_peer(void *arg)
 
 static void test_other_uid(void **state)
 {
-	struct ism_conn *owner = t_connect(&D, "root-owner", 0);
+	struct ism_conn *owner = t_connect(&t_group, "root-owner", 0);
 	struct ism_alloc_opts o = { .size = sizeof(o) };
 	uint32_t root = 0;
 	struct ism_region *open_r, *uid_r;
-	struct nobody_args a = { .sock = D.sock };
+	struct nobody_args a = { .sock = t_group.sock };
 
 	(void)state;
 	if (!can_switch())
@@ -341,5 +328,7 @@ int main(void)
 		cmocka_unit_test(test_policy_by_group),
 	};
 
-	return t_exit(cmocka_run_group_tests(tests, setup, teardown));
+	t_group_args = daemon_args;
+	return t_exit(cmocka_run_group_tests(tests, t_group_setup,
+					     t_group_teardown));
 }

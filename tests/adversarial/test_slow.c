@@ -20,22 +20,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static struct t_daemon D;
 static uint8_t msg[ISM_WIRE_MAX_MSG];
 
-static int setup(void **state)
-{
-	static const char *const args[] = { "--quota-events", "64", NULL };
-
-	(void)state;
-	return t_daemon_start(&D, args);
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	return t_daemon_cleanup(&D);
-}
+static const char *const daemon_args[] = { "--quota-events", "64", NULL };
 
 /* A raw peer (never reads unless told) attached to @tok. */
 static int raw_attach(const struct ism_token *tok, int doorbell)
@@ -44,7 +31,7 @@ static int raw_attach(const struct ism_token *tok, int doorbell)
 				    .flags = ISM_ATTACH_NOFD };
 	struct ism_hello_req h = { .min_version = 1, .max_version = 1 };
 	struct ism_wbuf b;
-	int fd = t_raw_connect(D.sock), n;
+	int fd = t_raw_connect(t_group.sock), n;
 
 	assert_true(fd >= 0);
 	if (doorbell >= 0)
@@ -67,8 +54,8 @@ static int raw_attach(const struct ism_token *tok, int doorbell)
 
 static void test_never_reads(void **state)
 {
-	struct ism_conn *owner = t_connect(&D, "owner", 0);
-	struct ism_conn *other = t_connect(&D, "other", 0);
+	struct ism_conn *owner = t_connect(&t_group, "owner", 0);
+	struct ism_conn *other = t_connect(&t_group, "other", 0);
 	struct ism_alloc_opts o = { .size = sizeof(o) };
 	struct ism_region *r, *s;
 	struct ism_status st;
@@ -166,8 +153,8 @@ static void test_never_reads(void **state)
 
 static void test_pipeline_without_reading(void **state)
 {
-	struct ism_conn *bystander = t_connect(&D, "bystander", 0);
-	int fd = t_raw_connect(D.sock), sent = 0, got = 0;
+	struct ism_conn *bystander = t_connect(&t_group, "bystander", 0);
+	int fd = t_raw_connect(t_group.sock), sent = 0, got = 0;
 	struct ism_status st;
 
 	(void)state;
@@ -203,7 +190,7 @@ static void test_pipeline_without_reading(void **state)
 
 static void test_blocking_doorbell(void **state)
 {
-	struct ism_conn *owner = t_connect(&D, "owner", 0);
+	struct ism_conn *owner = t_connect(&t_group, "owner", 0);
 	struct ism_alloc_opts o = { .size = sizeof(o) };
 	struct ism_region *r;
 	struct ism_token t;
@@ -223,7 +210,7 @@ static void test_blocking_doorbell(void **state)
 	assert_int_equal(ism_region_notify(r, 1), 1);
 	/* ismd gave up on that write instead of hanging. */
 	assert_true(ism_now_ns() - t0 < 5000000000ull);
-	assert_true(t_daemon_alive(&D));
+	assert_true(t_daemon_alive(&t_group));
 	assert_int_equal(ism_region_notify(r, 2), 0); /* it was dropped */
 	close(evil);
 	close(efd);
@@ -239,5 +226,7 @@ int main(void)
 		cmocka_unit_test(test_blocking_doorbell),
 	};
 
-	return t_exit(cmocka_run_group_tests(tests, setup, teardown));
+	t_group_args = daemon_args;
+	return t_exit(cmocka_run_group_tests(tests, t_group_setup,
+					     t_group_teardown));
 }

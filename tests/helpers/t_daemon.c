@@ -213,6 +213,21 @@ int t_exit(int cmocka_failures)
 	return cmocka_failures || daemon_failures ? 1 : 0;
 }
 
+struct t_daemon t_group;
+const char *const *t_group_args;
+
+int t_group_setup(void **state)
+{
+	(void)state;
+	return t_daemon_start(&t_group, t_group_args);
+}
+
+int t_group_teardown(void **state)
+{
+	(void)state;
+	return t_daemon_cleanup(&t_group);
+}
+
 int t_daemon_cleanup(struct t_daemon *d)
 {
 	int r = 0;

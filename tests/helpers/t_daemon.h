@@ -47,6 +47,18 @@ int t_daemon_cleanup(struct t_daemon *d);
  */
 int t_exit(int cmocka_failures);
 
+/*
+ * The common case, one ismd for a whole cmocka group:
+ *   t_group_args = args;   (optional: its extra flags, NULL-terminated)
+ *   return t_exit(cmocka_run_group_tests(tests, t_group_setup,
+ *                                        t_group_teardown));
+ * and the tests use t_group.
+ */
+extern struct t_daemon t_group;
+extern const char *const *t_group_args;
+int t_group_setup(void **state);
+int t_group_teardown(void **state);
+
 /* Is it still running (not exited or crashed)? */
 bool t_daemon_alive(struct t_daemon *d);
 /* Print its log to stderr (on failure). */

@@ -16,19 +16,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static struct t_daemon D;
-
-static int setup(void **state)
-{
-	(void)state;
-	return t_daemon_start(&D, NULL);
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	return t_daemon_cleanup(&D);
-}
 
 struct run {
 	int status;
@@ -77,7 +64,7 @@ static void ismctl(struct run *r, const char *const *args)
 
 #define CTL(r, ...)                                                            \
 	do {                                                                   \
-		const char *const a_[] = { "--socket", D.sock, __VA_ARGS__,    \
+		const char *const a_[] = { "--socket", t_group.sock, __VA_ARGS__,    \
 					   NULL };                             \
 		ismctl(r, a_);                                                 \
 	} while (0)
@@ -134,7 +121,7 @@ static void test_unreachable(void **state)
 
 static void test_json_status_lists(void **state)
 {
-	struct ism_conn *c = t_connect(&D, "listed", 0);
+	struct ism_conn *c = t_connect(&t_group, "listed", 0);
 	struct ism_alloc_opts o = { .size = sizeof(o), .name = "json-region" };
 	struct ism_region *reg;
 	json_object *j, *v;
@@ -178,7 +165,7 @@ static void test_json_status_lists(void **state)
 
 static void test_region_commands(void **state)
 {
-	struct ism_conn *c = t_connect(&D, "owner", 0);
+	struct ism_conn *c = t_connect(&t_group, "owner", 0);
 	struct ism_alloc_opts o = { .size = sizeof(o),
 				    .max_access = ISM_ACCESS_RW };
 	struct ism_region *reg, *ro;
@@ -245,10 +232,10 @@ static void test_region_commands(void **state)
 static void test_alloc_holds_and_watch(void **state)
 {
 	const char *argv[] = { t_prog("ISMCTL", "ismctl/ismctl"), "--socket",
-			       D.sock, "--json", "alloc", "64K", "--name",
+			       t_group.sock, "--json", "alloc", "64K", "--name",
 			       "held", "--data", "hello", NULL };
 	const char *wargv[] = { t_prog("ISMCTL", "ismctl/ismctl"), "--socket",
-				D.sock, "--json", "watch", NULL };
+				t_group.sock, "--json", "watch", NULL };
 	char buf[4096] = "", wbuf[8192] = "";
 	int out[2], wout[2];
 	size_t n = 0, wn = 0;
@@ -287,7 +274,7 @@ static void test_alloc_holds_and_watch(void **state)
 	assert_true(json_object_object_get_ex(j, "token", &v));
 	assert_int_equal(ism_token_parse(json_object_get_string(v), &t), 0);
 	json_object_put(j);
-	c = t_connect(&D, "reader", 0);
+	c = t_connect(&t_group, "reader", 0);
 	assert_int_equal(ism_region_attach(c, &t, ISM_ACCESS_RO,
 					   ISM_ATTACH_NOFD, &reg),
 			 0);
@@ -351,5 +338,6 @@ int main(void)
 		cmocka_unit_test(test_alloc_holds_and_watch),
 	};
 
-	return t_exit(cmocka_run_group_tests(tests, setup, teardown));
+	return t_exit(cmocka_run_group_tests(tests, t_group_setup,
+					     t_group_teardown));
 }

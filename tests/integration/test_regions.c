@@ -18,19 +18,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static struct t_daemon D;
-
-static int setup(void **state)
-{
-	(void)state;
-	return t_daemon_start(&D, NULL);
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	return t_daemon_cleanup(&D);
-}
 
 static struct ism_region *alloc(struct ism_conn *c, uint64_t size,
 				uint32_t max_access)
@@ -46,8 +33,8 @@ static struct ism_region *alloc(struct ism_conn *c, uint64_t size,
 
 static void test_share_ro(void **state)
 {
-	struct ism_conn *a = t_connect(&D, "owner", 0);
-	struct ism_conn *b = t_connect(&D, "reader", 0);
+	struct ism_conn *a = t_connect(&t_group, "owner", 0);
+	struct ism_conn *b = t_connect(&t_group, "reader", 0);
 	struct ism_region *ra = alloc(a, 10000, ISM_ACCESS_RO), *rb;
 	struct ism_region_info ia, ib;
 	struct ism_token t;
@@ -96,8 +83,8 @@ static void test_share_ro(void **state)
 
 static void test_rw_and_nofd(void **state)
 {
-	struct ism_conn *a = t_connect(&D, "owner", 0);
-	struct ism_conn *b = t_connect(&D, "writer", 0);
+	struct ism_conn *a = t_connect(&t_group, "owner", 0);
+	struct ism_conn *b = t_connect(&t_group, "writer", 0);
 	struct ism_region *ra = alloc(a, 200000, ISM_ACCESS_RW), *rb, *rn;
 	static char big[200000], back[200000];
 	struct ism_token t;
@@ -157,9 +144,9 @@ static void test_rw_and_nofd(void **state)
 
 static void test_notify_doorbell(void **state)
 {
-	struct ism_conn *a = t_connect(&D, "a", 0);
-	struct ism_conn *b = t_connect(&D, "b", 0);
-	struct ism_conn *c = t_connect(&D, "c", 0);
+	struct ism_conn *a = t_connect(&t_group, "a", 0);
+	struct ism_conn *b = t_connect(&t_group, "b", 0);
+	struct ism_conn *c = t_connect(&t_group, "c", 0);
 	struct ism_region *ra = alloc(a, 4096, ISM_ACCESS_RO), *rb, *rc;
 	struct ism_token t;
 	struct ism_event ev;
@@ -209,9 +196,9 @@ static void test_notify_doorbell(void **state)
 
 static void test_grants(void **state)
 {
-	struct ism_conn *a = t_connect(&D, "owner", 0);
-	struct ism_conn *b = t_connect(&D, "friend", 0);
-	struct ism_conn *x = t_connect(&D, "stranger", 0);
+	struct ism_conn *a = t_connect(&t_group, "owner", 0);
+	struct ism_conn *b = t_connect(&t_group, "friend", 0);
+	struct ism_conn *x = t_connect(&t_group, "stranger", 0);
 	uint64_t friend = ism_conn_peer_id(b);
 	uint32_t uid = (uint32_t)getuid(), other = uid + 1;
 	struct ism_alloc_opts o = { .size = sizeof(o),
@@ -245,8 +232,8 @@ static void test_grants(void **state)
 
 static void test_destroy_rules(void **state)
 {
-	struct ism_conn *a = t_connect(&D, "owner", 0);
-	struct ism_conn *b = t_connect(&D, "other", 0);
+	struct ism_conn *a = t_connect(&t_group, "owner", 0);
+	struct ism_conn *b = t_connect(&t_group, "other", 0);
 	struct ism_region *ra = alloc(a, 4096, ISM_ACCESS_RO), *rb;
 	struct ism_token t;
 
@@ -272,8 +259,8 @@ static void test_destroy_rules(void **state)
 
 static void test_status_lists(void **state)
 {
-	struct ism_conn *a = t_connect(&D, "lister", 0);
-	struct ism_conn *b = t_connect(&D, "second", 0);
+	struct ism_conn *a = t_connect(&t_group, "lister", 0);
+	struct ism_conn *b = t_connect(&t_group, "second", 0);
 	struct ism_region *ra = alloc(a, 8192, ISM_ACCESS_RO), *rb;
 	struct ism_peer_info peers[8];
 	struct ism_region_entry regs[8];
@@ -356,7 +343,7 @@ static int linger_owner(void *arg)
 
 static void test_linger(void **state)
 {
-	struct ism_conn *b = t_connect(&D, "survivor", 0);
+	struct ism_conn *b = t_connect(&t_group, "survivor", 0);
 	struct ism_alloc_opts o = { .size = sizeof(o),
 				    .flags = ISM_ALLOC_LINGER };
 	struct ism_region *rb, *own, *att;
@@ -368,7 +355,7 @@ static void test_linger(void **state)
 	pid_t pid;
 
 	(void)state;
-	setenv("T_SOCK", D.sock, 1);
+	setenv("T_SOCK", t_group.sock, 1);
 	assert_int_equal(pipe(p), 0);
 	pid = t_fork(linger_owner, &p[1]);
 	assert_int_equal(read(p[0], &t, sizeof(t)), sizeof(t));
@@ -385,7 +372,7 @@ static void test_linger(void **state)
 
 	/* The owner's own destroy lingers too; a revocation does not. */
 	for (int revoke = 0; revoke < 2; revoke++) {
-		struct ism_conn *c = t_connect(&D, "reader", 0);
+		struct ism_conn *c = t_connect(&t_group, "reader", 0);
 		char *m2;
 
 		assert_int_equal(ism_region_alloc(b, 4096, &o, &own), 0);
@@ -420,9 +407,9 @@ static void test_linger(void **state)
 /* LINK: the owner's socket goes to the first attacher with fds, only. */
 static void test_link(void **state)
 {
-	struct ism_conn *a = t_connect(&D, "owner", 0);
-	struct ism_conn *b = t_connect(&D, "first", 0);
-	struct ism_conn *c = t_connect(&D, "second", 0);
+	struct ism_conn *a = t_connect(&t_group, "owner", 0);
+	struct ism_conn *b = t_connect(&t_group, "first", 0);
+	struct ism_conn *c = t_connect(&t_group, "second", 0);
 	struct ism_alloc_opts o = { .size = sizeof(o),
 				    .flags = ISM_ALLOC_LINK };
 	struct ism_region *r, *s1, *s2, *s0;
@@ -502,7 +489,7 @@ static int write_long(const char *path, long v)
 /* Without free huge pages: a fallback with the reason, or a refusal. */
 static void test_hugetlb_fallback(void **state)
 {
-	struct ism_conn *a = t_connect(&D, "huge", 0);
+	struct ism_conn *a = t_connect(&t_group, "huge", 0);
 	struct ism_alloc_opts o = { .size = sizeof(o),
 				    .flags = ISM_ALLOC_HUGETLB };
 	struct ism_region_info info;
@@ -548,8 +535,8 @@ static void test_hugetlb(void **state)
 		fprintf(stderr, "skipped: cannot reserve huge pages here\n");
 		skip();
 	}
-	a = t_connect(&D, "huge-owner", 0);
-	b = t_connect(&D, "huge-writer", 0);
+	a = t_connect(&t_group, "huge-owner", 0);
+	b = t_connect(&t_group, "huge-writer", 0);
 	assert_int_equal(ism_region_alloc(a, 3 << 20, &o, &r), 0);
 	ism_region_info(r, &info);
 	assert_true(info.huge);
@@ -586,5 +573,6 @@ int main(void)
 		cmocka_unit_test(test_hugetlb),
 	};
 
-	return t_exit(cmocka_run_group_tests(tests, setup, teardown));
+	return t_exit(cmocka_run_group_tests(tests, t_group_setup,
+					     t_group_teardown));
 }

@@ -17,23 +17,11 @@
 #define WORKERS 4
 #define ROUNDS 150
 
-static struct t_daemon D;
 static struct ism_conn *shared_conn, *other;
 static atomic_int failures;
 static atomic_bool stop;
 static atomic_ulong events_seen;
 
-static int setup(void **state)
-{
-	(void)state;
-	return t_daemon_start(&D, NULL);
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	return t_daemon_cleanup(&D);
-}
 
 static void *worker(void *arg)
 {
@@ -101,8 +89,8 @@ static void test_shared_connection(void **state)
 	pthread_t w[WORKERS], l;
 
 	(void)state;
-	shared_conn = t_connect(&D, "threads", 0);
-	other = t_connect(&D, "other", 0);
+	shared_conn = t_connect(&t_group, "threads", 0);
+	other = t_connect(&t_group, "other", 0);
 	assert_int_equal(pthread_create(&l, NULL, listener, NULL), 0);
 	for (long i = 0; i < WORKERS; i++)
 		assert_int_equal(pthread_create(&w[i], NULL, worker, (void *)i),
@@ -130,5 +118,6 @@ int main(void)
 		cmocka_unit_test(test_shared_connection),
 	};
 
-	return t_exit(cmocka_run_group_tests(tests, setup, teardown));
+	return t_exit(cmocka_run_group_tests(tests, t_group_setup,
+					     t_group_teardown));
 }
