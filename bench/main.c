@@ -114,7 +114,7 @@ void samples_free(struct samples *s)
 #define MAX_ITEMS 64
 
 static struct item {
-	char name[64], unit[24];
+	char name[64], unit[96]; /* unit, or for a ratio what it compares */
 	double v;
 } figures[MAX_ITEMS], ratios[MAX_ITEMS];
 static int nfig, nrat, nnote;
@@ -126,26 +126,24 @@ void result_begin(const char *suite)
 	nfig = nrat = nnote = 0;
 }
 
+static void add_item(struct item *items, int *n, const char *name, double v,
+		     const char *unit)
+{
+	if (*n < MAX_ITEMS) {
+		snprintf(items[*n].name, sizeof(items[*n].name), "%s", name);
+		snprintf(items[*n].unit, sizeof(items[*n].unit), "%s", unit);
+		items[(*n)++].v = v;
+	}
+}
+
 void result_figure(const char *name, double v, const char *unit)
 {
-	if (nfig < MAX_ITEMS) {
-		snprintf(figures[nfig].name, sizeof(figures[nfig].name), "%s",
-			 name);
-		snprintf(figures[nfig].unit, sizeof(figures[nfig].unit), "%s",
-			 unit);
-		figures[nfig++].v = v;
-	}
+	add_item(figures, &nfig, name, v, unit);
 }
 
 void result_ratio(const char *name, double v, const char *what)
 {
-	if (nrat < MAX_ITEMS) {
-		snprintf(ratios[nrat].name, sizeof(ratios[nrat].name), "%s",
-			 name);
-		snprintf(ratios[nrat].unit, sizeof(ratios[nrat].unit), "%s",
-			 what);
-		ratios[nrat++].v = v;
-	}
+	add_item(ratios, &nrat, name, v, what);
 }
 
 void result_note(const char *fmt, ...)
