@@ -3,10 +3,13 @@
  * Writes the seed corpora for the fuzz targets (fuzz/corpus/<target>/):
  * one valid message of every kind for wire and proto, and a few request
  * sequences (hello, alloc, attach to the known token, notify, read,
- * write, lists, destroy) for ismd.  Run by `make fuzz-corpus`; the output
+ * write, lists, destroy) for ismd, and real channel regions for chan.  Run by `make fuzz-corpus`; the output
  * is committed.
  */
 #include "proto/proto.h"
+
+#include <ism/chan.h>
+#include <unistd.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,6 +145,37 @@ int main(int argc, char **argv)
 
 		save("ring", "program", ring1, sizeof(ring1));
 		save("ring", "bad-header", ring2, sizeof(ring2));
+	}
+
+	/* chan: [pages-1] then a real region (ring 4096) with messages. */
+	{
+		struct ism_chan_opts o = { .size = sizeof(o), .ring_size = 4096 };
+		struct ism_chan *ch;
+		static uint8_t img[1 + 8192];
+		uint8_t m[300] = { 0 };
+		int fds[2];
+
+		if (ism_chan_local_create(&o, &ch) < 0 ||
+		    ism_chan_local_export(ch, fds) < 0) {
+			fprintf(stderr, "gen-corpus: no channel\n");
+			exit(1);
+		}
+		img[0] = 1;
+		if (pread(fds[0], img + 1, 8192, 0) != 8192)
+			exit(1);
+		save("chan", "empty", img, sizeof(img));
+		for (int i = 0; i < 5; i++)
+			ism_chan_send(ch, m, (size_t)(i * 60), ISM_MSG_DONTWAIT);
+		if (pread(fds[0], img + 1, 8192, 0) != 8192)
+			exit(1);
+		save("chan", "five-messages", img, sizeof(img));
+		ism_chan_close(ch);
+		if (pread(fds[0], img + 1, 8192, 0) != 8192)
+			exit(1);
+		save("chan", "closed", img, sizeof(img));
+		close(fds[0]);
+		close(fds[1]);
+		ism_chan_free(ch);
 	}
 
 	/* ismd: request sequences. */

@@ -75,8 +75,8 @@ ISM_EXPORT int ism_chan_create(struct ism_conn *c,
 ISM_EXPORT void ism_chan_token(struct ism_chan *ch, struct ism_token *tok);
 /*
  * Attach the other side's region (read-only) and check it.  Returns 0,
- * or -ENOENT/-EACCES (its token), -EPROTO (not a channel, or a different
- * ring size), -EALREADY.
+ * or -ENOENT/-EACCES (its token), -EPROTO (not a channel, or a malformed
+ * one), -EALREADY.
  */
 ISM_EXPORT int ism_chan_connect(struct ism_chan *ch, const struct ism_token *peer);
 

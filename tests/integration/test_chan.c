@@ -28,19 +28,6 @@
 #define UNDER_TSAN 1
 #endif
 
-static struct t_daemon D;
-
-static int setup(void **state)
-{
-	(void)state;
-	return t_daemon_start(&D, NULL);
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	return t_daemon_cleanup(&D);
-}
 
 static struct ism_chan_opts opts(uint32_t ring)
 {
@@ -205,7 +192,7 @@ static int chan_child(void *arg)
 	struct ism_token mine, theirs;
 	static uint8_t buf[4096];
 
-	if (ism_conn_open(D.sock, NULL, &c) < 0 ||
+	if (ism_conn_open(t_group.sock, NULL, &c) < 0 ||
 	    ism_chan_create(c, &o, &ch) < 0)
 		return 10;
 	ism_chan_token(ch, &mine);
@@ -268,7 +255,7 @@ static pid_t spawn_peer(struct peer_args *a, struct ism_conn *c,
 
 static void test_echo_over_ismd(void **state)
 {
-	struct ism_conn *c = t_connect(&D, "echo-parent", 0);
+	struct ism_conn *c = t_connect(&t_group, "echo-parent", 0);
 	struct peer_args a = { .ring = 8192, .mode = 0 };
 	struct ism_chan *ch;
 	static uint8_t buf[4096], in[4096];
@@ -295,7 +282,7 @@ static void test_echo_over_ismd(void **state)
 
 static void test_peer_killed(void **state)
 {
-	struct ism_conn *c = t_connect(&D, "survivor", 0);
+	struct ism_conn *c = t_connect(&t_group, "survivor", 0);
 	/* A ring large enough to hold everything the child sends. */
 	struct peer_args a = { .ring = 4u << 20, .mode = 1, .count = 3000 };
 	struct ism_chan *ch;
@@ -431,6 +418,114 @@ static void test_duplex_threads_local(void **state)
 }
 
 /* ---- a hostile peer scribbling over its own region ---- */
+/* A writable view of a region we were given read-only: what its owner
+ * (or a hostile one) can do to it. */
+static uint8_t *hostile_view(int ro_fd, size_t len)
+{
+	char path[64];
+	uint8_t *m;
+	int rw;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", ro_fd);
+	rw = open(path, O_RDWR);
+	assert_true(rw >= 0);
+	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, rw, 0);
+	assert_ptr_not_equal(m, MAP_FAILED);
+	close(rw); /* the mapping stays */
+	return m;
+}
+
+/* A sealed memfd of @len bytes holding @len bytes of @byte. */
+static int sealed_memfd(size_t len, uint8_t byte, bool seal)
+{
+	uint8_t page[4096];
+	int fd = memfd_create("not-a-channel", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	assert_true(fd >= 0);
+	memset(page, byte, sizeof(page));
+	for (size_t off = 0; off < len; off += sizeof(page))
+		assert_true(pwrite(fd, page, ISM_MIN(sizeof(page), len - off),
+				   (off_t)off) >= 0);
+	if (seal)
+		assert_int_equal(fcntl(fd, F_ADD_SEALS,
+				       F_SEAL_SHRINK | F_SEAL_GROW),
+				 0);
+	return fd;
+}
+
+static int seqpacket_end(void)
+{
+	int sv[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
+				    sv),
+			 0);
+	close(sv[0]);
+	return sv[1];
+}
+
+/* Whatever the other side hands over is checked before it is used; a
+ * refused connect leaves the channel able to connect properly. */
+static void test_connect_refuses_bad_regions(void **state)
+{
+	struct ism_chan_opts o = opts(8192);
+	struct ism_chan *a, *b;
+	int fb[2], p[2];
+	uint8_t *evil;
+
+	(void)state;
+	assert_int_equal(ism_chan_local_create(&o, &a), 0);
+	/* Too small, unsealed, garbage, a pipe for a link. */
+	assert_int_equal(ism_chan_local_connect(a, sealed_memfd(100, 0, true),
+						seqpacket_end()),
+			 -EPROTO);
+	assert_int_equal(ism_chan_local_connect(a, sealed_memfd(16384, 0, false),
+						seqpacket_end()),
+			 -EPROTO);
+	assert_int_equal(ism_chan_local_connect(a,
+						sealed_memfd(16384, 0xa5, true),
+						seqpacket_end()),
+			 -EPROTO);
+	assert_int_equal(ism_chan_local_create(&o, &b), 0);
+	assert_int_equal(ism_chan_local_export(b, fb), 0);
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	assert_int_equal(ism_chan_local_connect(a, dup(fb[0]), p[0]), -EPROTO);
+	close(p[1]);
+	/* A ring size the header does not agree with. */
+	evil = hostile_view(fb[0], 4096);
+	evil[32] ^= 1; /* chan_hdr.ring_size */
+	assert_int_equal(ism_chan_local_connect(a, dup(fb[0]), dup(fb[1])),
+			 -EPROTO);
+	evil[32] ^= 1;
+	munmap(evil, 4096);
+	assert_int_equal(ism_chan_local_connect(a, fb[0], fb[1]), 0);
+	ism_chan_free(a);
+	ism_chan_free(b);
+}
+
+static void test_connect_refuses_plain_region(void **state)
+{
+	struct ism_conn *c = t_connect(&t_group, "chan-vs-region", 0);
+	struct ism_conn *owner = t_connect(&t_group, "plain-owner", 0);
+	struct ism_alloc_opts ao = { .size = sizeof(ao),
+				     .max_access = ISM_ACCESS_RO };
+	struct ism_region *r;
+	struct ism_chan *ch;
+	struct ism_token tok;
+
+	(void)state;
+	assert_int_equal(ism_region_alloc(owner, 65536, &ao, &r), 0);
+	ism_region_token(r, &tok);
+	assert_int_equal(ism_chan_create(c, NULL, &ch), 0);
+	assert_int_equal(ism_chan_connect(ch, &tok), -EPROTO);
+	memset(&tok, 0x5a, sizeof(tok));
+	assert_int_equal(ism_chan_connect(ch, &tok), -ENOENT);
+	ism_chan_free(ch);
+	ism_region_close(r);
+	ism_conn_close(owner);
+	ism_conn_close(c);
+}
+
 #ifndef UNDER_TSAN
 
 /* A connected local pair, and a writable view of a's region: what a
@@ -438,20 +533,14 @@ static void test_duplex_threads_local(void **state)
 static uint8_t *hostile_pair(const struct ism_chan_opts *o, struct ism_chan **a,
 			     struct ism_chan **b, size_t len)
 {
-	int fa[2], fb[2], rw;
-	char path[64];
+	int fa[2], fb[2];
 	uint8_t *evil;
 
 	assert_int_equal(ism_chan_local_create(o, a), 0);
 	assert_int_equal(ism_chan_local_create(o, b), 0);
 	assert_int_equal(ism_chan_local_export(*a, fa), 0);
 	assert_int_equal(ism_chan_local_export(*b, fb), 0);
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fa[0]);
-	rw = open(path, O_RDWR);
-	assert_true(rw >= 0);
-	evil = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, rw, 0);
-	assert_ptr_not_equal(evil, MAP_FAILED);
-	close(rw); /* the mapping stays */
+	evil = hostile_view(fa[0], len);
 	assert_int_equal(ism_chan_local_connect(*a, fb[0], fb[1]), 0);
 	assert_int_equal(ism_chan_local_connect(*b, fa[0], fa[1]), 0);
 	return evil;
@@ -584,11 +673,14 @@ int main(void)
 		cmocka_unit_test(test_echo_over_ismd),
 		cmocka_unit_test(test_peer_killed),
 		cmocka_unit_test(test_duplex_threads_local),
+		cmocka_unit_test(test_connect_refuses_bad_regions),
+		cmocka_unit_test(test_connect_refuses_plain_region),
 #ifndef UNDER_TSAN /* scribbles on purpose; the other builds run it */
 		cmocka_unit_test(test_hostile_peer_region),
 		cmocka_unit_test(test_hostile_peer_concurrent),
 #endif
 	};
 
-	return t_exit(cmocka_run_group_tests(tests, setup, teardown));
+	return t_exit(cmocka_run_group_tests(tests, t_group_setup,
+					     t_group_teardown));
 }
