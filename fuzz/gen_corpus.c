@@ -7,11 +7,13 @@
  * is committed.
  */
 #include "proto/proto.h"
+#include "stream/hello.h"
 
 #include <ism/chan.h>
 #include <unistd.h>
 
 #include <stdio.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -225,5 +227,84 @@ int main(int argc, char **argv)
 	seq_add(0, MSG(ISM_MSG_REATTACH, 0,
 		       ism_proto_put_reattach_req(&w_, &rea)));
 	save("ismd", "recovery", seq, seqlen);
+
+	/* Streams: a listener, a client intent for it, the claim by the
+	 * accepted end, resolve, update, list, close (ismd_fuzz.c: ctl 16
+	 * a bound socket, 16|32 the listener, 16|64 the accepted end). */
+	{
+		struct ism_stream_open_req lreq = { .role = ISM_STREAM_LISTENER };
+		struct ism_stream_open_req creq = {
+			.role = ISM_STREAM_CLIENT,
+			.dst = { .family = AF_INET, .port = 47613,
+				 .addr = { 127, 0, 0, 1 } },
+		};
+		struct ism_stream_open_req sreq = { .role = ISM_STREAM_SERVER };
+		struct ism_stream_update_req up = { .id = 2,
+						    .path = ISM_STREAM_TCP,
+						    .reason = ISM_SR_ERROR };
+		struct ism_stream_rep srep = { .id = 1, .partner = 2,
+					       .path = ISM_STREAM_SHM };
+		struct ism_stream_info info = {
+			.id = 1, .peer = 2, .role = ISM_STREAM_CLIENT,
+			.path = ISM_STREAM_TCP, .reason = ISM_SR_TIMEOUT,
+			.local = creq.dst, .remote = creq.dst,
+		};
+
+		seq_start(0);
+		seq_add(0, MSG(ISM_MSG_HELLO, 0,
+			       ism_proto_put_hello_req(&w_, &hello)));
+		seq_add(16 | 32, MSG(ISM_MSG_STREAM_OPEN, 0,
+				     ism_proto_put_stream_open_req(&w_, &lreq)));
+		seq_add(16, MSG(ISM_MSG_STREAM_OPEN, 0,
+				ism_proto_put_stream_open_req(&w_, &creq)));
+		seq_add(16 | 64, MSG(ISM_MSG_STREAM_OPEN, 0,
+				     ism_proto_put_stream_open_req(&w_, &sreq)));
+		seq_add(0, MSG(ISM_MSG_STREAM_RESOLVE, 0,
+			       ism_proto_put_region_req(&w_, 2)));
+		seq_add(0, MSG(ISM_MSG_STREAM_UPDATE, ISM_WIRE_F_NOREPLY,
+			       ism_proto_put_stream_update_req(&w_, &up)));
+		seq_add(0, MSG(ISM_MSG_LIST_STREAMS, 0,
+			       ism_proto_put_list_req(&w_, &list)));
+		seq_add(0, MSG(ISM_MSG_STREAM_CLOSE, 0,
+			       ism_proto_put_region_req(&w_, 1)));
+		save("ismd", "streams", seq, seqlen);
+
+		n = MSG(ISM_MSG_STREAM_OPEN, 0,
+			ism_proto_put_stream_open_req(&w_, &creq));
+		save("proto", "stream-open", msg, n);
+		n = MSG(ISM_MSG_STREAM_UPDATE, 0,
+			ism_proto_put_stream_update_req(&w_, &up));
+		save("proto", "stream-update", msg, n);
+		n = MSG(ISM_MSG_STREAM_OPEN, ISM_WIRE_F_REPLY,
+			ism_proto_put_stream_rep(&w_, &srep));
+		save("proto", "stream-rep", msg, n);
+		n = MSG(ISM_MSG_LIST_STREAMS, ISM_WIRE_F_REPLY,
+			ism_proto_put_streams_rep(&w_, 0, &info, 1));
+		save("proto", "streams-rep", msg, n);
+	}
+
+	/* hello: the stream handshake's in-band messages (hello_fuzz.c:
+	 * one byte choosing the expected kind, then 64 bytes). */
+	{
+		uint8_t h[1 + HELLO_SIZE];
+		struct hello hs = { .kind = HELLO_SERVER, .peer = 7,
+				    .ring_size = 1u << 20 };
+
+		memset(hs.host.b, 0x5a, sizeof(hs.host.b));
+		memset(hs.token.b, 0x41, sizeof(hs.token.b));
+		h[0] = HELLO_SERVER;
+		hello_encode(h + 1, &hs);
+		save("hello", "server", h, sizeof(h));
+		hs.kind = HELLO_CLIENT;
+		hs.status = ISM_SR_QUOTA;
+		h[0] = HELLO_CLIENT;
+		hello_encode(h + 1, &hs);
+		save("hello", "client-declines", h, sizeof(h));
+		hs.kind = HELLO_CONFIRM;
+		hs.status = 0;
+		h[0] = HELLO_CONFIRM;
+		hello_encode(h + 1, &hs);
+		save("hello", "confirm", h, sizeof(h));
+	}
 	return 0;
 }

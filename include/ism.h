@@ -8,6 +8,7 @@
  *   #include <ism/admin.h>  status, lists, watch, revoke
  *   #include <ism/ring.h>   a single-producer single-consumer ring
  *   #include <ism/chan.h>   a two-way message channel of two rings
+ *   #include <ism/stream.h> TCP-compatible streams over shared memory
  *
  * Every fallible function returns >= 0 on success and -errno on failure;
  * errno itself is never the channel for errors.
@@ -21,5 +22,6 @@
 #include <ism/admin.h>
 #include <ism/ring.h>
 #include <ism/chan.h>
+#include <ism/stream.h>
 
 #endif

@@ -31,6 +31,8 @@ static void usage(FILE *f)
 		"  notify TOKEN [VALUE]        notify every peer referencing a region\n"
 		"  destroy REGION              destroy (revoke) a region: owner or admin\n"
 		"  watch                       print lifecycle events until interrupted\n"
+		"  streams                     stream connections: path (shm or tcp)\n"
+		"                              and why a TCP one fell back\n"
 		"\n"
 		"Options:\n"
 		"  -s, --socket PATH   ismd socket (default: $ISM_SOCKET, then\n"
@@ -53,7 +55,7 @@ static const struct {
 	{ "alloc", cmd_alloc },	    { "attach", cmd_attach },
 	{ "read", cmd_read },	    { "write", cmd_write },
 	{ "notify", cmd_notify },   { "destroy", cmd_destroy },
-	{ "watch", cmd_watch },
+	{ "watch", cmd_watch },	    { "streams", cmd_streams },
 };
 
 int ctl_usage(const char *fmt, ...)

@@ -110,6 +110,7 @@ int daemon_init(struct daemon *d, const struct ismd_config *cfg)
 	ism_map_init(&d->region_by_id);
 	ism_map_init(&d->region_by_token);
 	ism_map_init(&d->ref_by_pr);
+	stream_init(d);
 	d->start_ns = ism_now_ns();
 	d->page_size = (uint32_t)sysconf(_SC_PAGESIZE);
 	d->huge_page_size = read_huge_page_size();
@@ -329,6 +330,7 @@ void daemon_fini(struct daemon *d)
 	ism_map_free(&d->region_by_id);
 	ism_map_free(&d->region_by_token);
 	ism_map_free(&d->ref_by_pr);
+	stream_fini(d);
 	free(d->rx);
 	free(d->tx);
 	d->rx = d->tx = NULL;

@@ -89,6 +89,8 @@ struct peer {
 	struct ism_list refs; /* struct ref.peer_link */
 	struct ism_list pending; /* struct pending.peer_link */
 	uint32_t n_regions, n_refs, n_pending;
+	struct ism_list streams; /* struct stream.peer_link */
+	uint32_t n_streams, n_intents, n_listeners;
 	uint64_t bytes;
 	uint64_t connected_ns, hello_deadline_ns;
 	uint64_t ops, bad_msgs, failed_attaches, failed_noreply;
@@ -174,6 +176,13 @@ struct daemon {
 	struct ism_list pending;
 	uint32_t n_pending;
 	struct ism_list reap; /* dead peers, via peer.link */
+
+	/* stream.c */
+	struct ism_list streams, listeners;
+	struct ism_map stream_by_id;
+	struct ism_map intent_by_addr; /* (netns, folded local address) */
+	uint64_t next_stream;
+	uint32_t n_streams;
 
 	uint64_t ops, notifies, events_coalesced, events_lost, evictions;
 
@@ -283,6 +292,21 @@ int op_list(struct daemon *d, struct peer *p, uint16_t type, uint32_t seq,
 	    struct ism_rbuf *rb, unsigned nfds);
 int op_watch(struct daemon *d, struct peer *p, uint32_t seq,
 	     struct ism_rbuf *rb, unsigned nfds);
+
+/* stream.c */
+void stream_init(struct daemon *d);
+void stream_fini(struct daemon *d);
+void stream_release_peer(struct daemon *d, struct peer *p);
+int op_stream_open(struct daemon *d, struct peer *p, uint32_t seq,
+		   struct ism_rbuf *rb, int *fds, unsigned nfds);
+int op_stream_resolve(struct daemon *d, struct peer *p, uint32_t seq,
+		      struct ism_rbuf *rb, unsigned nfds);
+int op_stream_update(struct daemon *d, struct peer *p, uint32_t seq,
+		     struct ism_rbuf *rb, unsigned nfds);
+int op_stream_close(struct daemon *d, struct peer *p, uint32_t seq,
+		    struct ism_rbuf *rb, unsigned nfds);
+int op_list_streams(struct daemon *d, struct peer *p, uint32_t seq,
+		    struct ism_rbuf *rb, unsigned nfds);
 
 /* hello.c */
 int op_hello(struct daemon *d, struct peer *p, uint32_t seq,

@@ -10,7 +10,13 @@
  * whose token is the known value 0x41 * 16, so attach, notify, read and
  * write reach a real region.  After every input the hostile peer is
  * dropped and ismd must be back where it started: one peer, one region,
- * one reference, no pending references, no bytes leaked.
+ * one reference, no pending references, no bytes leaked, no stream
+ * records.
+ *
+ * Stream requests get real TCP sockets (ctl bit 16): a fresh one bound on
+ * 127.0.0.1 (kept, so a later chunk can connect it), the listening socket
+ * (bit 32), or the accepted end of the kept one connected to that
+ * listener (bit 64), so a client intent can be claimed.
  */
 #include "ismd.h"
 
@@ -23,6 +29,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -33,6 +40,8 @@ static struct daemon D;
 static struct peer *victim;
 static int victim_end = -1;
 static uint8_t buf[ISM_WIRE_MAX_MSG];
+static int tcp_listener = -1;
+static int tcp_listen(void);
 
 static void drain(int fd)
 {
@@ -108,6 +117,8 @@ int LLVMFuzzerInitialize(int *argc, char **argv[])
 	ism_map_init(&D.region_by_id);
 	ism_map_init(&D.region_by_token);
 	ism_map_init(&D.ref_by_pr);
+	stream_init(&D);
+	tcp_listener = tcp_listen();
 	D.page_size = 4096;
 	D.huge_page_size = 2u << 20;
 	D.rx = malloc(ISM_WIRE_MAX_MSG);
@@ -137,6 +148,61 @@ int LLVMFuzzerInitialize(int *argc, char **argv[])
 	return 0;
 }
 
+/* The seeds name port ISMD_FUZZ_PORT (fuzz/gen_corpus.c); if it is
+ * taken, any port (the seeds then reach less). */
+#define ISMD_FUZZ_PORT 47613
+
+static int tcp_listen(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_port = htons(ISMD_FUZZ_PORT),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0),
+	    one = 1;
+
+	if (fd < 0)
+		abort();
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		sa.sin_port = 0;
+		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+			abort();
+	}
+	if (listen(fd, 64) < 0)
+		abort();
+	return fd;
+}
+
+/* A TCP socket for a stream request, per @ctl (see the header). */
+static int tcp_fd(uint8_t ctl, int *kept)
+{
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+	int fd;
+
+	if (ctl & 32)
+		return dup(tcp_listener);
+	if (ctl & 64) {
+		if (*kept < 0 ||
+		    getsockname(tcp_listener, (struct sockaddr *)&sa, &len) < 0)
+			return -1;
+		(void)connect(*kept, (struct sockaddr *)&sa, sizeof(sa));
+		return accept4(tcp_listener, NULL, NULL, SOCK_CLOEXEC);
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	ism_close_fd(kept);
+	*kept = dup(fd);
+	return fd;
+}
+
 static int sealed_memfd(void)
 {
 	int fd = memfd_create("fuzz", MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -156,7 +222,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct peer *p;
 	size_t off = 1;
-	int sv[2];
+	int sv[2], kept = -1;
 
 	if (size < 1)
 		return 0;
@@ -182,6 +248,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fds[nfds++] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (ctl & 2)
 			fds[nfds++] = sealed_memfd();
+		if ((ctl & 16) && nfds < 2)
+			fds[nfds++] = tcp_fd(ctl, &kept);
 		if ((ctl & 8) && nfds < 2) {
 			int pair[2];
 
@@ -218,13 +286,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!(p->flags & PEER_DEAD))
 		peer_kill(&D, p, "fuzz done");
 	daemon_reap(&D);
+	ism_close_fd(&kept);
+	/* Connections the input made but never accepted. */
+	for (int fd; (fd = accept4(tcp_listener, NULL, NULL, 0)) >= 0;)
+		close(fd);
 	drain(victim_end);
 	close(sv[0]);
 	/* An administrator may have revoked the victim's region. */
 	if (D.n_regions == 0)
 		make_victim_region();
 	if (D.n_peers != 1 || D.n_regions != 1 || D.n_refs != 1 ||
-	    D.n_pending != 0 || D.bytes_used != 16384 ||
+	    D.n_pending != 0 || D.bytes_used != 16384 || D.n_streams != 0 ||
 	    victim->n_refs != 0 || (victim->flags & PEER_DEAD))
 		__builtin_trap();
 	return 0;

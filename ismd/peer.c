@@ -141,6 +141,7 @@ struct peer *peer_adopt(struct daemon *d, int fd, pid_t pid, uid_t uid,
 	p->uid = uid;
 	p->gid = gid;
 	ism_list_init(&p->refs);
+	ism_list_init(&p->streams);
 	ism_list_init(&p->pending);
 	p->connected_ns = ism_now_ns();
 	p->hello_deadline_ns =
@@ -220,6 +221,7 @@ void peer_free(struct daemon *d, struct peer *p)
 			 p->name[0] ? ", " : "", p->name,
 			 p->dead_reason ? p->dead_reason : "closed");
 	region_release_peer(d, p);
+	stream_release_peer(d, p);
 	if (p->flags & PEER_HELLO)
 		peer_watch(d, ISM_WATCH_PEER_DOWN, 0, p, NULL);
 	if (p->id)
@@ -496,9 +498,12 @@ void peer_watch(struct daemon *d, uint32_t kind, uint32_t reason,
 static int dispatch(struct daemon *d, struct peer *p, struct ism_wire_hdr *h,
 		    struct ism_rbuf *rb, int *fds, unsigned nfds)
 {
-	/* Peers send requests only; NOREPLY suits fire-and-forget NOTIFY. */
+	/* Peers send requests only; NOREPLY suits the fire-and-forget ones
+	 * (NOTIFY, and a stream's updates). */
 	if ((h->flags & ~ISM_WIRE_F_NOREPLY) ||
-	    ((h->flags & ISM_WIRE_F_NOREPLY) && h->type != ISM_MSG_NOTIFY))
+	    ((h->flags & ISM_WIRE_F_NOREPLY) && h->type != ISM_MSG_NOTIFY &&
+	     h->type != ISM_MSG_STREAM_UPDATE &&
+	     h->type != ISM_MSG_STREAM_CLOSE))
 		return -EPROTO;
 	d->noreply = h->flags & ISM_WIRE_F_NOREPLY;
 	if (!(p->flags & PEER_HELLO))
@@ -507,9 +512,10 @@ static int dispatch(struct daemon *d, struct peer *p, struct ism_wire_hdr *h,
 			       : -EPROTO;
 	p->ops++;
 	d->ops++;
-	/* Only HELLO, ALLOC and REGISTER carry fds; anything else with fds
-	 * is malformed (the caller closes them). */
-	if (nfds && h->type != ISM_MSG_REGISTER && h->type != ISM_MSG_ALLOC)
+	/* Only HELLO, ALLOC, REGISTER and STREAM_OPEN carry fds; anything
+	 * else with fds is malformed (the caller closes them). */
+	if (nfds && h->type != ISM_MSG_REGISTER && h->type != ISM_MSG_ALLOC &&
+	    h->type != ISM_MSG_STREAM_OPEN)
 		return -EBADMSG;
 	switch (h->type) {
 	case ISM_MSG_ALLOC:
@@ -538,6 +544,16 @@ static int dispatch(struct daemon *d, struct peer *p, struct ism_wire_hdr *h,
 		return op_register(d, p, h->seq, rb, fds, nfds);
 	case ISM_MSG_REATTACH:
 		return op_reattach(d, p, h->seq, rb, nfds);
+	case ISM_MSG_STREAM_OPEN:
+		return op_stream_open(d, p, h->seq, rb, fds, nfds);
+	case ISM_MSG_STREAM_RESOLVE:
+		return op_stream_resolve(d, p, h->seq, rb, nfds);
+	case ISM_MSG_STREAM_UPDATE:
+		return op_stream_update(d, p, h->seq, rb, nfds);
+	case ISM_MSG_STREAM_CLOSE:
+		return op_stream_close(d, p, h->seq, rb, nfds);
+	case ISM_MSG_LIST_STREAMS:
+		return op_list_streams(d, p, h->seq, rb, nfds);
 	case ISM_MSG_HELLO:
 		return -EPROTO; /* only once */
 	default:

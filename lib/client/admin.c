@@ -59,6 +59,10 @@ static int list_call(struct ism_conn *c, uint16_t type, uint64_t region,
 			e = ism_proto_get_regions_rep(&rep.rb, next, out,
 						      req.max, &n);
 			break;
+		case ISM_MSG_LIST_STREAMS:
+			e = ism_proto_get_streams_rep(&rep.rb, next, out,
+						      req.max, &n);
+			break;
 		default:
 			e = ism_proto_get_refs_rep(&rep.rb, next, out,
 						   req.max, &n);
@@ -87,6 +91,12 @@ int ism_list_refs(struct ism_conn *c, uint64_t region, uint64_t cursor,
 		  struct ism_ref_entry *out, uint32_t max, uint64_t *next)
 {
 	return list_call(c, ISM_MSG_LIST_REFS, region, cursor, out, max, next);
+}
+
+int ism_list_streams(struct ism_conn *c, uint64_t cursor,
+		     struct ism_stream_info *out, uint32_t max, uint64_t *next)
+{
+	return list_call(c, ISM_MSG_LIST_STREAMS, 0, cursor, out, max, next);
 }
 
 int ism_watch(struct ism_conn *c)

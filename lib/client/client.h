@@ -56,6 +56,7 @@ struct ism_conn {
 	int pendfd;   /* eventfd in epfd: readable while events are queued */
 	int doorbell; /* eventfd handed to ismd */
 	uint64_t reconnect_deadline;
+	uint32_t gen; /* counts reconnections */
 	unsigned backoff_ms;
 
 	uint32_t seq;
@@ -96,6 +97,14 @@ int conn_call_locked(struct ism_conn *c, size_t len, const int *fds,
 		     unsigned nfds, struct reply *rep);
 
 /*
+ * Like conn_call_locked(), but never waits for ismd to come back: while
+ * reconnecting it tries once, then fails with -ENOTCONN; a loss during
+ * the call is -ECONNRESET.  For callers with a fallback (streams).
+ */
+int conn_call_nowait_locked(struct ism_conn *c, size_t len, const int *fds,
+			    unsigned nfds, struct reply *rep);
+
+/*
  * Send the message in c->tx without waiting for anything (NOREPLY
  * requests).  Returns 0 or -errno; reconnects first if needed.  Lock held.
  */
@@ -112,6 +121,22 @@ void reply_close_fds(struct reply *rep);
 /* Region handle bookkeeping (region.c). */
 void region_free_locked(struct ism_region *r);
 void region_mark_gone_locked(struct ism_conn *c, uint64_t id);
+
+/*
+ * Stream records in ismd (streamctl.c); each returns 0 or -errno and
+ * never waits for a reconnect.  @fd (OPEN) is sent, not consumed.  A
+ * record belongs to the ismd connection it was made on: OPEN returns
+ * that connection's generation, the others do nothing (-ENOTCONN) on a
+ * later one.
+ */
+int conn_stream_open(struct ism_conn *c, const struct ism_stream_open_req *req,
+		     int fd, struct ism_stream_rep *rep, uint32_t *gen);
+int conn_stream_resolve(struct ism_conn *c, uint64_t id, uint32_t gen,
+			struct ism_stream_rep *rep);
+/* Fire and forget (NOREPLY). */
+int conn_stream_update(struct ism_conn *c, uint64_t id, uint32_t gen,
+		       uint32_t path, uint32_t reason);
+int conn_stream_close(struct ism_conn *c, uint64_t id, uint32_t gen);
 
 /* Push an event to the local queue (conn.c). */
 void conn_push_event_locked(struct ism_conn *c, const struct ism_event *ev);

@@ -26,6 +26,8 @@
 
 static void conn_lost_locked(struct ism_conn *c, int err);
 static int reconnect_locked(struct ism_conn *c);
+static int reconnect_once_locked(struct ism_conn *c);
+static void give_up_locked(struct ism_conn *c);
 
 static int connect_path(const char *path, int timeout_ms)
 {
@@ -285,6 +287,36 @@ static int transact_locked(struct ism_conn *c, size_t len, const int *fds,
 		if (sent || attempt > 0 || c->state != CONN_RECONNECTING)
 			return r == -EPROTO ? -EPROTO : -ECONNRESET;
 	}
+}
+
+int conn_call_nowait_locked(struct ism_conn *c, size_t len, const int *fds,
+			    unsigned nfds, struct reply *rep)
+{
+	bool sent;
+	int r;
+
+	if (c->state == CONN_RECONNECTING) {
+		uint32_t seq;
+
+		r = reconnect_once_locked(c);
+		if (r < 0) {
+			if (r != -EAGAIN ||
+			    ism_now_ns() >= c->reconnect_deadline)
+				give_up_locked(c);
+			return -ENOTCONN;
+		}
+		seq = next_seq(c);
+		for (int i = 0; i < 4; i++)
+			c->tx[4 + i] = (uint8_t)(seq >> (8 * i));
+	}
+	if (c->state != CONN_UP)
+		return -ENOTCONN;
+	r = raw_call_locked(c, c->tx, len, fds, nfds, rep, &sent);
+	if (r < 0 && is_loss(r)) {
+		conn_lost_locked(c, r);
+		return -ECONNRESET;
+	}
+	return r;
 }
 
 int conn_call_locked(struct ism_conn *c, size_t len, const int *fds,
@@ -589,6 +621,7 @@ static int reconnect_once_locked(struct ism_conn *c)
 		return -EAGAIN;
 	}
 	c->state = CONN_UP;
+	c->gen++;
 	ev.type = ISM_EV_RECONNECTED;
 	ev.peer = c->peer_id;
 	ev.value = old;

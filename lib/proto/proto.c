@@ -3,6 +3,8 @@
 #include "util/util.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <sys/socket.h>
 #include <string.h>
 
 void ism_proto_begin(struct ism_wbuf *b, void *buf, size_t cap, uint16_t type,
@@ -43,6 +45,11 @@ const char *ism_proto_type_name(uint16_t type)
 	case ISM_MSG_WATCH: return "watch";
 	case ISM_MSG_REGISTER: return "register";
 	case ISM_MSG_REATTACH: return "reattach";
+	case ISM_MSG_STREAM_OPEN: return "stream-open";
+	case ISM_MSG_STREAM_RESOLVE: return "stream-resolve";
+	case ISM_MSG_STREAM_UPDATE: return "stream-update";
+	case ISM_MSG_STREAM_CLOSE: return "stream-close";
+	case ISM_MSG_LIST_STREAMS: return "list-streams";
 	case ISM_MSG_EV_NOTIFY: return "ev-notify";
 	case ISM_MSG_EV_REGION_GONE: return "ev-region-gone";
 	case ISM_MSG_EV_PEER_ATTACHED: return "ev-peer-attached";
@@ -896,6 +903,179 @@ int ism_proto_get_event(struct ism_rbuf *b, uint16_t type, struct ism_event *ev)
 		break;
 	default:
 		return -EBADMSG;
+	}
+	return finish(b, bad);
+}
+
+/* ---- STREAM ---- */
+
+/* An address: family code (0 none, 4, 6), reserved byte, port, scope,
+ * 16 address bytes (IPv4 in the first 4, the rest zero). */
+static void put_saddr(struct ism_wbuf *b, const struct ism_stream_addr *a)
+{
+	uint8_t code = a->family == AF_INET ? 4 : a->family == AF_INET6 ? 6 : 0;
+
+	ism_wbuf_u8(b, code);
+	ism_wbuf_u8(b, 0);
+	ism_wbuf_le16(b, code ? a->port : 0);
+	ism_wbuf_le32(b, code == 6 ? a->scope_id : 0);
+	if (code)
+		ism_wbuf_bytes(b, a->addr, 16);
+	else
+		for (int i = 0; i < 4; i++)
+			ism_wbuf_le32(b, 0);
+}
+
+static void get_saddr(struct ism_rbuf *b, struct ism_stream_addr *a, int *bad)
+{
+	uint8_t code = ism_rbuf_u8(b);
+	bool zero_tail = true;
+
+	memset(a, 0, sizeof(*a));
+	if (ism_rbuf_u8(b) != 0)
+		*bad = 1;
+	a->port = ism_rbuf_le16(b);
+	a->scope_id = ism_rbuf_le32(b);
+	ism_rbuf_bytes(b, a->addr, 16);
+	for (int i = 4; i < 16; i++)
+		zero_tail = zero_tail && a->addr[i] == 0;
+	switch (code) {
+	case 0:
+		if (a->port || a->scope_id || !zero_tail || a->addr[0] ||
+		    a->addr[1] || a->addr[2] || a->addr[3])
+			*bad = 1;
+		break;
+	case 4:
+		a->family = AF_INET;
+		if (a->scope_id || !zero_tail)
+			*bad = 1;
+		break;
+	case 6:
+		a->family = AF_INET6;
+		break;
+	default:
+		*bad = 1;
+	}
+}
+
+static bool role_valid(uint32_t r)
+{
+	return r >= ISM_STREAM_LISTENER && r <= ISM_STREAM_SERVER;
+}
+
+void ism_proto_put_stream_open_req(struct ism_wbuf *b,
+				   const struct ism_stream_open_req *m)
+{
+	ism_wbuf_le32(b, m->role);
+	ism_wbuf_le32(b, m->reason);
+	put_saddr(b, &m->dst);
+}
+
+int ism_proto_get_stream_open_req(struct ism_rbuf *b,
+				  struct ism_stream_open_req *m)
+{
+	int bad = 0;
+
+	m->role = ism_rbuf_le32(b);
+	m->reason = ism_rbuf_le32(b);
+	get_saddr(b, &m->dst, &bad);
+	if (!role_valid(m->role) || m->reason > ISM_SR_MAX)
+		bad = 1;
+	/* Only a client names a destination, and only a client may have
+	 * chosen TCP already; one that did not needs a destination. */
+	if (m->role != ISM_STREAM_CLIENT && (m->reason || m->dst.family))
+		bad = 1;
+	if (m->role == ISM_STREAM_CLIENT && !m->reason &&
+	    (!m->dst.family || !m->dst.port))
+		bad = 1;
+	return finish(b, bad);
+}
+
+void ism_proto_put_stream_update_req(struct ism_wbuf *b,
+				     const struct ism_stream_update_req *m)
+{
+	ism_wbuf_le64(b, m->id);
+	ism_wbuf_le32(b, m->path);
+	ism_wbuf_le32(b, m->reason);
+}
+
+int ism_proto_get_stream_update_req(struct ism_rbuf *b,
+				    struct ism_stream_update_req *m)
+{
+	m->id = ism_rbuf_le64(b);
+	m->path = ism_rbuf_le32(b);
+	m->reason = ism_rbuf_le32(b);
+	/* A settled path: shared memory with no reason, or TCP with one. */
+	return finish(b, m->id == 0 ||
+				 !((m->path == ISM_STREAM_SHM && !m->reason) ||
+				   (m->path == ISM_STREAM_TCP && m->reason &&
+				    m->reason <= ISM_SR_MAX)));
+}
+
+static bool path_reason_valid(uint32_t path, uint32_t reason)
+{
+	return path <= ISM_STREAM_TCP && reason <= ISM_SR_MAX &&
+	       (path == ISM_STREAM_TCP || reason == 0);
+}
+
+void ism_proto_put_stream_rep(struct ism_wbuf *b, const struct ism_stream_rep *m)
+{
+	ism_wbuf_le64(b, m->id);
+	ism_wbuf_le64(b, m->partner);
+	ism_wbuf_le32(b, m->path);
+	ism_wbuf_le32(b, m->reason);
+}
+
+int ism_proto_get_stream_rep(struct ism_rbuf *b, struct ism_stream_rep *m)
+{
+	m->id = ism_rbuf_le64(b);
+	m->partner = ism_rbuf_le64(b);
+	m->path = ism_rbuf_le32(b);
+	m->reason = ism_rbuf_le32(b);
+	return finish(b, m->id == 0 || !path_reason_valid(m->path, m->reason) ||
+				 (m->path == ISM_STREAM_SHM && !m->partner));
+}
+
+void ism_proto_put_streams_rep(struct ism_wbuf *b, uint64_t next,
+			       const struct ism_stream_info *e, uint32_t n)
+{
+	put_list_head(b, next, n);
+	for (uint32_t i = 0; i < n; i++) {
+		ism_wbuf_le64(b, e[i].id);
+		ism_wbuf_le64(b, e[i].peer);
+		ism_wbuf_le64(b, e[i].partner);
+		ism_wbuf_le32(b, e[i].role);
+		ism_wbuf_le32(b, e[i].path);
+		ism_wbuf_le32(b, e[i].reason);
+		ism_wbuf_le32(b, 0);
+		ism_wbuf_le64(b, e[i].age_ns);
+		put_saddr(b, &e[i].local);
+		put_saddr(b, &e[i].remote);
+	}
+}
+
+int ism_proto_get_streams_rep(struct ism_rbuf *b, uint64_t *next,
+			      struct ism_stream_info *e, uint32_t cap,
+			      uint32_t *n)
+{
+	int bad = 0, r = get_list_head(b, next, cap, n, &bad);
+
+	if (r < 0)
+		return r;
+	for (uint32_t i = 0; i < *n; i++) {
+		e[i].id = ism_rbuf_le64(b);
+		e[i].peer = ism_rbuf_le64(b);
+		e[i].partner = ism_rbuf_le64(b);
+		e[i].role = ism_rbuf_le32(b);
+		e[i].path = ism_rbuf_le32(b);
+		e[i].reason = ism_rbuf_le32(b);
+		reserved32(b, &bad);
+		e[i].age_ns = ism_rbuf_le64(b);
+		get_saddr(b, &e[i].local, &bad);
+		get_saddr(b, &e[i].remote, &bad);
+		if (!role_valid(e[i].role) ||
+		    !path_reason_valid(e[i].path, e[i].reason))
+			bad = 1;
 	}
 	return finish(b, bad);
 }

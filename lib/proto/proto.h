@@ -20,6 +20,7 @@
 #include <ism/common.h>
 #include <ism/conn.h>
 #include <ism/region.h>
+#include <ism/stream.h>
 
 enum ism_msg_type {
 	ISM_MSG_HELLO = 1,
@@ -37,7 +38,12 @@ enum ism_msg_type {
 	ISM_MSG_WATCH = 13,
 	ISM_MSG_REGISTER = 14,
 	ISM_MSG_REATTACH = 15,
-	ISM_MSG_REQ_MAX = 15,
+	ISM_MSG_STREAM_OPEN = 16,
+	ISM_MSG_STREAM_RESOLVE = 17,
+	ISM_MSG_STREAM_UPDATE = 18,
+	ISM_MSG_STREAM_CLOSE = 19,
+	ISM_MSG_LIST_STREAMS = 20,
+	ISM_MSG_REQ_MAX = 20,
 
 	ISM_MSG_EV_NOTIFY = 0x101,
 	ISM_MSG_EV_REGION_GONE = 0x102,
@@ -180,6 +186,24 @@ struct ism_reattach_req {
 	struct ism_reattach_ent ent[ISM_REATTACH_MAX];
 };
 
+/* STREAM_OPEN: one TCP socket fd rides along (see docs/protocol.md). */
+struct ism_stream_open_req {
+	uint32_t role;	 /* enum ism_stream_role */
+	uint32_t reason; /* CLIENT: non-zero if it already chose TCP */
+	struct ism_stream_addr dst; /* CLIENT: where it connects */
+};
+
+/* STREAM_OPEN and STREAM_RESOLVE replies. */
+struct ism_stream_rep {
+	uint64_t id, partner;
+	uint32_t path, reason;
+};
+
+struct ism_stream_update_req {
+	uint64_t id;
+	uint32_t path, reason;
+};
+
 /* Status array of a REGISTER or REATTACH reply (0 or positive errno). */
 struct ism_batch_rep {
 	uint32_t n;
@@ -223,6 +247,15 @@ int ism_proto_get_register_req(struct ism_rbuf *b, struct ism_register_req *m);
 void ism_proto_put_reattach_req(struct ism_wbuf *b,
 				const struct ism_reattach_req *m);
 int ism_proto_get_reattach_req(struct ism_rbuf *b, struct ism_reattach_req *m);
+void ism_proto_put_stream_open_req(struct ism_wbuf *b,
+				   const struct ism_stream_open_req *m);
+int ism_proto_get_stream_open_req(struct ism_rbuf *b,
+				  struct ism_stream_open_req *m);
+/* STREAM_RESOLVE and STREAM_CLOSE carry one stream id: region_req. */
+void ism_proto_put_stream_update_req(struct ism_wbuf *b,
+				     const struct ism_stream_update_req *m);
+int ism_proto_get_stream_update_req(struct ism_rbuf *b,
+				    struct ism_stream_update_req *m);
 
 /* Replies (only sent with status 0; an error reply has no payload). */
 void ism_proto_put_hello_rep(struct ism_wbuf *b, const struct ism_hello_rep *m);
@@ -254,6 +287,13 @@ void ism_proto_put_refs_rep(struct ism_wbuf *b, uint64_t next,
 			    const struct ism_ref_entry *e, uint32_t n);
 int ism_proto_get_refs_rep(struct ism_rbuf *b, uint64_t *next,
 			   struct ism_ref_entry *e, uint32_t cap, uint32_t *n);
+void ism_proto_put_stream_rep(struct ism_wbuf *b, const struct ism_stream_rep *m);
+int ism_proto_get_stream_rep(struct ism_rbuf *b, struct ism_stream_rep *m);
+void ism_proto_put_streams_rep(struct ism_wbuf *b, uint64_t next,
+			       const struct ism_stream_info *e, uint32_t n);
+int ism_proto_get_streams_rep(struct ism_rbuf *b, uint64_t *next,
+			      struct ism_stream_info *e, uint32_t cap,
+			      uint32_t *n);
 void ism_proto_put_batch_rep(struct ism_wbuf *b, const struct ism_batch_rep *m);
 int ism_proto_get_batch_rep(struct ism_rbuf *b, struct ism_batch_rep *m);
 

@@ -45,6 +45,8 @@ static void requests(uint16_t type, struct ism_rbuf *b)
 		struct ism_read_req read;
 		struct ism_write_req write;
 		struct ism_list_req list;
+		struct ism_stream_open_req sopen;
+		struct ism_stream_update_req supdate;
 	} m, m2;
 	uint64_t id;
 	uint32_t mask;
@@ -107,6 +109,28 @@ static void requests(uint16_t type, struct ism_rbuf *b)
 			ROUNDTRIP(type, ism_proto_put_register_req,
 				  ism_proto_get_register_req, &reg, &reg2);
 		break;
+	case ISM_MSG_STREAM_OPEN:
+		if (ism_proto_get_stream_open_req(b, &m.sopen) == 0) {
+			ROUNDTRIP(type, ism_proto_put_stream_open_req,
+				  ism_proto_get_stream_open_req, &m.sopen,
+				  &m2.sopen);
+			if (memcmp(&m.sopen, &m2.sopen, sizeof(m.sopen)))
+				__builtin_trap();
+		}
+		break;
+	case ISM_MSG_STREAM_RESOLVE:
+	case ISM_MSG_STREAM_CLOSE:
+		(void)ism_proto_get_region_req(b, &id);
+		break;
+	case ISM_MSG_STREAM_UPDATE:
+		if (ism_proto_get_stream_update_req(b, &m.supdate) == 0)
+			ROUNDTRIP(type, ism_proto_put_stream_update_req,
+				  ism_proto_get_stream_update_req, &m.supdate,
+				  &m2.supdate);
+		break;
+	case ISM_MSG_LIST_STREAMS:
+		(void)ism_proto_get_list_req(b, &m.list);
+		break;
 	case ISM_MSG_REATTACH:
 		if (ism_proto_get_reattach_req(b, &rea) == 0)
 			ROUNDTRIP(type, ism_proto_put_reattach_req,
@@ -122,12 +146,14 @@ static void replies(uint16_t type, struct ism_rbuf *b)
 	static struct ism_peer_info peers[ISM_LIST_MAX];
 	static struct ism_region_entry regions[ISM_LIST_MAX];
 	static struct ism_ref_entry refs[ISM_LIST_MAX];
+	static struct ism_stream_info streams[ISM_LIST_MAX];
 	union {
 		struct ism_hello_rep hello;
 		struct ism_alloc_rep alloc;
 		struct ism_attach_rep attach;
 		struct ism_status status;
 		struct ism_batch_rep batch;
+		struct ism_stream_rep stream;
 	} m;
 	const uint8_t *p;
 	uint64_t next;
@@ -174,6 +200,19 @@ static void replies(uint16_t type, struct ism_rbuf *b)
 	case ISM_MSG_REGISTER:
 	case ISM_MSG_REATTACH:
 		(void)ism_proto_get_batch_rep(b, &m.batch);
+		break;
+	case ISM_MSG_STREAM_OPEN:
+	case ISM_MSG_STREAM_RESOLVE:
+		(void)ism_proto_get_stream_rep(b, &m.stream);
+		break;
+	case ISM_MSG_STREAM_UPDATE:
+	case ISM_MSG_STREAM_CLOSE:
+		(void)ism_proto_get_empty(b);
+		break;
+	case ISM_MSG_LIST_STREAMS:
+		if (ism_proto_get_streams_rep(b, &next, streams, 2, &n) == 0 &&
+		    n > 2)
+			__builtin_trap();
 		break;
 	default:
 		break;

@@ -8,6 +8,7 @@
 #include "util/util.h"
 
 #include <errno.h>
+#include <sys/socket.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -382,6 +383,121 @@ static void test_status(void **state)
 	assert_true(b.bytes_used == 1ull << 40);
 }
 
+static void test_streams(void **state)
+{
+	struct ism_stream_open_req q = {
+		.role = ISM_STREAM_CLIENT,
+		.dst = { .family = AF_INET, .port = 8080,
+			 .addr = { 127, 0, 0, 1 } },
+	}, d;
+	struct ism_stream_update_req u = { .id = 3, .path = ISM_STREAM_TCP,
+					   .reason = ISM_SR_QUOTA }, ud;
+	struct ism_stream_rep r = { .id = 3, .partner = 9,
+				    .path = ISM_STREAM_SHM }, rd;
+	struct ism_stream_info e[2] = { { .id = 1, .peer = 2,
+					  .role = ISM_STREAM_LISTENER },
+					{ .id = 2, .peer = 2, .partner = 5,
+					  .role = ISM_STREAM_SERVER,
+					  .path = ISM_STREAM_SHM } },
+			       ed[2];
+	static const uint8_t gold[] = {
+		/* header: type 16, flags 0, seq 1, len 48, status 0 */
+		16, 0, 0, 0, 1, 0, 0, 0, 48, 0, 0, 0, 0, 0, 0, 0,
+		2, 0, 0, 0, 0, 0, 0, 0, /* role CLIENT, reason 0 */
+		4, 0, 0x90, 0x1f, 0, 0, 0, 0, /* IPv4, port 8080, scope */
+		127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	};
+	struct ism_rbuf rb;
+	uint64_t next;
+	uint32_t n;
+
+	(void)state;
+	e[1].local = e[1].remote = q.dst;
+	memset(ed, 0, sizeof(ed));
+	ENCODE(&rb, ISM_MSG_STREAM_OPEN, ism_proto_put_stream_open_req(&w_, &q));
+	assert_int_equal(rb.len, sizeof(gold));
+	assert_memory_equal(buf, gold, sizeof(gold));
+	assert_int_equal(ism_proto_get_stream_open_req(&rb, &d), 0);
+	assert_memory_equal(&d, &q, sizeof(q));
+	/* IPv4 with bytes past the fourth. */
+	buf[16 + 8 + 8 + 5] = 1;
+	ism_rbuf_init(&rb, buf + 16, sizeof(gold) - 16);
+	assert_int_equal(ism_proto_get_stream_open_req(&rb, &d), -EINVAL);
+	/* Unknown family code. */
+	memcpy(buf, gold, sizeof(gold));
+	buf[16 + 8] = 5;
+	ism_rbuf_init(&rb, buf + 16, sizeof(gold) - 16);
+	assert_int_equal(ism_proto_get_stream_open_req(&rb, &d), -EINVAL);
+	/* A client that did not choose TCP needs a destination... */
+	q.dst.family = 0;
+	q.dst.port = 0;
+	memset(q.dst.addr, 0, sizeof(q.dst.addr));
+	ENCODE(&rb, ISM_MSG_STREAM_OPEN, ism_proto_put_stream_open_req(&w_, &q));
+	assert_int_equal(ism_proto_get_stream_open_req(&rb, &d), -EINVAL);
+	/* ... one that did does not; nobody else names one or a reason. */
+	q.reason = ISM_SR_OTHER_HOST;
+	ENCODE(&rb, ISM_MSG_STREAM_OPEN, ism_proto_put_stream_open_req(&w_, &q));
+	assert_int_equal(ism_proto_get_stream_open_req(&rb, &d), 0);
+	q.role = ISM_STREAM_SERVER;
+	ENCODE(&rb, ISM_MSG_STREAM_OPEN, ism_proto_put_stream_open_req(&w_, &q));
+	assert_int_equal(ism_proto_get_stream_open_req(&rb, &d), -EINVAL);
+	q.reason = ISM_SR_MAX + 1;
+	q.role = ISM_STREAM_CLIENT;
+	ENCODE(&rb, ISM_MSG_STREAM_OPEN, ism_proto_put_stream_open_req(&w_, &q));
+	assert_int_equal(ism_proto_get_stream_open_req(&rb, &d), -EINVAL);
+	q.reason = 0;
+	q.role = 4;
+	ENCODE(&rb, ISM_MSG_STREAM_OPEN, ism_proto_put_stream_open_req(&w_, &q));
+	assert_int_equal(ism_proto_get_stream_open_req(&rb, &d), -EINVAL);
+
+	/* UPDATE: TCP needs a reason, shared memory none. */
+	ENCODE(&rb, ISM_MSG_STREAM_UPDATE,
+	       ism_proto_put_stream_update_req(&w_, &u));
+	assert_int_equal(ism_proto_get_stream_update_req(&rb, &ud), 0);
+	assert_int_equal(ud.reason, ISM_SR_QUOTA);
+	u.reason = 0;
+	ENCODE(&rb, ISM_MSG_STREAM_UPDATE,
+	       ism_proto_put_stream_update_req(&w_, &u));
+	assert_int_equal(ism_proto_get_stream_update_req(&rb, &ud), -EINVAL);
+	u.path = ISM_STREAM_SHM;
+	ENCODE(&rb, ISM_MSG_STREAM_UPDATE,
+	       ism_proto_put_stream_update_req(&w_, &u));
+	assert_int_equal(ism_proto_get_stream_update_req(&rb, &ud), 0);
+	u.path = ISM_STREAM_PENDING;
+	ENCODE(&rb, ISM_MSG_STREAM_UPDATE,
+	       ism_proto_put_stream_update_req(&w_, &u));
+	assert_int_equal(ism_proto_get_stream_update_req(&rb, &ud), -EINVAL);
+
+	/* Replies: shared memory names a partner; TCP a reason. */
+	ENCODE(&rb, ISM_MSG_STREAM_OPEN, ism_proto_put_stream_rep(&w_, &r));
+	assert_int_equal(ism_proto_get_stream_rep(&rb, &rd), 0);
+	assert_int_equal(rd.partner, 9);
+	r.partner = 0;
+	ENCODE(&rb, ISM_MSG_STREAM_OPEN, ism_proto_put_stream_rep(&w_, &r));
+	assert_int_equal(ism_proto_get_stream_rep(&rb, &rd), -EINVAL);
+	r.path = ISM_STREAM_SHM;
+	r.partner = 9;
+	r.reason = ISM_SR_QUOTA;
+	ENCODE(&rb, ISM_MSG_STREAM_OPEN, ism_proto_put_stream_rep(&w_, &r));
+	assert_int_equal(ism_proto_get_stream_rep(&rb, &rd), -EINVAL);
+
+	/* The list, and a reply with more entries than the caller's room. */
+	ENCODE(&rb, ISM_MSG_LIST_STREAMS,
+	       ism_proto_put_streams_rep(&w_, 7, e, 2));
+	assert_int_equal(ism_proto_get_streams_rep(&rb, &next, ed, 2, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(next, 7);
+	assert_int_equal(ed[1].partner, 5);
+	assert_int_equal(ed[1].role, ISM_STREAM_SERVER);
+	assert_int_equal(ed[1].path, ISM_STREAM_SHM);
+	assert_memory_equal(&ed[1].local, &e[1].local, sizeof(q.dst));
+	assert_memory_equal(&ed[1].remote, &e[1].remote, sizeof(q.dst));
+	ENCODE(&rb, ISM_MSG_LIST_STREAMS,
+	       ism_proto_put_streams_rep(&w_, 7, e, 2));
+	assert_int_equal(ism_proto_get_streams_rep(&rb, &next, ed, 1, &n),
+			 -EBADMSG);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -395,6 +511,7 @@ int main(void)
 		cmocka_unit_test(test_batches),
 		cmocka_unit_test(test_events),
 		cmocka_unit_test(test_status),
+		cmocka_unit_test(test_streams),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ism-cat: netcat over ism streams.  Connects to HOST PORT (or, with -l,
+ * listens on PORT and serves one connection), copies stdin to the stream
+ * and the stream to stdout; stdin's EOF half-closes, the stream's EOF
+ * ends.  Against an ism peer on this host the bytes move over shared
+ * memory; against anything else (plain nc, another host, no ismd) it is
+ * plain TCP.  -v says which, and why.
+ *
+ *   ism-cat -l 5000 > out          # one side
+ *   ism-cat -v localhost 5000 < in # the other
+ *
+ * Usage: ism-cat [-v] [-t] [-s SOCKET] HOST PORT
+ *        ism-cat [-v] [-t] [-s SOCKET] -l [HOST] PORT
+ *   -t  TCP only (never shared memory)   -s  ismd socket (default: discovery)
+ */
+#include <ism.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static int fail(const char *what, int err)
+{
+	fprintf(stderr, "ism-cat: %s: %s\n", what, strerror(-err));
+	return 1;
+}
+
+/* Write all of @buf to fd 1. */
+static int out_all(const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(1, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/*
+ * stdin -> stream, stream -> stdout, until the stream's EOF.  Nothing
+ * blocks: two ism-cats pushing at each other with full rings must not
+ * wait on each other, so a pending write waits on the stream's fd, which
+ * wakes for room as well as for data.
+ */
+static int pump(struct ism_stream *s)
+{
+	static char in[256 * 1024], out[256 * 1024];
+	size_t pend = 0, off = 0;
+	bool in_open = true, shut_due = false, net_open = true;
+
+	for (;;) {
+		struct pollfd p[2];
+		ssize_t n = -EAGAIN;
+
+		while (net_open && (n = ism_stream_recv(s, out, sizeof(out),
+							ISM_MSG_DONTWAIT)) > 0)
+			if ((n = out_all(out, (size_t)n)) < 0)
+				return fail("stdout", (int)n);
+		if (n == 0)
+			net_open = false; /* the other side is done sending */
+		else if (n != -EAGAIN)
+			return fail("receive", (int)n);
+		while (pend) {
+			n = ism_stream_send(s, in + off, pend, ISM_MSG_DONTWAIT);
+			if (n == -EAGAIN)
+				break;
+			if (n < 0)
+				return fail("send", (int)n);
+			off += (size_t)n;
+			pend -= (size_t)n;
+		}
+		if (!pend && shut_due) {
+			ism_stream_shutdown(s, SHUT_WR);
+			shut_due = false;
+		}
+		/* Done when both directions are. */
+		if (!net_open && !in_open && !pend)
+			return 0;
+		p[0] = (struct pollfd){ .fd = ism_stream_fd(s), .events = POLLIN };
+		p[1] = (struct pollfd){ .fd = in_open && !pend ? 0 : -1,
+					.events = POLLIN };
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
+			return fail("poll", -errno);
+		if (p[1].revents & (POLLIN | POLLHUP)) {
+			n = read(0, in, sizeof(in));
+			if (n > 0) {
+				pend = (size_t)n;
+				off = 0;
+			} else if (n == 0 || errno != EINTR) {
+				in_open = false;
+				shut_due = true; /* once nothing is pending */
+			}
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct ism_stream_opts o = { .size = sizeof(o) };
+	const char *sock = NULL, *host = NULL, *port;
+	bool listen_ = false, verbose = false;
+	struct ism_conn *c = NULL;
+	struct ism_stream *s = NULL;
+	int opt, r, reason;
+
+	while ((opt = getopt(argc, argv, "lvts:h")) != -1) {
+		switch (opt) {
+		case 'l': listen_ = true; break;
+		case 'v': verbose = true; break;
+		case 't': o.flags |= ISM_STREAM_TCP_ONLY; break;
+		case 's': sock = optarg; break;
+		default:
+			fprintf(opt == 'h' ? stdout : stderr,
+				"usage: ism-cat [-v] [-t] [-s SOCKET] HOST PORT\n"
+				"       ism-cat [-v] [-t] [-s SOCKET] -l [HOST] PORT\n");
+			return opt == 'h' ? 0 : 2;
+		}
+	}
+	if (argc - optind == 2) {
+		host = argv[optind];
+		port = argv[optind + 1];
+	} else if (argc - optind == 1 && listen_) {
+		port = argv[optind];
+	} else {
+		fprintf(stderr, "ism-cat: need %sPORT (see -h)\n",
+			listen_ ? "[HOST] " : "HOST ");
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	/* No ismd is fine: plain TCP, and -v says so. */
+	if (!(o.flags & ISM_STREAM_TCP_ONLY) && ism_conn_open(sock, NULL, &c) < 0)
+		c = NULL;
+	if (listen_) {
+		struct ism_stream_listener *l;
+
+		if ((r = ism_stream_listen(c, host, port, &o, &l)) < 0)
+			return fail("listen", r);
+		if (verbose)
+			fprintf(stderr, "ism-cat: listening on port %d\n",
+				ism_stream_listener_port(l));
+		r = ism_stream_accept(l, &s, 0);
+		ism_stream_listener_close(l);
+		if (r < 0)
+			return fail("accept", r);
+	} else if ((r = ism_stream_connect(c, host, port, &o, &s)) < 0) {
+		return fail("connect", r);
+	}
+	if (verbose) {
+		int path = ism_stream_path(s, &reason);
+
+		fprintf(stderr, "ism-cat: connected over %s%s%s%s\n",
+			path == ISM_STREAM_SHM ? "shared memory"
+					       : ism_stream_path_name(path),
+			reason ? " (" : "",
+			reason ? ism_stream_reason_name(reason) : "",
+			reason ? ")" : "");
+	}
+	r = pump(s);
+	ism_stream_close(s);
+	ism_conn_close(c);
+	return r;
+}
