@@ -7,16 +7,18 @@ FUZZ_SECONDS ?= 600
 PREFIX     ?= /usr/local
 MESON_OPTS ?=
 
-.PHONY: all build run check test bench fuzz fuzz-corpus lint install clean help
+.PHONY: all build run run-regions check test bench fuzz fuzz-corpus lint install clean help
 
 all: build
 
 help:
 	@echo "make            build (installs Debian packages it needs as root)"
-	@echo "make run        start a private ismd and run the two-peer demo"
+	@echo "make run        start a private ismd; a stream between two processes"
+	@echo "                over ism and over TCP, compared in a table"
+	@echo "make run-regions the region walkthrough (alloc, attach, notify, revoke)"
 	@echo "make check      every test: build with -Werror, ASan+UBSan build,"
 	@echo "                fuzz smoke runs; ends with 'N passed, N failed, N skipped'"
-	@echo "make bench      ism-bench control and channel (see bench/)"
+	@echo "make bench      ism-bench control, channel and stream (see bench/)"
 	@echo "make fuzz       run every fuzz target for FUZZ_SECONDS each"
 	@echo "make lint       clang-tidy, cppcheck, scan-build"
 	@echo "make install    install (PREFIX, DESTDIR honoured)"
@@ -30,6 +32,9 @@ build: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
 run: build
+	ISMD=$(BUILD)/ismd/ismd $(BUILD)/examples/ism-stream-demo
+
+run-regions: build
 	ISMD=$(BUILD)/ismd/ismd $(BUILD)/examples/ism-demo
 
 $(ASAN_BUILD)/build.ninja:
@@ -61,6 +66,7 @@ check test:
 bench: build
 	ISMD=$(BUILD)/ismd/ismd $(BUILD)/bench/ism-bench control
 	ISMD=$(BUILD)/ismd/ismd $(BUILD)/bench/ism-bench channel
+	ISMD=$(BUILD)/ismd/ismd $(BUILD)/bench/ism-bench stream
 
 fuzz:
 	@scripts/deps.sh check

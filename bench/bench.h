@@ -42,7 +42,51 @@ void result_ratio(const char *name, double v, const char *what);
 void result_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void result_end(bool json);
 
+/* proc.c: a child process on CPU 1 (the caller moves to CPU 0) that
+ * runs @fn with a SOCK_SEQPACKET control socket and exits with its
+ * return value; bench_reap() is 0 if it exited 0. */
+struct bench_child {
+	pid_t pid;
+	int ctl;
+};
+int bench_spawn(struct bench_child *c, int (*fn)(int ctl, void *arg),
+		void *arg);
+int bench_reap(struct bench_child *c);
+/* One control message of exactly @n bytes.  0 or -1. */
+int bench_put(int fd, const void *p, size_t n);
+int bench_get(int fd, void *p, size_t n);
+/* Page-aligned, filled, or NULL. */
+uint8_t *bench_buffer(size_t n);
+/* All @n bytes on a stream socket.  0 or -1. */
+int bench_read_full(int fd, uint8_t *b, size_t n);
+int bench_write_full(int fd, const uint8_t *b, size_t n);
+/* TCP on loopback (Nagle left on): a listener (its port in *@port), a
+ * connection to it, or a connected pair.  fds or -1. */
+int bench_tcp_listen(uint16_t *port);
+int bench_tcp_connect(uint16_t port);
+int bench_tcp_pair(int sv[2]);
+
+/*
+ * Report rounds: v[f][r] is figure f in round r (negative: failed).
+ * Figures are medians over rounds; each ratio is the median of its
+ * per-round ratios.  Calls result_begin(); the caller adds notes and
+ * calls result_end().  -1 if a figure failed.
+ */
+#define BENCH_MAX_ROUNDS 9
+struct bench_fig {
+	const char *name, *unit;
+};
+struct bench_ratio {
+	const char *name;
+	int num, den;
+	const char *what;
+};
+int bench_report(const char *suite, double (*v)[BENCH_MAX_ROUNDS],
+		 const struct bench_fig *fig, int nfig,
+		 const struct bench_ratio *rat, int nrat, unsigned rounds);
+
 int bench_control(const struct bench_opts *o);
+int bench_stream(const struct bench_opts *o);
 int bench_channel(const struct bench_opts *o);
 
 #endif

@@ -47,7 +47,6 @@
 #define LAT_CHUNK 200
 #define LAT_CHUNKS 100
 #define LAT_SLEEP_N 3000
-#define MAX_ROUNDS 9
 
 static const char *sock_path;
 
@@ -56,64 +55,6 @@ static inline void relax(void)
 #if defined(__x86_64__) || defined(__i386__)
 	__builtin_ia32_pause();
 #endif
-}
-
-/* ---- a child on the other CPU, with a control socket ---- */
-
-struct child {
-	pid_t pid;
-	int ctl;
-};
-
-static int spawn(struct child *c, int (*fn)(int ctl, void *arg), void *arg)
-{
-	int sv[2];
-
-	c->pid = -1;
-	c->ctl = -1;
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-		return -errno;
-	c->pid = fork();
-	if (c->pid < 0)
-		return -errno;
-	if (c->pid == 0) {
-		close(sv[0]);
-		bench_pin(1);
-		_exit(fn(sv[1], arg));
-	}
-	close(sv[1]);
-	c->ctl = sv[0];
-	bench_pin(0);
-	return 0;
-}
-
-static int reap(struct child *c)
-{
-	int st;
-
-	close(c->ctl);
-	if (waitpid(c->pid, &st, 0) != c->pid)
-		return -1;
-	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
-}
-
-static int put(int fd, const void *p, size_t n)
-{
-	return ism_wire_send(fd, p, n, NULL, 0, 0) == 0 ? 0 : -1;
-}
-
-static int get(int fd, void *p, size_t n)
-{
-	uint8_t buf[256];
-	int fds[ISM_WIRE_MAX_FDS];
-	unsigned nf;
-	ssize_t r = ism_wire_recv(fd, buf, sizeof(buf), fds, &nf, 0);
-
-	ism_close_fds(fds, nf);
-	if (r != (ssize_t)n)
-		return -1;
-	memcpy(p, buf, n);
-	return 0;
 }
 
 /* Both sides: a channel through ismd, tokens over the control socket. */
@@ -130,8 +71,8 @@ static struct ism_chan *chan_setup(int ctl, uint32_t ring, uint32_t spin,
 	if (ism_chan_create(*conn, &o, &ch) < 0)
 		return NULL;
 	ism_chan_token(ch, &mine);
-	if (put(ctl, &mine, sizeof(mine)) < 0 ||
-	    get(ctl, &theirs, sizeof(theirs)) < 0 ||
+	if (bench_put(ctl, &mine, sizeof(mine)) < 0 ||
+	    bench_get(ctl, &theirs, sizeof(theirs)) < 0 ||
 	    ism_chan_connect(ch, &theirs) < 0) {
 		ism_chan_free(ch);
 		return NULL;
@@ -161,43 +102,6 @@ enum {
 	J_BARE_RECV,
 };
 
-static uint8_t *buffer(size_t n)
-{
-	uint8_t *b = aligned_alloc(4096, (n + 4095) & ~(size_t)4095);
-
-	if (b)
-		memset(b, 0x5a, n);
-	return b;
-}
-
-static int read_full(int fd, uint8_t *b, size_t n)
-{
-	size_t got = 0;
-
-	while (got < n) {
-		ssize_t r = recv(fd, b + got, n - got, MSG_WAITALL);
-
-		if (r <= 0)
-			return -1;
-		got += (size_t)r;
-	}
-	return 0;
-}
-
-static int write_full(int fd, const uint8_t *b, size_t n)
-{
-	size_t put_ = 0;
-
-	while (put_ < n) {
-		ssize_t r = send(fd, b + put_, n - put_, MSG_NOSIGNAL);
-
-		if (r <= 0)
-			return -1;
-		put_ += (size_t)r;
-	}
-	return 0;
-}
-
 /* Shared page for the eventfd and cache-line baselines. */
 struct shared {
 	_Atomic uint64_t line __attribute__((aligned(64)));
@@ -216,7 +120,7 @@ static int child(int ctl, void *arg)
 	struct job *j = arg;
 	struct ism_conn *conn = NULL;
 	struct ism_chan *ch = NULL;
-	uint8_t *b = buffer(j->size > 4096 ? j->size : 4096);
+	uint8_t *b = bench_buffer(j->size > 4096 ? j->size : 4096);
 	uint64_t t1 = 0;
 	int r = 0;
 
@@ -231,7 +135,7 @@ static int child(int ctl, void *arg)
 	case J_CHAN_RECV:
 		if (j->batch > 1) {
 			struct iovec iov[32];
-			uint8_t *bb = buffer(32 * 64);
+			uint8_t *bb = bench_buffer(32 * 64);
 
 			for (uint64_t i = 0; i < j->count;) {
 				int n;
@@ -269,7 +173,7 @@ static int child(int ctl, void *arg)
 		break;
 	case J_SOCK_RECV:
 		for (uint64_t i = 0; i < j->count; i++)
-			if (read_full(j->fd, b, j->size) < 0) {
+			if (bench_read_full(j->fd, b, j->size) < 0) {
 				r = 5;
 				break;
 			}
@@ -277,8 +181,8 @@ static int child(int ctl, void *arg)
 		break;
 	case J_SOCK_ECHO:
 		for (uint64_t i = 0; i < j->count; i++)
-			if (read_full(j->fd, b, 64) < 0 ||
-			    write_full(j->fd, b, 64) < 0) {
+			if (bench_read_full(j->fd, b, 64) < 0 ||
+			    bench_write_full(j->fd, b, 64) < 0) {
 				r = 6;
 				break;
 			}
@@ -345,7 +249,7 @@ static int child(int ctl, void *arg)
 		}
 		break;
 	}
-	if (put(ctl, &t1, sizeof(t1)) < 0)
+	if (bench_put(ctl, &t1, sizeof(t1)) < 0)
 		r = r ? r : 9;
 	ism_chan_free(ch);
 	ism_conn_close(conn);
@@ -360,18 +264,18 @@ static int child(int ctl, void *arg)
  * After a failure the channel is closed first, so that a child waiting
  * for more messages sees the end instead of waiting for ever.
  */
-static int finish(struct child *c, struct ism_chan *ch, struct ism_conn *conn,
+static int finish(struct bench_child *c, struct ism_chan *ch, struct ism_conn *conn,
 		  int fail, uint64_t *t1)
 {
 	if (fail) {
 		ism_chan_free(ch);
 		ch = NULL;
 	}
-	if (get(c->ctl, t1, sizeof(*t1)) < 0)
+	if (bench_get(c->ctl, t1, sizeof(*t1)) < 0)
 		fail = 1;
 	ism_chan_free(ch);
 	ism_conn_close(conn);
-	return reap(c) < 0 || fail ? -1 : 0;
+	return bench_reap(c) < 0 || fail ? -1 : 0;
 }
 
 static double chan_msg64(int batch)
@@ -381,16 +285,16 @@ static double chan_msg64(int batch)
 			 .batch = batch };
 	struct ism_conn *conn;
 	struct ism_chan *ch;
-	struct child c;
+	struct bench_child c;
 	uint8_t msg[64 * 32] = { 0 };
 	uint64_t t0, t1;
 	int fail = 0;
 
-	if (spawn(&c, child, &j) < 0)
+	if (bench_spawn(&c, child, &j) < 0)
 		return -1;
 	ch = chan_setup(c.ctl, j.ring, j.spin, &conn);
 	if (!ch) {
-		reap(&c);
+		bench_reap(&c);
 		return -1;
 	}
 	t0 = bench_now();
@@ -418,31 +322,13 @@ static double chan_msg64(int batch)
 	return (double)MSG64_N / ((double)(t1 - t0) / 1e9) / 1e6;
 }
 
-static int tcp_pair(int sv[2])
-{
-	struct sockaddr_in a = { .sin_family = AF_INET,
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(a);
-	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) < 0 ||
-	    listen(l, 1) < 0 || getsockname(l, (struct sockaddr *)&a, &len) < 0)
-		return -1;
-	sv[0] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (sv[0] < 0 || connect(sv[0], (struct sockaddr *)&a, sizeof(a)) < 0)
-		return -1;
-	sv[1] = accept4(l, NULL, NULL, SOCK_CLOEXEC);
-	close(l);
-	return sv[1] < 0 ? -1 : 0;
-}
-
 /* Socket baselines: @kind "unix", "tcp", or "unix-mmsg". */
 static double sock_stream(const char *kind, size_t size, uint64_t count,
 			  bool gbps)
 {
 	struct job j = { .kind = J_SOCK_RECV, .count = count, .size = size };
-	uint8_t *b = buffer(size);
-	struct child c;
+	uint8_t *b = bench_buffer(size);
+	struct bench_child c;
 	uint64_t t0, t1;
 	int sv[2], fail = 0;
 	bool mmsg = !strcmp(kind, "unix-mmsg");
@@ -450,7 +336,7 @@ static double sock_stream(const char *kind, size_t size, uint64_t count,
 	if (!b)
 		return -1;
 	if (!strcmp(kind, "tcp")) {
-		if (tcp_pair(sv) < 0)
+		if (bench_tcp_pair(sv) < 0)
 			return -1;
 	} else if (socketpair(AF_UNIX, (mmsg ? SOCK_SEQPACKET : SOCK_STREAM) |
 						SOCK_CLOEXEC,
@@ -460,7 +346,7 @@ static double sock_stream(const char *kind, size_t size, uint64_t count,
 	j.fd = sv[1];
 	if (mmsg)
 		j.kind = J_MMSG_RECV;
-	if (spawn(&c, child, &j) < 0)
+	if (bench_spawn(&c, child, &j) < 0)
 		return -1;
 	close(sv[1]);
 	t0 = bench_now();
@@ -485,13 +371,13 @@ static double sock_stream(const char *kind, size_t size, uint64_t count,
 		}
 	} else {
 		for (uint64_t i = 0; i < count && !fail; i++)
-			fail = write_full(sv[0], b, size) < 0;
+			fail = bench_write_full(sv[0], b, size) < 0;
 	}
-	if (get(c.ctl, &t1, sizeof(t1)) < 0)
+	if (bench_get(c.ctl, &t1, sizeof(t1)) < 0)
 		fail = 1;
 	close(sv[0]);
 	free(b);
-	if (reap(&c) < 0 || fail)
+	if (bench_reap(&c) < 0 || fail)
 		return -1;
 	if (gbps)
 		return (double)count * (double)size / (double)(t1 - t0);
@@ -506,19 +392,19 @@ static double chan_bulk(size_t size)
 			 .batch = 1 };
 	struct ism_conn *conn;
 	struct ism_chan *ch;
-	uint8_t *b = buffer(size);
-	struct child c;
+	uint8_t *b = bench_buffer(size);
+	struct bench_child c;
 	uint64_t t0, t1;
 	int fail = 0;
 
-	if (!b || spawn(&c, child, &j) < 0) {
+	if (!b || bench_spawn(&c, child, &j) < 0) {
 		free(b);
 		return -1;
 	}
 	ch = chan_setup(c.ctl, j.ring, j.spin, &conn);
 	if (!ch) {
 		free(b);
-		reap(&c);
+		bench_reap(&c);
 		return -1;
 	}
 	t0 = bench_now();
@@ -538,15 +424,15 @@ static double bare_bulk(size_t size)
 {
 	uint64_t count = BULK_BYTES / size, slots = BARE_RING / size;
 	struct job j = { .kind = J_BARE_RECV, .count = count, .size = size };
-	uint8_t *b = buffer(size);
-	struct child c;
+	uint8_t *b = bench_buffer(size);
+	struct bench_child c;
 	uint64_t t0, t1 = 0;
 
 	if (!b)
 		return -1;
 	atomic_store(&shm->bare_prod, 0);
 	atomic_store(&shm->bare_cons, 0);
-	if (spawn(&c, child, &j) < 0) {
+	if (bench_spawn(&c, child, &j) < 0) {
 		free(b);
 		return -1;
 	}
@@ -560,14 +446,14 @@ static double bare_bulk(size_t size)
 				      memory_order_release);
 	}
 	free(b);
-	if (get(c.ctl, &t1, sizeof(t1)) < 0 || reap(&c) < 0)
+	if (bench_get(c.ctl, &t1, sizeof(t1)) < 0 || bench_reap(&c) < 0)
 		return -1;
 	return (double)(count * size) / (double)(t1 - t0);
 }
 
 static double memcpy_gbps(size_t size)
 {
-	uint8_t *src = buffer(size), *dst = buffer(size);
+	uint8_t *src = bench_buffer(size), *dst = bench_buffer(size);
 	uint64_t t0, n = 0, bytes = 0;
 
 	if (!src || !dst)
@@ -608,16 +494,16 @@ static struct lat chan_latency(uint32_t spin, int chunks, int chunk)
 	struct samples s, one;
 	struct ism_conn *conn;
 	struct ism_chan *ch;
-	struct child c;
+	struct bench_child c;
 	uint8_t m[64] = { 0 };
 	uint64_t t1;
 	int fail = 0;
 
-	if (spawn(&c, child, &j) < 0)
+	if (bench_spawn(&c, child, &j) < 0)
 		return out;
 	ch = chan_setup(c.ctl, j.ring, j.spin, &conn);
 	if (!ch) {
-		reap(&c);
+		bench_reap(&c);
 		return out;
 	}
 	samples_init(&s, (size_t)chunks);
@@ -655,11 +541,11 @@ static struct lat line_latency(void)
 			 .count = (uint64_t)LAT_CHUNKS * LAT_CHUNK + 1000 };
 	struct lat out = { -1, -1 };
 	struct samples s;
-	struct child c;
+	struct bench_child c;
 	uint64_t i = 0, t1;
 
 	atomic_store(&shm->line, 0);
-	if (spawn(&c, child, &j) < 0)
+	if (bench_spawn(&c, child, &j) < 0)
 		return out;
 	samples_init(&s, LAT_CHUNKS);
 	for (; i < 1000; i++) {
@@ -682,7 +568,7 @@ static struct lat line_latency(void)
 		}
 		samples_add(&s, (bench_now() - t0) / LAT_CHUNK); /* RTT */
 	}
-	if (get(c.ctl, &t1, sizeof(t1)) == 0 && reap(&c) == 0)
+	if (bench_get(c.ctl, &t1, sizeof(t1)) == 0 && bench_reap(&c) == 0)
 		out.p50 = samples_pct(&s, 50);
 	samples_free(&s);
 	return out;
@@ -693,13 +579,13 @@ static struct lat efd_latency(int n)
 	struct job j = { .kind = J_EFD_ECHO, .count = (uint64_t)n + 100 };
 	struct lat out = { -1, -1 };
 	struct samples s;
-	struct child c;
+	struct bench_child c;
 	uint64_t v = 1, t1;
 	int fail = 0;
 
 	shm->efd[0] = eventfd(0, EFD_CLOEXEC);
 	shm->efd[1] = eventfd(0, EFD_CLOEXEC);
-	if (shm->efd[0] < 0 || shm->efd[1] < 0 || spawn(&c, child, &j) < 0)
+	if (shm->efd[0] < 0 || shm->efd[1] < 0 || bench_spawn(&c, child, &j) < 0)
 		return out;
 	samples_init(&s, (size_t)n);
 	for (int i = 0; i < n + 100 && !fail; i++) {
@@ -711,7 +597,7 @@ static struct lat efd_latency(int n)
 			samples_add(&s, (bench_now() - t0) / 2);
 		usleep(100); /* let the other side fall asleep, as with ism */
 	}
-	if (get(c.ctl, &t1, sizeof(t1)) == 0 && reap(&c) == 0 && !fail) {
+	if (bench_get(c.ctl, &t1, sizeof(t1)) == 0 && bench_reap(&c) == 0 && !fail) {
 		out.p50 = samples_pct(&s, 50);
 		out.p99 = samples_pct(&s, 99);
 	}
@@ -730,16 +616,16 @@ static struct lat chan_sleep_latency(int n)
 	struct samples s;
 	struct ism_conn *conn;
 	struct ism_chan *ch;
-	struct child c;
+	struct bench_child c;
 	uint8_t m[64] = { 0 };
 	uint64_t t1;
 	int fail = 0;
 
-	if (spawn(&c, child, &j) < 0)
+	if (bench_spawn(&c, child, &j) < 0)
 		return out;
 	ch = chan_setup(c.ctl, j.ring, ISM_CHAN_NO_SPIN, &conn);
 	if (!ch) {
-		reap(&c);
+		bench_reap(&c);
 		return out;
 	}
 	samples_init(&s, (size_t)n);
@@ -771,9 +657,7 @@ enum {
 	F_COUNT
 };
 
-static const struct {
-	const char *name, *unit;
-} fig[F_COUNT] = {
+static const struct bench_fig fig[F_COUNT] = {
 	[F_ISM_MSG1] = { "msg64_single_mps_ism", "M msg/s" },
 	[F_ISM_MSG32] = { "msg64_batch32_mps_ism", "M msg/s" },
 	[F_UNIX_MSG] = { "msg64_mps_unix", "M msg/s" },
@@ -797,11 +681,7 @@ static const struct {
 };
 
 /* Each ratio: figure num / figure den, per round. */
-static const struct {
-	const char *name;
-	int num, den;
-	const char *what;
-} ratios[] = {
+static const struct bench_ratio ratios[] = {
 	{ "msg64_batch_vs_unix", F_ISM_MSG32, F_UNIX_MSG,
 	  "ism batch 32 / AF_UNIX 64-byte writes (target >= 15)" },
 	{ "msg64_single_vs_unix", F_ISM_MSG1, F_UNIX_MSG,
@@ -826,24 +706,16 @@ static const struct {
 	  "bare ring 64 KiB / memcpy: this machine's cross-core limit" },
 };
 
-static int cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 int bench_channel(const struct bench_opts *o)
 {
 	static const char *const extra[] = { "--log-level", "warn", NULL };
-	static double v[F_COUNT][MAX_ROUNDS];
+	static double v[F_COUNT][BENCH_MAX_ROUNDS];
 	unsigned rounds = o->iterations ? o->iterations : 5;
-	double med[F_COUNT], rmed[sizeof(ratios) / sizeof(ratios[0])];
 	struct ism_private d;
 	int rc = 1;
 
-	if (rounds > MAX_ROUNDS)
-		rounds = MAX_ROUNDS;
+	if (rounds > BENCH_MAX_ROUNDS)
+		rounds = BENCH_MAX_ROUNDS;
 	if (bench_ncpus() < 2)
 		fprintf(stderr, "ism-bench: only one CPU: both sides share it\n");
 	shm = mmap(NULL, sizeof(*shm), PROT_READ | PROT_WRITE,
@@ -890,32 +762,9 @@ int bench_channel(const struct bench_opts *o)
 		v[F_EFD_P50][r] = l.p50 / 1e3;
 		v[F_EFD_P99][r] = l.p99 / 1e3;
 	}
-	for (int f = 0; f < F_COUNT; f++)
-		for (unsigned r = 0; r < rounds; r++)
-			if (v[f][r] < 0) {
-				fprintf(stderr, "ism-bench: %s failed\n",
-					fig[f].name);
-				goto out;
-			}
-	/* Ratios: the median of each round's ratio, both sides measured
-	 * minutes apart at most, so drifts of the host cancel out. */
-	for (size_t k = 0; k < sizeof(ratios) / sizeof(ratios[0]); k++) {
-		double q[MAX_ROUNDS] = { 0 };
-
-		for (unsigned r = 0; r < rounds; r++)
-			q[r] = v[ratios[k].num][r] / v[ratios[k].den][r];
-		qsort(q, rounds, sizeof(double), cmp_d);
-		rmed[k] = q[rounds / 2];
-	}
-	for (int f = 0; f < F_COUNT; f++) {
-		qsort(v[f], rounds, sizeof(double), cmp_d);
-		med[f] = v[f][rounds / 2];
-	}
-	result_begin("channel");
-	for (int f = 0; f < F_COUNT; f++)
-		result_figure(fig[f].name, med[f], fig[f].unit);
-	for (size_t k = 0; k < sizeof(ratios) / sizeof(ratios[0]); k++)
-		result_ratio(ratios[k].name, rmed[k], ratios[k].what);
+	if (bench_report("channel", v, fig, F_COUNT, ratios,
+			 (int)(sizeof(ratios) / sizeof(ratios[0])), rounds) < 0)
+		goto out;
 	result_note("medians of %u rounds (ratios: of per-round ratios); "
 		    "CPUs 0 and 1; rings 64 KiB "
 		    "(messages) and 4 MiB (bulk)",

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * ism-bench SUITE [--json] [--iterations N] [--ismd PATH]
- * Suites: control.  See bench.h for how results are reported.
+ * Suites: control, channel, stream.  See bench.h for how results are reported.
  */
 #include "bench.h"
 #include "util/spawn.h"
@@ -195,8 +195,12 @@ static void usage(FILE *f)
 		   "latency of a channel\n"
 		   "            between two processes, against AF_UNIX, TCP, "
 		   "memcpy and a cache line\n"
-		   "--iterations: control: cycles per peer count; channel: "
-		   "rounds (medians)\n"
+		   "  stream    64-byte round trips, 64 KiB throughput and CPU "
+		   "per GiB of an ism stream\n"
+		   "            against TCP loopback and AF_UNIX; its TCP "
+		   "fallback against raw TCP\n"
+		   "--iterations: control: cycles per peer count; channel, "
+		   "stream: rounds (medians)\n"
 		   "--json prints one object: {\"suite\", \"figures\", "
 		   "\"ratios\"}.\n");
 }
@@ -244,6 +248,8 @@ int main(int argc, char **argv)
 		return bench_control(&o);
 	if (!strcmp(argv[optind], "channel"))
 		return bench_channel(&o);
+	if (!strcmp(argv[optind], "stream"))
+		return bench_stream(&o);
 	fprintf(stderr, "ism-bench: unknown suite '%s'\n", argv[optind]);
 	usage(stderr);
 	return 2;

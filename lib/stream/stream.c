@@ -52,7 +52,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define CHUNK (64u * 1024u)
+#define CHUNK (32u * 1024u)
 #define DEFAULT_RING (1u << 20)
 #define DEFAULT_HANDSHAKE_MS 2000
 #define DEFAULT_BACKLOG 1024

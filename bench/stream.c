@@ -1,0 +1,388 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ism-bench stream: an ism stream between two processes pinned to
+ * different CPUs, against TCP loopback and an AF_UNIX stream socket doing
+ * the same work, and the ism stream forced onto TCP (the fallback path)
+ * against raw TCP.
+ *
+ *   rtt64   64-byte ping-pong round trips (p50, p99): the client sends 64
+ *           bytes, the server reads them and sends them back.
+ *   tput    1 GiB in 64 KiB writes, GB/s at the sender from the first
+ *           write to the receiver's last byte.
+ *   cpu     CPU seconds (user + system, getrusage) both processes spent
+ *           on that transfer, per GiB moved.
+ *
+ * Every connection is a real one: ism streams connect through a private
+ * ismd and its handshake; TCP sockets have TCP_NODELAY, like ism streams.
+ * Each round measures every transport; figures are medians over rounds,
+ * ratios medians of per-round ratios.  ism's blocking calls spin up to
+ * 50 us before sleeping (the default): in the ping-pong each side spins
+ * while it waits, which costs CPU the figures here do not hide (the cpu
+ * figure is for the bulk transfer).
+ */
+#include "bench.h"
+#include "util/spawn.h"
+
+#include <errno.h>
+#include <ism.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define RTT_N 20000
+#define MSG 64
+#define BULK_SIZE 65536
+#define BULK_BYTES (1ull << 30)
+/* Rings of 4 MiB each way: 64 KiB writes pipeline through them (1 MiB,
+ * the default, gets ~15% less here; ism-bench channel shows why). */
+#define RING (4u << 20)
+
+enum transport { T_ISM, T_TCP, T_UNIX, T_FALLBACK, T_COUNT };
+static const char *const t_name[T_COUNT] = { "ism", "tcp", "unix",
+					     "fallback" };
+
+static const char *sock_path;
+static char unix_path[108];
+
+/* One end of any of the four: an ism stream or a socket. */
+struct end {
+	struct ism_stream *s;
+	int fd;
+};
+
+static int end_send(struct end *e, const uint8_t *b, size_t n)
+{
+	if (e->s)
+		return ism_stream_send(e->s, b, n, 0) == (ssize_t)n ? 0 : -1;
+	return bench_write_full(e->fd, b, n);
+}
+
+static int end_recv(struct end *e, uint8_t *b, size_t n)
+{
+	if (e->s)
+		return ism_stream_recv(e->s, b, n, ISM_MSG_WAITALL) ==
+				       (ssize_t)n
+			       ? 0
+			       : -1;
+	return bench_read_full(e->fd, b, n);
+}
+
+static void end_close(struct end *e)
+{
+	if (e->s)
+		ism_stream_close(e->s);
+	else if (e->fd >= 0)
+		close(e->fd);
+}
+
+static void nodelay(int fd)
+{
+	int one = 1;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+static uint64_t cpu_ns(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) *
+		       1000000000ull +
+	       (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000ull;
+}
+
+/* ---- the child: connects, then echoes or receives ---- */
+
+struct job {
+	int t;
+	int bulk; /* 0: echo RTT_N messages; 1: receive BULK_BYTES */
+	uint16_t port;
+};
+
+/* What the child reports after a bulk receive. */
+struct bulk_rep {
+	uint64_t t_end, cpu;
+};
+
+static int child_connect(const struct job *j, struct ism_conn **c,
+			 struct end *e)
+{
+	struct ism_stream_opts o = { .size = sizeof(o), .ring_size = RING };
+	char port[8];
+
+	e->s = NULL;
+	e->fd = -1;
+	snprintf(port, sizeof(port), "%u", j->port);
+	switch (j->t) {
+	case T_ISM:
+	case T_FALLBACK:
+		if (j->t == T_FALLBACK)
+			o.flags = ISM_STREAM_TCP_ONLY;
+		else if (ism_conn_open(sock_path, NULL, c) < 0)
+			return -1;
+		return ism_stream_connect(*c, "127.0.0.1", port, &o, &e->s) < 0
+			       ? -1
+			       : 0;
+	case T_TCP:
+		e->fd = bench_tcp_connect(j->port);
+		if (e->fd >= 0)
+			nodelay(e->fd);
+		return e->fd < 0 ? -1 : 0;
+	default: {
+		struct sockaddr_un a = { .sun_family = AF_UNIX };
+
+		memcpy(a.sun_path, unix_path, sizeof(a.sun_path));
+		e->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (e->fd < 0 ||
+		    connect(e->fd, (struct sockaddr *)&a, sizeof(a)) < 0)
+			return -1;
+		return 0;
+	}
+	}
+}
+
+static int child(int ctl, void *arg)
+{
+	const struct job *j = arg;
+	struct ism_conn *c = NULL;
+	uint8_t *b = bench_buffer(BULK_SIZE);
+	struct end e;
+	int rc = 1;
+
+	if (!b || child_connect(j, &c, &e) < 0)
+		return 2;
+	if (!j->bulk) {
+		for (int i = 0; i < RTT_N; i++)
+			if (end_recv(&e, b, MSG) < 0 || end_send(&e, b, MSG) < 0)
+				goto out;
+	} else {
+		struct bulk_rep rep;
+		uint64_t c0 = cpu_ns();
+
+		for (uint64_t got = 0; got < BULK_BYTES; got += BULK_SIZE)
+			if (end_recv(&e, b, BULK_SIZE) < 0)
+				goto out;
+		rep.t_end = bench_now();
+		rep.cpu = cpu_ns() - c0;
+		if (bench_put(ctl, &rep, sizeof(rep)) < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	end_close(&e);
+	ism_conn_close(c);
+	free(b);
+	return rc;
+}
+
+/* ---- the parent: listens, accepts, drives ---- */
+
+struct meas {
+	double p50_us, p99_us, gbps, cpu_s_per_gib;
+	int path;
+};
+
+/* Listen for @t; the port (TCP kinds) goes into the job. */
+static int listen_for(int t, struct ism_conn *c, struct job *j,
+		      struct ism_stream_listener **l, int *lfd)
+{
+	struct ism_stream_opts o = { .size = sizeof(o), .ring_size = RING };
+
+	*l = NULL;
+	*lfd = -1;
+	if (t == T_ISM || t == T_FALLBACK) {
+		if (t == T_FALLBACK)
+			o.flags = ISM_STREAM_TCP_ONLY;
+		if (ism_stream_listen(t == T_ISM ? c : NULL, "127.0.0.1", "0",
+				      &o, l) < 0)
+			return -1;
+		j->port = (uint16_t)ism_stream_listener_port(*l);
+		return 0;
+	}
+	if (t == T_TCP) {
+		*lfd = bench_tcp_listen(&j->port);
+		return *lfd < 0 ? -1 : 0;
+	}
+	{
+		struct sockaddr_un a = { .sun_family = AF_UNIX };
+
+		memcpy(a.sun_path, unix_path, sizeof(a.sun_path));
+		unlink(unix_path);
+		*lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (*lfd < 0 || bind(*lfd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+		    listen(*lfd, 4) < 0)
+			return -1;
+		return 0;
+	}
+}
+
+static int run(int t, int bulk, struct ism_conn *c, struct meas *m)
+{
+	struct job j = { .t = t, .bulk = bulk };
+	struct ism_stream_listener *l;
+	struct bench_child ch;
+	struct end e = { NULL, -1 };
+	uint8_t *b = bench_buffer(BULK_SIZE);
+	int lfd, fail = 0;
+
+	if (!b || listen_for(t, c, &j, &l, &lfd) < 0 ||
+	    bench_spawn(&ch, child, &j) < 0) {
+		free(b);
+		return -1;
+	}
+	if (l)
+		fail = ism_stream_accept(l, &e.s, 0) < 0;
+	else if ((e.fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0)
+		fail = 1;
+	else if (t == T_TCP)
+		nodelay(e.fd);
+	if (!fail && e.s)
+		m->path = ism_stream_path(e.s, NULL);
+	if (!fail && !bulk) {
+		struct samples s;
+
+		samples_init(&s, RTT_N);
+		for (int i = 0; i < RTT_N && !fail; i++) {
+			uint64_t t0 = bench_now();
+
+			fail = end_send(&e, b, MSG) < 0 || end_recv(&e, b, MSG) < 0;
+			samples_add(&s, bench_now() - t0);
+		}
+		m->p50_us = samples_pct(&s, 50) / 1e3;
+		m->p99_us = samples_pct(&s, 99) / 1e3;
+		samples_free(&s);
+	} else if (!fail) {
+		struct bulk_rep rep;
+		uint64_t t0 = bench_now(), c0 = cpu_ns();
+
+		for (uint64_t done = 0; done < BULK_BYTES && !fail;
+		     done += BULK_SIZE)
+			fail = end_send(&e, b, BULK_SIZE) < 0;
+		if (!fail && bench_get(ch.ctl, &rep, sizeof(rep)) < 0)
+			fail = 1;
+		if (!fail) {
+			double gib = (double)BULK_BYTES / (double)(1ull << 30);
+
+			m->gbps = (double)BULK_BYTES / (double)(rep.t_end - t0);
+			m->cpu_s_per_gib =
+				(double)(cpu_ns() - c0 + rep.cpu) / 1e9 / gib;
+		}
+	}
+	end_close(&e);
+	if (l)
+		ism_stream_listener_close(l);
+	if (lfd >= 0)
+		close(lfd);
+	free(b);
+	if (bench_reap(&ch) < 0)
+		fail = 1;
+	return fail ? -1 : 0;
+}
+
+enum {
+	F_RTT50, F_RTT99 = F_RTT50 + T_COUNT, F_GBPS = F_RTT99 + T_COUNT,
+	F_CPU = F_GBPS + T_COUNT, F_COUNT = F_CPU + T_COUNT
+};
+
+static struct bench_fig fig[F_COUNT];
+static char fig_names[F_COUNT][48];
+
+static const struct bench_ratio ratios[] = {
+	{ "rtt64_vs_tcp", F_RTT50 + T_ISM, F_RTT50 + T_TCP,
+	  "ism / TCP 64-byte round trip p50 (target <= 0.4)" },
+	{ "throughput64k_vs_tcp", F_GBPS + T_ISM, F_GBPS + T_TCP,
+	  "ism / TCP GB/s, 64 KiB writes (target >= 5)" },
+	{ "cpu_per_gib_vs_tcp", F_CPU + T_ISM, F_CPU + T_TCP,
+	  "ism / TCP CPU seconds per GiB, both sides (target <= 0.4)" },
+	{ "fallback_vs_tcp", F_GBPS + T_FALLBACK, F_GBPS + T_TCP,
+	  "ism stream on TCP / raw TCP GB/s (target >= 0.9)" },
+	{ "rtt64_p99_vs_tcp", F_RTT99 + T_ISM, F_RTT99 + T_TCP,
+	  "ism / TCP 64-byte round trip p99" },
+	{ "rtt64_vs_unix", F_RTT50 + T_ISM, F_RTT50 + T_UNIX,
+	  "ism / AF_UNIX 64-byte round trip p50" },
+	{ "throughput64k_vs_unix", F_GBPS + T_ISM, F_GBPS + T_UNIX,
+	  "ism / AF_UNIX GB/s, 64 KiB writes" },
+	{ "cpu_per_gib_vs_unix", F_CPU + T_ISM, F_CPU + T_UNIX,
+	  "ism / AF_UNIX CPU seconds per GiB" },
+	{ "fallback_rtt64_vs_tcp", F_RTT50 + T_FALLBACK, F_RTT50 + T_TCP,
+	  "ism stream on TCP / raw TCP round trip p50" },
+};
+
+int bench_stream(const struct bench_opts *o)
+{
+	static const char *const extra[] = { "--log-level", "warn", NULL };
+	static double v[F_COUNT][BENCH_MAX_ROUNDS];
+	unsigned rounds = o->iterations ? o->iterations : 5;
+	struct ism_private d;
+	struct ism_conn *c = NULL;
+	int rc = 1;
+
+	if (rounds > BENCH_MAX_ROUNDS)
+		rounds = BENCH_MAX_ROUNDS;
+	for (int t = 0; t < T_COUNT; t++) {
+		static const char *const what[4] = { "rtt64_p50_us",
+						     "rtt64_p99_us",
+						     "throughput64k_gbps",
+						     "cpu_s_per_gib" };
+		static const char *const unit[4] = { "us", "us", "GB/s",
+						     "CPU s/GiB" };
+
+		for (int k = 0; k < 4; k++) {
+			int f = k * T_COUNT + t;
+
+			snprintf(fig_names[f], sizeof(fig_names[f]), "%s_%s",
+				 what[k], t_name[t]);
+			fig[f].name = fig_names[f];
+			fig[f].unit = unit[k];
+		}
+	}
+	if (bench_ncpus() < 2)
+		fprintf(stderr, "ism-bench: only one CPU: both sides share it\n");
+	if (ism_private_start(&d, o->ismd, extra) < 0)
+		return 1;
+	sock_path = d.sock;
+	snprintf(unix_path, sizeof(unix_path), "%s.bench-unix", d.sock);
+	if (ism_conn_open(sock_path, NULL, &c) < 0)
+		goto out;
+	for (unsigned r = 0; r < rounds; r++) {
+		if (!o->json)
+			fprintf(stderr, "stream: round %u of %u\n", r + 1,
+				rounds);
+		for (int t = 0; t < T_COUNT; t++) {
+			struct meas m = { 0 };
+			bool ok = run(t, 0, c, &m) == 0 && run(t, 1, c, &m) == 0;
+
+			if (ok && t == T_ISM && m.path != ISM_STREAM_SHM) {
+				fprintf(stderr, "ism-bench: the ism stream is "
+						"not on shared memory\n");
+				ok = false;
+			}
+			v[F_RTT50 + t][r] = ok ? m.p50_us : -1;
+			v[F_RTT99 + t][r] = ok ? m.p99_us : -1;
+			v[F_GBPS + t][r] = ok ? m.gbps : -1;
+			v[F_CPU + t][r] = ok ? m.cpu_s_per_gib : -1;
+		}
+	}
+	if (bench_report("stream", v, fig, F_COUNT, ratios,
+			 (int)(sizeof(ratios) / sizeof(ratios[0])), rounds) < 0)
+		goto out;
+	result_note("medians of %u rounds (ratios: of per-round ratios); "
+		    "CPUs 0 and 1; %d round trips and 1 GiB per transport "
+		    "per round; ism rings 4 MiB, spin 50 us",
+		    rounds, RTT_N);
+	result_end(o->json);
+	rc = 0;
+out:
+	ism_conn_close(c);
+	unlink(unix_path);
+	ism_private_stop(&d, 1);
+	return rc;
+}
