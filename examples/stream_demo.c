@@ -137,7 +137,7 @@ static int server(const struct ism_stream_opts *o, int report)
 		if (ism_stream_recv(s, b, WRITE, ISM_MSG_WAITALL) != WRITE)
 			return 1;
 		memcpy(want, &seq, 8);
-		if (memcmp(b, want, WRITE))
+		if (memcmp(b, want, WRITE) != 0)
 			return 3;
 	}
 	cpu = cpu_ns() - c0;
@@ -171,9 +171,11 @@ static int client(struct ism_conn *c, const struct ism_stream_opts *o,
 			return -1;
 		rtt[i] = now_ns() - t0;
 	}
+	const size_t p50 = ROUND_TRIPS / 2, p99 = ROUND_TRIPS * 99 / 100;
+
 	qsort(rtt, ROUND_TRIPS, sizeof(rtt[0]), cmp_u64);
-	res->rtt_p50_us = rtt[ROUND_TRIPS / 2] / 1e3;
-	res->rtt_p99_us = rtt[ROUND_TRIPS * 99 / 100] / 1e3;
+	res->rtt_p50_us = (double)rtt[p50] / 1e3;
+	res->rtt_p99_us = (double)rtt[p99] / 1e3;
 	t0 = now_ns();
 	c0 = cpu_ns();
 	block(b, 0);

@@ -106,41 +106,54 @@ static int client(struct ism_conn *c, const struct ism_stream_opts *o,
 {
 	unsigned char *out = malloc((size_t)size), *in = malloc((size_t)size);
 	uint64_t *rtt = calloc((size_t)count, sizeof(*rtt)), x = 1;
-	struct ism_stream *s;
-	int r;
+	struct ism_stream *s = NULL;
+	size_t p50 = (size_t)count / 2, p99 = (size_t)count * 99 / 100;
+	int r = 0, rc = 1;
 
-	if (!out || !in || !rtt)
-		return fail("memory", -ENOMEM);
-	if ((r = ism_stream_connect(c, host, port, o, &s)) < 0)
-		return fail("connect", r);
+	if (!out || !in || !rtt) {
+		fail("memory", -ENOMEM);
+		goto out;
+	}
+	if ((r = ism_stream_connect(c, host, port, o, &s)) < 0) {
+		fail("connect", r);
+		goto out;
+	}
 	printf("connected over %s\n", path_text(s));
 	for (long i = 0; i < count; i++) {
 		size_t len = 1 + (size_t)(x % (uint64_t)size);
 		uint64_t t0;
+		ssize_t n;
 
 		x = x * 6364136223846793005ull + 1442695040888963407ull;
 		for (size_t k = 0; k < len; k++)
 			out[k] = (unsigned char)(x >> (k % 56));
 		t0 = now_ns();
-		if ((r = (int)ism_stream_send(s, out, len, 0)) < 0)
-			return fail("send", r);
-		r = (int)ism_stream_recv(s, in, len, ISM_MSG_WAITALL);
-		if (r < 0)
-			return fail("receive", r);
-		if ((size_t)r != len || memcmp(in, out, len))
-			return fail("echo", -EILSEQ);
+		if ((n = ism_stream_send(s, out, len, 0)) < 0) {
+			fail("send", (int)n);
+			goto out;
+		}
+		if ((n = ism_stream_recv(s, in, len, ISM_MSG_WAITALL)) < 0) {
+			fail("receive", (int)n);
+			goto out;
+		}
+		if ((size_t)n != len || memcmp(in, out, len) != 0) {
+			fail("echo", -EILSEQ);
+			goto out;
+		}
 		rtt[i] = now_ns() - t0;
 	}
 	qsort(rtt, (size_t)count, sizeof(*rtt), cmp_u64);
 	printf("%ld echoes of 1..%ld bytes over %s, all intact: round trip "
 	       "p50 %.1f us, p99 %.1f us\n",
-	       count, size, path_text(s), rtt[count / 2] / 1e3,
-	       rtt[count * 99 / 100] / 1e3);
+	       count, size, path_text(s), (double)rtt[p50] / 1e3,
+	       (double)rtt[p99] / 1e3);
+	rc = 0;
+out:
 	ism_stream_close(s);
 	free(out);
 	free(in);
 	free(rtt);
-	return 0;
+	return rc;
 }
 
 static long number(const char *s, long max)

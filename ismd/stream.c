@@ -66,32 +66,6 @@ void stream_fini(struct daemon *d)
 
 /* ---- addresses, from the kernel ---- */
 
-static void addr_from(struct ism_stream_addr *a, const struct sockaddr_storage *ss)
-{
-	memset(a, 0, sizeof(*a));
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
-
-		a->family = AF_INET;
-		a->port = ntohs(s4->sin_port);
-		memcpy(a->addr, &s4->sin_addr, 4);
-	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
-
-		a->port = ntohs(s6->sin6_port);
-		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
-			/* One connection seen from a v4 and a dual-stack v6
-			 * socket: compare both as IPv4. */
-			a->family = AF_INET;
-			memcpy(a->addr, &s6->sin6_addr.s6_addr[12], 4);
-		} else {
-			a->family = AF_INET6;
-			a->scope_id = s6->sin6_scope_id;
-			memcpy(a->addr, &s6->sin6_addr, 16);
-		}
-	}
-}
-
 static bool addr_eq(const struct ism_stream_addr *a,
 		    const struct ism_stream_addr *b)
 {
@@ -117,7 +91,7 @@ static int sock_name(int fd, bool peer, struct ism_stream_addr *a)
 	 * and never an errno a client could take for a lost connection. */
 	if (r < 0)
 		return -EINVAL;
-	addr_from(a, &ss);
+	ism_proto_addr_from(a, (const struct sockaddr *)&ss);
 	return a->family ? 0 : -EAFNOSUPPORT;
 }
 
@@ -181,12 +155,13 @@ static struct stream *stream_new(struct daemon *d, struct peer *p,
 		return NULL;
 	}
 	ism_list_add_tail(&p->streams, &s->peer_link);
-	ism_list_add_tail(role == ISM_STREAM_LISTENER ? &d->listeners
-						      : &d->streams,
-			  &s->all_link);
-	p->n_streams++;
-	if (role == ISM_STREAM_LISTENER)
+	if (role == ISM_STREAM_LISTENER) {
+		ism_list_add_tail(&d->listeners, &s->all_link);
 		p->n_listeners++;
+	} else {
+		ism_list_add_tail(&d->streams, &s->all_link);
+	}
+	p->n_streams++;
 	d->n_streams++;
 	return s;
 }
@@ -216,9 +191,10 @@ static void stream_free(struct daemon *d, struct stream *s)
 
 void stream_release_peer(struct daemon *d, struct peer *p)
 {
-	while (!ism_list_empty(&p->streams))
-		stream_free(d, ism_container_of(p->streams.next, struct stream,
-						peer_link));
+	struct ism_list *pos, *tmp;
+
+	ism_list_for_each_safe(pos, tmp, &p->streams)
+		stream_free(d, ism_container_of(pos, struct stream, peer_link));
 }
 
 static struct stream *own_stream(struct daemon *d, struct peer *p, uint64_t id)
@@ -405,17 +381,28 @@ int op_stream_open(struct daemon *d, struct peer *p, uint32_t seq,
 
 /* ---- RESOLVE / UPDATE / CLOSE ---- */
 
+/* A request naming one of @p's records by id. */
+static int get_own(struct daemon *d, struct peer *p, struct ism_rbuf *rb,
+		   struct stream **s)
+{
+	uint64_t id;
+	int r = ism_proto_get_region_req(rb, &id);
+
+	if (r < 0)
+		return r;
+	return (*s = own_stream(d, p, id)) ? 0 : -ENOENT;
+}
+
 int op_stream_resolve(struct daemon *d, struct peer *p, uint32_t seq,
 		      struct ism_rbuf *rb, unsigned nfds)
 {
 	struct stream *s;
-	uint64_t id;
 	int r;
 
 	(void)nfds;
-	if ((r = ism_proto_get_region_req(rb, &id)) < 0)
+	if ((r = get_own(d, p, rb, &s)) < 0)
 		return r;
-	if (!(s = own_stream(d, p, id)) || s->role != ISM_STREAM_CLIENT)
+	if (s->role != ISM_STREAM_CLIENT)
 		return -ENOENT;
 	if (s->held >= 0) {
 		/* Not claimed in time: TCP for good.  The server's claim
@@ -452,14 +439,11 @@ int op_stream_close(struct daemon *d, struct peer *p, uint32_t seq,
 		    struct ism_rbuf *rb, unsigned nfds)
 {
 	struct stream *s;
-	uint64_t id;
 	int r;
 
 	(void)nfds;
-	if ((r = ism_proto_get_region_req(rb, &id)) < 0)
+	if ((r = get_own(d, p, rb, &s)) < 0)
 		return r;
-	if (!(s = own_stream(d, p, id)))
-		return -ENOENT;
 	stream_free(d, s);
 	return reply_empty(d, p, ISM_MSG_STREAM_CLOSE, seq);
 }

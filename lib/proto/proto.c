@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <string.h>
 
@@ -955,6 +956,30 @@ static void get_saddr(struct ism_rbuf *b, struct ism_stream_addr *a, int *bad)
 		break;
 	default:
 		*bad = 1;
+	}
+}
+
+void ism_proto_addr_from(struct ism_stream_addr *a, const struct sockaddr *sa)
+{
+	memset(a, 0, sizeof(*a));
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+
+		a->family = AF_INET;
+		a->port = ntohs(s4->sin_port);
+		memcpy(a->addr, &s4->sin_addr, 4);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+
+		a->port = ntohs(s6->sin6_port);
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+			a->family = AF_INET;
+			memcpy(a->addr, &s6->sin6_addr.s6_addr[12], 4);
+		} else {
+			a->family = AF_INET6;
+			a->scope_id = s6->sin6_scope_id;
+			memcpy(a->addr, &s6->sin6_addr, 16);
+		}
 	}
 }
 

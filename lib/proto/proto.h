@@ -251,6 +251,11 @@ void ism_proto_put_stream_open_req(struct ism_wbuf *b,
 				   const struct ism_stream_open_req *m);
 int ism_proto_get_stream_open_req(struct ism_rbuf *b,
 				  struct ism_stream_open_req *m);
+/* A socket address as the wire carries it (family 0 if neither IPv4 nor
+ * IPv6); IPv4-mapped IPv6 addresses become IPv4, so one connection seen
+ * from a v4 and from a dual-stack v6 socket compares equal. */
+struct sockaddr;
+void ism_proto_addr_from(struct ism_stream_addr *a, const struct sockaddr *sa);
 /* STREAM_RESOLVE and STREAM_CLOSE carry one stream id: region_req. */
 void ism_proto_put_stream_update_req(struct ism_wbuf *b,
 				     const struct ism_stream_update_req *m);

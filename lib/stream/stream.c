@@ -86,9 +86,11 @@ struct ism_stream {
 	int rx_err;
 	/* send side (sending thread) */
 	bool wr_shut;
-	/* TCP path: what ep watches */
+	/* TCP path: what ep watches; the socket joins ep only when someone
+	 * may wait on it (ism_stream_fd(), -EAGAIN): an epoll watch costs
+	 * every wake-up of the socket a callback, for blocking users too. */
 	_Atomic uint32_t want;
-	uint32_t armed;
+	atomic_bool sock_in_ep;
 };
 
 /* ---- small helpers ---- */
@@ -153,25 +155,6 @@ static int reason_of(int err)
 		return ISM_SR_NO_ISMD;
 	default:
 		return ISM_SR_ERROR;
-	}
-}
-
-static void to_saddr(struct ism_stream_addr *a, const struct sockaddr *sa)
-{
-	memset(a, 0, sizeof(*a));
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
-
-		a->family = AF_INET;
-		a->port = ntohs(s4->sin_port);
-		memcpy(a->addr, &s4->sin_addr, 4);
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
-
-		a->family = AF_INET6;
-		a->port = ntohs(s6->sin6_port);
-		a->scope_id = s6->sin6_scope_id;
-		memcpy(a->addr, &s6->sin6_addr, 16);
 	}
 }
 
@@ -253,7 +236,6 @@ static struct ism_stream *stream_alloc(struct ism_conn *c, int sock,
 				       const struct ism_stream_opts *o)
 {
 	struct ism_stream *s = calloc(1, sizeof(*s));
-	struct epoll_event ev = { .events = EPOLLIN };
 
 	if (!s)
 		return NULL;
@@ -263,22 +245,28 @@ static struct ism_stream *stream_alloc(struct ism_conn *c, int sock,
 	s->ep = epoll_create1(EPOLL_CLOEXEC);
 	atomic_init(&s->path, ISM_STREAM_TCP);
 	atomic_init(&s->want, EPOLLIN);
-	s->armed = EPOLLIN;
-	pthread_mutex_init(&s->hs_lock, NULL);
-	ev.data.fd = sock;
-	if (s->ep < 0 || epoll_ctl(s->ep, EPOLL_CTL_ADD, sock, &ev) < 0) {
-		if (s->ep >= 0)
-			close(s->ep);
-		pthread_mutex_destroy(&s->hs_lock);
+	atomic_init(&s->sock_in_ep, false);
+	if (s->ep < 0) {
 		free(s);
 		return NULL;
 	}
+	pthread_mutex_init(&s->hs_lock, NULL);
 	if (!(o->flags & ISM_STREAM_NO_NODELAY)) {
 		int one = 1;
 
 		setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	}
 	return s;
+}
+
+/* Put the TCP socket into ep (once), watching s->want. */
+static void watch_sock(struct ism_stream *s)
+{
+	struct epoll_event ev = { .events = atomic_load(&s->want),
+				  .data.fd = s->sock };
+
+	if (!atomic_exchange(&s->sock_in_ep, true))
+		epoll_ctl(s->ep, EPOLL_CTL_ADD, s->sock, &ev);
 }
 
 /* Settle on TCP for @reason; tell ismd (its record). */
@@ -300,7 +288,8 @@ static void go_shm(struct ism_stream *s)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
 
-	epoll_ctl(s->ep, EPOLL_CTL_DEL, s->sock, NULL);
+	if (atomic_exchange(&s->sock_in_ep, false))
+		epoll_ctl(s->ep, EPOLL_CTL_DEL, s->sock, NULL);
 	ev.data.fd = ism_chan_fd(s->ch);
 	epoll_ctl(s->ep, EPOLL_CTL_ADD, ev.data.fd, &ev);
 	s->reason = ISM_SR_NONE;
@@ -440,7 +429,7 @@ static int connect_one(struct ism_conn *c, const struct addrinfo *ai,
 	}
 	if (c) {
 		req.reason = (uint32_t)s->reason;
-		to_saddr(&req.dst, (struct sockaddr *)&dst);
+		ism_proto_addr_from(&req.dst, (struct sockaddr *)&dst);
 		r = conn_stream_open(c, &req, fd, &rep, &s->gen);
 		if (r == 0) {
 			s->id = rep.id;
@@ -509,7 +498,7 @@ int ism_stream_listen(struct ism_conn *c, const char *host, const char *port,
 				  .ai_protocol = IPPROTO_TCP,
 				  .ai_flags = AI_PASSIVE };
 	struct ism_stream_listener *l;
-	struct sockaddr_storage me;
+	struct sockaddr_storage me = { 0 };
 	socklen_t melen = sizeof(me);
 	struct addrinfo *res, *ai;
 	int r = -EADDRNOTAVAIL, one = 1;
@@ -546,10 +535,12 @@ int ism_stream_listen(struct ism_conn *c, const char *host, const char *port,
 		free(l);
 		return r;
 	}
-	if (getsockname(l->fd, (struct sockaddr *)&me, &melen) == 0)
-		l->port = me.ss_family == AF_INET6
-				  ? ntohs(((struct sockaddr_in6 *)&me)->sin6_port)
-				  : ntohs(((struct sockaddr_in *)&me)->sin_port);
+	if (getsockname(l->fd, (struct sockaddr *)&me, &melen) == 0) {
+		struct ism_stream_addr a;
+
+		ism_proto_addr_from(&a, (struct sockaddr *)&me);
+		l->port = a.port;
+	}
 	if (c && !(l->opts.flags & ISM_STREAM_TCP_ONLY)) {
 		struct ism_stream_open_req req = { .role = ISM_STREAM_LISTENER };
 		struct ism_stream_rep rep;
@@ -596,11 +587,12 @@ static int server_finish_locked(struct ism_stream *s, int flags)
 		return 0;
 	if (flags & ISM_MSG_DONTWAIT) {
 		n = recv(s->sock, b, sizeof(b), MSG_PEEK | MSG_DONTWAIT);
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) &&
-		    ism_now_ns() < s->hs_deadline)
+		if (((n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) ||
+		     (n > 0 && n < HELLO_SIZE)) &&
+		    ism_now_ns() < s->hs_deadline) {
+			watch_sock(s); /* the hello's arrival wakes ep */
 			return -EAGAIN;
-		if (n > 0 && n < HELLO_SIZE && ism_now_ns() < s->hs_deadline)
-			return -EAGAIN;
+		}
 	}
 	r = read_exact(s->sock, b, sizeof(b), s->hs_deadline);
 	ism_conn_host_id(s->c, &host);
@@ -733,7 +725,9 @@ static void tcp_want(struct ism_stream *s, uint32_t set, uint32_t clear)
 			nw = EPOLLIN;
 	} while (nw != old &&
 		 !atomic_compare_exchange_weak(&s->want, &old, nw));
-	if (nw != old) {
+	if (set)
+		watch_sock(s); /* someone will wait: from now on */
+	if (nw != old && atomic_load(&s->sock_in_ep)) {
 		struct epoll_event ev = { .events = nw, .data.fd = s->sock };
 
 		epoll_ctl(s->ep, EPOLL_CTL_MOD, s->sock, &ev);
@@ -906,36 +900,37 @@ static int iov_check(const struct iovec *iov, int iovcnt)
 	return 0;
 }
 
-ssize_t ism_stream_sendmsg(struct ism_stream *s, const struct iovec *iov,
-			   int iovcnt, int flags)
+/* Both directions: check, finish a pending handshake, then the path's. */
+static ssize_t xfer(struct ism_stream *s, const struct iovec *iov, int iovcnt,
+		    int flags, bool tx)
 {
 	int r;
 
-	if (!s || (r = iov_check(iov, iovcnt)) < 0)
+	if (!s || iov_check(iov, iovcnt) < 0)
 		return -EINVAL;
 	if ((r = settle(s, flags)) < 0)
 		return r;
-	if (s->wr_shut)
+	if (tx && s->wr_shut)
 		return -EPIPE;
+	if (!tx && s->rd_shut)
+		return 0;
 	if (atomic_load(&s->path) == ISM_STREAM_SHM)
-		return shm_send(s, iov, iovcnt, flags);
-	return tcp_send(s, iov, iovcnt, flags);
+		return tx ? shm_send(s, iov, iovcnt, flags)
+			  : shm_recv(s, iov, iovcnt, flags);
+	return tx ? tcp_send(s, iov, iovcnt, flags)
+		  : tcp_recv(s, iov, iovcnt, flags);
+}
+
+ssize_t ism_stream_sendmsg(struct ism_stream *s, const struct iovec *iov,
+			   int iovcnt, int flags)
+{
+	return xfer(s, iov, iovcnt, flags, true);
 }
 
 ssize_t ism_stream_recvmsg(struct ism_stream *s, const struct iovec *iov,
 			   int iovcnt, int flags)
 {
-	int r;
-
-	if (!s || (r = iov_check(iov, iovcnt)) < 0)
-		return -EINVAL;
-	if ((r = settle(s, flags)) < 0)
-		return r;
-	if (s->rd_shut)
-		return 0;
-	if (atomic_load(&s->path) == ISM_STREAM_SHM)
-		return shm_recv(s, iov, iovcnt, flags);
-	return tcp_recv(s, iov, iovcnt, flags);
+	return xfer(s, iov, iovcnt, flags, false);
 }
 
 ssize_t ism_stream_send(struct ism_stream *s, const void *buf, size_t len,
@@ -975,6 +970,14 @@ int ism_stream_shutdown(struct ism_stream *s, int how)
 
 int ism_stream_fd(struct ism_stream *s)
 {
+	if (atomic_load(&s->path) != ISM_STREAM_SHM) {
+		/* Under the handshake lock: not while it moves to the
+		 * channel. */
+		pthread_mutex_lock(&s->hs_lock);
+		if (atomic_load(&s->path) != ISM_STREAM_SHM)
+			watch_sock(s);
+		pthread_mutex_unlock(&s->hs_lock);
+	}
 	return s->ep;
 }
 

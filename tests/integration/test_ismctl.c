@@ -6,12 +6,14 @@
 #include "t_daemon.h"
 
 #include <errno.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -160,6 +162,66 @@ static void test_json_status_lists(void **state)
 	}
 	json_object_put(j);
 	ism_region_close(reg);
+	ism_conn_close(c);
+}
+
+static void test_streams_listing(void **state)
+{
+	struct ism_conn *c = t_connect(&t_group, "stream-lister", 0);
+	struct ism_stream_opts o = { .size = sizeof(o) };
+	struct ism_stream_listener *l;
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+	struct ism_stream *s;
+	json_object *j, *v;
+	char port[16], want[32];
+	int plain, seen_listen = 0, seen_client = 0;
+	struct run r;
+
+	(void)state;
+	assert_int_equal(ism_stream_listen(c, "127.0.0.1", "0", &o, &l), 0);
+	/* A client of a plain TCP server: on TCP, and ismd knows why. */
+	plain = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(bind(plain, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(plain, 1), 0);
+	assert_int_equal(getsockname(plain, (struct sockaddr *)&sa, &sl), 0);
+	snprintf(port, sizeof(port), "%u", ntohs(sa.sin_port));
+	assert_int_equal(ism_stream_connect(c, "127.0.0.1", port, &o, &s), 0);
+
+	CTL(&r, "--json", "streams");
+	assert_int_equal(r.status, 0);
+	j = parse(r.out);
+	assert_true(json_object_object_get_ex(j, "streams", &v));
+	for (size_t i = 0; i < json_object_array_length(v); i++) {
+		json_object *e = json_object_array_get_idx(v, i), *f, *g;
+
+		assert_true(json_object_object_get_ex(e, "role", &f));
+		assert_true(json_object_object_get_ex(e, "local", &g));
+		if (!strcmp(json_object_get_string(f), "listen")) {
+			snprintf(want, sizeof(want), "127.0.0.1:%d",
+				 ism_stream_listener_port(l));
+			seen_listen += !strcmp(json_object_get_string(g), want);
+		} else if (!strcmp(json_object_get_string(f), "client")) {
+			assert_true(json_object_object_get_ex(e, "path", &f));
+			assert_string_equal(json_object_get_string(f), "tcp");
+			assert_true(json_object_object_get_ex(e, "reason", &f));
+			assert_string_equal(json_object_get_string(f),
+					    "peer not ism");
+			seen_client++;
+		}
+	}
+	assert_int_equal(seen_listen, 1);
+	assert_int_equal(seen_client, 1);
+	json_object_put(j);
+	CTL(&r, "streams");
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "peer not ism"));
+	CTL(&r, "streams", "extra");
+	assert_int_equal(r.status, 2);
+	ism_stream_close(s);
+	close(plain);
+	ism_stream_listener_close(l);
 	ism_conn_close(c);
 }
 
@@ -335,6 +397,7 @@ int main(void)
 		cmocka_unit_test(test_unreachable),
 		cmocka_unit_test(test_json_status_lists),
 		cmocka_unit_test(test_region_commands),
+		cmocka_unit_test(test_streams_listing),
 		cmocka_unit_test(test_alloc_holds_and_watch),
 	};
 

@@ -565,6 +565,103 @@ static void test_half_close_and_poll(void **state)
 	ism_conn_close(d);
 }
 
+/* A client connecting from a thread (connect blocks until the server's
+ * confirm, which a DONTWAIT accept leaves to the stream's first call). */
+struct connector {
+	struct ism_conn *c;
+	const char *port;
+	struct ism_stream_opts o;
+	struct ism_stream *s;
+	int r;
+	pthread_t th;
+};
+
+static void *connector_main(void *arg)
+{
+	struct connector *k = arg;
+
+	k->r = ism_stream_connect(k->c, "127.0.0.1", k->port, &k->o, &k->s);
+	return NULL;
+}
+
+/* Wait for @s's fd, then receive @n bytes without blocking. */
+static void poll_recv(struct ism_stream *s, char *buf, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = ism_stream_recv(s, buf + got, n - got,
+					    ISM_MSG_DONTWAIT);
+		struct pollfd p = { ism_stream_fd(s), POLLIN, 0 };
+
+		if (r > 0) {
+			got += (size_t)r;
+			continue;
+		}
+		assert_int_equal(r, -EAGAIN);
+		assert_int_equal(poll(&p, 1, 5000), 1);
+	}
+}
+
+/* Non-blocking on both paths: a DONTWAIT accept of a claimed connection
+ * finishes its handshake in the first call once the fd says so; on TCP
+ * the fd follows the socket. */
+static void test_nonblocking_paths(void **state)
+{
+	struct ism_conn *c = t_connect(&t_group, "nb-srv", 0);
+	struct ism_conn *d = t_connect(&t_group, "nb-cli", 0);
+	struct ism_stream_listener *l;
+	struct connector k = { .c = d, .o = sopts(0, 0) };
+	struct ism_stream *a;
+	char port[16], buf[8];
+	int path;
+
+	(void)state;
+	assert_int_equal(ism_stream_listen(c, "127.0.0.1", "0", &k.o, &l), 0);
+	k.port = port_str(ism_stream_listener_port(l), port);
+	for (int tcp = 0; tcp < 2; tcp++) {
+		struct pollfd lp = { ism_stream_listener_fd(l), POLLIN, 0 };
+
+		k.o.flags = tcp ? ISM_STREAM_TCP_ONLY : 0;
+		assert_int_equal(pthread_create(&k.th, NULL, connector_main, &k),
+				 0);
+		assert_int_equal(poll(&lp, 1, 5000), 1);
+		assert_int_equal(ism_stream_accept(l, &a, ISM_MSG_DONTWAIT), 0);
+		path = ism_stream_path(a, NULL);
+		assert_int_equal(path, tcp ? ISM_STREAM_TCP : ISM_STREAM_PENDING);
+		/* The handshake completes in the first calls, as the fd
+		 * wakes us. */
+		if (!tcp) {
+			struct pollfd p = { ism_stream_fd(a), POLLIN, 0 };
+
+			while (ism_stream_path(a, NULL) == ISM_STREAM_PENDING) {
+				ssize_t r = ism_stream_recv(a, buf, 1,
+							    ISM_MSG_DONTWAIT);
+
+				assert_int_equal(r, -EAGAIN);
+				if (ism_stream_path(a, NULL) ==
+				    ISM_STREAM_PENDING)
+					assert_int_equal(poll(&p, 1, 5000), 1);
+			}
+		}
+		pthread_join(k.th, NULL);
+		assert_int_equal(k.r, 0);
+		assert_int_equal(ism_stream_path(a, NULL),
+				 tcp ? ISM_STREAM_TCP : ISM_STREAM_SHM);
+		assert_int_equal(ism_stream_path(k.s, NULL),
+				 ism_stream_path(a, NULL));
+		assert_int_equal(ism_stream_send(k.s, "nonblock", 8, 0), 8);
+		poll_recv(a, buf, 8);
+		assert_memory_equal(buf, "nonblock", 8);
+		ism_stream_close(k.s);
+		assert_int_equal(ism_stream_recv(a, buf, 1, 0), 0);
+		ism_stream_close(a);
+	}
+	ism_stream_listener_close(l);
+	ism_conn_close(c);
+	ism_conn_close(d);
+}
+
 /* ---- crashes ---- */
 
 struct child_arg {
@@ -896,6 +993,7 @@ int main(void)
 		cmocka_unit_test(test_unclaimed_times_out),
 		cmocka_unit_test(test_no_ismd_and_disabled),
 		cmocka_unit_test(test_half_close_and_poll),
+		cmocka_unit_test(test_nonblocking_paths),
 		cmocka_unit_test(test_bulk_shm),
 		cmocka_unit_test(test_bulk_tcp),
 		cmocka_unit_test(test_peer_killed_at_random),
