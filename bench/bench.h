@@ -67,6 +67,13 @@ int bench_tcp_connect(uint16_t port);
 int bench_tcp_pair(int sv[2]);
 
 /*
+ * This machine's limit for the copy-in/copy-out job: @bytes through a
+ * bare 4 MiB ring in shared memory, @size blocks copied in on CPU 0 and
+ * out on CPU 1, an index per block, no checks.  GB/s, or -1.
+ */
+double bench_bare_ring_gbps(size_t size, uint64_t bytes);
+
+/*
  * Report rounds: v[f][r] is figure f in round r (negative: failed).
  * Figures are medians over rounds; each ratio is the median of its
  * per-round ratios.  Calls result_begin(); the caller adds notes and

@@ -99,7 +99,6 @@ enum {
 	J_MMSG_RECV,
 	J_EFD_ECHO,
 	J_LINE_ECHO,
-	J_BARE_RECV,
 };
 
 /* Shared page for the eventfd and cache-line baselines. */
@@ -107,13 +106,8 @@ struct shared {
 	_Atomic uint64_t line __attribute__((aligned(64)));
 	uint8_t pad[56];
 	int efd[2];
-	/* The bare ring: counts of blocks written and read. */
-	_Atomic uint64_t bare_prod __attribute__((aligned(64)));
-	_Atomic uint64_t bare_cons __attribute__((aligned(64)));
 };
 static struct shared *shm;
-#define BARE_RING (4u << 20)
-static uint8_t *bare; /* BARE_RING bytes, shared with the child */
 
 static int child(int ctl, void *arg)
 {
@@ -221,21 +215,6 @@ static int child(int ctl, void *arg)
 			}
 		}
 		break;
-	case J_BARE_RECV: {
-		/* The limit: copy blocks out of shared memory, no checks. */
-		uint64_t slots = BARE_RING / j->size;
-
-		for (uint64_t i = 0; i < j->count; i++) {
-			while (atomic_load_explicit(&shm->bare_prod,
-						    memory_order_acquire) == i)
-				relax();
-			memcpy(b, bare + (i % slots) * j->size, j->size);
-			atomic_store_explicit(&shm->bare_cons, i + 1,
-					      memory_order_release);
-		}
-		t1 = bench_now();
-		break;
-	}
 	case J_LINE_ECHO:
 		/* Bounce the line: wait for odd, answer with even. */
 		for (uint64_t i = 0; i < j->count; i++) {
@@ -412,41 +391,6 @@ static double chan_bulk(size_t size)
 		fail = ism_chan_send(ch, b, size, 0) < 0;
 	free(b);
 	if (finish(&c, ch, conn, fail, &t1) < 0)
-		return -1;
-	return (double)(count * size) / (double)(t1 - t0);
-}
-
-/*
- * This machine's limit for the same job: a bare ring of the same size in
- * shared memory, copy in and copy out, an index per block, no checks.
- */
-static double bare_bulk(size_t size)
-{
-	uint64_t count = BULK_BYTES / size, slots = BARE_RING / size;
-	struct job j = { .kind = J_BARE_RECV, .count = count, .size = size };
-	uint8_t *b = bench_buffer(size);
-	struct bench_child c;
-	uint64_t t0, t1 = 0;
-
-	if (!b)
-		return -1;
-	atomic_store(&shm->bare_prod, 0);
-	atomic_store(&shm->bare_cons, 0);
-	if (bench_spawn(&c, child, &j) < 0) {
-		free(b);
-		return -1;
-	}
-	t0 = bench_now();
-	for (uint64_t i = 0; i < count; i++) {
-		while (i - atomic_load_explicit(&shm->bare_cons,
-						memory_order_acquire) >= slots)
-			relax();
-		memcpy(bare + (i % slots) * size, b, size);
-		atomic_store_explicit(&shm->bare_prod, i + 1,
-				      memory_order_release);
-	}
-	free(b);
-	if (bench_get(c.ctl, &t1, sizeof(t1)) < 0 || bench_reap(&c) < 0)
 		return -1;
 	return (double)(count * size) / (double)(t1 - t0);
 }
@@ -720,9 +664,7 @@ int bench_channel(const struct bench_opts *o)
 		fprintf(stderr, "ism-bench: only one CPU: both sides share it\n");
 	shm = mmap(NULL, sizeof(*shm), PROT_READ | PROT_WRITE,
 		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	bare = mmap(NULL, BARE_RING, PROT_READ | PROT_WRITE,
-		    MAP_SHARED | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-	if (shm == MAP_FAILED || bare == MAP_FAILED)
+	if (shm == MAP_FAILED)
 		return 1;
 	if (ism_private_start(&d, o->ismd, extra) < 0)
 		return 1;
@@ -742,7 +684,7 @@ int bench_channel(const struct bench_opts *o)
 		v[F_ISM_BULK4K][r] = chan_bulk(4096);
 		v[F_ISM_BULK64K][r] = chan_bulk(65536);
 		v[F_MEMCPY64K][r] = memcpy_gbps(65536);
-		v[F_BARE_BULK64K][r] = bare_bulk(65536);
+		v[F_BARE_BULK64K][r] = bench_bare_ring_gbps(65536, BULK_BYTES);
 		v[F_UNIX_BULK64K][r] = sock_stream("unix", 65536,
 						   BULK_BYTES / 65536 / 2, true);
 		v[F_TCP_BULK64K][r] = sock_stream("tcp", 65536,
@@ -774,6 +716,5 @@ int bench_channel(const struct bench_opts *o)
 out:
 	ism_private_stop(&d, 1);
 	munmap(shm, sizeof(*shm));
-	munmap(bare, BARE_RING);
 	return rc;
 }

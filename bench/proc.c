@@ -11,7 +11,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -188,4 +190,80 @@ int bench_report(const char *suite, double (*v)[BENCH_MAX_ROUNDS],
 		result_figure(fig[f].name, m[rounds / 2], fig[f].unit);
 	}
 	return 0;
+}
+
+/* ---- this machine's limit for moving bytes between two cores ---- */
+
+#define BARE_RING (4u << 20)
+
+struct bare {
+	_Atomic uint64_t prod __attribute__((aligned(64)));
+	_Atomic uint64_t cons __attribute__((aligned(64)));
+	size_t size;
+	uint64_t count;
+	uint8_t *ring; /* BARE_RING bytes, shared */
+};
+
+static inline void relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
+
+/* The consumer: copy blocks out, no checks; reports when it is done. */
+static int bare_child(int ctl, void *arg)
+{
+	struct bare *b = arg;
+	uint64_t slots = BARE_RING / b->size, t1;
+	uint8_t *buf = bench_buffer(b->size);
+
+	if (!buf)
+		return 1;
+	for (uint64_t i = 0; i < b->count; i++) {
+		while (atomic_load_explicit(&b->prod, memory_order_acquire) == i)
+			relax();
+		memcpy(buf, b->ring + (i % slots) * b->size, b->size);
+		atomic_store_explicit(&b->cons, i + 1, memory_order_release);
+	}
+	t1 = bench_now();
+	free(buf);
+	return bench_put(ctl, &t1, sizeof(t1)) < 0;
+}
+
+double bench_bare_ring_gbps(size_t size, uint64_t bytes)
+{
+	struct bare *b = mmap(NULL, sizeof(*b), PROT_READ | PROT_WRITE,
+			      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	uint8_t *ring = mmap(NULL, BARE_RING, PROT_READ | PROT_WRITE,
+			     MAP_SHARED | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	uint8_t *buf = bench_buffer(size);
+	uint64_t slots = BARE_RING / size, t0, t1 = 0;
+	struct bench_child c;
+	double r = -1;
+
+	if (b == MAP_FAILED || ring == MAP_FAILED || !buf)
+		goto out;
+	b->size = size;
+	b->count = bytes / size;
+	b->ring = ring;
+	if (bench_spawn(&c, bare_child, b) < 0)
+		goto out;
+	t0 = bench_now();
+	for (uint64_t i = 0; i < b->count; i++) {
+		while (i - atomic_load_explicit(&b->cons, memory_order_acquire) >=
+		       slots)
+			relax();
+		memcpy(ring + (i % slots) * size, buf, size);
+		atomic_store_explicit(&b->prod, i + 1, memory_order_release);
+	}
+	if (bench_get(c.ctl, &t1, sizeof(t1)) == 0 && bench_reap(&c) == 0)
+		r = (double)(b->count * size) / (double)(t1 - t0);
+out:
+	free(buf);
+	if (ring != MAP_FAILED)
+		munmap(ring, BARE_RING);
+	if (b != MAP_FAILED)
+		munmap(b, sizeof(*b));
+	return r;
 }

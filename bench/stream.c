@@ -12,6 +12,10 @@
  *   cpu     CPU seconds (user + system, getrusage) both processes spent
  *           on that transfer, per GiB moved.
  *
+ *   bare    the same 1 GiB through a bare 4 MiB ring in shared memory
+ *           (copy in, copy out, no checks): what two copies across these
+ *           two cores can do at most.
+ *
  * Every connection is a real one: ism streams connect through a private
  * ismd and its handshake; TCP sockets have TCP_NODELAY, like ism streams.
  * Each round measures every transport; figures are medians over rounds,
@@ -289,7 +293,7 @@ static int run(int t, int bulk, struct ism_conn *c, struct meas *m)
 
 enum {
 	F_RTT50, F_RTT99 = F_RTT50 + T_COUNT, F_GBPS = F_RTT99 + T_COUNT,
-	F_CPU = F_GBPS + T_COUNT, F_COUNT = F_CPU + T_COUNT
+	F_CPU = F_GBPS + T_COUNT, F_BARE = F_CPU + T_COUNT, F_COUNT
 };
 
 static struct bench_fig fig[F_COUNT];
@@ -314,6 +318,10 @@ static const struct bench_ratio ratios[] = {
 	  "ism / AF_UNIX CPU seconds per GiB" },
 	{ "fallback_rtt64_vs_tcp", F_RTT50 + T_FALLBACK, F_RTT50 + T_TCP,
 	  "ism stream on TCP / raw TCP round trip p50" },
+	{ "throughput64k_vs_bare_ring", F_GBPS + T_ISM, F_BARE,
+	  "ism / a bare shared-memory ring doing the same two copies" },
+	{ "bare_ring_vs_tcp", F_BARE, F_GBPS + T_TCP,
+	  "bare ring / TCP: the most any two-copy path gets over TCP here" },
 };
 
 int bench_stream(const struct bench_opts *o)
@@ -344,6 +352,8 @@ int bench_stream(const struct bench_opts *o)
 			fig[f].unit = unit[k];
 		}
 	}
+	fig[F_BARE].name = "throughput64k_gbps_bare_ring";
+	fig[F_BARE].unit = "GB/s";
 	if (bench_ncpus() < 2)
 		fprintf(stderr, "ism-bench: only one CPU: both sides share it\n");
 	if (ism_private_start(&d, o->ismd, extra) < 0)
@@ -370,6 +380,7 @@ int bench_stream(const struct bench_opts *o)
 			v[F_GBPS + t][r] = ok ? m.gbps : -1;
 			v[F_CPU + t][r] = ok ? m.cpu_s_per_gib : -1;
 		}
+		v[F_BARE][r] = bench_bare_ring_gbps(BULK_SIZE, BULK_BYTES);
 	}
 	if (bench_report("stream", v, fig, F_COUNT, ratios,
 			 (int)(sizeof(ratios) / sizeof(ratios[0])), rounds) < 0)
