@@ -106,6 +106,8 @@ int daemon_init(struct daemon *d, const struct ismd_config *cfg)
 	ism_list_init(&d->peers);
 	ism_list_init(&d->pending);
 	ism_list_init(&d->reap);
+	ism_list_init(&d->ivsh_domains);
+	ism_list_init(&d->ivsh_reap);
 	ism_map_init(&d->peer_by_id);
 	ism_map_init(&d->region_by_id);
 	ism_map_init(&d->region_by_token);
@@ -162,7 +164,8 @@ int daemon_init(struct daemon *d, const struct ismd_config *cfg)
 	timerfd_settime(d->timer_fd, 0, &its, NULL);
 	if ((r = ep_add(d, d->listen_fd, &d->listen_kind)) < 0 ||
 	    (r = ep_add(d, d->signal_fd, &d->signal_kind)) < 0 ||
-	    (r = ep_add(d, d->timer_fd, &d->timer_kind)) < 0)
+	    (r = ep_add(d, d->timer_fd, &d->timer_kind)) < 0 ||
+	    (r = ivsh_init(d)) < 0)
 		return r;
 	{
 		char hid[2 * ISM_HOST_ID_SIZE + 1];
@@ -184,6 +187,7 @@ void daemon_reap(struct daemon *d)
 
 		peer_free(d, p);
 	}
+	ivsh_reap(d);
 }
 
 static void housekeeping(struct daemon *d)
@@ -261,6 +265,13 @@ int daemon_run(struct daemon *d)
 			case EP_TIMER:
 				housekeeping(d);
 				break;
+			case EP_IVSH_LISTEN:
+				ivsh_accept(d, (struct ivsh_domain *)(void *)k);
+				break;
+			case EP_IVSH_PEER:
+				ivsh_event(d, (struct ivsh_peer *)(void *)k,
+					   evs[i].events);
+				break;
 			case EP_PEER: {
 				struct peer *p = (struct peer *)(void *)k;
 
@@ -321,6 +332,7 @@ void daemon_fini(struct daemon *d)
 	}
 	pending_expire_all(d);
 	region_free_all(d);
+	ivsh_fini(d);
 	ismd_unlisten(d);
 	ism_close_fd(&d->epfd);
 	ism_close_fd(&d->signal_fd);

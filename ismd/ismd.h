@@ -27,6 +27,19 @@
 #include <sys/types.h>
 
 #define ISMD_ACL_MAX ISM_ACL_MAX
+
+/* ivshmem domains (ivshmem.c). */
+#define IVSH_MAX_DOMAINS 16
+#define IVSH_MAX_VECTORS 64
+#define IVSH_MAX_PEERS 256
+#define IVSH_DEFAULT_PEERS 32
+
+struct ivsh_spec {
+	char path[108];
+	char name[ISM_NAME_MAX + 1];
+	uint64_t size; /* a power of two */
+	uint32_t vectors, max_peers;
+};
 #define ISMD_POLICY_MAX 64
 
 enum ismd_log_level { L_ERR = 0, L_WARN, L_INFO, L_DEBUG };
@@ -46,6 +59,8 @@ struct ismd_config {
 	uint32_t hello_timeout_ms;
 	int log_level;
 	bool dumpable;
+	uint32_t n_ivshmem;
+	struct ivsh_spec ivshmem[IVSH_MAX_DOMAINS];
 	uint32_t n_allow_uids, n_allow_gids, n_admin_uids, n_admin_gids;
 	uid_t allow_uids[ISMD_POLICY_MAX];
 	gid_t allow_gids[ISMD_POLICY_MAX];
@@ -54,7 +69,10 @@ struct ismd_config {
 };
 
 /* Every epoll registration starts with one of these. */
-enum ep_kind { EP_LISTEN = 1, EP_SIGNAL, EP_TIMER, EP_PEER };
+enum ep_kind {
+	EP_LISTEN = 1, EP_SIGNAL, EP_TIMER, EP_PEER,
+	EP_IVSH_LISTEN, EP_IVSH_PEER, /* ivshmem.c */
+};
 
 struct outmsg {
 	struct outmsg *next;
@@ -176,6 +194,9 @@ struct daemon {
 	struct ism_list pending;
 	uint32_t n_pending;
 	struct ism_list reap; /* dead peers, via peer.link */
+
+	/* ivshmem.c */
+	struct ism_list ivsh_domains, ivsh_reap;
 
 	/* stream.c */
 	struct ism_list streams, listeners;
@@ -307,6 +328,18 @@ int op_stream_close(struct daemon *d, struct peer *p, uint32_t seq,
 		    struct ism_rbuf *rb, unsigned nfds);
 int op_list_streams(struct daemon *d, struct peer *p, uint32_t seq,
 		    struct ism_rbuf *rb, unsigned nfds);
+
+/* ivshmem.c: QEMU's ivshmem server protocol.  Parse "PATH,size=..."
+ * (0, or -errno with a one-line reason in @err); open the configured
+ * domains; events on their sockets; free dropped peers (at reap). */
+struct ivsh_domain;
+struct ivsh_peer;
+int ivsh_parse(const char *arg, struct ivsh_spec *s, char *err, size_t errlen);
+int ivsh_init(struct daemon *d);
+void ivsh_fini(struct daemon *d);
+void ivsh_accept(struct daemon *d, struct ivsh_domain *dom);
+void ivsh_event(struct daemon *d, struct ivsh_peer *p, uint32_t events);
+void ivsh_reap(struct daemon *d);
 
 /* hello.c */
 int op_hello(struct daemon *d, struct peer *p, uint32_t seq,

@@ -113,6 +113,8 @@ int LLVMFuzzerInitialize(int *argc, char **argv[])
 	ism_list_init(&D.peers);
 	ism_list_init(&D.pending);
 	ism_list_init(&D.reap);
+	ism_list_init(&D.ivsh_domains);
+	ism_list_init(&D.ivsh_reap);
 	ism_map_init(&D.peer_by_id);
 	ism_map_init(&D.region_by_id);
 	ism_map_init(&D.region_by_token);

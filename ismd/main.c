@@ -58,6 +58,11 @@ static void usage(FILE *f)
 		"debug\n"
 		"      --dumpable             allow core dumps and same-uid "
 		"/proc access (debugging)\n"
+		"      --ivshmem PATH,size=SIZE[,vectors=N][,name=NAME][,peers=N]\n"
+		"                             serve an ivshmem domain to QEMU's "
+		"ivshmem-doorbell\n"
+		"                             on PATH (repeatable; SIZE a power "
+		"of two)\n"
 		"  -h, --help                 show this help\n"
 		"  -V, --version              show the version\n");
 }
@@ -79,6 +84,7 @@ enum {
 	OPT_ADMIN_UID,
 	OPT_ADMIN_GID,
 	OPT_DUMPABLE,
+	OPT_IVSHMEM,
 };
 
 static const struct option longopts[] = {
@@ -101,6 +107,7 @@ static const struct option longopts[] = {
 	{ "admin-gid", required_argument, NULL, OPT_ADMIN_GID },
 	{ "log-level", required_argument, NULL, 'l' },
 	{ "dumpable", no_argument, NULL, OPT_DUMPABLE },
+	{ "ivshmem", required_argument, NULL, OPT_IVSHMEM },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -279,6 +286,24 @@ static int parse_args(int argc, char **argv, struct ismd_config *c)
 		case OPT_DUMPABLE:
 			c->dumpable = true;
 			break;
+		case OPT_IVSHMEM: {
+			char err[160];
+
+			if (c->n_ivshmem >= IVSH_MAX_DOMAINS) {
+				fprintf(stderr, "ismd: --ivshmem: at most %d "
+						"domains\n", IVSH_MAX_DOMAINS);
+				r = -1;
+			} else if (ivsh_parse(optarg,
+					      &c->ivshmem[c->n_ivshmem], err,
+					      sizeof(err)) < 0) {
+				fprintf(stderr, "ismd: --ivshmem %s: %s\n",
+					optarg, err);
+				r = -1;
+			} else {
+				c->n_ivshmem++;
+			}
+			break;
+		}
 		case 'h':
 			usage(stdout);
 			exit(0);

@@ -1,0 +1,292 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ivshmem domains against clients that speak exactly what QEMU's
+ * ivshmem-doorbell reads (8-byte little-endian integers, one fd at most
+ * each): the setup sequence, every peer's eventfds both ways, shared
+ * memory, doorbells between peers, departure notices, ids not reused, a
+ * peer that writes is dropped alone, the peer limit, and refused sizes.
+ * (Real QEMU comes in a later test.)
+ */
+#include "t_daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define VECTORS 2
+#define SIZE (1u << 20)
+
+static char dom_path[100];
+
+/* One message: 1 with *@fd (-1 if none), 0 on timeout, -1 on EOF/error. */
+static int get(int s, int64_t *v, int *fd)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	uint8_t le[8];
+	struct iovec iov = { le, sizeof(le) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = u.buf,
+			     .msg_controllen = sizeof(u.buf) };
+	struct pollfd p = { s, POLLIN, 0 };
+	uint64_t x = 0;
+	ssize_t n;
+
+	*fd = -1;
+	if (poll(&p, 1, 3000) != 1)
+		return 0;
+	n = recvmsg(s, &mh, MSG_CMSG_CLOEXEC | MSG_WAITALL);
+	if (n != 8)
+		return -1;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+			memcpy(fd, CMSG_DATA(c), sizeof(int));
+	for (int i = 7; i >= 0; i--)
+		x = x << 8 | le[i];
+	*v = (int64_t)x;
+	return 1;
+}
+
+static void expect(int s, int64_t want, bool with_fd, int *fd_out)
+{
+	int64_t v;
+	int fd;
+
+	assert_int_equal(get(s, &v, &fd), 1);
+	assert_int_equal(v, want);
+	if (with_fd)
+		assert_true(fd >= 0);
+	else
+		assert_int_equal(fd, -1);
+	if (fd_out)
+		*fd_out = fd;
+	else if (fd >= 0)
+		close(fd);
+}
+
+struct client {
+	int sock, id, mem;
+	int own[VECTORS];
+};
+
+static int dial(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	assert_true(s >= 0);
+	assert_int_equal(connect(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return s;
+}
+
+/* Connect and read the setup up to the memory. */
+static void join(struct client *c)
+{
+	int64_t v;
+	int fd;
+	struct stat st;
+
+	c->sock = dial(dom_path);
+	expect(c->sock, 0, false, NULL); /* version */
+	assert_int_equal(get(c->sock, &v, &fd), 1);
+	assert_int_equal(fd, -1);
+	assert_true(v >= 0 && v <= 65535);
+	c->id = (int)v;
+	expect(c->sock, -1, true, &c->mem);
+	assert_int_equal(fstat(c->mem, &st), 0);
+	assert_int_equal(st.st_size, SIZE);
+}
+
+/* Its own eventfds, one per vector, in order. */
+static void own_vectors(struct client *c)
+{
+	for (int v = 0; v < VECTORS; v++)
+		expect(c->sock, c->id, true, &c->own[v]);
+}
+
+static void leave(struct client *c)
+{
+	close(c->sock);
+	close(c->mem);
+	for (int v = 0; v < VECTORS; v++)
+		close(c->own[v]);
+}
+
+static void nothing_more(int s)
+{
+	struct pollfd p = { s, POLLIN, 0 };
+
+	assert_int_equal(poll(&p, 1, 100), 0);
+}
+
+static void test_two_peers(void **state)
+{
+	struct client a, b, c;
+	int b_to_a[VECTORS], a_to_b[VECTORS];
+	uint64_t one = 1, got;
+	char *ma, *mb;
+
+	(void)state;
+	join(&a);
+	own_vectors(&a);
+	nothing_more(a.sock);
+	join(&b);
+	assert_true(b.id != a.id);
+	/* b learns a's eventfds, then its own; a learns b's. */
+	for (int v = 0; v < VECTORS; v++)
+		expect(b.sock, a.id, true, &b_to_a[v]);
+	own_vectors(&b);
+	for (int v = 0; v < VECTORS; v++)
+		expect(a.sock, b.id, true, &a_to_b[v]);
+	/* One memory. */
+	ma = mmap(NULL, SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, a.mem, 0);
+	mb = mmap(NULL, SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, b.mem, 0);
+	assert_true(ma != MAP_FAILED && mb != MAP_FAILED);
+	strcpy(ma + 4096, "from a");
+	assert_string_equal(mb + 4096, "from a");
+	/* Doorbells: b rings a's vector 1, a rings b's vector 0. */
+	assert_int_equal(write(b_to_a[1], &one, 8), 8);
+	assert_int_equal(read(a.own[1], &got, 8), 8);
+	assert_int_equal(got, 1);
+	assert_int_equal(write(a_to_b[0], &one, 8), 8);
+	assert_int_equal(read(b.own[0], &got, 8), 8);
+	/* a writes a byte: a protocol violation; only a goes, b is told. */
+	assert_int_equal(write(a.sock, "x", 1), 1);
+	expect(b.sock, a.id, false, NULL);
+	assert_true(t_daemon_alive(&t_group));
+	/* A newcomer gets a fresh id and only b's eventfds. */
+	join(&c);
+	assert_true(c.id != a.id && c.id != b.id);
+	for (int v = 0; v < VECTORS; v++)
+		expect(c.sock, b.id, true, NULL);
+	own_vectors(&c);
+	nothing_more(c.sock);
+	for (int v = 0; v < VECTORS; v++)
+		expect(b.sock, c.id, true, NULL);
+	/* The memory is still the one a wrote. */
+	{
+		char *mc = mmap(NULL, SIZE, PROT_READ, MAP_SHARED, c.mem, 0);
+
+		assert_true(mc != MAP_FAILED);
+		assert_string_equal(mc + 4096, "from a");
+		munmap(mc, SIZE);
+	}
+	/* b hangs up: c is told. */
+	leave(&b);
+	expect(c.sock, b.id, false, NULL);
+	munmap(ma, SIZE);
+	munmap(mb, SIZE);
+	leave(&a);
+	leave(&c);
+	for (int v = 0; v < VECTORS; v++) {
+		close(b_to_a[v]);
+		close(a_to_b[v]);
+	}
+	t_msleep(200); /* ismd sees the hang-ups before the next test */
+}
+
+/* peers=3: the fourth is refused (closed at once) while three are in. */
+static void test_peer_limit(void **state)
+{
+	struct client p[3];
+	int s;
+	char ch;
+
+	(void)state;
+	for (int i = 0; i < 3; i++) {
+		join(&p[i]);
+		for (int k = 0; k < i; k++)
+			for (int v = 0; v < VECTORS; v++)
+				expect(p[i].sock, p[k].id, true, NULL);
+		own_vectors(&p[i]);
+		for (int k = 0; k < i; k++)
+			for (int v = 0; v < VECTORS; v++)
+				expect(p[k].sock, p[i].id, true, NULL);
+	}
+	s = dial(dom_path);
+	{
+		struct pollfd pf = { s, POLLIN, 0 };
+
+		assert_int_equal(poll(&pf, 1, 3000), 1);
+		assert_int_equal(read(s, &ch, 1), 0);
+	}
+	close(s);
+	for (int i = 0; i < 3; i++)
+		leave(&p[i]);
+}
+
+/* Bad specifications: one line, exit status 2, nothing started. */
+static void test_refused_specs(void **state)
+{
+	static const char *const bad[] = {
+		"/tmp/x.sock,size=1536K", "/tmp/x.sock", "/tmp/x.sock,size=1M,vectors=65",
+		"/tmp/x.sock,size=1M,peers=1", "size=1M", "/tmp/x.sock,size=1M,colour=red",
+	};
+	const char *ismd = t_prog("ISMD", "ismd/ismd");
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int pfd[2], st;
+		char out[512] = { 0 };
+		pid_t pid;
+		ssize_t n;
+
+		assert_int_equal(pipe(pfd), 0);
+		pid = fork();
+		if (pid == 0) {
+			dup2(pfd[1], 2);
+			execl(ismd, "ismd", "--socket", "/nonexistent/s",
+			      "--ivshmem", bad[i], (char *)NULL);
+			_exit(127);
+		}
+		close(pfd[1]);
+		n = read(pfd[0], out, sizeof(out) - 1);
+		close(pfd[0]);
+		assert_int_equal(waitpid(pid, &st, 0), pid);
+		assert_true(WIFEXITED(st));
+		assert_int_equal(WEXITSTATUS(st), 2);
+		assert_true(n > 0);
+		assert_non_null(strstr(out, "--ivshmem"));
+		assert_int_equal(strchr(out, '\n') - out, n - 1); /* one line */
+	}
+}
+
+static char spec[300];
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_two_peers),
+		cmocka_unit_test(test_peer_limit),
+		cmocka_unit_test(test_refused_specs),
+	};
+	static const char *args[] = { "--ivshmem", spec, NULL };
+	char tmpl[] = "/tmp/ism-ivsh-XXXXXX"; /* short: sun_path */
+
+	if (!mkdtemp(tmpl))
+		return 1;
+	snprintf(dom_path, sizeof(dom_path), "%s/ivsh.sock", tmpl);
+	snprintf(spec, sizeof(spec), "%s,size=1M,vectors=%d,name=test,peers=3",
+		 dom_path, VECTORS);
+	t_group_args = args;
+	{
+		int r = t_exit(cmocka_run_group_tests(tests, t_group_setup,
+						      t_group_teardown));
+
+		unlink(dom_path);
+		rmdir(tmpl);
+		return r;
+	}
+}
