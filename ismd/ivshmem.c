@@ -142,7 +142,8 @@ int ivsh_parse(const char *arg, struct ivsh_spec *s, char *err, size_t errlen)
 	if (!s->name[0]) {
 		const char *base = strrchr(s->path, '/');
 
-		snprintf(s->name, sizeof(s->name), "%s", base ? base + 1 : s->path);
+		/* The socket's file name, cut to fit. */
+		ism_strlcpy(s->name, base ? base + 1 : s->path, sizeof(s->name));
 	}
 	return 0;
 }
