@@ -283,6 +283,55 @@ int main(int argc, char **argv)
 		save("proto", "streams-rep", msg, n);
 	}
 
+	/* ivshmem: requests and replies; for ismd, a member's life in the
+	 * fuzzer's domain "fuzz" (id 1). */
+	{
+		struct ism_ivsh_req ring = { .domain = 1, .a = 0, .b = 0 };
+		struct ism_ivsh_req one = { .domain = 1 };
+		struct ism_ivshmem_domain dom = { .id = 1, .vectors = 2,
+						  .peers = 1, .max_peers = 4,
+						  .flags = ISM_IVSHMEM_MAY_JOIN,
+						  .size = 65536, .name = "fuzz" };
+		struct ism_ivshmem_peer ip = { .id = 3, .kind = ISM_IVSHMEM_ISM,
+					       .ism_peer = 2, .age_ns = 9 };
+		struct ism_ivsh_join_rep jr = { .domain = 1, .id = 3,
+						.vectors = 2, .n = 2,
+						.size = 65536 };
+
+		seq_start(1); /* an administrator may join */
+		seq_add(0, MSG(ISM_MSG_HELLO, 0,
+			       ism_proto_put_hello_req(&w_, &hello)));
+		seq_add(0, MSG(ISM_MSG_IVSH_LIST, 0, (void)0));
+		seq_add(0, MSG(ISM_MSG_IVSH_JOIN, 0,
+			       ism_proto_put_ivsh_join_req(&w_, "fuzz")));
+		seq_add(0, MSG(ISM_MSG_IVSH_PEERS, 0,
+			       ism_proto_put_ivsh_req(&w_, ISM_MSG_IVSH_PEERS,
+						      &one)));
+		seq_add(0, MSG(ISM_MSG_IVSH_RING, 0,
+			       ism_proto_put_ivsh_req(&w_, ISM_MSG_IVSH_RING,
+						      &ring)));
+		seq_add(0, MSG(ISM_MSG_IVSH_LEAVE, 0,
+			       ism_proto_put_ivsh_req(&w_, ISM_MSG_IVSH_LEAVE,
+						      &one)));
+		save("ismd", "ivshmem", seq, seqlen);
+
+		n = MSG(ISM_MSG_IVSH_RING, 0,
+			ism_proto_put_ivsh_req(&w_, ISM_MSG_IVSH_RING, &ring));
+		save("proto", "ivsh-ring", msg, n);
+		n = MSG(ISM_MSG_IVSH_JOIN, 0,
+			ism_proto_put_ivsh_join_req(&w_, "fuzz"));
+		save("proto", "ivsh-join", msg, n);
+		n = MSG(ISM_MSG_IVSH_LIST, ISM_WIRE_F_REPLY,
+			ism_proto_put_ivsh_list_rep(&w_, &dom, 1));
+		save("proto", "ivsh-list-rep", msg, n);
+		n = MSG(ISM_MSG_IVSH_PEERS, ISM_WIRE_F_REPLY,
+			ism_proto_put_ivsh_peers_rep(&w_, &ip, 1));
+		save("proto", "ivsh-peers-rep", msg, n);
+		n = MSG(ISM_MSG_IVSH_JOIN, ISM_WIRE_F_REPLY,
+			ism_proto_put_ivsh_join_rep(&w_, &jr));
+		save("proto", "ivsh-join-rep", msg, n);
+	}
+
 	/* hello: the stream handshake's in-band messages (hello_fuzz.c:
 	 * one byte choosing the expected kind, then 64 bytes). */
 	{

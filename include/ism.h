@@ -9,6 +9,7 @@
  *   #include <ism/ring.h>   a single-producer single-consumer ring
  *   #include <ism/chan.h>   a two-way message channel of two rings
  *   #include <ism/stream.h> TCP-compatible streams over shared memory
+ *   #include <ism/ivshmem.h> members of ismd's ivshmem domains (QEMU)
  *
  * Every fallible function returns >= 0 on success and -errno on failure;
  * errno itself is never the channel for errors.
@@ -23,5 +24,6 @@
 #include <ism/ring.h>
 #include <ism/chan.h>
 #include <ism/stream.h>
+#include <ism/ivshmem.h>
 
 #endif

@@ -53,5 +53,6 @@ int cmd_notify(struct ctl *ctl, int argc, char **argv);
 int cmd_destroy(struct ctl *ctl, int argc, char **argv);
 int cmd_watch(struct ctl *ctl, int argc, char **argv);
 int cmd_streams(struct ctl *ctl, int argc, char **argv);
+int cmd_ivshmem(struct ctl *ctl, int argc, char **argv);
 
 #endif

@@ -33,6 +33,9 @@ static void usage(FILE *f)
 		"  watch                       print lifecycle events until interrupted\n"
 		"  streams                     stream connections: path (shm or tcp)\n"
 		"                              and why a TCP one fell back\n"
+		"  ivshmem list|peers|ring|join  ivshmem domains (ismd --ivshmem):\n"
+		"                              list, their peers, ring a doorbell,\n"
+		"                              take part\n"
 		"\n"
 		"Options:\n"
 		"  -s, --socket PATH   ismd socket (default: $ISM_SOCKET, then\n"
@@ -56,6 +59,7 @@ static const struct {
 	{ "read", cmd_read },	    { "write", cmd_write },
 	{ "notify", cmd_notify },   { "destroy", cmd_destroy },
 	{ "watch", cmd_watch },	    { "streams", cmd_streams },
+	{ "ivshmem", cmd_ivshmem },
 };
 
 int ctl_usage(const char *fmt, ...)

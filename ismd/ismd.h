@@ -39,6 +39,8 @@ struct ivsh_spec {
 	char name[ISM_NAME_MAX + 1];
 	uint64_t size; /* a power of two */
 	uint32_t vectors, max_peers;
+	uint32_t n_uids; /* besides administrators, these uids may join */
+	uid_t uids[8];
 };
 #define ISMD_POLICY_MAX 64
 
@@ -108,6 +110,7 @@ struct peer {
 	struct ism_list pending; /* struct pending.peer_link */
 	uint32_t n_regions, n_refs, n_pending;
 	struct ism_list streams; /* struct stream.peer_link */
+	struct ism_list ivsh;	 /* its ivshmem memberships */
 	uint32_t n_streams, n_intents, n_listeners;
 	uint64_t bytes;
 	uint64_t connected_ns, hello_deadline_ns;
@@ -340,6 +343,10 @@ void ivsh_fini(struct daemon *d);
 void ivsh_accept(struct daemon *d, struct ivsh_domain *dom);
 void ivsh_event(struct daemon *d, struct ivsh_peer *p, uint32_t events);
 void ivsh_reap(struct daemon *d);
+/* Leave every domain @p joined (it is going away). */
+void ivsh_release_peer(struct daemon *d, struct peer *p);
+int op_ivsh(struct daemon *d, struct peer *p, uint16_t type, uint32_t seq,
+	    struct ism_rbuf *rb, unsigned nfds);
 
 /* hello.c */
 int op_hello(struct daemon *d, struct peer *p, uint32_t seq,

@@ -22,6 +22,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,7 @@ static int victim_end = -1;
 static uint8_t buf[ISM_WIRE_MAX_MSG];
 static int tcp_listener = -1;
 static int tcp_listen(void);
+static char ivsh_spec[128];
 
 static void drain(int fd)
 {
@@ -121,14 +123,29 @@ int LLVMFuzzerInitialize(int *argc, char **argv[])
 	ism_map_init(&D.ref_by_pr);
 	stream_init(&D);
 	tcp_listener = tcp_listen();
+	/* One ivshmem domain, "fuzz": members can join, ring, leave. */
+	{
+		char err[128];
+
+		snprintf(ivsh_spec, sizeof(ivsh_spec),
+			 "/tmp/ism-fuzz-ivsh-%d.sock,size=64K,vectors=2,"
+			 "name=fuzz,peers=4",
+			 (int)getpid());
+		if (ivsh_parse(ivsh_spec, &D.cfg.ivshmem[0], err,
+			       sizeof(err)) < 0)
+			abort();
+		D.cfg.n_ivshmem = 1;
+	}
 	D.page_size = 4096;
 	D.huge_page_size = 2u << 20;
 	D.rx = malloc(ISM_WIRE_MAX_MSG);
 	D.tx = malloc(ISM_WIRE_MAX_MSG);
 	D.epfd = epoll_create1(EPOLL_CLOEXEC);
 	D.listen_fd = D.signal_fd = D.timer_fd = D.lock_fd = -1;
-	if (!D.rx || !D.tx || D.epfd < 0 || ismd_state_ephemeral(&D) < 0)
+	if (!D.rx || !D.tx || D.epfd < 0 || ismd_state_ephemeral(&D) < 0 ||
+	    ivsh_init(&D) < 0)
 		abort();
+	unlink(D.cfg.ivshmem[0].path); /* the socket is not needed */
 	D.start_ns = ism_now_ns();
 	D.recovery_end_ns = D.start_ns + 3600ull * 1000000000ull;
 
@@ -298,7 +315,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (D.n_regions == 0)
 		make_victim_region();
 	if (D.n_peers != 1 || D.n_regions != 1 || D.n_refs != 1 ||
-	    D.n_pending != 0 || D.bytes_used != 16384 || D.n_streams != 0 ||
+	    D.n_pending != 0 || D.bytes_used != 16384 + 65536 ||
+	    D.n_streams != 0 ||
 	    victim->n_refs != 0 || (victim->flags & PEER_DEAD))
 		__builtin_trap();
 	return 0;

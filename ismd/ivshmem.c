@@ -52,12 +52,16 @@ struct ivsh_peer {
 	struct ivsh_msg *q; /* ring of dom->qcap: a newcomer's whole setup */
 	uint32_t qhead, qlen;
 	struct ism_list link; /* dom->peers, then d->ivsh_reap */
+	struct peer *owner;   /* an ism member's ismd peer; NULL for QEMU */
+	struct ism_list owner_link; /* owner->ivsh */
+	uint64_t joined_ns;
 };
 
 struct ivsh_domain {
 	enum ep_kind kind; /* EP_IVSH_LISTEN; first member */
 	struct ivsh_spec spec;
 	int listen_fd, memfd;
+	uint32_t id; /* 1..IVSH_MAX_DOMAINS, in the order configured */
 	uint32_t next_id, n_peers, qcap;
 	struct ism_list peers;
 	struct ism_list link; /* d->ivsh_domains */
@@ -123,6 +127,14 @@ int ivsh_parse(const char *arg, struct ivsh_spec *s, char *err, size_t errlen)
 				return -EINVAL;
 			}
 			s->max_peers = (uint32_t)v;
+		} else if (!strcmp(tok, "uid")) {
+			if (s->n_uids >= 8 ||
+			    ism_parse_u64(eq, UINT32_MAX - 1, &v) < 0) {
+				snprintf(err, errlen, "uid must be a number "
+						      "(at most 8 uid= keys)");
+				return -EINVAL;
+			}
+			s->uids[s->n_uids++] = (uid_t)v;
 		} else if (!strcmp(tok, "name")) {
 			if (!*eq || strlen(eq) > ISM_NAME_MAX) {
 				snprintf(err, errlen, "name must be 1 to %d bytes",
@@ -198,6 +210,8 @@ static void set_out(struct daemon *d, struct ivsh_peer *p, bool on)
 
 static void flush(struct daemon *d, struct ivsh_peer *p)
 {
+	if (p->sock < 0)
+		return;
 	while (p->qlen && !p->dead && !p->doom) {
 		struct ivsh_msg *m = &p->q[p->qhead];
 		int r = send_one(p->sock, m->v, m->fd);
@@ -225,6 +239,8 @@ static bool queue(struct ivsh_peer *p, int64_t v, int fd)
 
 	if (p->dead || p->doom)
 		return false;
+	if (p->sock < 0)
+		return true; /* an ism member learns nothing through ismd */
 	if (p->qlen >= p->dom->qcap) {
 		p->doom = "too slow to read its messages";
 		return false;
@@ -254,7 +270,12 @@ static void ipeer_drop(struct daemon *d, struct ivsh_peer *p, const char *why)
 	p->dead = true;
 	ismd_log(L_INFO, "ivshmem %s: peer %u gone: %s", dom->spec.name,
 		 p->id, why);
-	epoll_ctl(d->epfd, EPOLL_CTL_DEL, p->sock, NULL);
+	if (p->sock >= 0)
+		epoll_ctl(d->epfd, EPOLL_CTL_DEL, p->sock, NULL);
+	if (p->owner) {
+		ism_list_del(&p->owner_link);
+		p->owner = NULL;
+	}
 	ism_list_del(&p->link);
 	dom->n_peers--;
 	ism_list_add_tail(&d->ivsh_reap, &p->link);
@@ -299,7 +320,8 @@ static void ipeer_free(struct ivsh_peer *p)
 	}
 	for (int v = 0; v < IVSH_MAX_VECTORS; v++)
 		ism_close_fd(&p->efd[v]);
-	ism_close_fd(&p->sock);
+	if (p->sock >= 0)
+		close(p->sock);
 	free(p->q);
 	free(p);
 }
@@ -324,46 +346,58 @@ static bool id_in_use(struct ivsh_domain *dom, uint32_t id)
 	return false;
 }
 
-static void ipeer_new(struct daemon *d, struct ivsh_domain *dom, int sock)
+/*
+ * A new peer with its eventfds: a QEMU on @sock (its setup queued), or an
+ * ism member of @owner (sock -1: it gets its fds in ismd's reply).  The
+ * others learn its eventfds.  Takes @sock.  NULL if refused (-errno in
+ * *@err).
+ */
+static struct ivsh_peer *ipeer_new(struct daemon *d, struct ivsh_domain *dom,
+				   int sock, struct peer *owner, int *err)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
 	uint32_t nv = dom->spec.vectors, id = dom->next_id;
 	struct ivsh_peer *p;
 	struct ism_list *pos;
 
+	*err = -ENOMEM;
 	if (dom->n_peers >= dom->spec.max_peers) {
 		ismd_log(L_WARN, "ivshmem %s: refusing a peer: %u peers already",
 			 dom->spec.name, dom->n_peers);
-		close(sock);
-		return;
+		*err = -EUSERS;
+		goto fail;
 	}
 	while (id_in_use(dom, id))
 		id = (id + 1) % IVSH_ID_SPACE;
 	p = calloc(1, sizeof(*p));
-	if (!p || !(p->q = calloc(dom->qcap, sizeof(*p->q)))) {
+	if (!p)
+		goto fail;
+	if (sock >= 0 && !(p->q = calloc(dom->qcap, sizeof(*p->q)))) {
 		free(p);
-		close(sock);
-		return;
+		goto fail;
 	}
 	p->kind = EP_IVSH_PEER;
 	p->dom = dom;
 	p->id = (uint16_t)id;
 	p->sock = sock;
+	p->joined_ns = ism_now_ns();
 	for (int v = 0; v < IVSH_MAX_VECTORS; v++)
 		p->efd[v] = -1;
 	for (uint32_t v = 0; v < nv; v++)
 		if ((p->efd[v] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+			*err = -errno;
 			ipeer_free(p);
-			return;
+			return NULL;
 		}
 	ev.data.ptr = &p->kind;
-	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, sock, &ev) < 0) {
+	if (sock >= 0 && epoll_ctl(d->epfd, EPOLL_CTL_ADD, sock, &ev) < 0) {
+		*err = -errno;
 		ipeer_free(p);
-		return;
+		return NULL;
 	}
 	dom->next_id = (id + 1) % IVSH_ID_SPACE;
 	/* The newcomer: version, id, memory, the others', its own (the
-	 * queue holds exactly this much). */
+	 * queue holds exactly this much; nothing for an ism member). */
 	queue(p, 0, -1);
 	queue(p, p->id, -1);
 	queue(p, -1, dom->memfd);
@@ -385,10 +419,19 @@ static void ipeer_new(struct daemon *d, struct ivsh_domain *dom, int sock)
 	}
 	ism_list_add_tail(&dom->peers, &p->link);
 	dom->n_peers++;
-	ismd_log(L_INFO, "ivshmem %s: peer %u joined (%u present)",
-		 dom->spec.name, p->id, dom->n_peers);
+	if (owner) {
+		p->owner = owner;
+		ism_list_add_tail(&owner->ivsh, &p->owner_link);
+	}
+	ismd_log(L_INFO, "ivshmem %s: %s peer %u joined (%u present)",
+		 dom->spec.name, owner ? "ism" : "QEMU", p->id, dom->n_peers);
 	flush(d, p);
 	sweep(d, dom);
+	return p->dead ? NULL : p;
+fail:
+	if (sock >= 0)
+		close(sock);
+	return NULL;
 }
 
 void ivsh_accept(struct daemon *d, struct ivsh_domain *dom)
@@ -397,9 +440,11 @@ void ivsh_accept(struct daemon *d, struct ivsh_domain *dom)
 		int fd = accept4(dom->listen_fd, NULL, NULL,
 				 SOCK_NONBLOCK | SOCK_CLOEXEC);
 
+		int err;
+
 		if (fd < 0)
 			return;
-		ipeer_new(d, dom, fd);
+		ipeer_new(d, dom, fd, NULL, &err);
 	}
 }
 
@@ -460,7 +505,8 @@ static int bind_path(const char *path)
 	return fd;
 }
 
-static int domain_open(struct daemon *d, const struct ivsh_spec *spec)
+static int domain_open(struct daemon *d, const struct ivsh_spec *spec,
+		       uint32_t id)
 {
 	struct ivsh_domain *dom = calloc(1, sizeof(*dom));
 	struct epoll_event ev = { .events = EPOLLIN };
@@ -477,6 +523,7 @@ static int domain_open(struct daemon *d, const struct ivsh_spec *spec)
 		return -ENOMEM;
 	}
 	dom->kind = EP_IVSH_LISTEN;
+	dom->id = id;
 	dom->spec = *spec;
 	dom->qcap = 3 + spec->vectors * (spec->max_peers + 1);
 	dom->listen_fd = -1;
@@ -517,7 +564,7 @@ fail:
 int ivsh_init(struct daemon *d)
 {
 	for (uint32_t i = 0; i < d->cfg.n_ivshmem; i++) {
-		int r = domain_open(d, &d->cfg.ivshmem[i]);
+		int r = domain_open(d, &d->cfg.ivshmem[i], i + 1);
 
 		if (r < 0)
 			return r;
@@ -547,4 +594,252 @@ void ivsh_fini(struct daemon *d)
 		free(dom);
 	}
 	ivsh_reap(d);
+}
+
+/* ---- ism members and requests ---- */
+
+void ivsh_release_peer(struct daemon *d, struct peer *p)
+{
+	while (!ism_list_empty(&p->ivsh)) {
+		struct ivsh_peer *m =
+			ism_container_of(p->ivsh.next, struct ivsh_peer, owner_link);
+		struct ivsh_domain *dom = m->dom;
+
+		ipeer_drop(d, m, "its ism peer left");
+		sweep(d, dom);
+	}
+}
+
+static struct ivsh_domain *domain_by_id(struct daemon *d, uint32_t id)
+{
+	for (struct ism_list *pos = d->ivsh_domains.next;
+	     pos != &d->ivsh_domains; pos = pos->next) {
+		struct ivsh_domain *dom =
+			ism_container_of(pos, struct ivsh_domain, link);
+
+		if (dom->id == id)
+			return dom;
+	}
+	return NULL;
+}
+
+static bool may_join(struct ivsh_domain *dom, struct peer *p)
+{
+	if (p->flags & PEER_ADMIN)
+		return true;
+	for (uint32_t i = 0; i < dom->spec.n_uids; i++)
+		if (dom->spec.uids[i] == p->uid)
+			return true;
+	return false;
+}
+
+static struct ivsh_peer *find_peer(struct ivsh_domain *dom, uint32_t id)
+{
+	for (struct ism_list *pos = dom->peers.next; pos != &dom->peers;
+	     pos = pos->next) {
+		struct ivsh_peer *o = ism_container_of(pos, struct ivsh_peer, link);
+
+		if (o->id == id)
+			return o;
+	}
+	return NULL;
+}
+
+static struct ivsh_peer *membership(struct ivsh_domain *dom, struct peer *p)
+{
+	for (struct ism_list *pos = p->ivsh.next; pos != &p->ivsh;
+	     pos = pos->next) {
+		struct ivsh_peer *m =
+			ism_container_of(pos, struct ivsh_peer, owner_link);
+
+		if (m->dom == dom)
+			return m;
+	}
+	return NULL;
+}
+
+/* Begin a reply in d->tx. */
+static void rep_begin(struct daemon *d, struct ism_wbuf *b, uint16_t type,
+		      uint32_t seq)
+{
+	ism_proto_begin(b, d->tx, ISM_WIRE_MAX_MSG, type, ISM_WIRE_F_REPLY,
+			seq, 0);
+}
+
+static int rep_send(struct daemon *d, struct peer *p, struct ism_wbuf *b,
+		    const int *fds, unsigned nfds)
+{
+	int n = ism_proto_end(b);
+
+	if (n < 0)
+		return n;
+	peer_send(d, p, (size_t)n, fds, nfds, false);
+	return 0;
+}
+
+static int ivsh_op_list(struct daemon *d, struct peer *p, uint32_t seq)
+{
+	struct ism_ivshmem_domain e[IVSH_MAX_DOMAINS];
+	struct ism_wbuf b;
+	uint32_t n = 0;
+
+	memset(e, 0, sizeof(e));
+	for (struct ism_list *pos = d->ivsh_domains.next;
+	     pos != &d->ivsh_domains && n < IVSH_MAX_DOMAINS; pos = pos->next) {
+		struct ivsh_domain *dom =
+			ism_container_of(pos, struct ivsh_domain, link);
+
+		e[n].id = dom->id;
+		e[n].vectors = dom->spec.vectors;
+		e[n].peers = dom->n_peers;
+		e[n].max_peers = dom->spec.max_peers;
+		e[n].flags = may_join(dom, p) ? ISM_IVSHMEM_MAY_JOIN : 0;
+		e[n].size = dom->spec.size;
+		ism_strlcpy(e[n].name, dom->spec.name, sizeof(e[n].name));
+		n++;
+	}
+	rep_begin(d, &b, ISM_MSG_IVSH_LIST, seq);
+	ism_proto_put_ivsh_list_rep(&b, e, n);
+	return rep_send(d, p, &b, NULL, 0);
+}
+
+static int ivsh_op_peers(struct daemon *d, struct peer *p, uint32_t seq,
+		    struct ivsh_domain *dom)
+{
+	struct ism_ivshmem_peer *e = calloc(IVSH_MAX_PEERS, sizeof(*e));
+	uint64_t now = ism_now_ns();
+	struct ism_wbuf b;
+	uint32_t n = 0;
+	int r;
+
+	if (!e)
+		return -ENOMEM;
+	for (struct ism_list *pos = dom->peers.next;
+	     pos != &dom->peers && n < IVSH_MAX_PEERS; pos = pos->next) {
+		struct ivsh_peer *o = ism_container_of(pos, struct ivsh_peer, link);
+
+		e[n].id = o->id;
+		e[n].kind = o->owner ? ISM_IVSHMEM_ISM : ISM_IVSHMEM_QEMU;
+		e[n].ism_peer = o->owner ? o->owner->id : 0;
+		e[n].age_ns = now - o->joined_ns;
+		n++;
+	}
+	rep_begin(d, &b, ISM_MSG_IVSH_PEERS, seq);
+	ism_proto_put_ivsh_peers_rep(&b, e, n);
+	r = rep_send(d, p, &b, NULL, 0);
+	free(e);
+	return r;
+}
+
+/* JOIN and VECTORS: eventfds [first, first + 15) and, for JOIN, the
+ * memory (a fresh open file description, read-write). */
+static int send_vectors(struct daemon *d, struct peer *p, uint16_t type,
+			uint32_t seq, struct ivsh_peer *m, uint32_t first)
+{
+	struct ism_ivsh_join_rep rep = { .first = first };
+	int fds[1 + ISM_IVSH_FDS_PER_MSG], nfds = 0, r;
+	struct ism_wbuf b;
+
+	if (first >= m->dom->spec.vectors)
+		return -EINVAL;
+	if (type == ISM_MSG_IVSH_JOIN) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", m->dom->memfd);
+		if ((fds[nfds++] = open(path, O_RDWR | O_CLOEXEC)) < 0)
+			return -errno;
+		rep.domain = m->dom->id;
+		rep.id = m->id;
+		rep.vectors = m->dom->spec.vectors;
+		rep.size = m->dom->spec.size;
+	}
+	while (rep.n < ISM_IVSH_FDS_PER_MSG &&
+	       first + rep.n < m->dom->spec.vectors)
+		fds[nfds++] = m->efd[first + rep.n++];
+	rep_begin(d, &b, type, seq);
+	ism_proto_put_ivsh_join_rep(&b, &rep);
+	r = rep_send(d, p, &b, fds, (unsigned)nfds);
+	if (type == ISM_MSG_IVSH_JOIN)
+		close(fds[0]);
+	return r;
+}
+
+static int ivsh_op_join(struct daemon *d, struct peer *p, uint32_t seq,
+		   struct ism_rbuf *rb)
+{
+	char name[ISM_NAME_MAX + 1];
+	struct ivsh_domain *dom = NULL;
+	struct ivsh_peer *m;
+	int r;
+
+	if ((r = ism_proto_get_ivsh_join_req(rb, name, sizeof(name))) < 0)
+		return r;
+	for (struct ism_list *pos = d->ivsh_domains.next;
+	     pos != &d->ivsh_domains; pos = pos->next) {
+		struct ivsh_domain *x =
+			ism_container_of(pos, struct ivsh_domain, link);
+
+		if (!strcmp(x->spec.name, name))
+			dom = x;
+	}
+	if (!dom)
+		return -ENOENT;
+	if (!may_join(dom, p))
+		return -EPERM;
+	if (membership(dom, p))
+		return -EALREADY;
+	if (!(m = ipeer_new(d, dom, -1, p, &r)))
+		return r;
+	return send_vectors(d, p, ISM_MSG_IVSH_JOIN, seq, m, 0);
+}
+
+int op_ivsh(struct daemon *d, struct peer *p, uint16_t type, uint32_t seq,
+	    struct ism_rbuf *rb, unsigned nfds)
+{
+	struct ism_ivsh_req req;
+	struct ivsh_domain *dom;
+	struct ivsh_peer *m, *t;
+	struct ism_wbuf b;
+	uint64_t one = 1;
+	int r;
+
+	(void)nfds;
+	if (type == ISM_MSG_IVSH_LIST)
+		return (r = ism_proto_get_empty(rb)) < 0 ? r : ivsh_op_list(d, p, seq);
+	if (type == ISM_MSG_IVSH_JOIN)
+		return ivsh_op_join(d, p, seq, rb);
+	if ((r = ism_proto_get_ivsh_req(rb, type, &req)) < 0)
+		return r;
+	if (!(dom = domain_by_id(d, req.domain)))
+		return -ENOENT;
+	m = membership(dom, p);
+	switch (type) {
+	case ISM_MSG_IVSH_PEERS:
+		return ivsh_op_peers(d, p, seq, dom);
+	case ISM_MSG_IVSH_VECTORS:
+		if (!m)
+			return -ENOENT;
+		return send_vectors(d, p, type, seq, m, req.a);
+	case ISM_MSG_IVSH_RING:
+		/* Interrupting guests is for members and administrators. */
+		if (!m && !(p->flags & PEER_ADMIN))
+			return -EPERM;
+		if (!(t = find_peer(dom, req.a)))
+			return -ENOENT;
+		if (req.b >= dom->spec.vectors)
+			return -EINVAL;
+		/* Non-blocking: a counter near its maximum is rung enough. */
+		if (write(t->efd[req.b], &one, sizeof(one)) < 0 &&
+		    errno != EAGAIN)
+			return -EIO;
+		break;
+	default: /* LEAVE */
+		if (!m)
+			return -ENOENT;
+		ipeer_drop(d, m, "left");
+		sweep(d, dom);
+		break;
+	}
+	rep_begin(d, &b, type, seq);
+	return rep_send(d, p, &b, NULL, 0);
 }

@@ -142,6 +142,7 @@ struct peer *peer_adopt(struct daemon *d, int fd, pid_t pid, uid_t uid,
 	p->gid = gid;
 	ism_list_init(&p->refs);
 	ism_list_init(&p->streams);
+	ism_list_init(&p->ivsh);
 	ism_list_init(&p->pending);
 	p->connected_ns = ism_now_ns();
 	p->hello_deadline_ns =
@@ -222,6 +223,7 @@ void peer_free(struct daemon *d, struct peer *p)
 			 p->dead_reason ? p->dead_reason : "closed");
 	region_release_peer(d, p);
 	stream_release_peer(d, p);
+	ivsh_release_peer(d, p);
 	if (p->flags & PEER_HELLO)
 		peer_watch(d, ISM_WATCH_PEER_DOWN, 0, p, NULL);
 	if (p->id)
@@ -554,6 +556,13 @@ static int dispatch(struct daemon *d, struct peer *p, struct ism_wire_hdr *h,
 		return op_stream_close(d, p, h->seq, rb, nfds);
 	case ISM_MSG_LIST_STREAMS:
 		return op_list_streams(d, p, h->seq, rb, nfds);
+	case ISM_MSG_IVSH_LIST:
+	case ISM_MSG_IVSH_PEERS:
+	case ISM_MSG_IVSH_JOIN:
+	case ISM_MSG_IVSH_VECTORS:
+	case ISM_MSG_IVSH_RING:
+	case ISM_MSG_IVSH_LEAVE:
+		return op_ivsh(d, p, h->type, h->seq, rb, nfds);
 	case ISM_MSG_HELLO:
 		return -EPROTO; /* only once */
 	default:

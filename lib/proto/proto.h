@@ -20,6 +20,7 @@
 #include <ism/common.h>
 #include <ism/conn.h>
 #include <ism/region.h>
+#include <ism/ivshmem.h>
 #include <ism/stream.h>
 
 enum ism_msg_type {
@@ -43,7 +44,13 @@ enum ism_msg_type {
 	ISM_MSG_STREAM_UPDATE = 18,
 	ISM_MSG_STREAM_CLOSE = 19,
 	ISM_MSG_LIST_STREAMS = 20,
-	ISM_MSG_REQ_MAX = 20,
+	ISM_MSG_IVSH_LIST = 21,
+	ISM_MSG_IVSH_PEERS = 22,
+	ISM_MSG_IVSH_JOIN = 23,
+	ISM_MSG_IVSH_VECTORS = 24,
+	ISM_MSG_IVSH_RING = 25,
+	ISM_MSG_IVSH_LEAVE = 26,
+	ISM_MSG_REQ_MAX = 26,
 
 	ISM_MSG_EV_NOTIFY = 0x101,
 	ISM_MSG_EV_REGION_GONE = 0x102,
@@ -204,6 +211,23 @@ struct ism_stream_update_req {
 	uint32_t path, reason;
 };
 
+/* ivshmem domains. */
+#define ISM_IVSH_DOMAINS_MAX 16u
+#define ISM_IVSH_PEERS_MAX 256u
+/* Eventfds in one JOIN or VECTORS reply (JOIN also carries the memory). */
+#define ISM_IVSH_FDS_PER_MSG 15u
+
+struct ism_ivsh_join_rep {
+	uint32_t domain, id, vectors, first, n; /* eventfds [first, first+n) */
+	uint64_t size;
+};
+
+/* IVSH_PEERS, IVSH_LEAVE: domain; IVSH_VECTORS: domain, first;
+ * IVSH_RING: domain, peer, vector. */
+struct ism_ivsh_req {
+	uint32_t domain, a, b;
+};
+
 /* Status array of a REGISTER or REATTACH reply (0 or positive errno). */
 struct ism_batch_rep {
 	uint32_t n;
@@ -262,6 +286,14 @@ void ism_proto_put_stream_update_req(struct ism_wbuf *b,
 int ism_proto_get_stream_update_req(struct ism_rbuf *b,
 				    struct ism_stream_update_req *m);
 
+void ism_proto_put_ivsh_req(struct ism_wbuf *b, uint16_t type,
+			    const struct ism_ivsh_req *m);
+int ism_proto_get_ivsh_req(struct ism_rbuf *b, uint16_t type,
+			   struct ism_ivsh_req *m);
+/* IVSH_JOIN: the domain's name. */
+void ism_proto_put_ivsh_join_req(struct ism_wbuf *b, const char *name);
+int ism_proto_get_ivsh_join_req(struct ism_rbuf *b, char *name, size_t cap);
+
 /* Replies (only sent with status 0; an error reply has no payload). */
 void ism_proto_put_hello_rep(struct ism_wbuf *b, const struct ism_hello_rep *m);
 int ism_proto_get_hello_rep(struct ism_rbuf *b, struct ism_hello_rep *m);
@@ -299,6 +331,18 @@ void ism_proto_put_streams_rep(struct ism_wbuf *b, uint64_t next,
 int ism_proto_get_streams_rep(struct ism_rbuf *b, uint64_t *next,
 			      struct ism_stream_info *e, uint32_t cap,
 			      uint32_t *n);
+void ism_proto_put_ivsh_list_rep(struct ism_wbuf *b,
+				  const struct ism_ivshmem_domain *e, uint32_t n);
+int ism_proto_get_ivsh_list_rep(struct ism_rbuf *b, struct ism_ivshmem_domain *e,
+				uint32_t cap, uint32_t *n);
+void ism_proto_put_ivsh_peers_rep(struct ism_wbuf *b,
+				  const struct ism_ivshmem_peer *e, uint32_t n);
+int ism_proto_get_ivsh_peers_rep(struct ism_rbuf *b, struct ism_ivshmem_peer *e,
+				 uint32_t cap, uint32_t *n);
+/* IVSH_JOIN and IVSH_VECTORS replies (VECTORS: domain/id/vectors/size 0). */
+void ism_proto_put_ivsh_join_rep(struct ism_wbuf *b,
+				 const struct ism_ivsh_join_rep *m);
+int ism_proto_get_ivsh_join_rep(struct ism_rbuf *b, struct ism_ivsh_join_rep *m);
 void ism_proto_put_batch_rep(struct ism_wbuf *b, const struct ism_batch_rep *m);
 int ism_proto_get_batch_rep(struct ism_rbuf *b, struct ism_batch_rep *m);
 

@@ -47,7 +47,9 @@ static void requests(uint16_t type, struct ism_rbuf *b)
 		struct ism_list_req list;
 		struct ism_stream_open_req sopen;
 		struct ism_stream_update_req supdate;
+		struct ism_ivsh_req ivsh;
 	} m, m2;
+	char name[ISM_NAME_MAX + 1];
 	uint64_t id;
 	uint32_t mask;
 
@@ -131,6 +133,18 @@ static void requests(uint16_t type, struct ism_rbuf *b)
 	case ISM_MSG_LIST_STREAMS:
 		(void)ism_proto_get_list_req(b, &m.list);
 		break;
+	case ISM_MSG_IVSH_LIST:
+		(void)ism_proto_get_empty(b);
+		break;
+	case ISM_MSG_IVSH_JOIN:
+		(void)ism_proto_get_ivsh_join_req(b, name, sizeof(name));
+		break;
+	case ISM_MSG_IVSH_PEERS:
+	case ISM_MSG_IVSH_VECTORS:
+	case ISM_MSG_IVSH_RING:
+	case ISM_MSG_IVSH_LEAVE:
+		(void)ism_proto_get_ivsh_req(b, type, &m.ivsh);
+		break;
 	case ISM_MSG_REATTACH:
 		if (ism_proto_get_reattach_req(b, &rea) == 0)
 			ROUNDTRIP(type, ism_proto_put_reattach_req,
@@ -147,6 +161,9 @@ static void replies(uint16_t type, struct ism_rbuf *b)
 	static struct ism_region_entry regions[ISM_LIST_MAX];
 	static struct ism_ref_entry refs[ISM_LIST_MAX];
 	static struct ism_stream_info streams[ISM_LIST_MAX];
+	static struct ism_ivshmem_peer ipeers[ISM_IVSH_PEERS_MAX];
+	struct ism_ivshmem_domain doms[ISM_IVSH_DOMAINS_MAX];
+	struct ism_ivsh_join_rep jr;
 	union {
 		struct ism_hello_rep hello;
 		struct ism_alloc_rep alloc;
@@ -213,6 +230,22 @@ static void replies(uint16_t type, struct ism_rbuf *b)
 		if (ism_proto_get_streams_rep(b, &next, streams, 2, &n) == 0 &&
 		    n > 2)
 			__builtin_trap();
+		break;
+	case ISM_MSG_IVSH_LIST:
+		(void)ism_proto_get_ivsh_list_rep(b, doms, ISM_IVSH_DOMAINS_MAX,
+						  &n);
+		break;
+	case ISM_MSG_IVSH_PEERS:
+		(void)ism_proto_get_ivsh_peers_rep(b, ipeers, ISM_IVSH_PEERS_MAX,
+						   &n);
+		break;
+	case ISM_MSG_IVSH_JOIN:
+	case ISM_MSG_IVSH_VECTORS:
+		(void)ism_proto_get_ivsh_join_rep(b, &jr);
+		break;
+	case ISM_MSG_IVSH_RING:
+	case ISM_MSG_IVSH_LEAVE:
+		(void)ism_proto_get_empty(b);
 		break;
 	default:
 		break;

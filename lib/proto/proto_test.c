@@ -498,6 +498,82 @@ static void test_streams(void **state)
 			 -EBADMSG);
 }
 
+static void test_ivshmem(void **state)
+{
+	struct ism_ivsh_req q = { .domain = 1, .a = 65535, .b = 63 }, d;
+	struct ism_ivsh_join_rep j = { .domain = 1, .id = 7, .vectors = 64,
+				       .first = 45, .n = 15, .size = 1 << 20 },
+				 jd;
+	struct ism_ivshmem_domain dom = { .id = 1, .vectors = 2, .peers = 5,
+					  .max_peers = 4, .size = 4096,
+					  .name = "x" },
+				  dd[2];
+	struct ism_ivshmem_peer pe = { .id = 3, .kind = ISM_IVSHMEM_QEMU,
+				       .ism_peer = 9 },
+				pd[2];
+	struct ism_rbuf rb;
+	char name[ISM_NAME_MAX + 1];
+	uint32_t n;
+
+	(void)state;
+	ENCODE(&rb, ISM_MSG_IVSH_RING,
+	       ism_proto_put_ivsh_req(&w_, ISM_MSG_IVSH_RING, &q));
+	assert_int_equal(ism_proto_get_ivsh_req(&rb, ISM_MSG_IVSH_RING, &d), 0);
+	assert_int_equal(d.a, 65535);
+	/* A peer id beyond 16 bits, a vector beyond 63, domain 0, and
+	 * fields a type does not use. */
+	q.a = 65536;
+	ENCODE(&rb, ISM_MSG_IVSH_RING,
+	       ism_proto_put_ivsh_req(&w_, ISM_MSG_IVSH_RING, &q));
+	assert_int_equal(ism_proto_get_ivsh_req(&rb, ISM_MSG_IVSH_RING, &d),
+			 -EINVAL);
+	q.a = 1;
+	q.b = 64;
+	ENCODE(&rb, ISM_MSG_IVSH_RING,
+	       ism_proto_put_ivsh_req(&w_, ISM_MSG_IVSH_RING, &q));
+	assert_int_equal(ism_proto_get_ivsh_req(&rb, ISM_MSG_IVSH_RING, &d),
+			 -EINVAL);
+	q.b = 0;
+	ENCODE(&rb, ISM_MSG_IVSH_LEAVE,
+	       ism_proto_put_ivsh_req(&w_, ISM_MSG_IVSH_LEAVE, &q));
+	assert_int_equal(ism_proto_get_ivsh_req(&rb, ISM_MSG_IVSH_LEAVE, &d),
+			 -EINVAL);
+	q.a = 0;
+	q.domain = 0;
+	ENCODE(&rb, ISM_MSG_IVSH_LEAVE,
+	       ism_proto_put_ivsh_req(&w_, ISM_MSG_IVSH_LEAVE, &q));
+	assert_int_equal(ism_proto_get_ivsh_req(&rb, ISM_MSG_IVSH_LEAVE, &d),
+			 -EINVAL);
+	/* JOIN: a name, not an empty one. */
+	ENCODE(&rb, ISM_MSG_IVSH_JOIN, ism_proto_put_ivsh_join_req(&w_, "vm"));
+	assert_int_equal(ism_proto_get_ivsh_join_req(&rb, name, sizeof(name)),
+			 0);
+	assert_string_equal(name, "vm");
+	ENCODE(&rb, ISM_MSG_IVSH_JOIN, ism_proto_put_ivsh_join_req(&w_, ""));
+	assert_int_equal(ism_proto_get_ivsh_join_req(&rb, name, sizeof(name)),
+			 -EINVAL);
+	/* Replies: eventfd ranges within 64 vectors. */
+	ENCODE(&rb, ISM_MSG_IVSH_JOIN, ism_proto_put_ivsh_join_rep(&w_, &j));
+	assert_int_equal(ism_proto_get_ivsh_join_rep(&rb, &jd), 0);
+	j.first = 50;
+	ENCODE(&rb, ISM_MSG_IVSH_JOIN, ism_proto_put_ivsh_join_rep(&w_, &j));
+	assert_int_equal(ism_proto_get_ivsh_join_rep(&rb, &jd), -EINVAL);
+	/* More peers than the limit, a QEMU with an ism peer id. */
+	ENCODE(&rb, ISM_MSG_IVSH_LIST, ism_proto_put_ivsh_list_rep(&w_, &dom, 1));
+	assert_int_equal(ism_proto_get_ivsh_list_rep(&rb, dd, 2, &n), -EINVAL);
+	ENCODE(&rb, ISM_MSG_IVSH_PEERS,
+	       ism_proto_put_ivsh_peers_rep(&w_, &pe, 1));
+	assert_int_equal(ism_proto_get_ivsh_peers_rep(&rb, pd, 2, &n), -EINVAL);
+	pe.ism_peer = 0;
+	ENCODE(&rb, ISM_MSG_IVSH_PEERS,
+	       ism_proto_put_ivsh_peers_rep(&w_, &pe, 1));
+	assert_int_equal(ism_proto_get_ivsh_peers_rep(&rb, pd, 2, &n), 0);
+	assert_int_equal(n, 1);
+	ENCODE(&rb, ISM_MSG_IVSH_PEERS,
+	       ism_proto_put_ivsh_peers_rep(&w_, &pe, 1));
+	assert_int_equal(ism_proto_get_ivsh_peers_rep(&rb, pd, 0, &n), -EBADMSG);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -512,6 +588,7 @@ int main(void)
 		cmocka_unit_test(test_events),
 		cmocka_unit_test(test_status),
 		cmocka_unit_test(test_streams),
+		cmocka_unit_test(test_ivshmem),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -227,6 +228,187 @@ static void test_peer_limit(void **state)
 		leave(&p[i]);
 }
 
+static int member_child(void *arg)
+{
+	struct ism_conn *c;
+	struct ism_ivshmem *m;
+
+	(void)arg;
+	if (ism_conn_open(t_group.sock, NULL, &c) < 0 ||
+	    ism_ivshmem_join(c, "test", &m) < 0)
+		return 1;
+	pause();
+	return 0;
+}
+
+/* An ism peer joins: a fake QEMU learns its eventfds, they ring each
+ * other both ways (the member through ismd), share memory, and the
+ * member's departure (its connection closed) reaches the QEMU. */
+static void test_ism_member(void **state)
+{
+	struct ism_conn *c = t_connect(&t_group, "member", 0);
+	struct ism_ivshmem_domain dl[4];
+	struct ism_ivshmem_peer pl[8];
+	struct ism_ivshmem *m;
+	struct client q;
+	int q_to_m[VECTORS], n, dom;
+	uint64_t one = 1, got;
+	char *mm, *mq;
+	void *addr;
+
+	(void)state;
+	n = ism_ivshmem_list(c, dl, 4);
+	assert_int_equal(n, 1);
+	assert_string_equal(dl[0].name, "test");
+	assert_int_equal(dl[0].vectors, VECTORS);
+	assert_int_equal(dl[0].size, SIZE);
+	assert_true(dl[0].flags & ISM_IVSHMEM_MAY_JOIN); /* root: admin */
+	dom = (int)dl[0].id;
+	assert_int_equal(ism_ivshmem_join(c, "nope", &m), -ENOENT);
+	join(&q);
+	own_vectors(&q);
+	assert_int_equal(ism_ivshmem_join(c, "test", &m), 0);
+	assert_int_equal(ism_ivshmem_join(c, "test", &m) == -EALREADY, 1);
+	assert_int_equal(ism_ivshmem_vectors(m), VECTORS);
+	assert_true(ism_ivshmem_id(m) != (uint32_t)q.id);
+	/* The QEMU learns the member like any peer. */
+	for (int v = 0; v < VECTORS; v++)
+		expect(q.sock, ism_ivshmem_id(m), true, &q_to_m[v]);
+	n = ism_ivshmem_peers(c, (uint32_t)dom, pl, 8);
+	assert_int_equal(n, 2);
+	for (int i = 0; i < n; i++)
+		if (pl[i].id == ism_ivshmem_id(m)) {
+			assert_int_equal(pl[i].kind, ISM_IVSHMEM_ISM);
+			assert_int_equal(pl[i].ism_peer, ism_conn_peer_id(c));
+		} else {
+			assert_int_equal(pl[i].kind, ISM_IVSHMEM_QEMU);
+		}
+	/* Memory. */
+	assert_int_equal(ism_ivshmem_map(m, &addr), 0);
+	mm = addr;
+	mq = mmap(NULL, SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, q.mem, 0);
+	assert_true(mq != MAP_FAILED);
+	strcpy(mm + 64, "host wrote");
+	assert_string_equal(mq + 64, "host wrote");
+	/* QEMU rings the member's vector 1. */
+	assert_int_equal(write(q_to_m[1], &one, 8), 8);
+	assert_int_equal(read(ism_ivshmem_vector_fd(m, 1), &got, 8), 8);
+	assert_int_equal(got, 1);
+	/* The member rings the QEMU's vector 0 (through ismd). */
+	assert_int_equal(ism_ivshmem_ring(c, (uint32_t)dom, (uint32_t)q.id, 0),
+			 0);
+	{
+		struct pollfd p = { q.own[0], POLLIN, 0 };
+
+		assert_int_equal(poll(&p, 1, 3000), 1);
+		assert_int_equal(read(q.own[0], &got, 8), 8);
+	}
+	assert_int_equal(ism_ivshmem_ring(c, (uint32_t)dom, 65535, 0), -ENOENT);
+	assert_int_equal(ism_ivshmem_ring(c, (uint32_t)dom, (uint32_t)q.id,
+					  VECTORS),
+			 -EINVAL);
+	assert_int_equal(ism_ivshmem_ring(c, 9, (uint32_t)q.id, 0), -ENOENT);
+	assert_int_equal(ism_ivshmem_vector_fd(m, VECTORS), -EINVAL);
+	/* It leaves: the QEMU is told. */
+	{
+		uint32_t mid = ism_ivshmem_id(m);
+
+		ism_ivshmem_leave(m);
+		expect(q.sock, mid, false, NULL);
+	}
+	/* A member whose process dies: the QEMU is told too. */
+	{
+		pid_t pid = t_fork(member_child, NULL);
+		int64_t v;
+		int fd;
+
+		for (int k = 0; k < VECTORS; k++) {
+			assert_int_equal(get(q.sock, &v, &fd), 1);
+			assert_true(fd >= 0);
+			close(fd);
+		}
+		kill(pid, SIGKILL);
+		assert_int_equal(t_wait(pid), 128 + SIGKILL);
+		expect(q.sock, v, false, NULL);
+	}
+	ism_conn_close(c);
+	munmap(mq, SIZE);
+	leave(&q);
+	for (int v = 0; v < VECTORS; v++)
+		close(q_to_m[v]);
+	t_msleep(200);
+}
+
+/* Run ismctl with @args; its stdout in @out; returns the exit status. */
+static int ismctl(const char *const *args, char *out, size_t cap)
+{
+	const char *prog = t_prog("ISMCTL", "ismctl/ismctl");
+	char *argv[16];
+	int pfd[2], st, n = 0;
+	size_t got = 0;
+	pid_t pid;
+
+	argv[n++] = (char *)"ismctl";
+	argv[n++] = (char *)"--socket";
+	argv[n++] = t_group.sock;
+	for (int i = 0; args[i] && n < 15; i++)
+		argv[n++] = (char *)args[i];
+	argv[n] = NULL;
+	assert_int_equal(pipe(pfd), 0);
+	pid = fork();
+	if (pid == 0) {
+		dup2(pfd[1], 1);
+		execv(prog, argv);
+		_exit(127);
+	}
+	close(pfd[1]);
+	for (ssize_t r; got + 1 < cap &&
+			(r = read(pfd[0], out + got, cap - 1 - got)) > 0;)
+		got += (size_t)r;
+	out[got] = '\0';
+	close(pfd[0]);
+	waitpid(pid, &st, 0);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* ismctl ivshmem: list, peers, ring a QEMU's doorbell, refusals. */
+static void test_ismctl(void **state)
+{
+	static const char *const list[] = { "ivshmem", "list", NULL };
+	static const char *const jlist[] = { "--json", "ivshmem", "list", NULL };
+	static const char *const peers[] = { "ivshmem", "peers", "test", NULL };
+	static const char *const bad[] = { "ivshmem", "ring", "test", "1",
+					   "99", NULL };
+	static const char *const none[] = { "ivshmem", "peers", "nope", NULL };
+	char out[4096], id[8];
+	const char *ring[] = { "ivshmem", "ring", "test", id, "1", NULL };
+	struct client q;
+	uint64_t got;
+
+	(void)state;
+	join(&q);
+	own_vectors(&q);
+	assert_int_equal(ismctl(list, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "test"));
+	assert_non_null(strstr(out, "1/3"));
+	assert_int_equal(ismctl(jlist, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "\"domains\""));
+	assert_int_equal(ismctl(peers, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "qemu"));
+	snprintf(id, sizeof(id), "%d", q.id);
+	assert_int_equal(ismctl(ring, out, sizeof(out)), 0);
+	{
+		struct pollfd p = { q.own[1], POLLIN, 0 };
+
+		assert_int_equal(poll(&p, 1, 3000), 1);
+		assert_int_equal(read(q.own[1], &got, 8), 8);
+	}
+	assert_int_equal(ismctl(bad, out, sizeof(out)), 2);
+	assert_int_equal(ismctl(none, out, sizeof(out)), 1);
+	leave(&q);
+	t_msleep(200);
+}
+
 /* Bad specifications: one line, exit status 2, nothing started. */
 static void test_refused_specs(void **state)
 {
@@ -270,6 +452,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_two_peers),
 		cmocka_unit_test(test_peer_limit),
+		cmocka_unit_test(test_ism_member),
+		cmocka_unit_test(test_ismctl),
 		cmocka_unit_test(test_refused_specs),
 	};
 	static const char *args[] = { "--ivshmem", spec, NULL };

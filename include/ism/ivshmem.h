@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ism/ivshmem.h - take part in an ivshmem domain that ismd serves to
+ * QEMU's ivshmem-doorbell devices (ismd --ivshmem; docs/ivshmem.md).
+ *
+ * A member gets a peer id in the domain's id space (the one guests write
+ * into their doorbell register), the domain's memory (read-write) and
+ * one eventfd per vector that becomes readable when anyone rings that
+ * vector of ours.  Guests learn our eventfds as for any peer, and our
+ * departure when we leave or our process dies.  Ringing a peer goes
+ * through ismd (one round trip): members and administrators may ring.
+ *
+ * Who may join: administrators, and the uids a domain names (uid=...).
+ * Same thread-safety as ism/conn.h.
+ */
+#ifndef ISM_IVSHMEM_H
+#define ISM_IVSHMEM_H
+
+#include <ism/common.h>
+#include <ism/conn.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ISM_IVSHMEM_MAX_VECTORS 64
+
+struct ism_ivshmem_domain {
+	uint32_t id;	   /* for ism_ivshmem_peers/ring */
+	uint32_t vectors;  /* per peer */
+	uint32_t peers, max_peers;
+	uint32_t flags;	   /* ISM_IVSHMEM_MAY_JOIN */
+	uint64_t size;
+	char name[ISM_NAME_MAX + 1];
+};
+#define ISM_IVSHMEM_MAY_JOIN 1u
+
+struct ism_ivshmem_peer {
+	uint32_t id;
+	uint32_t kind;	   /* ISM_IVSHMEM_QEMU or ISM_IVSHMEM_ISM */
+	uint64_t ism_peer; /* the ismd peer of an ism member, else 0 */
+	uint64_t age_ns;
+};
+#define ISM_IVSHMEM_QEMU 1u
+#define ISM_IVSHMEM_ISM 2u
+
+/* The domains (at most @max); returns how many, or -errno. */
+ISM_EXPORT int ism_ivshmem_list(struct ism_conn *c,
+				struct ism_ivshmem_domain *out, uint32_t max);
+/* The peers of domain @domain (at most @max, by id); -ENOENT. */
+ISM_EXPORT int ism_ivshmem_peers(struct ism_conn *c, uint32_t domain,
+				 struct ism_ivshmem_peer *out, uint32_t max);
+/* Ring vector @vector of peer @peer in @domain: -ENOENT (no such peer),
+ * -EINVAL (vector), -EPERM (neither a member nor an administrator). */
+ISM_EXPORT int ism_ivshmem_ring(struct ism_conn *c, uint32_t domain,
+				uint32_t peer, uint32_t vector);
+
+struct ism_ivshmem;
+
+/* Join the domain named @name: -ENOENT, -EPERM, -EUSERS (full). */
+ISM_EXPORT int ism_ivshmem_join(struct ism_conn *c, const char *name,
+				struct ism_ivshmem **out);
+ISM_EXPORT uint32_t ism_ivshmem_domain_id(struct ism_ivshmem *m);
+/* Our peer id in the domain. */
+ISM_EXPORT uint32_t ism_ivshmem_id(struct ism_ivshmem *m);
+ISM_EXPORT uint32_t ism_ivshmem_vectors(struct ism_ivshmem *m);
+ISM_EXPORT uint64_t ism_ivshmem_size(struct ism_ivshmem *m);
+/* The memory, mapped read-write on first call (shared with the guests);
+ * 0 or -errno. */
+ISM_EXPORT int ism_ivshmem_map(struct ism_ivshmem *m, void **addr);
+/* Readable (an eventfd: read 8 bytes) when our vector @v is rung; -EINVAL. */
+ISM_EXPORT int ism_ivshmem_vector_fd(struct ism_ivshmem *m, uint32_t v);
+/* Leave (the others are told), unmap, close.  NULL is allowed. */
+ISM_EXPORT void ism_ivshmem_leave(struct ism_ivshmem *m);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

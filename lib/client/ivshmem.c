@@ -1,0 +1,262 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ivshmem - membership of ismd's ivshmem domains (include/ism/ivshmem.h).
+ */
+#include "client.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct ism_ivshmem {
+	struct ism_conn *c;
+	uint32_t domain, id, vectors;
+	uint64_t size;
+	int memfd;
+	void *map;
+	int efd[ISM_IVSHMEM_MAX_VECTORS];
+};
+
+/* A request with the ism_ivsh_req layout; the reply in *@rep. */
+static int call(struct ism_conn *c, uint16_t type,
+		const struct ism_ivsh_req *req, struct reply *rep)
+{
+	struct ism_wbuf b;
+	int e;
+
+	conn_begin_locked(c, &b, type);
+	ism_proto_put_ivsh_req(&b, type, req);
+	e = ism_proto_end(&b);
+	return e < 0 ? e : conn_call_locked(c, (size_t)e, NULL, 0, rep);
+}
+
+int ism_ivshmem_list(struct ism_conn *c, struct ism_ivshmem_domain *out,
+		     uint32_t max)
+{
+	struct ism_ivshmem_domain all[ISM_IVSH_DOMAINS_MAX];
+	struct ism_wbuf b;
+	struct reply rep;
+	uint32_t n = 0;
+	int e;
+
+	if (!out && max)
+		return -EINVAL;
+	pthread_mutex_lock(&c->lock);
+	conn_begin_locked(c, &b, ISM_MSG_IVSH_LIST);
+	e = ism_proto_end(&b);
+	if (e >= 0)
+		e = conn_call_locked(c, (size_t)e, NULL, 0, &rep);
+	if (e >= 0) {
+		e = ism_proto_get_ivsh_list_rep(&rep.rb, all,
+						ISM_IVSH_DOMAINS_MAX, &n) < 0
+			    ? -EPROTO
+			    : (int)n;
+		reply_close_fds(&rep);
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (e > 0)
+		memcpy(out, all, ISM_MIN((uint32_t)e, max) * sizeof(*out));
+	return e < 0 ? e : (int)ISM_MIN((uint32_t)e, max);
+}
+
+int ism_ivshmem_peers(struct ism_conn *c, uint32_t domain,
+		      struct ism_ivshmem_peer *out, uint32_t max)
+{
+	struct ism_ivsh_req req = { .domain = domain };
+	struct ism_ivshmem_peer *all = calloc(ISM_IVSH_PEERS_MAX, sizeof(*all));
+	struct reply rep;
+	uint32_t n = 0;
+	int e;
+
+	if (!all)
+		return -ENOMEM;
+	pthread_mutex_lock(&c->lock);
+	e = call(c, ISM_MSG_IVSH_PEERS, &req, &rep);
+	if (e >= 0) {
+		e = ism_proto_get_ivsh_peers_rep(&rep.rb, all,
+						 ISM_IVSH_PEERS_MAX, &n) < 0
+			    ? -EPROTO
+			    : (int)n;
+		reply_close_fds(&rep);
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (e > 0 && out)
+		memcpy(out, all, ISM_MIN((uint32_t)e, max) * sizeof(*out));
+	free(all);
+	return e < 0 ? e : (int)ISM_MIN((uint32_t)e, max);
+}
+
+int ism_ivshmem_ring(struct ism_conn *c, uint32_t domain, uint32_t peer,
+		     uint32_t vector)
+{
+	struct ism_ivsh_req req = { .domain = domain, .a = peer, .b = vector };
+	struct reply rep;
+	int e;
+
+	if (peer > 0xffff || vector >= ISM_IVSHMEM_MAX_VECTORS ||
+	    domain == 0 || domain > ISM_IVSH_DOMAINS_MAX)
+		return -EINVAL;
+	pthread_mutex_lock(&c->lock);
+	e = call(c, ISM_MSG_IVSH_RING, &req, &rep);
+	if (e >= 0) {
+		e = ism_proto_get_empty(&rep.rb) < 0 ? -EPROTO : 0;
+		reply_close_fds(&rep);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return e;
+}
+
+/* Take the eventfds of a JOIN or VECTORS reply (fds after @skip). */
+static int take_vectors(struct ism_ivshmem *m, const struct ism_ivsh_join_rep *r,
+			struct reply *rep, unsigned skip)
+{
+	if (rep->nfds != skip + r->n || r->first + r->n > m->vectors)
+		return -EPROTO;
+	for (uint32_t i = 0; i < r->n; i++) {
+		int fd = rep->fds[skip + i];
+
+		rep->fds[skip + i] = -1;
+		if (m->efd[r->first + i] >= 0 || fd < 0)
+			return -EPROTO;
+		m->efd[r->first + i] = fd;
+	}
+	return 0;
+}
+
+int ism_ivshmem_join(struct ism_conn *c, const char *name,
+		     struct ism_ivshmem **out)
+{
+	struct ism_ivsh_join_rep jr;
+	struct ism_ivshmem *m;
+	struct ism_wbuf b;
+	struct reply rep;
+	struct stat st;
+	int e;
+
+	if (!c || !name || !out || !*name || strlen(name) > ISM_NAME_MAX)
+		return -EINVAL;
+	if (!(m = calloc(1, sizeof(*m))))
+		return -ENOMEM;
+	m->c = c;
+	m->memfd = -1;
+	for (int v = 0; v < ISM_IVSHMEM_MAX_VECTORS; v++)
+		m->efd[v] = -1;
+	pthread_mutex_lock(&c->lock);
+	conn_begin_locked(c, &b, ISM_MSG_IVSH_JOIN);
+	ism_proto_put_ivsh_join_req(&b, name);
+	e = ism_proto_end(&b);
+	if (e >= 0)
+		e = conn_call_locked(c, (size_t)e, NULL, 0, &rep);
+	if (e < 0)
+		goto out;
+	/* ismd's reply is checked like any input: sizes, counts, the fd. */
+	if (ism_proto_get_ivsh_join_rep(&rep.rb, &jr) < 0 || jr.first != 0 ||
+	    jr.vectors == 0 || rep.nfds < 1 || jr.size == 0 ||
+	    (jr.size & (jr.size - 1)) || fstat(rep.fds[0], &st) < 0 ||
+	    (uint64_t)st.st_size != jr.size) {
+		e = -EPROTO;
+		goto done;
+	}
+	m->domain = jr.domain;
+	m->id = jr.id;
+	m->vectors = jr.vectors;
+	m->size = jr.size;
+	m->memfd = rep.fds[0];
+	rep.fds[0] = -1;
+	if ((e = take_vectors(m, &jr, &rep, 1)) < 0)
+		goto done;
+	/* The rest of our eventfds, 15 at a time. */
+	while (e == 0 && jr.first + jr.n < m->vectors) {
+		struct ism_ivsh_req req = { .domain = m->domain,
+					    .a = jr.first + jr.n };
+
+		reply_close_fds(&rep);
+		if ((e = call(c, ISM_MSG_IVSH_VECTORS, &req, &rep)) < 0)
+			goto out;
+		if (ism_proto_get_ivsh_join_rep(&rep.rb, &jr) < 0 ||
+		    jr.first != req.a || jr.n == 0)
+			e = -EPROTO;
+		else
+			e = take_vectors(m, &jr, &rep, 0);
+	}
+done:
+	reply_close_fds(&rep);
+out:
+	pthread_mutex_unlock(&c->lock);
+	if (e < 0) {
+		if (m->domain && e != -EPROTO)
+			ism_ivshmem_leave(m);
+		else {
+			ism_close_fd(&m->memfd);
+			for (int v = 0; v < ISM_IVSHMEM_MAX_VECTORS; v++)
+				ism_close_fd(&m->efd[v]);
+			free(m);
+		}
+		return e;
+	}
+	*out = m;
+	return 0;
+}
+
+uint32_t ism_ivshmem_domain_id(struct ism_ivshmem *m)
+{
+	return m->domain;
+}
+
+uint32_t ism_ivshmem_id(struct ism_ivshmem *m)
+{
+	return m->id;
+}
+
+uint32_t ism_ivshmem_vectors(struct ism_ivshmem *m)
+{
+	return m->vectors;
+}
+
+uint64_t ism_ivshmem_size(struct ism_ivshmem *m)
+{
+	return m->size;
+}
+
+int ism_ivshmem_map(struct ism_ivshmem *m, void **addr)
+{
+	if (!m->map) {
+		void *p = mmap(NULL, m->size, PROT_READ | PROT_WRITE, MAP_SHARED,
+			       m->memfd, 0);
+
+		if (p == MAP_FAILED)
+			return -errno;
+		m->map = p;
+	}
+	*addr = m->map;
+	return 0;
+}
+
+int ism_ivshmem_vector_fd(struct ism_ivshmem *m, uint32_t v)
+{
+	return v < m->vectors ? m->efd[v] : -EINVAL;
+}
+
+void ism_ivshmem_leave(struct ism_ivshmem *m)
+{
+	struct ism_ivsh_req req;
+	struct reply rep;
+
+	if (!m)
+		return;
+	req = (struct ism_ivsh_req){ .domain = m->domain };
+	pthread_mutex_lock(&m->c->lock);
+	if (call(m->c, ISM_MSG_IVSH_LEAVE, &req, &rep) >= 0)
+		reply_close_fds(&rep);
+	pthread_mutex_unlock(&m->c->lock);
+	if (m->map)
+		munmap(m->map, m->size);
+	ism_close_fd(&m->memfd);
+	for (int v = 0; v < ISM_IVSHMEM_MAX_VECTORS; v++)
+		ism_close_fd(&m->efd[v]);
+	free(m);
+}
