@@ -89,7 +89,7 @@ static int list(struct ctl *ctl)
 static int peers(struct ctl *ctl, const char *name)
 {
 	struct ism_ivshmem_peer p[256];
-	struct ism_ivshmem_domain d;
+	struct ism_ivshmem_domain d = { 0 };
 	json_object *arr;
 	int r, n;
 
@@ -138,7 +138,7 @@ static int number(const char *s, uint64_t max, uint32_t *out, const char *what)
 
 static int ring(struct ctl *ctl, char **argv)
 {
-	struct ism_ivshmem_domain d;
+	struct ism_ivshmem_domain d = { 0 };
 	uint32_t peer = 0, vector = 0;
 	int r;
 

@@ -116,14 +116,14 @@ int ivsh_parse(const char *arg, struct ivsh_spec *s, char *err, size_t errlen)
 		} else if (!strcmp(tok, "vectors")) {
 			if (ism_parse_u64(eq, IVSH_MAX_VECTORS, &v) < 0 || !v) {
 				snprintf(err, errlen, "vectors must be 1 to %u",
-					 IVSH_MAX_VECTORS);
+					 (unsigned)IVSH_MAX_VECTORS);
 				return -EINVAL;
 			}
 			s->vectors = (uint32_t)v;
 		} else if (!strcmp(tok, "peers")) {
 			if (ism_parse_u64(eq, IVSH_MAX_PEERS, &v) < 0 || v < 2) {
 				snprintf(err, errlen, "peers must be 2 to %u",
-					 IVSH_MAX_PEERS);
+					 (unsigned)IVSH_MAX_PEERS);
 				return -EINVAL;
 			}
 			s->max_peers = (uint32_t)v;
@@ -328,9 +328,11 @@ static void ipeer_free(struct ivsh_peer *p)
 
 void ivsh_reap(struct daemon *d)
 {
-	while (!ism_list_empty(&d->ivsh_reap)) {
-		struct ivsh_peer *p =
-			ism_container_of(d->ivsh_reap.next, struct ivsh_peer, link);
+	struct ism_list *pos, *tmp;
+
+	ism_list_for_each_safe(pos, tmp, &d->ivsh_reap)
+	{
+		struct ivsh_peer *p = ism_container_of(pos, struct ivsh_peer, link);
 
 		ism_list_del(&p->link);
 		ipeer_free(p);
@@ -574,15 +576,21 @@ int ivsh_init(struct daemon *d)
 
 void ivsh_fini(struct daemon *d)
 {
-	while (!ism_list_empty(&d->ivsh_domains)) {
-		struct ivsh_domain *dom = ism_container_of(
-			d->ivsh_domains.next, struct ivsh_domain, link);
+	struct ism_list *dpos, *dtmp, *pos, *tmp;
 
-		while (!ism_list_empty(&dom->peers)) {
-			struct ivsh_peer *p = ism_container_of(
-				dom->peers.next, struct ivsh_peer, link);
+	ism_list_for_each_safe(dpos, dtmp, &d->ivsh_domains)
+	{
+		struct ivsh_domain *dom =
+			ism_container_of(dpos, struct ivsh_domain, link);
+
+		ism_list_for_each_safe(pos, tmp, &dom->peers)
+		{
+			struct ivsh_peer *p =
+				ism_container_of(pos, struct ivsh_peer, link);
 
 			ism_list_del(&p->link);
+			if (p->owner)
+				ism_list_del(&p->owner_link);
 			ipeer_free(p);
 		}
 		ism_list_del(&dom->link);
@@ -600,9 +608,12 @@ void ivsh_fini(struct daemon *d)
 
 void ivsh_release_peer(struct daemon *d, struct peer *p)
 {
-	while (!ism_list_empty(&p->ivsh)) {
+	struct ism_list *pos, *tmp;
+
+	ism_list_for_each_safe(pos, tmp, &p->ivsh)
+	{
 		struct ivsh_peer *m =
-			ism_container_of(p->ivsh.next, struct ivsh_peer, owner_link);
+			ism_container_of(pos, struct ivsh_peer, owner_link);
 		struct ivsh_domain *dom = m->dom;
 
 		ipeer_drop(d, m, "its ism peer left");

@@ -58,7 +58,7 @@ int ism_ivshmem_list(struct ism_conn *c, struct ism_ivshmem_domain *out,
 		reply_close_fds(&rep);
 	}
 	pthread_mutex_unlock(&c->lock);
-	if (e > 0)
+	if (e > 0 && out)
 		memcpy(out, all, ISM_MIN((uint32_t)e, max) * sizeof(*out));
 	return e < 0 ? e : (int)ISM_MIN((uint32_t)e, max);
 }
