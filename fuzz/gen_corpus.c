@@ -310,10 +310,32 @@ int main(int argc, char **argv)
 		seq_add(0, MSG(ISM_MSG_IVSH_RING, 0,
 			       ism_proto_put_ivsh_req(&w_, ISM_MSG_IVSH_RING,
 						      &ring)));
+		seq_add(0, MSG(ISM_MSG_IVSH_LAYOUT, 0,
+			       ism_proto_put_ivsh_req(&w_, ISM_MSG_IVSH_LAYOUT,
+						      &one)));
+		seq_add(0, MSG(ISM_MSG_IVSH_STATE, 0,
+			       ism_proto_put_ivsh_req(&w_, ISM_MSG_IVSH_STATE,
+						      &ring)));
+		seq_add(0, MSG(ISM_MSG_IVSH_SECTIONS, 0,
+			       ism_proto_put_ivsh_req(&w_, ISM_MSG_IVSH_SECTIONS,
+						      &one)));
 		seq_add(0, MSG(ISM_MSG_IVSH_LEAVE, 0,
 			       ism_proto_put_ivsh_req(&w_, ISM_MSG_IVSH_LEAVE,
 						      &one)));
 		save("ismd", "ivshmem", seq, seqlen);
+		{
+			struct ism_ivsh_layout_rep lr = { .layout = 2,
+							  .state_size = 4096,
+							  .output_size = 4096 };
+			uint32_t ids[2] = { 1, 3 };
+
+			n = MSG(ISM_MSG_IVSH_LAYOUT, ISM_WIRE_F_REPLY,
+				ism_proto_put_ivsh_layout_rep(&w_, &lr));
+			save("proto", "ivsh-layout-rep", msg, n);
+			n = MSG(ISM_MSG_IVSH_SECTIONS, ISM_WIRE_F_REPLY,
+				ism_proto_put_ivsh_sections_rep(&w_, ids, 2));
+			save("proto", "ivsh-sections-rep", msg, n);
+		}
 
 		n = MSG(ISM_MSG_IVSH_RING, 0,
 			ism_proto_put_ivsh_req(&w_, ISM_MSG_IVSH_RING, &ring));

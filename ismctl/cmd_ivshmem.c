@@ -56,8 +56,8 @@ static int list(struct ctl *ctl)
 		return ctl_fail("ivshmem list", n);
 	}
 	if (!arr)
-		printf("%-4s %-20s %10s %7s %11s %s\n", "ID", "NAME", "SIZE",
-		       "VECTORS", "PEERS", "JOIN");
+		printf("%-4s %-20s %10s %7s %11s %-6s %s\n", "ID", "NAME",
+		       "SIZE", "VECTORS", "PEERS", "LAYOUT", "JOIN");
 	for (int i = 0; i < n; i++) {
 		if (arr) {
 			json_object *o = json_object_new_object();
@@ -69,12 +69,16 @@ static int list(struct ctl *ctl)
 			json_object_object_add(o, "peers", json_object_new_int64(d[i].peers));
 			json_object_object_add(o, "max_peers", json_object_new_int64(d[i].max_peers));
 			json_object_object_add(o, "may_join", json_object_new_boolean(d[i].flags & ISM_IVSHMEM_MAY_JOIN));
+			json_object_object_add(o, "layout", json_object_new_string(d[i].flags & ISM_IVSHMEM_V2 ? "v2" : "v1"));
 			json_object_array_add(arr, o);
 			continue;
 		}
-		printf("%-4u %-20s %10s %7u %5u/%-5u %s\n", d[i].id, d[i].name,
-		       ism_format_size(d[i].size, sz, sizeof(sz)), d[i].vectors,
-		       d[i].peers, d[i].max_peers,
+		/* v2: QEMU v1 devices map only the read-write section and
+		 * nothing is enforced against them (docs/ivshmem.md). */
+		printf("%-4u %-20s %10s %7u %5u/%-5u %-6s %s\n", d[i].id,
+		       d[i].name, ism_format_size(d[i].size, sz, sizeof(sz)),
+		       d[i].vectors, d[i].peers, d[i].max_peers,
+		       d[i].flags & ISM_IVSHMEM_V2 ? "v2" : "v1",
 		       d[i].flags & ISM_IVSHMEM_MAY_JOIN ? "yes" : "no");
 	}
 	if (arr) {

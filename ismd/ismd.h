@@ -41,6 +41,8 @@ struct ivsh_spec {
 	uint32_t vectors, max_peers;
 	uint32_t n_uids; /* besides administrators, these uids may join */
 	uid_t uids[8];
+	bool v2;	 /* layout=v2: a state table and output sections */
+	uint64_t output; /* v2: each peer's output section */
 };
 #define ISMD_POLICY_MAX 64
 

@@ -123,13 +123,14 @@ int LLVMFuzzerInitialize(int *argc, char **argv[])
 	ism_map_init(&D.ref_by_pr);
 	stream_init(&D);
 	tcp_listener = tcp_listen();
-	/* One ivshmem domain, "fuzz": members can join, ring, leave. */
+	/* One ivshmem domain, "fuzz" (layout v2): members can join, ring,
+	 * publish state, see sections, leave. */
 	{
 		char err[128];
 
 		snprintf(ivsh_spec, sizeof(ivsh_spec),
 			 "/tmp/ism-fuzz-ivsh-%d.sock,size=64K,vectors=2,"
-			 "name=fuzz,peers=4",
+			 "name=fuzz,peers=4,layout=v2,output=4K",
 			 (int)getpid());
 		if (ivsh_parse(ivsh_spec, &D.cfg.ivshmem[0], err,
 			       sizeof(err)) < 0)

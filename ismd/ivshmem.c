@@ -52,6 +52,7 @@ struct ivsh_peer {
 	struct ivsh_msg *q; /* ring of dom->qcap: a newcomer's whole setup */
 	uint32_t qhead, qlen;
 	struct ism_list link; /* dom->peers, then d->ivsh_reap */
+	int outfd;	      /* v2, ism member: its output section, or -1 */
 	struct peer *owner;   /* an ism member's ismd peer; NULL for QEMU */
 	struct ism_list owner_link; /* owner->ivsh */
 	uint64_t joined_ns;
@@ -61,6 +62,9 @@ struct ivsh_domain {
 	enum ep_kind kind; /* EP_IVSH_LISTEN; first member */
 	struct ivsh_spec spec;
 	int listen_fd, memfd;
+	int statefd;		  /* v2: the state table, or -1 */
+	volatile uint32_t *state; /* v2: ismd's mapping of it */
+	size_t state_size;
 	uint32_t id; /* 1..IVSH_MAX_DOMAINS, in the order configured */
 	uint32_t next_id, n_peers, qcap;
 	struct ism_list peers;
@@ -135,6 +139,20 @@ int ivsh_parse(const char *arg, struct ivsh_spec *s, char *err, size_t errlen)
 				return -EINVAL;
 			}
 			s->uids[s->n_uids++] = (uid_t)v;
+		} else if (!strcmp(tok, "layout")) {
+			if (strcmp(eq, "v1") != 0 && strcmp(eq, "v2") != 0) {
+				snprintf(err, errlen, "layout is v1 or v2");
+				return -EINVAL;
+			}
+			s->v2 = eq[1] == '2';
+		} else if (!strcmp(tok, "output")) {
+			if (ism_parse_size(eq, &v) < 0 || v < 4096 ||
+			    v > (1ull << 30) || (v & 4095)) {
+				snprintf(err, errlen, "output must be a multiple "
+						      "of 4K, at most 1G");
+				return -EINVAL;
+			}
+			s->output = v;
 		} else if (!strcmp(tok, "name")) {
 			if (!*eq || strlen(eq) > ISM_NAME_MAX) {
 				snprintf(err, errlen, "name must be 1 to %d bytes",
@@ -151,6 +169,12 @@ int ivsh_parse(const char *arg, struct ivsh_spec *s, char *err, size_t errlen)
 		snprintf(err, errlen, "size=SIZE is required");
 		return -EINVAL;
 	}
+	if (s->output && !s->v2) {
+		snprintf(err, errlen, "output= needs layout=v2");
+		return -EINVAL;
+	}
+	if (s->v2 && !s->output)
+		s->output = 65536;
 	if (!s->name[0]) {
 		const char *base = strrchr(s->path, '/');
 
@@ -258,6 +282,40 @@ static bool queue(struct ivsh_peer *p, int64_t v, int fd)
 
 /* ---- peers ---- */
 
+/* A sealed memfd of @size bytes, or -errno. */
+static int new_memfd(const char *name, uint64_t size)
+{
+	int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)size) < 0 ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) <
+		    0) {
+		int e = -errno;
+
+		close(fd);
+		return e;
+	}
+	return fd;
+}
+
+/* ivshmem 2.0: a state change raises vector 0 on every other peer (the
+ * ism members also re-read the output sections then). */
+static void ring_state_change(struct ivsh_domain *dom, struct ivsh_peer *p)
+{
+	uint64_t one = 1;
+
+	for (struct ism_list *pos = dom->peers.next; pos != &dom->peers;
+	     pos = pos->next) {
+		struct ivsh_peer *o = ism_container_of(pos, struct ivsh_peer, link);
+
+		if (o != p && o->efd[0] >= 0 &&
+		    write(o->efd[0], &one, sizeof(one)) < 0 && errno != EAGAIN)
+			o->doom = "its doorbell failed";
+	}
+}
+
 /* Drop @p and tell the others.  Never drops anyone else: a peer that
  * cannot take the notice is only doomed, for sweep(). */
 static void ipeer_drop(struct daemon *d, struct ivsh_peer *p, const char *why)
@@ -285,6 +343,11 @@ static void ipeer_drop(struct daemon *d, struct ivsh_peer *p, const char *why)
 
 		if (queue(o, p->id, -1))
 			flush(d, o);
+	}
+	if (dom->spec.v2) {
+		/* ivshmem 2.0: a departed peer's state reads 0. */
+		dom->state[p->id] = 0;
+		ring_state_change(dom, p);
 	}
 }
 
@@ -322,6 +385,8 @@ static void ipeer_free(struct ivsh_peer *p)
 		ism_close_fd(&p->efd[v]);
 	if (p->sock >= 0)
 		close(p->sock);
+	if (p->outfd >= 0)
+		close(p->outfd);
 	free(p->q);
 	free(p);
 }
@@ -369,8 +434,13 @@ static struct ivsh_peer *ipeer_new(struct daemon *d, struct ivsh_domain *dom,
 		*err = -EUSERS;
 		goto fail;
 	}
+	/* v2 ids index the state table: below max_peers (still round
+	 * robin, so a departed id comes back as late as possible). */
+	if (dom->spec.v2)
+		id %= dom->spec.max_peers;
 	while (id_in_use(dom, id))
-		id = (id + 1) % IVSH_ID_SPACE;
+		id = (id + 1) % (dom->spec.v2 ? dom->spec.max_peers
+					      : IVSH_ID_SPACE);
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		goto fail;
@@ -383,8 +453,15 @@ static struct ivsh_peer *ipeer_new(struct daemon *d, struct ivsh_domain *dom,
 	p->id = (uint16_t)id;
 	p->sock = sock;
 	p->joined_ns = ism_now_ns();
+	p->outfd = -1;
 	for (int v = 0; v < IVSH_MAX_VECTORS; v++)
 		p->efd[v] = -1;
+	if (dom->spec.v2 && owner &&
+	    (p->outfd = new_memfd(dom->spec.name, dom->spec.output)) < 0) {
+		*err = p->outfd;
+		ipeer_free(p);
+		return NULL;
+	}
 	for (uint32_t v = 0; v < nv; v++)
 		if ((p->efd[v] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
 			*err = -errno;
@@ -398,6 +475,8 @@ static struct ivsh_peer *ipeer_new(struct daemon *d, struct ivsh_domain *dom,
 		return NULL;
 	}
 	dom->next_id = (id + 1) % IVSH_ID_SPACE;
+	if (dom->spec.v2)
+		dom->state[id] = 0;
 	/* The newcomer: version, id, memory, the others', its own (the
 	 * queue holds exactly this much; nothing for an ism member). */
 	queue(p, 0, -1);
@@ -428,6 +507,8 @@ static struct ivsh_peer *ipeer_new(struct daemon *d, struct ivsh_domain *dom,
 	ismd_log(L_INFO, "ivshmem %s: %s peer %u joined (%u present)",
 		 dom->spec.name, owner ? "ism" : "QEMU", p->id, dom->n_peers);
 	flush(d, p);
+	if (dom->spec.v2)
+		ring_state_change(dom, p);
 	sweep(d, dom);
 	return p->dead ? NULL : p;
 fail:
@@ -527,6 +608,23 @@ static int domain_open(struct daemon *d, const struct ivsh_spec *spec,
 	dom->kind = EP_IVSH_LISTEN;
 	dom->id = id;
 	dom->spec = *spec;
+	dom->statefd = -1;
+	if (spec->v2) {
+		void *m;
+
+		dom->state_size = ((size_t)spec->max_peers * 4 + 4095) & ~(size_t)4095;
+		if ((dom->statefd = new_memfd("ivshmem-state", dom->state_size)) < 0) {
+			r = dom->statefd;
+			goto fail;
+		}
+		m = mmap(NULL, dom->state_size, PROT_READ | PROT_WRITE,
+			 MAP_SHARED, dom->statefd, 0);
+		if (m == MAP_FAILED) {
+			r = -errno;
+			goto fail;
+		}
+		dom->state = m;
+	}
 	dom->qcap = 3 + spec->vectors * (spec->max_peers + 1);
 	dom->listen_fd = -1;
 	ism_list_init(&dom->peers);
@@ -550,13 +648,16 @@ static int domain_open(struct daemon *d, const struct ivsh_spec *spec,
 	ism_list_add_tail(&d->ivsh_domains, &dom->link);
 	d->bytes_used += spec->size;
 	ismd_log(L_INFO, "ivshmem domain %s: %llu bytes, %u vectors, up to %u "
-			 "peers, on %s",
+			 "peers, layout v%d, on %s",
 		 spec->name, (unsigned long long)spec->size, spec->vectors,
-		 spec->max_peers, spec->path);
+		 spec->max_peers, spec->v2 ? 2 : 1, spec->path);
 	return 0;
 fail:
 	ismd_log(L_ERR, "ivshmem domain %s on %s: %s", spec->name, spec->path,
 		 strerror(-r));
+	if (dom->state)
+		munmap((void *)dom->state, dom->state_size);
+	ism_close_fd(&dom->statefd);
 	ism_close_fd(&dom->memfd);
 	ism_close_fd(&dom->listen_fd);
 	free(dom);
@@ -598,6 +699,9 @@ void ivsh_fini(struct daemon *d)
 			unlink(dom->spec.path);
 		ism_close_fd(&dom->listen_fd);
 		ism_close_fd(&dom->memfd);
+		if (dom->state)
+			munmap((void *)dom->state, dom->state_size);
+		ism_close_fd(&dom->statefd);
 		d->bytes_used -= dom->spec.size;
 		free(dom);
 	}
@@ -704,7 +808,8 @@ static int ivsh_op_list(struct daemon *d, struct peer *p, uint32_t seq)
 		e[n].vectors = dom->spec.vectors;
 		e[n].peers = dom->n_peers;
 		e[n].max_peers = dom->spec.max_peers;
-		e[n].flags = may_join(dom, p) ? ISM_IVSHMEM_MAY_JOIN : 0;
+		e[n].flags = (may_join(dom, p) ? ISM_IVSHMEM_MAY_JOIN : 0) |
+			     (dom->spec.v2 ? ISM_IVSHMEM_V2 : 0);
 		e[n].size = dom->spec.size;
 		ism_strlcpy(e[n].name, dom->spec.name, sizeof(e[n].name));
 		n++;
@@ -742,6 +847,17 @@ static int ivsh_op_peers(struct daemon *d, struct peer *p, uint32_t seq,
 	return r;
 }
 
+/* A fresh read-only (or read-write) open file description of @fd. */
+static int reopen(int fd, int flags)
+{
+	char path[64];
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	r = open(path, flags | O_CLOEXEC);
+	return r < 0 ? -errno : r;
+}
+
 /* JOIN and VECTORS: eventfds [first, first + 15) and, for JOIN, the
  * memory (a fresh open file description, read-write). */
 static int send_vectors(struct daemon *d, struct peer *p, uint16_t type,
@@ -754,11 +870,8 @@ static int send_vectors(struct daemon *d, struct peer *p, uint16_t type,
 	if (first >= m->dom->spec.vectors)
 		return -EINVAL;
 	if (type == ISM_MSG_IVSH_JOIN) {
-		char path[64];
-
-		snprintf(path, sizeof(path), "/proc/self/fd/%d", m->dom->memfd);
-		if ((fds[nfds++] = open(path, O_RDWR | O_CLOEXEC)) < 0)
-			return -errno;
+		if ((fds[nfds++] = reopen(m->dom->memfd, O_RDWR)) < 0)
+			return fds[0];
 		rep.domain = m->dom->id;
 		rep.id = m->id;
 		rep.vectors = m->dom->spec.vectors;
@@ -804,6 +917,72 @@ static int ivsh_op_join(struct daemon *d, struct peer *p, uint32_t seq,
 	return send_vectors(d, p, ISM_MSG_IVSH_JOIN, seq, m, 0);
 }
 
+/* v2: the state table (read-only) and our output section. */
+static int ivsh_op_layout(struct daemon *d, struct peer *p, uint32_t seq,
+			  struct ivsh_peer *m)
+{
+	struct ism_ivsh_layout_rep rep = { .layout = 1 };
+	struct ism_wbuf b;
+	int fds[2], nfds = 0, r;
+
+	if (m->dom->spec.v2) {
+		rep.layout = 2;
+		rep.state_size = m->dom->state_size;
+		rep.output_size = m->dom->spec.output;
+		if ((fds[0] = reopen(m->dom->statefd, O_RDONLY)) < 0)
+			return fds[0];
+		fds[1] = m->outfd;
+		nfds = 2;
+	}
+	rep_begin(d, &b, ISM_MSG_IVSH_LAYOUT, seq);
+	ism_proto_put_ivsh_layout_rep(&b, &rep);
+	r = rep_send(d, p, &b, fds, (unsigned)nfds);
+	if (nfds)
+		close(fds[0]);
+	return r;
+}
+
+/* v2: the other members' output sections, read-only, ids >= @first. */
+static int ivsh_op_sections(struct daemon *d, struct peer *p, uint32_t seq,
+			    struct ivsh_peer *m, uint32_t first)
+{
+	uint32_t ids[ISM_IVSH_FDS_PER_MSG], n = 0;
+	int fds[ISM_IVSH_FDS_PER_MSG], r = 0;
+	struct ism_wbuf b;
+
+	if (!m->dom->spec.v2)
+		return -EOPNOTSUPP;
+	/* Ascending ids: peers are few (<= 256), scan for each next one. */
+	for (uint32_t want = first; n < ISM_IVSH_FDS_PER_MSG;) {
+		struct ivsh_peer *best = NULL;
+
+		for (struct ism_list *pos = m->dom->peers.next;
+		     pos != &m->dom->peers; pos = pos->next) {
+			struct ivsh_peer *o =
+				ism_container_of(pos, struct ivsh_peer, link);
+
+			if (o != m && o->outfd >= 0 && o->id >= want &&
+			    (!best || o->id < best->id))
+				best = o;
+		}
+		if (!best)
+			break;
+		if ((fds[n] = reopen(best->outfd, O_RDONLY)) < 0) {
+			r = fds[n];
+			break;
+		}
+		ids[n++] = best->id;
+		want = best->id + 1u;
+	}
+	if (r == 0) {
+		rep_begin(d, &b, ISM_MSG_IVSH_SECTIONS, seq);
+		ism_proto_put_ivsh_sections_rep(&b, ids, n);
+		r = rep_send(d, p, &b, fds, n);
+	}
+	ism_close_fds(fds, n);
+	return r;
+}
+
 int op_ivsh(struct daemon *d, struct peer *p, uint16_t type, uint32_t seq,
 	    struct ism_rbuf *rb, unsigned nfds)
 {
@@ -831,6 +1010,27 @@ int op_ivsh(struct daemon *d, struct peer *p, uint16_t type, uint32_t seq,
 		if (!m)
 			return -ENOENT;
 		return send_vectors(d, p, type, seq, m, req.a);
+	case ISM_MSG_IVSH_LAYOUT:
+		if (!m)
+			return -ENOENT;
+		return ivsh_op_layout(d, p, seq, m);
+	case ISM_MSG_IVSH_SECTIONS:
+		if (!m)
+			return -ENOENT;
+		return ivsh_op_sections(d, p, seq, m, req.a);
+	case ISM_MSG_IVSH_STATE:
+		if (!m)
+			return -ENOENT;
+		if (!dom->spec.v2)
+			return -EOPNOTSUPP;
+		/* ivshmem 2.0: a different value is published and raises
+		 * vector 0 on every other peer. */
+		if (dom->state[m->id] != req.a) {
+			dom->state[m->id] = req.a;
+			ring_state_change(dom, m);
+			sweep(d, dom);
+		}
+		break;
 	case ISM_MSG_IVSH_RING:
 		/* Interrupting guests is for members and administrators. */
 		if (!m && !(p->flags & PEER_ADMIN))

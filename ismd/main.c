@@ -59,6 +59,7 @@ static void usage(FILE *f)
 		"      --dumpable             allow core dumps and same-uid "
 		"/proc access (debugging)\n"
 		"      --ivshmem PATH,size=SIZE[,vectors=N][,name=NAME][,peers=N]\n"
+		"                [,uid=UID][,layout=v2,output=SIZE]\n"
 		"                             serve an ivshmem domain to QEMU's "
 		"ivshmem-doorbell\n"
 		"                             on PATH (repeatable; SIZE a power "

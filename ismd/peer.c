@@ -562,6 +562,9 @@ static int dispatch(struct daemon *d, struct peer *p, struct ism_wire_hdr *h,
 	case ISM_MSG_IVSH_VECTORS:
 	case ISM_MSG_IVSH_RING:
 	case ISM_MSG_IVSH_LEAVE:
+	case ISM_MSG_IVSH_LAYOUT:
+	case ISM_MSG_IVSH_SECTIONS:
+	case ISM_MSG_IVSH_STATE:
 		return op_ivsh(d, p, h->type, h->seq, rb, nfds);
 	case ISM_MSG_HELLO:
 		return -EPROTO; /* only once */

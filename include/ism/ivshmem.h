@@ -29,11 +29,12 @@ struct ism_ivshmem_domain {
 	uint32_t id;	   /* for ism_ivshmem_peers/ring */
 	uint32_t vectors;  /* per peer */
 	uint32_t peers, max_peers;
-	uint32_t flags;	   /* ISM_IVSHMEM_MAY_JOIN */
+	uint32_t flags;	   /* ISM_IVSHMEM_MAY_JOIN, ISM_IVSHMEM_V2 */
 	uint64_t size;
 	char name[ISM_NAME_MAX + 1];
 };
 #define ISM_IVSHMEM_MAY_JOIN 1u
+#define ISM_IVSHMEM_V2 2u /* layout=v2 (see below) */
 
 struct ism_ivshmem_peer {
 	uint32_t id;
@@ -70,6 +71,35 @@ ISM_EXPORT uint64_t ism_ivshmem_size(struct ism_ivshmem *m);
 ISM_EXPORT int ism_ivshmem_map(struct ism_ivshmem *m, void **addr);
 /* Readable (an eventfd: read 8 bytes) when our vector @v is rung; -EINVAL. */
 ISM_EXPORT int ism_ivshmem_vector_fd(struct ism_ivshmem *m, uint32_t v);
+/*
+ * ivshmem 2.0 layout (a domain with layout=v2): besides the shared
+ * memory above (the read-write section, the only part QEMU v1 devices
+ * map), a state table of one 32-bit state per peer id, read-only to all,
+ * and one output section per ism member, writable by its owner only and
+ * read-only to the other members - enforced by the kernel (separate
+ * memfds, read-only open file descriptions).  Setting our state to a new
+ * value rings vector 0 of every other peer, as do joins and departures.
+ */
+struct ism_ivshmem_layout {
+	uint32_t layout; /* 1 or 2 */
+	uint64_t state_size, output_size;
+};
+/* 0 or -errno; with layout 1 the sizes are 0 and the calls below give
+ * -EOPNOTSUPP. */
+ISM_EXPORT int ism_ivshmem_layout(struct ism_ivshmem *m,
+				  struct ism_ivshmem_layout *out);
+/* The state table, mapped read-only: entry i is peer i's state. */
+ISM_EXPORT int ism_ivshmem_state_table(struct ism_ivshmem *m,
+				       const volatile uint32_t **table);
+ISM_EXPORT int ism_ivshmem_set_state(struct ism_ivshmem *m, uint32_t value);
+/* Our output section, mapped read-write. */
+ISM_EXPORT int ism_ivshmem_output(struct ism_ivshmem *m, void **addr);
+/* Member @peer's output section, mapped read-only (asked of ismd each
+ * call; the mapping stays valid until leave or the peer's id is reused
+ * by a later member).  -ENOENT if @peer is not a member. */
+ISM_EXPORT int ism_ivshmem_peer_output(struct ism_ivshmem *m, uint32_t peer,
+				       const void **addr);
+
 /* Leave (the others are told), unmap, close.  NULL is allowed. */
 ISM_EXPORT void ism_ivshmem_leave(struct ism_ivshmem *m);
 

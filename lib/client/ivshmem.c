@@ -6,6 +6,7 @@
 #include "util/util.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -19,6 +20,16 @@ struct ism_ivshmem {
 	int memfd;
 	void *map;
 	int efd[ISM_IVSHMEM_MAX_VECTORS];
+	/* layout v2, fetched on first use */
+	struct ism_ivsh_layout_rep lay;
+	bool have_layout;
+	void *state, *out;
+	struct peer_out {
+		uint32_t id;
+		ino_t ino;
+		void *map;
+	} *others;
+	uint32_t n_others;
 };
 
 /* A request with the ism_ivsh_req layout; the reply in *@rep. */
@@ -241,6 +252,190 @@ int ism_ivshmem_vector_fd(struct ism_ivshmem *m, uint32_t v)
 	return v < m->vectors ? m->efd[v] : -EINVAL;
 }
 
+/* IVSH_LAYOUT once: the sizes, the state table and our output mapped. */
+static int layout_locked(struct ism_ivshmem *m)
+{
+	struct ism_ivsh_req req = { .domain = m->domain };
+	struct reply rep;
+	int e;
+
+	if (m->have_layout)
+		return 0;
+	if ((e = call(m->c, ISM_MSG_IVSH_LAYOUT, &req, &rep)) < 0)
+		return e;
+	if (ism_proto_get_ivsh_layout_rep(&rep.rb, &m->lay) < 0 ||
+	    rep.nfds != (m->lay.layout == 2 ? 2u : 0u)) {
+		e = -EPROTO;
+	} else if (m->lay.layout == 2) {
+		struct stat s0, s1;
+
+		/* Sizes as announced, or the mappings could run past them. */
+		if (fstat(rep.fds[0], &s0) < 0 || fstat(rep.fds[1], &s1) < 0 ||
+		    (uint64_t)s0.st_size != m->lay.state_size ||
+		    (uint64_t)s1.st_size != m->lay.output_size) {
+			e = -EPROTO;
+		} else {
+			m->state = mmap(NULL, m->lay.state_size, PROT_READ,
+					MAP_SHARED, rep.fds[0], 0);
+			m->out = mmap(NULL, m->lay.output_size,
+				      PROT_READ | PROT_WRITE, MAP_SHARED,
+				      rep.fds[1], 0);
+			if (m->state == MAP_FAILED || m->out == MAP_FAILED) {
+				e = -errno;
+				if (m->state != MAP_FAILED)
+					munmap(m->state, m->lay.state_size);
+				if (m->out != MAP_FAILED)
+					munmap(m->out, m->lay.output_size);
+				m->state = m->out = NULL;
+			}
+		}
+	}
+	reply_close_fds(&rep);
+	if (e == 0)
+		m->have_layout = true;
+	return e;
+}
+
+int ism_ivshmem_layout(struct ism_ivshmem *m, struct ism_ivshmem_layout *out)
+{
+	int e;
+
+	pthread_mutex_lock(&m->c->lock);
+	e = layout_locked(m);
+	pthread_mutex_unlock(&m->c->lock);
+	if (e == 0) {
+		out->layout = m->lay.layout;
+		out->state_size = m->lay.state_size;
+		out->output_size = m->lay.output_size;
+	}
+	return e;
+}
+
+/* The v2 layout, or -EOPNOTSUPP. */
+static int v2(struct ism_ivshmem *m)
+{
+	struct ism_ivshmem_layout l = { 0 };
+	int e = ism_ivshmem_layout(m, &l);
+
+	return e < 0 ? e : l.layout == 2 ? 0 : -EOPNOTSUPP;
+}
+
+int ism_ivshmem_state_table(struct ism_ivshmem *m,
+			    const volatile uint32_t **table)
+{
+	int e = v2(m);
+
+	if (e == 0)
+		*table = m->state;
+	return e;
+}
+
+int ism_ivshmem_output(struct ism_ivshmem *m, void **addr)
+{
+	int e = v2(m);
+
+	if (e == 0)
+		*addr = m->out;
+	return e;
+}
+
+int ism_ivshmem_set_state(struct ism_ivshmem *m, uint32_t value)
+{
+	struct ism_ivsh_req req = { .domain = m->domain, .a = value };
+	struct reply rep;
+	int e = v2(m);
+
+	if (e < 0)
+		return e;
+	pthread_mutex_lock(&m->c->lock);
+	e = call(m->c, ISM_MSG_IVSH_STATE, &req, &rep);
+	if (e >= 0) {
+		e = ism_proto_get_empty(&rep.rb) < 0 ? -EPROTO : 0;
+		reply_close_fds(&rep);
+	}
+	pthread_mutex_unlock(&m->c->lock);
+	return e;
+}
+
+/* The cache entry for @peer's section, added if new; NULL if no memory. */
+static struct peer_out *slot_for(struct ism_ivshmem *m, uint32_t peer)
+{
+	struct peer_out *o;
+
+	for (uint32_t i = 0; i < m->n_others; i++)
+		if (m->others[i].id == peer)
+			return &m->others[i];
+	o = realloc(m->others, (m->n_others + 1) * sizeof(*o));
+	if (!o)
+		return NULL;
+	m->others = o;
+	o += m->n_others++;
+	o->id = peer;
+	o->ino = 0;
+	o->map = NULL;
+	return o;
+}
+
+int ism_ivshmem_peer_output(struct ism_ivshmem *m, uint32_t peer,
+			    const void **addr)
+{
+	struct ism_ivsh_req req = { .domain = m->domain, .a = peer };
+	uint32_t ids[ISM_IVSH_FDS_PER_MSG], n = 0;
+	struct peer_out *slot;
+	struct reply rep;
+	struct stat st;
+	int e = v2(m), fd;
+
+	if (e < 0)
+		return e;
+	if (peer > 0xffff)
+		return -EINVAL;
+	pthread_mutex_lock(&m->c->lock);
+	e = call(m->c, ISM_MSG_IVSH_SECTIONS, &req, &rep);
+	if (e < 0)
+		goto out;
+	if (ism_proto_get_ivsh_sections_rep(&rep.rb, ids, &n) < 0 ||
+	    rep.nfds != n) {
+		e = -EPROTO;
+		goto done;
+	}
+	if (n == 0 || ids[0] != peer) {
+		e = -ENOENT;
+		goto done;
+	}
+	fd = rep.fds[0];
+	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size != m->lay.output_size) {
+		e = -EPROTO;
+		goto done;
+	}
+	if (!(slot = slot_for(m, peer))) {
+		e = -ENOMEM;
+		goto done;
+	}
+	if (slot->map && slot->ino != st.st_ino) {
+		/* A new member under a reused id: a new section. */
+		munmap(slot->map, m->lay.output_size);
+		slot->map = NULL;
+	}
+	if (!slot->map) {
+		void *p = mmap(NULL, m->lay.output_size, PROT_READ, MAP_SHARED,
+			       fd, 0);
+
+		if (p == MAP_FAILED) {
+			e = -errno; /* the slot stays empty: tried again */
+			goto done;
+		}
+		slot->map = p;
+		slot->ino = st.st_ino;
+	}
+	*addr = slot->map;
+done:
+	reply_close_fds(&rep);
+out:
+	pthread_mutex_unlock(&m->c->lock);
+	return e;
+}
+
 void ism_ivshmem_leave(struct ism_ivshmem *m)
 {
 	struct ism_ivsh_req req;
@@ -255,6 +450,14 @@ void ism_ivshmem_leave(struct ism_ivshmem *m)
 	pthread_mutex_unlock(&m->c->lock);
 	if (m->map)
 		munmap(m->map, m->size);
+	if (m->state)
+		munmap(m->state, m->lay.state_size);
+	if (m->out)
+		munmap(m->out, m->lay.output_size);
+	for (uint32_t i = 0; i < m->n_others; i++)
+		if (m->others[i].map)
+			munmap(m->others[i].map, m->lay.output_size);
+	free(m->others);
 	ism_close_fd(&m->memfd);
 	for (int v = 0; v < ISM_IVSHMEM_MAX_VECTORS; v++)
 		ism_close_fd(&m->efd[v]);

@@ -57,6 +57,9 @@ const char *ism_proto_type_name(uint16_t type)
 	case ISM_MSG_IVSH_VECTORS: return "ivshmem-vectors";
 	case ISM_MSG_IVSH_RING: return "ivshmem-ring";
 	case ISM_MSG_IVSH_LEAVE: return "ivshmem-leave";
+	case ISM_MSG_IVSH_LAYOUT: return "ivshmem-layout";
+	case ISM_MSG_IVSH_SECTIONS: return "ivshmem-sections";
+	case ISM_MSG_IVSH_STATE: return "ivshmem-state";
 	case ISM_MSG_EV_NOTIFY: return "ev-notify";
 	case ISM_MSG_EV_REGION_GONE: return "ev-region-gone";
 	case ISM_MSG_EV_PEER_ATTACHED: return "ev-peer-attached";
@@ -1139,7 +1142,14 @@ int ism_proto_get_ivsh_req(struct ism_rbuf *b, uint16_t type,
 	switch (type) {
 	case ISM_MSG_IVSH_PEERS:
 	case ISM_MSG_IVSH_LEAVE:
+	case ISM_MSG_IVSH_LAYOUT:
 		bad |= m->a != 0 || m->b != 0;
+		break;
+	case ISM_MSG_IVSH_SECTIONS:
+		bad |= m->a > 0xffff || m->b != 0;
+		break;
+	case ISM_MSG_IVSH_STATE:
+		bad |= m->b != 0;
 		break;
 	case ISM_MSG_IVSH_VECTORS:
 		bad |= m->a >= ISM_IVSHMEM_MAX_VECTORS || m->b != 0;
@@ -1206,7 +1216,7 @@ int ism_proto_get_ivsh_list_rep(struct ism_rbuf *b, struct ism_ivshmem_domain *e
 		if (e[i].id == 0 || e[i].vectors == 0 ||
 		    e[i].vectors > ISM_IVSHMEM_MAX_VECTORS ||
 		    e[i].peers > e[i].max_peers ||
-		    (e[i].flags & ~ISM_IVSHMEM_MAY_JOIN))
+		    (e[i].flags & ~(ISM_IVSHMEM_MAY_JOIN | ISM_IVSHMEM_V2)))
 			bad = 1;
 	}
 	return finish(b, bad);
@@ -1279,5 +1289,64 @@ int ism_proto_get_ivsh_join_rep(struct ism_rbuf *b, struct ism_ivsh_join_rep *m)
 	    m->n > ISM_IVSH_FDS_PER_MSG || m->first > ISM_IVSHMEM_MAX_VECTORS ||
 	    m->first + m->n > ISM_IVSHMEM_MAX_VECTORS)
 		bad = 1;
+	return finish(b, bad);
+}
+
+void ism_proto_put_ivsh_layout_rep(struct ism_wbuf *b,
+				   const struct ism_ivsh_layout_rep *m)
+{
+	ism_wbuf_le32(b, m->layout);
+	ism_wbuf_le32(b, 0);
+	ism_wbuf_le64(b, m->state_size);
+	ism_wbuf_le64(b, m->output_size);
+}
+
+int ism_proto_get_ivsh_layout_rep(struct ism_rbuf *b,
+				  struct ism_ivsh_layout_rep *m)
+{
+	int bad = 0;
+
+	m->layout = ism_rbuf_le32(b);
+	reserved32(b, &bad);
+	m->state_size = ism_rbuf_le64(b);
+	m->output_size = ism_rbuf_le64(b);
+	if (m->layout == 1)
+		bad |= m->state_size != 0 || m->output_size != 0;
+	else if (m->layout == 2)
+		bad |= m->state_size == 0 || m->state_size > (1u << 20) ||
+		       m->output_size == 0 || m->output_size > (1ull << 30);
+	else
+		bad = 1;
+	return finish(b, bad);
+}
+
+void ism_proto_put_ivsh_sections_rep(struct ism_wbuf *b, const uint32_t *ids,
+				     uint32_t n)
+{
+	ism_wbuf_le32(b, n);
+	ism_wbuf_le32(b, 0);
+	for (uint32_t i = 0; i < n; i++)
+		ism_wbuf_le32(b, ids[i]);
+}
+
+/* @ids has room for ISM_IVSH_FDS_PER_MSG; ascending, each <= 0xffff. */
+int ism_proto_get_ivsh_sections_rep(struct ism_rbuf *b, uint32_t *ids,
+				    uint32_t *n)
+{
+	int bad = 0;
+
+	*n = ism_rbuf_le32(b);
+	reserved32(b, &bad);
+	if (b->err)
+		return b->err;
+	if (*n > ISM_IVSH_FDS_PER_MSG) {
+		*n = 0;
+		return -EBADMSG;
+	}
+	for (uint32_t i = 0; i < *n; i++) {
+		ids[i] = ism_rbuf_le32(b);
+		if (ids[i] > 0xffff || (i && ids[i] <= ids[i - 1]))
+			bad = 1;
+	}
 	return finish(b, bad);
 }

@@ -50,7 +50,10 @@ enum ism_msg_type {
 	ISM_MSG_IVSH_VECTORS = 24,
 	ISM_MSG_IVSH_RING = 25,
 	ISM_MSG_IVSH_LEAVE = 26,
-	ISM_MSG_REQ_MAX = 26,
+	ISM_MSG_IVSH_LAYOUT = 27,
+	ISM_MSG_IVSH_SECTIONS = 28,
+	ISM_MSG_IVSH_STATE = 29,
+	ISM_MSG_REQ_MAX = 29,
 
 	ISM_MSG_EV_NOTIFY = 0x101,
 	ISM_MSG_EV_REGION_GONE = 0x102,
@@ -222,8 +225,9 @@ struct ism_ivsh_join_rep {
 	uint64_t size;
 };
 
-/* IVSH_PEERS, IVSH_LEAVE: domain; IVSH_VECTORS: domain, first;
- * IVSH_RING: domain, peer, vector. */
+/* IVSH_PEERS, IVSH_LEAVE, IVSH_LAYOUT: domain; IVSH_VECTORS: domain,
+ * first; IVSH_RING: domain, peer, vector; IVSH_SECTIONS: domain, first
+ * peer; IVSH_STATE: domain, value. */
 struct ism_ivsh_req {
 	uint32_t domain, a, b;
 };
@@ -343,6 +347,20 @@ int ism_proto_get_ivsh_peers_rep(struct ism_rbuf *b, struct ism_ivshmem_peer *e,
 void ism_proto_put_ivsh_join_rep(struct ism_wbuf *b,
 				 const struct ism_ivsh_join_rep *m);
 int ism_proto_get_ivsh_join_rep(struct ism_rbuf *b, struct ism_ivsh_join_rep *m);
+/* IVSH_LAYOUT reply (fds: the state table, our output section). */
+struct ism_ivsh_layout_rep {
+	uint32_t layout; /* 1 or 2 */
+	uint64_t state_size, output_size;
+};
+void ism_proto_put_ivsh_layout_rep(struct ism_wbuf *b,
+				   const struct ism_ivsh_layout_rep *m);
+int ism_proto_get_ivsh_layout_rep(struct ism_rbuf *b,
+				  struct ism_ivsh_layout_rep *m);
+/* IVSH_SECTIONS reply: the peer ids whose output sections ride along. */
+void ism_proto_put_ivsh_sections_rep(struct ism_wbuf *b, const uint32_t *ids,
+				     uint32_t n);
+int ism_proto_get_ivsh_sections_rep(struct ism_rbuf *b, uint32_t *ids,
+				    uint32_t *n);
 void ism_proto_put_batch_rep(struct ism_wbuf *b, const struct ism_batch_rep *m);
 int ism_proto_get_batch_rep(struct ism_rbuf *b, struct ism_batch_rep *m);
 

@@ -143,6 +143,9 @@ static void requests(uint16_t type, struct ism_rbuf *b)
 	case ISM_MSG_IVSH_VECTORS:
 	case ISM_MSG_IVSH_RING:
 	case ISM_MSG_IVSH_LEAVE:
+	case ISM_MSG_IVSH_LAYOUT:
+	case ISM_MSG_IVSH_SECTIONS:
+	case ISM_MSG_IVSH_STATE:
 		(void)ism_proto_get_ivsh_req(b, type, &m.ivsh);
 		break;
 	case ISM_MSG_REATTACH:
@@ -164,6 +167,8 @@ static void replies(uint16_t type, struct ism_rbuf *b)
 	static struct ism_ivshmem_peer ipeers[ISM_IVSH_PEERS_MAX];
 	struct ism_ivshmem_domain doms[ISM_IVSH_DOMAINS_MAX];
 	struct ism_ivsh_join_rep jr;
+	struct ism_ivsh_layout_rep lay;
+	uint32_t sect[ISM_IVSH_FDS_PER_MSG];
 	union {
 		struct ism_hello_rep hello;
 		struct ism_alloc_rep alloc;
@@ -245,7 +250,14 @@ static void replies(uint16_t type, struct ism_rbuf *b)
 		break;
 	case ISM_MSG_IVSH_RING:
 	case ISM_MSG_IVSH_LEAVE:
+	case ISM_MSG_IVSH_STATE:
 		(void)ism_proto_get_empty(b);
+		break;
+	case ISM_MSG_IVSH_LAYOUT:
+		(void)ism_proto_get_ivsh_layout_rep(b, &lay);
+		break;
+	case ISM_MSG_IVSH_SECTIONS:
+		(void)ism_proto_get_ivsh_sections_rep(b, sect, &n);
 		break;
 	default:
 		break;

@@ -572,6 +572,31 @@ static void test_ivshmem(void **state)
 	ENCODE(&rb, ISM_MSG_IVSH_PEERS,
 	       ism_proto_put_ivsh_peers_rep(&w_, &pe, 1));
 	assert_int_equal(ism_proto_get_ivsh_peers_rep(&rb, pd, 0, &n), -EBADMSG);
+	/* v2: a layout's sizes; sections' ids ascending. */
+	{
+		struct ism_ivsh_layout_rep l = { .layout = 2, .state_size = 4096,
+						 .output_size = 8192 },
+					   ld;
+		uint32_t ids[3] = { 1, 5, 5 }, got[ISM_IVSH_FDS_PER_MSG];
+
+		ENCODE(&rb, ISM_MSG_IVSH_LAYOUT,
+		       ism_proto_put_ivsh_layout_rep(&w_, &l));
+		assert_int_equal(ism_proto_get_ivsh_layout_rep(&rb, &ld), 0);
+		l.layout = 1;
+		ENCODE(&rb, ISM_MSG_IVSH_LAYOUT,
+		       ism_proto_put_ivsh_layout_rep(&w_, &l));
+		assert_int_equal(ism_proto_get_ivsh_layout_rep(&rb, &ld),
+				 -EINVAL);
+		ENCODE(&rb, ISM_MSG_IVSH_SECTIONS,
+		       ism_proto_put_ivsh_sections_rep(&w_, ids, 2));
+		assert_int_equal(ism_proto_get_ivsh_sections_rep(&rb, got, &n),
+				 0);
+		assert_int_equal(n, 2);
+		ENCODE(&rb, ISM_MSG_IVSH_SECTIONS,
+		       ism_proto_put_ivsh_sections_rep(&w_, ids, 3));
+		assert_int_equal(ism_proto_get_ivsh_sections_rep(&rb, got, &n),
+				 -EINVAL);
+	}
 }
 
 int main(void)

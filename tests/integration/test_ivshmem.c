@@ -258,8 +258,9 @@ static void test_ism_member(void **state)
 
 	(void)state;
 	n = ism_ivshmem_list(c, dl, 4);
-	assert_int_equal(n, 1);
+	assert_int_equal(n, 2); /* test, v2 */
 	assert_string_equal(dl[0].name, "test");
+	assert_string_equal(dl[1].name, "v2");
 	assert_int_equal(dl[0].vectors, VECTORS);
 	assert_int_equal(dl[0].size, SIZE);
 	assert_true(dl[0].flags & ISM_IVSHMEM_MAY_JOIN); /* root: admin */
@@ -409,12 +410,107 @@ static void test_ismctl(void **state)
 	t_msleep(200);
 }
 
+/* layout=v2: output sections writable by their owner only (the kernel
+ * refuses write access to the others' and to the state table), state
+ * changes published and rung on vector 0, and a QEMU v1 device mapping
+ * the read-write section. */
+static void test_layout_v2(void **state)
+{
+	struct ism_conn *ca = t_connect(&t_group, "v2-a", 0);
+	struct ism_conn *cb = t_connect(&t_group, "v2-b", 0);
+	struct ism_ivshmem *a, *b, *v1;
+	struct ism_ivshmem_layout l;
+	const volatile uint32_t *tab;
+	const void *seen;
+	void *mine;
+	uint64_t n;
+	struct pollfd p;
+
+	(void)state;
+	assert_int_equal(ism_ivshmem_join(ca, "v2", &a), 0);
+	assert_int_equal(ism_ivshmem_join(cb, "v2", &b), 0);
+	assert_true(ism_ivshmem_id(a) < 4 && ism_ivshmem_id(b) < 4);
+	assert_int_equal(ism_ivshmem_layout(a, &l), 0);
+	assert_int_equal(l.layout, 2);
+	assert_int_equal(l.output_size, 16384);
+	assert_int_equal(l.state_size, 4096);
+	/* b joined after a: a's vector 0 was rung; drain it. */
+	assert_int_equal(read(ism_ivshmem_vector_fd(a, 0), &n, 8), 8);
+
+	assert_int_equal(ism_ivshmem_output(a, &mine), 0);
+	strcpy(mine, "a's output");
+	assert_int_equal(ism_ivshmem_peer_output(b, ism_ivshmem_id(a), &seen),
+			 0);
+	assert_string_equal(seen, "a's output");
+	/* Read-only for real: the mapping cannot be made writable. */
+	assert_int_equal(mprotect((void *)seen, 16384, PROT_READ | PROT_WRITE),
+			 -1);
+	assert_int_equal(errno, EACCES);
+	assert_int_equal(ism_ivshmem_peer_output(b, ism_ivshmem_id(b), &seen),
+			 -ENOENT); /* its own is ism_ivshmem_output */
+	assert_int_equal(ism_ivshmem_peer_output(b, 65535, &seen), -ENOENT);
+
+	/* State: a publishes 7; b is rung on vector 0 and reads it. */
+	assert_int_equal(ism_ivshmem_state_table(b, &tab), 0);
+	assert_int_equal(tab[ism_ivshmem_id(a)], 0);
+	assert_int_equal(ism_ivshmem_set_state(a, 7), 0);
+	p = (struct pollfd){ ism_ivshmem_vector_fd(b, 0), POLLIN, 0 };
+	assert_int_equal(poll(&p, 1, 3000), 1);
+	assert_int_equal(read(p.fd, &n, 8), 8);
+	assert_int_equal(tab[ism_ivshmem_id(a)], 7);
+	assert_int_equal(mprotect((void *)tab, 4096, PROT_READ | PROT_WRITE),
+			 -1);
+	/* a leaves: its state reads 0 again, b is rung, its section is
+	 * gone from ismd. */
+	{
+		uint32_t aid = ism_ivshmem_id(a);
+
+		ism_ivshmem_leave(a);
+		assert_int_equal(poll(&p, 1, 3000), 1);
+		assert_int_equal(read(p.fd, &n, 8), 8);
+		assert_int_equal(tab[aid], 0);
+		assert_int_equal(ism_ivshmem_peer_output(b, aid, &seen), -ENOENT);
+	}
+	/* A v1 domain has no v2 parts. */
+	assert_int_equal(ism_ivshmem_join(ca, "test", &v1), 0);
+	assert_int_equal(ism_ivshmem_layout(v1, &l), 0);
+	assert_int_equal(l.layout, 1);
+	assert_int_equal(ism_ivshmem_output(v1, &mine), -EOPNOTSUPP);
+	assert_int_equal(ism_ivshmem_set_state(v1, 1), -EOPNOTSUPP);
+	ism_ivshmem_leave(v1);
+	/* A QEMU v1 device in the v2 domain maps the read-write section. */
+	{
+		char path[120];
+		struct client q;
+		int64_t v;
+		int fd;
+		struct stat st;
+
+		snprintf(path, sizeof(path), "%s2", dom_path);
+		q.sock = dial(path);
+		expect(q.sock, 0, false, NULL);
+		assert_int_equal(get(q.sock, &v, &fd), 1);
+		assert_true(v < 4);
+		expect(q.sock, -1, true, &fd);
+		assert_int_equal(fstat(fd, &st), 0);
+		assert_int_equal(st.st_size, 65536);
+		close(fd);
+		close(q.sock);
+	}
+	ism_ivshmem_leave(b);
+	ism_conn_close(ca);
+	ism_conn_close(cb);
+	t_msleep(200);
+}
+
 /* Bad specifications: one line, exit status 2, nothing started. */
 static void test_refused_specs(void **state)
 {
 	static const char *const bad[] = {
 		"/tmp/x.sock,size=1536K", "/tmp/x.sock", "/tmp/x.sock,size=1M,vectors=65",
 		"/tmp/x.sock,size=1M,peers=1", "size=1M", "/tmp/x.sock,size=1M,colour=red",
+		"/tmp/x.sock,size=1M,output=16K", "/tmp/x.sock,size=1M,layout=v3",
+		"/tmp/x.sock,size=1M,layout=v2,output=5000",
 	};
 	const char *ismd = t_prog("ISMD", "ismd/ismd");
 
@@ -454,9 +550,12 @@ int main(void)
 		cmocka_unit_test(test_peer_limit),
 		cmocka_unit_test(test_ism_member),
 		cmocka_unit_test(test_ismctl),
+		cmocka_unit_test(test_layout_v2),
 		cmocka_unit_test(test_refused_specs),
 	};
-	static const char *args[] = { "--ivshmem", spec, NULL };
+	static char spec2[300];
+	static const char *args[] = { "--ivshmem", spec, "--ivshmem", spec2,
+				      NULL };
 	char tmpl[] = "/tmp/ism-ivsh-XXXXXX"; /* short: sun_path */
 
 	if (!mkdtemp(tmpl))
@@ -464,12 +563,16 @@ int main(void)
 	snprintf(dom_path, sizeof(dom_path), "%s/ivsh.sock", tmpl);
 	snprintf(spec, sizeof(spec), "%s,size=1M,vectors=%d,name=test,peers=3",
 		 dom_path, VECTORS);
+	snprintf(spec2, sizeof(spec2),
+		 "%s2,size=64K,name=v2,layout=v2,output=16K,peers=4", dom_path);
 	t_group_args = args;
 	{
 		int r = t_exit(cmocka_run_group_tests(tests, t_group_setup,
 						      t_group_teardown));
 
 		unlink(dom_path);
+		snprintf(spec2, sizeof(spec2), "%s2", dom_path);
+		unlink(spec2);
 		rmdir(tmpl);
 		return r;
 	}
