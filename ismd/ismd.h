@@ -304,6 +304,9 @@ int op_register(struct daemon *d, struct peer *p, uint32_t seq,
 		struct ism_rbuf *rb, int *fds, unsigned nfds);
 int op_reattach(struct daemon *d, struct peer *p, uint32_t seq,
 		struct ism_rbuf *rb, unsigned nfds);
+/* A fresh open file description of @fd (through /proc/self/fd), so a
+ * peer never shares one with ismd: an fd or -errno. */
+int ismd_reopen(int fd, int flags);
 /* Release everything @p holds (it is going away). */
 void region_release_peer(struct daemon *d, struct peer *p);
 void region_destroy(struct daemon *d, struct region *r, uint32_t reason,

@@ -847,17 +847,6 @@ static int ivsh_op_peers(struct daemon *d, struct peer *p, uint32_t seq,
 	return r;
 }
 
-/* A fresh read-only (or read-write) open file description of @fd. */
-static int reopen(int fd, int flags)
-{
-	char path[64];
-	int r;
-
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	r = open(path, flags | O_CLOEXEC);
-	return r < 0 ? -errno : r;
-}
-
 /* JOIN and VECTORS: eventfds [first, first + 15) and, for JOIN, the
  * memory (a fresh open file description, read-write). */
 static int send_vectors(struct daemon *d, struct peer *p, uint16_t type,
@@ -870,7 +859,7 @@ static int send_vectors(struct daemon *d, struct peer *p, uint16_t type,
 	if (first >= m->dom->spec.vectors)
 		return -EINVAL;
 	if (type == ISM_MSG_IVSH_JOIN) {
-		if ((fds[nfds++] = reopen(m->dom->memfd, O_RDWR)) < 0)
+		if ((fds[nfds++] = ismd_reopen(m->dom->memfd, O_RDWR)) < 0)
 			return fds[0];
 		rep.domain = m->dom->id;
 		rep.id = m->id;
@@ -929,7 +918,7 @@ static int ivsh_op_layout(struct daemon *d, struct peer *p, uint32_t seq,
 		rep.layout = 2;
 		rep.state_size = m->dom->state_size;
 		rep.output_size = m->dom->spec.output;
-		if ((fds[0] = reopen(m->dom->statefd, O_RDONLY)) < 0)
+		if ((fds[0] = ismd_reopen(m->dom->statefd, O_RDONLY)) < 0)
 			return fds[0];
 		fds[1] = m->outfd;
 		nfds = 2;
@@ -967,7 +956,7 @@ static int ivsh_op_sections(struct daemon *d, struct peer *p, uint32_t seq,
 		}
 		if (!best)
 			break;
-		if ((fds[n] = reopen(best->outfd, O_RDONLY)) < 0) {
+		if ((fds[n] = ismd_reopen(best->outfd, O_RDONLY)) < 0) {
 			r = fds[n];
 			break;
 		}

@@ -54,7 +54,7 @@ static uint64_t tok_b(const uint8_t *t)
 	return v;
 }
 
-static int reopen(int fd, int flags)
+int ismd_reopen(int fd, int flags)
 {
 	char path[64];
 	int r;
@@ -360,7 +360,7 @@ int op_alloc(struct daemon *d, struct peer *p, uint32_t seq,
 		e = -errno;
 		goto fail_fd;
 	}
-	ofd = reopen(m.fd, O_RDWR);
+	ofd = ismd_reopen(m.fd, O_RDWR);
 	if (ofd < 0) {
 		e = ofd;
 		goto fail_fd;
@@ -449,7 +449,7 @@ int op_attach(struct daemon *d, struct peer *p, uint32_t seq,
 	if (p->n_refs >= d->cfg.q_refs)
 		return -EDQUOT;
 	if (!nofd) {
-		fd[0] = reopen(r->fd, req.access == ISM_ACCESS_RW ? O_RDWR
+		fd[0] = ismd_reopen(r->fd, req.access == ISM_ACCESS_RW ? O_RDWR
 								  : O_RDONLY);
 		if (fd[0] < 0)
 			return fd[0];
@@ -874,7 +874,7 @@ static uint32_t register_one(struct daemon *d, struct peer *p,
 		return EACCES;
 	if ((err = quota_check(d, p, e->size)) < 0)
 		return (uint32_t)-err;
-	m.fd = reopen(fd, O_RDWR);
+	m.fd = ismd_reopen(fd, O_RDWR);
 	if (m.fd < 0)
 		return (uint32_t)-m.fd;
 	m.size = e->size;
