@@ -117,17 +117,38 @@ int t_daemon_restart(struct t_daemon *d)
 	return spawn(d);
 }
 
-int t_daemon_stop(struct t_daemon *d)
+int t_daemon_stop_within(struct t_daemon *d, int ms)
 {
 	int st;
 
 	if (d->pid <= 0)
 		return -1;
 	kill(d->pid, SIGTERM);
-	if (waitpid(d->pid, &st, 0) != d->pid)
-		return -1;
+	for (int waited = 0;; waited += 10) {
+		pid_t r = waitpid(d->pid, &st, WNOHANG);
+
+		if (r == d->pid)
+			break;
+		if (r < 0)
+			return -1;
+		if (waited >= ms) {
+			/* Never leave it behind, hung or not. */
+			fprintf(stderr, "ismd did not stop within %d ms: "
+					"killed\n", ms);
+			kill(d->pid, SIGKILL);
+			waitpid(d->pid, NULL, 0);
+			d->pid = 0;
+			return -ETIMEDOUT;
+		}
+		t_msleep(10);
+	}
 	d->pid = 0;
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+int t_daemon_stop(struct t_daemon *d)
+{
+	return t_daemon_stop_within(d, 60000);
 }
 
 void t_daemon_kill9(struct t_daemon *d)

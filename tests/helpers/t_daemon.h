@@ -33,8 +33,11 @@ struct t_daemon {
 int t_daemon_start(struct t_daemon *d, const char *const *extra);
 /* Start again on the same socket and state (after stop or kill). */
 int t_daemon_restart(struct t_daemon *d);
-/* SIGTERM and reap; returns the exit status or -1. */
+/* SIGTERM and reap; returns the exit status or -1.  One that has not
+ * exited after 60 s is killed (-ETIMEDOUT): a test never hangs on it. */
 int t_daemon_stop(struct t_daemon *d);
+/* The same with a bound of @ms. */
+int t_daemon_stop_within(struct t_daemon *d, int ms);
 /* SIGKILL and reap. */
 void t_daemon_kill9(struct t_daemon *d);
 /* Stop if running (SIGTERM) and remove the temp dir.  Returns 0, or -1
