@@ -33,6 +33,15 @@
  * an orderly ism_chan_close(); -EPROTO if its memory is corrupt; -EMSGSIZE
  * for a message larger than ism_chan_max_msg().
  *
+ * Nothing the other side does makes a call wait on it beyond what the
+ * call is documented to wait for: fds it puts in flight on the links are
+ * refused where the kernel can (SO_PASSRIGHTS, Linux 6.16), else received
+ * and closed on a short-lived thread, as are the links themselves (the
+ * last close of such an fd can block for as long as its maker chose).
+ * Its region is never mapped if it is backed by huge pages (hugetlb): its
+ * owner could punch the pages out, and touching them could then raise
+ * SIGBUS in this process; connecting fails with -EOPNOTSUPP instead.
+ *
  * Thread safety: one thread may send while another receives; two threads
  * sending (or two receiving) need the caller's lock.
  */
@@ -76,7 +85,7 @@ ISM_EXPORT void ism_chan_token(struct ism_chan *ch, struct ism_token *tok);
 /*
  * Attach the other side's region (read-only) and check it.  Returns 0,
  * or -ENOENT/-EACCES (its token), -EPROTO (not a channel, or a malformed
- * one), -EALREADY.
+ * one), -EOPNOTSUPP (its region is hugetlb, see above), -EALREADY.
  */
 ISM_EXPORT int ism_chan_connect(struct ism_chan *ch, const struct ism_token *peer);
 
@@ -88,8 +97,13 @@ ISM_EXPORT int ism_chan_local_create(const struct ism_chan_opts *opts,
  * end of our link.  The caller owns and passes them, then closes them.
  */
 ISM_EXPORT int ism_chan_local_export(struct ism_chan *ch, int fds[2]);
-/* Connect with the other side's exported fds; takes ownership of both on
- * success and on failure. */
+/*
+ * Connect with the other side's exported fds; takes ownership of both on
+ * success and on failure.  Returns 0, or -EPROTO (@region_fd is not a
+ * sealed memfd holding a channel, or @link_fd not an AF_UNIX
+ * SOCK_SEQPACKET socket), -EOPNOTSUPP (@region_fd is hugetlb), -EALREADY,
+ * -EINVAL (not a local channel).
+ */
 ISM_EXPORT int ism_chan_local_connect(struct ism_chan *ch, int region_fd,
 				      int link_fd);
 
@@ -141,7 +155,8 @@ ISM_EXPORT int ism_chan_fd(struct ism_chan *ch);
 ISM_EXPORT int ism_chan_close(struct ism_chan *ch);
 
 /* Close (if not yet), release the regions and links, free.  What we sent
- * stays readable by the other side.  NULL is allowed. */
+ * stays readable by the other side.  Never waits on the other side (the
+ * links are closed on a short-lived thread).  NULL is allowed. */
 ISM_EXPORT void ism_chan_free(struct ism_chan *ch);
 
 #ifdef __cplusplus

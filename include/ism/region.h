@@ -127,6 +127,11 @@ ISM_EXPORT int ism_region_fd(struct ism_region *r);
 /*
  * The link socket the owner attached (ISM_ALLOC_LINK) if this handle got
  * it, handing it over: the caller owns the returned fd.  -1 if none.
+ * It refuses fds (SO_PASSRIGHTS off) where the kernel supports that, but
+ * the owner may have queued some in it before, or turned that back on
+ * through its own descriptor of it: the last close of such an fd, hence
+ * of the link, can block as long as the owner chose.  Close it from a
+ * thread that may wait (libism's own closes of links never block).
  */
 ISM_EXPORT int ism_region_take_link(struct ism_region *r);
 
@@ -181,8 +186,10 @@ ISM_EXPORT int ism_region_destroy(struct ism_region *r);
 
 /*
  * Release whatever the handle holds (detach, or destroy if owner), unmap,
- * close its fd and free it.  Returns the result of the release (0 or
- * -errno, informational: the handle is freed either way).  NULL is allowed.
+ * close its fd and free it.  A link socket not taken is closed on a
+ * short-lived thread, so the owner cannot make this call wait.  Returns
+ * the result of the release (0 or -errno, informational: the handle is
+ * freed either way).  NULL is allowed.
  */
 ISM_EXPORT int ism_region_close(struct ism_region *r);
 

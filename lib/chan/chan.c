@@ -20,7 +20,17 @@
  * and only ever reads its own.  A sleeper announces itself (sleepers bit)
  * before arming its ring, so a kick caused by that arming is always
  * drained after the announcement is visible.
+ *
+ * Never waiting on the other side: both link ends can receive what it
+ * sends, fds included (SCM_RIGHTS), and the last close of such an fd
+ * can block as long as its maker wants (util/bgclose.h).  Our links
+ * refuse fds where the kernel allows it; kicks are received with room
+ * for any fds that come anyway, which go to ism_bgclose(); links are
+ * closed with ism_bgclose().  And never a signal from its memory: a
+ * hugetlb region can be punched out by its owner, after which touching
+ * it may SIGBUS (the pool being empty), so such a peer region is refused.
  */
+#include "util/bgclose.h"
 #include "util/util.h"
 
 #include <ism/chan.h>
@@ -30,6 +40,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <poll.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -41,6 +52,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -57,6 +69,8 @@
  * store, which would halve a busy flow's rate. */
 #define SPIN_BACKOFF_MAX 16u
 #define LINK_BATCH 64 /* kicks read per call */
+/* The most fds one sendmsg() can carry (SCM_MAX_FD in the kernel). */
+#define LINK_MAX_FDS 253
 
 struct chan_hdr {
 	uint64_t magic;
@@ -79,6 +93,22 @@ _Static_assert(RX_OFF + ISM_RING_CONS_AREA <= CHAN_HDR, "layout");
 #define ROLE_TX 1
 #define SLEEP_BIT(role) (1u << (role))
 
+/*
+ * What one drain of the link receives into, per role (the two may drain
+ * at once).  Each message has room for all the fds it can carry: any the
+ * kernel could not hand over, it would close itself, in our thread.
+ * Heap, not stack: about 66 KiB of control space, touched only by fds.
+ */
+struct link_rxbuf {
+	struct mmsghdr mm[LINK_BATCH];
+	struct iovec iov[LINK_BATCH];
+	char data[LINK_BATCH];
+	union {
+		char b[CMSG_SPACE(LINK_MAX_FDS * sizeof(int))];
+		struct cmsghdr align;
+	} ctl[LINK_BATCH];
+};
+
 struct ism_chan {
 	/* over ismd */
 	struct ism_conn *c;
@@ -99,6 +129,7 @@ struct ism_chan {
 	int epfd;     /* for the caller: link_rx, link_tx (hang-up) */
 	int sleep_fd[2]; /* per role: link_rx, link_tx, wake[role] */
 	int wake[2];  /* private eventfds: hand a kick to the other role */
+	struct link_rxbuf *rxbuf[2]; /* per role */
 
 	struct ism_ring_tx *tx;
 	struct ism_ring_rx *rx;
@@ -195,6 +226,11 @@ static int chan_setup(struct ism_chan *ch, uint32_t ring)
 	int r;
 
 	ch->ring_size = ring;
+	for (int role = 0; role < 2; role++) {
+		ch->rxbuf[role] = malloc(sizeof(*ch->rxbuf[role]));
+		if (!ch->rxbuf[role])
+			return -ENOMEM;
+	}
 	ch->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (ch->epfd < 0)
 		return -errno;
@@ -254,6 +290,10 @@ static struct ism_chan *chan_begin(const struct ism_chan_opts *opts,
 		return NULL;
 	}
 	ch->spin_us = o->spin_us;
+	/* Kicks arrive on this end: before the other end leaves us, make
+	 * it refuse fds (the other side never holds this one, so nobody
+	 * can turn that back on). */
+	ism_refuse_fds(sv[0]);
 	ch->link_rx = sv[0];
 	if (other_end)
 		*other_end = sv[1];
@@ -285,7 +325,9 @@ int ism_chan_create(struct ism_conn *c, const struct ism_chan_opts *opts,
 		ao.peers = &o.peer;
 	}
 	r = ism_region_alloc(c, region_len(o.ring_size), &ao, &ch->own);
-	close(other_end); /* ismd hands its copy to the other side */
+	/* Not the last reference (ismd holds one), and its queue can only
+	 * hold what we sent: a plain close. */
+	close(other_end);
 	if (r < 0)
 		goto fail;
 	if ((r = ism_region_map(ch->own, &m)) < 0)
@@ -315,8 +357,8 @@ static int chan_join(struct ism_chan *ch, const uint8_t *peer, size_t len,
 {
 	struct epoll_event ev = { .events = EPOLLRDHUP };
 	struct chan_hdr h;
-	int type = 0;
-	socklen_t tl = sizeof(type);
+	int type = 0, domain = 0;
+	socklen_t tl = sizeof(type), dl = sizeof(domain);
 	int r;
 
 	if (len < CHAN_HDR)
@@ -331,7 +373,9 @@ static int chan_join(struct ism_chan *ch, const uint8_t *peer, size_t len,
 		return -EPROTO;
 	/* The link must be what we expect, whoever chose it. */
 	if (link < 0 || getsockopt(link, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 ||
-	    type != SOCK_SEQPACKET)
+	    type != SOCK_SEQPACKET ||
+	    getsockopt(link, SOL_SOCKET, SO_DOMAIN, &domain, &dl) < 0 ||
+	    domain != AF_UNIX)
 		return -EPROTO;
 	r = ism_ring_rx_init(peer + TX_OFF, h.tx_len, ch->own_map + RX_OFF,
 			     ISM_RING_CONS_AREA, &ch->rx);
@@ -355,6 +399,7 @@ static int chan_join(struct ism_chan *ch, const uint8_t *peer, size_t len,
 
 int ism_chan_connect(struct ism_chan *ch, const struct ism_token *peer)
 {
+	struct ism_region_info info;
 	int r, link;
 	void *m;
 
@@ -365,13 +410,19 @@ int ism_chan_connect(struct ism_chan *ch, const struct ism_token *peer)
 	r = ism_region_attach(ch->c, peer, ISM_ACCESS_RO, 0, &ch->peer);
 	if (r < 0)
 		return r;
+	/* ismd says whether it is hugetlb; never mapped if so. */
+	ism_region_info(ch->peer, &info);
+	if (info.huge) {
+		r = -EOPNOTSUPP;
+		goto fail; /* its link goes with the handle */
+	}
 	if ((r = ism_region_map(ch->peer, &m)) < 0)
 		goto fail;
 	link = ism_region_take_link(ch->peer);
 	r = chan_join(ch, m, ism_region_size(ch->peer), link);
 	if (r < 0) {
 		if (link >= 0 && ch->link_tx != link)
-			close(link);
+			ism_bgclose(link);
 		goto fail;
 	}
 	return 0;
@@ -439,21 +490,41 @@ int ism_chan_local_export(struct ism_chan *ch, int fds[2])
 
 int ism_chan_local_connect(struct ism_chan *ch, int region_fd, int link_fd)
 {
+	struct statfs sf;
 	struct stat st;
 	void *m = MAP_FAILED;
-	int r;
+	int r, seals = -1;
 
+	/* First of all: no more fds in flight to us on the other side's
+	 * link (where the kernel can say so; not a socket: refused below).
+	 * Defence in depth: it may have queued some already, or kept a
+	 * descriptor of this end to turn the option back on; so the link
+	 * is still closed with ism_bgclose(). */
+	ism_refuse_fds(link_fd);
 	if (ch->own_memfd < 0 || ch->connected) {
 		r = ch->connected ? -EALREADY : -EINVAL;
 		goto fail;
 	}
-	if (fstat(region_fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-	    st.st_size < (off_t)CHAN_HDR) {
+	/* Only a memfd (shmem or hugetlbfs) answers F_GET_SEALS, and
+	 * without asking a file system: anything else is refused before a
+	 * call that could wait on one (fstat of a FUSE file can). */
+	seals = fcntl(region_fd, F_GET_SEALS);
+	if (seals < 0) {
 		r = -EPROTO;
 		goto fail;
 	}
+	if (fstatfs(region_fd, &sf) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	/* Its holder can punch out huge pages we would touch. */
+	if (sf.f_type == HUGETLBFS_MAGIC) {
+		r = -EOPNOTSUPP;
+		goto fail;
+	}
 	/* Seals keep the file from shrinking under our mapping. */
-	if ((fcntl(region_fd, F_GET_SEALS) & F_SEAL_SHRINK) == 0) {
+	if (!(seals & F_SEAL_SHRINK) || fstat(region_fd, &st) < 0 ||
+	    !S_ISREG(st.st_mode) || st.st_size < (off_t)CHAN_HDR) {
 		r = -EPROTO;
 		goto fail;
 	}
@@ -474,9 +545,14 @@ fail:
 		munmap(m, (size_t)st.st_size);
 	ism_ring_rx_free(ch->rx);
 	ch->rx = NULL;
-	ism_close_fd(&region_fd);
+	/* A memfd closes at once; anything else may be the other side's
+	 * trap, as may its link. */
+	if (seals >= 0)
+		ism_close_fd(&region_fd);
+	else
+		ism_bgclose(region_fd);
 	if (ch->link_tx != link_fd)
-		ism_close_fd(&link_fd);
+		ism_bgclose(link_fd);
 	return r;
 }
 
@@ -504,26 +580,52 @@ static void kick(struct ism_chan *ch)
 	/* EAGAIN: its queue is full of kicks; it is awake enough. */
 }
 
+/* Fds that came with a kick: never ours to use, and their last close
+ * is the other side's to make slow. */
+static void drop_fds(struct msghdr *m)
+{
+	int fds[LINK_MAX_FDS];
+
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+		size_t n;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+		    c->cmsg_len < CMSG_LEN(0))
+			continue;
+		n = ISM_MIN((c->cmsg_len - CMSG_LEN(0)) / sizeof(int),
+			    (size_t)LINK_MAX_FDS);
+		memcpy(fds, CMSG_DATA(c), n * sizeof(int));
+		ism_bgclose_fds(fds, n);
+	}
+}
+
 /* Empty the link of kicks, in one call; true if anything came (a kick or
  * a hang-up). */
-static bool drain_link(struct ism_chan *ch)
+static bool drain_link(struct ism_chan *ch, int role)
 {
-	char buf[LINK_BATCH];
-	struct mmsghdr mm[LINK_BATCH];
-	struct iovec iov[LINK_BATCH];
+	struct link_rxbuf *b = ch->rxbuf[role];
 	int r;
 
 	for (int i = 0; i < LINK_BATCH; i++) {
-		iov[i] = (struct iovec){ .iov_base = &buf[i], .iov_len = 1 };
-		mm[i] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &iov[i],
-						       .msg_iovlen = 1 } };
+		b->iov[i] = (struct iovec){ .iov_base = &b->data[i],
+					    .iov_len = 1 };
+		b->mm[i] = (struct mmsghdr){
+			.msg_hdr = { .msg_iov = &b->iov[i],
+				     .msg_iovlen = 1,
+				     .msg_control = b->ctl[i].b,
+				     .msg_controllen = sizeof(b->ctl[i].b) }
+		};
 	}
-	r = recvmmsg(ch->link_rx, mm, LINK_BATCH, MSG_DONTWAIT, NULL);
+	r = recvmmsg(ch->link_rx, b->mm, LINK_BATCH,
+		     MSG_DONTWAIT | MSG_CMSG_CLOEXEC, NULL);
 	if (r > 0) {
-		/* A zero-length message is the peer's end closing. */
-		for (int i = 0; i < r; i++)
-			if (mm[i].msg_len == 0)
+		for (int i = 0; i < r; i++) {
+			/* A zero-length message is the peer's end closing. */
+			if (b->mm[i].msg_len == 0)
 				atomic_store(&ch->peer_dead, true);
+			if (b->mm[i].msg_hdr.msg_controllen)
+				drop_fds(&b->mm[i].msg_hdr);
+		}
 		return true;
 	}
 	if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
@@ -558,7 +660,7 @@ static void hand_on(struct ism_chan *ch, int role)
  * role if it sleeps; consume only our own role's wake-ups. */
 static void drain(struct ism_chan *ch, int role)
 {
-	bool got = drain_link(ch);
+	bool got = drain_link(ch, role);
 
 	drain_wake(ch, role);
 	if (ch->link_tx >= 0) {
@@ -603,7 +705,7 @@ static void chan_sleep(struct ism_chan *ch, int role,
 		int fd = evs[i].data.fd;
 
 		if (fd == ch->link_rx)
-			got |= drain_link(ch);
+			got |= drain_link(ch, role);
 		else if (fd == ch->wake[role])
 			drain_wake(ch, role);
 		else if (fd == ch->link_tx &&
@@ -928,13 +1030,15 @@ void ism_chan_free(struct ism_chan *ch)
 	if (ch->peer_map_local)
 		munmap(ch->peer_map_local, ch->peer_len_local);
 	ism_close_fd(&ch->own_memfd);
-	ism_close_fd(&ch->link_rx);
-	ism_close_fd(&ch->link_tx);
+	/* Either may hold fds the other side put in flight. */
+	ism_bgclose(ch->link_rx);
+	ism_bgclose(ch->link_tx);
 	ism_close_fd(&ch->export_link);
 	ism_close_fd(&ch->epfd);
 	for (int role = 0; role < 2; role++) {
 		ism_close_fd(&ch->sleep_fd[role]);
 		ism_close_fd(&ch->wake[role]);
+		free(ch->rxbuf[role]);
 	}
 	free(ch);
 }

@@ -118,8 +118,12 @@ void conn_begin_flags_locked(struct ism_conn *c, struct ism_wbuf *b,
 /* Close every fd in @rep. */
 void reply_close_fds(struct reply *rep);
 
-/* Region handle bookkeeping (region.c). */
-void region_free_locked(struct ism_region *r);
+/*
+ * Region handle bookkeeping (region.c).  region_free_locked() returns the
+ * owner's link socket if the handle still held it (else -1): the caller
+ * passes it to ism_bgclose() once the lock is dropped.
+ */
+int region_free_locked(struct ism_region *r);
 void region_mark_gone_locked(struct ism_conn *c, uint64_t id);
 
 /*

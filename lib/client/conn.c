@@ -4,6 +4,7 @@
  * and reconnection with resumption after an ismd restart.
  */
 #include "client.h"
+#include "util/bgclose.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -177,7 +178,9 @@ static int recv_one_locked(struct ism_conn *c, int flags, struct reply *rep,
 		return 0;
 	}
 	if (!(h.flags & ISM_WIRE_F_REPLY) || !rep || h.seq != want_seq) {
-		ism_close_fds(fds, nfds); /* stale (timed out) or unexpected */
+		/* Stale (timed out) or unexpected: a late ATTACH reply may
+		 * carry an owner's link, whose close must not hold us. */
+		ism_bgclose_fds(fds, nfds);
 		return 0;
 	}
 	rep->hdr = h;
@@ -753,8 +756,15 @@ void ism_conn_close(struct ism_conn *c)
 	c->state = CONN_DEAD;
 	ism_list_for_each_safe(pos, tmp, &c->regions)
 	{
-		region_free_locked(ism_container_of(pos, struct ism_region,
-						    link_node));
+		int link = region_free_locked(
+			ism_container_of(pos, struct ism_region, link_node));
+
+		/* An owner's link: never closed under the lock. */
+		if (link >= 0) {
+			pthread_mutex_unlock(&c->lock);
+			ism_bgclose(link);
+			pthread_mutex_lock(&c->lock);
+		}
 	}
 	ism_map_free(&c->by_id);
 	ism_close_fd(&c->epfd);

@@ -2,8 +2,13 @@
 /*
  * region - libism's region handles: alloc, attach, map, read/write through
  * ismd, notify, detach, destroy.
+ *
+ * A link socket an attacher gets came from the region's owner, who may
+ * have queued fds in it whose last close blocks (see util/bgclose.h): it
+ * is closed with ism_bgclose(), and never under the connection's lock.
  */
 #include "client.h"
+#include "util/bgclose.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -15,16 +20,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-void region_free_locked(struct ism_region *r)
+int region_free_locked(struct ism_region *r)
 {
+	int link = r->link;
+
 	if (r->map)
 		munmap(r->map, r->size);
 	ism_close_fd(&r->fd);
-	ism_close_fd(&r->link);
 	ism_list_del(&r->link_node);
 	ism_map_del(&r->c->by_id, r->id, 0);
 	free(r->acl);
 	free(r);
+	return link;
 }
 
 void region_mark_gone_locked(struct ism_conn *c, uint64_t id)
@@ -193,6 +200,8 @@ int ism_region_attach(struct ism_conn *c, const struct ism_token *tok,
 	struct ism_wbuf b;
 	struct reply rep;
 	unsigned want_fds = (flags & ISM_ATTACH_NOFD) ? 0 : 1;
+	int stray[ISM_WIRE_MAX_FDS]; /* refused: closed after the unlock */
+	unsigned nstray = 0;
 	int e;
 
 	*out = NULL;
@@ -213,17 +222,23 @@ int ism_region_attach(struct ism_conn *c, const struct ism_token *tok,
 	e = ism_proto_get_attach_rep(&rep.rb, &ar);
 	if (e == 0 && (ar.flags & ISM_ATTACH_R_LINK))
 		want_fds = 2;
+	if (want_fds == 2 && rep.nfds == 2) {
+		/* Our end of the owner's link: from now on it cannot put
+		 * fds in flight to us on it (where the kernel can say so).
+		 * Defence in depth only: what it queued before is there,
+		 * and if it kept a descriptor of this end it can turn the
+		 * option back on, so the link still goes to ism_bgclose(). */
+		ism_refuse_fds(rep.fds[1]);
+	}
 	if (e < 0 || rep.nfds != want_fds || ar.access != access ||
 	    !!(ar.flags & ISM_ATTACH_R_NOFD) != !want_fds) {
-		reply_close_fds(&rep);
 		e = -EPROTO;
-		goto out;
+		goto refuse;
 	}
 	r = new_region(c);
 	if (!r) {
-		reply_close_fds(&rep);
 		e = -ENOMEM;
-		goto out;
+		goto refuse;
 	}
 	r->fd = want_fds ? rep.fds[0] : -1;
 	r->link = want_fds == 2 ? rep.fds[1] : -1;
@@ -238,15 +253,21 @@ int ism_region_attach(struct ism_conn *c, const struct ism_token *tok,
 	if ((want_fds &&
 	     (e = check_fd(r->fd, r->size, access == ISM_ACCESS_RW)) < 0) ||
 	    (e = add_region_locked(c, r)) < 0) {
-		ism_close_fd(&r->fd);
-		ism_close_fd(&r->link);
 		free(r);
-		goto out;
+		goto refuse;
 	}
 	*out = r;
 	e = 0;
+	goto out;
+refuse:
+	/* Whatever came, the owner's link among them, goes without us
+	 * waiting on it. */
+	memcpy(stray, rep.fds, rep.nfds * sizeof(int));
+	nstray = rep.nfds;
+	rep.nfds = 0;
 out:
 	pthread_mutex_unlock(&c->lock);
+	ism_bgclose_fds(stray, nstray);
 	return e;
 }
 
@@ -524,7 +545,7 @@ int ism_region_destroy(struct ism_region *r)
 int ism_region_close(struct ism_region *r)
 {
 	struct ism_conn *c;
-	int e = 0;
+	int e = 0, link;
 
 	if (!r)
 		return 0;
@@ -537,8 +558,9 @@ int ism_region_close(struct ism_region *r)
 		if (e > 0)
 			e = 0;
 	}
-	region_free_locked(r);
+	link = region_free_locked(r);
 	pthread_mutex_unlock(&c->lock);
+	ism_bgclose(link);
 	return e;
 }
 
