@@ -11,6 +11,19 @@
  * revocations are recorded, so a revoked region stays revoked across
  * restarts.  The state directory is 0700 and the files 0600, owned by
  * ismd's user; ismd refuses a state file others could read.
+ *
+ * Revocations: the file "revoked" is a sequence of 8-byte little-endian
+ * region ids, appended and fdatasync'ed at each administrator revocation.
+ * All of them are held in memory (a sorted array: 8 bytes an id), up to
+ * REVOKED_MAX.  Where a revocation cannot be held - a file over that
+ * bound, no memory for it at start or for a new one at run time - ismd
+ * fails closed instead of forgetting it: from then on every region of an
+ * earlier epoch counts as revoked (no re-registration, no re-attach), and
+ * this is logged once.  Regions of the running epoch need no record to
+ * stay revoked: a revoked one is destroyed and its id is never issued or
+ * registered again in this epoch.  Failing closed was chosen over
+ * refusing to start: new regions keep working, only restart recovery is
+ * lost, which is what a stale revocation list must not let through.
  */
 #include "ismd.h"
 #include "crypto/blake2s.h"
@@ -28,13 +41,18 @@
 #define STATE_MAGIC "ISMSTAT1"
 #define STATE_SIZE 80
 #define KEY_SIZE 32
-#define REVOKED_MAX 65536u
+/* Revocations held in memory: 16 Mi ids, 128 MiB, far beyond any real
+ * administrator's; a larger file means failing closed (see above). */
+#define REVOKED_MAX (16u << 20)
+#define REVOKED_REC 8
 
 struct ismd_state {
 	uint8_t key[KEY_SIZE];
 	int dir_fd, lock_fd, revoked_fd;
-	struct ism_map revoked;
-	uint32_t n_revoked;
+	uint64_t *revoked; /* sorted, without duplicates */
+	size_t n_revoked, cap_revoked;
+	off_t revoked_len; /* the file's length: whole records only */
+	bool revoked_all;  /* failed closed: every earlier epoch's region */
 };
 
 static void le32(uint8_t *p, uint32_t v)
@@ -149,10 +167,78 @@ static int write_state(struct ismd_state *s, uint32_t epoch,
 	return r;
 }
 
+static void fail_closed(struct ismd_state *s, const char *why)
+{
+	if (s->revoked_all)
+		return;
+	s->revoked_all = true;
+	ismd_log(L_ERR,
+		 "revocations: %s; failing closed: no region of an earlier "
+		 "epoch will be re-registered or re-attached",
+		 why);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Where @id is in the sorted list, or where it would go. */
+static size_t revoked_pos(const struct ismd_state *s, uint64_t id)
+{
+	size_t lo = 0, hi = s->n_revoked;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (s->revoked[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Hold @id in memory: 0, -ENOMEM, or -ENOSPC past REVOKED_MAX. */
+static int revoked_add(struct ismd_state *s, uint64_t id)
+{
+	size_t at = revoked_pos(s, id);
+
+	if (at < s->n_revoked && s->revoked[at] == id)
+		return 0;
+	if (s->n_revoked >= REVOKED_MAX)
+		return -ENOSPC;
+	if (s->n_revoked == s->cap_revoked) {
+		size_t cap = s->cap_revoked ? s->cap_revoked * 2 : 64;
+		uint64_t *v;
+
+		if (cap > REVOKED_MAX)
+			cap = REVOKED_MAX;
+		v = realloc(s->revoked, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		s->revoked = v;
+		s->cap_revoked = cap;
+	}
+	/* O(n), but revocations are an administrator's rare act and the
+	 * lookups (every re-registration) stay a binary search. */
+	memmove(s->revoked + at + 1, s->revoked + at,
+		(s->n_revoked - at) * sizeof(*s->revoked));
+	s->revoked[at] = id;
+	s->n_revoked++;
+	return 0;
+}
+
+/* Read the whole file into a sorted array.  -errno only for I/O errors
+ * (ismd then refuses to start); what cannot be held fails closed. */
 static int load_revoked(struct ismd_state *s)
 {
-	uint8_t buf[8 * 512];
-	ssize_t n;
+	uint8_t buf[REVOKED_REC * 1024];
+	struct stat st;
+	off_t off = 0;
+	size_t n, k = 0;
 
 	s->revoked_fd = openat(s->dir_fd, "revoked",
 			       O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -160,16 +246,71 @@ static int load_revoked(struct ismd_state *s)
 		return -errno;
 	if (check_private(s->revoked_fd, "revoked list") < 0)
 		return -EPERM;
-	while ((n = read(s->revoked_fd, buf, sizeof(buf))) > 0) {
-		for (ssize_t i = 0; i + 8 <= n; i += 8) {
+	if (fstat(s->revoked_fd, &st) < 0)
+		return -errno;
+	if (st.st_size % REVOKED_REC) {
+		/* A record torn by a crash while it was appended: that
+		 * revocation was never complete (nor acknowledged).  Cut it
+		 * off, or every later record would be read across it. */
+		off_t whole = st.st_size - st.st_size % REVOKED_REC;
+
+		ismd_log(L_WARN,
+			 "revoked list: dropping a torn last record (%lld of "
+			 "%d bytes)",
+			 (long long)(st.st_size - whole), REVOKED_REC);
+		if (ftruncate(s->revoked_fd, whole) < 0 ||
+		    fsync(s->revoked_fd) < 0)
+			return -errno;
+		st.st_size = whole;
+	}
+	s->revoked_len = st.st_size;
+	if ((uint64_t)st.st_size / REVOKED_REC > REVOKED_MAX) {
+		char why[96];
+
+		snprintf(why, sizeof(why), "%llu recorded, more than %u",
+			 (unsigned long long)st.st_size / REVOKED_REC,
+			 REVOKED_MAX);
+		fail_closed(s, why);
+		return 0;
+	}
+	n = (size_t)st.st_size / REVOKED_REC;
+	if (n == 0)
+		return 0;
+	s->revoked = malloc(n * sizeof(*s->revoked));
+	if (!s->revoked) {
+		fail_closed(s, "out of memory for the revoked list");
+		return 0;
+	}
+	s->cap_revoked = n;
+	while (off < s->revoked_len) {
+		off_t left = s->revoked_len - off;
+		size_t want =
+		    left < (off_t)sizeof(buf) ? (size_t)left : sizeof(buf);
+		ssize_t r = pread(s->revoked_fd, buf, want, off);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			return -EIO; /* shrank under us */
+		/* Whole records only; a short read resumes at the next. */
+		for (size_t i = 0; i + REVOKED_REC <= (size_t)r;
+		     i += REVOKED_REC) {
 			uint64_t id = rd64(buf + i);
 
-			if (id && s->n_revoked < REVOKED_MAX &&
-			    ism_map_put(&s->revoked, id, 0, (void *)1) == 0)
-				s->n_revoked++;
+			if (id && k < n) /* 0 is never a region id */
+				s->revoked[k++] = id;
 		}
+		off += r - r % REVOKED_REC;
 	}
-	return n < 0 ? -errno : 0;
+	qsort(s->revoked, k, sizeof(*s->revoked), cmp_u64);
+	s->n_revoked = 0;
+	for (size_t i = 0; i < k; i++)
+		if (s->n_revoked == 0 ||
+		    s->revoked[s->n_revoked - 1] != s->revoked[i])
+			s->revoked[s->n_revoked++] = s->revoked[i];
+	return 0;
 }
 
 int ismd_state_open(struct daemon *d, const char *dir)
@@ -185,7 +326,6 @@ int ismd_state_open(struct daemon *d, const char *dir)
 	if (!s)
 		return -ENOMEM;
 	s->dir_fd = s->lock_fd = s->revoked_fd = -1;
-	ism_map_init(&s->revoked);
 	d->st = s;
 	if (!dir) {
 		if ((r = default_dir(path, sizeof(path))) < 0) {
@@ -269,7 +409,6 @@ int ismd_state_ephemeral(struct daemon *d)
 	if (!s)
 		return -ENOMEM;
 	s->dir_fd = s->lock_fd = s->revoked_fd = -1;
-	ism_map_init(&s->revoked);
 	d->st = s;
 	if ((r = ism_random(d->host_id, ISM_HOST_ID_SIZE)) < 0 ||
 	    (r = ism_random(s->key, KEY_SIZE)) < 0)
@@ -288,7 +427,7 @@ void ismd_state_close(struct daemon *d)
 	ism_close_fd(&s->revoked_fd);
 	ism_close_fd(&s->lock_fd);
 	ism_close_fd(&s->dir_fd);
-	ism_map_free(&s->revoked);
+	free(s->revoked);
 	free(s);
 	d->st = NULL;
 }
@@ -328,25 +467,50 @@ void ismd_proof_peer(struct daemon *d, uint64_t peer, uint8_t *out)
 
 bool ismd_revoked(struct daemon *d, uint64_t region)
 {
-	return ism_map_get(&d->st->revoked, region, 0) != NULL;
+	struct ismd_state *s = d->st;
+	size_t at;
+
+	if (s->revoked_all && (region >> 32) < d->epoch)
+		return true;
+	at = revoked_pos(s, region);
+	return at < s->n_revoked && s->revoked[at] == region;
 }
 
 int ismd_revoke_record(struct daemon *d, uint64_t region)
 {
 	struct ismd_state *s = d->st;
-	uint8_t b[8];
+	uint8_t b[REVOKED_REC];
+	ssize_t n;
+	int r;
 
 	le64(b, region);
-	if (s->n_revoked < REVOKED_MAX &&
-	    ism_map_put(&s->revoked, region, 0, (void *)1) == 0)
-		s->n_revoked++;
+	if ((r = revoked_add(s, region)) < 0)
+		fail_closed(s, r == -ENOMEM ? "out of memory for a revocation"
+					    : "too many revocations");
 	if (s->revoked_fd < 0)
 		return 0; /* ephemeral state */
+	if (s->revoked_len < 0)
+		return -EIO; /* a partial record could not be cut off */
 	/* Only regions of an earlier epoch could ever be re-registered, but
 	 * any region revoked now is of this or an earlier epoch and may
 	 * outlive this ismd: record it durably. */
-	if (write(s->revoked_fd, b, sizeof(b)) != (ssize_t)sizeof(b) ||
-	    fdatasync(s->revoked_fd) < 0)
+	n = write(s->revoked_fd, b, sizeof(b));
+	if (n != (ssize_t)sizeof(b)) {
+		r = n < 0 ? -errno : -EIO;
+		/* Cut off a partial record: later ones must stay aligned.
+		 * If that fails, append nothing more: the next start drops
+		 * the torn tail and reads everything before it. */
+		if (n > 0 && ftruncate(s->revoked_fd, s->revoked_len) < 0) {
+			ismd_log(L_ERR,
+				 "revoked list: cannot cut a partial record "
+				 "(%s); recording no more revocations",
+				 strerror(errno));
+			s->revoked_len = -1;
+		}
+		return r;
+	}
+	s->revoked_len += (off_t)sizeof(b);
+	if (fdatasync(s->revoked_fd) < 0)
 		return -errno;
 	return 0;
 }
