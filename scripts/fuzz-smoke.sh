@@ -5,7 +5,7 @@
 set -u
 build=$1 secs=$2 out=$3
 : > "$out"
-for t in wire proto ring chan hello ismd; do
+for t in wire proto ring chan hello ismd sockdiag; do
 	bin="$build/fuzz/fuzz-$t"
 	work="$build/fuzz-work/$t"
 	mkdir -p "$work"

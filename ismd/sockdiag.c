@@ -1,0 +1,293 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sockdiag - ask the kernel which TCP socket would accept a connection
+ * (see sockdiag.h for what the answer means).
+ *
+ * The request is inet_diag's "one socket" query: SOCK_DIAG_BY_FAMILY
+ * without NLM_F_DUMP, the connection's destination as the socket's own
+ * end (idiag_src/idiag_sport), the unspecified address and port 0 as the
+ * other end, and the cookie.  Netlink handles a request to the kernel
+ * during sendmsg(), so the answer is queued before send returns; the
+ * receive still has a deadline, and every byte of the answer is checked
+ * before use (netlink is host-endian: fields are copied out, never cast).
+ */
+#include "sockdiag.h"
+
+#include <errno.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define REPLY_TIMEOUT_MS 100
+
+/* The request as sent: built in a host struct, copied out whole. */
+struct request {
+	struct nlmsghdr nh;
+	struct inet_diag_req_v2 r;
+};
+
+_Static_assert(sizeof(struct request) == NLMSG_HDRLEN + 56,
+	       "a netlink header and an inet_diag_req_v2, no padding");
+_Static_assert(sizeof(struct inet_diag_msg) == 72,
+	       "the fixed part of the kernel's answer");
+_Static_assert(sizeof(struct nlmsgerr) == 4 + NLMSG_HDRLEN,
+	       "an error code and the request's header");
+_Static_assert(SOCKDIAG_REPLY_MAX >=
+		   NLMSG_SPACE(sizeof(struct nlmsgerr)) + NLMSG_SPACE(1024),
+	       "room for any answer this kernel API gives to one request");
+
+static int nl_fd = -1;
+static uint32_t nl_seq;
+
+static uint32_t rd32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static uint16_t rd16(const uint8_t *p)
+{
+	uint16_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+uint64_t sockdiag_cookie(int fd)
+{
+	uint64_t c = 0;
+	socklen_t l = sizeof(c);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_COOKIE, &c, &l) < 0 || l != sizeof(c))
+		return 0;
+	return c;
+}
+
+void sockdiag_close(void)
+{
+	if (nl_fd >= 0)
+		close(nl_fd);
+	nl_fd = -1;
+}
+
+/* One message for @seq: its verdict, or -EAGAIN to look further. */
+static int parse_one(uint16_t type, const uint8_t *p, size_t plen,
+		     uint64_t cookie)
+{
+	int32_t err;
+
+	switch (type) {
+	case NLMSG_ERROR:
+		if (plen < sizeof(struct nlmsgerr))
+			return -EBADMSG;
+		err = (int32_t)rd32(p + offsetof(struct nlmsgerr, error));
+		/* The verdicts about this socket; anything else is the
+		 * kernel unable to say (or a positive "error": garbage). */
+		if (err == -ESTALE || err == -ENOENT)
+			return 0;
+		if (err == -EAGAIN)
+			return -EBUSY; /* -EAGAIN here means "read on" */
+		if (err < 0 && err >= -4095)
+			return err;
+		return -EBADMSG; /* 0 is an ack: not asked for */
+	case SOCK_DIAG_BY_FAMILY: {
+		size_t at = offsetof(struct inet_diag_msg, id.idiag_cookie);
+		uint8_t family;
+		uint64_t c;
+
+		if (plen < sizeof(struct inet_diag_msg))
+			return -EBADMSG;
+		family = p[offsetof(struct inet_diag_msg, idiag_family)];
+		if (family != AF_INET && family != AF_INET6)
+			return -EBADMSG;
+		/* idiag_cookie[0] is the low half, [1] the high half. */
+		c = (uint64_t)rd32(p + at) | (uint64_t)rd32(p + at + 4) << 32;
+		/* The kernel returns a socket only if the cookie matched;
+		 * another one here means we cannot trust this answer. */
+		return c == cookie ? 1 : -EBADMSG;
+	}
+	case NLMSG_NOOP:
+		return -EAGAIN;
+	default:
+		return -EBADMSG;
+	}
+}
+
+int sockdiag_parse_reply(const uint8_t *buf, size_t len, uint32_t seq,
+			 uint64_t cookie)
+{
+	size_t off = 0;
+
+	if (len > SOCKDIAG_REPLY_MAX)
+		return -EMSGSIZE;
+	if (len < NLMSG_HDRLEN)
+		return -EBADMSG;
+	/* Invariant: off <= len. */
+	while (len - off >= NLMSG_HDRLEN) {
+		const uint8_t *h = buf + off;
+		uint32_t mlen = rd32(h + offsetof(struct nlmsghdr, nlmsg_len));
+		uint16_t type = rd16(h + offsetof(struct nlmsghdr, nlmsg_type));
+		uint32_t mseq = rd32(h + offsetof(struct nlmsghdr, nlmsg_seq));
+		size_t step;
+		int r;
+
+		if (mlen < NLMSG_HDRLEN || mlen > len - off)
+			return -EBADMSG;
+		if (mseq == seq) {
+			r = parse_one(type, h + NLMSG_HDRLEN,
+				      mlen - NLMSG_HDRLEN, cookie);
+			if (r != -EAGAIN)
+				return r;
+		}
+		/* mlen <= len <= SOCKDIAG_REPLY_MAX: no overflow. */
+		step = NLMSG_ALIGN((size_t)mlen);
+		if (step >= len - off)
+			return -EAGAIN; /* the last message, padding and all */
+		off += step;
+	}
+	return -EBADMSG; /* bytes after the last message */
+}
+
+/* Fill @q for a connection to @dst; -errno if @dst is not one. */
+static int build(struct request *q, const struct sockaddr *dst, socklen_t len,
+		 uint64_t cookie, uint32_t seq)
+{
+	struct inet_diag_sockid *id = &q->r.id;
+	sa_family_t family;
+
+	memset(q, 0, sizeof(*q));
+	if (!dst || len < (socklen_t)sizeof(sa_family_t))
+		return -EINVAL;
+	/* ~0 is INET_DIAG_NOCOOKIE, which matches any socket. */
+	if (cookie == 0 || cookie == ~(uint64_t)0)
+		return -EINVAL;
+	memcpy(&family, dst, sizeof(family));
+	if (family == AF_INET) {
+		struct sockaddr_in a;
+
+		if (len < (socklen_t)sizeof(a))
+			return -EINVAL;
+		memcpy(&a, dst, sizeof(a));
+		id->idiag_sport = a.sin_port;
+		memcpy(id->idiag_src, &a.sin_addr, 4);
+	} else if (family == AF_INET6) {
+		struct sockaddr_in6 a;
+
+		if (len < (socklen_t)sizeof(a))
+			return -EINVAL;
+		memcpy(&a, dst, sizeof(a));
+		id->idiag_sport = a.sin6_port;
+		if (IN6_IS_ADDR_V4MAPPED(&a.sin6_addr)) {
+			/* Such a connection is IPv4 on the wire. */
+			family = AF_INET;
+			memcpy(id->idiag_src, a.sin6_addr.s6_addr + 12, 4);
+		} else {
+			memcpy(id->idiag_src, &a.sin6_addr, 16);
+			id->idiag_if = a.sin6_scope_id;
+		}
+	} else {
+		return -EAFNOSUPPORT;
+	}
+	if (id->idiag_sport == 0)
+		return -EINVAL;
+	id->idiag_cookie[0] = (uint32_t)cookie;
+	id->idiag_cookie[1] = (uint32_t)(cookie >> 32);
+	q->r.sdiag_family = (uint8_t)family;
+	q->r.sdiag_protocol = IPPROTO_TCP;
+	q->r.idiag_states = ~0u;
+	q->nh.nlmsg_len = sizeof(*q);
+	q->nh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	q->nh.nlmsg_flags = NLM_F_REQUEST; /* no NLM_F_DUMP: one socket */
+	q->nh.nlmsg_seq = seq;
+	return 0;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Receive datagrams until one answers @seq or the deadline passes. */
+static int receive(uint32_t seq, uint64_t cookie)
+{
+	static uint8_t buf[SOCKDIAG_REPLY_MAX] __attribute__((aligned(8)));
+	int64_t deadline = now_ms() + REPLY_TIMEOUT_MS;
+
+	for (;;) {
+		struct sockaddr_nl from;
+		struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
+		struct msghdr m = {.msg_name = &from,
+				   .msg_namelen = sizeof(from),
+				   .msg_iov = &iov,
+				   .msg_iovlen = 1};
+		struct pollfd pfd = {.fd = nl_fd, .events = POLLIN};
+		int64_t left = deadline - now_ms();
+		ssize_t n;
+		int r;
+
+		if (left <= 0)
+			return -EAGAIN;
+		r = poll(&pfd, 1, (int)left);
+		if (r < 0 && errno != EINTR)
+			return -errno;
+		if (r <= 0)
+			continue;
+		/* MSG_TRUNC: the real length, to refuse a cut datagram. */
+		n = recvmsg(nl_fd, &m, MSG_DONTWAIT | MSG_TRUNC);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				continue;
+			return -errno; /* ENOBUFS: the answer was dropped */
+		}
+		if (m.msg_namelen < sizeof(from) || from.nl_pid != 0)
+			continue; /* not from the kernel */
+		if ((size_t)n > sizeof(buf) || (m.msg_flags & MSG_TRUNC))
+			return -EMSGSIZE;
+		r = sockdiag_parse_reply(buf, (size_t)n, seq, cookie);
+		if (r != -EAGAIN)
+			return r;
+	}
+}
+
+static int open_socket(void)
+{
+	if (nl_fd >= 0)
+		return 0;
+	nl_fd =
+	    socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	return nl_fd < 0 ? -errno : 0;
+}
+
+int sockdiag_would_accept(const struct sockaddr *dst, socklen_t len,
+			  uint64_t cookie)
+{
+	struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+	struct request q;
+	uint32_t seq = ++nl_seq;
+	ssize_t n;
+	int r;
+
+	if ((r = build(&q, dst, len, cookie, seq)) < 0)
+		return r;
+	if ((r = open_socket()) < 0)
+		return r;
+	n = sendto(nl_fd, &q, sizeof(q), 0, (struct sockaddr *)&kernel,
+		   sizeof(kernel));
+	if (n < 0)
+		return -errno;
+	if (n != (ssize_t)sizeof(q))
+		return -EIO;
+	return receive(seq, cookie);
+}
