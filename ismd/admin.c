@@ -8,6 +8,7 @@
  * never listed.
  */
 #include "ismd.h"
+#include "page.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -64,26 +65,6 @@ int op_status(struct daemon *d, struct peer *p, uint32_t seq,
 	return 0;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/*
- * Collect the ids > @cursor of what @p may see, sorted, at most @max of
- * them; *@more tells whether any were left out.  The whole set is scanned
- * (O(n log n) per page): fine for the tens of thousands ismd serves, and
- * it needs no order kept on the hot paths.
- */
-static uint32_t page_ids(uint64_t *ids, size_t n, uint32_t max, bool *more)
-{
-	qsort(ids, n, sizeof(*ids), cmp_u64);
-	*more = n > max;
-	return (uint32_t)ISM_MIN(n, (size_t)max);
-}
-
 static bool sees_region(struct daemon *d, struct peer *p, struct region *r)
 {
 	return (p->flags & PEER_ADMIN) ||
@@ -94,29 +75,30 @@ static int list_peers(struct daemon *d, struct peer *p,
 		      const struct ism_list_req *req, struct ism_wbuf *b)
 {
 	struct ism_peer_info *e;
-	struct ism_list *pos;
-	uint64_t *ids, now = ism_now_ns();
-	size_t n = 0;
+	uint64_t now = ism_now_ns(), next;
+	struct page pg;
 	uint32_t k;
-	bool more;
 
-	ids = calloc(d->n_peers + 1, sizeof(*ids));
 	e = calloc(req->max, sizeof(*e));
-	if (!ids || !e) {
-		free(ids);
+	if (!e || page_init(&pg, req->cursor, req->max) < 0) {
 		free(e);
 		return -ENOMEM;
 	}
-	for (pos = d->peers.next; pos != &d->peers; pos = pos->next) {
-		struct peer *q = ism_container_of(pos, struct peer, link);
+	if (p->flags & PEER_ADMIN) {
+		struct ism_list *pos = page_resume(
+			&d->peers_by_id, &d->peer_by_id, req->cursor,
+			offsetof(struct peer, id_link), offsetof(struct peer, id));
 
-		if (q->id > req->cursor && (q->flags & PEER_HELLO) &&
-		    ((p->flags & PEER_ADMIN) || q == p))
-			ids[n++] = q->id;
+		for (; pos != &d->peers_by_id && pg.n < pg.cap;
+		     pos = pos->next)
+			page_offer(&pg, ism_container_of(pos, struct peer,
+							 id_link)->id);
+	} else {
+		page_offer(&pg, p->id); /* others are none of its business */
 	}
-	k = page_ids(ids, n, req->max, &more);
+	k = page_finish(&pg, &next);
 	for (uint32_t i = 0; i < k; i++) {
-		struct peer *q = ism_map_get(&d->peer_by_id, ids[i], 0);
+		struct peer *q = ism_map_get(&d->peer_by_id, pg.ids[i], 0);
 
 		e[i].id = q->id;
 		e[i].pid = (uint32_t)q->pid;
@@ -133,8 +115,8 @@ static int list_peers(struct daemon *d, struct peer *p,
 		e[i].ops = q->ops;
 		ism_strlcpy(e[i].name, q->name, sizeof(e[i].name));
 	}
-	ism_proto_put_peers_rep(b, more ? ids[k - 1] : 0, e, k);
-	free(ids);
+	ism_proto_put_peers_rep(b, next, e, k);
+	page_free(&pg);
 	free(e);
 	return 0;
 }
@@ -143,25 +125,42 @@ static int list_regions(struct daemon *d, struct peer *p,
 			const struct ism_list_req *req, struct ism_wbuf *b)
 {
 	struct ism_region_entry *e;
-	struct region *r;
-	uint64_t *ids, now = ism_now_ns();
-	size_t n = 0, pos = 0;
+	uint64_t now = ism_now_ns(), next;
+	struct page pg;
 	uint32_t k;
-	bool more;
 
-	ids = calloc(d->n_regions + 1, sizeof(*ids));
 	e = calloc(req->max, sizeof(*e));
-	if (!ids || !e) {
-		free(ids);
+	if (!e || page_init(&pg, req->cursor, req->max) < 0) {
 		free(e);
 		return -ENOMEM;
 	}
-	while ((r = ism_map_next(&d->region_by_id, &pos, NULL, NULL)))
-		if (r->id > req->cursor && sees_region(d, p, r))
-			ids[n++] = r->id;
-	k = page_ids(ids, n, req->max, &more);
+	if (p->flags & PEER_ADMIN) {
+		struct ism_list *pos = page_resume(
+			&d->regions, &d->region_by_id, req->cursor,
+			offsetof(struct region, all_link),
+			offsetof(struct region, id));
+
+		for (; pos != &d->regions && pg.n < pg.cap; pos = pos->next) {
+			struct region *r = ism_container_of(pos, struct region,
+							    all_link);
+
+			if (r->state != REGION_DYING)
+				page_offer(&pg, r->id);
+		}
+	} else {
+		/* What it owns or references, and nothing else. */
+		for (struct ism_list *pos = p->refs.next; pos != &p->refs;
+		     pos = pos->next) {
+			struct ref *f = ism_container_of(pos, struct ref,
+							 peer_link);
+
+			page_offer(&pg, f->region->id);
+		}
+	}
+	k = page_finish(&pg, &next);
 	for (uint32_t i = 0; i < k; i++) {
-		r = ism_map_get(&d->region_by_id, ids[i], 0);
+		struct region *r = ism_map_get(&d->region_by_id, pg.ids[i], 0);
+
 		e[i].id = r->id;
 		e[i].owner = r->owner_id;
 		e[i].size = r->size;
@@ -173,8 +172,8 @@ static int list_regions(struct daemon *d, struct peer *p,
 		e[i].age_ns = now - r->created_ns;
 		ism_strlcpy(e[i].name, r->name, sizeof(e[i].name));
 	}
-	ism_proto_put_regions_rep(b, more ? ids[k - 1] : 0, e, k);
-	free(ids);
+	ism_proto_put_regions_rep(b, next, e, k);
+	page_free(&pg);
 	free(e);
 	return 0;
 }
@@ -184,41 +183,35 @@ static int list_refs(struct daemon *d, struct peer *p,
 {
 	struct ism_ref_entry *e;
 	struct region *r;
-	struct ism_list *pos;
-	uint64_t *ids;
+	uint64_t next;
+	struct page pg;
 	uint32_t k;
-	size_t n = 0;
-	bool more;
 
 	/* Paged by peer id within one region. */
 	r = ism_map_get(&d->region_by_id, req->region, 0);
-	if (!r || !sees_region(d, p, r))
+	if (!r || r->state == REGION_DYING || !sees_region(d, p, r))
 		return -ENOENT;
-	ids = calloc(r->nrefs + 1, sizeof(*ids));
 	e = calloc(req->max, sizeof(*e));
-	if (!ids || !e) {
-		free(ids);
+	if (!e || page_init(&pg, req->cursor, req->max) < 0) {
 		free(e);
 		return -ENOMEM;
 	}
-	for (pos = r->refs.next; pos != &r->refs; pos = pos->next) {
-		struct ref *f = ism_container_of(pos, struct ref, region_link);
-
-		if (f->peer->id > req->cursor)
-			ids[n++] = f->peer->id;
-	}
-	k = page_ids(ids, n, req->max, &more);
+	for (struct ism_list *pos = r->refs.next; pos != &r->refs;
+	     pos = pos->next)
+		page_offer(&pg, ism_container_of(pos, struct ref, region_link)
+					->peer_id);
+	k = page_finish(&pg, &next);
 	for (uint32_t i = 0; i < k; i++) {
-		struct ref *f = ism_map_get(&d->ref_by_pr, ids[i], r->id);
+		struct ref *f = ism_map_get(&d->ref_by_pr, pg.ids[i], r->id);
 
 		e[i].region = r->id;
-		e[i].peer = f->peer->id;
+		e[i].peer = f->peer_id;
 		e[i].access = f->access;
 		e[i].flags = (f->flags & REF_OWNER ? ISM_REF_OWNER : 0) |
 			     (f->flags & REF_NOFD ? ISM_REF_NOFD : 0);
 	}
-	ism_proto_put_refs_rep(b, more ? ids[k - 1] : 0, e, k);
-	free(ids);
+	ism_proto_put_refs_rep(b, next, e, k);
+	page_free(&pg);
 	free(e);
 	return 0;
 }

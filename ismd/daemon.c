@@ -35,6 +35,13 @@ void ismd_config_defaults(struct ismd_config *c)
 	c->q_events = 4096;
 	c->q_bytes = 0; /* = max_memory */
 	c->max_queue_bytes = 256 * 1024;
+	/* ismd's own memory for records and queues: 1/16 of RAM, within
+	 * 64 MiB .. 1 GiB. */
+	c->max_heap = pages > 0 && psz > 0
+			      ? (uint64_t)pages * (uint64_t)psz / 16
+			      : 256ull << 20;
+	c->max_heap = ISM_MAX(64ull << 20, ISM_MIN(c->max_heap, 1ull << 30));
+	c->uid_share = 50;
 	c->recovery_ms = 10000;
 	c->hello_timeout_ms = 5000;
 	c->log_level = L_INFO;
@@ -81,12 +88,62 @@ static void raise_nofile(void)
 		 (unsigned long long)rl.rlim_cur);
 }
 
-static int ep_add(struct daemon *d, int fd, enum ep_kind *kind)
-{
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = kind };
+/* fds ismd keeps for itself (listeners, epoll, state files, a few
+ * transient reopens, one message's worth of received fds): the rest of
+ * RLIMIT_NOFILE is for peers. */
+#define FD_RESERVE (64u + 2u * ISM_WIRE_SCM_MAX_FDS)
 
+void daemon_caps(const struct ismd_config *cfg, uint64_t caps[ACCT_KINDS])
+{
+	struct rlimit rl;
+	uint64_t fds = 1024;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		fds = rl.rlim_cur;
+	fds = fds > 2 * FD_RESERVE ? fds - FD_RESERVE : fds / 2;
+	if (cfg->max_fds && cfg->max_fds < fds)
+		fds = cfg->max_fds;
+	caps[ACCT_PEERS] = cfg->max_peers;
+	caps[ACCT_FDS] = fds;
+	caps[ACCT_HEAP] = cfg->max_heap;
+	caps[ACCT_MEM] = cfg->max_memory;
+}
+
+static int ep_add(struct daemon *d, int fd, struct ep_source *src,
+		  void (*fn)(struct daemon *, struct ep_source *, uint32_t))
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = src };
+
+	src->fn = fn;
 	return epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
 }
+
+static void on_listen(struct daemon *d, struct ep_source *src, uint32_t ev)
+{
+	(void)src;
+	(void)ev;
+	peer_accept(d);
+}
+
+static void on_worker(struct daemon *d, struct ep_source *src, uint32_t ev)
+{
+	(void)d;
+	(void)src;
+	(void)ev;
+	worker_reap();
+}
+
+static void on_doorbell(struct daemon *d, struct ep_source *src, uint32_t ev)
+{
+	(void)d;
+	(void)src;
+	(void)ev;
+	doorbell_reap();
+}
+
+static void on_signal(struct daemon *d, struct ep_source *src, uint32_t ev);
+static void housekeeping(struct daemon *d, struct ep_source *src,
+			 uint32_t ev);
 
 int daemon_init(struct daemon *d, const struct ismd_config *cfg)
 {
@@ -94,17 +151,16 @@ int daemon_init(struct daemon *d, const struct ismd_config *cfg)
 		.it_interval = { 0, HOUSEKEEPING_MS * 1000000L },
 		.it_value = { 0, HOUSEKEEPING_MS * 1000000L },
 	};
+	uint64_t caps[ACCT_KINDS];
 	sigset_t set;
 	int r;
 
 	memset(d, 0, sizeof(*d));
 	d->cfg = *cfg;
 	d->epfd = d->listen_fd = d->signal_fd = d->timer_fd = d->lock_fd = -1;
-	d->listen_kind = EP_LISTEN;
-	d->signal_kind = EP_SIGNAL;
-	d->timer_kind = EP_TIMER;
 	ism_list_init(&d->peers);
-	ism_list_init(&d->pending);
+	ism_list_init(&d->peers_by_id);
+	ism_list_init(&d->regions);
 	ism_list_init(&d->reap);
 	ism_list_init(&d->ivsh_domains);
 	ism_list_init(&d->ivsh_reap);
@@ -112,6 +168,7 @@ int daemon_init(struct daemon *d, const struct ismd_config *cfg)
 	ism_map_init(&d->region_by_id);
 	ism_map_init(&d->region_by_token);
 	ism_map_init(&d->ref_by_pr);
+	region_init(d);
 	stream_init(d);
 	d->start_ns = ism_now_ns();
 	d->page_size = (uint32_t)sysconf(_SC_PAGESIZE);
@@ -122,7 +179,7 @@ int daemon_init(struct daemon *d, const struct ismd_config *cfg)
 		return -ENOMEM;
 
 	/* Signals: SIGPIPE ignored (MSG_NOSIGNAL too), the rest via a
-	 * signalfd; SIGALRM stays deliverable for the doorbell guard. */
+	 * signalfd; SIGALRM stays deliverable for the guard (guard.h). */
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -133,9 +190,12 @@ int daemon_init(struct daemon *d, const struct ismd_config *cfg)
 	d->signal_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (d->signal_fd < 0)
 		return -errno;
-	/* After the mask: the watchdog thread inherits it. */
-	if ((r = doorbell_guard_install()) < 0)
+	/* After the mask: the threads inherit it (and unblock SIGALRM). */
+	if ((r = guard_init()) < 0 || (r = doorbell_init()) < 0 ||
+	    (r = worker_init(16)) < 0)
 		return r;
+	d->guard = guard_register(100);
+	closer_init(d->guard);
 
 	/* Keep same-uid processes out of /proc/<ismd>/fd, where every
 	 * region's private fd lives (and keep regions out of core dumps). */
@@ -147,6 +207,12 @@ int daemon_init(struct daemon *d, const struct ismd_config *cfg)
 		return -ENOENT;
 	}
 	raise_nofile();
+	daemon_caps(cfg, caps);
+	acct_init(caps, cfg->uid_share);
+	ismd_log(L_INFO, "budgets: %llu fds, %llu MiB of ismd memory, %u%% "
+			 "of each per uid",
+		 (unsigned long long)caps[ACCT_FDS],
+		 (unsigned long long)(caps[ACCT_HEAP] >> 20), cfg->uid_share);
 
 	if ((r = ismd_state_open(d, cfg->state_dir)) < 0)
 		return r;
@@ -162,9 +228,12 @@ int daemon_init(struct daemon *d, const struct ismd_config *cfg)
 	if (d->epfd < 0 || d->timer_fd < 0)
 		return -errno;
 	timerfd_settime(d->timer_fd, 0, &its, NULL);
-	if ((r = ep_add(d, d->listen_fd, &d->listen_kind)) < 0 ||
-	    (r = ep_add(d, d->signal_fd, &d->signal_kind)) < 0 ||
-	    (r = ep_add(d, d->timer_fd, &d->timer_kind)) < 0 ||
+	if ((r = ep_add(d, d->listen_fd, &d->listen_src, on_listen)) < 0 ||
+	    (r = ep_add(d, d->signal_fd, &d->signal_src, on_signal)) < 0 ||
+	    (r = ep_add(d, d->timer_fd, &d->timer_src, housekeeping)) < 0 ||
+	    (r = ep_add(d, worker_fd(), &d->worker_src, on_worker)) < 0 ||
+	    (r = ep_add(d, doorbell_event_fd(), &d->doorbell_src,
+			on_doorbell)) < 0 ||
 	    (r = ivsh_init(d)) < 0)
 		return r;
 	{
@@ -181,21 +250,29 @@ int daemon_init(struct daemon *d, const struct ismd_config *cfg)
 
 void daemon_reap(struct daemon *d)
 {
-	while (!ism_list_empty(&d->reap)) {
-		struct peer *p =
-			ism_container_of(d->reap.next, struct peer, link);
+	struct ism_list *pos, *tmp;
 
-		peer_free(d, p);
+	ism_list_for_each_safe(pos, tmp, &d->reap)
+	{
+		struct peer *p = ism_container_of(pos, struct peer, link);
+
+		/* A job in flight for it still points at it. */
+		if (!p->jobs)
+			peer_free(d, p);
 	}
 	ivsh_reap(d);
 }
 
-static void housekeeping(struct daemon *d)
+static void housekeeping(struct daemon *d, struct ep_source *src,
+			 uint32_t ev)
 {
 	uint64_t now = ism_now_ns(), exp;
 
+	(void)src;
+	(void)ev;
 	if (read(d->timer_fd, &exp, sizeof(exp)) < 0)
 		return;
+	worker_tick();
 	peer_housekeeping(d, now);
 	if (d->recovery_end_ns && now >= d->recovery_end_ns) {
 		d->recovery_end_ns = 0;
@@ -208,10 +285,12 @@ static void housekeeping(struct daemon *d)
 	}
 }
 
-static void on_signal(struct daemon *d)
+static void on_signal(struct daemon *d, struct ep_source *src, uint32_t ev)
 {
 	struct signalfd_siginfo si;
 
+	(void)src;
+	(void)ev;
 	while (read(d->signal_fd, &si, sizeof(si)) == sizeof(si)) {
 		switch (si.ssi_signo) {
 		case SIGTERM:
@@ -220,7 +299,12 @@ static void on_signal(struct daemon *d)
 				 (int)si.ssi_signo);
 			d->stopping = true;
 			break;
-		case SIGUSR1:
+		case SIGUSR1: {
+			struct worker_stats ws;
+			struct doorbell_stats ds;
+
+			worker_stats(&ws);
+			doorbell_stats(&ds);
 			ismd_log(L_INFO,
 				 "peers %u regions %u refs %u bytes %llu "
 				 "ops %llu notifies %llu lost %llu "
@@ -231,7 +315,20 @@ static void on_signal(struct daemon *d)
 				 (unsigned long long)d->notifies,
 				 (unsigned long long)d->events_lost,
 				 (unsigned long long)d->evictions);
+			ismd_log(L_INFO,
+				 "fds %llu/%llu heap %llu/%llu uids %u; "
+				 "workers %u (%u busy, %u stuck, %u queued); "
+				 "doorbells rung %llu cut %llu hostile %llu",
+				 (unsigned long long)acct_total(ACCT_FDS),
+				 (unsigned long long)acct_cap(ACCT_FDS),
+				 (unsigned long long)acct_total(ACCT_HEAP),
+				 (unsigned long long)acct_cap(ACCT_HEAP),
+				 acct_count(), ws.threads, ws.busy, ws.stuck,
+				 ws.queued, (unsigned long long)ds.rung,
+				 (unsigned long long)ds.cut,
+				 (unsigned long long)ds.hostile);
 			break;
+		}
 		default:
 			break;
 		}
@@ -253,40 +350,9 @@ int daemon_run(struct daemon *d)
 			return -errno;
 		}
 		for (int i = 0; i < n; i++) {
-			enum ep_kind *k = evs[i].data.ptr;
+			struct ep_source *src = evs[i].data.ptr;
 
-			switch (*k) {
-			case EP_LISTEN:
-				peer_accept(d);
-				break;
-			case EP_SIGNAL:
-				on_signal(d);
-				break;
-			case EP_TIMER:
-				housekeeping(d);
-				break;
-			case EP_IVSH_LISTEN:
-				ivsh_accept(d, (struct ivsh_domain *)(void *)k);
-				break;
-			case EP_IVSH_PEER:
-				ivsh_event(d, (struct ivsh_peer *)(void *)k,
-					   evs[i].events);
-				break;
-			case EP_PEER: {
-				struct peer *p = (struct peer *)(void *)k;
-
-				/* A peer killed earlier in this batch is
-				 * only on the reap list: skip it. */
-				if (p->flags & PEER_DEAD)
-					break;
-				if (evs[i].events & EPOLLOUT)
-					peer_writable(d, p);
-				if (evs[i].events & (EPOLLIN | EPOLLHUP |
-						     EPOLLERR))
-					peer_readable(d, p);
-				break;
-			}
-			}
+			src->fn(d, src, evs[i].events);
 		}
 		/* Freeing only here keeps pointers in evs[] valid. */
 		daemon_reap(d);
@@ -323,17 +389,25 @@ void daemon_fini(struct daemon *d)
 
 		peer_kill(d, p, "ismd shutting down");
 	}
+	/* Jobs in flight finish first (their done() sees the peers dead),
+	 * unless one is stuck for good: its peer is then left alone. */
+	worker_drain(1000);
 	/* Regions die with their owners; quietly, as nobody is left. */
-	while (!ism_list_empty(&d->reap)) {
-		struct peer *p =
-			ism_container_of(d->reap.next, struct peer, link);
+	ism_list_for_each_safe(pos, tmp, &d->reap)
+	{
+		struct peer *p = ism_container_of(pos, struct peer, link);
 
-		peer_free(d, p);
+		if (!p->jobs)
+			peer_free(d, p);
 	}
 	pending_expire_all(d);
 	region_free_all(d);
 	ivsh_fini(d);
 	ismd_unlisten(d);
+	/* The closes all that queued, then the threads. */
+	worker_drain(1000);
+	worker_fini();
+	doorbell_fini();
 	ism_close_fd(&d->epfd);
 	ism_close_fd(&d->signal_fd);
 	ism_close_fd(&d->timer_fd);
@@ -342,7 +416,9 @@ void daemon_fini(struct daemon *d)
 	ism_map_free(&d->region_by_id);
 	ism_map_free(&d->region_by_token);
 	ism_map_free(&d->ref_by_pr);
+	ism_map_free(&d->pending_by_region);
 	stream_fini(d);
+	acct_fini();
 	free(d->rx);
 	free(d->tx);
 	d->rx = d->tx = NULL;

@@ -72,13 +72,19 @@ int op_hello(struct daemon *d, struct peer *p, uint32_t seq,
 		return -EBADMSG;
 	if (want) {
 		if (!is_eventfd(fds[0])) {
-			ismd_log(L_WARN, "pid %d: doorbell is not an eventfd",
-				 (int)p->pid);
+			ismd_plog(p, L_WARN, "doorbell is not an eventfd");
 			return -EBADMSG;
 		}
+		/* The peer shares this open file description and may clear
+		 * O_NONBLOCK again: the ringer checks before each write. */
 		ism_set_nonblock(fds[0]);
-		p->doorbell = fds[0];
-		fds[0] = -1;
+		p->doorbell = doorbell_new(fds[0], true, peer_doorbell_failed,
+					   p);
+		fds[0] = -1; /* taken (still charged to this uid) */
+		if (!p->doorbell) {
+			acct_uncharge(p->acct, ACCT_FDS, 1);
+			return -ENOMEM;
+		}
 	}
 	if ((req.flags & ISM_HELLO_F_RESUME) && may_resume(d, &req)) {
 		p->id = req.resume_id;
@@ -92,6 +98,7 @@ int op_hello(struct daemon *d, struct peer *p, uint32_t seq,
 		p->id = 0;
 		return r;
 	}
+	peer_index(d, p);
 	p->flags |= PEER_HELLO;
 	if (peer_is_admin(d, p))
 		p->flags |= PEER_ADMIN;

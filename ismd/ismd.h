@@ -9,14 +9,24 @@
  * with ismd.  A *ref* links a peer to a region it owns or attached; the
  * owner's ref is flagged REF_OWNER.  Nothing here ever blocks on a peer:
  * sockets are non-blocking with bounded send queues, and doorbell writes
- * are guarded by a timer (see peer.c).
+ * are queued for ringer threads (doorbell.h); whatever could wait on a
+ * file a peer chose - closing it, populating memory it asked for - runs
+ * on worker threads (worker.h, closer.h).  What peers make ismd hold is
+ * charged to their uid (acct.h).
  *
  * Lifetime: peers and regions are freed only from daemon_reap(), at the
- * end of a loop iteration, so a fan-out loop never sees a freed peer.
+ * end of a loop iteration, so a fan-out loop never sees a freed peer; a
+ * peer with a job in flight is freed once the job is done.
  */
 #ifndef ISMD_H
 #define ISMD_H
 
+#include "acct.h"
+#include "closer.h"
+#include "doorbell.h"
+#include "guard.h"
+#include "memfd.h"
+#include "worker.h"
 #include "proto/proto.h"
 #include "util/list.h"
 #include "util/map.h"
@@ -59,6 +69,9 @@ struct ismd_config {
 	uint32_t q_regions, q_refs, q_events;
 	uint64_t q_bytes;
 	size_t max_queue_bytes; /* per-peer send queue cap */
+	uint64_t max_fds;	/* 0: from RLIMIT_NOFILE */
+	uint64_t max_heap;	/* ismd's memory for records and queues */
+	uint32_t uid_share;	/* percent of each global cap per uid */
 	uint32_t recovery_ms;
 	uint32_t hello_timeout_ms;
 	int log_level;
@@ -72,11 +85,15 @@ struct ismd_config {
 	gid_t admin_gids[ISMD_POLICY_MAX];
 };
 
-/* Every epoll registration starts with one of these. */
-enum ep_kind {
-	EP_LISTEN = 1, EP_SIGNAL, EP_TIMER, EP_PEER,
-	EP_IVSH_LISTEN, EP_IVSH_PEER, /* ivshmem.c */
+struct daemon;
+
+/* Every epoll registration points at one of these: its handler. */
+struct ep_source {
+	void (*fn)(struct daemon *d, struct ep_source *src, uint32_t events);
 };
+
+/* A request handler's "the reply comes later" (a job is running). */
+#define ISMD_ASYNC 1
 
 struct outmsg {
 	struct outmsg *next;
@@ -95,12 +112,17 @@ struct outmsg {
 #define PEER_RESUMED 0x10u
 #define PEER_EPOLLOUT 0x20u
 #define PEER_NOREAD 0x40u /* input paused until its queue drains */
+#define PEER_BUSY 0x80u	  /* a request's job is running: input paused */
+#define PEER_STARVED 0x100u /* its uid is over its fd cap: input paused */
+#define PEER_COUNTED 0x200u /* charged as a connection (not refused) */
 
 struct peer {
-	enum ep_kind kind; /* EP_PEER; first member */
+	struct ep_source src;
 	uint64_t id;	   /* 0 until HELLO */
 	int sock;
-	int doorbell;
+	struct doorbell *doorbell;
+	struct acct *acct; /* its uid's */
+	uint32_t jobs;	   /* in flight on its behalf: freed after them */
 	pid_t pid;
 	uid_t uid;
 	gid_t gid;
@@ -122,10 +144,9 @@ struct peer {
 	uint32_t oq_count, oq_events;
 	size_t oq_bytes;
 	uint64_t ev_lost; /* droppable events lost, not yet reported */
-	/* log rate limit */
-	uint64_t rl_stamp;
-	uint32_t rl_tokens, rl_suppressed;
 	const char *dead_reason;
+	struct ism_list id_link; /* daemon.peers_by_id, sorted by id */
+	struct daemon *d;	 /* for callbacks from other modules */
 };
 
 #define REF_OWNER 0x1u
@@ -135,14 +156,25 @@ struct ref {
 	struct peer *peer;
 	struct region *region;
 	uint32_t access, flags;
+	uint64_t peer_id; /* the map key, kept for when the peer is gone */
 	struct ism_list peer_link;   /* peer.refs */
 	struct ism_list region_link; /* region.refs */
 };
 
+/*
+ * A region's life: LIVE; a lingering region whose owner destroyed it or
+ * left while others still map it is an ORPHAN (no token, no owner, still
+ * charged to the owner's uid) until the last of them lets go; then DYING
+ * while a worker punches its pages out; then freed.
+ */
+enum region_state { REGION_LIVE, REGION_ORPHAN, REGION_DYING };
+
 struct region {
 	uint64_t id;
 	uint64_t owner_id;
-	struct peer *owner;
+	struct peer *owner; /* NULL once orphaned */
+	struct acct *acct;  /* the owner's uid: charged until freed */
+	enum region_state state;
 	uint64_t size;
 	uint32_t page_size, max_access;
 	bool huge;
@@ -156,6 +188,8 @@ struct region {
 	char name[ISM_NAME_MAX + 1];
 	struct ism_list refs;
 	uint32_t nrefs;
+	uint32_t n_mappers; /* refs other than the owner's that have an fd */
+	struct ism_list all_link; /* daemon.regions, sorted by id */
 };
 
 /* A reference awaiting its region's re-registration after a restart. */
@@ -165,7 +199,13 @@ struct pending {
 	uint8_t token[ISM_TOKEN_SIZE];
 	uint32_t access, flags;
 	struct ism_list peer_link;
-	struct ism_list all_link; /* daemon.pending */
+	struct ism_list region_link; /* its pending_group */
+};
+
+/* The pending references to one region id (daemon.pending_by_region). */
+struct pending_group {
+	uint64_t region;
+	struct ism_list pending;
 };
 
 struct ismd_state; /* state.c */
@@ -174,7 +214,11 @@ struct daemon {
 	struct ismd_config cfg;
 	struct ismd_state *st;
 	int epfd, listen_fd, signal_fd, timer_fd;
-	enum ep_kind listen_kind, signal_kind, timer_kind;
+	struct ep_source listen_src, signal_src, timer_src, worker_src,
+		doorbell_src;
+	struct guard_slot *guard; /* the loop's own guarded calls */
+	bool accept_paused;	  /* out of fds: until the next tick */
+	uint32_t n_refused;	  /* refused connections awaiting HELLO */
 	bool listen_owned; /* we bound the path: unlink on exit */
 	dev_t sock_dev;
 	ino_t sock_ino;
@@ -189,14 +233,16 @@ struct daemon {
 	bool noreply; /* the request being handled wants no reply */
 
 	struct ism_list peers; /* every connected peer */
+	struct ism_list peers_by_id; /* greeted peers, sorted by id */
 	uint32_t n_peers;      /* greeted or not */
+	struct ism_list regions; /* every region, sorted by id */
 	struct ism_map peer_by_id;
 	struct ism_map region_by_id;
 	struct ism_map region_by_token;
 	struct ism_map ref_by_pr; /* (peer id, region id) -> struct ref */
 	uint64_t bytes_used;
 	uint32_t n_regions, n_refs;
-	struct ism_list pending;
+	struct ism_map pending_by_region; /* region id -> pending_group */
 	uint32_t n_pending;
 	struct ism_list reap; /* dead peers, via peer.link */
 
@@ -204,13 +250,16 @@ struct daemon {
 	struct ism_list ivsh_domains, ivsh_reap;
 
 	/* stream.c */
-	struct ism_list streams, listeners;
+	struct ism_list streams; /* every record, in id order */
 	struct ism_map stream_by_id;
-	struct ism_map intent_by_addr; /* (netns, folded local address) */
+	struct ism_map intent_by_addr; /* (netns, folded address): a chain */
+	struct ism_map listener_by_port; /* (netns, port): a chain */
+	struct ism_map listener_by_cookie; /* socket cookie -> listener */
 	uint64_t next_stream;
 	uint32_t n_streams;
 
 	uint64_t ops, notifies, events_coalesced, events_lost, evictions;
+	uint64_t budget_refusals;
 
 	uint8_t *rx, *tx; /* ISM_WIRE_MAX_MSG each */
 };
@@ -218,8 +267,11 @@ struct daemon {
 /* log.c */
 void ismd_log_init(int level);
 void ismd_log(int level, const char *fmt, ...) ISM_PRINTF(2, 3);
-/* Rate-limited per peer. */
+/* Rate-limited per uid (all of a uid's connections share one budget). */
 void ismd_plog(struct peer *p, int level, const char *fmt, ...)
+	ISM_PRINTF(3, 4);
+/* Rate-limited per @a's uid (NULL: a global budget), without a peer. */
+void ismd_alog(struct acct *a, int level, const char *fmt, ...)
 	ISM_PRINTF(3, 4);
 
 /* config / main.c */
@@ -250,6 +302,8 @@ int daemon_run(struct daemon *d);
 void daemon_reap(struct daemon *d);
 void daemon_fini(struct daemon *d);
 bool daemon_recovering(struct daemon *d);
+/* The global caps acct_init() needs, from the config and real limits. */
+void daemon_caps(const struct ismd_config *cfg, uint64_t caps[ACCT_KINDS]);
 
 /* peer.c */
 void peer_accept(struct daemon *d);
@@ -265,6 +319,8 @@ void peer_send(struct daemon *d, struct peer *p, size_t len, const int *fds,
 	       unsigned nfds, bool droppable);
 void peer_send_error(struct daemon *d, struct peer *p, uint16_t type,
 		     uint32_t seq, int err);
+/* A request of @p that returned ISMD_ASYNC is answered: read on. */
+void peer_async_done(struct daemon *d, struct peer *p);
 void peer_event_notify(struct daemon *d, struct peer *p, uint64_t region,
 		       uint64_t sender, uint64_t value);
 void peer_event_gone(struct daemon *d, struct peer *p, uint64_t region,
@@ -275,17 +331,18 @@ void peer_event_detached(struct daemon *d, struct peer *p, uint64_t region,
 			 uint64_t who, uint32_t reason);
 void peer_watch(struct daemon *d, uint32_t kind, uint32_t reason,
 		struct peer *about, struct region *r);
+/* Ring @p's doorbell (queued; never blocks). */
 void peer_ring(struct daemon *d, struct peer *p);
-
-/* doorbell.c: start the watchdog (once); ring an eventfd, -ETIMEDOUT if
- * the write blocked and was cut off. */
-int doorbell_guard_install(void);
-int doorbell_ring(int fd);
+/* doorbell.h's on_fail for a peer's doorbell (@ctx is the peer). */
+void peer_doorbell_failed(void *ctx, const char *why);
+/* Put a greeted @p in d->peers_by_id, in id order. */
+void peer_index(struct daemon *d, struct peer *p);
 bool peer_is_admin(struct daemon *d, const struct peer *p);
 void peer_housekeeping(struct daemon *d, uint64_t now);
 
-/* region.c: request handlers.  Each returns 0 after replying itself, or
- * -errno for the caller to send as an error reply. */
+/* region.c: request handlers.  Each returns 0 after replying itself,
+ * ISMD_ASYNC when a job will reply, or -errno for the caller to send as
+ * an error reply. */
 int op_alloc(struct daemon *d, struct peer *p, uint32_t seq,
 	     struct ism_rbuf *rb, int *fds, unsigned nfds);
 int op_attach(struct daemon *d, struct peer *p, uint32_t seq,
@@ -304,15 +361,11 @@ int op_register(struct daemon *d, struct peer *p, uint32_t seq,
 		struct ism_rbuf *rb, int *fds, unsigned nfds);
 int op_reattach(struct daemon *d, struct peer *p, uint32_t seq,
 		struct ism_rbuf *rb, unsigned nfds);
-/* A fresh open file description of @fd (through /proc/self/fd), so a
- * peer never shares one with ismd: an fd or -errno. */
-int ismd_reopen(int fd, int flags);
 /* Release everything @p holds (it is going away). */
 void region_release_peer(struct daemon *d, struct peer *p);
-void region_destroy(struct daemon *d, struct region *r, uint32_t reason,
-		    struct peer *except);
 void pending_expire_all(struct daemon *d);
 void region_free_all(struct daemon *d);
+void region_init(struct daemon *d);
 
 /* admin.c */
 int op_status(struct daemon *d, struct peer *p, uint32_t seq,
@@ -339,14 +392,12 @@ int op_list_streams(struct daemon *d, struct peer *p, uint32_t seq,
 
 /* ivshmem.c: QEMU's ivshmem server protocol.  Parse "PATH,size=..."
  * (0, or -errno with a one-line reason in @err); open the configured
- * domains; events on their sockets; free dropped peers (at reap). */
+ * domains; free dropped peers (at reap). */
 struct ivsh_domain;
 struct ivsh_peer;
 int ivsh_parse(const char *arg, struct ivsh_spec *s, char *err, size_t errlen);
 int ivsh_init(struct daemon *d);
 void ivsh_fini(struct daemon *d);
-void ivsh_accept(struct daemon *d, struct ivsh_domain *dom);
-void ivsh_event(struct daemon *d, struct ivsh_peer *p, uint32_t events);
 void ivsh_reap(struct daemon *d);
 /* Leave every domain @p joined (it is going away). */
 void ivsh_release_peer(struct daemon *d, struct peer *p);

@@ -8,10 +8,17 @@
  * chooses the peer's uid (administrator or not) and whether it counts as
  * resumed, so recovery paths are reachable.  A victim peer owns a region
  * whose token is the known value 0x41 * 16, so attach, notify, read and
- * write reach a real region.  After every input the hostile peer is
- * dropped and ismd must be back where it started: one peer, one region,
- * one reference, no pending references, no bytes leaked, no stream
- * records.
+ * write reach a real region, and a lingering one with token 0x42 * 16,
+ * which ctl bit 128 makes the victim destroy (an orphan, if the input
+ * mapped it).  After every input the hostile peer is dropped and ismd
+ * must be back where it started: one peer, its regions, their references,
+ * no pending references, no stream records, and nothing charged to the
+ * hostile uid (fds, memory, records: acct.h).
+ *
+ * Jobs (closes, populate, punch) and doorbell rings run inline here
+ * (worker_set_sync, doorbell_set_sync): one thread, no timing.  Odd fds
+ * (ctl bits 1|128: a pipe end and a batch past the per-message cap) reach
+ * the paths that refuse them.
  *
  * Stream requests get real TCP sockets (ctl bit 16): a fresh one bound on
  * 127.0.0.1 (kept, so a later chunk can connect it), the listening socket
@@ -61,38 +68,78 @@ static void request(struct peer *p, int fd, const void *msg, size_t len)
 		peer_readable(&D, p);
 }
 
-static void make_victim_region(void)
+#define VICTIM_SIZE 16384u
+
+/* The victim's region with token @tok * 16, made if missing. */
+static void make_victim_region(uint8_t tok, uint32_t flags)
 {
-	static const uint8_t known[ISM_TOKEN_SIZE] = {
-		0x41, 0x41, 0x41, 0x41, 0x41, 0x41, 0x41, 0x41,
-		0x41, 0x41, 0x41, 0x41, 0x41, 0x41, 0x41, 0x41,
-	};
-	struct ism_alloc_req a = { .size = 16384, .max_access = ISM_ACCESS_RW };
+	uint8_t known[ISM_TOKEN_SIZE];
+	struct ism_alloc_req a = { .size = VICTIM_SIZE,
+				   .max_access = ISM_ACCESS_RW,
+				   .flags = flags };
 	struct ism_wbuf b;
 	struct region *r;
-	size_t pos = 0;
+	uint64_t ta, tb;
 	int n;
 
+	memset(known, tok, sizeof(known));
+	memcpy(&ta, known, 8);
+	memcpy(&tb, known + 8, 8);
+	if (ism_map_get(&D.region_by_token, ta, tb))
+		return;
 	ism_proto_begin(&b, buf, sizeof(buf), ISM_MSG_ALLOC, 0, 1, 0);
 	ism_proto_put_alloc_req(&b, &a);
 	n = ism_proto_end(&b);
 	request(victim, victim_end, buf, (size_t)n);
 	drain(victim_end);
-	while ((r = ism_map_next(&D.region_by_id, &pos, NULL, NULL))) {
-		if (r->owner != victim)
-			continue;
-		/* White-box: give it a token the fuzzer can know. */
-		uint64_t ta, tb;
+	/* The newest region is the one just made (regions: id order). */
+	if (ism_list_empty(&D.regions))
+		abort();
+	r = ism_container_of(D.regions.prev, struct region, all_link);
+	if (r->owner != victim)
+		abort();
+	/* White-box: give it a token the fuzzer can know. */
+	{
+		uint64_t oa, ob;
 
-		memcpy(&ta, r->token, 8);
-		memcpy(&tb, r->token + 8, 8);
-		ism_map_del(&D.region_by_token, ta, tb);
-		memcpy(r->token, known, sizeof(known));
-		memcpy(&ta, known, 8);
-		memcpy(&tb, known + 8, 8);
-		ism_map_put(&D.region_by_token, ta, tb, r);
+		memcpy(&oa, r->token, 8);
+		memcpy(&ob, r->token + 8, 8);
+		ism_map_del(&D.region_by_token, oa, ob);
 	}
+	memcpy(r->token, known, sizeof(known));
+	ism_map_put(&D.region_by_token, ta, tb, r);
 }
+
+static void make_victim_regions(void)
+{
+	make_victim_region(0x41, 0);
+	make_victim_region(0x42, ISM_ALLOC_LINGER);
+}
+
+/* White-box: the victim destroys its lingering region (an orphan, if the
+ * hostile peer maps it). */
+static void victim_destroys_linger(void)
+{
+	uint8_t known[ISM_TOKEN_SIZE];
+	struct region *r;
+	struct ism_wbuf b;
+	uint64_t ta, tb;
+	int n;
+
+	memset(known, 0x42, sizeof(known));
+	memcpy(&ta, known, 8);
+	memcpy(&tb, known + 8, 8);
+	r = ism_map_get(&D.region_by_token, ta, tb);
+	if (!r)
+		return;
+	ism_proto_begin(&b, buf, sizeof(buf), ISM_MSG_DESTROY, 0, 2, 0);
+	ism_proto_put_region_req(&b, r->id);
+	n = ism_proto_end(&b);
+	request(victim, victim_end, buf, (size_t)n);
+	drain(victim_end);
+}
+
+static uint64_t base_total[ACCT_KINDS];
 
 int LLVMFuzzerInitialize(int *argc, char **argv[])
 {
@@ -111,9 +158,19 @@ int LLVMFuzzerInitialize(int *argc, char **argv[])
 	D.cfg.q_events = 16;
 	ismd_log_init(-1); /* silent */
 	signal(SIGPIPE, SIG_IGN);
-	doorbell_guard_install();
+	worker_set_sync(true);
+	doorbell_set_sync(true);
+	{
+		uint64_t caps[ACCT_KINDS];
+
+		D.cfg.max_fds = 4096;
+		D.cfg.max_heap = 64u << 20;
+		daemon_caps(&D.cfg, caps);
+		acct_init(caps, D.cfg.uid_share);
+	}
 	ism_list_init(&D.peers);
-	ism_list_init(&D.pending);
+	ism_list_init(&D.peers_by_id);
+	ism_list_init(&D.regions);
 	ism_list_init(&D.reap);
 	ism_list_init(&D.ivsh_domains);
 	ism_list_init(&D.ivsh_reap);
@@ -121,6 +178,7 @@ int LLVMFuzzerInitialize(int *argc, char **argv[])
 	ism_map_init(&D.region_by_id);
 	ism_map_init(&D.region_by_token);
 	ism_map_init(&D.ref_by_pr);
+	region_init(&D);
 	stream_init(&D);
 	tcp_listener = tcp_listen();
 	/* One ivshmem domain, "fuzz" (layout v2): members can join, ring,
@@ -162,9 +220,11 @@ int LLVMFuzzerInitialize(int *argc, char **argv[])
 	drain(victim_end);
 	if (!victim || !(victim->flags & PEER_HELLO))
 		abort();
-	make_victim_region();
-	if (D.n_regions != 1)
+	make_victim_regions();
+	if (D.n_regions != 2)
 		abort();
+	for (int k = 0; k < ACCT_KINDS; k++)
+		base_total[k] = acct_total((enum acct_kind)k);
 	return 0;
 }
 
@@ -259,13 +319,62 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	while (off + 3 <= size && !(p->flags & PEER_DEAD)) {
 		uint8_t ctl = data[off];
 		size_t len = (size_t)data[off + 1] | (size_t)data[off + 2] << 8;
-		int fds[2], nfds = 0;
+		int fds[24], nfds = 0;
 
 		off += 3;
 		if (len > size - off)
 			len = size - off;
-		if (ctl & 1)
+		if ((ctl & 129) == 129) {
+			/* More fds than a message may carry. */
+			for (; nfds < 20; nfds++)
+				fds[nfds] = eventfd(0, EFD_CLOEXEC);
+			if (fds[19] < 0) {
+				ism_close_fds(fds, (unsigned)nfds);
+				break;
+			}
+			{
+				/* By hand: ism_wire_send caps at 16. */
+				union {
+					struct cmsghdr c;
+					char b[CMSG_SPACE(20 * sizeof(int))];
+				} u;
+				static uint8_t zero;
+				struct iovec io = {
+					len ? (void *)(data + off) : &zero,
+					len ? len : 1
+				};
+				struct msghdr mh = {
+					.msg_iov = &io, .msg_iovlen = 1,
+					.msg_control = u.b,
+					.msg_controllen = sizeof(u.b),
+				};
+				struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+
+				c->cmsg_level = SOL_SOCKET;
+				c->cmsg_type = SCM_RIGHTS;
+				c->cmsg_len = CMSG_LEN(20 * sizeof(int));
+				memcpy(CMSG_DATA(c), fds, 20 * sizeof(int));
+				(void)sendmsg(sv[0], &mh, MSG_DONTWAIT);
+			}
+			ism_close_fds(fds, (unsigned)nfds);
+			off += len;
+			peer_readable(&D, p);
+			drain(sv[0]);
+			continue;
+		}
+		if (ctl & 128) {
+			victim_destroys_linger();
+			/* A pipe end where an eventfd, socket or memfd
+			 * belongs. */
+			int pp[2];
+
+			if (pipe2(pp, O_CLOEXEC) == 0) {
+				close(pp[1]);
+				fds[nfds++] = pp[0];
+			}
+		} else if (ctl & 1) {
 			fds[nfds++] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		}
 		if (ctl & 2)
 			fds[nfds++] = sealed_memfd();
 		if ((ctl & 16) && nfds < 2)
@@ -312,13 +421,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		close(fd);
 	drain(victim_end);
 	close(sv[0]);
-	/* An administrator may have revoked the victim's region. */
-	if (D.n_regions == 0)
-		make_victim_region();
-	if (D.n_peers != 1 || D.n_regions != 1 || D.n_refs != 1 ||
-	    D.n_pending != 0 || D.bytes_used != 16384 + 65536 ||
-	    D.n_streams != 0 ||
-	    victim->n_refs != 0 || (victim->flags & PEER_DEAD))
+	/* An administrator may have revoked the victim's regions, or the
+	 * input had it destroy the lingering one. */
+	make_victim_regions();
+	if (D.n_peers != 1 || D.n_regions != 2 || D.n_refs != 2 ||
+	    D.n_pending != 0 || D.bytes_used != 2 * VICTIM_SIZE + 65536 ||
+	    D.n_streams != 0 || victim->n_refs != 0 ||
+	    (victim->flags & PEER_DEAD))
 		__builtin_trap();
+	/* Nothing left charged for the hostile peer's uid. */
+	for (int k = 0; k < ACCT_KINDS; k++)
+		if (acct_total((enum acct_kind)k) != base_total[k])
+			__builtin_trap();
 	return 0;
 }

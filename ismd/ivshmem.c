@@ -13,13 +13,21 @@
  *
  * QEMU reads its setup synchronously while starting, so ismd sends it at
  * once; it never sends anything, so any byte or hang-up from a peer ends
- * that peer alone.  Nothing blocks: each peer has a queue of messages
- * (each owning a dup of its fd) flushed with MSG_DONTWAIT; a peer whose
- * queue overflows is dropped.  Ids count up and wrap at 65536, skipping
+ * that peer alone (and its socket refuses fds where the kernel can:
+ * SO_PASSRIGHTS).  Nothing blocks: each peer has a queue of messages
+ * flushed with MSG_DONTWAIT; a queued eventfd is a reference to the
+ * doorbell that owns it, not a dup, so a client that never reads costs
+ * no fds; a peer whose queue overflows is dropped.  Every QEMU receives
+ * every other peer's eventfds and can make any of them block, so ismd
+ * never writes one itself: rings go through doorbell.c, which blames
+ * nobody for a shared eventfd (it just rings a tampered one on its slow
+ * lane).  A connection's socket is closed by a worker (closer.h), and
+ * its fds and memory are charged to the connecting uid (acct.h).  Ids count up and wrap at 65536, skipping
  * ids in use, so a departed id is not handed out again while a notice
  * about it could still be queued.
  */
 #include "ismd.h"
+#include "listen.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -36,19 +44,25 @@
 
 #define IVSH_ID_SPACE 65536u
 
+#ifndef SO_PASSRIGHTS
+#define SO_PASSRIGHTS 83
+#endif
+
 struct ivsh_msg {
 	int64_t v;
-	int fd; /* owned (a dup), or -1 */
+	struct doorbell *db; /* a reference to the eventfd's owner, or NULL */
+	bool mem;	     /* with a fresh fd of the domain's memory */
 };
 
 struct ivsh_peer {
-	enum ep_kind kind; /* EP_IVSH_PEER; first member */
+	struct ep_source src;
 	struct ivsh_domain *dom;
+	struct acct *acct; /* the connecting uid's, or the ism member's */
 	uint16_t id;
 	bool dead, want_out;
 	const char *doom; /* to be dropped (by sweep()), and why */
 	int sock;
-	int efd[IVSH_MAX_VECTORS];
+	struct doorbell *db[IVSH_MAX_VECTORS];
 	struct ivsh_msg *q; /* ring of dom->qcap: a newcomer's whole setup */
 	uint32_t qhead, qlen;
 	struct ism_list link; /* dom->peers, then d->ivsh_reap */
@@ -59,8 +73,10 @@ struct ivsh_peer {
 };
 
 struct ivsh_domain {
-	enum ep_kind kind; /* EP_IVSH_LISTEN; first member */
+	struct ep_source src;
+	struct daemon *d;
 	struct ivsh_spec spec;
+	struct ismd_bound bound; /* its socket (listen.h) */
 	int listen_fd, memfd;
 	int statefd;		  /* v2: the state table, or -1 */
 	volatile uint32_t *state; /* v2: ismd's mapping of it */
@@ -224,7 +240,7 @@ static int send_one(int sock, int64_t v, int fd)
 static void set_out(struct daemon *d, struct ivsh_peer *p, bool on)
 {
 	struct epoll_event ev = { .events = EPOLLIN | (on ? EPOLLOUT : 0),
-				  .data.ptr = &p->kind };
+				  .data.ptr = &p->src };
 
 	if (p->want_out == on)
 		return;
@@ -238,7 +254,16 @@ static void flush(struct daemon *d, struct ivsh_peer *p)
 		return;
 	while (p->qlen && !p->dead && !p->doom) {
 		struct ivsh_msg *m = &p->q[p->qhead];
-		int r = send_one(p->sock, m->v, m->fd);
+		int fd = m->db ? doorbell_fd(m->db) : -1, r;
+
+		/* The memory as a fresh open file description, never ours. */
+		if (m->mem && (fd = ismd_reopen(p->dom->memfd, O_RDWR)) < 0) {
+			p->doom = "out of file descriptors";
+			return;
+		}
+		r = send_one(p->sock, m->v, fd);
+		if (m->mem)
+			close(fd);
 
 		if (r == -EAGAIN) {
 			set_out(d, p, true);
@@ -248,18 +273,18 @@ static void flush(struct daemon *d, struct ivsh_peer *p)
 			p->doom = "send failed";
 			return;
 		}
-		ism_close_fd(&m->fd);
+		doorbell_put(m->db);
+		m->db = NULL;
 		p->qhead = (p->qhead + 1) % p->dom->qcap;
 		p->qlen--;
 	}
 	set_out(d, p, false);
 }
 
-/* Queue @v with a dup of @fd (or none).  False if the peer is doomed. */
-static bool queue(struct ivsh_peer *p, int64_t v, int fd)
+/* Queue @v with @db's eventfd (or none).  False if the peer is doomed. */
+static bool queue(struct ivsh_peer *p, int64_t v, struct doorbell *db)
 {
 	struct ivsh_msg *m;
-	int dfd = -1;
 
 	if (p->dead || p->doom)
 		return false;
@@ -269,50 +294,26 @@ static bool queue(struct ivsh_peer *p, int64_t v, int fd)
 		p->doom = "too slow to read its messages";
 		return false;
 	}
-	if (fd >= 0 && (dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) {
-		p->doom = "out of file descriptors";
-		return false;
-	}
 	m = &p->q[(p->qhead + p->qlen) % p->dom->qcap];
 	m->v = v;
-	m->fd = dfd;
+	m->db = db ? doorbell_ref(db) : NULL;
+	m->mem = false;
 	p->qlen++;
 	return true;
 }
 
 /* ---- peers ---- */
 
-/* A sealed memfd of @size bytes, or -errno. */
-static int new_memfd(const char *name, uint64_t size)
-{
-	int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
-
-	if (fd < 0)
-		return -errno;
-	if (ftruncate(fd, (off_t)size) < 0 ||
-	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) <
-		    0) {
-		int e = -errno;
-
-		close(fd);
-		return e;
-	}
-	return fd;
-}
-
 /* ivshmem 2.0: a state change raises vector 0 on every other peer (the
  * ism members also re-read the output sections then). */
 static void ring_state_change(struct ivsh_domain *dom, struct ivsh_peer *p)
 {
-	uint64_t one = 1;
-
 	for (struct ism_list *pos = dom->peers.next; pos != &dom->peers;
 	     pos = pos->next) {
 		struct ivsh_peer *o = ism_container_of(pos, struct ivsh_peer, link);
 
-		if (o != p && o->efd[0] >= 0 &&
-		    write(o->efd[0], &one, sizeof(one)) < 0 && errno != EAGAIN)
-			o->doom = "its doorbell failed";
+		if (o != p && o->db[0])
+			doorbell_ring(o->db[0]);
 	}
 }
 
@@ -341,7 +342,7 @@ static void ipeer_drop(struct daemon *d, struct ivsh_peer *p, const char *why)
 	for (pos = dom->peers.next; pos != &dom->peers; pos = pos->next) {
 		struct ivsh_peer *o = ism_container_of(pos, struct ivsh_peer, link);
 
-		if (queue(o, p->id, -1))
+		if (queue(o, p->id, NULL))
 			flush(d, o);
 	}
 	if (dom->spec.v2) {
@@ -374,19 +375,37 @@ static void sweep(struct daemon *d, struct ivsh_domain *dom)
 	}
 }
 
+static size_t ipeer_cost(const struct ivsh_domain *dom, bool qemu)
+{
+	return sizeof(struct ivsh_peer) +
+	       (qemu ? dom->qcap * sizeof(struct ivsh_msg) : 0);
+}
+
 static void ipeer_free(struct ivsh_peer *p)
 {
+	unsigned nfds = 0;
+
 	while (p->qlen) {
-		ism_close_fd(&p->q[p->qhead].fd);
+		doorbell_put(p->q[p->qhead].db);
 		p->qhead = (p->qhead + 1) % p->dom->qcap;
 		p->qlen--;
 	}
 	for (int v = 0; v < IVSH_MAX_VECTORS; v++)
-		ism_close_fd(&p->efd[v]);
+		if (p->db[v]) {
+			/* Closed once no queue holds it any more. */
+			doorbell_release(p->db[v]);
+			nfds++;
+		}
+	if (p->outfd >= 0) {
+		close(p->outfd); /* our own memfd */
+		nfds++;
+	}
+	acct_uncharge(p->acct, ACCT_FDS, nfds);
 	if (p->sock >= 0)
-		close(p->sock);
-	if (p->outfd >= 0)
-		close(p->outfd);
+		/* What the client queued in it is released by its close. */
+		closer_put(p->sock, p->acct);
+	acct_uncharge(p->acct, ACCT_HEAP, ipeer_cost(p->dom, p->q != NULL));
+	acct_put(p->acct);
 	free(p->q);
 	free(p);
 }
@@ -419,19 +438,34 @@ static bool id_in_use(struct ivsh_domain *dom, uint32_t id)
  * others learn its eventfds.  Takes @sock.  NULL if refused (-errno in
  * *@err).
  */
+static void ivsh_event(struct daemon *d, struct ep_source *src,
+		       uint32_t events);
+
 static struct ivsh_peer *ipeer_new(struct daemon *d, struct ivsh_domain *dom,
-				   int sock, struct peer *owner, int *err)
+				   int sock, struct acct *acct,
+				   struct peer *owner, int *err)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
 	uint32_t nv = dom->spec.vectors, id = dom->next_id;
+	unsigned nfds = nv + (dom->spec.v2 && owner ? 1 : 0);
+	size_t cost = ipeer_cost(dom, sock >= 0);
 	struct ivsh_peer *p;
 	struct ism_list *pos;
 
 	*err = -ENOMEM;
 	if (dom->n_peers >= dom->spec.max_peers) {
-		ismd_log(L_WARN, "ivshmem %s: refusing a peer: %u peers already",
-			 dom->spec.name, dom->n_peers);
+		ismd_alog(acct, L_WARN,
+			  "ivshmem %s: refusing a peer: %u peers already",
+			  dom->spec.name, dom->n_peers);
 		*err = -EUSERS;
+		goto fail;
+	}
+	/* Its eventfds (and output section) and its record and queue are
+	 * held for the connecting uid. */
+	if ((*err = acct_charge(acct, ACCT_FDS, nfds)) < 0)
+		goto fail;
+	if ((*err = acct_charge(acct, ACCT_HEAP, cost)) < 0) {
+		acct_uncharge(acct, ACCT_FDS, nfds);
 		goto fail;
 	}
 	/* v2 ids index the state table: below max_peers (still round
@@ -442,33 +476,48 @@ static struct ivsh_peer *ipeer_new(struct daemon *d, struct ivsh_domain *dom,
 		id = (id + 1) % (dom->spec.v2 ? dom->spec.max_peers
 					      : IVSH_ID_SPACE);
 	p = calloc(1, sizeof(*p));
-	if (!p)
-		goto fail;
-	if (sock >= 0 && !(p->q = calloc(dom->qcap, sizeof(*p->q)))) {
+	if (!p || (sock >= 0 && !(p->q = calloc(dom->qcap, sizeof(*p->q))))) {
 		free(p);
+		acct_uncharge(acct, ACCT_FDS, nfds);
+		acct_uncharge(acct, ACCT_HEAP, cost);
+		*err = -ENOMEM;
 		goto fail;
 	}
-	p->kind = EP_IVSH_PEER;
+	p->src.fn = ivsh_event;
 	p->dom = dom;
+	p->acct = acct_ref(acct);
 	p->id = (uint16_t)id;
 	p->sock = sock;
 	p->joined_ns = ism_now_ns();
 	p->outfd = -1;
-	for (int v = 0; v < IVSH_MAX_VECTORS; v++)
-		p->efd[v] = -1;
-	if (dom->spec.v2 && owner &&
-	    (p->outfd = new_memfd(dom->spec.name, dom->spec.output)) < 0) {
-		*err = p->outfd;
-		ipeer_free(p);
-		return NULL;
-	}
-	for (uint32_t v = 0; v < nv; v++)
-		if ((p->efd[v] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
-			*err = -errno;
+	/* From here ipeer_free() releases what is charged: count what it
+	 * will not find as already released. */
+	acct_uncharge(acct, ACCT_FDS, nfds);
+	if (dom->spec.v2 && owner) {
+		char name[ISM_NAME_MAX + 8];
+
+		snprintf(name, sizeof(name), "%s:out%u", dom->spec.name, id);
+		if ((p->outfd = ismd_memfd_new(name, dom->spec.output, 0)) <
+		    0) {
+			*err = p->outfd;
+			p->outfd = -1;
 			ipeer_free(p);
 			return NULL;
 		}
-	ev.data.ptr = &p->kind;
+		acct_force(acct, ACCT_FDS, 1);
+	}
+	for (uint32_t v = 0; v < nv; v++) {
+		int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+
+		if (efd < 0 ||
+		    !(p->db[v] = doorbell_new(efd, false, NULL, NULL))) {
+			*err = efd < 0 ? -errno : -ENOMEM;
+			ipeer_free(p);
+			return NULL;
+		}
+		acct_force(acct, ACCT_FDS, 1);
+	}
+	ev.data.ptr = &p->src;
 	if (sock >= 0 && epoll_ctl(d->epfd, EPOLL_CTL_ADD, sock, &ev) < 0) {
 		*err = -errno;
 		ipeer_free(p);
@@ -479,23 +528,24 @@ static struct ivsh_peer *ipeer_new(struct daemon *d, struct ivsh_domain *dom,
 		dom->state[id] = 0;
 	/* The newcomer: version, id, memory, the others', its own (the
 	 * queue holds exactly this much; nothing for an ism member). */
-	queue(p, 0, -1);
-	queue(p, p->id, -1);
-	queue(p, -1, dom->memfd);
+	queue(p, 0, NULL);
+	queue(p, p->id, NULL);
+	if (queue(p, -1, NULL) && p->qlen)
+		p->q[(p->qhead + p->qlen - 1) % dom->qcap].mem = true;
 	for (pos = dom->peers.next; pos != &dom->peers; pos = pos->next) {
 		struct ivsh_peer *o = ism_container_of(pos, struct ivsh_peer, link);
 
 		for (uint32_t v = 0; v < nv; v++)
-			queue(p, o->id, o->efd[v]);
+			queue(p, o->id, o->db[v]);
 	}
 	for (uint32_t v = 0; v < nv; v++)
-		queue(p, p->id, p->efd[v]);
+		queue(p, p->id, p->db[v]);
 	/* The others: the newcomer's eventfds. */
 	for (pos = dom->peers.next; pos != &dom->peers; pos = pos->next) {
 		struct ivsh_peer *o = ism_container_of(pos, struct ivsh_peer, link);
 
 		for (uint32_t v = 0; v < nv; v++)
-			queue(o, p->id, p->efd[v]);
+			queue(o, p->id, p->db[v]);
 		flush(d, o);
 	}
 	ism_list_add_tail(&dom->peers, &p->link);
@@ -504,8 +554,8 @@ static struct ivsh_peer *ipeer_new(struct daemon *d, struct ivsh_domain *dom,
 		p->owner = owner;
 		ism_list_add_tail(&owner->ivsh, &p->owner_link);
 	}
-	ismd_log(L_INFO, "ivshmem %s: %s peer %u joined (%u present)",
-		 dom->spec.name, owner ? "ism" : "QEMU", p->id, dom->n_peers);
+	ismd_alog(acct, L_INFO, "ivshmem %s: %s peer %u joined (%u present)",
+		  dom->spec.name, owner ? "ism" : "QEMU", p->id, dom->n_peers);
 	flush(d, p);
 	if (dom->spec.v2)
 		ring_state_change(dom, p);
@@ -513,26 +563,48 @@ static struct ivsh_peer *ipeer_new(struct daemon *d, struct ivsh_domain *dom,
 	return p->dead ? NULL : p;
 fail:
 	if (sock >= 0)
-		close(sock);
+		closer_put(sock, acct); /* charged by the caller */
 	return NULL;
 }
 
-void ivsh_accept(struct daemon *d, struct ivsh_domain *dom)
+static void ivsh_listen_event(struct daemon *d, struct ep_source *src,
+			      uint32_t events)
 {
+	struct ivsh_domain *dom = ism_container_of(src, struct ivsh_domain,
+						   src);
+
+	(void)events;
 	for (int i = 0; i < 16; i++) {
 		int fd = accept4(dom->listen_fd, NULL, NULL,
-				 SOCK_NONBLOCK | SOCK_CLOEXEC);
-
-		int err;
+				 SOCK_NONBLOCK | SOCK_CLOEXEC), err, off = 0;
+		struct ucred cred;
+		socklen_t len = sizeof(cred);
+		struct acct *a;
 
 		if (fd < 0)
 			return;
-		ipeer_new(d, dom, fd, NULL, &err);
+		/* QEMU never sends fds: where the kernel can, refuse them
+		 * outright (Linux 6.16+), so nothing can wait in this
+		 * socket for our close. */
+		setsockopt(fd, SOL_SOCKET, SO_PASSRIGHTS, &off, sizeof(off));
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+		    !(a = acct_get((uint32_t)cred.uid, cred.uid == 0 ||
+							cred.uid == geteuid()))) {
+			acct_force(NULL, ACCT_FDS, 1);
+			closer_put(fd, NULL);
+			continue;
+		}
+		acct_force(a, ACCT_FDS, 1); /* the socket, until closed */
+		ipeer_new(d, dom, fd, a, NULL, &err);
+		acct_put(a);
 	}
 }
 
-void ivsh_event(struct daemon *d, struct ivsh_peer *p, uint32_t events)
+static void ivsh_event(struct daemon *d, struct ep_source *src,
+		       uint32_t events)
 {
+	struct ivsh_peer *p = ism_container_of(src, struct ivsh_peer, src);
+
 	if (p->dead)
 		return;
 	if (events & EPOLLOUT)
@@ -550,44 +622,6 @@ void ivsh_event(struct daemon *d, struct ivsh_peer *p, uint32_t events)
 
 /* ---- domains ---- */
 
-/* Bind @path, taking over a stale socket nobody answers on. */
-static int bind_path(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	struct stat st;
-
-	if (fd < 0)
-		return -errno;
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	if (lstat(path, &st) == 0) {
-		int probe;
-
-		if (!S_ISSOCK(st.st_mode)) {
-			close(fd);
-			return -EEXIST;
-		}
-		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (probe >= 0 &&
-		    connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-			close(probe);
-			close(fd);
-			return -EADDRINUSE;
-		}
-		if (probe >= 0)
-			close(probe);
-		unlink(path);
-	}
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    listen(fd, 64) < 0) {
-		int e = -errno;
-
-		close(fd);
-		return e;
-	}
-	return fd;
-}
-
 static int domain_open(struct daemon *d, const struct ivsh_spec *spec,
 		       uint32_t id)
 {
@@ -597,15 +631,16 @@ static int domain_open(struct daemon *d, const struct ivsh_spec *spec,
 
 	if (!dom)
 		return -ENOMEM;
-	if (spec->size > d->cfg.max_memory - ISM_MIN(d->bytes_used,
-						     d->cfg.max_memory)) {
+	/* ismd's own (configured) memory: charged to nobody's uid. */
+	if (acct_charge(NULL, ACCT_MEM, spec->size) < 0) {
 		free(dom);
 		ismd_log(L_ERR, "ivshmem domain %s: %llu bytes exceed "
 				"--max-memory", spec->name,
 			 (unsigned long long)spec->size);
 		return -ENOMEM;
 	}
-	dom->kind = EP_IVSH_LISTEN;
+	dom->src.fn = ivsh_listen_event;
+	dom->d = d;
 	dom->id = id;
 	dom->spec = *spec;
 	dom->statefd = -1;
@@ -613,7 +648,8 @@ static int domain_open(struct daemon *d, const struct ivsh_spec *spec,
 		void *m;
 
 		dom->state_size = ((size_t)spec->max_peers * 4 + 4095) & ~(size_t)4095;
-		if ((dom->statefd = new_memfd("ivshmem-state", dom->state_size)) < 0) {
+		if ((dom->statefd = ismd_memfd_new("ivshmem-state",
+						   dom->state_size, 0)) < 0) {
 			r = dom->statefd;
 			goto fail;
 		}
@@ -628,25 +664,29 @@ static int domain_open(struct daemon *d, const struct ivsh_spec *spec,
 	dom->qcap = 3 + spec->vectors * (spec->max_peers + 1);
 	dom->listen_fd = -1;
 	ism_list_init(&dom->peers);
-	dom->memfd = memfd_create(spec->name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (dom->memfd < 0 || ftruncate(dom->memfd, (off_t)spec->size) < 0 ||
-	    fcntl(dom->memfd, F_ADD_SEALS,
-		  F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
-		r = -errno;
+	dom->memfd = ismd_memfd_new(spec->name, spec->size, 0);
+	if (dom->memfd < 0) {
+		r = dom->memfd;
 		goto fail;
 	}
-	if ((dom->listen_fd = bind_path(spec->path)) < 0) {
-		r = dom->listen_fd;
+	/* The control socket's mode and group: QEMU connects as a user
+	 * the administrator lets in, like any peer. */
+	if ((r = ismd_bind_unix(spec->path, SOCK_STREAM,
+				(mode_t)d->cfg.socket_mode,
+				d->cfg.socket_gid_set ? d->cfg.socket_gid
+						      : (gid_t)-1,
+				64, &dom->bound)) < 0)
 		goto fail;
-	}
-	ev.data.ptr = &dom->kind;
+	dom->listen_fd = dom->bound.fd;
+	ev.data.ptr = &dom->src;
 	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, dom->listen_fd, &ev) < 0) {
 		r = -errno;
-		unlink(spec->path);
+		ismd_unbind_unix(spec->path, &dom->bound);
+		dom->listen_fd = -1;
 		goto fail;
 	}
 	ism_list_add_tail(&d->ivsh_domains, &dom->link);
-	d->bytes_used += spec->size;
+	d->bytes_used = acct_total(ACCT_MEM);
 	ismd_log(L_INFO, "ivshmem domain %s: %llu bytes, %u vectors, up to %u "
 			 "peers, layout v%d, on %s",
 		 spec->name, (unsigned long long)spec->size, spec->vectors,
@@ -659,7 +699,7 @@ fail:
 		munmap((void *)dom->state, dom->state_size);
 	ism_close_fd(&dom->statefd);
 	ism_close_fd(&dom->memfd);
-	ism_close_fd(&dom->listen_fd);
+	acct_uncharge(NULL, ACCT_MEM, spec->size);
 	free(dom);
 	return r;
 }
@@ -695,14 +735,15 @@ void ivsh_fini(struct daemon *d)
 			ipeer_free(p);
 		}
 		ism_list_del(&dom->link);
-		if (dom->listen_fd >= 0)
-			unlink(dom->spec.path);
-		ism_close_fd(&dom->listen_fd);
+		/* Removed only if still our socket. */
+		ismd_unbind_unix(dom->spec.path, &dom->bound);
+		dom->listen_fd = -1;
 		ism_close_fd(&dom->memfd);
 		if (dom->state)
 			munmap((void *)dom->state, dom->state_size);
 		ism_close_fd(&dom->statefd);
-		d->bytes_used -= dom->spec.size;
+		acct_uncharge(NULL, ACCT_MEM, dom->spec.size);
+		d->bytes_used = acct_total(ACCT_MEM);
 		free(dom);
 	}
 	ivsh_reap(d);
@@ -819,10 +860,13 @@ static int ivsh_op_list(struct daemon *d, struct peer *p, uint32_t seq)
 	return rep_send(d, p, &b, NULL, 0);
 }
 
+static struct ivsh_peer *membership(struct ivsh_domain *dom, struct peer *p);
+
 static int ivsh_op_peers(struct daemon *d, struct peer *p, uint32_t seq,
 		    struct ivsh_domain *dom)
 {
 	struct ism_ivshmem_peer *e = calloc(IVSH_MAX_PEERS, sizeof(*e));
+	bool sees_members = (p->flags & PEER_ADMIN) || membership(dom, p);
 	uint64_t now = ism_now_ns();
 	struct ism_wbuf b;
 	uint32_t n = 0;
@@ -836,7 +880,9 @@ static int ivsh_op_peers(struct daemon *d, struct peer *p, uint32_t seq,
 
 		e[n].id = o->id;
 		e[n].kind = o->owner ? ISM_IVSHMEM_ISM : ISM_IVSHMEM_QEMU;
-		e[n].ism_peer = o->owner ? o->owner->id : 0;
+		/* Which ism peer is a member is for members and
+		 * administrators to know, not for strangers. */
+		e[n].ism_peer = o->owner && sees_members ? o->owner->id : 0;
 		e[n].age_ns = now - o->joined_ns;
 		n++;
 	}
@@ -868,7 +914,7 @@ static int send_vectors(struct daemon *d, struct peer *p, uint16_t type,
 	}
 	while (rep.n < ISM_IVSH_FDS_PER_MSG &&
 	       first + rep.n < m->dom->spec.vectors)
-		fds[nfds++] = m->efd[first + rep.n++];
+		fds[nfds++] = doorbell_fd(m->db[first + rep.n++]);
 	rep_begin(d, &b, type, seq);
 	ism_proto_put_ivsh_join_rep(&b, &rep);
 	r = rep_send(d, p, &b, fds, (unsigned)nfds);
@@ -901,7 +947,7 @@ static int ivsh_op_join(struct daemon *d, struct peer *p, uint32_t seq,
 		return -EPERM;
 	if (membership(dom, p))
 		return -EALREADY;
-	if (!(m = ipeer_new(d, dom, -1, p, &r)))
+	if (!(m = ipeer_new(d, dom, -1, p->acct, p, &r)))
 		return r;
 	return send_vectors(d, p, ISM_MSG_IVSH_JOIN, seq, m, 0);
 }
@@ -979,7 +1025,6 @@ int op_ivsh(struct daemon *d, struct peer *p, uint16_t type, uint32_t seq,
 	struct ivsh_domain *dom;
 	struct ivsh_peer *m, *t;
 	struct ism_wbuf b;
-	uint64_t one = 1;
 	int r;
 
 	(void)nfds;
@@ -1028,10 +1073,9 @@ int op_ivsh(struct daemon *d, struct peer *p, uint16_t type, uint32_t seq,
 			return -ENOENT;
 		if (req.b >= dom->spec.vectors)
 			return -EINVAL;
-		/* Non-blocking: a counter near its maximum is rung enough. */
-		if (write(t->efd[req.b], &one, sizeof(one)) < 0 &&
-		    errno != EAGAIN)
-			return -EIO;
+		/* Queued for a ringer: whoever shares that eventfd may have
+		 * made it block. */
+		doorbell_ring(t->db[req.b]);
 		break;
 	default: /* LEAVE */
 		if (!m)

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * log - one line per event on stderr, rate-limited per peer so a hostile
- * peer cannot flood the log (a token bucket; suppressed lines are counted
- * and reported once the bucket refills).
+ * log - one line per event on stderr.  What peers cause is rate-limited
+ * per uid (a token bucket each; connection churn from many processes of
+ * one user shares it), so nobody can flood the log; suppressed lines are
+ * counted and reported once the bucket refills.
  */
 #include "ismd.h"
 
@@ -49,41 +50,64 @@ void ismd_log(int level, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* The token bucket of @a's uid (or the global one): may a line go out?
+ * Reports lines suppressed since the last one that did. */
+static bool rate_ok(struct acct *a)
+{
+	static struct acct global; /* lines nobody's uid pays for */
+	uint64_t now = ism_now_ns();
+
+	if (!a)
+		a = &global;
+	if (a->rl_stamp == 0) {
+		a->rl_stamp = now;
+		a->rl_tokens = RL_BURST;
+	}
+	if (now - a->rl_stamp >= 1000000000ull) {
+		uint64_t add = (now - a->rl_stamp) / 1000000000ull * RL_PER_SEC;
+
+		a->rl_tokens = (uint32_t)ISM_MIN((uint64_t)RL_BURST,
+						 a->rl_tokens + add);
+		a->rl_stamp = now;
+	}
+	if (a->rl_tokens == 0) {
+		a->rl_suppressed++;
+		return false;
+	}
+	a->rl_tokens--;
+	if (a->rl_suppressed) {
+		if (a == &global)
+			ismd_log(L_WARN, "%u lines suppressed",
+				 a->rl_suppressed);
+		else
+			ismd_log(L_WARN, "uid %u: %u lines suppressed",
+				 (unsigned)a->uid, a->rl_suppressed);
+		a->rl_suppressed = 0;
+	}
+	return true;
+}
+
 void ismd_plog(struct peer *p, int level, const char *fmt, ...)
 {
 	char prefix[96];
-	uint64_t now;
 	va_list ap;
 
-	if (level > log_level)
+	if (level > log_level || !rate_ok(p->acct))
 		return;
-	now = ism_now_ns();
-	if (p->rl_stamp == 0) {
-		p->rl_stamp = now;
-		p->rl_tokens = RL_BURST;
-	}
-	if (now - p->rl_stamp >= 1000000000ull) {
-		uint64_t add = (now - p->rl_stamp) / 1000000000ull * RL_PER_SEC;
-
-		p->rl_tokens = (uint32_t)ISM_MIN((uint64_t)RL_BURST,
-						 p->rl_tokens + add);
-		p->rl_stamp = now;
-	}
-	if (p->rl_tokens == 0) {
-		p->rl_suppressed++;
-		return;
-	}
-	p->rl_tokens--;
-	if (p->rl_suppressed) {
-		snprintf(prefix, sizeof(prefix), "peer %llx (pid %d): ",
-			 (unsigned long long)p->id, (int)p->pid);
-		ismd_log(L_WARN, "%s%u lines suppressed", prefix,
-			 p->rl_suppressed);
-		p->rl_suppressed = 0;
-	}
 	snprintf(prefix, sizeof(prefix), "peer %llx (pid %d): ",
 		 (unsigned long long)p->id, (int)p->pid);
 	va_start(ap, fmt);
 	vlog(level, prefix, fmt, ap);
+	va_end(ap);
+}
+
+void ismd_alog(struct acct *a, int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (level > log_level || !rate_ok(a))
+		return;
+	va_start(ap, fmt);
+	vlog(level, "", fmt, ap);
 	va_end(ap);
 }

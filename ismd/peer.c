@@ -12,11 +12,17 @@
  *    event once the queue drains;
  *  - a peer whose queue would pass the cap with an event that must not be
  *    lost is disconnected ("not reading its socket"), loudly;
+ *  - events others cause are never a reason to drop a peer: notify,
+ *    watch, attach and detach events are coalesced or dropped-and-counted;
+ *    a region-gone event is owed (at most one per reference the peer
+ *    holds) and always queued;
  *  - while a peer's queue is over half full its requests are not read, so
  *    a peer that pipelines requests without reading replies only stalls
- *    itself;
- *  - a doorbell write that would block (the peer's doing) is cut off by
- *    a watchdog and the peer dropped (doorbell.c).
+ *    itself; the same while its uid is over its fd cap, or while a job
+ *    runs for one of its requests (replies stay in order);
+ *  - doorbells are rung by ringer threads (doorbell.c), and every fd a
+ *    peer sent, and the peer's socket itself, is closed by a worker
+ *    (closer.c): close() may wait on what the peer chose.
  */
 #include "ismd.h"
 
@@ -34,28 +40,47 @@
 
 /* ---- doorbells (see doorbell.c) ---- */
 
+void peer_doorbell_failed(void *ctx, const char *why)
+{
+	struct peer *p = ctx;
+
+	peer_kill(p->d, p, why);
+}
+
+void peer_index(struct daemon *d, struct peer *p)
+{
+	struct ism_list *pos = d->peers_by_id.prev;
+
+	/* New ids come last; only resumed ones (an earlier epoch's) walk. */
+	while (pos != &d->peers_by_id &&
+	       ism_container_of(pos, struct peer, id_link)->id > p->id)
+		pos = pos->prev;
+	/* Insert after pos. */
+	p->id_link.prev = pos;
+	p->id_link.next = pos->next;
+	pos->next->prev = &p->id_link;
+	pos->next = &p->id_link;
+}
+
 void peer_ring(struct daemon *d, struct peer *p)
 {
-	int r;
-
-	if (p->doorbell < 0 || (p->flags & PEER_DEAD))
-		return;
-	r = doorbell_ring(p->doorbell);
-	if (r == -ETIMEDOUT)
-		/* The write blocked: the peer cleared O_NONBLOCK and
-		 * saturated its counter. */
-		peer_kill(d, p, "doorbell eventfd blocked (hostile peer?)");
-	else if (r < 0)
-		peer_kill(d, p, "doorbell eventfd failed");
+	(void)d;
+	if (p->doorbell && !(p->flags & PEER_DEAD))
+		doorbell_ring(p->doorbell);
 }
 
 /* ---- lifecycle ---- */
 
+#define PEER_PAUSED (PEER_NOREAD | PEER_BUSY | PEER_STARVED)
+/* Refused connections kept only to answer their HELLO with the reason;
+ * past this many, further ones are closed at once. */
+#define REFUSED_MAX 64u
+
 static int epoll_set(struct daemon *d, struct peer *p, int op)
 {
-	struct epoll_event ev = { .data.ptr = p };
+	struct epoll_event ev = { .data.ptr = &p->src };
 
-	if (!(p->flags & PEER_NOREAD))
+	if (!(p->flags & PEER_PAUSED))
 		ev.events |= EPOLLIN;
 	if (p->flags & PEER_EPOLLOUT)
 		ev.events |= EPOLLOUT;
@@ -110,8 +135,6 @@ static int policy_refuses(struct daemon *d, const struct peer *p)
 {
 	const struct ismd_config *c = &d->cfg;
 
-	if (d->n_peers > c->max_peers)
-		return EUSERS;
 	if (c->n_allow_uids == 0 && c->n_allow_gids == 0)
 		return 0;
 	if (p->uid == 0 || p->uid == geteuid())
@@ -122,21 +145,34 @@ static int policy_refuses(struct daemon *d, const struct peer *p)
 	return in_groups(p, c->allow_gids, c->n_allow_gids) ? 0 : EACCES;
 }
 
+static void peer_event(struct daemon *d, struct ep_source *src,
+		       uint32_t events)
+{
+	struct peer *p = ism_container_of(src, struct peer, src);
+
+	/* A peer killed earlier in this batch is only on the reap list. */
+	if (p->flags & PEER_DEAD)
+		return;
+	if (events & EPOLLOUT)
+		peer_writable(d, p);
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+		peer_readable(d, p);
+}
+
 struct peer *peer_adopt(struct daemon *d, int fd, pid_t pid, uid_t uid,
 			gid_t gid)
 {
 	struct peer *p = calloc(1, sizeof(*p));
+	/* Room for a few maximum-size messages whatever the system's
+	 * default (the kernel caps this at net.core.wmem_max, doubled). */
+	int sndbuf = 4 * (int)ISM_WIRE_MAX_MSG, r;
 
 	if (!p)
 		return NULL;
-	/* Room for a few maximum-size messages whatever the system's
-	 * default (the kernel caps this at net.core.wmem_max, doubled). */
-	int sndbuf = 4 * (int)ISM_WIRE_MAX_MSG;
-
 	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
-	p->kind = EP_PEER;
+	p->src.fn = peer_event;
+	p->d = d;
 	p->sock = fd;
-	p->doorbell = -1;
 	p->pid = pid;
 	p->uid = uid;
 	p->gid = gid;
@@ -144,16 +180,33 @@ struct peer *peer_adopt(struct daemon *d, int fd, pid_t pid, uid_t uid,
 	ism_list_init(&p->streams);
 	ism_list_init(&p->ivsh);
 	ism_list_init(&p->pending);
+	ism_list_init(&p->id_link);
 	p->connected_ns = ism_now_ns();
 	p->hello_deadline_ns =
 		p->connected_ns + (uint64_t)d->cfg.hello_timeout_ms * 1000000ull;
-	if (epoll_set(d, p, EPOLL_CTL_ADD) < 0) {
+	p->acct = acct_get((uint32_t)uid, peer_is_admin(d, p));
+	if (!p->acct || epoll_set(d, p, EPOLL_CTL_ADD) < 0) {
+		acct_put(p->acct);
 		free(p);
 		return NULL;
 	}
+	/* Its socket and its memory are held for it from now on. */
+	acct_force(p->acct, ACCT_FDS, 1);
+	acct_force(p->acct, ACCT_HEAP, sizeof(*p));
 	ism_list_add_tail(&d->peers, &p->link);
 	d->n_peers++;
 	p->refuse = policy_refuses(d, p);
+	if (!p->refuse) {
+		r = d->n_peers > d->cfg.max_peers
+			    ? -EUSERS
+			    : acct_charge(p->acct, ACCT_PEERS, 1);
+		if (r == 0)
+			p->flags |= PEER_COUNTED;
+		else
+			p->refuse = -r;
+	}
+	if (p->refuse)
+		d->n_refused++;
 	return p;
 }
 
@@ -168,19 +221,46 @@ void peer_accept(struct daemon *d)
 		fd = accept4(d->listen_fd, NULL, NULL,
 			     SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE)
-				ismd_log(L_WARN, "accept: %s", strerror(errno));
+			if (errno == EMFILE || errno == ENFILE) {
+				/* Level-triggered: the listener stays
+				 * readable.  Stop watching it until the next
+				 * tick rather than spin. */
+				struct epoll_event ev = {
+					.events = 0,
+					.data.ptr = &d->listen_src,
+				};
+
+				ismd_alog(NULL, L_WARN,
+					  "accept: %s; new connections wait",
+					  strerror(errno));
+				epoll_ctl(d->epfd, EPOLL_CTL_MOD, d->listen_fd,
+					  &ev);
+				d->accept_paused = true;
+			}
 			return;
 		}
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+		    d->n_refused >= REFUSED_MAX ||
 		    !(p = peer_adopt(d, fd, cred.pid, cred.uid, cred.gid))) {
-			close(fd);
+			/* Messages (with fds) may already wait in it. */
+			acct_force(NULL, ACCT_FDS, 1);
+			closer_put(fd, NULL);
 			continue;
 		}
-		ismd_log(L_INFO, "connection from pid %d uid %d gid %d%s",
-			 (int)p->pid, (int)p->uid, (int)p->gid,
-			 p->refuse ? " (refused by policy)" : "");
+		ismd_alog(p->acct, L_INFO,
+			  "connection from pid %d uid %d gid %d%s",
+			  (int)p->pid, (int)p->uid, (int)p->gid,
+			  p->refuse ? " (refused)" : "");
 	}
+}
+
+static void outmsg_free(struct peer *p, struct outmsg *m)
+{
+	/* Dups of fds ismd hands out; a link socket among them can hold
+	 * whatever its creator queued in it. */
+	closer_put_fds(m->fds, m->nfds, p->acct);
+	acct_uncharge(p->acct, ACCT_HEAP, sizeof(*m) + m->len);
+	free(m);
 }
 
 static void queue_free(struct peer *p)
@@ -189,8 +269,7 @@ static void queue_free(struct peer *p)
 
 	for (; m; m = n) {
 		n = m->next;
-		ism_close_fds(m->fds, m->nfds);
-		free(m);
+		outmsg_free(p, m);
 	}
 	p->oq_head = p->oq_tail = NULL;
 	p->oq_count = p->oq_events = 0;
@@ -228,10 +307,23 @@ void peer_free(struct daemon *d, struct peer *p)
 		peer_watch(d, ISM_WATCH_PEER_DOWN, 0, p, NULL);
 	if (p->id)
 		ism_map_del(&d->peer_by_id, p->id, 0);
+	ism_list_del(&p->id_link);
 	queue_free(p);
 	ism_list_del(&p->link);
-	ism_close_fd(&p->sock);
-	ism_close_fd(&p->doorbell);
+	/* Its socket may hold messages with fds it sent and we never read:
+	 * closing it releases them. */
+	closer_put(p->sock, p->acct);
+	p->sock = -1;
+	if (p->doorbell) {
+		doorbell_release(p->doorbell);
+		acct_uncharge(p->acct, ACCT_FDS, 1);
+	}
+	if (p->flags & PEER_COUNTED)
+		acct_uncharge(p->acct, ACCT_PEERS, 1);
+	else if (p->refuse && d->n_refused)
+		d->n_refused--;
+	acct_uncharge(p->acct, ACCT_HEAP, sizeof(*p));
+	acct_put(p->acct);
 	d->n_peers--;
 	free(p);
 }
@@ -274,40 +366,59 @@ static bool coalesce_notify(struct daemon *d, struct peer *p,
 	return false;
 }
 
+/* What a message is allowed to cost: see the top of this file. */
+enum send_class { SEND_REPLY, SEND_DROP, SEND_OWED };
+
 static int enqueue(struct daemon *d, struct peer *p, const uint8_t *buf,
-		   size_t len, const int *fds, unsigned nfds, bool droppable)
+		   size_t len, const int *fds, unsigned nfds,
+		   enum send_class cls)
 {
 	struct outmsg *m;
 	uint16_t type = (uint16_t)(buf[0] | buf[1] << 8);
+	size_t cost = sizeof(*m) + len;
 
-	if (droppable) {
+	if (cls == SEND_DROP) {
 		if (type == ISM_MSG_EV_NOTIFY && coalesce_notify(d, p, buf))
 			return 0;
 		if (p->oq_events >= d->cfg.q_events ||
-		    p->oq_bytes + len > d->cfg.max_queue_bytes) {
+		    p->oq_bytes + len > d->cfg.max_queue_bytes ||
+		    acct_charge(p->acct, ACCT_HEAP, cost) < 0) {
 			p->ev_lost++;
 			d->events_lost++;
 			return 0;
 		}
-	} else if (p->oq_bytes + len > d->cfg.max_queue_bytes) {
+	} else if (cls == SEND_OWED) {
+		/* Bounded by the references the peer holds. */
+		acct_force(p->acct, ACCT_HEAP, cost);
+	} else if (p->oq_bytes + len > d->cfg.max_queue_bytes ||
+		   acct_charge(p->acct, ACCT_HEAP, cost) < 0) {
 		return -ENOBUFS;
 	}
-	m = malloc(sizeof(*m) + len);
-	if (!m)
+	m = malloc(cost);
+	if (!m) {
+		acct_uncharge(p->acct, ACCT_HEAP, cost);
+		if (cls == SEND_DROP) {
+			p->ev_lost++;
+			d->events_lost++;
+			return 0;
+		}
 		return -ENOMEM;
+	}
 	m->next = NULL;
 	m->len = (uint32_t)len;
 	m->type = type;
-	m->droppable = droppable;
+	m->droppable = cls == SEND_DROP;
 	m->nfds = 0;
 	for (unsigned i = 0; i < nfds && i < ISM_ARRAY_SIZE(m->fds); i++) {
 		/* The caller keeps its fds: the queue holds its own. */
 		m->fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 0);
 		if (m->fds[i] < 0) {
-			ism_close_fds(m->fds, m->nfds);
+			closer_put_fds(m->fds, m->nfds, p->acct);
+			acct_uncharge(p->acct, ACCT_HEAP, cost);
 			free(m);
 			return -EMFILE;
 		}
+		acct_force(p->acct, ACCT_FDS, 1);
 		m->nfds++;
 	}
 	memcpy(m->data, buf, len);
@@ -318,14 +429,14 @@ static int enqueue(struct daemon *d, struct peer *p, const uint8_t *buf,
 	p->oq_tail = m;
 	p->oq_count++;
 	p->oq_bytes += len;
-	if (droppable)
+	if (m->droppable)
 		p->oq_events++;
 	set_epollout(d, p, true);
 	return 0;
 }
 
-void peer_send(struct daemon *d, struct peer *p, size_t len, const int *fds,
-	       unsigned nfds, bool droppable)
+static void send_class(struct daemon *d, struct peer *p, size_t len,
+		       const int *fds, unsigned nfds, enum send_class cls)
 {
 	int r;
 
@@ -340,12 +451,18 @@ void peer_send(struct daemon *d, struct peer *p, size_t len, const int *fds,
 			return;
 		}
 	}
-	r = enqueue(d, p, d->tx, len, fds, nfds, droppable);
+	r = enqueue(d, p, d->tx, len, fds, nfds, cls);
 	if (r < 0) {
 		d->evictions++;
 		peer_kill(d, p, r == -ENOBUFS ? "not reading its socket"
 					      : "out of memory queueing");
 	}
+}
+
+void peer_send(struct daemon *d, struct peer *p, size_t len, const int *fds,
+	       unsigned nfds, bool droppable)
+{
+	send_class(d, p, len, fds, nfds, droppable ? SEND_DROP : SEND_REPLY);
 }
 
 static void send_overflow(struct daemon *d, struct peer *p)
@@ -383,8 +500,7 @@ void peer_writable(struct daemon *d, struct peer *p)
 		p->oq_bytes -= m->len;
 		if (m->droppable)
 			p->oq_events--;
-		ism_close_fds(m->fds, m->nfds);
-		free(m);
+		outmsg_free(p, m);
 	}
 	if (!p->oq_head && p->ev_lost)
 		send_overflow(d, p);
@@ -411,12 +527,12 @@ void peer_send_error(struct daemon *d, struct peer *p, uint16_t type,
 /* ---- events ---- */
 
 static void send_event(struct daemon *d, struct peer *p, struct ism_wbuf *b,
-		       bool droppable)
+		       enum send_class cls)
 {
 	int n = ism_proto_end(b);
 
 	if (n > 0)
-		peer_send(d, p, (size_t)n, NULL, 0, droppable);
+		send_class(d, p, (size_t)n, NULL, 0, cls);
 }
 
 #define EV_BEGIN(b, type)                                                      \
@@ -429,7 +545,7 @@ void peer_event_notify(struct daemon *d, struct peer *p, uint64_t region,
 
 	EV_BEGIN(&b, ISM_MSG_EV_NOTIFY);
 	ism_proto_put_ev_notify(&b, region, sender, value, 1);
-	send_event(d, p, &b, true);
+	send_event(d, p, &b, SEND_DROP);
 }
 
 void peer_event_gone(struct daemon *d, struct peer *p, uint64_t region,
@@ -439,7 +555,7 @@ void peer_event_gone(struct daemon *d, struct peer *p, uint64_t region,
 
 	EV_BEGIN(&b, ISM_MSG_EV_REGION_GONE);
 	ism_proto_put_ev_gone(&b, region, reason);
-	send_event(d, p, &b, false);
+	send_event(d, p, &b, SEND_OWED);
 	/* A region going away is worth waking a sleeper for. */
 	peer_ring(d, p);
 }
@@ -451,7 +567,8 @@ void peer_event_attached(struct daemon *d, struct peer *p, uint64_t region,
 
 	EV_BEGIN(&b, ISM_MSG_EV_PEER_ATTACHED);
 	ism_proto_put_ev_attached(&b, region, who, access);
-	send_event(d, p, &b, false);
+	/* Caused by others, as often as they like: never worth a drop. */
+	send_event(d, p, &b, SEND_DROP);
 }
 
 void peer_event_detached(struct daemon *d, struct peer *p, uint64_t region,
@@ -461,7 +578,7 @@ void peer_event_detached(struct daemon *d, struct peer *p, uint64_t region,
 
 	EV_BEGIN(&b, ISM_MSG_EV_PEER_DETACHED);
 	ism_proto_put_ev_detached(&b, region, who, reason);
-	send_event(d, p, &b, false);
+	send_event(d, p, &b, SEND_DROP);
 }
 
 static bool watch_sees(struct peer *w, struct peer *about, struct region *r)
@@ -491,7 +608,7 @@ void peer_watch(struct daemon *d, uint32_t kind, uint32_t reason,
 				       about ? (uint32_t)about->uid : 0,
 				       about ? (uint32_t)about->pid : 0,
 				       r ? r->name : (about ? about->name : ""));
-		send_event(d, w, &b, true);
+		send_event(d, w, &b, SEND_DROP);
 	}
 }
 
@@ -586,32 +703,62 @@ static void bad_message(struct daemon *d, struct peer *p, uint16_t type,
 		peer_kill(d, p, "protocol error before hello");
 }
 
+/* Pause or resume reading @p for the uid's fd budget. */
+static bool starved(struct daemon *d, struct peer *p)
+{
+	bool over = acct_over(p->acct, ACCT_FDS);
+
+	if (over == !!(p->flags & PEER_STARVED))
+		return over;
+	p->flags ^= PEER_STARVED;
+	if (over)
+		ismd_plog(p, L_WARN, "uid %u holds %llu fds (its cap): not "
+			  "reading its peers until some are closed",
+			  (unsigned)p->uid,
+			  (unsigned long long)p->acct->used[ACCT_FDS]);
+	if (!(p->flags & PEER_DEAD))
+		epoll_set(d, p, EPOLL_CTL_MOD);
+	return over;
+}
+
 void peer_readable(struct daemon *d, struct peer *p)
 {
 	for (int i = 0; i < PEER_MSGS_PER_WAKEUP; i++) {
 		struct ism_wire_hdr h;
 		struct ism_rbuf rb;
-		int fds[ISM_WIRE_MAX_FDS];
+		int fds[ISM_WIRE_SCM_MAX_FDS];
 		unsigned nfds = 0;
 		ssize_t n;
 		int r;
 
-		if (p->flags & (PEER_DEAD | PEER_NOREAD))
+		if (p->flags & (PEER_DEAD | PEER_PAUSED))
 			return;
-		n = ism_wire_recv(p->sock, d->rx, ISM_WIRE_MAX_MSG, fds, &nfds,
-				  MSG_DONTWAIT);
+		/* Every fd the kernel attached lands in our table (none is
+		 * dropped by the kernel in this thread, where its last
+		 * close could wait), guarded all the same. */
+		guard_enter(d->guard);
+		n = ism_wire_recv_keep(p->sock, d->rx, ISM_WIRE_MAX_MSG, fds,
+				       &nfds, MSG_DONTWAIT);
+		guard_leave(d->guard);
+		if (nfds)
+			acct_force(p->acct, ACCT_FDS, nfds);
 		if (n == -EAGAIN || n == -EWOULDBLOCK)
 			return;
 		if (n == 0 || n == -ECONNRESET) {
+			closer_put_fds(fds, nfds, p->acct);
 			peer_kill(d, p, "disconnected");
 			return;
 		}
-		if (n < 0) {
-			/* Truncated or malformed packet: its fds are closed
-			 * and its header cannot be trusted; answer with no
+		if (n < 0 || nfds > ISM_WIRE_MAX_FDS) {
+			closer_put_fds(fds, nfds, p->acct);
+			/* Truncated or malformed packet, or too many fds:
+			 * its header cannot be trusted; answer with no
 			 * sequence number. */
-			if (n == -EMSGSIZE || n == -EBADMSG) {
-				bad_message(d, p, 0, 0, (int)n);
+			if (n > 0 || n == -EMSGSIZE || n == -EBADMSG) {
+				bad_message(d, p, 0, 0,
+					    n == -EMSGSIZE ? -EMSGSIZE
+							   : -EBADMSG);
+				starved(d, p);
 				continue;
 			}
 			peer_kill(d, p, "socket error");
@@ -619,15 +766,27 @@ void peer_readable(struct daemon *d, struct peer *p)
 		}
 		ism_rbuf_init(&rb, d->rx, (size_t)n);
 		if (ism_wire_hdr_get(&rb, (size_t)n, &h) < 0) {
-			ism_close_fds(fds, nfds);
+			closer_put_fds(fds, nfds, p->acct);
 			bad_message(d, p, 0, 0, -EBADMSG);
+			starved(d, p);
 			continue;
 		}
 		r = dispatch(d, p, &h, &rb, fds, nfds);
-		/* A handler that keeps an fd sets its slot to -1; every fd
-		 * still here is closed, on success and error alike. */
-		ism_close_fds(fds, nfds);
-		if (r < 0 && d->noreply) {
+		/* A handler that keeps an fd sets its slot to -1 (and the
+		 * fd stays charged to this uid); every fd still here is
+		 * closed, off the loop, on success and error alike. */
+		for (unsigned k = 0; k < nfds; k++)
+			if (fds[k] >= 0)
+				closer_put(fds[k], p->acct);
+		if (r == ISMD_ASYNC) {
+			/* A job answers; nothing more is read from this peer
+			 * until then, so its replies stay in order.  (A job
+			 * run inline, by the fuzzer, has answered already.) */
+			if (p->jobs && !(p->flags & PEER_DEAD)) {
+				p->flags |= PEER_BUSY;
+				epoll_set(d, p, EPOLL_CTL_MOD);
+			}
+		} else if (r < 0 && d->noreply) {
 			/* Nothing is sent back, failure included (the sender
 			 * asked so); the failure is counted and logged. */
 			p->failed_noreply++;
@@ -640,7 +799,17 @@ void peer_readable(struct daemon *d, struct peer *p)
 				peer_send_error(d, p, h.type, h.seq, r);
 		}
 		d->noreply = false;
+		if (starved(d, p))
+			return;
 	}
+}
+
+void peer_async_done(struct daemon *d, struct peer *p)
+{
+	p->flags &= ~PEER_BUSY;
+	if (p->flags & PEER_DEAD)
+		return;
+	epoll_set(d, p, EPOLL_CTL_MOD);
 }
 
 void peer_housekeeping(struct daemon *d, uint64_t now)
@@ -653,5 +822,14 @@ void peer_housekeeping(struct daemon *d, uint64_t now)
 
 		if (!(p->flags & PEER_HELLO) && now > p->hello_deadline_ns)
 			peer_kill(d, p, "no hello in time");
+		else if (p->flags & PEER_STARVED)
+			starved(d, p); /* its fds may be closed by now */
+	}
+	if (d->accept_paused) {
+		struct epoll_event ev = { .events = EPOLLIN,
+					  .data.ptr = &d->listen_src };
+
+		d->accept_paused = false;
+		epoll_ctl(d->epfd, EPOLL_CTL_MOD, d->listen_fd, &ev);
 	}
 }

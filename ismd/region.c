@@ -1,42 +1,45 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * region - regions and references: alloc, attach, detach, destroy,
- * notify, read/write through ismd, and recovery after a restart.
+ * notify, and read/write through ismd.  Recovery after a restart is in
+ * recovery.c.
  *
- * A region is a memfd created here, sized, chmod 0600 (so a peer holding
- * a read-only fd cannot reopen it read-write through /proc unless it runs
- * as ismd's own user or root) and sealed against shrinking, growing and
- * further sealing (so nobody can truncate it under another peer's
- * mapping, and nobody can add a write seal that would stop reclamation).
- * ismd keeps one private fd; every fd it hands out is a fresh open of the
- * memfd (O_RDONLY or O_RDWR), so no peer shares an open file description
- * with ismd or with another peer.
+ * A region is a memfd made by memfd.c (mode 0600, sealed).  ismd keeps
+ * one private fd; every fd it hands out is a fresh open of the memfd
+ * (O_RDONLY or O_RDWR), so no peer shares an open file description with
+ * ismd or with another peer.
  *
- * Destroying a region punches out all its pages at once: memory returns
- * to the host immediately, and a stale mapping left in a peer reads zeros
- * from then on, never another region's data (docs/security.md).
+ * Ending a region punches out all its pages (on a worker: its length is
+ * the peer's choice), then tells the referrers: memory returns to the host
+ * immediately, and a stale mapping reads zeros from then on, never another
+ * region's data (docs/security.md).  A lingering region (ISM_ALLOC_LINGER)
+ * whose owner destroys it or leaves while others still map it becomes an
+ * orphan instead: no token, no owner, its pages kept for those readers
+ * and still charged to the owner's uid, until the last of them detaches
+ * or leaves; then it ends like any other.
+ *
+ * Populating (ISM_ALLOC_POPULATE) runs on a worker too; the peer's other
+ * requests wait for its reply (peer.c).
  */
-#include "ismd.h"
+#include "region.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/magic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
-#include <sys/vfs.h>
 #include <unistd.h>
 
-#ifndef MFD_NOEXEC_SEAL
-#define MFD_NOEXEC_SEAL 0x0008U
-#endif
-
-#define REGION_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
-#define PENDING_MAX (1u << 20)
+/* Charged to the uid per record, besides the struct: the map slots and
+ * allocator overhead, roughly. */
+#define RECORD_OVERHEAD 64u
+#define REGION_COST (sizeof(struct region) + RECORD_OVERHEAD)
+#define REF_COST (sizeof(struct ref) + 2 * RECORD_OVERHEAD)
 
 static uint64_t tok_a(const uint8_t *t)
 {
@@ -54,33 +57,46 @@ static uint64_t tok_b(const uint8_t *t)
 	return v;
 }
 
-int ismd_reopen(int fd, int flags)
+void region_init(struct daemon *d)
 {
-	char path[64];
-	int r;
-
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	r = open(path, flags | O_CLOEXEC);
-	return r < 0 ? -errno : r;
+	ism_map_init(&d->pending_by_region);
 }
 
-static struct ref *find_ref(struct daemon *d, struct peer *p, uint64_t region)
+struct ref *region_find_ref(struct daemon *d, struct peer *p, uint64_t region)
 {
 	return ism_map_get(&d->ref_by_pr, p->id, region);
 }
 
-static struct ref *ref_add(struct daemon *d, struct peer *p, struct region *r,
-			   uint32_t access, uint32_t flags)
+/* A reference to a live region (orphans only answer DETACH). */
+static struct ref *live_ref(struct daemon *d, struct peer *p, uint64_t region)
 {
-	struct ref *f = calloc(1, sizeof(*f));
+	struct ref *f = region_find_ref(d, p, region);
 
-	if (!f)
+	return f && f->region->state == REGION_LIVE ? f : NULL;
+}
+
+static bool is_mapper(const struct ref *f)
+{
+	return !(f->flags & (REF_OWNER | REF_NOFD));
+}
+
+struct ref *region_ref_add(struct daemon *d, struct peer *p,
+			   struct region *r, uint32_t access, uint32_t flags)
+{
+	struct ref *f;
+
+	if (!(flags & REF_OWNER) &&
+	    acct_charge(p->acct, ACCT_HEAP, REF_COST) < 0)
 		return NULL;
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		goto fail;
 	if (ism_map_put(&d->ref_by_pr, p->id, r->id, f) < 0) {
 		free(f);
-		return NULL;
+		goto fail;
 	}
 	f->peer = p;
+	f->peer_id = p->id;
 	f->region = r;
 	f->access = access;
 	f->flags = flags;
@@ -90,19 +106,39 @@ static struct ref *ref_add(struct daemon *d, struct peer *p, struct region *r,
 	d->n_refs++;
 	if (!(flags & REF_OWNER))
 		p->n_refs++;
+	if (is_mapper(f))
+		r->n_mappers++;
 	return f;
+fail:
+	if (!(flags & REF_OWNER))
+		acct_uncharge(p->acct, ACCT_HEAP, REF_COST);
+	return NULL;
 }
+
+static void region_end(struct daemon *d, struct region *r, uint32_t reason,
+		       struct peer *except, struct peer *replyto,
+		       uint32_t seq);
 
 static void ref_del(struct daemon *d, struct ref *f)
 {
-	ism_map_del(&d->ref_by_pr, f->peer->id, f->region->id);
+	struct region *r = f->region;
+	struct peer *p = f->peer;
+
+	ism_map_del(&d->ref_by_pr, f->peer_id, r->id);
 	ism_list_del(&f->peer_link);
 	ism_list_del(&f->region_link);
-	f->region->nrefs--;
+	r->nrefs--;
 	d->n_refs--;
-	if (!(f->flags & REF_OWNER))
-		f->peer->n_refs--;
+	if (is_mapper(f))
+		r->n_mappers--;
+	if (!(f->flags & REF_OWNER)) {
+		p->n_refs--;
+		acct_uncharge(p->acct, ACCT_HEAP, REF_COST);
+	}
 	free(f);
+	/* The last reader of an orphan let go: its pages can go now. */
+	if (r->state == REGION_ORPHAN && r->n_mappers == 0)
+		region_end(d, r, ISM_GONE_DESTROYED, NULL, NULL, 0);
 }
 
 static bool acl_allows(const struct region *r, const struct peer *p)
@@ -126,7 +162,7 @@ static bool acl_allows(const struct region *r, const struct peer *p)
 	return true;
 }
 
-static int may_attach(const struct region *r, const struct peer *p,
+int region_may_attach(const struct region *r, const struct peer *p,
 		      uint32_t access)
 {
 	if (access == ISM_ACCESS_RW && r->max_access != ISM_ACCESS_RW)
@@ -134,9 +170,8 @@ static int may_attach(const struct region *r, const struct peer *p,
 	return acl_allows(r, p) ? 0 : -EACCES;
 }
 
-/* Tell every referrer of @r but @except (and the dead) about @who. */
-static void tell_others_attached(struct daemon *d, struct region *r,
-				 struct peer *who, uint32_t access)
+void region_tell_attached(struct daemon *d, struct region *r,
+			  struct peer *who, uint32_t access)
 {
 	struct ism_list *pos, *tmp;
 
@@ -165,27 +200,15 @@ static void tell_others_detached(struct daemon *d, struct region *r,
 
 /* ---- creation ---- */
 
-struct newmem {
-	int fd;
-	uint64_t size;
-	uint32_t page_size;
-	bool huge;
-	int huge_errno;
-};
-
 static int make_memfd(struct daemon *d, uint64_t id, uint64_t want,
 		      uint32_t flags, struct newmem *m)
 {
 	char name[32];
-	unsigned base = MFD_CLOEXEC | MFD_ALLOW_SEALING;
-	int fd = -1, e;
+	int fd = -1;
 
 	snprintf(name, sizeof(name), "ism:%llx", (unsigned long long)id);
+	memset(m, 0, sizeof(*m));
 	m->fd = -1;
-	m->size = 0;
-	m->page_size = 0;
-	m->huge = false;
-	m->huge_errno = 0;
 	if (flags & ISM_ALLOC_HUGETLB) {
 		uint64_t size;
 
@@ -193,26 +216,13 @@ static int make_memfd(struct daemon *d, uint64_t id, uint64_t want,
 			m->huge_errno = EOPNOTSUPP;
 		} else if (!ism_round_up(want, d->huge_page_size, &size)) {
 			return -EINVAL;
-		} else if ((fd = memfd_create(name, base | MFD_HUGETLB)) < 0) {
-			m->huge_errno = errno;
-		} else if (ftruncate(fd, (off_t)size) < 0) {
-			m->huge_errno = errno;
-			ism_close_fd(&fd);
+		} else if ((fd = ismd_memfd_new(name, size,
+						d->huge_page_size)) < 0) {
+			m->huge_errno = -fd;
 		} else {
-			/* A shared mapping reserves the huge pages in the
-			 * file, so no later first touch can SIGBUS; without
-			 * free huge pages it fails here instead. */
-			void *p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
-
-			if (p == MAP_FAILED) {
-				m->huge_errno = errno;
-				ism_close_fd(&fd);
-			} else {
-				munmap(p, size);
-				m->size = size;
-				m->page_size = d->huge_page_size;
-				m->huge = true;
-			}
+			m->size = size;
+			m->page_size = d->huge_page_size;
+			m->huge = true;
 		}
 		if (fd < 0 && (flags & ISM_ALLOC_HUGETLB_REQUIRED))
 			return -(m->huge_errno ? m->huge_errno : ENOMEM);
@@ -221,47 +231,62 @@ static int make_memfd(struct daemon *d, uint64_t id, uint64_t want,
 		if (!ism_round_up(want, d->page_size, &m->size))
 			return -EINVAL;
 		m->page_size = d->page_size;
-		fd = memfd_create(name, base | MFD_NOEXEC_SEAL);
-		if (fd < 0 && errno == EINVAL) /* kernels before 6.3 */
-			fd = memfd_create(name, base);
+		fd = ismd_memfd_new(name, m->size, 0);
 		if (fd < 0)
-			return -errno;
-		if (ftruncate(fd, (off_t)m->size) < 0) {
-			e = -errno;
-			close(fd);
-			return e;
-		}
-	}
-	if ((flags & ISM_ALLOC_POPULATE) &&
-	    fallocate(fd, 0, 0, (off_t)m->size) < 0) {
-		e = -errno;
-		close(fd);
-		return e == -ENOSPC ? -ENOMEM : e;
-	}
-	if (fchmod(fd, 0600) < 0 || fcntl(fd, F_ADD_SEALS, REGION_SEALS) < 0) {
-		e = -errno;
-		close(fd);
-		return e;
+			return fd;
 	}
 	m->fd = fd;
 	return 0;
 }
 
-static int quota_check(struct daemon *d, struct peer *p, uint64_t size)
+int region_charge(struct daemon *d, struct peer *p, uint64_t size)
 {
+	int e;
+
 	if (p->n_regions >= d->cfg.q_regions || p->bytes > d->cfg.q_bytes ||
 	    size > d->cfg.q_bytes - p->bytes)
 		return -EDQUOT;
-	if (d->bytes_used > d->cfg.max_memory ||
-	    size > d->cfg.max_memory - d->bytes_used)
-		return -ENOMEM;
+	if ((e = acct_charge(p->acct, ACCT_MEM, size)) < 0)
+		return e;
+	if ((e = acct_charge(p->acct, ACCT_FDS, 1)) < 0) {
+		acct_uncharge(p->acct, ACCT_MEM, size);
+		return e;
+	}
+	if ((e = acct_charge(p->acct, ACCT_HEAP, REGION_COST)) < 0) {
+		acct_uncharge(p->acct, ACCT_FDS, 1);
+		acct_uncharge(p->acct, ACCT_MEM, size);
+		return e;
+	}
+	d->bytes_used = acct_total(ACCT_MEM);
 	return 0;
 }
 
-static struct region *region_insert(struct daemon *d, struct peer *owner,
-				    uint64_t id, const struct newmem *m,
-				    const uint8_t *token, uint32_t max_access,
-				    const struct ism_acl *acl, const char *name)
+void region_uncharge(struct acct *a, uint64_t size)
+{
+	acct_uncharge(a, ACCT_HEAP, REGION_COST);
+	acct_uncharge(a, ACCT_FDS, 1);
+	acct_uncharge(a, ACCT_MEM, size);
+}
+
+/* Keep d->regions in id order (new ids come last; re-registered ones
+ * of an earlier epoch walk back). */
+static void index_region(struct daemon *d, struct region *r)
+{
+	struct ism_list *pos = d->regions.prev;
+
+	while (pos != &d->regions &&
+	       ism_container_of(pos, struct region, all_link)->id > r->id)
+		pos = pos->prev;
+	r->all_link.prev = pos;
+	r->all_link.next = pos->next;
+	pos->next->prev = &r->all_link;
+	pos->next = &r->all_link;
+}
+
+struct region *region_insert(struct daemon *d, struct peer *owner,
+			     uint64_t id, const struct newmem *m,
+			     const uint8_t *token, uint32_t max_access,
+			     const struct ism_acl *acl, const char *name)
 {
 	struct region *r = calloc(1, sizeof(*r));
 
@@ -270,6 +295,8 @@ static struct region *region_insert(struct daemon *d, struct peer *owner,
 	r->id = id;
 	r->owner = owner;
 	r->owner_id = owner->id;
+	r->acct = acct_ref(owner->acct);
+	r->state = REGION_LIVE;
 	r->size = m->size;
 	r->page_size = m->page_size;
 	r->huge = m->huge;
@@ -285,11 +312,11 @@ static struct region *region_insert(struct daemon *d, struct peer *owner,
 		goto fail;
 	if (ism_map_put(&d->region_by_token, tok_a(token), tok_b(token), r) < 0)
 		goto fail_id;
-	if (!ref_add(d, owner, r, ISM_ACCESS_RW, REF_OWNER))
+	if (!region_ref_add(d, owner, r, ISM_ACCESS_RW, REF_OWNER))
 		goto fail_tok;
+	index_region(d, r);
 	owner->n_regions++;
 	owner->bytes += r->size;
-	d->bytes_used += r->size;
 	d->n_regions++;
 	return r;
 fail_tok:
@@ -297,12 +324,14 @@ fail_tok:
 fail_id:
 	ism_map_del(&d->region_by_id, id, 0);
 fail:
+	acct_put(r->acct);
 	free(r);
 	return NULL;
 }
 
 /* A link must be a connected AF_UNIX SOCK_SEQPACKET socket: attachers
- * only ever send and receive with MSG_DONTWAIT on it. */
+ * only ever send and receive with MSG_DONTWAIT on it.  Only socket calls:
+ * getsockopt on anything else fails at once, without touching its file. */
 static bool is_link_socket(int fd)
 {
 	int type = 0, domain = 0;
@@ -317,97 +346,190 @@ static bool is_link_socket(int fd)
 	       getpeername(fd, (struct sockaddr *)&peer, &plen) == 0;
 }
 
-int op_alloc(struct daemon *d, struct peer *p, uint32_t seq,
-	     struct ism_rbuf *rb, int *fds, unsigned nfds)
-{
+/* ALLOC, after the memory is ready (populated or not). */
+struct alloc_ctx {
+	struct job job;
+	struct daemon *d;
+	struct peer *p;
+	uint32_t seq;
+	uint64_t id;
 	struct ism_alloc_req req;
-	struct ism_alloc_rep rep = { 0 };
 	struct newmem m;
+	int link_fd;
+	int err;
+};
+
+static void alloc_fail(struct alloc_ctx *a)
+{
+	region_uncharge(a->p->acct, a->m.size);
+	close(a->m.fd); /* our own memfd: nothing of it can wait */
+	closer_put(a->link_fd, a->p->acct);
+}
+
+static int alloc_finish(struct alloc_ctx *a)
+{
+	struct daemon *d = a->d;
+	struct peer *p = a->p;
+	struct ism_alloc_rep rep = { 0 };
+	uint8_t token[ISM_TOKEN_SIZE];
 	struct region *r;
 	struct ism_wbuf b;
 	struct stat st;
-	uint8_t token[ISM_TOKEN_SIZE];
-	uint64_t id, rounded;
 	int e, ofd, n;
 
-	if ((e = ism_proto_get_alloc_req(rb, &req)) < 0)
-		return e;
-	if (nfds != ((req.flags & ISM_ALLOC_LINK) ? 1u : 0u))
-		return -EBADMSG;
-	if (nfds && !is_link_socket(fds[0]))
-		return -EBADMSG;
-	/* Check quotas on the smallest size this could become before any
-	 * memory exists, then again on the real size. */
-	if (!ism_round_up(req.size, d->page_size, &rounded))
-		return -EINVAL;
-	if ((e = quota_check(d, p, rounded)) < 0)
-		return e;
-	if (d->next_region >= UINT32_MAX)
-		return -ENOSPC;
-	id = (uint64_t)d->epoch << 32 | (d->next_region + 1);
-	if ((e = make_memfd(d, id, req.size, req.flags, &m)) < 0) {
-		ismd_plog(p, L_INFO, "alloc of %llu bytes failed: %s",
-			  (unsigned long long)req.size, strerror(-e));
-		return e;
-	}
-	if ((e = quota_check(d, p, m.size)) < 0)
-		goto fail_fd;
 	do {
 		if ((e = ism_random(token, sizeof(token))) < 0)
-			goto fail_fd;
+			goto fail;
 	} while (ism_map_get(&d->region_by_token, tok_a(token), tok_b(token)));
-	if (fstat(m.fd, &st) < 0) {
+	/* Our own memfd: fstat cannot wait. */
+	if (fstat(a->m.fd, &st) < 0) {
 		e = -errno;
-		goto fail_fd;
+		goto fail;
 	}
-	ofd = ismd_reopen(m.fd, O_RDWR);
+	ofd = ismd_reopen(a->m.fd, O_RDWR);
 	if (ofd < 0) {
 		e = ofd;
-		goto fail_fd;
+		goto fail;
 	}
-	r = region_insert(d, p, id, &m, token, req.max_access, &req.acl,
-			  req.name);
+	r = region_insert(d, p, a->id, &a->m, token, a->req.max_access,
+			  &a->req.acl, a->req.name);
 	if (!r) {
 		close(ofd);
 		e = -ENOMEM;
-		goto fail_fd;
+		goto fail;
 	}
-	d->next_region++;
-	r->linger = req.flags & ISM_ALLOC_LINGER;
-	if (nfds) {
-		r->link_fd = fds[0]; /* ours now, until the first attacher */
-		fds[0] = -1;
-	}
-	rep.region = id;
-	rep.size = m.size;
-	rep.page_size = m.page_size;
-	rep.flags = (m.huge ? ISM_RFLAG_HUGE : 0) |
+	r->linger = a->req.flags & ISM_ALLOC_LINGER;
+	r->link_fd = a->link_fd; /* until the first attacher */
+	rep.region = a->id;
+	rep.size = a->m.size;
+	rep.page_size = a->m.page_size;
+	rep.flags = (a->m.huge ? ISM_RFLAG_HUGE : 0) |
 		    (r->linger ? ISM_RFLAG_LINGER : 0);
-	rep.huge_errno = (uint32_t)m.huge_errno;
-	rep.max_access = req.max_access;
+	rep.huge_errno = (uint32_t)a->m.huge_errno;
+	rep.max_access = a->req.max_access;
 	memcpy(rep.token, token, ISM_TOKEN_SIZE);
-	ismd_proof_owner(d, id, p->id, m.size, (uint64_t)st.st_ino, token,
-			 rep.proof);
+	ismd_proof_owner(d, a->id, p->id, a->m.size, (uint64_t)st.st_ino,
+			 token, rep.proof);
 	ism_proto_begin(&b, d->tx, ISM_WIRE_MAX_MSG, ISM_MSG_ALLOC,
-			ISM_WIRE_F_REPLY, seq, 0);
+			ISM_WIRE_F_REPLY, a->seq, 0);
 	ism_proto_put_alloc_rep(&b, &rep);
 	n = ism_proto_end(&b);
 	if (n > 0)
 		peer_send(d, p, (size_t)n, &ofd, 1, false);
 	close(ofd);
 	ismd_plog(p, L_DEBUG, "region %llx: %llu bytes%s",
-		  (unsigned long long)id, (unsigned long long)m.size,
-		  m.huge ? " (huge pages)" : "");
+		  (unsigned long long)a->id, (unsigned long long)a->m.size,
+		  a->m.huge ? " (huge pages)" : "");
 	peer_watch(d, ISM_WATCH_REGION_NEW, 0, p, r);
 	return 0;
-fail_fd:
-	close(m.fd);
+fail:
+	alloc_fail(a);
+	return e;
+}
+
+static void populate_run(struct job *j)
+{
+	struct alloc_ctx *a = (struct alloc_ctx *)j;
+
+	/* Our own memfd; as long as the size asked, hence off the loop. */
+	if (fallocate(a->m.fd, 0, 0, (off_t)a->m.size) < 0)
+		a->err = errno == ENOSPC ? -ENOMEM : -errno;
+}
+
+static void populate_done(struct job *j)
+{
+	struct alloc_ctx *a = (struct alloc_ctx *)j;
+	struct daemon *d = a->d;
+	struct peer *p = a->p;
+	int e = a->err;
+
+	p->jobs--;
+	if (j->cut && !e)
+		e = -EINTR; /* shutting down */
+	if (e == 0 && (p->flags & PEER_DEAD))
+		e = -ECONNRESET;
+	if (e < 0)
+		alloc_fail(a);
+	else
+		e = alloc_finish(a);
+	if (e < 0 && !(p->flags & PEER_DEAD)) {
+		ismd_plog(p, L_INFO, "alloc of %llu bytes failed: %s",
+			  (unsigned long long)a->req.size, strerror(-e));
+		peer_send_error(d, p, ISM_MSG_ALLOC, a->seq, e);
+	}
+	peer_async_done(d, p);
+	free(a);
+}
+
+int op_alloc(struct daemon *d, struct peer *p, uint32_t seq,
+	     struct ism_rbuf *rb, int *fds, unsigned nfds)
+{
+	struct alloc_ctx *a;
+	uint64_t rounded;
+	int e;
+
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	a->d = d;
+	a->p = p;
+	a->seq = seq;
+	a->link_fd = -1;
+	a->m.fd = -1;
+	if ((e = ism_proto_get_alloc_req(rb, &a->req)) < 0)
+		goto out;
+	e = -EBADMSG;
+	if (nfds != ((a->req.flags & ISM_ALLOC_LINK) ? 1u : 0u) ||
+	    (nfds && !is_link_socket(fds[0])))
+		goto out;
+	/* Check quotas on the smallest size this could become before any
+	 * memory exists, then charge the real size. */
+	e = -EINVAL;
+	if (!ism_round_up(a->req.size, d->page_size, &rounded))
+		goto out;
+	e = -EDQUOT;
+	if (p->n_regions >= d->cfg.q_regions || rounded > d->cfg.q_bytes ||
+	    p->bytes > d->cfg.q_bytes - rounded)
+		goto out;
+	e = -ENOSPC;
+	if (d->next_region >= UINT32_MAX)
+		goto out;
+	a->id = (uint64_t)d->epoch << 32 | (d->next_region + 1);
+	if ((e = make_memfd(d, a->id, a->req.size, a->req.flags, &a->m)) < 0) {
+		ismd_plog(p, L_INFO, "alloc of %llu bytes failed: %s",
+			  (unsigned long long)a->req.size, strerror(-e));
+		goto out;
+	}
+	if ((e = region_charge(d, p, a->m.size)) < 0) {
+		close(a->m.fd);
+		if (e != -EDQUOT)
+			d->budget_refusals++;
+		goto out;
+	}
+	d->next_region++;
+	if (nfds) {
+		/* Ours now (still charged to this uid), until the first
+		 * attacher takes it. */
+		a->link_fd = fds[0];
+		fds[0] = -1;
+	}
+	if (a->req.flags & ISM_ALLOC_POPULATE) {
+		a->job.run = populate_run;
+		a->job.done = populate_done;
+		a->job.uid = p->uid;
+		p->jobs++;
+		worker_submit(&a->job);
+		return ISMD_ASYNC;
+	}
+	e = alloc_finish(a);
+out:
+	free(a);
 	return e;
 }
 
 /* ---- attach / detach ---- */
 
-static struct region *by_token(struct daemon *d, const uint8_t *token)
+struct region *region_by_token(struct daemon *d, const uint8_t *token)
 {
 	struct region *r =
 		ism_map_get(&d->region_by_token, tok_a(token), tok_b(token));
@@ -416,7 +538,13 @@ static struct region *by_token(struct daemon *d, const uint8_t *token)
 	 * in constant time. */
 	if (r && !ism_ct_equal(r->token, token, ISM_TOKEN_SIZE))
 		return NULL;
-	return r;
+	return r && r->state == REGION_LIVE ? r : NULL;
+}
+
+bool region_token_used(struct daemon *d, const uint8_t *token)
+{
+	return ism_map_get(&d->region_by_token, tok_a(token), tok_b(token)) !=
+	       NULL;
 }
 
 int op_attach(struct daemon *d, struct peer *p, uint32_t seq,
@@ -427,14 +555,14 @@ int op_attach(struct daemon *d, struct peer *p, uint32_t seq,
 	struct region *r;
 	struct ism_wbuf b;
 	bool nofd;
-	int e, fd[2] = { -1, -1 }, n;
+	int e, fd[2] = { -1, -1 }, n, link = -1;
 	unsigned nsend;
 
 	(void)nfds;
 	if ((e = ism_proto_get_attach_req(rb, &req)) < 0)
 		return e;
 	nofd = req.flags & ISM_ATTACH_NOFD;
-	r = by_token(d, req.token);
+	r = region_by_token(d, req.token);
 	if (!r) {
 		/* Wrong guesses and stale tokens look the same. */
 		p->failed_attaches++;
@@ -442,9 +570,9 @@ int op_attach(struct daemon *d, struct peer *p, uint32_t seq,
 			  (unsigned long long)p->failed_attaches);
 		return -ENOENT;
 	}
-	if ((e = may_attach(r, p, req.access)) < 0)
+	if ((e = region_may_attach(r, p, req.access)) < 0)
 		return e;
-	if (find_ref(d, p, r->id))
+	if (region_find_ref(d, p, r->id))
 		return -EALREADY;
 	if (p->n_refs >= d->cfg.q_refs)
 		return -EDQUOT;
@@ -454,14 +582,14 @@ int op_attach(struct daemon *d, struct peer *p, uint32_t seq,
 		if (fd[0] < 0)
 			return fd[0];
 	}
-	if (!ref_add(d, p, r, req.access, nofd ? REF_NOFD : 0)) {
+	if (!region_ref_add(d, p, r, req.access, nofd ? REF_NOFD : 0)) {
 		ism_close_fd(&fd[0]);
-		return -ENOMEM;
+		return acct_over(p->acct, ACCT_HEAP) ? -EDQUOT : -ENOMEM;
 	}
 	/* The first attacher with fds takes the owner's link along. */
 	nsend = nofd ? 0 : 1;
 	if (!nofd && r->link_fd >= 0) {
-		fd[1] = r->link_fd;
+		fd[1] = link = r->link_fd;
 		r->link_fd = -1;
 		nsend = 2;
 	}
@@ -479,23 +607,12 @@ int op_attach(struct daemon *d, struct peer *p, uint32_t seq,
 	n = ism_proto_end(&b);
 	if (n > 0)
 		peer_send(d, p, (size_t)n, fd, nsend, false);
-	ism_close_fds(fd, 2);
-	tell_others_attached(d, r, p, req.access);
+	ism_close_fd(&fd[0]); /* a reopen of our memfd */
+	/* The link is the owner's socket: whatever it queued in it is
+	 * released by the last close, which must not be ours. */
+	closer_put(link, r->acct);
+	region_tell_attached(d, r, p, req.access);
 	peer_watch(d, ISM_WATCH_ATTACH, req.access, p, r);
-	return 0;
-}
-
-static int reply_empty(struct daemon *d, struct peer *p, uint16_t type,
-		       uint32_t seq)
-{
-	struct ism_wbuf b;
-	int n;
-
-	ism_proto_begin(&b, d->tx, ISM_WIRE_MAX_MSG, type, ISM_WIRE_F_REPLY,
-			seq, 0);
-	n = ism_proto_end(&b);
-	if (n > 0)
-		peer_send(d, p, (size_t)n, NULL, 0, false);
 	return 0;
 }
 
@@ -517,72 +634,225 @@ static int reply_count(struct daemon *d, struct peer *p, uint16_t type,
 int op_detach(struct daemon *d, struct peer *p, uint32_t seq,
 	      struct ism_rbuf *rb, unsigned nfds)
 {
+	struct ism_wbuf b;
 	struct region *r;
 	struct ref *f;
 	uint64_t id;
-	int e;
+	bool live;
+	int e, n;
 
 	(void)nfds;
 	if ((e = ism_proto_get_region_req(rb, &id)) < 0)
 		return e;
-	f = find_ref(d, p, id);
+	f = region_find_ref(d, p, id);
 	if (!f)
 		return -ENOENT;
 	if (f->flags & REF_OWNER)
 		return -EPERM; /* the owner destroys */
 	r = f->region;
-	ref_del(d, f);
-	reply_empty(d, p, ISM_MSG_DETACH, seq);
-	tell_others_detached(d, r, p, ISM_DETACH_REQUESTED);
-	peer_watch(d, ISM_WATCH_DETACH, ISM_DETACH_REQUESTED, p, r);
+	live = r->state == REGION_LIVE;
+	ism_proto_begin(&b, d->tx, ISM_WIRE_MAX_MSG, ISM_MSG_DETACH,
+			ISM_WIRE_F_REPLY, seq, 0);
+	n = ism_proto_end(&b);
+	if (n > 0)
+		peer_send(d, p, (size_t)n, NULL, 0, false);
+	if (live) {
+		tell_others_detached(d, r, p, ISM_DETACH_REQUESTED);
+		peer_watch(d, ISM_WATCH_DETACH, ISM_DETACH_REQUESTED, p, r);
+	}
+	ref_del(d, f); /* last, it may end an orphan */
 	return 0;
 }
 
-/* ---- destroy ---- */
+/* ---- the end of a region ---- */
 
-void region_destroy(struct daemon *d, struct region *r, uint32_t reason,
-		    struct peer *except)
+/* Ending a region: pages punched out on a worker, then the referrers
+ * told, the destroyer answered, and the region freed. */
+struct end_ctx {
+	struct job job;
+	struct daemon *d;
+	struct region *r;
+	uint32_t reason;
+	uint64_t replyto; /* the destroyer's peer id, or 0 */
+	uint32_t seq, told;
+	uint32_t n_tell;
+	uint64_t tell[]; /* peer ids to send REGION_GONE */
+};
+
+static void region_free(struct daemon *d, struct region *r)
 {
-	struct ism_list *pos, *tmp;
-	struct peer *owner = r->owner;
+	if (r->wmap)
+		munmap(r->wmap, r->size);
+	close(r->fd); /* ours, and punched: nothing to wait for */
+	closer_put(r->link_fd, r->acct);
+	ism_map_del(&d->region_by_id, r->id, 0);
+	ism_list_del(&r->all_link);
+	d->n_regions--;
+	region_uncharge(r->acct, r->size);
+	d->bytes_used = acct_total(ACCT_MEM);
+	acct_put(r->acct);
+	free(r);
+}
 
-	/* Free the pages first, whoever still maps them (see the top), so
-	 * that a referrer woken by the event below already reads zeros.
-	 * Not when ismd itself is stopping: peers keep their mappings across
-	 * a restart and re-register the regions with the next ismd. */
-	if (!d->stopping && !(r->linger && reason != ISM_GONE_REVOKED) &&
-	    fallocate(r->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
+static void punch_run(struct job *j)
+{
+	struct end_ctx *e = (struct end_ctx *)j;
+	struct region *r = e->r;
+
+	/* Whoever still maps it reads zeros from now on. */
+	if (fallocate(r->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
 		      (off_t)r->size) < 0)
 		ismd_log(L_WARN, "region %llx: cannot free pages: %s",
 			 (unsigned long long)r->id, strerror(errno));
+}
+
+static void punch_done(struct job *j)
+{
+	struct end_ctx *e = (struct end_ctx *)j;
+	struct daemon *d = e->d;
+	struct peer *p;
+
+	for (uint32_t i = 0; i < e->n_tell; i++) {
+		p = ism_map_get(&d->peer_by_id, e->tell[i], 0);
+		if (p && !(p->flags & PEER_DEAD))
+			peer_event_gone(d, p, e->r->id, e->reason);
+	}
+	if (e->replyto &&
+	    (p = ism_map_get(&d->peer_by_id, e->replyto, 0))) {
+		p->jobs--;
+		if (!(p->flags & PEER_DEAD))
+			reply_count(d, p, ISM_MSG_DESTROY, e->seq, e->told);
+		peer_async_done(d, p);
+	}
+	region_free(d, e->r);
+	free(e);
+}
+
+/*
+ * End @r now: every reference goes, and once its pages are punched out
+ * the referrers but @except hear @reason; @replyto (may be NULL) then gets
+ * DESTROY's reply (its request returned ISMD_ASYNC).  The region must
+ * already be out of the token map and ownerless.
+ */
+static void region_end(struct daemon *d, struct region *r, uint32_t reason,
+		       struct peer *except, struct peer *replyto, uint32_t seq)
+{
+	struct ism_list *pos, *tmp;
+	struct end_ctx *e;
+	uint32_t n = 0;
+
+	r->state = REGION_DYING;
+	e = calloc(1, sizeof(*e) + r->nrefs * sizeof(uint64_t));
 	ism_list_for_each_safe(pos, tmp, &r->refs)
 	{
 		struct ref *f = ism_container_of(pos, struct ref, region_link);
-		struct peer *q = f->peer;
 
+		if (e && f->peer != except && !(f->peer->flags & PEER_DEAD))
+			e->tell[n++] = f->peer_id;
 		ref_del(d, f);
-		if (q != except)
-			peer_event_gone(d, q, r->id, reason);
 	}
-	if (r->wmap)
-		munmap(r->wmap, r->size);
-	ism_close_fd(&r->fd);
-	ism_close_fd(&r->link_fd);
-	ism_map_del(&d->region_by_id, r->id, 0);
+	if (!e) {
+		/* Out of memory: end it here, nobody told (their refs are
+		 * gone; their next request says ENOENT). */
+		if (!d->stopping)
+			fallocate(r->fd,
+				  FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
+				  (off_t)r->size);
+		if (replyto) {
+			reply_count(d, replyto, ISM_MSG_DESTROY, seq, 0);
+			peer_async_done(d, replyto);
+		}
+		region_free(d, r);
+		return;
+	}
+	e->d = d;
+	e->r = r;
+	e->reason = reason;
+	e->n_tell = n;
+	e->told = n;
+	e->seq = seq;
+	if (replyto) {
+		e->replyto = replyto->id;
+		replyto->jobs++;
+	}
+	if (d->stopping) {
+		/* Peers keep their mappings across a restart and
+		 * re-register the regions with the next ismd: no punch. */
+		e->job.cut = false;
+		punch_done(&e->job);
+		return;
+	}
+	e->job.run = punch_run;
+	e->job.done = punch_done;
+	e->job.uid = r->acct ? r->acct->uid : 0;
+	worker_submit(&e->job);
+}
+
+/* Count the referrers @r would tell, but @except. */
+static uint32_t count_told(struct region *r, struct peer *except)
+{
+	uint32_t n = 0;
+
+	for (struct ism_list *pos = r->refs.next; pos != &r->refs;
+	     pos = pos->next) {
+		struct ref *f = ism_container_of(pos, struct ref, region_link);
+
+		n += f->peer != except && !(f->peer->flags & PEER_DEAD);
+	}
+	return n;
+}
+
+/*
+ * The owner destroys @r, leaves, or an administrator revokes it.  Returns
+ * ISMD_ASYNC if @replyto's reply comes from the job, else 0 (replied).
+ */
+static int region_destroy(struct daemon *d, struct region *r,
+			  uint32_t reason, struct peer *except,
+			  struct peer *replyto, uint32_t seq)
+{
+	struct ism_list *pos, *tmp;
+	struct peer *owner = r->owner;
+	uint32_t told;
+
 	ism_map_del(&d->region_by_token, tok_a(r->token), tok_b(r->token));
-	owner->n_regions--;
-	owner->bytes -= r->size;
-	d->bytes_used -= r->size;
-	d->n_regions--;
+	if (owner) {
+		/* Its quota is free again; its reference goes with the
+		 * others below (it hears of a revocation like them). */
+		owner->n_regions--;
+		owner->bytes -= r->size;
+		r->owner = NULL;
+	}
 	peer_watch(d, ISM_WATCH_REGION_GONE, reason, owner, r);
-	free(r);
+	if (r->state == REGION_LIVE && r->linger && r->n_mappers &&
+	    reason != ISM_GONE_REVOKED && !d->stopping) {
+		/* An orphan: its readers keep what was committed.  They
+		 * hear now; those without a mapping (the owner, no-fd
+		 * referrers) let go now. */
+		told = count_told(r, except);
+		r->state = REGION_ORPHAN;
+		ism_list_for_each_safe(pos, tmp, &r->refs)
+		{
+			struct ref *f =
+				ism_container_of(pos, struct ref, region_link);
+
+			if (f->peer != except && !(f->peer->flags & PEER_DEAD))
+				peer_event_gone(d, f->peer, r->id, reason);
+			if (!is_mapper(f))
+				ref_del(d, f);
+		}
+		if (replyto)
+			reply_count(d, replyto, ISM_MSG_DESTROY, seq, told);
+		return 0;
+	}
+	region_end(d, r, reason, except, replyto, seq);
+	return replyto ? ISMD_ASYNC : 0;
 }
 
 int op_destroy(struct daemon *d, struct peer *p, uint32_t seq,
 	       struct ism_rbuf *rb, unsigned nfds)
 {
 	struct region *r;
-	uint32_t told, reason;
+	uint32_t reason;
 	uint64_t id;
 	int e;
 
@@ -590,11 +860,11 @@ int op_destroy(struct daemon *d, struct peer *p, uint32_t seq,
 	if ((e = ism_proto_get_region_req(rb, &id)) < 0)
 		return e;
 	r = ism_map_get(&d->region_by_id, id, 0);
-	if (!r)
+	if (!r || r->state == REGION_DYING)
 		return -ENOENT;
 	if (r->owner != p && !(p->flags & PEER_ADMIN))
 		/* Do not confirm the region exists to those not in it. */
-		return find_ref(d, p, id) ? -EPERM : -ENOENT;
+		return region_find_ref(d, p, id) ? -EPERM : -ENOENT;
 	reason = r->owner == p ? ISM_GONE_DESTROYED : ISM_GONE_REVOKED;
 	if (reason == ISM_GONE_REVOKED) {
 		if ((e = ismd_revoke_record(d, id)) < 0)
@@ -605,9 +875,7 @@ int op_destroy(struct daemon *d, struct peer *p, uint32_t seq,
 			  (unsigned long long)id,
 			  (unsigned long long)r->owner_id);
 	}
-	told = r->nrefs - (find_ref(d, p, id) ? 1 : 0);
-	region_destroy(d, r, reason, p);
-	return reply_count(d, p, ISM_MSG_DESTROY, seq, told);
+	return region_destroy(d, r, reason, p, p, seq);
 }
 
 /* ---- notify ---- */
@@ -624,7 +892,7 @@ int op_notify(struct daemon *d, struct peer *p, uint32_t seq,
 	(void)nfds;
 	if ((e = ism_proto_get_notify_req(rb, &req)) < 0)
 		return e;
-	f = find_ref(d, p, req.region);
+	f = live_ref(d, p, req.region);
 	if (!f)
 		return -ENOENT;
 	d->notifies++;
@@ -666,13 +934,15 @@ int op_read(struct daemon *d, struct peer *p, uint32_t seq,
 	(void)nfds;
 	if ((e = ism_proto_get_read_req(rb, &req)) < 0)
 		return e;
-	f = find_ref(d, p, req.region);
+	f = live_ref(d, p, req.region);
 	if (!f)
 		return -ENOENT;
 	if (!range_ok(f->region, req.offset, req.len))
 		return -EINVAL;
 	ism_proto_begin(&b, d->tx, ISM_WIRE_MAX_MSG, ISM_MSG_READ,
 			ISM_WIRE_F_REPLY, seq, 0);
+	/* pread copies in the kernel: a hole reads as zeros (hugetlbfs
+	 * included), never a signal here. */
 	while (done < req.len) {
 		ssize_t n = pread(f->region->fd, d->tx + ISM_WIRE_HDR_SIZE + done,
 				  req.len - done, (off_t)(req.offset + done));
@@ -690,6 +960,38 @@ int op_read(struct daemon *d, struct peer *p, uint32_t seq,
 	return 0;
 }
 
+/*
+ * hugetlbfs has no write(), so ismd writes through a mapping.  Any
+ * read-write holder can punch a huge page out; once the pool is drained,
+ * touching that hole would raise SIGBUS in ismd.  So the copy is done by
+ * the kernel (process_vm_writev to ourselves: a fault it cannot satisfy is
+ * EFAULT, not a signal).
+ */
+static int write_huge(struct region *r, uint64_t off, const uint8_t *data,
+		      uint32_t len)
+{
+	struct iovec local = { (void *)data, len }, remote;
+	ssize_t n;
+
+	if (!r->wmap) {
+		void *m = mmap(NULL, r->size, PROT_READ | PROT_WRITE,
+			       MAP_SHARED, r->fd, 0);
+
+		if (m == MAP_FAILED)
+			return -errno;
+		r->wmap = m;
+	}
+	remote.iov_base = (uint8_t *)r->wmap + off;
+	remote.iov_len = len;
+	do {
+		n = process_vm_writev(getpid(), &local, 1, &remote, 1, 0);
+	} while (n < 0 && errno == EINTR);
+	if (n == (ssize_t)len)
+		return 0;
+	/* A page the peer punched out, and no free huge page to refill it. */
+	return n < 0 && errno != EFAULT ? -errno : -ENOMEM;
+}
+
 int op_write(struct daemon *d, struct peer *p, uint32_t seq,
 	     struct ism_rbuf *rb, unsigned nfds)
 {
@@ -702,7 +1004,7 @@ int op_write(struct daemon *d, struct peer *p, uint32_t seq,
 	(void)nfds;
 	if ((e = ism_proto_get_write_req(rb, &req)) < 0)
 		return e;
-	f = find_ref(d, p, req.region);
+	f = live_ref(d, p, req.region);
 	if (!f)
 		return -ENOENT;
 	if (f->access != ISM_ACCESS_RW)
@@ -711,17 +1013,8 @@ int op_write(struct daemon *d, struct peer *p, uint32_t seq,
 	if (!range_ok(r, req.offset, req.len))
 		return -EINVAL;
 	if (r->huge) {
-		/* hugetlbfs has no write(); its pages were reserved at
-		 * allocation, so touching this mapping cannot fault. */
-		if (!r->wmap) {
-			void *m = mmap(NULL, r->size, PROT_READ | PROT_WRITE,
-				       MAP_SHARED, r->fd, 0);
-
-			if (m == MAP_FAILED)
-				return -errno;
-			r->wmap = m;
-		}
-		memcpy((uint8_t *)r->wmap + req.offset, req.data, req.len);
+		if ((e = write_huge(r, req.offset, req.data, req.len)) < 0)
+			return e;
 		return reply_count(d, p, ISM_MSG_WRITE, seq, req.len);
 	}
 	while (done < req.len) {
@@ -744,274 +1037,52 @@ void region_release_peer(struct daemon *d, struct peer *p)
 {
 	struct ism_list *pos, *tmp;
 
+	/* Detaches first: the owned regions they hold may end with them,
+	 * and an orphan whose last reader is @p ends as @p goes. */
 	ism_list_for_each_safe(pos, tmp, &p->refs)
 	{
 		struct ref *f = ism_container_of(pos, struct ref, peer_link);
 		struct region *r = f->region;
 
-		if (f->flags & REF_OWNER) {
-			region_destroy(d, r, ISM_GONE_OWNER_LEFT, p);
-		} else {
-			ref_del(d, f);
+		if (f->flags & REF_OWNER)
+			continue;
+		if (r->state == REGION_LIVE) {
 			tell_others_detached(d, r, p, ISM_DETACH_DISCONNECTED);
 			peer_watch(d, ISM_WATCH_DETACH, ISM_DETACH_DISCONNECTED,
 				   p, r);
 		}
+		ref_del(d, f);
 	}
-	ism_list_for_each_safe(pos, tmp, &p->pending)
-	{
-		struct pending *q =
-			ism_container_of(pos, struct pending, peer_link);
+	while (!ism_list_empty(&p->refs)) {
+		struct ref *f =
+			ism_container_of(p->refs.next, struct ref, peer_link);
 
-		ism_list_del(&q->peer_link);
-		ism_list_del(&q->all_link);
-		d->n_pending--;
-		p->n_pending--;
-		free(q);
+		region_destroy(d, f->region, ISM_GONE_OWNER_LEFT, p, NULL, 0);
 	}
+	recovery_release_peer(d, p);
 }
 
 void region_free_all(struct daemon *d)
 {
-	size_t pos = 0;
-	struct region *r;
+	/* Shutdown: peers are gone; just free what is left, orphans too. */
+	while (!ism_list_empty(&d->regions)) {
+		struct region *r = ism_container_of(d->regions.next,
+						    struct region, all_link);
+		struct ism_list *pos, *tmp;
 
-	/* Shutdown: peers are gone; just free what is left. */
-	while ((r = ism_map_next(&d->region_by_id, &pos, NULL, NULL))) {
-		ism_close_fd(&r->fd);
-		ism_close_fd(&r->link_fd);
-		if (r->wmap)
-			munmap(r->wmap, r->size);
-		free(r);
-	}
-}
+		ism_list_for_each_safe(pos, tmp, &r->refs)
+		{
+			struct ref *f =
+				ism_container_of(pos, struct ref, region_link);
 
-/* ---- recovery after an ismd restart ---- */
-
-static int validate_memfd(struct daemon *d, int fd,
-			  const struct ism_register_ent *e, struct stat *st,
-			  uint32_t *page_size)
-{
-	struct statfs sf;
-	int seals, fl;
-	bool huge;
-
-	if (fstat(fd, st) < 0 || fstatfs(fd, &sf) < 0)
-		return EBADF;
-	seals = fcntl(fd, F_GET_SEALS);
-	fl = fcntl(fd, F_GETFL);
-	/* Only a memfd ismd made has these seals, this owner and mode. */
-	if (!S_ISREG(st->st_mode) || seals < 0 ||
-	    (seals & REGION_SEALS) != REGION_SEALS || fl < 0 ||
-	    (fl & O_ACCMODE) != O_RDWR)
-		return EBADF;
-	if (st->st_uid != geteuid() || (st->st_mode & 077))
-		return EPERM;
-	if (st->st_size < 0 || (uint64_t)st->st_size != e->size)
-		return EINVAL;
-	huge = sf.f_type == HUGETLBFS_MAGIC;
-	if (huge != !!(e->flags & ISM_RFLAG_HUGE))
-		return EINVAL;
-	*page_size = huge ? (uint32_t)sf.f_bsize : d->page_size;
-	if (*page_size == 0 || e->size % *page_size)
-		return EINVAL;
-	return 0;
-}
-
-static void resolve_pending(struct daemon *d, struct region *r)
-{
-	struct ism_list *pos, *tmp;
-
-	ism_list_for_each_safe(pos, tmp, &d->pending)
-	{
-		struct pending *q =
-			ism_container_of(pos, struct pending, all_link);
-		struct peer *p = q->peer;
-		bool ok;
-
-		if (q->region != r->id)
-			continue;
-		ism_list_del(&q->peer_link);
-		ism_list_del(&q->all_link);
-		d->n_pending--;
-		p->n_pending--;
-		ok = !(p->flags & PEER_DEAD) &&
-		     ism_ct_equal(q->token, r->token, ISM_TOKEN_SIZE) &&
-		     may_attach(r, p, q->access) == 0 && !find_ref(d, p, r->id) &&
-		     p->n_refs < d->cfg.q_refs &&
-		     ref_add(d, p, r, q->access,
-			     (q->flags & ISM_ATTACH_NOFD) ? REF_NOFD : 0);
-		if (ok)
-			tell_others_attached(d, r, p, q->access);
-		else if (!(p->flags & PEER_DEAD))
-			peer_event_gone(d, p, q->region, ISM_GONE_LOST);
-		free(q);
-	}
-}
-
-static uint32_t register_one(struct daemon *d, struct peer *p,
-			     const struct ism_register_ent *e, int fd)
-{
-	uint8_t proof[ISM_PROOF_SIZE];
-	struct newmem m = { 0 };
-	struct region *r;
-	struct stat st;
-	uint32_t ps;
-	int err;
-
-	if ((e->region >> 32) >= d->epoch)
-		return EINVAL; /* only an earlier ismd's regions */
-	if (ism_map_get(&d->region_by_id, e->region, 0) ||
-	    ism_map_get(&d->region_by_token, tok_a(e->token), tok_b(e->token)))
-		return EEXIST;
-	if (ismd_revoked(d, e->region))
-		return EACCES;
-	if ((err = validate_memfd(d, fd, e, &st, &ps)) != 0)
-		return (uint32_t)err;
-	ismd_proof_owner(d, e->region, p->id, e->size, (uint64_t)st.st_ino,
-			 e->token, proof);
-	if (!ism_ct_equal(proof, e->proof, ISM_PROOF_SIZE))
-		return EACCES;
-	if ((err = quota_check(d, p, e->size)) < 0)
-		return (uint32_t)-err;
-	m.fd = ismd_reopen(fd, O_RDWR);
-	if (m.fd < 0)
-		return (uint32_t)-m.fd;
-	m.size = e->size;
-	m.page_size = ps;
-	m.huge = e->flags & ISM_RFLAG_HUGE;
-	r = region_insert(d, p, e->region, &m, e->token, e->max_access,
-			  &e->acl, e->name);
-	if (!r) {
-		close(m.fd);
-		return ENOMEM;
-	}
-	r->linger = e->flags & ISM_RFLAG_LINGER;
-	ismd_plog(p, L_INFO, "region %llx re-registered",
-		  (unsigned long long)r->id);
-	peer_watch(d, ISM_WATCH_REGION_NEW, 0, p, r);
-	resolve_pending(d, r);
-	return 0;
-}
-
-int op_register(struct daemon *d, struct peer *p, uint32_t seq,
-		struct ism_rbuf *rb, int *fds, unsigned nfds)
-{
-	struct ism_register_req *req = malloc(sizeof(*req));
-	struct ism_batch_rep rep = { 0 };
-	struct ism_wbuf b;
-	int e, n;
-
-	if (!req)
-		return -ENOMEM;
-	e = ism_proto_get_register_req(rb, req);
-	if (e == 0 && nfds != req->n)
-		e = -EBADMSG;
-	if (e == 0 && (!(p->flags & PEER_RESUMED) || !daemon_recovering(d)))
-		e = -EPERM;
-	if (e < 0) {
-		free(req);
-		return e; /* the caller closes the fds */
-	}
-	rep.n = req->n;
-	for (uint32_t i = 0; i < req->n; i++)
-		rep.status[i] = register_one(d, p, &req->ent[i], fds[i]);
-	free(req);
-	ism_proto_begin(&b, d->tx, ISM_WIRE_MAX_MSG, ISM_MSG_REGISTER,
-			ISM_WIRE_F_REPLY, seq, 0);
-	ism_proto_put_batch_rep(&b, &rep);
-	n = ism_proto_end(&b);
-	if (n > 0)
-		peer_send(d, p, (size_t)n, NULL, 0, false);
-	return 0;
-}
-
-static uint32_t reattach_one(struct daemon *d, struct peer *p,
-			     const struct ism_reattach_ent *e)
-{
-	struct region *r = ism_map_get(&d->region_by_id, e->region, 0);
-	struct pending *q;
-
-	if (r) {
-		if (!ism_ct_equal(r->token, e->token, ISM_TOKEN_SIZE))
-			return ENOENT;
-		if (find_ref(d, p, r->id))
-			return EALREADY;
-		if (may_attach(r, p, e->access) < 0)
-			return EACCES;
-		if (p->n_refs >= d->cfg.q_refs)
-			return EDQUOT;
-		if (!ref_add(d, p, r, e->access,
-			     (e->flags & ISM_ATTACH_NOFD) ? REF_NOFD : 0))
-			return ENOMEM;
-		tell_others_attached(d, r, p, e->access);
-		return 0;
-	}
-	if ((e->region >> 32) >= d->epoch || ismd_revoked(d, e->region))
-		return ENOENT;
-	if (d->n_pending >= PENDING_MAX ||
-	    p->n_refs + p->n_pending >= d->cfg.q_refs)
-		return EDQUOT;
-	q = calloc(1, sizeof(*q));
-	if (!q)
-		return ENOMEM;
-	q->peer = p;
-	q->region = e->region;
-	memcpy(q->token, e->token, ISM_TOKEN_SIZE);
-	q->access = e->access;
-	q->flags = e->flags;
-	ism_list_add_tail(&p->pending, &q->peer_link);
-	ism_list_add_tail(&d->pending, &q->all_link);
-	d->n_pending++;
-	p->n_pending++;
-	return EINPROGRESS; /* held until the owner re-registers */
-}
-
-int op_reattach(struct daemon *d, struct peer *p, uint32_t seq,
-		struct ism_rbuf *rb, unsigned nfds)
-{
-	struct ism_reattach_req *req = malloc(sizeof(*req));
-	struct ism_batch_rep rep = { 0 };
-	struct ism_wbuf b;
-	int e, n;
-
-	(void)nfds;
-	if (!req)
-		return -ENOMEM;
-	e = ism_proto_get_reattach_req(rb, req);
-	if (e == 0 && (!(p->flags & PEER_RESUMED) || !daemon_recovering(d)))
-		e = -EPERM;
-	if (e < 0) {
-		free(req);
-		return e;
-	}
-	rep.n = req->n;
-	for (uint32_t i = 0; i < req->n; i++)
-		rep.status[i] = reattach_one(d, p, &req->ent[i]);
-	free(req);
-	ism_proto_begin(&b, d->tx, ISM_WIRE_MAX_MSG, ISM_MSG_REATTACH,
-			ISM_WIRE_F_REPLY, seq, 0);
-	ism_proto_put_batch_rep(&b, &rep);
-	n = ism_proto_end(&b);
-	if (n > 0)
-		peer_send(d, p, (size_t)n, NULL, 0, false);
-	return 0;
-}
-
-void pending_expire_all(struct daemon *d)
-{
-	struct ism_list *pos, *tmp;
-
-	ism_list_for_each_safe(pos, tmp, &d->pending)
-	{
-		struct pending *q =
-			ism_container_of(pos, struct pending, all_link);
-
-		ism_list_del(&q->peer_link);
-		ism_list_del(&q->all_link);
-		d->n_pending--;
-		q->peer->n_pending--;
-		peer_event_gone(d, q->peer, q->region, ISM_GONE_LOST);
-		free(q);
+			ism_map_del(&d->ref_by_pr, f->peer_id, r->id);
+			ism_list_del(&f->peer_link);
+			ism_list_del(&f->region_link);
+			free(f);
+		}
+		if (r->state == REGION_LIVE)
+			ism_map_del(&d->region_by_token, tok_a(r->token),
+				    tok_b(r->token));
+		region_free(d, r);
 	}
 }

@@ -18,8 +18,21 @@
  * intent claimed (the server may speak first, in-band).  A client that
  * waited long enough resolves its intent: claimed, or abandoned for good,
  * atomically, so both ends always agree on the path.
+ *
+ * Which listener serves a destination is the kernel's to say: in ismd's
+ * own network namespace, sock_diag names the socket that would accept a
+ * connection to it (sockdiag.h), and only if that socket is a registered
+ * listener (by its socket cookie) is the client kept as an intent; so a
+ * record whose socket was closed, an IPV6_V6ONLY wildcard, or a listener
+ * on another address never captures someone else's connections.  Intents
+ * are keyed by the full address (a chain per hashed key, compared in
+ * full).  ismd never closes a socket a peer handed it on its loop
+ * (closer.h), and never fstat()s one (getsockopt answers for sockets only,
+ * at once for anything else).
  */
 #include "ismd.h"
+#include "page.h"
+#include "sockdiag.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -36,32 +49,54 @@
 #define STREAM_PER_PEER_MAX 65536u
 #define INTENT_PER_PEER_MAX 4096u
 #define LISTENER_PER_PEER_MAX 256u
+#define STREAM_COST (sizeof(struct stream) + 128u)
 
 struct stream {
 	uint64_t id;
 	struct peer *owner;
 	uint64_t partner;
+	struct stream *counterpart; /* the other end's record, once claimed */
 	uint32_t role, path, reason;
 	uint64_t netns;
+	uint64_t cookie; /* a listener's socket cookie */
+	bool v6only;	 /* a listener's IPV6_V6ONLY */
 	struct ism_stream_addr local, remote;
 	int held; /* a pending client intent: its socket, or -1 */
+	struct stream *chain; /* same intent key, or same listener port */
 	uint64_t created_ns;
-	struct ism_list peer_link; /* peer.streams */
-	struct ism_list all_link;  /* daemon.streams or daemon.listeners */
+	struct ism_list peer_link; /* peer.streams (id order) */
+	struct ism_list all_link;  /* daemon.streams (id order) */
 };
+
+static uint64_t own_netns;
 
 void stream_init(struct daemon *d)
 {
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	socklen_t len = sizeof(own_netns);
+
 	ism_list_init(&d->streams);
-	ism_list_init(&d->listeners);
 	ism_map_init(&d->stream_by_id);
 	ism_map_init(&d->intent_by_addr);
+	ism_map_init(&d->listener_by_port);
+	ism_map_init(&d->listener_by_cookie);
+	/* Our own namespace's cookie: sock_diag answers for it alone. */
+	own_netns = 0;
+	if (fd >= 0) {
+		if (getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &own_netns,
+			       &len) < 0)
+			own_netns = 0;
+		close(fd);
+	}
 }
 
 void stream_fini(struct daemon *d)
 {
 	ism_map_free(&d->stream_by_id);
 	ism_map_free(&d->intent_by_addr);
+	ism_map_free(&d->listener_by_port);
+	ism_map_free(&d->listener_by_cookie);
+	sockdiag_close();
 }
 
 /* ---- addresses, from the kernel ---- */
@@ -95,18 +130,18 @@ static int sock_name(int fd, bool peer, struct ism_stream_addr *a)
 	return a->family ? 0 : -EAFNOSUPPORT;
 }
 
-/* The fd must be a TCP socket; its namespace cookie in *@netns. */
+/* The fd must be a TCP socket; its namespace cookie in *@netns.  Only
+ * getsockopt: it fails at once (ENOTSOCK) on anything but a socket,
+ * where fstat could wait on the file's file system (FUSE). */
 static int check_tcp(int fd, uint64_t *netns)
 {
-	struct stat st;
 	int dom = 0, type = 0, proto = 0;
 	socklen_t l1 = sizeof(dom), l2 = sizeof(type), l3 = sizeof(proto),
 		  l4 = sizeof(*netns);
 
-	if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
-		return -ENOTSOCK;
-	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l1) < 0 ||
-	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l2) < 0 ||
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l1) < 0)
+		return errno == ENOTSOCK ? -ENOTSOCK : -EPROTOTYPE;
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l2) < 0 ||
 	    getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l3) < 0)
 		return -EPROTOTYPE;
 	if ((dom != AF_INET && dom != AF_INET6) || type != SOCK_STREAM ||
@@ -120,8 +155,9 @@ static int check_tcp(int fd, uint64_t *netns)
 	return 0;
 }
 
-/* The intent map key: the namespace, and the address folded to 64 bits
- * (the map's hash is keyed; collisions are caught by a full compare). */
+/* The intent map key: the namespace, and the address folded to 64 bits.
+ * Only a bucket: each entry is a chain of intents compared in full, so
+ * addresses that fold alike never hide one another. */
 static uint64_t addr_key(const struct ism_stream_addr *a)
 {
 	uint64_t x = (uint64_t)a->family << 48 | (uint64_t)a->port << 32;
@@ -129,6 +165,54 @@ static uint64_t addr_key(const struct ism_stream_addr *a)
 
 	memcpy(w, a->addr, 16);
 	return x ^ w[0] ^ (w[1] * 0x9e3779b97f4a7c15ull) ^ a->scope_id;
+}
+
+static struct stream *intent_find(struct daemon *d, uint64_t netns,
+				  const struct ism_stream_addr *local)
+{
+	struct stream *c = ism_map_get(&d->intent_by_addr, netns,
+				       addr_key(local));
+
+	while (c && !(c->netns == netns && addr_eq(&c->local, local)))
+		c = c->chain;
+	return c;
+}
+
+/* Chain @s into map @m under (@a, @b). */
+static int chain_add(struct ism_map *m, uint64_t a, uint64_t b,
+		     struct stream *s)
+{
+	struct stream *head = ism_map_get(m, a, b);
+	int r;
+
+	if (head) {
+		s->chain = head->chain;
+		head->chain = s;
+		return 0;
+	}
+	s->chain = NULL;
+	r = ism_map_put(m, a, b, s);
+	return r;
+}
+
+static void chain_del(struct ism_map *m, uint64_t a, uint64_t b,
+		      struct stream *s)
+{
+	struct stream *head = ism_map_get(m, a, b), **pp;
+
+	if (head == s) {
+		ism_map_del(m, a, b);
+		if (s->chain)
+			ism_map_put(m, a, b, s->chain); /* a slot just freed */
+		s->chain = NULL;
+		return;
+	}
+	for (pp = head ? &head->chain : NULL; pp && *pp; pp = &(*pp)->chain)
+		if (*pp == s) {
+			*pp = s->chain;
+			s->chain = NULL;
+			return;
+		}
 }
 
 /* ---- records ---- */
@@ -140,11 +224,12 @@ static struct stream *stream_new(struct daemon *d, struct peer *p,
 
 	if (p->n_streams >= STREAM_PER_PEER_MAX ||
 	    (role == ISM_STREAM_LISTENER &&
-	     p->n_listeners >= LISTENER_PER_PEER_MAX))
+	     p->n_listeners >= LISTENER_PER_PEER_MAX) ||
+	    acct_charge(p->acct, ACCT_HEAP, STREAM_COST) < 0)
 		return NULL;
 	s = calloc(1, sizeof(*s));
 	if (!s)
-		return NULL;
+		goto fail;
 	s->id = ++d->next_stream;
 	s->owner = p;
 	s->role = role;
@@ -152,33 +237,48 @@ static struct stream *stream_new(struct daemon *d, struct peer *p,
 	s->created_ns = ism_now_ns();
 	if (ism_map_put(&d->stream_by_id, s->id, 0, s) < 0) {
 		free(s);
-		return NULL;
+		goto fail;
 	}
 	ism_list_add_tail(&p->streams, &s->peer_link);
-	if (role == ISM_STREAM_LISTENER) {
-		ism_list_add_tail(&d->listeners, &s->all_link);
+	ism_list_add_tail(&d->streams, &s->all_link);
+	if (role == ISM_STREAM_LISTENER)
 		p->n_listeners++;
-	} else {
-		ism_list_add_tail(&d->streams, &s->all_link);
-	}
 	p->n_streams++;
 	d->n_streams++;
 	return s;
+fail:
+	acct_uncharge(p->acct, ACCT_HEAP, STREAM_COST);
+	return NULL;
 }
 
-/* Drop a pending intent: the kept socket is closed, the key freed. */
+/* Drop a pending intent: the kept socket is closed (off the loop: it is
+ * the client's, lingering perhaps), the key freed. */
 static void intent_drop(struct daemon *d, struct stream *s)
 {
 	if (s->held < 0)
 		return;
-	ism_map_del(&d->intent_by_addr, s->netns, addr_key(&s->local));
-	ism_close_fd(&s->held);
+	chain_del(&d->intent_by_addr, s->netns, addr_key(&s->local), s);
+	closer_put(s->held, s->owner->acct);
+	s->held = -1;
 	s->owner->n_intents--;
+}
+
+static void listener_unindex(struct daemon *d, struct stream *s)
+{
+	if (!s->cookie)
+		return;
+	chain_del(&d->listener_by_port, s->netns, s->local.port, s);
+	if (ism_map_get(&d->listener_by_cookie, s->cookie, 0) == s)
+		ism_map_del(&d->listener_by_cookie, s->cookie, 0);
+	s->cookie = 0;
 }
 
 static void stream_free(struct daemon *d, struct stream *s)
 {
 	intent_drop(d, s);
+	listener_unindex(d, s);
+	if (s->counterpart)
+		s->counterpart->counterpart = NULL;
 	ism_map_del(&d->stream_by_id, s->id, 0);
 	ism_list_del(&s->peer_link);
 	ism_list_del(&s->all_link);
@@ -186,6 +286,7 @@ static void stream_free(struct daemon *d, struct stream *s)
 	if (s->role == ISM_STREAM_LISTENER)
 		s->owner->n_listeners--;
 	d->n_streams--;
+	acct_uncharge(s->owner->acct, ACCT_HEAP, STREAM_COST);
 	free(s);
 }
 
@@ -243,35 +344,116 @@ static int reply_empty(struct daemon *d, struct peer *p, uint16_t type,
 
 /* ---- OPEN ---- */
 
-static bool listener_serves(struct daemon *d, uint64_t netns,
-			    const struct ism_stream_addr *dst)
+/* Without the kernel's word (another namespace, or no sock_diag): the
+ * records of that port, an exact address or a wildcard that takes this
+ * family (a v6 wildcard takes IPv4 too unless IPV6_V6ONLY). */
+static bool listener_serves_by_record(struct daemon *d, uint64_t netns,
+				      const struct ism_stream_addr *dst)
 {
-	for (struct ism_list *pos = d->listeners.next; pos != &d->listeners;
-	     pos = pos->next) {
-		struct stream *l = ism_container_of(pos, struct stream, all_link);
-
+	for (struct stream *l = ism_map_get(&d->listener_by_port, netns,
+					    dst->port);
+	     l; l = l->chain) {
 		if (l->netns != netns || l->local.port != dst->port)
 			continue;
-		/* An exact address, or a wildcard: a v6 wildcard also takes
-		 * IPv4 unless IPV6_V6ONLY (then the client just times out). */
 		if (addr_eq(&l->local, dst) ||
 		    (addr_any(&l->local) &&
 		     (l->local.family == dst->family ||
-		      l->local.family == AF_INET6)))
+		      (l->local.family == AF_INET6 && !l->v6only))))
 			return true;
 	}
 	return false;
 }
 
-static int open_listener(struct stream *s, int fd)
+static socklen_t to_sockaddr(const struct ism_stream_addr *a,
+			     struct sockaddr_storage *ss)
 {
-	int on = 0;
-	socklen_t len = sizeof(on);
+	memset(ss, 0, sizeof(*ss));
+	if (a->family == AF_INET) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(a->port);
+		memcpy(&s4->sin_addr, a->addr, 4);
+		return sizeof(*s4);
+	}
+	if (a->family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(a->port);
+		s6->sin6_scope_id = a->scope_id;
+		memcpy(&s6->sin6_addr, a->addr, 16);
+		return sizeof(*s6);
+	}
+	return 0;
+}
+
+static bool listener_serves(struct daemon *d, uint64_t netns,
+			    const struct ism_stream_addr *dst)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int unsure = 0;
+
+	if (!ism_map_get(&d->listener_by_port, netns, dst->port))
+		return false; /* no ism listener on that port at all */
+	if (netns != own_netns || !own_netns)
+		return listener_serves_by_record(d, netns, dst);
+	len = to_sockaddr(dst, &ss);
+	if (!len)
+		return false;
+	/* Ask, for each record on that port, whether its socket is the one
+	 * the kernel would hand this connection to. */
+	for (struct stream *l = ism_map_get(&d->listener_by_port, netns,
+					    dst->port);
+	     l; l = l->chain) {
+		int r;
+
+		if (l->netns != netns)
+			continue;
+		r = sockdiag_would_accept((struct sockaddr *)&ss, len,
+					  l->cookie);
+		if (r == 1)
+			return true;
+		if (r < 0)
+			unsure = r;
+	}
+	if (unsure) {
+		ismd_log(L_DEBUG, "sock_diag: %s: matching by records",
+			 strerror(-unsure));
+		return listener_serves_by_record(d, netns, dst);
+	}
+	return false;
+}
+
+static int open_listener(struct daemon *d, struct stream *s, int fd)
+{
+	int on = 0, v6only = 0, r;
+	socklen_t len = sizeof(on), l2 = sizeof(v6only);
 
 	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) < 0 || !on)
 		return -EINVAL;
 	s->path = ISM_STREAM_PENDING; /* "not applicable" for a listener */
-	return sock_name(fd, false, &s->local);
+	if ((r = sock_name(fd, false, &s->local)) < 0)
+		return r;
+	if (s->local.family == AF_INET6 &&
+	    getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &l2) == 0)
+		s->v6only = v6only != 0;
+	s->cookie = sockdiag_cookie(fd);
+	if (!s->cookie)
+		return -EINVAL;
+	/* Another record for the same socket (registered twice): one in
+	 * the cookie map is enough to find the socket. */
+	if (!ism_map_get(&d->listener_by_cookie, s->cookie, 0) &&
+	    ism_map_put(&d->listener_by_cookie, s->cookie, 0, s) < 0)
+		return -ENOMEM;
+	if (chain_add(&d->listener_by_port, s->netns, s->local.port, s) < 0) {
+		if (ism_map_get(&d->listener_by_cookie, s->cookie, 0) == s)
+			ism_map_del(&d->listener_by_cookie, s->cookie, 0);
+		s->cookie = 0;
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 static int open_client(struct daemon *d, struct peer *p, struct stream *s,
@@ -305,10 +487,12 @@ static int open_client(struct daemon *d, struct peer *p, struct stream *s,
 		s->reason = ISM_SR_QUOTA;
 		return 0;
 	}
-	if (ism_map_put(&d->intent_by_addr, s->netns, addr_key(&s->local),
-			s) < 0) {
-		/* Another pending socket with this local address (or a
-		 * fold collision): this one stays on TCP. */
+	if (intent_find(d, s->netns, &s->local) ||
+	    chain_add(&d->intent_by_addr, s->netns, addr_key(&s->local),
+		      s) < 0) {
+		/* Another pending socket with this very address (the
+		 * kernel allows it only with SO_REUSEPORT, for the same
+		 * uid): this one stays on TCP. */
 		s->reason = ISM_SR_ERROR;
 		return 0;
 	}
@@ -326,8 +510,8 @@ static void open_server(struct daemon *d, struct peer *p, struct stream *s)
 
 	s->path = ISM_STREAM_TCP;
 	s->reason = ISM_SR_PEER_NOT_ISM;
-	c = ism_map_get(&d->intent_by_addr, s->netns, addr_key(&s->remote));
-	if (!c || c->held < 0 || !addr_eq(&c->local, &s->remote))
+	c = intent_find(d, s->netns, &s->remote);
+	if (!c || c->held < 0)
 		return;
 	/* The kept client socket must be connected to this very socket. */
 	if (sock_name(c->held, true, &mine) < 0 || !addr_eq(&mine, &s->local))
@@ -338,6 +522,8 @@ static void open_server(struct daemon *d, struct peer *p, struct stream *s)
 	s->path = ISM_STREAM_SHM;
 	s->reason = ISM_SR_NONE;
 	s->partner = c->owner->id;
+	c->counterpart = s;
+	s->counterpart = c;
 }
 
 int op_stream_open(struct daemon *d, struct peer *p, uint32_t seq,
@@ -356,11 +542,13 @@ int op_stream_open(struct daemon *d, struct peer *p, uint32_t seq,
 		return r;
 	s = stream_new(d, p, req.role);
 	if (!s)
-		return -EDQUOT;
+		return acct_over(p->acct, ACCT_HEAP) || p->n_streams
+			       ? -EDQUOT
+			       : -ENOMEM;
 	s->netns = netns;
 	switch (req.role) {
 	case ISM_STREAM_LISTENER:
-		r = open_listener(s, fds[0]);
+		r = open_listener(d, s, fds[0]);
 		break;
 	case ISM_STREAM_CLIENT:
 		r = open_client(d, p, s, &req, &fds[0]);
@@ -450,24 +638,32 @@ int op_stream_close(struct daemon *d, struct peer *p, uint32_t seq,
 
 /* ---- LIST ---- */
 
-static int cmp_u64(const void *a, const void *b)
+/* A page of what @p may see: an administrator everything (walked in id
+ * order from the cursor), anyone else its own records and their claimed
+ * counterparts - whatever else ismd holds costs it nothing. */
+static int collect(struct daemon *d, struct peer *p, struct page *pg)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	if (p->flags & PEER_ADMIN) {
+		struct ism_list *pos = page_resume(
+			&d->streams, &d->stream_by_id, pg->cursor,
+			offsetof(struct stream, all_link),
+			offsetof(struct stream, id));
 
-	return x < y ? -1 : x > y;
-}
-
-static void collect(struct ism_list *head, struct peer *p, uint64_t cursor,
-		    uint64_t *ids, size_t *n)
-{
-	for (struct ism_list *pos = head->next; pos != head; pos = pos->next) {
-		struct stream *s = ism_container_of(pos, struct stream, all_link);
-
-		if (s->id > cursor &&
-		    ((p->flags & PEER_ADMIN) || s->owner == p ||
-		     s->partner == p->id))
-			ids[(*n)++] = s->id;
+		for (; pos != &d->streams && pg->n < pg->cap; pos = pos->next)
+			page_offer(pg, ism_container_of(pos, struct stream,
+							all_link)->id);
+		return 0;
 	}
+	for (struct ism_list *pos = p->streams.next; pos != &p->streams;
+	     pos = pos->next) {
+		struct stream *s = ism_container_of(pos, struct stream,
+						    peer_link);
+
+		page_offer(pg, s->id);
+		if (s->counterpart)
+			page_offer(pg, s->counterpart->id);
+	}
+	return 0;
 }
 
 int op_list_streams(struct daemon *d, struct peer *p, uint32_t seq,
@@ -476,8 +672,8 @@ int op_list_streams(struct daemon *d, struct peer *p, uint32_t seq,
 	struct ism_list_req req;
 	struct ism_stream_info *e;
 	struct ism_wbuf b;
-	uint64_t *ids, now = ism_now_ns();
-	size_t n = 0;
+	struct page pg;
+	uint64_t now = ism_now_ns(), next;
 	uint32_t k;
 	int r;
 
@@ -486,19 +682,15 @@ int op_list_streams(struct daemon *d, struct peer *p, uint32_t seq,
 		return r;
 	if (req.region)
 		return -EINVAL;
-	ids = calloc(d->n_streams + 1, sizeof(*ids));
 	e = calloc(req.max, sizeof(*e));
-	if (!ids || !e) {
-		free(ids);
+	if (!e || page_init(&pg, req.cursor, req.max) < 0) {
 		free(e);
 		return -ENOMEM;
 	}
-	collect(&d->listeners, p, req.cursor, ids, &n);
-	collect(&d->streams, p, req.cursor, ids, &n);
-	qsort(ids, n, sizeof(*ids), cmp_u64);
-	k = (uint32_t)ISM_MIN(n, (size_t)req.max);
+	collect(d, p, &pg);
+	k = page_finish(&pg, &next);
 	for (uint32_t i = 0; i < k; i++) {
-		struct stream *s = ism_map_get(&d->stream_by_id, ids[i], 0);
+		struct stream *s = ism_map_get(&d->stream_by_id, pg.ids[i], 0);
 
 		e[i].id = s->id;
 		e[i].peer = s->owner->id;
@@ -512,8 +704,8 @@ int op_list_streams(struct daemon *d, struct peer *p, uint32_t seq,
 	}
 	ism_proto_begin(&b, d->tx, ISM_WIRE_MAX_MSG, ISM_MSG_LIST_STREAMS,
 			ISM_WIRE_F_REPLY, seq, 0);
-	ism_proto_put_streams_rep(&b, n > k ? ids[k - 1] : 0, e, k);
-	free(ids);
+	ism_proto_put_streams_rep(&b, next, e, k);
+	page_free(&pg);
 	free(e);
 	if ((r = ism_proto_end(&b)) < 0)
 		return r;

@@ -307,3 +307,53 @@ int ism_wire_send(int sock, const void *buf, size_t len, const int *fds,
 	/* SOCK_SEQPACKET sends whole packets; anything else is a bug. */
 	return (size_t)r == len ? 0 : -EIO;
 }
+
+ssize_t ism_wire_recv_keep(int sock, void *buf, size_t cap, int *fds,
+			   unsigned *nfds, int flags)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * ISM_WIRE_SCM_MAX_FDS) +
+			 CMSG_SPACE(64)];
+	} ctl;
+	struct iovec iov = { .iov_base = buf, .iov_len = cap };
+	struct msghdr msg = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = ctl.buf,
+		.msg_controllen = sizeof(ctl.buf),
+	};
+	struct cmsghdr *c;
+	unsigned n = 0;
+	int bad = 0;
+	ssize_t r;
+
+	*nfds = 0;
+	do {
+		r = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_TRUNC | flags);
+	} while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	for (c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+		    c->cmsg_len >= CMSG_LEN(0)) {
+			size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			const unsigned char *data = CMSG_DATA(c);
+
+			for (size_t i = 0; i < k && n < ISM_WIRE_SCM_MAX_FDS;
+			     i++)
+				memcpy(&fds[n++], data + i * sizeof(int),
+				       sizeof(int));
+		} else {
+			bad = 1;
+		}
+	}
+	*nfds = n;
+	if (bad || (msg.msg_flags & MSG_CTRUNC))
+		return -EBADMSG;
+	if ((size_t)r > cap || (msg.msg_flags & MSG_TRUNC))
+		return -EMSGSIZE;
+	if (r == 0 && n)
+		return -EBADMSG; /* an empty packet carrying fds */
+	return r;
+}

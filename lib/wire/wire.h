@@ -132,6 +132,21 @@ void ism_wire_set_len(struct ism_wbuf *b);
 ssize_t ism_wire_recv(int sock, void *buf, size_t cap, int *fds,
 		      unsigned *nfds, int flags);
 
+/* The kernel's cap on fds per message (SCM_MAX_FD). */
+#define ISM_WIRE_SCM_MAX_FDS 253u
+
+/*
+ * Like ism_wire_recv(), for a receiver that must not close what a peer
+ * sent itself (ismd: closing may wait on the file): room for every fd the
+ * kernel can attach (so it never drops one in our thread), and on every
+ * outcome *@nfds is the number of fds now in @fds (capacity
+ * ISM_WIRE_SCM_MAX_FDS), the caller's to dispose of.  Returns the length,
+ * 0 on EOF, -EMSGSIZE (truncated), -EBADMSG (control data other than
+ * SCM_RIGHTS, or truncated), or another -errno.
+ */
+ssize_t ism_wire_recv_keep(int sock, void *buf, size_t cap, int *fds,
+			   unsigned *nfds, int flags);
+
 /*
  * Send one message with @nfds fds (<= ISM_WIRE_MAX_FDS).  MSG_NOSIGNAL is
  * always added.  Returns 0, or -errno (-EAGAIN when the socket is full;
