@@ -43,6 +43,16 @@ static void usage(FILE *f)
 		"4096)\n"
 		"      --max-queue SIZE       send queue per peer before it is "
 		"dropped (default 256K)\n"
+		"      --max-fds N            fds ismd holds for peers (default: "
+		"RLIMIT_NOFILE\n"
+		"                             less a reserve)\n"
+		"      --max-heap SIZE        ismd's memory for records and "
+		"queues (default:\n"
+		"                             1/16 of RAM, 64M to 1G)\n"
+		"      --uid-share PERCENT    the share of each global cap one "
+		"uid may use\n"
+		"                             (default 50; administrators: no "
+		"share cap)\n"
 		"      --recovery-window MS   how long peers of a previous ismd "
 		"may re-register\n"
 		"                             (default 10000; 0 disables)\n"
@@ -86,6 +96,9 @@ enum {
 	OPT_ADMIN_GID,
 	OPT_DUMPABLE,
 	OPT_IVSHMEM,
+	OPT_MAXFDS,
+	OPT_MAXHEAP,
+	OPT_UIDSHARE,
 };
 
 static const struct option longopts[] = {
@@ -100,6 +113,9 @@ static const struct option longopts[] = {
 	{ "quota-attachments", required_argument, NULL, OPT_QREFS },
 	{ "quota-events", required_argument, NULL, OPT_QEVENTS },
 	{ "max-queue", required_argument, NULL, OPT_MAXQUEUE },
+	{ "max-fds", required_argument, NULL, OPT_MAXFDS },
+	{ "max-heap", required_argument, NULL, OPT_MAXHEAP },
+	{ "uid-share", required_argument, NULL, OPT_UIDSHARE },
 	{ "recovery-window", required_argument, NULL, OPT_RECOVERY },
 	{ "hello-timeout", required_argument, NULL, OPT_HELLO },
 	{ "allow-uid", required_argument, NULL, OPT_ALLOW_UID },
@@ -247,6 +263,22 @@ static int parse_args(int argc, char **argv, struct ismd_config *c)
 				r = bad("--max-queue (at least 256K)", optarg);
 			else
 				c->max_queue_bytes = (size_t)v;
+			break;
+		case OPT_MAXFDS:
+			if (ism_parse_u64(optarg, 1ull << 30, &v) < 0 || v < 16)
+				r = bad("--max-fds (16 or more)", optarg);
+			else
+				c->max_fds = v;
+			break;
+		case OPT_MAXHEAP:
+			if (ism_parse_size(optarg, &v) < 0 || v < (1u << 20))
+				r = bad("--max-heap (at least 1M)", optarg);
+			else
+				c->max_heap = v;
+			break;
+		case OPT_UIDSHARE:
+			r = parse_u32("--uid-share", optarg, 1, 100,
+				      &c->uid_share);
 			break;
 		case OPT_RECOVERY:
 			r = parse_u32("--recovery-window", optarg, 0,
