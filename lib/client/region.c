@@ -557,6 +557,12 @@ int ism_region_close(struct ism_region *r)
 				      r->id, NULL);
 		if (e > 0)
 			e = 0;
+	} else if (r->gone && !r->is_owner && r->fd >= 0 &&
+		   c->state == CONN_UP) {
+		/* A lingering region its owner destroyed stays alive (and
+		 * charged to the owner) while we may still read it: say
+		 * we are done, so ismd can free it now. */
+		(void)count_call_locked(c, ISM_MSG_DETACH, r->id, NULL);
 	}
 	link = region_free_locked(r);
 	pthread_mutex_unlock(&c->lock);
