@@ -46,7 +46,7 @@ def wait_for(cond, what, secs=20.0):
 class QTest:
     """One paused QEMU driven over its qtest socket."""
 
-    def __init__(self, qemu, tmp, name, ivsh_sock, accel):
+    def __init__(self, qemu, tmp, name, ivsh_sock, accel, qemus):
         self.path = os.path.join(tmp, name + ".qtest")
         args = ["timeout", "-s", "KILL", "120", qemu, "-M", "q35", "-accel",
                 accel, "-S", "-m", "64", "-nodefaults", "-display", "none",
@@ -57,8 +57,12 @@ class QTest:
                 "-device", "ivshmem-doorbell,chardev=ivsh,vectors=%d,addr=4"
                 % VECTORS]
         self.log = open(os.path.join(tmp, name + ".log"), "w")
+        # A session of its own: timeout and QEMU die together (killing
+        # timeout alone would leave QEMU paused forever, reparented).
         self.proc = subprocess.Popen(args, stdout=self.log,
-                                     stderr=subprocess.STDOUT)
+                                     stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        qemus.append(self.proc)  # reaped by main()'s finally, whatever fails
         wait_for(lambda: os.path.exists(self.path) or self.proc.poll()
                  is not None, name + "'s qtest socket")
         if self.proc.poll() is not None:
@@ -168,6 +172,8 @@ def main():
         print("usage: test_ivshmem_qemu.py ISMD ISMCTL", file=sys.stderr)
         return 2
     ismd, ismctl = sys.argv[1:]
+    # meson's timeout sends SIGTERM: clean up (finally) rather than die.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     qemu = shutil.which("qemu-system-x86_64")
     if not qemu:
         print("SKIP: qemu-system-x86_64 not installed (as root the test "
@@ -178,6 +184,7 @@ def main():
         "kvm" if os.access("/dev/kvm", os.R_OK | os.W_OK) else "tcg")
     tmp = tempfile.mkdtemp(prefix="ism-qemu-")
     procs = []
+    qemus = []
     try:
         sock = os.path.join(tmp, "ism.sock")
         ivsh = os.path.join(tmp, "ivsh.sock")
@@ -198,10 +205,8 @@ def main():
             fail("ismctl ivshmem join: %r" % line)
         mid = int(line.split()[4])
 
-        q1 = QTest(qemu, tmp, "q1", ivsh, accel)
-        procs.append(q1.proc)
-        q2 = QTest(qemu, tmp, "q2", ivsh, accel)
-        procs.append(q2.proc)
+        q1 = QTest(qemu, tmp, "q1", ivsh, accel, qemus)
+        q2 = QTest(qemu, tmp, "q2", ivsh, accel, qemus)
         id1, id2 = q1.setup(), q2.setup()
         print("accel %s: ism peer %d, QEMU peers %d and %d"
               % (accel, mid, id1, id2), flush=True)
@@ -255,13 +260,24 @@ def main():
         print("ivshmem-qemu: ok", flush=True)
         return 0
     finally:
+        for p in qemus:
+            # The whole session: timeout and its QEMU.
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                pass
         for p in reversed(procs):
             if p.poll() is None:
                 p.kill() if p is not procs[0] else p.terminate()
-                try:
-                    p.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
