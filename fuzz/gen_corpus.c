@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Writes the seed corpora for the fuzz targets (fuzz/corpus/<target>/):
- * one valid message of every kind for wire and proto, and a few request
+ * for proto, one seed per row of the message table (messages.def: every
+ * request, reply and event, from a zeroed host struct) and one valid
+ * message of every kind; for wire the same messages; a few request
  * sequences (hello, alloc, attach to the known token, notify, read,
  * write, lists, destroy) for ismd, and real channel regions for chan.  Run by `make fuzz-corpus`; the output
  * is committed.
@@ -42,6 +44,39 @@ static void save(const char *target, const char *name, const void *p,
 		put;                                                           \
 		(size_t)ism_proto_end(&w_);                                    \
 	})
+
+/* One seed per message in the table, so a message added there is
+ * fuzzed from the start. */
+static void table_seeds(void)
+{
+	static uint8_t zero[1u << 20];
+
+	for (size_t i = 0; i < ism_proto_n_msgs; i++) {
+		const struct ism_msg_desc *d = &ism_proto_msgs[i];
+		char name[96];
+		size_t n;
+
+		if (d->event) {
+			struct ism_event *ev = (struct ism_event *)zero;
+
+			/* The event's own type, so it encodes. */
+			memset(zero, 0, sizeof(*ev));
+			ev->type = (uint32_t)(d->type - 0x100);
+			n = MSG(d->type, ISM_WIRE_F_EVENT, d->req->put(&w_, zero));
+			snprintf(name, sizeof(name), "table-%s", d->name);
+			save("proto", name, msg, n);
+			continue;
+		}
+		memset(zero, 0, d->req->size);
+		n = MSG(d->type, 0, d->req->put(&w_, zero));
+		snprintf(name, sizeof(name), "table-%s-req", d->name);
+		save("proto", name, msg, n);
+		memset(zero, 0, d->rep->size);
+		n = MSG(d->type, ISM_WIRE_F_REPLY, d->rep->put(&w_, zero));
+		snprintf(name, sizeof(name), "table-%s-rep", d->name);
+		save("proto", name, msg, n);
+	}
+}
 
 /* An ismd input: [flags byte] then chunks [ctl][le16 len][bytes]. */
 static uint8_t seq[65536];
@@ -89,6 +124,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	snprintf(dir, sizeof(dir), "%s", argv[1]);
+	table_seeds();
 	memset(attach.token, 0x41, sizeof(attach.token));
 	reg.n = 1;
 	reg.ent[0].region = 1;

@@ -10,6 +10,13 @@
  * malformed bytes and -EINVAL for well-formed but out-of-range values.
  * Decoded pointers (write data, read reply data) point into the caller's
  * receive buffer.
+ *
+ * The messages themselves are listed once, in messages.def; each payload
+ * also has a codec of one uniform shape (struct ism_codec), so that the
+ * table, ismd's dispatcher, the fuzzers and the tests can drive any
+ * message.  The codecs live by family: proto_core.c (framing, HELLO),
+ * proto_region.c, proto_admin.c (status, lists, watch, events),
+ * proto_stream.c, proto_ivsh.c; the table in proto_table.c.
  */
 #ifndef ISM_PROTO_H
 #define ISM_PROTO_H
@@ -23,46 +30,16 @@
 #include <ism/ivshmem.h>
 #include <ism/stream.h>
 
+/* Message types: one per row of messages.def. */
 enum ism_msg_type {
-	ISM_MSG_HELLO = 1,
-	ISM_MSG_ALLOC = 2,
-	ISM_MSG_ATTACH = 3,
-	ISM_MSG_DETACH = 4,
-	ISM_MSG_DESTROY = 5,
-	ISM_MSG_NOTIFY = 6,
-	ISM_MSG_READ = 7,
-	ISM_MSG_WRITE = 8,
-	ISM_MSG_STATUS = 9,
-	ISM_MSG_LIST_PEERS = 10,
-	ISM_MSG_LIST_REGIONS = 11,
-	ISM_MSG_LIST_REFS = 12,
-	ISM_MSG_WATCH = 13,
-	ISM_MSG_REGISTER = 14,
-	ISM_MSG_REATTACH = 15,
-	ISM_MSG_STREAM_OPEN = 16,
-	ISM_MSG_STREAM_RESOLVE = 17,
-	ISM_MSG_STREAM_UPDATE = 18,
-	ISM_MSG_STREAM_CLOSE = 19,
-	ISM_MSG_LIST_STREAMS = 20,
-	ISM_MSG_IVSH_LIST = 21,
-	ISM_MSG_IVSH_PEERS = 22,
-	ISM_MSG_IVSH_JOIN = 23,
-	ISM_MSG_IVSH_VECTORS = 24,
-	ISM_MSG_IVSH_RING = 25,
-	ISM_MSG_IVSH_LEAVE = 26,
-	ISM_MSG_IVSH_LAYOUT = 27,
-	ISM_MSG_IVSH_SECTIONS = 28,
-	ISM_MSG_IVSH_STATE = 29,
-	ISM_MSG_REQ_MAX = 29,
-
-	ISM_MSG_EV_NOTIFY = 0x101,
-	ISM_MSG_EV_REGION_GONE = 0x102,
-	ISM_MSG_EV_PEER_ATTACHED = 0x103,
-	ISM_MSG_EV_PEER_DETACHED = 0x104,
-	ISM_MSG_EV_OVERFLOW = 0x105,
-	ISM_MSG_EV_WATCH = 0x106,
-	ISM_MSG_EV_SHUTDOWN = 0x107,
+#define ISM_REQ(NAME, type, ...) ISM_MSG_##NAME = type,
+#define ISM_EVENT(NAME, type, ...) ISM_MSG_##NAME = type,
+#include "messages.def"
+#undef ISM_REQ
+#undef ISM_EVENT
 };
+/* The highest request type. */
+#define ISM_MSG_REQ_MAX ISM_MSG_IVSH_STATE
 
 /* Largest read or write chunk carried by one message. */
 #define ISM_RW_MAX 65536u
@@ -238,13 +215,72 @@ struct ism_batch_rep {
 	uint32_t status[ISM_REATTACH_MAX];
 };
 
+/* ---- the table ---- */
+
+/* A payload codec of one shape for every message.  put writes the host
+ * struct @m, get reads one (0, -EBADMSG or -EINVAL, as the typed
+ * decoders below).  @exact: decoding what put wrote gives back the same
+ * bytes (no pointers into the buffer), so a round trip can be compared. */
+struct ism_codec {
+	const char *name;
+	size_t size; /* of the host struct */
+	bool exact;
+	void (*put)(struct ism_wbuf *b, const void *m);
+	int (*get)(struct ism_rbuf *b, void *m);
+};
+
+enum ism_req_flags {
+	REQ_NOREPLY = 1u << 0, /* may carry ISM_WIRE_F_NOREPLY */
+	REQ_ADMIN = 1u << 1,   /* administrators only */
+	REQ_FIRST = 1u << 2,   /* the one request before HELLO */
+};
+
+/* One row of messages.def. */
+struct ism_msg_desc {
+	uint16_t type;
+	bool event;
+	const char *name;
+	const struct ism_codec *req; /* an event's payload: ism_codec_event */
+	const struct ism_codec *rep; /* NULL for events */
+	uint8_t req_fds, rep_fds;
+	uint8_t flags; /* enum ism_req_flags */
+};
+
+/* Every row, in the table's order; ism_proto_n_msgs of them. */
+extern const struct ism_msg_desc ism_proto_msgs[];
+extern const size_t ism_proto_n_msgs;
+/* The row of message @type, or NULL. */
+const struct ism_msg_desc *ism_proto_desc(uint16_t type);
+/* The largest host struct of any request codec. */
+size_t ism_proto_req_max_size(void);
+
+/* Host structs of the codecs that have none above. */
+struct ism_read_rep {
+	const uint8_t *data; /* points into the receive buffer */
+	uint32_t len;
+};
+struct ism_ivsh_join_req {
+	char name[ISM_NAME_MAX + 1];
+};
+/* A page of a list reply. */
+#define ISM_LIST_PAGE(tag, type)                                               \
+	struct tag {                                                           \
+		uint64_t next;                                                 \
+		uint32_t n;                                                    \
+		type e[ISM_LIST_MAX];                                          \
+	}
+ISM_LIST_PAGE(ism_peers_page, struct ism_peer_info);
+ISM_LIST_PAGE(ism_regions_page, struct ism_region_entry);
+ISM_LIST_PAGE(ism_refs_page, struct ism_ref_entry);
+ISM_LIST_PAGE(ism_streams_page, struct ism_stream_info);
+
 /* Start a message: writes the header (len patched by ism_proto_end). */
 void ism_proto_begin(struct ism_wbuf *b, void *buf, size_t cap, uint16_t type,
 		     uint16_t flags, uint32_t seq, uint32_t status);
 /* Patch the length.  Returns the message length or the cursor's error. */
 int ism_proto_end(struct ism_wbuf *b);
 
-/* Name of a message type for logs ("hello", "ev-notify", ...). */
+/* Name of a message type for logs ("hello", "ev-notify", ...; "unknown"). */
 const char *ism_proto_type_name(uint16_t type);
 
 /* Requests. */
@@ -361,10 +397,24 @@ void ism_proto_put_ivsh_sections_rep(struct ism_wbuf *b, const uint32_t *ids,
 				     uint32_t n);
 int ism_proto_get_ivsh_sections_rep(struct ism_rbuf *b, uint32_t *ids,
 				    uint32_t *n);
+struct ism_ivsh_list_page {
+	uint32_t n;
+	struct ism_ivshmem_domain e[ISM_IVSH_DOMAINS_MAX];
+};
+struct ism_ivsh_peers_page {
+	uint32_t n;
+	struct ism_ivshmem_peer e[ISM_IVSH_PEERS_MAX];
+};
+struct ism_ivsh_sections_page {
+	uint32_t n;
+	uint32_t ids[ISM_IVSH_FDS_PER_MSG];
+};
 void ism_proto_put_batch_rep(struct ism_wbuf *b, const struct ism_batch_rep *m);
 int ism_proto_get_batch_rep(struct ism_rbuf *b, struct ism_batch_rep *m);
 
-/* Events: one decoder for all, into the public struct ism_event. */
+/* Events: one decoder for all, into the public struct ism_event, and one
+ * encoder from it (its type field picks the message). */
+void ism_proto_put_event(struct ism_wbuf *b, const struct ism_event *ev);
 void ism_proto_put_ev_notify(struct ism_wbuf *b, uint64_t region,
 			     uint64_t sender, uint64_t value, uint32_t count);
 void ism_proto_put_ev_gone(struct ism_wbuf *b, uint64_t region, uint32_t reason);
