@@ -80,16 +80,44 @@ struct acct *acct_ref(struct acct *a)
 	return a;
 }
 
-static void maybe_free(struct acct *a)
+/* A log budget refills in well under this (log.c: 20 lines at 5/s). */
+#define RL_IDLE_NS (10ull * 1000000000ull)
+
+static bool idle(const struct acct *a, uint64_t now)
 {
 	if (a->refs)
-		return;
+		return false;
 	for (int k = 0; k < ACCT_KINDS; k++)
 		if (a->used[k])
-			return;
+			return false;
+	return a->rl_stamp == 0 || now - a->rl_stamp >= RL_IDLE_NS;
+}
+
+static void maybe_free(struct acct *a)
+{
+	if (!idle(a, ism_now_ns()))
+		return;
 	ism_map_del(&A.by_uid, a->uid, 0);
 	A.n--;
 	free(a);
+}
+
+void acct_sweep(uint64_t now)
+{
+	size_t pos = 0;
+	struct acct *a;
+
+	if (!A.ready)
+		return;
+	/* Deleting moves later entries: restart after each (rare). */
+	while ((a = ism_map_next(&A.by_uid, &pos, NULL, NULL))) {
+		if (!idle(a, now))
+			continue;
+		ism_map_del(&A.by_uid, a->uid, 0);
+		A.n--;
+		free(a);
+		pos = 0;
+	}
 }
 
 void acct_put(struct acct *a)
@@ -141,6 +169,13 @@ bool acct_over(const struct acct *a, enum acct_kind k)
 	if (A.total[k] >= A.cap[k])
 		return true;
 	return a && !a->exempt && a->used[k] >= A.uid_cap[k];
+}
+
+bool acct_beyond(const struct acct *a, enum acct_kind k)
+{
+	if (A.total[k] > A.cap[k])
+		return true;
+	return a && !a->exempt && a->used[k] > A.uid_cap[k];
 }
 
 uint64_t acct_total(enum acct_kind k)

@@ -16,7 +16,9 @@
  *
  * Records outlive peers (a lingering region is charged to its owner's uid
  * after the owner is gone), so an acct is reference-counted and freed only
- * when nothing refers to it and nothing is charged.
+ * when nothing refers to it, nothing is charged, and its log rate limit
+ * has refilled (acct_sweep): a uid whose connections come and go one at a
+ * time must not get a fresh log burst each time.
  */
 #ifndef ISMD_ACCT_H
 #define ISMD_ACCT_H
@@ -61,6 +63,12 @@ void acct_force(struct acct *a, enum acct_kind k, uint64_t n);
 void acct_uncharge(struct acct *a, enum acct_kind k, uint64_t n);
 /* Is @a (or the global total) at or past its cap of @k? */
 bool acct_over(const struct acct *a, enum acct_kind k);
+/* Past it (only forced charges get there): what ismd cannot refuse
+ * outright has to stop coming. */
+bool acct_beyond(const struct acct *a, enum acct_kind k);
+/* Free the accts nobody refers to once their log budget is whole again
+ * (until then a uid that comes and goes keeps its rate limit). */
+void acct_sweep(uint64_t now);
 
 uint64_t acct_total(enum acct_kind k);
 uint64_t acct_cap(enum acct_kind k);

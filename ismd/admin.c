@@ -15,17 +15,11 @@
 #include <string.h>
 #include <unistd.h>
 
-int op_status(struct daemon *d, struct peer *p, uint32_t seq,
-	      struct ism_rbuf *rb, unsigned nfds)
+int op_status(struct daemon *d, struct peer *p, struct req *rq)
 {
 	struct ism_status st = { 0 };
-	struct ism_wbuf b;
 	uint64_t now = ism_now_ns();
-	int e;
 
-	(void)nfds;
-	if ((e = ism_proto_get_empty(rb)) < 0)
-		return e;
 	ism_strlcpy(st.version, ISM_VERSION_STRING, sizeof(st.version));
 	memcpy(st.host_id.b, d->host_id, ISM_HOST_ID_SIZE);
 	st.pid = (uint32_t)getpid();
@@ -55,13 +49,7 @@ int op_status(struct daemon *d, struct peer *p, uint32_t seq,
 		 * non-administrator has no use for the pid. */
 		st.pid = 0;
 	}
-	ism_proto_begin(&b, d->tx, ISM_WIRE_MAX_MSG, ISM_MSG_STATUS,
-			ISM_WIRE_F_REPLY, seq, 0);
-	ism_proto_put_status_rep(&b, &st);
-	e = ism_proto_end(&b);
-	if (e < 0)
-		return e;
-	peer_send(d, p, (size_t)e, NULL, 0, false);
+	ism_proto_put_status_rep(&rq->out, &st);
 	return 0;
 }
 
@@ -216,54 +204,49 @@ static int list_refs(struct daemon *d, struct peer *p,
 	return 0;
 }
 
-int op_list(struct daemon *d, struct peer *p, uint16_t type, uint32_t seq,
-	    struct ism_rbuf *rb, unsigned nfds)
+static int list_req(const struct req *rq, bool region,
+		    const struct ism_list_req **out)
 {
-	struct ism_list_req req;
-	struct ism_wbuf b;
-	int e;
+	const struct ism_list_req *req = rq->in;
 
-	(void)nfds;
-	if ((e = ism_proto_get_list_req(rb, &req)) < 0)
-		return e;
-	if (type != ISM_MSG_LIST_REFS && req.region != 0)
+	if (!region && req->region != 0)
 		return -EINVAL;
-	ism_proto_begin(&b, d->tx, ISM_WIRE_MAX_MSG, type, ISM_WIRE_F_REPLY,
-			seq, 0);
-	if (type == ISM_MSG_LIST_PEERS)
-		e = list_peers(d, p, &req, &b);
-	else if (type == ISM_MSG_LIST_REGIONS)
-		e = list_regions(d, p, &req, &b);
-	else
-		e = list_refs(d, p, &req, &b);
-	if (e < 0)
-		return e;
-	e = ism_proto_end(&b);
-	if (e < 0)
-		return e;
-	peer_send(d, p, (size_t)e, NULL, 0, false);
+	*out = req;
 	return 0;
 }
 
-int op_watch(struct daemon *d, struct peer *p, uint32_t seq,
-	     struct ism_rbuf *rb, unsigned nfds)
+int op_list_peers(struct daemon *d, struct peer *p, struct req *rq)
 {
-	struct ism_wbuf b;
-	uint32_t mask;
-	int e;
+	const struct ism_list_req *req;
+	int e = list_req(rq, false, &req);
 
-	(void)nfds;
-	if ((e = ism_proto_get_watch_req(rb, &mask)) < 0)
-		return e;
+	return e < 0 ? e : list_peers(d, p, req, &rq->out);
+}
+
+int op_list_regions(struct daemon *d, struct peer *p, struct req *rq)
+{
+	const struct ism_list_req *req;
+	int e = list_req(rq, false, &req);
+
+	return e < 0 ? e : list_regions(d, p, req, &rq->out);
+}
+
+int op_list_refs(struct daemon *d, struct peer *p, struct req *rq)
+{
+	const struct ism_list_req *req;
+	int e = list_req(rq, true, &req);
+
+	return e < 0 ? e : list_refs(d, p, req, &rq->out);
+}
+
+int op_watch(struct daemon *d, struct peer *p, struct req *rq)
+{
+	uint32_t mask = *(const uint32_t *)rq->in;
+
+	(void)d;
 	if (mask == 0)
 		p->flags &= ~PEER_WATCH;
 	else
 		p->flags |= PEER_WATCH;
-	ism_proto_begin(&b, d->tx, ISM_WIRE_MAX_MSG, ISM_MSG_WATCH,
-			ISM_WIRE_F_REPLY, seq, 0);
-	e = ism_proto_end(&b);
-	if (e < 0)
-		return e;
-	peer_send(d, p, (size_t)e, NULL, 0, false);
 	return 0;
 }

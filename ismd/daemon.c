@@ -125,12 +125,24 @@ static void on_listen(struct daemon *d, struct ep_source *src, uint32_t ev)
 	peer_accept(d);
 }
 
+static void resume_accept(struct daemon *d)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &d->listen_src };
+
+	if (!d->accept_paused)
+		return;
+	d->accept_paused = false;
+	epoll_ctl(d->epfd, EPOLL_CTL_MOD, d->listen_fd, &ev);
+}
+
 static void on_worker(struct daemon *d, struct ep_source *src, uint32_t ev)
 {
-	(void)d;
 	(void)src;
 	(void)ev;
 	worker_reap();
+	/* Closes done: fds may be free again for waiting connections (if
+	 * not, accept pauses again at once). */
+	resume_accept(d);
 }
 
 static void on_doorbell(struct daemon *d, struct ep_source *src, uint32_t ev)
@@ -175,7 +187,9 @@ int daemon_init(struct daemon *d, const struct ismd_config *cfg)
 	d->huge_page_size = read_huge_page_size();
 	d->rx = malloc(ISM_WIRE_MAX_MSG);
 	d->tx = malloc(ISM_WIRE_MAX_MSG);
-	if (!d->rx || !d->tx)
+	d->rep = malloc(ISM_WIRE_MAX_MSG);
+	d->req_buf = malloc(ism_proto_req_max_size());
+	if (!d->rx || !d->tx || !d->rep || !d->req_buf)
 		return -ENOMEM;
 
 	/* Signals: SIGPIPE ignored (MSG_NOSIGNAL too), the rest via a
@@ -219,22 +233,21 @@ int daemon_init(struct daemon *d, const struct ismd_config *cfg)
 	if (d->epoch > 1 && cfg->recovery_ms)
 		d->recovery_end_ns =
 			d->start_ns + (uint64_t)cfg->recovery_ms * 1000000ull;
-	if ((r = ismd_listen(d)) < 0)
-		return r;
-
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);
 	d->timer_fd = timerfd_create(CLOCK_MONOTONIC,
 				     TFD_CLOEXEC | TFD_NONBLOCK);
 	if (d->epfd < 0 || d->timer_fd < 0)
 		return -errno;
 	timerfd_settime(d->timer_fd, 0, &its, NULL);
-	if ((r = ep_add(d, d->listen_fd, &d->listen_src, on_listen)) < 0 ||
-	    (r = ep_add(d, d->signal_fd, &d->signal_src, on_signal)) < 0 ||
+	/* The ivshmem sockets before the control socket: once ismd answers
+	 * there, every socket it serves exists. */
+	if ((r = ep_add(d, d->signal_fd, &d->signal_src, on_signal)) < 0 ||
 	    (r = ep_add(d, d->timer_fd, &d->timer_src, housekeeping)) < 0 ||
 	    (r = ep_add(d, worker_fd(), &d->worker_src, on_worker)) < 0 ||
 	    (r = ep_add(d, doorbell_event_fd(), &d->doorbell_src,
 			on_doorbell)) < 0 ||
-	    (r = ivsh_init(d)) < 0)
+	    (r = ivsh_init(d)) < 0 || (r = ismd_listen(d)) < 0 ||
+	    (r = ep_add(d, d->listen_fd, &d->listen_src, on_listen)) < 0)
 		return r;
 	{
 		char hid[2 * ISM_HOST_ID_SIZE + 1];
@@ -274,6 +287,7 @@ static void housekeeping(struct daemon *d, struct ep_source *src,
 		return;
 	worker_tick();
 	peer_housekeeping(d, now);
+	acct_sweep(now);
 	if (d->recovery_end_ns && now >= d->recovery_end_ns) {
 		d->recovery_end_ns = 0;
 		if (d->n_pending)
@@ -421,5 +435,8 @@ void daemon_fini(struct daemon *d)
 	acct_fini();
 	free(d->rx);
 	free(d->tx);
-	d->rx = d->tx = NULL;
+	free(d->rep);
+	free(d->req_buf);
+	d->rx = d->tx = d->rep = NULL;
+	d->req_buf = NULL;
 }

@@ -42,33 +42,27 @@ static bool may_resume(struct daemon *d, const struct ism_hello_req *req)
 	return ism_map_get(&d->peer_by_id, req->resume_id, 0) == NULL;
 }
 
-int op_hello(struct daemon *d, struct peer *p, uint32_t seq,
-	     struct ism_rbuf *rb, int *fds, unsigned nfds)
+int op_hello(struct daemon *d, struct peer *p, struct req *rq)
 {
-	struct ism_hello_req req;
+	const struct ism_hello_req *req = rq->in;
 	struct ism_hello_rep rep = { 0 };
-	struct ism_wbuf b;
+	int *fds = rq->fds;
 	unsigned want;
 	uint64_t left;
 	int r;
 
-	r = ism_proto_get_hello_req(rb, &req);
-	if (r < 0)
-		return r;
 	if (p->refuse) {
-		peer_send_error(d, p, ISM_MSG_HELLO, seq, p->refuse);
-		peer_kill(d, p, p->refuse == EUSERS ? "too many peers"
-						    : "refused by policy");
-		return 0;
+		rq->kill_after = p->refuse == EUSERS ? "too many peers"
+						     : "refused by policy";
+		return -p->refuse;
 	}
-	if (req.min_version > ISM_PROTO_VERSION ||
-	    req.max_version < ISM_PROTO_VERSION) {
-		peer_send_error(d, p, ISM_MSG_HELLO, seq, EPROTONOSUPPORT);
-		peer_kill(d, p, "no common protocol version");
-		return 0;
+	if (req->min_version > ISM_PROTO_VERSION ||
+	    req->max_version < ISM_PROTO_VERSION) {
+		rq->kill_after = "no common protocol version";
+		return -EPROTONOSUPPORT;
 	}
-	want = (req.flags & ISM_HELLO_F_DOORBELL) ? 1 : 0;
-	if (nfds != want)
+	want = (req->flags & ISM_HELLO_F_DOORBELL) ? 1 : 0;
+	if (rq->nfds != want)
 		return -EBADMSG;
 	if (want) {
 		if (!is_eventfd(fds[0])) {
@@ -86,8 +80,8 @@ int op_hello(struct daemon *d, struct peer *p, uint32_t seq,
 			return -ENOMEM;
 		}
 	}
-	if ((req.flags & ISM_HELLO_F_RESUME) && may_resume(d, &req)) {
-		p->id = req.resume_id;
+	if ((req->flags & ISM_HELLO_F_RESUME) && may_resume(d, req)) {
+		p->id = req->resume_id;
 		p->flags |= PEER_RESUMED;
 	} else {
 		if (d->next_peer >= UINT32_MAX)
@@ -102,7 +96,7 @@ int op_hello(struct daemon *d, struct peer *p, uint32_t seq,
 	p->flags |= PEER_HELLO;
 	if (peer_is_admin(d, p))
 		p->flags |= PEER_ADMIN;
-	ism_strlcpy(p->name, req.name, sizeof(p->name));
+	ism_strlcpy(p->name, req->name, sizeof(p->name));
 
 	rep.version = ISM_PROTO_VERSION;
 	rep.caps = 0;
@@ -121,14 +115,9 @@ int op_hello(struct daemon *d, struct peer *p, uint32_t seq,
 	left = daemon_recovering(d) ? (d->recovery_end_ns - ism_now_ns()) / 1000000
 				    : 0;
 	rep.recovery_ms = (uint32_t)ISM_MIN(left, (uint64_t)UINT32_MAX);
-	ism_proto_begin(&b, d->tx, ISM_WIRE_MAX_MSG, ISM_MSG_HELLO,
-			ISM_WIRE_F_REPLY, seq, 0);
-	ism_proto_put_hello_rep(&b, &rep);
-	r = ism_proto_end(&b);
-	if (r < 0)
-		return r;
-	peer_send(d, p, (size_t)r, NULL, 0, false);
-	ismd_log(L_INFO, "peer %llx: pid %d uid %d gid %d name \"%s\"%s%s",
+	ism_proto_put_hello_rep(&rq->out, &rep);
+	ismd_alog(p->acct, L_INFO,
+		  "peer %llx: pid %d uid %d gid %d name \"%s\"%s%s",
 		 (unsigned long long)p->id, (int)p->pid, (int)p->uid,
 		 (int)p->gid, p->name, p->flags & PEER_ADMIN ? " admin" : "",
 		 p->flags & PEER_RESUMED ? " (resumed)" : "");

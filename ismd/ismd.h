@@ -23,6 +23,7 @@
 
 #include "acct.h"
 #include "closer.h"
+#include "dispatch.h"
 #include "doorbell.h"
 #include "guard.h"
 #include "memfd.h"
@@ -92,8 +93,6 @@ struct ep_source {
 	void (*fn)(struct daemon *d, struct ep_source *src, uint32_t events);
 };
 
-/* A request handler's "the reply comes later" (a job is running). */
-#define ISMD_ASYNC 1
 
 struct outmsg {
 	struct outmsg *next;
@@ -230,7 +229,6 @@ struct daemon {
 	uint64_t start_ns, recovery_end_ns;
 	uint32_t page_size, huge_page_size;
 	bool stopping;
-	bool noreply; /* the request being handled wants no reply */
 
 	struct ism_list peers; /* every connected peer */
 	struct ism_list peers_by_id; /* greeted peers, sorted by id */
@@ -261,7 +259,10 @@ struct daemon {
 	uint64_t ops, notifies, events_coalesced, events_lost, evictions;
 	uint64_t budget_refusals;
 
-	uint8_t *rx, *tx; /* ISM_WIRE_MAX_MSG each */
+	/* ISM_WIRE_MAX_MSG each: what is received, events and errors being
+	 * sent, and the reply being built (dispatch.c) */
+	uint8_t *rx, *tx, *rep;
+	void *req_buf; /* the decoded request (ism_proto_req_max_size()) */
 };
 
 /* log.c */
@@ -317,10 +318,15 @@ void peer_free(struct daemon *d, struct peer *p);
 /* Send a message built in d->tx; @droppable: see struct outmsg. */
 void peer_send(struct daemon *d, struct peer *p, size_t len, const int *fds,
 	       unsigned nfds, bool droppable);
+/* A reply built in @buf (d->rep, by dispatch.c). */
+void peer_send_reply(struct daemon *d, struct peer *p, const uint8_t *buf,
+		     size_t len, const int *fds, unsigned nfds);
 void peer_send_error(struct daemon *d, struct peer *p, uint16_t type,
 		     uint32_t seq, int err);
 /* A request of @p that returned ISMD_ASYNC is answered: read on. */
 void peer_async_done(struct daemon *d, struct peer *p);
+/* Stop (@on) or resume reading @p for reason @flag (PEER_BUSY...). */
+void peer_pause(struct daemon *d, struct peer *p, uint32_t flag, bool on);
 void peer_event_notify(struct daemon *d, struct peer *p, uint64_t region,
 		       uint64_t sender, uint64_t value);
 void peer_event_gone(struct daemon *d, struct peer *p, uint64_t region,
@@ -340,59 +346,21 @@ void peer_index(struct daemon *d, struct peer *p);
 bool peer_is_admin(struct daemon *d, const struct peer *p);
 void peer_housekeeping(struct daemon *d, uint64_t now);
 
-/* region.c: request handlers.  Each returns 0 after replying itself,
- * ISMD_ASYNC when a job will reply, or -errno for the caller to send as
- * an error reply. */
-int op_alloc(struct daemon *d, struct peer *p, uint32_t seq,
-	     struct ism_rbuf *rb, int *fds, unsigned nfds);
-int op_attach(struct daemon *d, struct peer *p, uint32_t seq,
-	      struct ism_rbuf *rb, unsigned nfds);
-int op_detach(struct daemon *d, struct peer *p, uint32_t seq,
-	      struct ism_rbuf *rb, unsigned nfds);
-int op_destroy(struct daemon *d, struct peer *p, uint32_t seq,
-	       struct ism_rbuf *rb, unsigned nfds);
-int op_notify(struct daemon *d, struct peer *p, uint32_t seq,
-	      struct ism_rbuf *rb, unsigned nfds);
-int op_read(struct daemon *d, struct peer *p, uint32_t seq,
-	    struct ism_rbuf *rb, unsigned nfds);
-int op_write(struct daemon *d, struct peer *p, uint32_t seq,
-	     struct ism_rbuf *rb, unsigned nfds);
-int op_register(struct daemon *d, struct peer *p, uint32_t seq,
-		struct ism_rbuf *rb, int *fds, unsigned nfds);
-int op_reattach(struct daemon *d, struct peer *p, uint32_t seq,
-		struct ism_rbuf *rb, unsigned nfds);
+/* region.c */
 /* Release everything @p holds (it is going away). */
 void region_release_peer(struct daemon *d, struct peer *p);
 void pending_expire_all(struct daemon *d);
 void region_free_all(struct daemon *d);
 void region_init(struct daemon *d);
 
-/* admin.c */
-int op_status(struct daemon *d, struct peer *p, uint32_t seq,
-	      struct ism_rbuf *rb, unsigned nfds);
-int op_list(struct daemon *d, struct peer *p, uint16_t type, uint32_t seq,
-	    struct ism_rbuf *rb, unsigned nfds);
-int op_watch(struct daemon *d, struct peer *p, uint32_t seq,
-	     struct ism_rbuf *rb, unsigned nfds);
-
 /* stream.c */
 void stream_init(struct daemon *d);
 void stream_fini(struct daemon *d);
 void stream_release_peer(struct daemon *d, struct peer *p);
-int op_stream_open(struct daemon *d, struct peer *p, uint32_t seq,
-		   struct ism_rbuf *rb, int *fds, unsigned nfds);
-int op_stream_resolve(struct daemon *d, struct peer *p, uint32_t seq,
-		      struct ism_rbuf *rb, unsigned nfds);
-int op_stream_update(struct daemon *d, struct peer *p, uint32_t seq,
-		     struct ism_rbuf *rb, unsigned nfds);
-int op_stream_close(struct daemon *d, struct peer *p, uint32_t seq,
-		    struct ism_rbuf *rb, unsigned nfds);
-int op_list_streams(struct daemon *d, struct peer *p, uint32_t seq,
-		    struct ism_rbuf *rb, unsigned nfds);
 
-/* ivshmem.c: QEMU's ivshmem server protocol.  Parse "PATH,size=..."
- * (0, or -errno with a one-line reason in @err); open the configured
- * domains; free dropped peers (at reap). */
+/* ivsh_*.c (ivsh.h): ivshmem domains.  Parse "PATH,size=..." (0, or
+ * -errno with a one-line reason in @err); open the configured domains;
+ * free dropped peers (at reap). */
 struct ivsh_domain;
 struct ivsh_peer;
 int ivsh_parse(const char *arg, struct ivsh_spec *s, char *err, size_t errlen);
@@ -401,11 +369,5 @@ void ivsh_fini(struct daemon *d);
 void ivsh_reap(struct daemon *d);
 /* Leave every domain @p joined (it is going away). */
 void ivsh_release_peer(struct daemon *d, struct peer *p);
-int op_ivsh(struct daemon *d, struct peer *p, uint16_t type, uint32_t seq,
-	    struct ism_rbuf *rb, unsigned nfds);
-
-/* hello.c */
-int op_hello(struct daemon *d, struct peer *p, uint32_t seq,
-	     struct ism_rbuf *rb, int *fds, unsigned nfds);
 
 #endif

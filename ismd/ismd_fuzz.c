@@ -199,9 +199,11 @@ int LLVMFuzzerInitialize(int *argc, char **argv[])
 	D.huge_page_size = 2u << 20;
 	D.rx = malloc(ISM_WIRE_MAX_MSG);
 	D.tx = malloc(ISM_WIRE_MAX_MSG);
+	D.rep = malloc(ISM_WIRE_MAX_MSG);
+	D.req_buf = malloc(ism_proto_req_max_size());
 	D.epfd = epoll_create1(EPOLL_CLOEXEC);
 	D.listen_fd = D.signal_fd = D.timer_fd = D.lock_fd = -1;
-	if (!D.rx || !D.tx || D.epfd < 0 || ismd_state_ephemeral(&D) < 0 ||
+	if (!D.rx || !D.tx || !D.rep || !D.req_buf || D.epfd < 0 || ismd_state_ephemeral(&D) < 0 ||
 	    ivsh_init(&D) < 0)
 		abort();
 	unlink(D.cfg.ivshmem[0].path); /* the socket is not needed */

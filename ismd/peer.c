@@ -296,7 +296,7 @@ void peer_free(struct daemon *d, struct peer *p)
 			    : L_INFO;
 
 	if (p->id)
-		ismd_log(level, "peer %llx (pid %d%s%s) gone: %s",
+		ismd_alog(p->acct, level, "peer %llx (pid %d%s%s) gone: %s",
 			 (unsigned long long)p->id, (int)p->pid,
 			 p->name[0] ? ", " : "", p->name,
 			 p->dead_reason ? p->dead_reason : "closed");
@@ -435,15 +435,16 @@ static int enqueue(struct daemon *d, struct peer *p, const uint8_t *buf,
 	return 0;
 }
 
-static void send_class(struct daemon *d, struct peer *p, size_t len,
-		       const int *fds, unsigned nfds, enum send_class cls)
+static void send_class(struct daemon *d, struct peer *p, const uint8_t *buf,
+		       size_t len, const int *fds, unsigned nfds,
+		       enum send_class cls)
 {
 	int r;
 
 	if (p->flags & PEER_DEAD)
 		return;
 	if (!p->oq_head) {
-		r = ism_wire_send(p->sock, d->tx, len, fds, nfds, MSG_DONTWAIT);
+		r = ism_wire_send(p->sock, buf, len, fds, nfds, MSG_DONTWAIT);
 		if (r == 0)
 			return;
 		if (r != -EAGAIN) {
@@ -451,7 +452,7 @@ static void send_class(struct daemon *d, struct peer *p, size_t len,
 			return;
 		}
 	}
-	r = enqueue(d, p, d->tx, len, fds, nfds, cls);
+	r = enqueue(d, p, buf, len, fds, nfds, cls);
 	if (r < 0) {
 		d->evictions++;
 		peer_kill(d, p, r == -ENOBUFS ? "not reading its socket"
@@ -462,7 +463,14 @@ static void send_class(struct daemon *d, struct peer *p, size_t len,
 void peer_send(struct daemon *d, struct peer *p, size_t len, const int *fds,
 	       unsigned nfds, bool droppable)
 {
-	send_class(d, p, len, fds, nfds, droppable ? SEND_DROP : SEND_REPLY);
+	send_class(d, p, d->tx, len, fds, nfds,
+		   droppable ? SEND_DROP : SEND_REPLY);
+}
+
+void peer_send_reply(struct daemon *d, struct peer *p, const uint8_t *buf,
+		     size_t len, const int *fds, unsigned nfds)
+{
+	send_class(d, p, buf, len, fds, nfds, SEND_REPLY);
 }
 
 static void send_overflow(struct daemon *d, struct peer *p)
@@ -532,7 +540,7 @@ static void send_event(struct daemon *d, struct peer *p, struct ism_wbuf *b,
 	int n = ism_proto_end(b);
 
 	if (n > 0)
-		send_class(d, p, (size_t)n, NULL, 0, cls);
+		send_class(d, p, d->tx, (size_t)n, NULL, 0, cls);
 }
 
 #define EV_BEGIN(b, type)                                                      \
@@ -614,99 +622,35 @@ void peer_watch(struct daemon *d, uint32_t kind, uint32_t reason,
 
 /* ---- receiving ---- */
 
-static int dispatch(struct daemon *d, struct peer *p, struct ism_wire_hdr *h,
-		    struct ism_rbuf *rb, int *fds, unsigned nfds)
-{
-	/* Peers send requests only; NOREPLY suits the fire-and-forget ones
-	 * (NOTIFY, and a stream's updates). */
-	if ((h->flags & ~ISM_WIRE_F_NOREPLY) ||
-	    ((h->flags & ISM_WIRE_F_NOREPLY) && h->type != ISM_MSG_NOTIFY &&
-	     h->type != ISM_MSG_STREAM_UPDATE &&
-	     h->type != ISM_MSG_STREAM_CLOSE))
-		return -EPROTO;
-	d->noreply = h->flags & ISM_WIRE_F_NOREPLY;
-	if (!(p->flags & PEER_HELLO))
-		return h->type == ISM_MSG_HELLO
-			       ? op_hello(d, p, h->seq, rb, fds, nfds)
-			       : -EPROTO;
-	p->ops++;
-	d->ops++;
-	/* Only HELLO, ALLOC, REGISTER and STREAM_OPEN carry fds; anything
-	 * else with fds is malformed (the caller closes them). */
-	if (nfds && h->type != ISM_MSG_REGISTER && h->type != ISM_MSG_ALLOC &&
-	    h->type != ISM_MSG_STREAM_OPEN)
-		return -EBADMSG;
-	switch (h->type) {
-	case ISM_MSG_ALLOC:
-		return op_alloc(d, p, h->seq, rb, fds, nfds);
-	case ISM_MSG_ATTACH:
-		return op_attach(d, p, h->seq, rb, nfds);
-	case ISM_MSG_DETACH:
-		return op_detach(d, p, h->seq, rb, nfds);
-	case ISM_MSG_DESTROY:
-		return op_destroy(d, p, h->seq, rb, nfds);
-	case ISM_MSG_NOTIFY:
-		return op_notify(d, p, h->seq, rb, nfds);
-	case ISM_MSG_READ:
-		return op_read(d, p, h->seq, rb, nfds);
-	case ISM_MSG_WRITE:
-		return op_write(d, p, h->seq, rb, nfds);
-	case ISM_MSG_STATUS:
-		return op_status(d, p, h->seq, rb, nfds);
-	case ISM_MSG_LIST_PEERS:
-	case ISM_MSG_LIST_REGIONS:
-	case ISM_MSG_LIST_REFS:
-		return op_list(d, p, h->type, h->seq, rb, nfds);
-	case ISM_MSG_WATCH:
-		return op_watch(d, p, h->seq, rb, nfds);
-	case ISM_MSG_REGISTER:
-		return op_register(d, p, h->seq, rb, fds, nfds);
-	case ISM_MSG_REATTACH:
-		return op_reattach(d, p, h->seq, rb, nfds);
-	case ISM_MSG_STREAM_OPEN:
-		return op_stream_open(d, p, h->seq, rb, fds, nfds);
-	case ISM_MSG_STREAM_RESOLVE:
-		return op_stream_resolve(d, p, h->seq, rb, nfds);
-	case ISM_MSG_STREAM_UPDATE:
-		return op_stream_update(d, p, h->seq, rb, nfds);
-	case ISM_MSG_STREAM_CLOSE:
-		return op_stream_close(d, p, h->seq, rb, nfds);
-	case ISM_MSG_LIST_STREAMS:
-		return op_list_streams(d, p, h->seq, rb, nfds);
-	case ISM_MSG_IVSH_LIST:
-	case ISM_MSG_IVSH_PEERS:
-	case ISM_MSG_IVSH_JOIN:
-	case ISM_MSG_IVSH_VECTORS:
-	case ISM_MSG_IVSH_RING:
-	case ISM_MSG_IVSH_LEAVE:
-	case ISM_MSG_IVSH_LAYOUT:
-	case ISM_MSG_IVSH_SECTIONS:
-	case ISM_MSG_IVSH_STATE:
-		return op_ivsh(d, p, h->type, h->seq, rb, nfds);
-	case ISM_MSG_HELLO:
-		return -EPROTO; /* only once */
-	default:
-		return -ENOSYS;
-	}
-}
-
-static void bad_message(struct daemon *d, struct peer *p, uint16_t type,
-			uint32_t seq, int err)
+/* A packet whose header cannot be trusted: answered with no sequence
+ * number; counted like any malformed request. */
+static void malformed(struct daemon *d, struct peer *p, int err)
 {
 	p->bad_msgs++;
-	ismd_plog(p, L_WARN, "%s: %s", ism_proto_type_name(type),
-		  strerror(-err));
-	peer_send_error(d, p, type, seq, err);
+	ismd_plog(p, L_WARN, "malformed packet: %s", strerror(-err));
+	peer_send_error(d, p, 0, 0, err);
 	if (p->bad_msgs > PEER_BAD_MSGS_MAX)
 		peer_kill(d, p, "too many malformed requests");
 	else if (!(p->flags & PEER_HELLO))
 		peer_kill(d, p, "protocol error before hello");
 }
 
-/* Pause or resume reading @p for the uid's fd budget. */
+void peer_pause(struct daemon *d, struct peer *p, uint32_t flag, bool on)
+{
+	if (!!(p->flags & flag) == on)
+		return;
+	p->flags ^= flag;
+	if (!(p->flags & PEER_DEAD))
+		epoll_set(d, p, EPOLL_CTL_MOD);
+}
+
+/* Pause or resume reading @p for the uid's fd budget: only when fds ismd
+ * could not refuse (those a message carried) pushed it past its share.
+ * At the share exactly, requests are still read and refused (EDQUOT), and
+ * a DESTROY that frees an fd gets through. */
 static bool starved(struct daemon *d, struct peer *p)
 {
-	bool over = acct_over(p->acct, ACCT_FDS);
+	bool over = acct_beyond(p->acct, ACCT_FDS);
 
 	if (over == !!(p->flags & PEER_STARVED))
 		return over;
@@ -729,7 +673,6 @@ void peer_readable(struct daemon *d, struct peer *p)
 		int fds[ISM_WIRE_SCM_MAX_FDS];
 		unsigned nfds = 0;
 		ssize_t n;
-		int r;
 
 		if (p->flags & (PEER_DEAD | PEER_PAUSED))
 			return;
@@ -755,9 +698,8 @@ void peer_readable(struct daemon *d, struct peer *p)
 			 * its header cannot be trusted; answer with no
 			 * sequence number. */
 			if (n > 0 || n == -EMSGSIZE || n == -EBADMSG) {
-				bad_message(d, p, 0, 0,
-					    n == -EMSGSIZE ? -EMSGSIZE
-							   : -EBADMSG);
+				malformed(d, p,
+					  n == -EMSGSIZE ? -EMSGSIZE : -EBADMSG);
 				starved(d, p);
 				continue;
 			}
@@ -767,38 +709,17 @@ void peer_readable(struct daemon *d, struct peer *p)
 		ism_rbuf_init(&rb, d->rx, (size_t)n);
 		if (ism_wire_hdr_get(&rb, (size_t)n, &h) < 0) {
 			closer_put_fds(fds, nfds, p->acct);
-			bad_message(d, p, 0, 0, -EBADMSG);
+			malformed(d, p, -EBADMSG);
 			starved(d, p);
 			continue;
 		}
-		r = dispatch(d, p, &h, &rb, fds, nfds);
+		dispatch_request(d, p, &h, &rb, fds, nfds);
 		/* A handler that keeps an fd sets its slot to -1 (and the
 		 * fd stays charged to this uid); every fd still here is
 		 * closed, off the loop, on success and error alike. */
 		for (unsigned k = 0; k < nfds; k++)
 			if (fds[k] >= 0)
 				closer_put(fds[k], p->acct);
-		if (r == ISMD_ASYNC) {
-			/* A job answers; nothing more is read from this peer
-			 * until then, so its replies stay in order.  (A job
-			 * run inline, by the fuzzer, has answered already.) */
-			if (p->jobs && !(p->flags & PEER_DEAD)) {
-				p->flags |= PEER_BUSY;
-				epoll_set(d, p, EPOLL_CTL_MOD);
-			}
-		} else if (r < 0 && d->noreply) {
-			/* Nothing is sent back, failure included (the sender
-			 * asked so); the failure is counted and logged. */
-			p->failed_noreply++;
-			ismd_plog(p, L_DEBUG, "%s (no reply): %s",
-				  ism_proto_type_name(h.type), strerror(-r));
-		} else if (r < 0) {
-			if (r == -EBADMSG || r == -EPROTO)
-				bad_message(d, p, h.type, h.seq, r);
-			else
-				peer_send_error(d, p, h.type, h.seq, r);
-		}
-		d->noreply = false;
 		if (starved(d, p))
 			return;
 	}
@@ -806,10 +727,7 @@ void peer_readable(struct daemon *d, struct peer *p)
 
 void peer_async_done(struct daemon *d, struct peer *p)
 {
-	p->flags &= ~PEER_BUSY;
-	if (p->flags & PEER_DEAD)
-		return;
-	epoll_set(d, p, EPOLL_CTL_MOD);
+	peer_pause(d, p, PEER_BUSY, false);
 }
 
 void peer_housekeeping(struct daemon *d, uint64_t now)

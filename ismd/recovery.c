@@ -161,35 +161,19 @@ static uint32_t register_one(struct daemon *d, struct peer *p,
 	return 0;
 }
 
-int op_register(struct daemon *d, struct peer *p, uint32_t seq,
-		struct ism_rbuf *rb, int *fds, unsigned nfds)
+int op_register(struct daemon *d, struct peer *p, struct req *rq)
 {
-	struct ism_register_req *req = malloc(sizeof(*req));
+	const struct ism_register_req *req = rq->in;
 	struct ism_batch_rep rep = { 0 };
-	struct ism_wbuf b;
-	int e, n;
 
-	if (!req)
-		return -ENOMEM;
-	e = ism_proto_get_register_req(rb, req);
-	if (e == 0 && nfds != req->n)
-		e = -EBADMSG;
-	if (e == 0 && (!(p->flags & PEER_RESUMED) || !daemon_recovering(d)))
-		e = -EPERM;
-	if (e < 0) {
-		free(req);
-		return e; /* the caller closes the fds */
-	}
+	if (rq->nfds != req->n)
+		return -EBADMSG;
+	if (!(p->flags & PEER_RESUMED) || !daemon_recovering(d))
+		return -EPERM; /* the fds are closed by the dispatcher */
 	rep.n = req->n;
 	for (uint32_t i = 0; i < req->n; i++)
-		rep.status[i] = register_one(d, p, &req->ent[i], fds[i]);
-	free(req);
-	ism_proto_begin(&b, d->tx, ISM_WIRE_MAX_MSG, ISM_MSG_REGISTER,
-			ISM_WIRE_F_REPLY, seq, 0);
-	ism_proto_put_batch_rep(&b, &rep);
-	n = ism_proto_end(&b);
-	if (n > 0)
-		peer_send(d, p, (size_t)n, NULL, 0, false);
+		rep.status[i] = register_one(d, p, &req->ent[i], rq->fds[i]);
+	ism_proto_put_batch_rep(&rq->out, &rep);
 	return 0;
 }
 
@@ -256,34 +240,17 @@ static uint32_t reattach_one(struct daemon *d, struct peer *p,
 	return EINPROGRESS; /* held until the owner re-registers */
 }
 
-int op_reattach(struct daemon *d, struct peer *p, uint32_t seq,
-		struct ism_rbuf *rb, unsigned nfds)
+int op_reattach(struct daemon *d, struct peer *p, struct req *rq)
 {
-	struct ism_reattach_req *req = malloc(sizeof(*req));
+	const struct ism_reattach_req *req = rq->in;
 	struct ism_batch_rep rep = { 0 };
-	struct ism_wbuf b;
-	int e, n;
 
-	(void)nfds;
-	if (!req)
-		return -ENOMEM;
-	e = ism_proto_get_reattach_req(rb, req);
-	if (e == 0 && (!(p->flags & PEER_RESUMED) || !daemon_recovering(d)))
-		e = -EPERM;
-	if (e < 0) {
-		free(req);
-		return e;
-	}
+	if (!(p->flags & PEER_RESUMED) || !daemon_recovering(d))
+		return -EPERM;
 	rep.n = req->n;
 	for (uint32_t i = 0; i < req->n; i++)
 		rep.status[i] = reattach_one(d, p, &req->ent[i]);
-	free(req);
-	ism_proto_begin(&b, d->tx, ISM_WIRE_MAX_MSG, ISM_MSG_REATTACH,
-			ISM_WIRE_F_REPLY, seq, 0);
-	ism_proto_put_batch_rep(&b, &rep);
-	n = ism_proto_end(&b);
-	if (n > 0)
-		peer_send(d, p, (size_t)n, NULL, 0, false);
+	ism_proto_put_batch_rep(&rq->out, &rep);
 	return 0;
 }
 

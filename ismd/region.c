@@ -366,16 +366,17 @@ static void alloc_fail(struct alloc_ctx *a)
 	closer_put(a->link_fd, a->p->acct);
 }
 
-static int alloc_finish(struct alloc_ctx *a)
+/* Make the region and write ALLOC's reply into @b; *@ofd gets the
+ * owner's fd of it (a fresh reopen, the caller's to close once sent). */
+static int alloc_finish(struct alloc_ctx *a, struct ism_wbuf *b, int *ofd_out)
 {
 	struct daemon *d = a->d;
 	struct peer *p = a->p;
 	struct ism_alloc_rep rep = { 0 };
 	uint8_t token[ISM_TOKEN_SIZE];
 	struct region *r;
-	struct ism_wbuf b;
 	struct stat st;
-	int e, ofd, n;
+	int e, ofd;
 
 	do {
 		if ((e = ism_random(token, sizeof(token))) < 0)
@@ -410,13 +411,8 @@ static int alloc_finish(struct alloc_ctx *a)
 	memcpy(rep.token, token, ISM_TOKEN_SIZE);
 	ismd_proof_owner(d, a->id, p->id, a->m.size, (uint64_t)st.st_ino,
 			 token, rep.proof);
-	ism_proto_begin(&b, d->tx, ISM_WIRE_MAX_MSG, ISM_MSG_ALLOC,
-			ISM_WIRE_F_REPLY, a->seq, 0);
-	ism_proto_put_alloc_rep(&b, &rep);
-	n = ism_proto_end(&b);
-	if (n > 0)
-		peer_send(d, p, (size_t)n, &ofd, 1, false);
-	close(ofd);
+	ism_proto_put_alloc_rep(b, &rep);
+	*ofd_out = ofd;
 	ismd_plog(p, L_DEBUG, "region %llx: %llu bytes%s",
 		  (unsigned long long)a->id, (unsigned long long)a->m.size,
 		  a->m.huge ? " (huge pages)" : "");
@@ -448,10 +444,18 @@ static void populate_done(struct job *j)
 		e = -EINTR; /* shutting down */
 	if (e == 0 && (p->flags & PEER_DEAD))
 		e = -ECONNRESET;
-	if (e < 0)
+	if (e < 0) {
 		alloc_fail(a);
-	else
-		e = alloc_finish(a);
+	} else {
+		struct ism_wbuf b;
+		int ofd = -1;
+
+		req_begin_later(d, &b, ISM_MSG_ALLOC, a->seq);
+		if ((e = alloc_finish(a, &b, &ofd)) == 0) {
+			req_send_later(d, p, &b, &ofd, 1);
+			close(ofd); /* a reopen of our memfd */
+		}
+	}
 	if (e < 0 && !(p->flags & PEER_DEAD)) {
 		ismd_plog(p, L_INFO, "alloc of %llu bytes failed: %s",
 			  (unsigned long long)a->req.size, strerror(-e));
@@ -461,26 +465,24 @@ static void populate_done(struct job *j)
 	free(a);
 }
 
-int op_alloc(struct daemon *d, struct peer *p, uint32_t seq,
-	     struct ism_rbuf *rb, int *fds, unsigned nfds)
+int op_alloc(struct daemon *d, struct peer *p, struct req *rq)
 {
 	struct alloc_ctx *a;
 	uint64_t rounded;
-	int e;
+	int e, ofd = -1;
 
 	a = calloc(1, sizeof(*a));
 	if (!a)
 		return -ENOMEM;
 	a->d = d;
 	a->p = p;
-	a->seq = seq;
+	a->seq = rq->hdr.seq;
 	a->link_fd = -1;
 	a->m.fd = -1;
-	if ((e = ism_proto_get_alloc_req(rb, &a->req)) < 0)
-		goto out;
+	a->req = *(const struct ism_alloc_req *)rq->in;
 	e = -EBADMSG;
-	if (nfds != ((a->req.flags & ISM_ALLOC_LINK) ? 1u : 0u) ||
-	    (nfds && !is_link_socket(fds[0])))
+	if (rq->nfds != ((a->req.flags & ISM_ALLOC_LINK) ? 1u : 0u) ||
+	    (rq->nfds && !is_link_socket(rq->fds[0])))
 		goto out;
 	/* Check quotas on the smallest size this could become before any
 	 * memory exists, then charge the real size. */
@@ -507,11 +509,11 @@ int op_alloc(struct daemon *d, struct peer *p, uint32_t seq,
 		goto out;
 	}
 	d->next_region++;
-	if (nfds) {
+	if (rq->nfds) {
 		/* Ours now (still charged to this uid), until the first
 		 * attacher takes it. */
-		a->link_fd = fds[0];
-		fds[0] = -1;
+		a->link_fd = rq->fds[0];
+		rq->fds[0] = -1;
 	}
 	if (a->req.flags & ISM_ALLOC_POPULATE) {
 		a->job.run = populate_run;
@@ -521,7 +523,8 @@ int op_alloc(struct daemon *d, struct peer *p, uint32_t seq,
 		worker_submit(&a->job);
 		return ISMD_ASYNC;
 	}
-	e = alloc_finish(a);
+	if ((e = alloc_finish(a, &rq->out, &ofd)) == 0)
+		req_add_fd(rq, ofd, REQ_FD_OURS);
 out:
 	free(a);
 	return e;
@@ -547,22 +550,15 @@ bool region_token_used(struct daemon *d, const uint8_t *token)
 	       NULL;
 }
 
-int op_attach(struct daemon *d, struct peer *p, uint32_t seq,
-	      struct ism_rbuf *rb, unsigned nfds)
+int op_attach(struct daemon *d, struct peer *p, struct req *rq)
 {
-	struct ism_attach_req req;
+	const struct ism_attach_req *req = rq->in;
 	struct ism_attach_rep rep = { 0 };
 	struct region *r;
-	struct ism_wbuf b;
-	bool nofd;
-	int e, fd[2] = { -1, -1 }, n, link = -1;
-	unsigned nsend;
+	bool nofd = req->flags & ISM_ATTACH_NOFD;
+	int e, fd = -1, link = -1;
 
-	(void)nfds;
-	if ((e = ism_proto_get_attach_req(rb, &req)) < 0)
-		return e;
-	nofd = req.flags & ISM_ATTACH_NOFD;
-	r = region_by_token(d, req.token);
+	r = region_by_token(d, req->token);
 	if (!r) {
 		/* Wrong guesses and stale tokens look the same. */
 		p->failed_attaches++;
@@ -570,80 +566,66 @@ int op_attach(struct daemon *d, struct peer *p, uint32_t seq,
 			  (unsigned long long)p->failed_attaches);
 		return -ENOENT;
 	}
-	if ((e = region_may_attach(r, p, req.access)) < 0)
+	if ((e = region_may_attach(r, p, req->access)) < 0)
 		return e;
 	if (region_find_ref(d, p, r->id))
 		return -EALREADY;
 	if (p->n_refs >= d->cfg.q_refs)
 		return -EDQUOT;
 	if (!nofd) {
-		fd[0] = ismd_reopen(r->fd, req.access == ISM_ACCESS_RW ? O_RDWR
-								  : O_RDONLY);
-		if (fd[0] < 0)
-			return fd[0];
+		fd = ismd_reopen(r->fd, req->access == ISM_ACCESS_RW ? O_RDWR
+								    : O_RDONLY);
+		if (fd < 0)
+			return fd;
 	}
-	if (!region_ref_add(d, p, r, req.access, nofd ? REF_NOFD : 0)) {
-		ism_close_fd(&fd[0]);
+	if (!region_ref_add(d, p, r, req->access, nofd ? REF_NOFD : 0)) {
+		ism_close_fd(&fd);
 		return acct_over(p->acct, ACCT_HEAP) ? -EDQUOT : -ENOMEM;
 	}
-	/* The first attacher with fds takes the owner's link along. */
-	nsend = nofd ? 0 : 1;
-	if (!nofd && r->link_fd >= 0) {
-		fd[1] = link = r->link_fd;
-		r->link_fd = -1;
-		nsend = 2;
+	if (!nofd) {
+		req_add_fd(rq, fd, REQ_FD_OURS);
+		/* The first attacher with fds takes the owner's link along.
+		 * It is the owner's socket: whatever it queued in it is
+		 * released by the last close, which must not be ours. */
+		if (r->link_fd >= 0) {
+			link = r->link_fd;
+			r->link_fd = -1;
+			rq->peers_acct = r->acct;
+			req_add_fd(rq, link, REQ_FD_PEERS);
+		}
 	}
 	rep.region = r->id;
 	rep.size = r->size;
 	rep.owner = r->owner_id;
 	rep.page_size = r->page_size;
-	rep.access = req.access;
+	rep.access = req->access;
 	rep.flags = (nofd ? ISM_ATTACH_R_NOFD : 0) |
 		    (r->huge ? ISM_ATTACH_R_HUGE : 0) |
-		    (nsend == 2 ? ISM_ATTACH_R_LINK : 0);
-	ism_proto_begin(&b, d->tx, ISM_WIRE_MAX_MSG, ISM_MSG_ATTACH,
-			ISM_WIRE_F_REPLY, seq, 0);
-	ism_proto_put_attach_rep(&b, &rep);
-	n = ism_proto_end(&b);
-	if (n > 0)
-		peer_send(d, p, (size_t)n, fd, nsend, false);
-	ism_close_fd(&fd[0]); /* a reopen of our memfd */
-	/* The link is the owner's socket: whatever it queued in it is
-	 * released by the last close, which must not be ours. */
-	closer_put(link, r->acct);
-	region_tell_attached(d, r, p, req.access);
-	peer_watch(d, ISM_WATCH_ATTACH, req.access, p, r);
+		    (link >= 0 ? ISM_ATTACH_R_LINK : 0);
+	ism_proto_put_attach_rep(&rq->out, &rep);
+	region_tell_attached(d, r, p, req->access);
+	peer_watch(d, ISM_WATCH_ATTACH, req->access, p, r);
 	return 0;
 }
 
-static int reply_count(struct daemon *d, struct peer *p, uint16_t type,
-		       uint32_t seq, uint32_t count)
+/* DESTROY's reply, for the job that answers it. */
+static void reply_count_later(struct daemon *d, struct peer *p,
+			      uint32_t seq, uint32_t count)
 {
 	struct ism_wbuf b;
-	int n;
 
-	ism_proto_begin(&b, d->tx, ISM_WIRE_MAX_MSG, type, ISM_WIRE_F_REPLY,
-			seq, 0);
+	req_begin_later(d, &b, ISM_MSG_DESTROY, seq);
 	ism_proto_put_count_rep(&b, count);
-	n = ism_proto_end(&b);
-	if (n > 0)
-		peer_send(d, p, (size_t)n, NULL, 0, false);
-	return 0;
+	req_send_later(d, p, &b, NULL, 0);
 }
 
-int op_detach(struct daemon *d, struct peer *p, uint32_t seq,
-	      struct ism_rbuf *rb, unsigned nfds)
+int op_detach(struct daemon *d, struct peer *p, struct req *rq)
 {
-	struct ism_wbuf b;
+	uint64_t id = *(const uint64_t *)rq->in;
 	struct region *r;
 	struct ref *f;
-	uint64_t id;
 	bool live;
-	int e, n;
 
-	(void)nfds;
-	if ((e = ism_proto_get_region_req(rb, &id)) < 0)
-		return e;
 	f = region_find_ref(d, p, id);
 	if (!f)
 		return -ENOENT;
@@ -651,11 +633,6 @@ int op_detach(struct daemon *d, struct peer *p, uint32_t seq,
 		return -EPERM; /* the owner destroys */
 	r = f->region;
 	live = r->state == REGION_LIVE;
-	ism_proto_begin(&b, d->tx, ISM_WIRE_MAX_MSG, ISM_MSG_DETACH,
-			ISM_WIRE_F_REPLY, seq, 0);
-	n = ism_proto_end(&b);
-	if (n > 0)
-		peer_send(d, p, (size_t)n, NULL, 0, false);
 	if (live) {
 		tell_others_detached(d, r, p, ISM_DETACH_REQUESTED);
 		peer_watch(d, ISM_WATCH_DETACH, ISM_DETACH_REQUESTED, p, r);
@@ -721,7 +698,7 @@ static void punch_done(struct job *j)
 	    (p = ism_map_get(&d->peer_by_id, e->replyto, 0))) {
 		p->jobs--;
 		if (!(p->flags & PEER_DEAD))
-			reply_count(d, p, ISM_MSG_DESTROY, e->seq, e->told);
+			reply_count_later(d, p, e->seq, e->told);
 		peer_async_done(d, p);
 	}
 	region_free(d, e->r);
@@ -758,10 +735,8 @@ static void region_end(struct daemon *d, struct region *r, uint32_t reason,
 			fallocate(r->fd,
 				  FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
 				  (off_t)r->size);
-		if (replyto) {
-			reply_count(d, replyto, ISM_MSG_DESTROY, seq, 0);
-			peer_async_done(d, replyto);
-		}
+		if (replyto)
+			reply_count_later(d, replyto, seq, 0);
 		region_free(d, r);
 		return;
 	}
@@ -804,16 +779,17 @@ static uint32_t count_told(struct region *r, struct peer *except)
 
 /*
  * The owner destroys @r, leaves, or an administrator revokes it.  Returns
- * ISMD_ASYNC if @replyto's reply comes from the job, else 0 (replied).
+ * ISMD_ASYNC if @replyto's reply comes later (from the job ending it), or
+ * 0 with *@told, the referrers told, for the reply.
  */
 static int region_destroy(struct daemon *d, struct region *r,
 			  uint32_t reason, struct peer *except,
-			  struct peer *replyto, uint32_t seq)
+			  struct peer *replyto, uint32_t seq, uint32_t *told)
 {
 	struct ism_list *pos, *tmp;
 	struct peer *owner = r->owner;
-	uint32_t told;
 
+	*told = 0;
 	ism_map_del(&d->region_by_token, tok_a(r->token), tok_b(r->token));
 	if (owner) {
 		/* Its quota is free again; its reference goes with the
@@ -828,7 +804,7 @@ static int region_destroy(struct daemon *d, struct region *r,
 		/* An orphan: its readers keep what was committed.  They
 		 * hear now; those without a mapping (the owner, no-fd
 		 * referrers) let go now. */
-		told = count_told(r, except);
+		*told = count_told(r, except);
 		r->state = REGION_ORPHAN;
 		ism_list_for_each_safe(pos, tmp, &r->refs)
 		{
@@ -840,25 +816,19 @@ static int region_destroy(struct daemon *d, struct region *r,
 			if (!is_mapper(f))
 				ref_del(d, f);
 		}
-		if (replyto)
-			reply_count(d, replyto, ISM_MSG_DESTROY, seq, told);
 		return 0;
 	}
 	region_end(d, r, reason, except, replyto, seq);
 	return replyto ? ISMD_ASYNC : 0;
 }
 
-int op_destroy(struct daemon *d, struct peer *p, uint32_t seq,
-	       struct ism_rbuf *rb, unsigned nfds)
+int op_destroy(struct daemon *d, struct peer *p, struct req *rq)
 {
+	uint64_t id = *(const uint64_t *)rq->in;
 	struct region *r;
-	uint32_t reason;
-	uint64_t id;
+	uint32_t reason, told;
 	int e;
 
-	(void)nfds;
-	if ((e = ism_proto_get_region_req(rb, &id)) < 0)
-		return e;
 	r = ism_map_get(&d->region_by_id, id, 0);
 	if (!r || r->state == REGION_DYING)
 		return -ENOENT;
@@ -875,24 +845,22 @@ int op_destroy(struct daemon *d, struct peer *p, uint32_t seq,
 			  (unsigned long long)id,
 			  (unsigned long long)r->owner_id);
 	}
-	return region_destroy(d, r, reason, p, p, seq);
+	e = region_destroy(d, r, reason, p, p, rq->hdr.seq, &told);
+	if (e == 0)
+		ism_proto_put_count_rep(&rq->out, told);
+	return e;
 }
 
 /* ---- notify ---- */
 
-int op_notify(struct daemon *d, struct peer *p, uint32_t seq,
-	      struct ism_rbuf *rb, unsigned nfds)
+int op_notify(struct daemon *d, struct peer *p, struct req *rq)
 {
-	struct ism_notify_req req;
+	const struct ism_notify_req *req = rq->in;
 	struct ism_list *pos, *tmp;
 	struct ref *f;
 	uint32_t n = 0;
-	int e;
 
-	(void)nfds;
-	if ((e = ism_proto_get_notify_req(rb, &req)) < 0)
-		return e;
-	f = live_ref(d, p, req.region);
+	f = live_ref(d, p, req->region);
 	if (!f)
 		return -ENOENT;
 	d->notifies++;
@@ -903,13 +871,12 @@ int op_notify(struct daemon *d, struct peer *p, uint32_t seq,
 		if (g->peer == p || (g->peer->flags & PEER_DEAD))
 			continue;
 		/* Event first, then the doorbell: a woken peer finds it. */
-		peer_event_notify(d, g->peer, req.region, p->id, req.value);
+		peer_event_notify(d, g->peer, req->region, p->id, req->value);
 		peer_ring(d, g->peer);
 		n++;
 	}
-	if (d->noreply)
-		return 0;
-	return reply_count(d, p, ISM_MSG_NOTIFY, seq, n);
+	ism_proto_put_count_rep(&rq->out, n);
+	return 0;
 }
 
 /* ---- read / write through ismd ---- */
@@ -922,30 +889,26 @@ static int range_ok(const struct region *r, uint64_t off, uint32_t len)
 	       end <= r->size;
 }
 
-int op_read(struct daemon *d, struct peer *p, uint32_t seq,
-	    struct ism_rbuf *rb, unsigned nfds)
+int op_read(struct daemon *d, struct peer *p, struct req *rq)
 {
-	struct ism_read_req req;
-	struct ism_wbuf b;
+	const struct ism_read_req *req = rq->in;
 	struct ref *f;
+	uint8_t *dst;
 	size_t done = 0;
-	int e;
 
-	(void)nfds;
-	if ((e = ism_proto_get_read_req(rb, &req)) < 0)
-		return e;
-	f = live_ref(d, p, req.region);
+	f = live_ref(d, p, req->region);
 	if (!f)
 		return -ENOENT;
-	if (!range_ok(f->region, req.offset, req.len))
+	if (!range_ok(f->region, req->offset, req->len))
 		return -EINVAL;
-	ism_proto_begin(&b, d->tx, ISM_WIRE_MAX_MSG, ISM_MSG_READ,
-			ISM_WIRE_F_REPLY, seq, 0);
+	dst = ism_wbuf_reserve(&rq->out, req->len);
+	if (!dst)
+		return -EMSGSIZE;
 	/* pread copies in the kernel: a hole reads as zeros (hugetlbfs
 	 * included), never a signal here. */
-	while (done < req.len) {
-		ssize_t n = pread(f->region->fd, d->tx + ISM_WIRE_HDR_SIZE + done,
-				  req.len - done, (off_t)(req.offset + done));
+	while (done < req->len) {
+		ssize_t n = pread(f->region->fd, dst + done, req->len - done,
+				  (off_t)(req->offset + done));
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -953,10 +916,6 @@ int op_read(struct daemon *d, struct peer *p, uint32_t seq,
 			return n < 0 ? -errno : -EIO;
 		done += (size_t)n;
 	}
-	b.len += req.len;
-	e = ism_proto_end(&b);
-	if (e > 0)
-		peer_send(d, p, (size_t)e, NULL, 0, false);
 	return 0;
 }
 
@@ -992,34 +951,31 @@ static int write_huge(struct region *r, uint64_t off, const uint8_t *data,
 	return n < 0 && errno != EFAULT ? -errno : -ENOMEM;
 }
 
-int op_write(struct daemon *d, struct peer *p, uint32_t seq,
-	     struct ism_rbuf *rb, unsigned nfds)
+int op_write(struct daemon *d, struct peer *p, struct req *rq)
 {
-	struct ism_write_req req;
+	const struct ism_write_req *req = rq->in;
 	struct region *r;
 	struct ref *f;
 	size_t done = 0;
 	int e;
 
-	(void)nfds;
-	if ((e = ism_proto_get_write_req(rb, &req)) < 0)
-		return e;
-	f = live_ref(d, p, req.region);
+	f = live_ref(d, p, req->region);
 	if (!f)
 		return -ENOENT;
 	if (f->access != ISM_ACCESS_RW)
 		return -EACCES;
 	r = f->region;
-	if (!range_ok(r, req.offset, req.len))
+	if (!range_ok(r, req->offset, req->len))
 		return -EINVAL;
 	if (r->huge) {
-		if ((e = write_huge(r, req.offset, req.data, req.len)) < 0)
+		if ((e = write_huge(r, req->offset, req->data, req->len)) < 0)
 			return e;
-		return reply_count(d, p, ISM_MSG_WRITE, seq, req.len);
+		ism_proto_put_count_rep(&rq->out, req->len);
+		return 0;
 	}
-	while (done < req.len) {
-		ssize_t n = pwrite(r->fd, req.data + done, req.len - done,
-				   (off_t)(req.offset + done));
+	while (done < req->len) {
+		ssize_t n = pwrite(r->fd, req->data + done, req->len - done,
+				   (off_t)(req->offset + done));
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -1028,7 +984,8 @@ int op_write(struct daemon *d, struct peer *p, uint32_t seq,
 				     : -EIO;
 		done += (size_t)n;
 	}
-	return reply_count(d, p, ISM_MSG_WRITE, seq, req.len);
+	ism_proto_put_count_rep(&rq->out, req->len);
+	return 0;
 }
 
 /* ---- a peer leaving ---- */
@@ -1057,7 +1014,10 @@ void region_release_peer(struct daemon *d, struct peer *p)
 		struct ref *f =
 			ism_container_of(p->refs.next, struct ref, peer_link);
 
-		region_destroy(d, f->region, ISM_GONE_OWNER_LEFT, p, NULL, 0);
+		uint32_t told;
+
+		region_destroy(d, f->region, ISM_GONE_OWNER_LEFT, p, NULL, 0,
+			       &told);
 	}
 	recovery_release_peer(d, p);
 }

@@ -305,41 +305,14 @@ static struct stream *own_stream(struct daemon *d, struct peer *p, uint64_t id)
 	return s && s->owner == p ? s : NULL;
 }
 
-static int reply(struct daemon *d, struct peer *p, uint16_t type, uint32_t seq,
-		 const struct stream *s)
+static void put_rep(struct req *rq, const struct stream *s)
 {
 	struct ism_stream_rep rep = {
 		.id = s->id, .partner = s->partner,
 		.path = s->path, .reason = s->reason,
 	};
-	struct ism_wbuf b;
-	int n;
 
-	ism_proto_begin(&b, d->tx, ISM_WIRE_MAX_MSG, type, ISM_WIRE_F_REPLY,
-			seq, 0);
-	ism_proto_put_stream_rep(&b, &rep);
-	n = ism_proto_end(&b);
-	if (n < 0)
-		return n;
-	peer_send(d, p, (size_t)n, NULL, 0, false);
-	return 0;
-}
-
-static int reply_empty(struct daemon *d, struct peer *p, uint16_t type,
-		       uint32_t seq)
-{
-	struct ism_wbuf b;
-	int n;
-
-	if (d->noreply)
-		return 0;
-	ism_proto_begin(&b, d->tx, ISM_WIRE_MAX_MSG, type, ISM_WIRE_F_REPLY,
-			seq, 0);
-	n = ism_proto_end(&b);
-	if (n < 0)
-		return n;
-	peer_send(d, p, (size_t)n, NULL, 0, false);
-	return 0;
+	ism_proto_put_stream_rep(&rq->out, &rep);
 }
 
 /* ---- OPEN ---- */
@@ -526,32 +499,30 @@ static void open_server(struct daemon *d, struct peer *p, struct stream *s)
 	s->counterpart = c;
 }
 
-int op_stream_open(struct daemon *d, struct peer *p, uint32_t seq,
-		   struct ism_rbuf *rb, int *fds, unsigned nfds)
+int op_stream_open(struct daemon *d, struct peer *p, struct req *rq)
 {
-	struct ism_stream_open_req req;
+	const struct ism_stream_open_req *req = rq->in;
+	int *fds = rq->fds;
 	struct stream *s;
 	uint64_t netns;
 	int r;
 
-	if ((r = ism_proto_get_stream_open_req(rb, &req)) < 0)
-		return r;
-	if (nfds != 1)
+	if (rq->nfds != 1)
 		return -EBADMSG;
 	if ((r = check_tcp(fds[0], &netns)) < 0)
 		return r;
-	s = stream_new(d, p, req.role);
+	s = stream_new(d, p, req->role);
 	if (!s)
 		return acct_over(p->acct, ACCT_HEAP) || p->n_streams
 			       ? -EDQUOT
 			       : -ENOMEM;
 	s->netns = netns;
-	switch (req.role) {
+	switch (req->role) {
 	case ISM_STREAM_LISTENER:
 		r = open_listener(d, s, fds[0]);
 		break;
 	case ISM_STREAM_CLIENT:
-		r = open_client(d, p, s, &req, &fds[0]);
+		r = open_client(d, p, s, req, &fds[0]);
 		break;
 	default:
 		if ((r = sock_name(fds[0], false, &s->local)) < 0 ||
@@ -564,33 +535,24 @@ int op_stream_open(struct daemon *d, struct peer *p, uint32_t seq,
 		stream_free(d, s);
 		return r;
 	}
-	return reply(d, p, ISM_MSG_STREAM_OPEN, seq, s);
+	put_rep(rq, s);
+	return 0;
 }
 
 /* ---- RESOLVE / UPDATE / CLOSE ---- */
 
 /* A request naming one of @p's records by id. */
-static int get_own(struct daemon *d, struct peer *p, struct ism_rbuf *rb,
-		   struct stream **s)
+static struct stream *get_own(struct daemon *d, struct peer *p,
+			      const struct req *rq)
 {
-	uint64_t id;
-	int r = ism_proto_get_region_req(rb, &id);
-
-	if (r < 0)
-		return r;
-	return (*s = own_stream(d, p, id)) ? 0 : -ENOENT;
+	return own_stream(d, p, *(const uint64_t *)rq->in);
 }
 
-int op_stream_resolve(struct daemon *d, struct peer *p, uint32_t seq,
-		      struct ism_rbuf *rb, unsigned nfds)
+int op_stream_resolve(struct daemon *d, struct peer *p, struct req *rq)
 {
-	struct stream *s;
-	int r;
+	struct stream *s = get_own(d, p, rq);
 
-	(void)nfds;
-	if ((r = get_own(d, p, rb, &s)) < 0)
-		return r;
-	if (s->role != ISM_STREAM_CLIENT)
+	if (!s || s->role != ISM_STREAM_CLIENT)
 		return -ENOENT;
 	if (s->held >= 0) {
 		/* Not claimed in time: TCP for good.  The server's claim
@@ -599,41 +561,34 @@ int op_stream_resolve(struct daemon *d, struct peer *p, uint32_t seq,
 		s->path = ISM_STREAM_TCP;
 		s->reason = ISM_SR_TIMEOUT;
 	}
-	return reply(d, p, ISM_MSG_STREAM_RESOLVE, seq, s);
+	put_rep(rq, s);
+	return 0;
 }
 
-int op_stream_update(struct daemon *d, struct peer *p, uint32_t seq,
-		     struct ism_rbuf *rb, unsigned nfds)
+int op_stream_update(struct daemon *d, struct peer *p, struct req *rq)
 {
-	struct ism_stream_update_req req;
+	const struct ism_stream_update_req *req = rq->in;
 	struct stream *s;
-	int r;
 
-	(void)nfds;
-	if ((r = ism_proto_get_stream_update_req(rb, &req)) < 0)
-		return r;
-	if (!(s = own_stream(d, p, req.id)) || s->role == ISM_STREAM_LISTENER)
+	if (!(s = own_stream(d, p, req->id)) || s->role == ISM_STREAM_LISTENER)
 		return -ENOENT;
 	/* A peer may only give up shared memory, never claim it. */
-	if (req.path == ISM_STREAM_SHM && s->path != ISM_STREAM_SHM)
+	if (req->path == ISM_STREAM_SHM && s->path != ISM_STREAM_SHM)
 		return -EPERM;
 	intent_drop(d, s);
-	s->path = req.path;
-	s->reason = req.reason;
-	return reply_empty(d, p, ISM_MSG_STREAM_UPDATE, seq);
+	s->path = req->path;
+	s->reason = req->reason;
+	return 0;
 }
 
-int op_stream_close(struct daemon *d, struct peer *p, uint32_t seq,
-		    struct ism_rbuf *rb, unsigned nfds)
+int op_stream_close(struct daemon *d, struct peer *p, struct req *rq)
 {
-	struct stream *s;
-	int r;
+	struct stream *s = get_own(d, p, rq);
 
-	(void)nfds;
-	if ((r = get_own(d, p, rb, &s)) < 0)
-		return r;
+	if (!s)
+		return -ENOENT;
 	stream_free(d, s);
-	return reply_empty(d, p, ISM_MSG_STREAM_CLOSE, seq);
+	return 0;
 }
 
 /* ---- LIST ---- */
@@ -666,24 +621,18 @@ static int collect(struct daemon *d, struct peer *p, struct page *pg)
 	return 0;
 }
 
-int op_list_streams(struct daemon *d, struct peer *p, uint32_t seq,
-		    struct ism_rbuf *rb, unsigned nfds)
+int op_list_streams(struct daemon *d, struct peer *p, struct req *rq)
 {
-	struct ism_list_req req;
+	const struct ism_list_req *req = rq->in;
 	struct ism_stream_info *e;
-	struct ism_wbuf b;
 	struct page pg;
 	uint64_t now = ism_now_ns(), next;
 	uint32_t k;
-	int r;
 
-	(void)nfds;
-	if ((r = ism_proto_get_list_req(rb, &req)) < 0)
-		return r;
-	if (req.region)
+	if (req->region)
 		return -EINVAL;
-	e = calloc(req.max, sizeof(*e));
-	if (!e || page_init(&pg, req.cursor, req.max) < 0) {
+	e = calloc(req->max, sizeof(*e));
+	if (!e || page_init(&pg, req->cursor, req->max) < 0) {
 		free(e);
 		return -ENOMEM;
 	}
@@ -702,13 +651,8 @@ int op_list_streams(struct daemon *d, struct peer *p, uint32_t seq,
 		e[i].local = s->local;
 		e[i].remote = s->remote;
 	}
-	ism_proto_begin(&b, d->tx, ISM_WIRE_MAX_MSG, ISM_MSG_LIST_STREAMS,
-			ISM_WIRE_F_REPLY, seq, 0);
-	ism_proto_put_streams_rep(&b, next, e, k);
+	ism_proto_put_streams_rep(&rq->out, next, e, k);
 	page_free(&pg);
 	free(e);
-	if ((r = ism_proto_end(&b)) < 0)
-		return r;
-	peer_send(d, p, (size_t)r, NULL, 0, false);
 	return 0;
 }

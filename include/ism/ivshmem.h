@@ -39,7 +39,8 @@ struct ism_ivshmem_domain {
 struct ism_ivshmem_peer {
 	uint32_t id;
 	uint32_t kind;	   /* ISM_IVSHMEM_QEMU or ISM_IVSHMEM_ISM */
-	uint64_t ism_peer; /* the ismd peer of an ism member, else 0 */
+	uint64_t ism_peer; /* the ismd peer of an ism member, else 0 (also
+			    * 0 unless the asker is a member or admin) */
 	uint64_t age_ns;
 };
 #define ISM_IVSHMEM_QEMU 1u

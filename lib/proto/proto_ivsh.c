@@ -146,10 +146,12 @@ int ism_proto_get_ivsh_peers_rep(struct ism_rbuf *b, struct ism_ivshmem_peer *e,
 		e[i].kind = ism_rbuf_le32(b);
 		e[i].ism_peer = ism_rbuf_le64(b);
 		e[i].age_ns = ism_rbuf_le64(b);
+		/* A QEMU has no ism peer id; a member's is shown only to
+		 * members and administrators (0 for anyone else). */
 		if (e[i].id > 0xffff ||
 		    (e[i].kind != ISM_IVSHMEM_QEMU &&
 		     e[i].kind != ISM_IVSHMEM_ISM) ||
-		    (e[i].kind == ISM_IVSHMEM_QEMU) != (e[i].ism_peer == 0))
+		    (e[i].kind == ISM_IVSHMEM_QEMU && e[i].ism_peer != 0))
 			bad = 1;
 	}
 	return proto_finish(b, bad);

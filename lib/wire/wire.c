@@ -111,6 +111,11 @@ static uint8_t *room(struct ism_wbuf *b, size_t n)
 	return p;
 }
 
+uint8_t *ism_wbuf_reserve(struct ism_wbuf *b, size_t n)
+{
+	return room(b, n);
+}
+
 void ism_wbuf_u8(struct ism_wbuf *b, uint8_t v)
 {
 	uint8_t *p = room(b, 1);

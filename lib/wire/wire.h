@@ -106,6 +106,8 @@ void ism_wbuf_le16(struct ism_wbuf *b, uint16_t v);
 void ism_wbuf_le32(struct ism_wbuf *b, uint32_t v);
 void ism_wbuf_le64(struct ism_wbuf *b, uint64_t v);
 void ism_wbuf_bytes(struct ism_wbuf *b, const void *src, size_t n);
+/* Room for @n bytes the caller fills in place, or NULL (sets err). */
+uint8_t *ism_wbuf_reserve(struct ism_wbuf *b, size_t n);
 /* le16 length + bytes of the NUL-terminated @s (NULL writes length 0). */
 void ism_wbuf_str(struct ism_wbuf *b, const char *s);
 

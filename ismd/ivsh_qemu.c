@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * ivshmem - ismd serves QEMU's ivshmem-doorbell devices (QEMU's ivshmem
+ * ivsh_qemu - ismd serves QEMU's ivshmem-doorbell devices (QEMU's ivshmem
  * server protocol, docs/ivshmem.md).
  *
  * A *domain* is one shared memory (a sealed memfd of a power-of-two size)
@@ -26,8 +26,7 @@
  * ids in use, so a departed id is not handed out again while a notice
  * about it could still be queued.
  */
-#include "ismd.h"
-#include "listen.h"
+#include "ivsh.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -42,163 +41,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define IVSH_ID_SPACE 65536u
-
 #ifndef SO_PASSRIGHTS
 #define SO_PASSRIGHTS 83
 #endif
-
-struct ivsh_msg {
-	int64_t v;
-	struct doorbell *db; /* a reference to the eventfd's owner, or NULL */
-	bool mem;	     /* with a fresh fd of the domain's memory */
-};
-
-struct ivsh_peer {
-	struct ep_source src;
-	struct ivsh_domain *dom;
-	struct acct *acct; /* the connecting uid's, or the ism member's */
-	uint16_t id;
-	bool dead, want_out;
-	const char *doom; /* to be dropped (by sweep()), and why */
-	int sock;
-	struct doorbell *db[IVSH_MAX_VECTORS];
-	struct ivsh_msg *q; /* ring of dom->qcap: a newcomer's whole setup */
-	uint32_t qhead, qlen;
-	struct ism_list link; /* dom->peers, then d->ivsh_reap */
-	int outfd;	      /* v2, ism member: its output section, or -1 */
-	struct peer *owner;   /* an ism member's ismd peer; NULL for QEMU */
-	struct ism_list owner_link; /* owner->ivsh */
-	uint64_t joined_ns;
-};
-
-struct ivsh_domain {
-	struct ep_source src;
-	struct daemon *d;
-	struct ivsh_spec spec;
-	struct ismd_bound bound; /* its socket (listen.h) */
-	int listen_fd, memfd;
-	int statefd;		  /* v2: the state table, or -1 */
-	volatile uint32_t *state; /* v2: ismd's mapping of it */
-	size_t state_size;
-	uint32_t id; /* 1..IVSH_MAX_DOMAINS, in the order configured */
-	uint32_t next_id, n_peers, qcap;
-	struct ism_list peers;
-	struct ism_list link; /* d->ivsh_domains */
-};
-
-/* ---- the option: PATH,size=SIZE[,vectors=N][,name=NAME][,peers=N] ---- */
-
-int ivsh_parse(const char *arg, struct ivsh_spec *s, char *err, size_t errlen)
-{
-	char buf[512], *save = NULL, *tok;
-	bool have_size = false;
-
-	memset(s, 0, sizeof(*s));
-	s->vectors = 1;
-	s->max_peers = IVSH_DEFAULT_PEERS;
-	if (strlen(arg) >= sizeof(buf)) {
-		snprintf(err, errlen, "too long");
-		return -EINVAL;
-	}
-	memcpy(buf, arg, strlen(arg) + 1);
-	tok = strtok_r(buf, ",", &save);
-	if (!tok || strchr(tok, '=')) {
-		snprintf(err, errlen, "the first item must be the socket path");
-		return -EINVAL;
-	}
-	if (strlen(tok) >= sizeof(s->path)) {
-		snprintf(err, errlen, "socket path too long");
-		return -ENAMETOOLONG;
-	}
-	memcpy(s->path, tok, strlen(tok) + 1);
-	while ((tok = strtok_r(NULL, ",", &save))) {
-		char *eq = strchr(tok, '=');
-		uint64_t v;
-
-		if (!eq) {
-			snprintf(err, errlen, "'%s' is not KEY=VALUE", tok);
-			return -EINVAL;
-		}
-		*eq++ = '\0';
-		if (!strcmp(tok, "size")) {
-			if (ism_parse_size(eq, &v) < 0 || v < 4096 ||
-			    v > (1ull << 40) || (v & (v - 1))) {
-				snprintf(err, errlen,
-					 "size %s is not a power of two from 4K "
-					 "to 1T (QEMU's ivshmem aborts on "
-					 "other sizes)",
-					 eq);
-				return -EINVAL;
-			}
-			s->size = v;
-			have_size = true;
-		} else if (!strcmp(tok, "vectors")) {
-			if (ism_parse_u64(eq, IVSH_MAX_VECTORS, &v) < 0 || !v) {
-				snprintf(err, errlen, "vectors must be 1 to %u",
-					 (unsigned)IVSH_MAX_VECTORS);
-				return -EINVAL;
-			}
-			s->vectors = (uint32_t)v;
-		} else if (!strcmp(tok, "peers")) {
-			if (ism_parse_u64(eq, IVSH_MAX_PEERS, &v) < 0 || v < 2) {
-				snprintf(err, errlen, "peers must be 2 to %u",
-					 (unsigned)IVSH_MAX_PEERS);
-				return -EINVAL;
-			}
-			s->max_peers = (uint32_t)v;
-		} else if (!strcmp(tok, "uid")) {
-			if (s->n_uids >= 8 ||
-			    ism_parse_u64(eq, UINT32_MAX - 1, &v) < 0) {
-				snprintf(err, errlen, "uid must be a number "
-						      "(at most 8 uid= keys)");
-				return -EINVAL;
-			}
-			s->uids[s->n_uids++] = (uid_t)v;
-		} else if (!strcmp(tok, "layout")) {
-			if (strcmp(eq, "v1") != 0 && strcmp(eq, "v2") != 0) {
-				snprintf(err, errlen, "layout is v1 or v2");
-				return -EINVAL;
-			}
-			s->v2 = eq[1] == '2';
-		} else if (!strcmp(tok, "output")) {
-			if (ism_parse_size(eq, &v) < 0 || v < 4096 ||
-			    v > (1ull << 30) || (v & 4095)) {
-				snprintf(err, errlen, "output must be a multiple "
-						      "of 4K, at most 1G");
-				return -EINVAL;
-			}
-			s->output = v;
-		} else if (!strcmp(tok, "name")) {
-			if (!*eq || strlen(eq) > ISM_NAME_MAX) {
-				snprintf(err, errlen, "name must be 1 to %d bytes",
-					 ISM_NAME_MAX);
-				return -EINVAL;
-			}
-			memcpy(s->name, eq, strlen(eq) + 1);
-		} else {
-			snprintf(err, errlen, "unknown key '%s'", tok);
-			return -EINVAL;
-		}
-	}
-	if (!have_size) {
-		snprintf(err, errlen, "size=SIZE is required");
-		return -EINVAL;
-	}
-	if (s->output && !s->v2) {
-		snprintf(err, errlen, "output= needs layout=v2");
-		return -EINVAL;
-	}
-	if (s->v2 && !s->output)
-		s->output = 65536;
-	if (!s->name[0]) {
-		const char *base = strrchr(s->path, '/');
-
-		/* The socket's file name, cut to fit. */
-		ism_strlcpy(s->name, base ? base + 1 : s->path, sizeof(s->name));
-	}
-	return 0;
-}
 
 /* ---- sending ---- */
 
@@ -306,7 +151,7 @@ static bool queue(struct ivsh_peer *p, int64_t v, struct doorbell *db)
 
 /* ivshmem 2.0: a state change raises vector 0 on every other peer (the
  * ism members also re-read the output sections then). */
-static void ring_state_change(struct ivsh_domain *dom, struct ivsh_peer *p)
+void ivsh_ring_state_change(struct ivsh_domain *dom, struct ivsh_peer *p)
 {
 	for (struct ism_list *pos = dom->peers.next; pos != &dom->peers;
 	     pos = pos->next) {
@@ -319,7 +164,7 @@ static void ring_state_change(struct ivsh_domain *dom, struct ivsh_peer *p)
 
 /* Drop @p and tell the others.  Never drops anyone else: a peer that
  * cannot take the notice is only doomed, for sweep(). */
-static void ipeer_drop(struct daemon *d, struct ivsh_peer *p, const char *why)
+void ipeer_drop(struct daemon *d, struct ivsh_peer *p, const char *why)
 {
 	struct ivsh_domain *dom = p->dom;
 	struct ism_list *pos;
@@ -327,7 +172,7 @@ static void ipeer_drop(struct daemon *d, struct ivsh_peer *p, const char *why)
 	if (p->dead)
 		return;
 	p->dead = true;
-	ismd_log(L_INFO, "ivshmem %s: peer %u gone: %s", dom->spec.name,
+	ismd_alog(p->acct, L_INFO, "ivshmem %s: peer %u gone: %s", dom->spec.name,
 		 p->id, why);
 	if (p->sock >= 0)
 		epoll_ctl(d->epfd, EPOLL_CTL_DEL, p->sock, NULL);
@@ -347,14 +192,15 @@ static void ipeer_drop(struct daemon *d, struct ivsh_peer *p, const char *why)
 	}
 	if (dom->spec.v2) {
 		/* ivshmem 2.0: a departed peer's state reads 0. */
-		dom->state[p->id] = 0;
-		ring_state_change(dom, p);
+		atomic_store_explicit(&dom->state[p->id], 0,
+				      memory_order_release);
+		ivsh_ring_state_change(dom, p);
 	}
 }
 
 /* Drop the doomed peers, one at a time: each drop notifies the rest,
  * which may doom more. */
-static void sweep(struct daemon *d, struct ivsh_domain *dom)
+void ivsh_sweep(struct daemon *d, struct ivsh_domain *dom)
 {
 	for (;;) {
 		struct ivsh_peer *doomed = NULL;
@@ -441,7 +287,7 @@ static bool id_in_use(struct ivsh_domain *dom, uint32_t id)
 static void ivsh_event(struct daemon *d, struct ep_source *src,
 		       uint32_t events);
 
-static struct ivsh_peer *ipeer_new(struct daemon *d, struct ivsh_domain *dom,
+struct ivsh_peer *ipeer_new(struct daemon *d, struct ivsh_domain *dom,
 				   int sock, struct acct *acct,
 				   struct peer *owner, int *err)
 {
@@ -525,7 +371,7 @@ static struct ivsh_peer *ipeer_new(struct daemon *d, struct ivsh_domain *dom,
 	}
 	dom->next_id = (id + 1) % IVSH_ID_SPACE;
 	if (dom->spec.v2)
-		dom->state[id] = 0;
+		atomic_store_explicit(&dom->state[id], 0, memory_order_release);
 	/* The newcomer: version, id, memory, the others', its own (the
 	 * queue holds exactly this much; nothing for an ism member). */
 	queue(p, 0, NULL);
@@ -558,8 +404,8 @@ static struct ivsh_peer *ipeer_new(struct daemon *d, struct ivsh_domain *dom,
 		  dom->spec.name, owner ? "ism" : "QEMU", p->id, dom->n_peers);
 	flush(d, p);
 	if (dom->spec.v2)
-		ring_state_change(dom, p);
-	sweep(d, dom);
+		ivsh_ring_state_change(dom, p);
+	ivsh_sweep(d, dom);
 	return p->dead ? NULL : p;
 fail:
 	if (sock >= 0)
@@ -617,7 +463,7 @@ static void ivsh_event(struct daemon *d, struct ep_source *src,
 		ipeer_drop(d, p, n > 0 ? "sent data (protocol violation)"
 				      : "disconnected");
 	}
-	sweep(d, p->dom);
+	ivsh_sweep(d, p->dom);
 }
 
 /* ---- domains ---- */
@@ -749,341 +595,3 @@ void ivsh_fini(struct daemon *d)
 	ivsh_reap(d);
 }
 
-/* ---- ism members and requests ---- */
-
-void ivsh_release_peer(struct daemon *d, struct peer *p)
-{
-	struct ism_list *pos, *tmp;
-
-	ism_list_for_each_safe(pos, tmp, &p->ivsh)
-	{
-		struct ivsh_peer *m =
-			ism_container_of(pos, struct ivsh_peer, owner_link);
-		struct ivsh_domain *dom = m->dom;
-
-		ipeer_drop(d, m, "its ism peer left");
-		sweep(d, dom);
-	}
-}
-
-static struct ivsh_domain *domain_by_id(struct daemon *d, uint32_t id)
-{
-	for (struct ism_list *pos = d->ivsh_domains.next;
-	     pos != &d->ivsh_domains; pos = pos->next) {
-		struct ivsh_domain *dom =
-			ism_container_of(pos, struct ivsh_domain, link);
-
-		if (dom->id == id)
-			return dom;
-	}
-	return NULL;
-}
-
-static bool may_join(struct ivsh_domain *dom, struct peer *p)
-{
-	if (p->flags & PEER_ADMIN)
-		return true;
-	for (uint32_t i = 0; i < dom->spec.n_uids; i++)
-		if (dom->spec.uids[i] == p->uid)
-			return true;
-	return false;
-}
-
-static struct ivsh_peer *find_peer(struct ivsh_domain *dom, uint32_t id)
-{
-	for (struct ism_list *pos = dom->peers.next; pos != &dom->peers;
-	     pos = pos->next) {
-		struct ivsh_peer *o = ism_container_of(pos, struct ivsh_peer, link);
-
-		if (o->id == id)
-			return o;
-	}
-	return NULL;
-}
-
-static struct ivsh_peer *membership(struct ivsh_domain *dom, struct peer *p)
-{
-	for (struct ism_list *pos = p->ivsh.next; pos != &p->ivsh;
-	     pos = pos->next) {
-		struct ivsh_peer *m =
-			ism_container_of(pos, struct ivsh_peer, owner_link);
-
-		if (m->dom == dom)
-			return m;
-	}
-	return NULL;
-}
-
-/* Begin a reply in d->tx. */
-static void rep_begin(struct daemon *d, struct ism_wbuf *b, uint16_t type,
-		      uint32_t seq)
-{
-	ism_proto_begin(b, d->tx, ISM_WIRE_MAX_MSG, type, ISM_WIRE_F_REPLY,
-			seq, 0);
-}
-
-static int rep_send(struct daemon *d, struct peer *p, struct ism_wbuf *b,
-		    const int *fds, unsigned nfds)
-{
-	int n = ism_proto_end(b);
-
-	if (n < 0)
-		return n;
-	peer_send(d, p, (size_t)n, fds, nfds, false);
-	return 0;
-}
-
-static int ivsh_op_list(struct daemon *d, struct peer *p, uint32_t seq)
-{
-	struct ism_ivshmem_domain e[IVSH_MAX_DOMAINS];
-	struct ism_wbuf b;
-	uint32_t n = 0;
-
-	memset(e, 0, sizeof(e));
-	for (struct ism_list *pos = d->ivsh_domains.next;
-	     pos != &d->ivsh_domains && n < IVSH_MAX_DOMAINS; pos = pos->next) {
-		struct ivsh_domain *dom =
-			ism_container_of(pos, struct ivsh_domain, link);
-
-		e[n].id = dom->id;
-		e[n].vectors = dom->spec.vectors;
-		e[n].peers = dom->n_peers;
-		e[n].max_peers = dom->spec.max_peers;
-		e[n].flags = (may_join(dom, p) ? ISM_IVSHMEM_MAY_JOIN : 0) |
-			     (dom->spec.v2 ? ISM_IVSHMEM_V2 : 0);
-		e[n].size = dom->spec.size;
-		ism_strlcpy(e[n].name, dom->spec.name, sizeof(e[n].name));
-		n++;
-	}
-	rep_begin(d, &b, ISM_MSG_IVSH_LIST, seq);
-	ism_proto_put_ivsh_list_rep(&b, e, n);
-	return rep_send(d, p, &b, NULL, 0);
-}
-
-static struct ivsh_peer *membership(struct ivsh_domain *dom, struct peer *p);
-
-static int ivsh_op_peers(struct daemon *d, struct peer *p, uint32_t seq,
-		    struct ivsh_domain *dom)
-{
-	struct ism_ivshmem_peer *e = calloc(IVSH_MAX_PEERS, sizeof(*e));
-	bool sees_members = (p->flags & PEER_ADMIN) || membership(dom, p);
-	uint64_t now = ism_now_ns();
-	struct ism_wbuf b;
-	uint32_t n = 0;
-	int r;
-
-	if (!e)
-		return -ENOMEM;
-	for (struct ism_list *pos = dom->peers.next;
-	     pos != &dom->peers && n < IVSH_MAX_PEERS; pos = pos->next) {
-		struct ivsh_peer *o = ism_container_of(pos, struct ivsh_peer, link);
-
-		e[n].id = o->id;
-		e[n].kind = o->owner ? ISM_IVSHMEM_ISM : ISM_IVSHMEM_QEMU;
-		/* Which ism peer is a member is for members and
-		 * administrators to know, not for strangers. */
-		e[n].ism_peer = o->owner && sees_members ? o->owner->id : 0;
-		e[n].age_ns = now - o->joined_ns;
-		n++;
-	}
-	rep_begin(d, &b, ISM_MSG_IVSH_PEERS, seq);
-	ism_proto_put_ivsh_peers_rep(&b, e, n);
-	r = rep_send(d, p, &b, NULL, 0);
-	free(e);
-	return r;
-}
-
-/* JOIN and VECTORS: eventfds [first, first + 15) and, for JOIN, the
- * memory (a fresh open file description, read-write). */
-static int send_vectors(struct daemon *d, struct peer *p, uint16_t type,
-			uint32_t seq, struct ivsh_peer *m, uint32_t first)
-{
-	struct ism_ivsh_join_rep rep = { .first = first };
-	int fds[1 + ISM_IVSH_FDS_PER_MSG], nfds = 0, r;
-	struct ism_wbuf b;
-
-	if (first >= m->dom->spec.vectors)
-		return -EINVAL;
-	if (type == ISM_MSG_IVSH_JOIN) {
-		if ((fds[nfds++] = ismd_reopen(m->dom->memfd, O_RDWR)) < 0)
-			return fds[0];
-		rep.domain = m->dom->id;
-		rep.id = m->id;
-		rep.vectors = m->dom->spec.vectors;
-		rep.size = m->dom->spec.size;
-	}
-	while (rep.n < ISM_IVSH_FDS_PER_MSG &&
-	       first + rep.n < m->dom->spec.vectors)
-		fds[nfds++] = doorbell_fd(m->db[first + rep.n++]);
-	rep_begin(d, &b, type, seq);
-	ism_proto_put_ivsh_join_rep(&b, &rep);
-	r = rep_send(d, p, &b, fds, (unsigned)nfds);
-	if (type == ISM_MSG_IVSH_JOIN)
-		close(fds[0]);
-	return r;
-}
-
-static int ivsh_op_join(struct daemon *d, struct peer *p, uint32_t seq,
-		   struct ism_rbuf *rb)
-{
-	char name[ISM_NAME_MAX + 1];
-	struct ivsh_domain *dom = NULL;
-	struct ivsh_peer *m;
-	int r;
-
-	if ((r = ism_proto_get_ivsh_join_req(rb, name, sizeof(name))) < 0)
-		return r;
-	for (struct ism_list *pos = d->ivsh_domains.next;
-	     pos != &d->ivsh_domains; pos = pos->next) {
-		struct ivsh_domain *x =
-			ism_container_of(pos, struct ivsh_domain, link);
-
-		if (!strcmp(x->spec.name, name))
-			dom = x;
-	}
-	if (!dom)
-		return -ENOENT;
-	if (!may_join(dom, p))
-		return -EPERM;
-	if (membership(dom, p))
-		return -EALREADY;
-	if (!(m = ipeer_new(d, dom, -1, p->acct, p, &r)))
-		return r;
-	return send_vectors(d, p, ISM_MSG_IVSH_JOIN, seq, m, 0);
-}
-
-/* v2: the state table (read-only) and our output section. */
-static int ivsh_op_layout(struct daemon *d, struct peer *p, uint32_t seq,
-			  struct ivsh_peer *m)
-{
-	struct ism_ivsh_layout_rep rep = { .layout = 1 };
-	struct ism_wbuf b;
-	int fds[2], nfds = 0, r;
-
-	if (m->dom->spec.v2) {
-		rep.layout = 2;
-		rep.state_size = m->dom->state_size;
-		rep.output_size = m->dom->spec.output;
-		if ((fds[0] = ismd_reopen(m->dom->statefd, O_RDONLY)) < 0)
-			return fds[0];
-		fds[1] = m->outfd;
-		nfds = 2;
-	}
-	rep_begin(d, &b, ISM_MSG_IVSH_LAYOUT, seq);
-	ism_proto_put_ivsh_layout_rep(&b, &rep);
-	r = rep_send(d, p, &b, fds, (unsigned)nfds);
-	if (nfds)
-		close(fds[0]);
-	return r;
-}
-
-/* v2: the other members' output sections, read-only, ids >= @first. */
-static int ivsh_op_sections(struct daemon *d, struct peer *p, uint32_t seq,
-			    struct ivsh_peer *m, uint32_t first)
-{
-	uint32_t ids[ISM_IVSH_FDS_PER_MSG], n = 0;
-	int fds[ISM_IVSH_FDS_PER_MSG], r = 0;
-	struct ism_wbuf b;
-
-	if (!m->dom->spec.v2)
-		return -EOPNOTSUPP;
-	/* Ascending ids: peers are few (<= 256), scan for each next one. */
-	for (uint32_t want = first; n < ISM_IVSH_FDS_PER_MSG;) {
-		struct ivsh_peer *best = NULL;
-
-		for (struct ism_list *pos = m->dom->peers.next;
-		     pos != &m->dom->peers; pos = pos->next) {
-			struct ivsh_peer *o =
-				ism_container_of(pos, struct ivsh_peer, link);
-
-			if (o != m && o->outfd >= 0 && o->id >= want &&
-			    (!best || o->id < best->id))
-				best = o;
-		}
-		if (!best)
-			break;
-		if ((fds[n] = ismd_reopen(best->outfd, O_RDONLY)) < 0) {
-			r = fds[n];
-			break;
-		}
-		ids[n++] = best->id;
-		want = best->id + 1u;
-	}
-	if (r == 0) {
-		rep_begin(d, &b, ISM_MSG_IVSH_SECTIONS, seq);
-		ism_proto_put_ivsh_sections_rep(&b, ids, n);
-		r = rep_send(d, p, &b, fds, n);
-	}
-	ism_close_fds(fds, n);
-	return r;
-}
-
-int op_ivsh(struct daemon *d, struct peer *p, uint16_t type, uint32_t seq,
-	    struct ism_rbuf *rb, unsigned nfds)
-{
-	struct ism_ivsh_req req;
-	struct ivsh_domain *dom;
-	struct ivsh_peer *m, *t;
-	struct ism_wbuf b;
-	int r;
-
-	(void)nfds;
-	if (type == ISM_MSG_IVSH_LIST)
-		return (r = ism_proto_get_empty(rb)) < 0 ? r : ivsh_op_list(d, p, seq);
-	if (type == ISM_MSG_IVSH_JOIN)
-		return ivsh_op_join(d, p, seq, rb);
-	if ((r = ism_proto_get_ivsh_req(rb, type, &req)) < 0)
-		return r;
-	if (!(dom = domain_by_id(d, req.domain)))
-		return -ENOENT;
-	m = membership(dom, p);
-	switch (type) {
-	case ISM_MSG_IVSH_PEERS:
-		return ivsh_op_peers(d, p, seq, dom);
-	case ISM_MSG_IVSH_VECTORS:
-		if (!m)
-			return -ENOENT;
-		return send_vectors(d, p, type, seq, m, req.a);
-	case ISM_MSG_IVSH_LAYOUT:
-		if (!m)
-			return -ENOENT;
-		return ivsh_op_layout(d, p, seq, m);
-	case ISM_MSG_IVSH_SECTIONS:
-		if (!m)
-			return -ENOENT;
-		return ivsh_op_sections(d, p, seq, m, req.a);
-	case ISM_MSG_IVSH_STATE:
-		if (!m)
-			return -ENOENT;
-		if (!dom->spec.v2)
-			return -EOPNOTSUPP;
-		/* ivshmem 2.0: a different value is published and raises
-		 * vector 0 on every other peer. */
-		if (dom->state[m->id] != req.a) {
-			dom->state[m->id] = req.a;
-			ring_state_change(dom, m);
-			sweep(d, dom);
-		}
-		break;
-	case ISM_MSG_IVSH_RING:
-		/* Interrupting guests is for members and administrators. */
-		if (!m && !(p->flags & PEER_ADMIN))
-			return -EPERM;
-		if (!(t = find_peer(dom, req.a)))
-			return -ENOENT;
-		if (req.b >= dom->spec.vectors)
-			return -EINVAL;
-		/* Queued for a ringer: whoever shares that eventfd may have
-		 * made it block. */
-		doorbell_ring(t->db[req.b]);
-		break;
-	default: /* LEAVE */
-		if (!m)
-			return -ENOENT;
-		ipeer_drop(d, m, "left");
-		sweep(d, dom);
-		break;
-	}
-	rep_begin(d, &b, type, seq);
-	return rep_send(d, p, &b, NULL, 0);
-}
