@@ -170,17 +170,9 @@ int daemon_init(struct daemon *d, const struct ismd_config *cfg)
 	memset(d, 0, sizeof(*d));
 	d->cfg = *cfg;
 	d->epfd = d->listen_fd = d->signal_fd = d->timer_fd = d->lock_fd = -1;
-	ism_list_init(&d->peers);
-	ism_list_init(&d->peers_by_id);
-	ism_list_init(&d->regions);
-	ism_list_init(&d->reap);
-	ism_list_init(&d->ivsh_domains);
-	ism_list_init(&d->ivsh_reap);
-	ism_map_init(&d->peer_by_id);
-	ism_map_init(&d->region_by_id);
-	ism_map_init(&d->region_by_token);
-	ism_map_init(&d->ref_by_pr);
+	peer_init(d);
 	region_init(d);
+	ivsh_setup(d);
 	stream_init(d);
 	d->start_ns = ism_now_ns();
 	d->page_size = (uint32_t)sysconf(_SC_PAGESIZE);
@@ -263,16 +255,7 @@ int daemon_init(struct daemon *d, const struct ismd_config *cfg)
 
 void daemon_reap(struct daemon *d)
 {
-	struct ism_list *pos, *tmp;
-
-	ism_list_for_each_safe(pos, tmp, &d->reap)
-	{
-		struct peer *p = ism_container_of(pos, struct peer, link);
-
-		/* A job in flight for it still points at it. */
-		if (!p->jobs)
-			peer_free(d, p);
-	}
+	peer_reap(d);
 	ivsh_reap(d);
 }
 
@@ -288,15 +271,7 @@ static void housekeeping(struct daemon *d, struct ep_source *src,
 	worker_tick();
 	peer_housekeeping(d, now);
 	acct_sweep(now);
-	if (d->recovery_end_ns && now >= d->recovery_end_ns) {
-		d->recovery_end_ns = 0;
-		if (d->n_pending)
-			ismd_log(L_INFO,
-				 "recovery window over: %u references to "
-				 "regions nobody re-registered are lost",
-				 d->n_pending);
-		pending_expire_all(d);
-	}
+	recovery_tick(d, now);
 }
 
 static void on_signal(struct daemon *d, struct ep_source *src, uint32_t ev)
@@ -323,8 +298,8 @@ static void on_signal(struct daemon *d, struct ep_source *src, uint32_t ev)
 				 "peers %u regions %u refs %u bytes %llu "
 				 "ops %llu notifies %llu lost %llu "
 				 "evictions %llu",
-				 d->n_peers, d->n_regions, d->n_refs,
-				 (unsigned long long)d->bytes_used,
+				 d->peers.n, d->regions.n, d->regions.n_refs,
+				 (unsigned long long)acct_total(ACCT_MEM),
 				 (unsigned long long)d->ops,
 				 (unsigned long long)d->notifies,
 				 (unsigned long long)d->events_lost,
@@ -377,43 +352,14 @@ int daemon_run(struct daemon *d)
 
 void daemon_fini(struct daemon *d)
 {
-	struct ism_list *pos, *tmp;
-
 	d->stopping = true; /* keeps region memory intact (region.c) */
 	/* Tell every peer we are going, best effort, then drop them all. */
-	ism_list_for_each_safe(pos, tmp, &d->peers)
-	{
-		struct peer *p = ism_container_of(pos, struct peer, link);
-		struct ism_wbuf b;
-		int n;
-
-		if (!(p->flags & PEER_HELLO) || !d->tx)
-			continue;
-		ism_proto_begin(&b, d->tx, ISM_WIRE_MAX_MSG,
-				ISM_MSG_EV_SHUTDOWN, ISM_WIRE_F_EVENT, 0, 0);
-		ism_proto_put_ev_shutdown(&b, 0);
-		n = ism_proto_end(&b);
-		if (n > 0)
-			ism_wire_send(p->sock, d->tx, (size_t)n, NULL, 0,
-				      MSG_DONTWAIT);
-	}
-	ism_list_for_each_safe(pos, tmp, &d->peers)
-	{
-		struct peer *p = ism_container_of(pos, struct peer, link);
-
-		peer_kill(d, p, "ismd shutting down");
-	}
+	peer_shutdown_all(d);
 	/* Jobs in flight finish first (their done() sees the peers dead),
 	 * unless one is stuck for good: its peer is then left alone. */
 	worker_drain(1000);
 	/* Regions die with their owners; quietly, as nobody is left. */
-	ism_list_for_each_safe(pos, tmp, &d->reap)
-	{
-		struct peer *p = ism_container_of(pos, struct peer, link);
-
-		if (!p->jobs)
-			peer_free(d, p);
-	}
+	peer_reap(d);
 	pending_expire_all(d);
 	region_free_all(d);
 	ivsh_fini(d);
@@ -426,11 +372,8 @@ void daemon_fini(struct daemon *d)
 	ism_close_fd(&d->signal_fd);
 	ism_close_fd(&d->timer_fd);
 	ismd_state_close(d);
-	ism_map_free(&d->peer_by_id);
-	ism_map_free(&d->region_by_id);
-	ism_map_free(&d->region_by_token);
-	ism_map_free(&d->ref_by_pr);
-	ism_map_free(&d->pending_by_region);
+	peer_fini(d);
+	region_fini(d);
 	stream_fini(d);
 	acct_fini();
 	free(d->rx);

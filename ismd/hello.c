@@ -39,7 +39,7 @@ static bool may_resume(struct daemon *d, const struct ism_hello_req *req)
 	ismd_proof_peer(d, req->resume_id, proof);
 	if (!ism_ct_equal(proof, req->resume_proof, ISM_PROOF_SIZE))
 		return false;
-	return ism_map_get(&d->peer_by_id, req->resume_id, 0) == NULL;
+	return ism_map_get(&d->peers.by_id, req->resume_id, 0) == NULL;
 }
 
 int op_hello(struct daemon *d, struct peer *p, struct req *rq)
@@ -84,11 +84,11 @@ int op_hello(struct daemon *d, struct peer *p, struct req *rq)
 		p->id = req->resume_id;
 		p->flags |= PEER_RESUMED;
 	} else {
-		if (d->next_peer >= UINT32_MAX)
+		if (d->peers.next_id >= UINT32_MAX)
 			return -ENOSPC;
-		p->id = (uint64_t)d->epoch << 32 | ++d->next_peer;
+		p->id = (uint64_t)d->epoch << 32 | ++d->peers.next_id;
 	}
-	if ((r = ism_map_put(&d->peer_by_id, p->id, 0, p)) < 0) {
+	if ((r = ism_map_put(&d->peers.by_id, p->id, 0, p)) < 0) {
 		p->id = 0;
 		return r;
 	}

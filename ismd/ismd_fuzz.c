@@ -85,7 +85,7 @@ static void make_victim_region(uint8_t tok, uint32_t flags)
 	memset(known, tok, sizeof(known));
 	memcpy(&ta, known, 8);
 	memcpy(&tb, known + 8, 8);
-	if (ism_map_get(&D.region_by_token, ta, tb))
+	if (ism_map_get(&D.regions.by_token, ta, tb))
 		return;
 	ism_proto_begin(&b, buf, sizeof(buf), ISM_MSG_ALLOC, 0, 1, 0);
 	ism_proto_put_alloc_req(&b, &a);
@@ -93,9 +93,9 @@ static void make_victim_region(uint8_t tok, uint32_t flags)
 	request(victim, victim_end, buf, (size_t)n);
 	drain(victim_end);
 	/* The newest region is the one just made (regions: id order). */
-	if (ism_list_empty(&D.regions))
+	if (ism_list_empty(&D.regions.ordered))
 		abort();
-	r = ism_container_of(D.regions.prev, struct region, all_link);
+	r = ism_container_of(D.regions.ordered.prev, struct region, all_link);
 	if (r->owner != victim)
 		abort();
 	/* White-box: give it a token the fuzzer can know. */
@@ -104,10 +104,10 @@ static void make_victim_region(uint8_t tok, uint32_t flags)
 
 		memcpy(&oa, r->token, 8);
 		memcpy(&ob, r->token + 8, 8);
-		ism_map_del(&D.region_by_token, oa, ob);
+		ism_map_del(&D.regions.by_token, oa, ob);
 	}
 	memcpy(r->token, known, sizeof(known));
-	ism_map_put(&D.region_by_token, ta, tb, r);
+	ism_map_put(&D.regions.by_token, ta, tb, r);
 }
 
 static void make_victim_regions(void)
@@ -129,7 +129,7 @@ static void victim_destroys_linger(void)
 	memset(known, 0x42, sizeof(known));
 	memcpy(&ta, known, 8);
 	memcpy(&tb, known + 8, 8);
-	r = ism_map_get(&D.region_by_token, ta, tb);
+	r = ism_map_get(&D.regions.by_token, ta, tb);
 	if (!r)
 		return;
 	ism_proto_begin(&b, buf, sizeof(buf), ISM_MSG_DESTROY, 0, 2, 0);
@@ -168,16 +168,16 @@ int LLVMFuzzerInitialize(int *argc, char **argv[])
 		daemon_caps(&D.cfg, caps);
 		acct_init(caps, D.cfg.uid_share);
 	}
-	ism_list_init(&D.peers);
-	ism_list_init(&D.peers_by_id);
-	ism_list_init(&D.regions);
-	ism_list_init(&D.reap);
-	ism_list_init(&D.ivsh_domains);
-	ism_list_init(&D.ivsh_reap);
-	ism_map_init(&D.peer_by_id);
-	ism_map_init(&D.region_by_id);
-	ism_map_init(&D.region_by_token);
-	ism_map_init(&D.ref_by_pr);
+	ism_list_init(&D.peers.all);
+	ism_list_init(&D.peers.ordered);
+	ism_list_init(&D.regions.ordered);
+	ism_list_init(&D.peers.reap);
+	ism_list_init(&D.ivsh.domains);
+	ism_list_init(&D.ivsh.reap);
+	ism_map_init(&D.peers.by_id);
+	ism_map_init(&D.regions.by_id);
+	ism_map_init(&D.regions.by_token);
+	ism_map_init(&D.regions.refs);
 	region_init(&D);
 	stream_init(&D);
 	tcp_listener = tcp_listen();
@@ -223,7 +223,7 @@ int LLVMFuzzerInitialize(int *argc, char **argv[])
 	if (!victim || !(victim->flags & PEER_HELLO))
 		abort();
 	make_victim_regions();
-	if (D.n_regions != 2)
+	if (D.regions.n != 2)
 		abort();
 	for (int k = 0; k < ACCT_KINDS; k++)
 		base_total[k] = acct_total((enum acct_kind)k);
@@ -426,9 +426,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* An administrator may have revoked the victim's regions, or the
 	 * input had it destroy the lingering one. */
 	make_victim_regions();
-	if (D.n_peers != 1 || D.n_regions != 2 || D.n_refs != 2 ||
-	    D.n_pending != 0 || D.bytes_used != 2 * VICTIM_SIZE + 65536 ||
-	    D.n_streams != 0 || victim->n_refs != 0 ||
+	if (D.peers.n != 1 || D.regions.n != 2 || D.regions.n_refs != 2 ||
+	    D.regions.n_pending != 0 || acct_total(ACCT_MEM) != 2 * VICTIM_SIZE + 65536 ||
+	    D.streams.n != 0 || victim->n_refs != 0 ||
 	    (victim->flags & PEER_DEAD))
 		__builtin_trap();
 	/* Nothing left charged for the hostile peer's uid. */

@@ -4,7 +4,7 @@
  * requests (join, vectors, layout, sections, state, ring, leave, the
  * lists), and leaving every domain when the peer goes.
  */
-#include "ivsh.h"
+#include "ivsh_impl.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,8 +29,8 @@ void ivsh_release_peer(struct daemon *d, struct peer *p)
 
 static struct ivsh_domain *domain_by_id(struct daemon *d, uint32_t id)
 {
-	for (struct ism_list *pos = d->ivsh_domains.next;
-	     pos != &d->ivsh_domains; pos = pos->next) {
+	for (struct ism_list *pos = d->ivsh.domains.next;
+	     pos != &d->ivsh.domains; pos = pos->next) {
 		struct ivsh_domain *dom =
 			ism_container_of(pos, struct ivsh_domain, link);
 
@@ -94,8 +94,8 @@ int op_ivsh_list(struct daemon *d, struct peer *p, struct req *rq)
 	uint32_t n = 0;
 
 	memset(e, 0, sizeof(e));
-	for (struct ism_list *pos = d->ivsh_domains.next;
-	     pos != &d->ivsh_domains && n < IVSH_MAX_DOMAINS; pos = pos->next) {
+	for (struct ism_list *pos = d->ivsh.domains.next;
+	     pos != &d->ivsh.domains && n < IVSH_MAX_DOMAINS; pos = pos->next) {
 		struct ivsh_domain *dom =
 			ism_container_of(pos, struct ivsh_domain, link);
 
@@ -180,8 +180,8 @@ int op_ivsh_join(struct daemon *d, struct peer *p, struct req *rq)
 	struct ivsh_peer *m;
 	int r;
 
-	for (struct ism_list *pos = d->ivsh_domains.next;
-	     pos != &d->ivsh_domains; pos = pos->next) {
+	for (struct ism_list *pos = d->ivsh.domains.next;
+	     pos != &d->ivsh.domains; pos = pos->next) {
 		struct ivsh_domain *x =
 			ism_container_of(pos, struct ivsh_domain, link);
 

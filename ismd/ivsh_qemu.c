@@ -26,7 +26,7 @@
  * ids in use, so a departed id is not handed out again while a notice
  * about it could still be queued.
  */
-#include "ivsh.h"
+#include "ivsh_impl.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -182,7 +182,7 @@ void ipeer_drop(struct daemon *d, struct ivsh_peer *p, const char *why)
 	}
 	ism_list_del(&p->link);
 	dom->n_peers--;
-	ism_list_add_tail(&d->ivsh_reap, &p->link);
+	ism_list_add_tail(&d->ivsh.reap, &p->link);
 	/* The others close its eventfds on this notice. */
 	for (pos = dom->peers.next; pos != &dom->peers; pos = pos->next) {
 		struct ivsh_peer *o = ism_container_of(pos, struct ivsh_peer, link);
@@ -260,7 +260,7 @@ void ivsh_reap(struct daemon *d)
 {
 	struct ism_list *pos, *tmp;
 
-	ism_list_for_each_safe(pos, tmp, &d->ivsh_reap)
+	ism_list_for_each_safe(pos, tmp, &d->ivsh.reap)
 	{
 		struct ivsh_peer *p = ism_container_of(pos, struct ivsh_peer, link);
 
@@ -531,8 +531,7 @@ static int domain_open(struct daemon *d, const struct ivsh_spec *spec,
 		dom->listen_fd = -1;
 		goto fail;
 	}
-	ism_list_add_tail(&d->ivsh_domains, &dom->link);
-	d->bytes_used = acct_total(ACCT_MEM);
+	ism_list_add_tail(&d->ivsh.domains, &dom->link);
 	ismd_log(L_INFO, "ivshmem domain %s: %llu bytes, %u vectors, up to %u "
 			 "peers, layout v%d, on %s",
 		 spec->name, (unsigned long long)spec->size, spec->vectors,
@@ -550,6 +549,12 @@ fail:
 	return r;
 }
 
+void ivsh_setup(struct daemon *d)
+{
+	ism_list_init(&d->ivsh.domains);
+	ism_list_init(&d->ivsh.reap);
+}
+
 int ivsh_init(struct daemon *d)
 {
 	for (uint32_t i = 0; i < d->cfg.n_ivshmem; i++) {
@@ -565,7 +570,7 @@ void ivsh_fini(struct daemon *d)
 {
 	struct ism_list *dpos, *dtmp, *pos, *tmp;
 
-	ism_list_for_each_safe(dpos, dtmp, &d->ivsh_domains)
+	ism_list_for_each_safe(dpos, dtmp, &d->ivsh.domains)
 	{
 		struct ivsh_domain *dom =
 			ism_container_of(dpos, struct ivsh_domain, link);
@@ -589,7 +594,6 @@ void ivsh_fini(struct daemon *d)
 			munmap((void *)dom->state, dom->state_size);
 		ism_close_fd(&dom->statefd);
 		acct_uncharge(NULL, ACCT_MEM, dom->spec.size);
-		d->bytes_used = acct_total(ACCT_MEM);
 		free(dom);
 	}
 	ivsh_reap(d);

@@ -51,4 +51,14 @@ int ismd_bind_unix(const char *path, int type, mode_t mode, gid_t gid,
  * @b->fd < 0. */
 void ismd_unbind_unix(const char *path, struct ismd_bound *b);
 
+struct daemon;
+
+/* The control socket: systemd's (LISTEN_FDS), else ismd_bind_unix() on
+ * the configured or default path. */
+int ismd_listen(struct daemon *d);
+void ismd_unlisten(struct daemon *d);
+void ismd_sd_notify(const char *msg);
+int ismd_default_socket_path(char *buf, size_t n);
+
+
 #endif

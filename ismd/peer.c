@@ -25,6 +25,7 @@
  *    (closer.c): close() may wait on what the peer chose.
  */
 #include "ismd.h"
+#include "page.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -49,10 +50,10 @@ void peer_doorbell_failed(void *ctx, const char *why)
 
 void peer_index(struct daemon *d, struct peer *p)
 {
-	struct ism_list *pos = d->peers_by_id.prev;
+	struct ism_list *pos = d->peers.ordered.prev;
 
 	/* New ids come last; only resumed ones (an earlier epoch's) walk. */
-	while (pos != &d->peers_by_id &&
+	while (pos != &d->peers.ordered &&
 	       ism_container_of(pos, struct peer, id_link)->id > p->id)
 		pos = pos->prev;
 	/* Insert after pos. */
@@ -193,11 +194,11 @@ struct peer *peer_adopt(struct daemon *d, int fd, pid_t pid, uid_t uid,
 	/* Its socket and its memory are held for it from now on. */
 	acct_force(p->acct, ACCT_FDS, 1);
 	acct_force(p->acct, ACCT_HEAP, sizeof(*p));
-	ism_list_add_tail(&d->peers, &p->link);
-	d->n_peers++;
+	ism_list_add_tail(&d->peers.all, &p->link);
+	d->peers.n++;
 	p->refuse = policy_refuses(d, p);
 	if (!p->refuse) {
-		r = d->n_peers > d->cfg.max_peers
+		r = d->peers.n > d->cfg.max_peers
 			    ? -EUSERS
 			    : acct_charge(p->acct, ACCT_PEERS, 1);
 		if (r == 0)
@@ -206,7 +207,7 @@ struct peer *peer_adopt(struct daemon *d, int fd, pid_t pid, uid_t uid,
 			p->refuse = -r;
 	}
 	if (p->refuse)
-		d->n_refused++;
+		d->peers.n_refused++;
 	return p;
 }
 
@@ -240,7 +241,7 @@ void peer_accept(struct daemon *d)
 			return;
 		}
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
-		    d->n_refused >= REFUSED_MAX ||
+		    d->peers.n_refused >= REFUSED_MAX ||
 		    !(p = peer_adopt(d, fd, cred.pid, cred.uid, cred.gid))) {
 			/* Messages (with fds) may already wait in it. */
 			acct_force(NULL, ACCT_FDS, 1);
@@ -284,7 +285,7 @@ void peer_kill(struct daemon *d, struct peer *p, const char *why)
 	p->flags |= PEER_DEAD;
 	p->dead_reason = why;
 	ism_list_del(&p->link);
-	ism_list_add_tail(&d->reap, &p->link);
+	ism_list_add_tail(&d->peers.reap, &p->link);
 	epoll_ctl(d->epfd, EPOLL_CTL_DEL, p->sock, NULL);
 }
 
@@ -306,7 +307,7 @@ void peer_free(struct daemon *d, struct peer *p)
 	if (p->flags & PEER_HELLO)
 		peer_watch(d, ISM_WATCH_PEER_DOWN, 0, p, NULL);
 	if (p->id)
-		ism_map_del(&d->peer_by_id, p->id, 0);
+		ism_map_del(&d->peers.by_id, p->id, 0);
 	ism_list_del(&p->id_link);
 	queue_free(p);
 	ism_list_del(&p->link);
@@ -320,11 +321,11 @@ void peer_free(struct daemon *d, struct peer *p)
 	}
 	if (p->flags & PEER_COUNTED)
 		acct_uncharge(p->acct, ACCT_PEERS, 1);
-	else if (p->refuse && d->n_refused)
-		d->n_refused--;
+	else if (p->refuse && d->peers.n_refused)
+		d->peers.n_refused--;
 	acct_uncharge(p->acct, ACCT_HEAP, sizeof(*p));
 	acct_put(p->acct);
-	d->n_peers--;
+	d->peers.n--;
 	free(p);
 }
 
@@ -603,7 +604,7 @@ void peer_watch(struct daemon *d, uint32_t kind, uint32_t reason,
 {
 	struct ism_list *pos, *tmp;
 
-	ism_list_for_each_safe(pos, tmp, &d->peers)
+	ism_list_for_each_safe(pos, tmp, &d->peers.all)
 	{
 		struct peer *w = ism_container_of(pos, struct peer, link);
 		struct ism_wbuf b;
@@ -734,7 +735,7 @@ void peer_housekeeping(struct daemon *d, uint64_t now)
 {
 	struct ism_list *pos, *tmp;
 
-	ism_list_for_each_safe(pos, tmp, &d->peers)
+	ism_list_for_each_safe(pos, tmp, &d->peers.all)
 	{
 		struct peer *p = ism_container_of(pos, struct peer, link);
 
@@ -749,5 +750,126 @@ void peer_housekeeping(struct daemon *d, uint64_t now)
 
 		d->accept_paused = false;
 		epoll_ctl(d->epfd, EPOLL_CTL_MOD, d->listen_fd, &ev);
+	}
+}
+
+/* ---- LIST_PEERS (administrators: all; anyone else: itself) ---- */
+
+static int list_peers(struct daemon *d, struct peer *p,
+		      const struct ism_list_req *req, struct ism_wbuf *b)
+{
+	struct ism_peer_info *e;
+	uint64_t now = ism_now_ns(), next;
+	struct page pg;
+	uint32_t k;
+
+	e = calloc(req->max, sizeof(*e));
+	if (!e || page_init(&pg, req->cursor, req->max) < 0) {
+		free(e);
+		return -ENOMEM;
+	}
+	if (p->flags & PEER_ADMIN) {
+		struct ism_list *pos = page_resume(
+			&d->peers.ordered, &d->peers.by_id, req->cursor,
+			offsetof(struct peer, id_link), offsetof(struct peer, id));
+
+		for (; pos != &d->peers.ordered && pg.n < pg.cap;
+		     pos = pos->next)
+			page_offer(&pg, ism_container_of(pos, struct peer,
+							 id_link)->id);
+	} else {
+		page_offer(&pg, p->id); /* others are none of its business */
+	}
+	k = page_finish(&pg, &next);
+	for (uint32_t i = 0; i < k; i++) {
+		struct peer *q = ism_map_get(&d->peers.by_id, pg.ids[i], 0);
+
+		e[i].id = q->id;
+		e[i].pid = (uint32_t)q->pid;
+		e[i].uid = (uint32_t)q->uid;
+		e[i].gid = (uint32_t)q->gid;
+		e[i].flags = (q->flags & PEER_ADMIN ? ISM_PEER_ADMIN : 0) |
+			     (q->flags & PEER_WATCH ? ISM_PEER_WATCHER : 0) |
+			     (q == p ? ISM_PEER_SELF : 0);
+		e[i].regions = q->n_regions;
+		e[i].refs = q->n_refs;
+		e[i].bytes = q->bytes;
+		e[i].queued = q->oq_count;
+		e[i].age_ns = now - q->connected_ns;
+		e[i].ops = q->ops;
+		ism_strlcpy(e[i].name, q->name, sizeof(e[i].name));
+	}
+	ism_proto_put_peers_rep(b, next, e, k);
+	page_free(&pg);
+	free(e);
+	return 0;
+}
+
+int op_list_peers(struct daemon *d, struct peer *p, struct req *rq)
+{
+	const struct ism_list_req *req = rq->in;
+
+	if (req->region != 0)
+		return -EINVAL;
+	return list_peers(d, p, req, &rq->out);
+}
+
+struct peer *peer_find(struct daemon *d, uint64_t id)
+{
+	return ism_map_get(&d->peers.by_id, id, 0);
+}
+
+void peer_init(struct daemon *d)
+{
+	ism_list_init(&d->peers.all);
+	ism_list_init(&d->peers.ordered);
+	ism_list_init(&d->peers.reap);
+	ism_map_init(&d->peers.by_id);
+}
+
+void peer_reap(struct daemon *d)
+{
+	struct ism_list *pos, *tmp;
+
+	ism_list_for_each_safe(pos, tmp, &d->peers.reap)
+	{
+		struct peer *p = ism_container_of(pos, struct peer, link);
+
+		/* A job in flight for it still points at it. */
+		if (!p->jobs)
+			peer_free(d, p);
+	}
+}
+
+void peer_fini(struct daemon *d)
+{
+	ism_map_free(&d->peers.by_id);
+}
+
+void peer_shutdown_all(struct daemon *d)
+{
+	struct ism_list *pos, *tmp;
+
+	ism_list_for_each_safe(pos, tmp, &d->peers.all)
+	{
+		struct peer *p = ism_container_of(pos, struct peer, link);
+		struct ism_wbuf b;
+		int n;
+
+		if (!(p->flags & PEER_HELLO) || !d->tx)
+			continue;
+		ism_proto_begin(&b, d->tx, ISM_WIRE_MAX_MSG,
+				ISM_MSG_EV_SHUTDOWN, ISM_WIRE_F_EVENT, 0, 0);
+		ism_proto_put_ev_shutdown(&b, 0);
+		n = ism_proto_end(&b);
+		if (n > 0)
+			ism_wire_send(p->sock, d->tx, (size_t)n, NULL, 0,
+				      MSG_DONTWAIT);
+	}
+	ism_list_for_each_safe(pos, tmp, &d->peers.all)
+	{
+		struct peer *p = ism_container_of(pos, struct peer, link);
+
+		peer_kill(d, p, "ismd shutting down");
 	}
 }

@@ -9,7 +9,7 @@
  * mode).  Waiting references are indexed by region id, so each REGISTER
  * finds its own in O(1), however many strangers parked theirs.
  */
-#include "region.h"
+#include "ismd.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +24,8 @@
  * quota, each uid within its share of ismd's memory). */
 #define PENDING_MAX (1u << 20)
 #define PENDING_COST (sizeof(struct pending) + 64u)
+/* Waiting references expired per housekeeping tick (4 s for a million). */
+#define EXPIRE_BATCH 65536u
 
 static int validate_memfd(struct daemon *d, int fd,
 			  const struct ism_register_ent *e, struct stat *st,
@@ -60,35 +62,58 @@ static int validate_memfd(struct daemon *d, int fd,
 	return 0;
 }
 
+static struct pending_group *group_get(struct daemon *d, uint64_t region)
+{
+	struct pending_group *g = ism_map_get(&d->regions.pending, region, 0);
+
+	if (g)
+		return g;
+	g = calloc(1, sizeof(*g));
+	if (!g || ism_map_put(&d->regions.pending, region, 0, g)) {
+		free(g);
+		return NULL;
+	}
+	g->region = region;
+	ism_list_init(&g->pending);
+	ism_list_add_tail(&d->regions.groups, &g->link);
+	return g;
+}
+
+static void group_drop(struct daemon *d, struct pending_group *g)
+{
+	ism_map_del(&d->regions.pending, g->region, 0);
+	ism_list_del(&g->link);
+	free(g);
+}
+
 static void pending_del(struct daemon *d, struct pending *q,
 			struct pending_group *g)
 {
 	ism_list_del(&q->peer_link);
 	ism_list_del(&q->region_link);
-	d->n_pending--;
+	d->regions.n_pending--;
 	q->peer->n_pending--;
 	acct_uncharge(q->peer->acct, ACCT_HEAP, PENDING_COST);
 	free(q);
-	if (g && ism_list_empty(&g->pending)) {
-		ism_map_del(&d->pending_by_region, g->region, 0);
-		free(g);
-	}
+	if (g && ism_list_empty(&g->pending))
+		group_drop(d, g);
 }
 
 /* The group of @q (looked up: groups are few per peer). */
 static struct pending_group *group_of(struct daemon *d, struct pending *q)
 {
-	return ism_map_get(&d->pending_by_region, q->region, 0);
+	return ism_map_get(&d->regions.pending, q->region, 0);
 }
 
 void recovery_region_added(struct daemon *d, struct region *r)
 {
-	struct pending_group *g = ism_map_get(&d->pending_by_region, r->id, 0);
+	struct pending_group *g = ism_map_get(&d->regions.pending, r->id, 0);
 	struct ism_list *pos, *tmp;
 
 	if (!g)
 		return;
-	ism_map_del(&d->pending_by_region, r->id, 0);
+	ism_map_del(&d->regions.pending, r->id, 0);
+	ism_list_del(&g->link);
 	ism_list_for_each_safe(pos, tmp, &g->pending)
 	{
 		struct pending *q =
@@ -125,7 +150,7 @@ static uint32_t register_one(struct daemon *d, struct peer *p,
 
 	if ((e->region >> 32) >= d->epoch)
 		return EINVAL; /* only an earlier ismd's regions */
-	if (ism_map_get(&d->region_by_id, e->region, 0) ||
+	if (ism_map_get(&d->regions.by_id, e->region, 0) ||
 	    region_token_used(d, e->token))
 		return EEXIST;
 	if (ismd_revoked(d, e->region))
@@ -180,7 +205,7 @@ int op_register(struct daemon *d, struct peer *p, struct req *rq)
 static uint32_t reattach_one(struct daemon *d, struct peer *p,
 			     const struct ism_reattach_ent *e)
 {
-	struct region *r = ism_map_get(&d->region_by_id, e->region, 0);
+	struct region *r = ism_map_get(&d->regions.by_id, e->region, 0);
 	struct pending_group *g;
 	struct pending *q;
 
@@ -203,29 +228,17 @@ static uint32_t reattach_one(struct daemon *d, struct peer *p,
 	}
 	if ((e->region >> 32) >= d->epoch || ismd_revoked(d, e->region))
 		return ENOENT;
-	if (d->n_pending >= PENDING_MAX ||
+	if (d->regions.n_pending >= PENDING_MAX ||
 	    p->n_refs + p->n_pending >= d->cfg.q_refs)
 		return EDQUOT;
 	if (acct_charge(p->acct, ACCT_HEAP, PENDING_COST) < 0)
 		return EDQUOT;
-	g = ism_map_get(&d->pending_by_region, e->region, 0);
-	if (!g) {
-		g = calloc(1, sizeof(*g));
-		if (!g || ism_map_put(&d->pending_by_region, e->region, 0, g)) {
-			free(g);
-			acct_uncharge(p->acct, ACCT_HEAP, PENDING_COST);
-			return ENOMEM;
-		}
-		g->region = e->region;
-		ism_list_init(&g->pending);
-	}
-	q = calloc(1, sizeof(*q));
+	g = group_get(d, e->region);
+	q = g ? calloc(1, sizeof(*q)) : NULL;
 	if (!q) {
 		acct_uncharge(p->acct, ACCT_HEAP, PENDING_COST);
-		if (ism_list_empty(&g->pending)) {
-			ism_map_del(&d->pending_by_region, g->region, 0);
-			free(g);
-		}
+		if (g && ism_list_empty(&g->pending))
+			group_drop(d, g);
 		return ENOMEM;
 	}
 	q->peer = p;
@@ -235,7 +248,7 @@ static uint32_t reattach_one(struct daemon *d, struct peer *p,
 	q->flags = e->flags;
 	ism_list_add_tail(&p->pending, &q->peer_link);
 	ism_list_add_tail(&g->pending, &q->region_link);
-	d->n_pending++;
+	d->regions.n_pending++;
 	p->n_pending++;
 	return EINPROGRESS; /* held until the owner re-registers */
 }
@@ -267,25 +280,46 @@ void recovery_release_peer(struct daemon *d, struct peer *p)
 	}
 }
 
-void pending_expire_all(struct daemon *d)
+/* Expire up to @budget waiting references; true when none are left. */
+static bool recovery_expire(struct daemon *d, uint32_t budget)
 {
-	size_t pos = 0;
-	struct pending_group *g;
+	while (budget && !ism_list_empty(&d->regions.groups)) {
+		struct pending_group *g = ism_container_of(
+			d->regions.groups.next, struct pending_group, link);
 
-	/* Deleting restarts the walk (see ism_map_next). */
-	while ((g = ism_map_next(&d->pending_by_region, &pos, NULL, NULL))) {
-		ism_map_del(&d->pending_by_region, g->region, 0);
-		while (!ism_list_empty(&g->pending)) {
+		while (budget && !ism_list_empty(&g->pending)) {
 			struct pending *q = ism_container_of(
 				g->pending.next, struct pending, region_link);
 			struct peer *p = q->peer;
 			uint64_t region = q->region;
 
 			pending_del(d, q, NULL);
+			budget--;
 			if (!(p->flags & PEER_DEAD) && !d->stopping)
 				peer_event_gone(d, p, region, ISM_GONE_LOST);
 		}
-		free(g);
-		pos = 0;
+		if (ism_list_empty(&g->pending))
+			group_drop(d, g);
 	}
+	return ism_list_empty(&d->regions.groups);
+}
+
+void pending_expire_all(struct daemon *d)
+{
+	while (!recovery_expire(d, UINT32_MAX))
+		;
+}
+
+void recovery_tick(struct daemon *d, uint64_t now)
+{
+	if (d->recovery_end_ns && now >= d->recovery_end_ns) {
+		d->recovery_end_ns = 0;
+		if (d->regions.n_pending)
+			ismd_log(L_INFO,
+				 "recovery window over: %u references to "
+				 "regions nobody re-registered are lost",
+				 d->regions.n_pending);
+	}
+	if (!d->recovery_end_ns && d->regions.n_pending)
+		recovery_expire(d, EXPIRE_BATCH);
 }

@@ -21,7 +21,8 @@
  * Populating (ISM_ALLOC_POPULATE) runs on a worker too; the peer's other
  * requests wait for its reply (peer.c).
  */
-#include "region.h"
+#include "ismd.h"
+#include "page.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -59,12 +60,17 @@ static uint64_t tok_b(const uint8_t *t)
 
 void region_init(struct daemon *d)
 {
-	ism_map_init(&d->pending_by_region);
+	ism_list_init(&d->regions.ordered);
+	ism_map_init(&d->regions.by_id);
+	ism_map_init(&d->regions.by_token);
+	ism_map_init(&d->regions.refs);
+	ism_map_init(&d->regions.pending);
+	ism_list_init(&d->regions.groups);
 }
 
 struct ref *region_find_ref(struct daemon *d, struct peer *p, uint64_t region)
 {
-	return ism_map_get(&d->ref_by_pr, p->id, region);
+	return ism_map_get(&d->regions.refs, p->id, region);
 }
 
 /* A reference to a live region (orphans only answer DETACH). */
@@ -91,7 +97,7 @@ struct ref *region_ref_add(struct daemon *d, struct peer *p,
 	f = calloc(1, sizeof(*f));
 	if (!f)
 		goto fail;
-	if (ism_map_put(&d->ref_by_pr, p->id, r->id, f) < 0) {
+	if (ism_map_put(&d->regions.refs, p->id, r->id, f) < 0) {
 		free(f);
 		goto fail;
 	}
@@ -103,7 +109,7 @@ struct ref *region_ref_add(struct daemon *d, struct peer *p,
 	ism_list_add_tail(&p->refs, &f->peer_link);
 	ism_list_add_tail(&r->refs, &f->region_link);
 	r->nrefs++;
-	d->n_refs++;
+	d->regions.n_refs++;
 	if (!(flags & REF_OWNER))
 		p->n_refs++;
 	if (is_mapper(f))
@@ -124,11 +130,11 @@ static void ref_del(struct daemon *d, struct ref *f)
 	struct region *r = f->region;
 	struct peer *p = f->peer;
 
-	ism_map_del(&d->ref_by_pr, f->peer_id, r->id);
+	ism_map_del(&d->regions.refs, f->peer_id, r->id);
 	ism_list_del(&f->peer_link);
 	ism_list_del(&f->region_link);
 	r->nrefs--;
-	d->n_refs--;
+	d->regions.n_refs--;
 	if (is_mapper(f))
 		r->n_mappers--;
 	if (!(f->flags & REF_OWNER)) {
@@ -257,7 +263,6 @@ int region_charge(struct daemon *d, struct peer *p, uint64_t size)
 		acct_uncharge(p->acct, ACCT_MEM, size);
 		return e;
 	}
-	d->bytes_used = acct_total(ACCT_MEM);
 	return 0;
 }
 
@@ -268,13 +273,13 @@ void region_uncharge(struct acct *a, uint64_t size)
 	acct_uncharge(a, ACCT_MEM, size);
 }
 
-/* Keep d->regions in id order (new ids come last; re-registered ones
+/* Keep d->regions.ordered in id order (new ids come last; re-registered ones
  * of an earlier epoch walk back). */
 static void index_region(struct daemon *d, struct region *r)
 {
-	struct ism_list *pos = d->regions.prev;
+	struct ism_list *pos = d->regions.ordered.prev;
 
-	while (pos != &d->regions &&
+	while (pos != &d->regions.ordered &&
 	       ism_container_of(pos, struct region, all_link)->id > r->id)
 		pos = pos->prev;
 	r->all_link.prev = pos;
@@ -308,21 +313,21 @@ struct region *region_insert(struct daemon *d, struct peer *owner,
 	memcpy(r->token, token, ISM_TOKEN_SIZE);
 	ism_strlcpy(r->name, name, sizeof(r->name));
 	ism_list_init(&r->refs);
-	if (ism_map_put(&d->region_by_id, id, 0, r) < 0)
+	if (ism_map_put(&d->regions.by_id, id, 0, r) < 0)
 		goto fail;
-	if (ism_map_put(&d->region_by_token, tok_a(token), tok_b(token), r) < 0)
+	if (ism_map_put(&d->regions.by_token, tok_a(token), tok_b(token), r) < 0)
 		goto fail_id;
 	if (!region_ref_add(d, owner, r, ISM_ACCESS_RW, REF_OWNER))
 		goto fail_tok;
 	index_region(d, r);
 	owner->n_regions++;
 	owner->bytes += r->size;
-	d->n_regions++;
+	d->regions.n++;
 	return r;
 fail_tok:
-	ism_map_del(&d->region_by_token, tok_a(token), tok_b(token));
+	ism_map_del(&d->regions.by_token, tok_a(token), tok_b(token));
 fail_id:
-	ism_map_del(&d->region_by_id, id, 0);
+	ism_map_del(&d->regions.by_id, id, 0);
 fail:
 	acct_put(r->acct);
 	free(r);
@@ -381,7 +386,7 @@ static int alloc_finish(struct alloc_ctx *a, struct ism_wbuf *b, int *ofd_out)
 	do {
 		if ((e = ism_random(token, sizeof(token))) < 0)
 			goto fail;
-	} while (ism_map_get(&d->region_by_token, tok_a(token), tok_b(token)));
+	} while (ism_map_get(&d->regions.by_token, tok_a(token), tok_b(token)));
 	/* Our own memfd: fstat cannot wait. */
 	if (fstat(a->m.fd, &st) < 0) {
 		e = -errno;
@@ -494,9 +499,9 @@ int op_alloc(struct daemon *d, struct peer *p, struct req *rq)
 	    p->bytes > d->cfg.q_bytes - rounded)
 		goto out;
 	e = -ENOSPC;
-	if (d->next_region >= UINT32_MAX)
+	if (d->regions.next_id >= UINT32_MAX)
 		goto out;
-	a->id = (uint64_t)d->epoch << 32 | (d->next_region + 1);
+	a->id = (uint64_t)d->epoch << 32 | (d->regions.next_id + 1);
 	if ((e = make_memfd(d, a->id, a->req.size, a->req.flags, &a->m)) < 0) {
 		ismd_plog(p, L_INFO, "alloc of %llu bytes failed: %s",
 			  (unsigned long long)a->req.size, strerror(-e));
@@ -508,7 +513,7 @@ int op_alloc(struct daemon *d, struct peer *p, struct req *rq)
 			d->budget_refusals++;
 		goto out;
 	}
-	d->next_region++;
+	d->regions.next_id++;
 	if (rq->nfds) {
 		/* Ours now (still charged to this uid), until the first
 		 * attacher takes it. */
@@ -535,7 +540,7 @@ out:
 struct region *region_by_token(struct daemon *d, const uint8_t *token)
 {
 	struct region *r =
-		ism_map_get(&d->region_by_token, tok_a(token), tok_b(token));
+		ism_map_get(&d->regions.by_token, tok_a(token), tok_b(token));
 
 	/* The map keys are the token's bytes; compare all of them anyway,
 	 * in constant time. */
@@ -546,7 +551,7 @@ struct region *region_by_token(struct daemon *d, const uint8_t *token)
 
 bool region_token_used(struct daemon *d, const uint8_t *token)
 {
-	return ism_map_get(&d->region_by_token, tok_a(token), tok_b(token)) !=
+	return ism_map_get(&d->regions.by_token, tok_a(token), tok_b(token)) !=
 	       NULL;
 }
 
@@ -662,11 +667,10 @@ static void region_free(struct daemon *d, struct region *r)
 		munmap(r->wmap, r->size);
 	close(r->fd); /* ours, and punched: nothing to wait for */
 	closer_put(r->link_fd, r->acct);
-	ism_map_del(&d->region_by_id, r->id, 0);
+	ism_map_del(&d->regions.by_id, r->id, 0);
 	ism_list_del(&r->all_link);
-	d->n_regions--;
+	d->regions.n--;
 	region_uncharge(r->acct, r->size);
-	d->bytes_used = acct_total(ACCT_MEM);
 	acct_put(r->acct);
 	free(r);
 }
@@ -690,12 +694,12 @@ static void punch_done(struct job *j)
 	struct peer *p;
 
 	for (uint32_t i = 0; i < e->n_tell; i++) {
-		p = ism_map_get(&d->peer_by_id, e->tell[i], 0);
+		p = peer_find(d, e->tell[i]);
 		if (p && !(p->flags & PEER_DEAD))
 			peer_event_gone(d, p, e->r->id, e->reason);
 	}
 	if (e->replyto &&
-	    (p = ism_map_get(&d->peer_by_id, e->replyto, 0))) {
+	    (p = peer_find(d, e->replyto))) {
 		p->jobs--;
 		if (!(p->flags & PEER_DEAD))
 			reply_count_later(d, p, e->seq, e->told);
@@ -790,7 +794,7 @@ static int region_destroy(struct daemon *d, struct region *r,
 	struct peer *owner = r->owner;
 
 	*told = 0;
-	ism_map_del(&d->region_by_token, tok_a(r->token), tok_b(r->token));
+	ism_map_del(&d->regions.by_token, tok_a(r->token), tok_b(r->token));
 	if (owner) {
 		/* Its quota is free again; its reference goes with the
 		 * others below (it hears of a revocation like them). */
@@ -829,7 +833,7 @@ int op_destroy(struct daemon *d, struct peer *p, struct req *rq)
 	uint32_t reason, told;
 	int e;
 
-	r = ism_map_get(&d->region_by_id, id, 0);
+	r = ism_map_get(&d->regions.by_id, id, 0);
 	if (!r || r->state == REGION_DYING)
 		return -ENOENT;
 	if (r->owner != p && !(p->flags & PEER_ADMIN))
@@ -1025,8 +1029,8 @@ void region_release_peer(struct daemon *d, struct peer *p)
 void region_free_all(struct daemon *d)
 {
 	/* Shutdown: peers are gone; just free what is left, orphans too. */
-	while (!ism_list_empty(&d->regions)) {
-		struct region *r = ism_container_of(d->regions.next,
+	while (!ism_list_empty(&d->regions.ordered)) {
+		struct region *r = ism_container_of(d->regions.ordered.next,
 						    struct region, all_link);
 		struct ism_list *pos, *tmp;
 
@@ -1035,14 +1039,140 @@ void region_free_all(struct daemon *d)
 			struct ref *f =
 				ism_container_of(pos, struct ref, region_link);
 
-			ism_map_del(&d->ref_by_pr, f->peer_id, r->id);
+			ism_map_del(&d->regions.refs, f->peer_id, r->id);
 			ism_list_del(&f->peer_link);
 			ism_list_del(&f->region_link);
 			free(f);
 		}
 		if (r->state == REGION_LIVE)
-			ism_map_del(&d->region_by_token, tok_a(r->token),
+			ism_map_del(&d->regions.by_token, tok_a(r->token),
 				    tok_b(r->token));
 		region_free(d, r);
 	}
+}
+
+/* ---- LIST_REGIONS, LIST_REFS (administrators: all; anyone else: what it
+ * owns or references) ---- */
+
+static bool sees_region(struct daemon *d, struct peer *p, struct region *r)
+{
+	return (p->flags & PEER_ADMIN) ||
+	       ism_map_get(&d->regions.refs, p->id, r->id) != NULL;
+}
+
+static int list_regions(struct daemon *d, struct peer *p,
+			const struct ism_list_req *req, struct ism_wbuf *b)
+{
+	struct ism_region_entry *e;
+	uint64_t now = ism_now_ns(), next;
+	struct page pg;
+	uint32_t k;
+
+	e = calloc(req->max, sizeof(*e));
+	if (!e || page_init(&pg, req->cursor, req->max) < 0) {
+		free(e);
+		return -ENOMEM;
+	}
+	if (p->flags & PEER_ADMIN) {
+		struct ism_list *pos = page_resume(
+			&d->regions.ordered, &d->regions.by_id, req->cursor,
+			offsetof(struct region, all_link),
+			offsetof(struct region, id));
+
+		for (; pos != &d->regions.ordered && pg.n < pg.cap; pos = pos->next) {
+			struct region *r = ism_container_of(pos, struct region,
+							    all_link);
+
+			if (r->state != REGION_DYING)
+				page_offer(&pg, r->id);
+		}
+	} else {
+		/* What it owns or references, and nothing else. */
+		for (struct ism_list *pos = p->refs.next; pos != &p->refs;
+		     pos = pos->next) {
+			struct ref *f = ism_container_of(pos, struct ref,
+							 peer_link);
+
+			page_offer(&pg, f->region->id);
+		}
+	}
+	k = page_finish(&pg, &next);
+	for (uint32_t i = 0; i < k; i++) {
+		struct region *r = ism_map_get(&d->regions.by_id, pg.ids[i], 0);
+
+		e[i].id = r->id;
+		e[i].owner = r->owner_id;
+		e[i].size = r->size;
+		e[i].page_size = r->page_size;
+		e[i].max_access = r->max_access;
+		e[i].flags = (r->huge ? ISM_REGION_HUGE : 0) |
+			     (r->linger ? ISM_REGION_LINGER : 0);
+		e[i].refs = r->nrefs;
+		e[i].age_ns = now - r->created_ns;
+		ism_strlcpy(e[i].name, r->name, sizeof(e[i].name));
+	}
+	ism_proto_put_regions_rep(b, next, e, k);
+	page_free(&pg);
+	free(e);
+	return 0;
+}
+
+static int list_refs(struct daemon *d, struct peer *p,
+		     const struct ism_list_req *req, struct ism_wbuf *b)
+{
+	struct ism_ref_entry *e;
+	struct region *r;
+	uint64_t next;
+	struct page pg;
+	uint32_t k;
+
+	/* Paged by peer id within one region. */
+	r = ism_map_get(&d->regions.by_id, req->region, 0);
+	if (!r || r->state == REGION_DYING || !sees_region(d, p, r))
+		return -ENOENT;
+	e = calloc(req->max, sizeof(*e));
+	if (!e || page_init(&pg, req->cursor, req->max) < 0) {
+		free(e);
+		return -ENOMEM;
+	}
+	for (struct ism_list *pos = r->refs.next; pos != &r->refs;
+	     pos = pos->next)
+		page_offer(&pg, ism_container_of(pos, struct ref, region_link)
+					->peer_id);
+	k = page_finish(&pg, &next);
+	for (uint32_t i = 0; i < k; i++) {
+		struct ref *f = ism_map_get(&d->regions.refs, pg.ids[i], r->id);
+
+		e[i].region = r->id;
+		e[i].peer = f->peer_id;
+		e[i].access = f->access;
+		e[i].flags = (f->flags & REF_OWNER ? ISM_REF_OWNER : 0) |
+			     (f->flags & REF_NOFD ? ISM_REF_NOFD : 0);
+	}
+	ism_proto_put_refs_rep(b, next, e, k);
+	page_free(&pg);
+	free(e);
+	return 0;
+}
+
+int op_list_regions(struct daemon *d, struct peer *p, struct req *rq)
+{
+	const struct ism_list_req *req = rq->in;
+
+	if (req->region != 0)
+		return -EINVAL;
+	return list_regions(d, p, req, &rq->out);
+}
+
+int op_list_refs(struct daemon *d, struct peer *p, struct req *rq)
+{
+	return list_refs(d, p, rq->in, &rq->out);
+}
+
+void region_fini(struct daemon *d)
+{
+	ism_map_free(&d->regions.by_id);
+	ism_map_free(&d->regions.by_token);
+	ism_map_free(&d->regions.refs);
+	ism_map_free(&d->regions.pending);
 }

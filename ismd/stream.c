@@ -75,11 +75,11 @@ void stream_init(struct daemon *d)
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	socklen_t len = sizeof(own_netns);
 
-	ism_list_init(&d->streams);
-	ism_map_init(&d->stream_by_id);
-	ism_map_init(&d->intent_by_addr);
-	ism_map_init(&d->listener_by_port);
-	ism_map_init(&d->listener_by_cookie);
+	ism_list_init(&d->streams.all);
+	ism_map_init(&d->streams.by_id);
+	ism_map_init(&d->streams.intents);
+	ism_map_init(&d->streams.listeners_by_port);
+	ism_map_init(&d->streams.listeners_by_cookie);
 	/* Our own namespace's cookie: sock_diag answers for it alone. */
 	own_netns = 0;
 	if (fd >= 0) {
@@ -92,10 +92,10 @@ void stream_init(struct daemon *d)
 
 void stream_fini(struct daemon *d)
 {
-	ism_map_free(&d->stream_by_id);
-	ism_map_free(&d->intent_by_addr);
-	ism_map_free(&d->listener_by_port);
-	ism_map_free(&d->listener_by_cookie);
+	ism_map_free(&d->streams.by_id);
+	ism_map_free(&d->streams.intents);
+	ism_map_free(&d->streams.listeners_by_port);
+	ism_map_free(&d->streams.listeners_by_cookie);
 	sockdiag_close();
 }
 
@@ -170,7 +170,7 @@ static uint64_t addr_key(const struct ism_stream_addr *a)
 static struct stream *intent_find(struct daemon *d, uint64_t netns,
 				  const struct ism_stream_addr *local)
 {
-	struct stream *c = ism_map_get(&d->intent_by_addr, netns,
+	struct stream *c = ism_map_get(&d->streams.intents, netns,
 				       addr_key(local));
 
 	while (c && !(c->netns == netns && addr_eq(&c->local, local)))
@@ -230,21 +230,21 @@ static struct stream *stream_new(struct daemon *d, struct peer *p,
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		goto fail;
-	s->id = ++d->next_stream;
+	s->id = ++d->streams.next_id;
 	s->owner = p;
 	s->role = role;
 	s->held = -1;
 	s->created_ns = ism_now_ns();
-	if (ism_map_put(&d->stream_by_id, s->id, 0, s) < 0) {
+	if (ism_map_put(&d->streams.by_id, s->id, 0, s) < 0) {
 		free(s);
 		goto fail;
 	}
 	ism_list_add_tail(&p->streams, &s->peer_link);
-	ism_list_add_tail(&d->streams, &s->all_link);
+	ism_list_add_tail(&d->streams.all, &s->all_link);
 	if (role == ISM_STREAM_LISTENER)
 		p->n_listeners++;
 	p->n_streams++;
-	d->n_streams++;
+	d->streams.n++;
 	return s;
 fail:
 	acct_uncharge(p->acct, ACCT_HEAP, STREAM_COST);
@@ -257,7 +257,7 @@ static void intent_drop(struct daemon *d, struct stream *s)
 {
 	if (s->held < 0)
 		return;
-	chain_del(&d->intent_by_addr, s->netns, addr_key(&s->local), s);
+	chain_del(&d->streams.intents, s->netns, addr_key(&s->local), s);
 	closer_put(s->held, s->owner->acct);
 	s->held = -1;
 	s->owner->n_intents--;
@@ -267,9 +267,9 @@ static void listener_unindex(struct daemon *d, struct stream *s)
 {
 	if (!s->cookie)
 		return;
-	chain_del(&d->listener_by_port, s->netns, s->local.port, s);
-	if (ism_map_get(&d->listener_by_cookie, s->cookie, 0) == s)
-		ism_map_del(&d->listener_by_cookie, s->cookie, 0);
+	chain_del(&d->streams.listeners_by_port, s->netns, s->local.port, s);
+	if (ism_map_get(&d->streams.listeners_by_cookie, s->cookie, 0) == s)
+		ism_map_del(&d->streams.listeners_by_cookie, s->cookie, 0);
 	s->cookie = 0;
 }
 
@@ -279,13 +279,13 @@ static void stream_free(struct daemon *d, struct stream *s)
 	listener_unindex(d, s);
 	if (s->counterpart)
 		s->counterpart->counterpart = NULL;
-	ism_map_del(&d->stream_by_id, s->id, 0);
+	ism_map_del(&d->streams.by_id, s->id, 0);
 	ism_list_del(&s->peer_link);
 	ism_list_del(&s->all_link);
 	s->owner->n_streams--;
 	if (s->role == ISM_STREAM_LISTENER)
 		s->owner->n_listeners--;
-	d->n_streams--;
+	d->streams.n--;
 	acct_uncharge(s->owner->acct, ACCT_HEAP, STREAM_COST);
 	free(s);
 }
@@ -300,7 +300,7 @@ void stream_release_peer(struct daemon *d, struct peer *p)
 
 static struct stream *own_stream(struct daemon *d, struct peer *p, uint64_t id)
 {
-	struct stream *s = ism_map_get(&d->stream_by_id, id, 0);
+	struct stream *s = ism_map_get(&d->streams.by_id, id, 0);
 
 	return s && s->owner == p ? s : NULL;
 }
@@ -323,7 +323,7 @@ static void put_rep(struct req *rq, const struct stream *s)
 static bool listener_serves_by_record(struct daemon *d, uint64_t netns,
 				      const struct ism_stream_addr *dst)
 {
-	for (struct stream *l = ism_map_get(&d->listener_by_port, netns,
+	for (struct stream *l = ism_map_get(&d->streams.listeners_by_port, netns,
 					    dst->port);
 	     l; l = l->chain) {
 		if (l->netns != netns || l->local.port != dst->port)
@@ -368,7 +368,7 @@ static bool listener_serves(struct daemon *d, uint64_t netns,
 	socklen_t len;
 	int unsure = 0;
 
-	if (!ism_map_get(&d->listener_by_port, netns, dst->port))
+	if (!ism_map_get(&d->streams.listeners_by_port, netns, dst->port))
 		return false; /* no ism listener on that port at all */
 	if (netns != own_netns || !own_netns)
 		return listener_serves_by_record(d, netns, dst);
@@ -377,7 +377,7 @@ static bool listener_serves(struct daemon *d, uint64_t netns,
 		return false;
 	/* Ask, for each record on that port, whether its socket is the one
 	 * the kernel would hand this connection to. */
-	for (struct stream *l = ism_map_get(&d->listener_by_port, netns,
+	for (struct stream *l = ism_map_get(&d->streams.listeners_by_port, netns,
 					    dst->port);
 	     l; l = l->chain) {
 		int r;
@@ -417,12 +417,12 @@ static int open_listener(struct daemon *d, struct stream *s, int fd)
 		return -EINVAL;
 	/* Another record for the same socket (registered twice): one in
 	 * the cookie map is enough to find the socket. */
-	if (!ism_map_get(&d->listener_by_cookie, s->cookie, 0) &&
-	    ism_map_put(&d->listener_by_cookie, s->cookie, 0, s) < 0)
+	if (!ism_map_get(&d->streams.listeners_by_cookie, s->cookie, 0) &&
+	    ism_map_put(&d->streams.listeners_by_cookie, s->cookie, 0, s) < 0)
 		return -ENOMEM;
-	if (chain_add(&d->listener_by_port, s->netns, s->local.port, s) < 0) {
-		if (ism_map_get(&d->listener_by_cookie, s->cookie, 0) == s)
-			ism_map_del(&d->listener_by_cookie, s->cookie, 0);
+	if (chain_add(&d->streams.listeners_by_port, s->netns, s->local.port, s) < 0) {
+		if (ism_map_get(&d->streams.listeners_by_cookie, s->cookie, 0) == s)
+			ism_map_del(&d->streams.listeners_by_cookie, s->cookie, 0);
 		s->cookie = 0;
 		return -ENOMEM;
 	}
@@ -461,7 +461,7 @@ static int open_client(struct daemon *d, struct peer *p, struct stream *s,
 		return 0;
 	}
 	if (intent_find(d, s->netns, &s->local) ||
-	    chain_add(&d->intent_by_addr, s->netns, addr_key(&s->local),
+	    chain_add(&d->streams.intents, s->netns, addr_key(&s->local),
 		      s) < 0) {
 		/* Another pending socket with this very address (the
 		 * kernel allows it only with SO_REUSEPORT, for the same
@@ -600,11 +600,11 @@ static int collect(struct daemon *d, struct peer *p, struct page *pg)
 {
 	if (p->flags & PEER_ADMIN) {
 		struct ism_list *pos = page_resume(
-			&d->streams, &d->stream_by_id, pg->cursor,
+			&d->streams.all, &d->streams.by_id, pg->cursor,
 			offsetof(struct stream, all_link),
 			offsetof(struct stream, id));
 
-		for (; pos != &d->streams && pg->n < pg->cap; pos = pos->next)
+		for (; pos != &d->streams.all && pg->n < pg->cap; pos = pos->next)
 			page_offer(pg, ism_container_of(pos, struct stream,
 							all_link)->id);
 		return 0;
@@ -639,7 +639,7 @@ int op_list_streams(struct daemon *d, struct peer *p, struct req *rq)
 	collect(d, p, &pg);
 	k = page_finish(&pg, &next);
 	for (uint32_t i = 0; i < k; i++) {
-		struct stream *s = ism_map_get(&d->stream_by_id, pg.ids[i], 0);
+		struct stream *s = ism_map_get(&d->streams.by_id, pg.ids[i], 0);
 
 		e[i].id = s->id;
 		e[i].peer = s->owner->id;
