@@ -74,7 +74,7 @@ static struct ism_chan *chan_setup(int ctl, uint32_t ring, uint32_t spin,
 	if (bench_put(ctl, &mine, sizeof(mine)) < 0 ||
 	    bench_get(ctl, &theirs, sizeof(theirs)) < 0 ||
 	    ism_chan_connect(ch, &theirs) < 0) {
-		ism_chan_free(ch);
+		ism_chan_close(ch);
 		return NULL;
 	}
 	return ch;
@@ -230,7 +230,7 @@ static int child(int ctl, void *arg)
 	}
 	if (bench_put(ctl, &t1, sizeof(t1)) < 0)
 		r = r ? r : 9;
-	ism_chan_free(ch);
+	ism_chan_close(ch);
 	ism_conn_close(conn);
 	free(b);
 	return r;
@@ -247,12 +247,12 @@ static int finish(struct bench_child *c, struct ism_chan *ch, struct ism_conn *c
 		  int fail, uint64_t *t1)
 {
 	if (fail) {
-		ism_chan_free(ch);
+		ism_chan_close(ch);
 		ch = NULL;
 	}
 	if (bench_get(c->ctl, t1, sizeof(*t1)) < 0)
 		fail = 1;
-	ism_chan_free(ch);
+	ism_chan_close(ch);
 	ism_conn_close(conn);
 	return bench_reap(c) < 0 || fail ? -1 : 0;
 }

@@ -71,10 +71,9 @@ static int end_send(struct end *e, const uint8_t *b, size_t n)
 static int end_recv(struct end *e, uint8_t *b, size_t n)
 {
 	if (e->s)
-		return ism_stream_recv(e->s, b, n, ISM_MSG_WAITALL) ==
-				       (ssize_t)n
-			       ? 0
-			       : -1;
+		return ism_stream_recv(e->s, b, n, ISM_F_WAITALL) == (ssize_t)n
+			   ? 0
+			   : -1;
 	return bench_read_full(e->fd, b, n);
 }
 

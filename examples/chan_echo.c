@@ -168,7 +168,7 @@ static int echo_side(const struct cfg *cfg, int sock)
 	while ((n = ism_chan_recv(ch, buf, sizeof(buf), 0)) >= 0)
 		if (ism_chan_send(ch, buf, (size_t)n, 0) < 0)
 			break;
-	ism_chan_free(ch);
+	ism_chan_close(ch);
 	ism_conn_close(conn);
 	return n == -ESHUTDOWN ? 0 : 1;
 }
@@ -227,7 +227,7 @@ static int send_side(const struct cfg *cfg, int sock)
 			bad = 1;
 		}
 	}
-	ism_chan_close(ch); /* the echo side sees -ESHUTDOWN and exits */
+	ism_chan_shutdown(ch); /* the echo side sees -ESHUTDOWN and exits */
 	if (!bad) {
 		unsigned long p50 = i / 2, p99 = i * 99 / 100;
 
@@ -239,7 +239,7 @@ static int send_side(const struct cfg *cfg, int sock)
 		       (double)rtt[p99] / 1e3);
 	}
 	free(rtt);
-	ism_chan_free(ch);
+	ism_chan_close(ch);
 	ism_conn_close(conn);
 	return bad;
 }

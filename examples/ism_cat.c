@@ -66,7 +66,7 @@ static int pump(struct ism_stream *s)
 		ssize_t n = -EAGAIN;
 
 		while (net_open && (n = ism_stream_recv(s, out, sizeof(out),
-							ISM_MSG_DONTWAIT)) > 0)
+							ISM_F_DONTWAIT)) > 0)
 			if ((n = out_all(out, (size_t)n)) < 0)
 				return fail("stdout", (int)n);
 		if (n == 0)
@@ -74,7 +74,7 @@ static int pump(struct ism_stream *s)
 		else if (n != -EAGAIN)
 			return fail("receive", (int)n);
 		while (pend) {
-			n = ism_stream_send(s, in + off, pend, ISM_MSG_DONTWAIT);
+			n = ism_stream_send(s, in + off, pend, ISM_F_DONTWAIT);
 			if (n == -EAGAIN)
 				break;
 			if (n < 0)

@@ -128,13 +128,13 @@ static int server(const struct ism_stream_opts *o, int report)
 	    ism_stream_accept(l, &s, 0) < 0)
 		return 1;
 	for (int i = 0; i < ROUND_TRIPS; i++)
-		if (ism_stream_recv(s, b, 64, ISM_MSG_WAITALL) != 64 ||
+		if (ism_stream_recv(s, b, 64, ISM_F_WAITALL) != 64 ||
 		    ism_stream_send(s, b, 64, 0) != 64)
 			return 1;
 	c0 = cpu_ns();
 	block(want, 0);
 	for (uint64_t seq = 0; seq < total_bytes / WRITE; seq++) {
-		if (ism_stream_recv(s, b, WRITE, ISM_MSG_WAITALL) != WRITE)
+		if (ism_stream_recv(s, b, WRITE, ISM_F_WAITALL) != WRITE)
 			return 1;
 		memcpy(want, &seq, 8);
 		if (memcmp(b, want, WRITE) != 0)
@@ -167,7 +167,7 @@ static int client(struct ism_conn *c, const struct ism_stream_opts *o,
 	for (int i = 0; i < ROUND_TRIPS; i++) {
 		t0 = now_ns();
 		if (ism_stream_send(s, b, 64, 0) != 64 ||
-		    ism_stream_recv(s, b, 64, ISM_MSG_WAITALL) != 64)
+		    ism_stream_recv(s, b, 64, ISM_F_WAITALL) != 64)
 			return -1;
 		rtt[i] = now_ns() - t0;
 	}

@@ -132,7 +132,7 @@ static int client(struct ism_conn *c, const struct ism_stream_opts *o,
 			fail("send", (int)n);
 			goto out;
 		}
-		if ((n = ism_stream_recv(s, in, len, ISM_MSG_WAITALL)) < 0) {
+		if ((n = ism_stream_recv(s, in, len, ISM_F_WAITALL)) < 0) {
 			fail("receive", (int)n);
 			goto out;
 		}

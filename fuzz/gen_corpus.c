@@ -203,17 +203,17 @@ int main(int argc, char **argv)
 			exit(1);
 		save("chan", "empty", img, sizeof(img));
 		for (int i = 0; i < 5; i++)
-			ism_chan_send(ch, m, (size_t)(i * 60), ISM_MSG_DONTWAIT);
+			ism_chan_send(ch, m, (size_t)(i * 60), ISM_F_DONTWAIT);
 		if (pread(fds[0], img + 1, 8192, 0) != 8192)
 			exit(1);
 		save("chan", "five-messages", img, sizeof(img));
-		ism_chan_close(ch);
+		ism_chan_shutdown(ch);
 		if (pread(fds[0], img + 1, 8192, 0) != 8192)
 			exit(1);
 		save("chan", "closed", img, sizeof(img));
 		close(fds[0]);
 		close(fds[1]);
-		ism_chan_free(ch);
+		ism_chan_close(ch);
 	}
 
 	/* ismd: request sequences. */

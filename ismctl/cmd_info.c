@@ -55,7 +55,7 @@ int cmd_status(struct ctl *ctl, int argc, char **argv)
 		return r;
 	if ((r = ctl_connect(ctl, 0)) != EXIT_OK)
 		return r;
-	if ((r = ism_status(ctl->c, &st)) < 0)
+	if ((r = ism_admin_status(ctl->c, &st)) < 0)
 		return ctl_fail("status", r);
 	ism_host_id_format(&st.host_id, hid);
 	if (ctl->json) {
@@ -149,8 +149,8 @@ int cmd_peers(struct ctl *ctl, int argc, char **argv)
 		       "PID", "UID", "GID", "REGIONS", "REFS", "BYTES",
 		       "QUEUED", "AGE", "FLAGS", "NAME");
 	do {
-		int n = ism_list_peers(ctl->c, cursor, e, ISM_ARRAY_SIZE(e),
-				       &next);
+		int n = ism_admin_list_peers(ctl->c, cursor, e,
+					     ISM_ARRAY_SIZE(e), &next);
 
 		if (n < 0) {
 			json_object_put(arr);
@@ -217,8 +217,8 @@ int cmd_regions(struct ctl *ctl, int argc, char **argv)
 		printf("%-12s %-12s %10s %6s %6s %5s %5s %s\n", "ID", "OWNER",
 		       "SIZE", "PAGE", "GRANTS", "REFS", "AGE", "NAME");
 	do {
-		int n = ism_list_regions(ctl->c, cursor, e, ISM_ARRAY_SIZE(e),
-					 &next);
+		int n = ism_admin_list_regions(ctl->c, cursor, e,
+					       ISM_ARRAY_SIZE(e), &next);
 
 		if (n < 0) {
 			json_object_put(arr);
@@ -279,8 +279,8 @@ int cmd_refs(struct ctl *ctl, int argc, char **argv)
 		printf("%-12s %-12s %-6s %s\n", "REGION", "PEER", "ACCESS",
 		       "FLAGS");
 	do {
-		int n = ism_list_refs(ctl->c, id, cursor, e, ISM_ARRAY_SIZE(e),
-				      &next);
+		int n = ism_admin_list_refs(ctl->c, id, cursor, e,
+					    ISM_ARRAY_SIZE(e), &next);
 
 		if (n < 0) {
 			json_object_put(arr);

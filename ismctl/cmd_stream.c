@@ -62,8 +62,8 @@ int cmd_streams(struct ctl *ctl, int argc, char **argv)
 		       "PEER", "ROLE", "PATH", "REASON", "PARTNER", "LOCAL",
 		       "REMOTE");
 	do {
-		int n = ism_list_streams(ctl->c, cursor, e, ISM_ARRAY_SIZE(e),
-					 &next);
+		int n = ism_admin_list_streams(ctl->c, cursor, e,
+					       ISM_ARRAY_SIZE(e), &next);
 
 		if (n < 0) {
 			json_object_put(arr);

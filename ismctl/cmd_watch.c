@@ -85,7 +85,7 @@ int cmd_watch(struct ctl *ctl, int argc, char **argv)
 	}
 	if ((e = ctl_connect(ctl, ISM_CONN_RECONNECT)) != EXIT_OK)
 		return e;
-	if ((e = ism_watch(ctl->c)) < 0)
+	if ((e = ism_admin_watch(ctl->c)) < 0)
 		return ctl_fail("watch", e);
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
@@ -108,8 +108,9 @@ int cmd_watch(struct ctl *ctl, int argc, char **argv)
 		ism_conn_process(ctl->c);
 		while (ism_conn_next_event(ctl->c, &ev) == 1) {
 			emit(ctl, &ev);
+			/* A new ismd forgot us. */
 			if (ev.type == ISM_EV_RECONNECTED)
-				ism_watch(ctl->c); /* a new ismd forgot us */
+				ism_admin_watch(ctl->c);
 			if (ev.type == ISM_EV_DISCONNECTED) {
 				close(sfd);
 				return EXIT_UNREACHABLE;

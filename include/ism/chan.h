@@ -25,12 +25,12 @@
  * other's two.
  *
  * Blocking calls spin for opts.spin_us, then sleep on the link.  With
- * ISM_MSG_DONTWAIT they return -EAGAIN instead, and arrange for
- * ism_chan_fd() to become readable when it is worth calling again.
+ * ISM_F_DONTWAIT (ism/common.h) they return -EAGAIN instead, and arrange
+ * for ism_chan_fd() to become readable when it is worth calling again.
  *
  * Errors: -EPIPE once the other side is gone (crashed or exited without
  * closing) and everything it sent was received; -ESHUTDOWN the same after
- * an orderly ism_chan_close(); -EPROTO if its memory is corrupt; -EMSGSIZE
+ * an orderly ism_chan_shutdown(); -EPROTO if its memory is corrupt; -EMSGSIZE
  * for a message larger than ism_chan_max_msg().
  *
  * Nothing the other side does makes a call wait on it beyond what the
@@ -72,10 +72,6 @@ struct ism_chan_opts {
 };
 #define ISM_CHAN_NO_SPIN 0xffffffffu
 
-/* Flags for send/recv. */
-#define ISM_MSG_DONTWAIT 0x1 /* never block: -EAGAIN */
-#define ISM_MSG_MORE 0x2     /* send: more follows, publish later (flush) */
-
 /* Over ismd.  The channel uses @c for its setup only. */
 ISM_EXPORT int ism_chan_create(struct ism_conn *c,
 			       const struct ism_chan_opts *opts,
@@ -110,12 +106,13 @@ ISM_EXPORT int ism_chan_local_connect(struct ism_chan *ch, int region_fd,
 /* Largest message: ring_size/2 - 8. */
 ISM_EXPORT size_t ism_chan_max_msg(struct ism_chan *ch);
 
-/* Copy API.  send returns 0, recv the message length. */
+/* Copy API.  send returns 0, recv the message length.  @flags: enum
+ * ism_io_flags, ISM_F_DONTWAIT (both) and ISM_F_MORE (send). */
 ISM_EXPORT int ism_chan_send(struct ism_chan *ch, const void *buf, size_t len,
 			     int flags);
 ISM_EXPORT int ism_chan_sendv(struct ism_chan *ch, const struct iovec *iov,
 			      int iovcnt, int flags);
-/* Publish messages sent with ISM_MSG_MORE (waking the other side if it
+/* Publish messages sent with ISM_F_MORE (waking the other side if it
  * sleeps).  Returns 0 or -EPIPE. */
 ISM_EXPORT int ism_chan_flush(struct ism_chan *ch);
 /* -EMSGSIZE if the next message is longer than @cap (it stays queued). */
@@ -135,7 +132,7 @@ ISM_EXPORT int ism_chan_recv_batch(struct ism_chan *ch, struct iovec *msgs,
 
 /*
  * Zero-copy.  Reserve @len bytes in the ring and write the message there,
- * then commit (ISM_MSG_MORE defers publication to flush).  Peek the next
+ * then commit (ISM_F_MORE defers publication to flush).  Peek the next
  * message in place (it lies in the other side's memory: it may change
  * under you, copy before validating), then release it.
  */
@@ -150,14 +147,16 @@ ISM_EXPORT int ism_chan_release(struct ism_chan *ch);
  * channel. */
 ISM_EXPORT int ism_chan_fd(struct ism_chan *ch);
 
-/* Orderly close of our direction: the other side receives everything we
- * sent, then -ESHUTDOWN.  We may still receive. */
-ISM_EXPORT int ism_chan_close(struct ism_chan *ch);
+/* Half-close: an orderly end of our direction.  The other side receives
+ * everything we sent, then -ESHUTDOWN.  We may still receive.  Returns 0
+ * (also when already shut down). */
+ISM_EXPORT int ism_chan_shutdown(struct ism_chan *ch);
 
-/* Close (if not yet), release the regions and links, free.  What we sent
- * stays readable by the other side.  Never waits on the other side (the
- * links are closed on a short-lived thread).  NULL is allowed. */
-ISM_EXPORT void ism_chan_free(struct ism_chan *ch);
+/* Shut down our direction (if not yet), release the regions and links,
+ * free.  What we sent stays readable by the other side.  Never waits on
+ * the other side (the links are closed on a short-lived thread).  NULL
+ * is allowed. */
+ISM_EXPORT void ism_chan_close(struct ism_chan *ch);
 
 #ifdef __cplusplus
 }

@@ -8,6 +8,14 @@
  * unguessable capability that lets another peer attach to a region.  The
  * *host id* names the ismd instance (and so the host): two peers that see
  * the same host id can share memory.
+ *
+ * ABI: options are size-versioned structs (.size = sizeof the struct the
+ * caller compiled against): libism takes a smaller one from an older
+ * caller, with defaults for what it lacks, and a larger one from a newer
+ * caller if every byte past what this libism knows is zero (-E2BIG
+ * otherwise, the openat2(2) rule); -EINVAL below the struct's first
+ * version.  Structs libism fills for the caller end in a reserved tail,
+ * zero-filled, where later versions add fields: their size never changes.
  */
 #ifndef ISM_COMMON_H
 #define ISM_COMMON_H
@@ -53,6 +61,18 @@ struct ism_host_id {
 enum ism_access {
 	ISM_ACCESS_RO = 1, /* read only, enforced by the kernel for fds */
 	ISM_ACCESS_RW = 2, /* read and write */
+};
+
+/*
+ * Flags of the send and receive calls of channels (ism/chan.h) and
+ * streams (ism/stream.h); each call says which it takes.
+ */
+enum ism_io_flags {
+	ISM_F_DONTWAIT = 1u << 0, /* never block: -EAGAIN instead */
+	ISM_F_MORE = 1u << 1,	  /* channel send: more follows, publish at
+				   * ism_chan_flush() */
+	ISM_F_WAITALL = 1u << 2,  /* stream receive: fill the whole buffer
+				   * (or stop at EOF or an error) */
 };
 
 /*

@@ -100,9 +100,9 @@ enum ism_event_type {
 	ISM_EV_NOTIFY = 1,	  /* region, peer = sender, value, count */
 	ISM_EV_REGION_GONE = 2,	  /* region, reason = enum ism_gone_reason */
 	ISM_EV_PEER_ATTACHED = 3, /* region, peer, access */
-	ISM_EV_PEER_DETACHED = 4, /* region, peer, reason = enum ism_detach_reason */
+	ISM_EV_PEER_DETACHED = 4, /* region, peer, reason: ism_detach_reason */
 	ISM_EV_OVERFLOW = 5,	  /* count = events ismd could not queue */
-	ISM_EV_WATCH = 6,	  /* watch.* (after ism_watch()) */
+	ISM_EV_WATCH = 6,	  /* watch.* (after ism_admin_watch()) */
 	ISM_EV_SHUTDOWN = 7,	  /* ismd is stopping; reason 1 = restart */
 	ISM_EV_RECONNECTED = 8,	  /* libism re-established the connection */
 	ISM_EV_DISCONNECTED = 9,  /* connection lost for good */
@@ -145,6 +145,9 @@ struct ism_event {
 		uint64_t size;
 		char name[ISM_NAME_MAX + 1];
 	} watch;
+	/* Fields are added here in later versions; the struct's size never
+	 * changes.  Zero-filled. */
+	uint64_t reserved[8];
 };
 
 /*

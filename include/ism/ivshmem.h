@@ -11,6 +11,8 @@
  * through ismd (one round trip): members and administrators may ring.
  *
  * Who may join: administrators, and the uids a domain names (uid=...).
+ * The structs filled here end in a reserved tail that libism zero-fills:
+ * fields are added there in later versions, so their size never changes.
  * Same thread-safety as ism/conn.h.
  */
 #ifndef ISM_IVSHMEM_H
@@ -18,6 +20,10 @@
 
 #include <ism/common.h>
 #include <ism/conn.h>
+
+#ifndef __cplusplus
+#include <stdatomic.h>
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -32,6 +38,9 @@ struct ism_ivshmem_domain {
 	uint32_t flags;	   /* ISM_IVSHMEM_MAY_JOIN, ISM_IVSHMEM_V2 */
 	uint64_t size;
 	char name[ISM_NAME_MAX + 1];
+	/* Fields are added here in later versions; the struct's size never
+	 * changes.  Zero-filled. */
+	uint64_t reserved[4];
 };
 #define ISM_IVSHMEM_MAY_JOIN 1u
 #define ISM_IVSHMEM_V2 2u /* layout=v2 (see below) */
@@ -42,6 +51,9 @@ struct ism_ivshmem_peer {
 	uint64_t ism_peer; /* the ismd peer of an ism member, else 0 (also
 			    * 0 unless the asker is a member or admin) */
 	uint64_t age_ns;
+	/* Fields are added here in later versions; the struct's size never
+	 * changes.  Zero-filled. */
+	uint64_t reserved[4];
 };
 #define ISM_IVSHMEM_QEMU 1u
 #define ISM_IVSHMEM_ISM 2u
@@ -84,14 +96,47 @@ ISM_EXPORT int ism_ivshmem_vector_fd(struct ism_ivshmem *m, uint32_t v);
 struct ism_ivshmem_layout {
 	uint32_t layout; /* 1 or 2 */
 	uint64_t state_size, output_size;
+	/* Fields are added here in later versions; the struct's size never
+	 * changes.  Zero-filled. */
+	uint64_t reserved[4];
 };
 /* 0 or -errno; with layout 1 the sizes are 0 and the calls below give
  * -EOPNOTSUPP. */
 ISM_EXPORT int ism_ivshmem_layout(struct ism_ivshmem *m,
 				  struct ism_ivshmem_layout *out);
-/* The state table, mapped read-only: entry i is peer i's state. */
+/*
+ * The state table, mapped read-only: entry i is peer i's state, written
+ * by ismd (for us too: ism_ivshmem_set_state() asks it) while we read.
+ * Read an entry with one atomic load (acquire, to then read what the
+ * state announces):
+ *
+ *   ismd (a state change)               member
+ *   STORE entry (release)         (R)   READ  vector 0 eventfd       (E)
+ *   queue vector 0's ring, then         LOAD  entry (acquire)        (A)
+ *   a ringer WRITEs each eventfd  (W)   READ  what the state announces
+ *
+ *   R before W, and W pairs with E: an eventfd write and read are full
+ *   barriers, so a member that read the eventfd and then loads an entry
+ *   (A) reads at least the value whose ring woke it.  A load without
+ *   having read the eventfd (polling) may see an older value; A pairs
+ *   with R for whatever that value announces.  Entries change only as
+ *   ismd's atomic 32-bit stores: never torn.
+ *
+ * C++ has no _Atomic qualifier (C++23's <stdatomic.h> spells it
+ * _Atomic(T)), so there the entries are declared uint32_t: load one with
+ * __atomic_load_n(&table[i], __ATOMIC_ACQUIRE) (GCC, Clang) or a C++20
+ * std::atomic_ref, never with a plain read.
+ *
+ * Returns 0 and the table in *@table (valid until ism_ivshmem_leave()),
+ * -EOPNOTSUPP (layout 1) or -errno.
+ */
+#ifndef __cplusplus
 ISM_EXPORT int ism_ivshmem_state_table(struct ism_ivshmem *m,
-				       const volatile uint32_t **table);
+				       const _Atomic uint32_t **table);
+#else
+ISM_EXPORT int ism_ivshmem_state_table(struct ism_ivshmem *m,
+				       const uint32_t **table);
+#endif
 ISM_EXPORT int ism_ivshmem_set_state(struct ism_ivshmem *m, uint32_t value);
 /* Our output section, mapped read-write. */
 ISM_EXPORT int ism_ivshmem_output(struct ism_ivshmem *m, void **addr);

@@ -88,6 +88,9 @@ struct ism_region_info {
 	int gone;	    /* destroyed, revoked or lost: only close it now */
 	int linger;	    /* ISM_ALLOC_LINGER */
 	struct ism_token token;
+	/* Fields are added here in later versions; the struct's size never
+	 * changes.  Zero-filled. */
+	uint64_t reserved[4];
 };
 
 /*

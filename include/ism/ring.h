@@ -76,13 +76,16 @@ ISM_EXPORT int ism_ring_tx_set_peer(struct ism_ring_tx *tx, const void *cons,
 ISM_EXPORT int ism_ring_rx_init(const void *prod, size_t prod_len, void *cons,
 				size_t cons_len, struct ism_ring_rx **out);
 
-ISM_EXPORT void ism_ring_tx_free(struct ism_ring_tx *tx);
-ISM_EXPORT void ism_ring_rx_free(struct ism_ring_rx *rx);
+/* Free a handle (NULL is allowed).  The areas stay as they are and stay
+ * the caller's: a producer that means to end the ring calls
+ * ism_ring_tx_shutdown() first. */
+ISM_EXPORT void ism_ring_tx_close(struct ism_ring_tx *tx);
+ISM_EXPORT void ism_ring_rx_close(struct ism_ring_rx *rx);
 
 /*
  * Reserve room for a @len-byte message and get where to write it.
  * Returns 0, -EAGAIN (no room now), -EMSGSIZE (larger than the maximum),
- * -EPROTO (the consumer's index is impossible), or -EPIPE (closed).
+ * -EPROTO (the consumer's index is impossible), or -EPIPE (shut down).
  * Then write the payload and ism_ring_commit().
  */
 ISM_EXPORT int ism_ring_reserve(struct ism_ring_tx *tx, size_t len, void **p);
@@ -112,14 +115,14 @@ ISM_EXPORT size_t ism_ring_space(struct ism_ring_tx *tx);
 ISM_EXPORT int ism_ring_tx_arm(struct ism_ring_tx *tx, size_t len);
 ISM_EXPORT void ism_ring_tx_disarm(struct ism_ring_tx *tx);
 
-/* Publish and mark the ring closed: the consumer drains it, then sees
+/* Publish and mark the ring shut down: the consumer drains it, then sees
  * -EPIPE.  Returns 1 if the consumer sleeps and should be woken. */
-ISM_EXPORT int ism_ring_tx_close(struct ism_ring_tx *tx);
+ISM_EXPORT int ism_ring_tx_shutdown(struct ism_ring_tx *tx);
 
 /*
  * The next message, in place: 1 with *@p and *@len set, 0 if the ring is
- * empty, -EPIPE if it is empty and the producer closed it, -EPROTO if the
- * producer's memory is corrupt (the ring is unusable from then on).
+ * empty, -EPIPE if it is empty and the producer shut it down, -EPROTO if
+ * the producer's memory is corrupt (the ring is unusable from then on).
  * Peeking again without releasing returns the same message.
  */
 ISM_EXPORT int ism_ring_peek(struct ism_ring_rx *rx, const void **p,

@@ -19,7 +19,7 @@
  * ism_stream_path() says why.
  *
  * Semantics are TCP's either way: an ordered, reliable byte stream; a full
- * ring blocks, or returns -EAGAIN with ISM_MSG_DONTWAIT; half-close with
+ * ring blocks, or returns -EAGAIN with ISM_F_DONTWAIT; half-close with
  * ism_stream_shutdown(SHUT_WR) gives the other side EOF (recv returns 0);
  * -ECONNRESET when the other process dies.  On shared memory the TCP
  * connection stays open (idle) until close, as the connection's identity
@@ -91,9 +91,6 @@ struct ism_stream_opts {
 #define ISM_STREAM_TCP_ONLY 0x1u /* never leave TCP (ISM_SR_DISABLED) */
 #define ISM_STREAM_NO_NODELAY 0x2u /* leave Nagle on (default: TCP_NODELAY) */
 
-/* recv flag: wait until the whole buffer is filled (or EOF/error). */
-#define ISM_MSG_WAITALL 0x4
-
 /* An address as ismd reports it. */
 struct ism_stream_addr {
 	uint16_t family;   /* AF_INET, AF_INET6 or 0 (none) */
@@ -116,7 +113,7 @@ ISM_EXPORT int ism_stream_listener_fd(struct ism_stream_listener *l);
 /* The port listened on (host order). */
 ISM_EXPORT int ism_stream_listener_port(struct ism_stream_listener *l);
 /*
- * Accept one connection (ISM_MSG_DONTWAIT: -EAGAIN if none waits).  The
+ * Accept one connection (ISM_F_DONTWAIT: -EAGAIN if none waits).  The
  * stream may still be ISM_STREAM_PENDING: its first call finishes the
  * handshake (blocking at most handshake_ms; with DONTWAIT it returns
  * -EAGAIN and ism_stream_fd() becomes readable when the hello arrives).
@@ -137,9 +134,10 @@ ISM_EXPORT int ism_stream_connect(struct ism_conn *c, const char *host,
 
 /*
  * Like send(2)/recv(2): send returns the bytes queued (all of them unless
- * ISM_MSG_DONTWAIT), recv the bytes received, 0 at EOF.  -EAGAIN, -EPIPE
- * (sending after shutdown), -ECONNRESET (the other side died), -EPROTO
- * (a corrupt peer).
+ * ISM_F_DONTWAIT), recv the bytes received, 0 at EOF.  @flags: enum
+ * ism_io_flags, ISM_F_DONTWAIT (all four) and ISM_F_WAITALL (receive).
+ * -EAGAIN, -EPIPE (sending after shutdown), -ECONNRESET (the other side
+ * died), -EPROTO (a corrupt peer).
  */
 ISM_EXPORT ssize_t ism_stream_send(struct ism_stream *s, const void *buf,
 				   size_t len, int flags);
@@ -174,19 +172,7 @@ ISM_EXPORT const char *ism_stream_path_name(int path);
  * then free.  NULL is allowed.  Returns 0 or the first error seen. */
 ISM_EXPORT int ism_stream_close(struct ism_stream *s);
 
-/* What ismd knows about streams (ismctl streams); paged like
- * ism/admin.h lists.  Administrators see all, others their own. */
-struct ism_stream_info {
-	uint64_t id;
-	uint64_t peer;	  /* whose record */
-	uint64_t partner; /* the peer at the other end, on shared memory */
-	uint32_t role, path, reason;
-	uint64_t age_ns;
-	struct ism_stream_addr local, remote;
-};
-ISM_EXPORT int ism_list_streams(struct ism_conn *c, uint64_t cursor,
-				struct ism_stream_info *out, uint32_t max,
-				uint64_t *next);
+/* What ismd knows about streams: ism_admin_list_streams() (ism/admin.h). */
 
 #ifdef __cplusplus
 }

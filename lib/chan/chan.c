@@ -188,13 +188,11 @@ static size_t region_len(uint32_t ring)
 
 static int check_opts(const struct ism_chan_opts *in, struct ism_chan_opts *o)
 {
-	memset(o, 0, sizeof(*o));
-	if (in) {
-		if (in->size < offsetof(struct ism_chan_opts, ring_size) +
-				       sizeof(in->ring_size))
-			return -EINVAL;
-		memcpy(o, in, ISM_MIN((size_t)in->size, sizeof(*o)));
-	}
+	int r = ism_opts_copy(
+	    o, sizeof(*o), ISM_OPTS_SIZE_VER0(struct ism_chan_opts, name), in);
+
+	if (r < 0)
+		return r;
 	if (o->ring_size == 0)
 		o->ring_size = DEFAULT_RING;
 	if (!ism_ring_prod_area(o->ring_size) || o->flags)
@@ -339,7 +337,7 @@ int ism_chan_create(struct ism_conn *c, const struct ism_chan_opts *opts,
 	*out = ch;
 	return 0;
 fail:
-	ism_chan_free(ch);
+	ism_chan_close(ch);
 	return r;
 }
 
@@ -427,7 +425,7 @@ int ism_chan_connect(struct ism_chan *ch, const struct ism_token *peer)
 	}
 	return 0;
 fail:
-	ism_ring_rx_free(ch->rx);
+	ism_ring_rx_close(ch->rx);
 	ch->rx = NULL;
 	ism_region_close(ch->peer);
 	ch->peer = NULL;
@@ -466,7 +464,7 @@ int ism_chan_local_create(const struct ism_chan_opts *opts,
 	*out = ch;
 	return 0;
 fail:
-	ism_chan_free(ch);
+	ism_chan_close(ch);
 	return r;
 }
 
@@ -543,7 +541,7 @@ int ism_chan_local_connect(struct ism_chan *ch, int region_fd, int link_fd)
 fail:
 	if (m != MAP_FAILED)
 		munmap(m, (size_t)st.st_size);
-	ism_ring_rx_free(ch->rx);
+	ism_ring_rx_close(ch->rx);
 	ch->rx = NULL;
 	/* A memfd closes at once; anything else may be the other side's
 	 * trap, as may its link. */
@@ -784,7 +782,7 @@ static int wait_room(struct ism_chan *ch, size_t len, int flags,
 		publish(ch); /* the consumer may be waiting on those */
 	if (atomic_load(&ch->peer_dead))
 		return -EPIPE;
-	if (flags & ISM_MSG_DONTWAIT) {
+	if (flags & ISM_F_DONTWAIT) {
 		/* Arm so ism_chan_fd() wakes the caller when room appears. */
 		int a = ism_ring_tx_arm(ch->tx, len);
 
@@ -828,7 +826,7 @@ static int send_common(struct ism_chan *ch, const struct iovec *iov,
 			return r;
 	}
 	ch->tx_pending = true;
-	if (!(flags & ISM_MSG_MORE))
+	if (!(flags & ISM_F_MORE))
 		publish(ch);
 	return 0;
 }
@@ -857,11 +855,11 @@ int ism_chan_send_batch(struct ism_chan *ch, const struct iovec *msgs,
 	for (i = 0; i < n; i++) {
 		/* Block only for the first; then take what fits. */
 		r = send_common(ch, &msgs[i], 1,
-				ISM_MSG_MORE | (i ? ISM_MSG_DONTWAIT : flags));
+				ISM_F_MORE | (i ? ISM_F_DONTWAIT : flags));
 		if (r < 0)
 			break;
 	}
-	if (i > 0 && !(flags & ISM_MSG_MORE))
+	if (i > 0 && !(flags & ISM_F_MORE))
 		publish(ch);
 	if (i > 0)
 		return (int)i;
@@ -893,7 +891,7 @@ int ism_chan_commit(struct ism_chan *ch, int flags)
 {
 	ism_ring_commit(ch->tx);
 	ch->tx_pending = true;
-	if (!(flags & ISM_MSG_MORE))
+	if (!(flags & ISM_F_MORE))
 		publish(ch);
 	return 0;
 }
@@ -930,7 +928,7 @@ static int next_msg(struct ism_chan *ch, const void **p, size_t *len,
 			return r == -EPIPE ? -ESHUTDOWN
 					   : (r < 0 ? r : -EPIPE);
 		}
-		if (flags & ISM_MSG_DONTWAIT) {
+		if (flags & ISM_F_DONTWAIT) {
 			r = ism_ring_rx_arm(ch->rx);
 			if (r < 0)
 				return r;
@@ -971,7 +969,7 @@ int ism_chan_recv_batch(struct ism_chan *ch, struct iovec *msgs, unsigned n,
 
 	for (i = 0; i < n; i++) {
 		ssize_t r = ism_chan_recv(ch, msgs[i].iov_base, msgs[i].iov_len,
-					  i ? ISM_MSG_DONTWAIT : flags);
+					  i ? ISM_F_DONTWAIT : flags);
 
 		if (r < 0) {
 			if (i > 0 && r != -EMSGSIZE)
@@ -1003,24 +1001,25 @@ int ism_chan_release(struct ism_chan *ch)
 
 /* ---- end ---- */
 
-int ism_chan_close(struct ism_chan *ch)
+int ism_chan_shutdown(struct ism_chan *ch)
 {
 	if (ch->closed)
 		return 0;
 	ch->closed = true;
-	if (ch->tx && ism_ring_tx_close(ch->tx))
+	if (ch->tx && ism_ring_tx_shutdown(ch->tx))
 		kick(ch);
 	ch->tx_pending = false;
 	return 0;
 }
 
-void ism_chan_free(struct ism_chan *ch)
+/* 0.2: close frees (0.1's close, now shutdown, and free: compat.c). */
+void ism_chan_close(struct ism_chan *ch)
 {
 	if (!ch)
 		return;
-	ism_chan_close(ch);
-	ism_ring_tx_free(ch->tx);
-	ism_ring_rx_free(ch->rx);
+	ism_chan_shutdown(ch);
+	ism_ring_tx_close(ch->tx);
+	ism_ring_rx_close(ch->rx);
 	if (ch->own)
 		ism_region_close(ch->own); /* lingers for the other side */
 	if (ch->peer)

@@ -56,7 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
 		if (region >= 0)
 			close(region);
-		ism_chan_free(ch);
+		ism_chan_close(ch);
 		return 0;
 	}
 	/* The channel takes region and sv[1] whatever happens. */
@@ -69,16 +69,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 			/* Its consumer index steers our sends. */
 			r = ism_chan_send(ch, buf, (size_t)(i * 37) % 600,
-					  ISM_MSG_DONTWAIT);
+					  ISM_F_DONTWAIT);
 			if (r < 0 && r != -EAGAIN && r != -EPROTO &&
 			    r != -EPIPE)
 				abort();
 			if (i & 1) {
 				n = ism_chan_recv(ch, buf, sizeof(buf),
-						  ISM_MSG_DONTWAIT);
+						  ISM_F_DONTWAIT);
 			} else {
-				n = ism_chan_peek(ch, &p, &len,
-						  ISM_MSG_DONTWAIT);
+				n = ism_chan_peek(ch, &p, &len, ISM_F_DONTWAIT);
 				if (n == 1) {
 					if (len > ism_chan_max_msg(ch))
 						abort();
@@ -93,6 +92,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	close(sv[0]);
-	ism_chan_free(ch);
+	ism_chan_close(ch);
 	return 0;
 }

@@ -8,7 +8,7 @@
 #include <errno.h>
 #include <string.h>
 
-int ism_status(struct ism_conn *c, struct ism_status *st)
+int ism_admin_status(struct ism_conn *c, struct ism_status *st)
 {
 	struct ism_wbuf b;
 	struct reply rep;
@@ -28,8 +28,11 @@ int ism_status(struct ism_conn *c, struct ism_status *st)
 	return e;
 }
 
+/* @out holds @max entries of @esize bytes; those not filled, and the
+ * reserved tails of those filled, read zero. */
 static int list_call(struct ism_conn *c, uint16_t type, uint64_t region,
-		     uint64_t cursor, void *out, uint32_t max, uint64_t *next)
+		     uint64_t cursor, void *out, size_t esize, uint32_t max,
+		     uint64_t *next)
 {
 	struct ism_list_req req = {
 		.cursor = cursor,
@@ -43,6 +46,7 @@ static int list_call(struct ism_conn *c, uint16_t type, uint64_t region,
 
 	if (max == 0 || !out || !next)
 		return -EINVAL;
+	memset(out, 0, req.max * esize);
 	pthread_mutex_lock(&c->lock);
 	conn_begin_locked(c, &b, type);
 	ism_proto_put_list_req(&b, &req);
@@ -75,31 +79,38 @@ static int list_call(struct ism_conn *c, uint16_t type, uint64_t region,
 	return e;
 }
 
-int ism_list_peers(struct ism_conn *c, uint64_t cursor,
-		   struct ism_peer_info *out, uint32_t max, uint64_t *next)
+int ism_admin_list_peers(struct ism_conn *c, uint64_t cursor,
+			 struct ism_peer_info *out, uint32_t max,
+			 uint64_t *next)
 {
-	return list_call(c, ISM_MSG_LIST_PEERS, 0, cursor, out, max, next);
+	return list_call(c, ISM_MSG_LIST_PEERS, 0, cursor, out, sizeof(*out),
+			 max, next);
 }
 
-int ism_list_regions(struct ism_conn *c, uint64_t cursor,
-		     struct ism_region_entry *out, uint32_t max, uint64_t *next)
+int ism_admin_list_regions(struct ism_conn *c, uint64_t cursor,
+			   struct ism_region_entry *out, uint32_t max,
+			   uint64_t *next)
 {
-	return list_call(c, ISM_MSG_LIST_REGIONS, 0, cursor, out, max, next);
+	return list_call(c, ISM_MSG_LIST_REGIONS, 0, cursor, out, sizeof(*out),
+			 max, next);
 }
 
-int ism_list_refs(struct ism_conn *c, uint64_t region, uint64_t cursor,
-		  struct ism_ref_entry *out, uint32_t max, uint64_t *next)
+int ism_admin_list_refs(struct ism_conn *c, uint64_t region, uint64_t cursor,
+			struct ism_ref_entry *out, uint32_t max, uint64_t *next)
 {
-	return list_call(c, ISM_MSG_LIST_REFS, region, cursor, out, max, next);
+	return list_call(c, ISM_MSG_LIST_REFS, region, cursor, out,
+			 sizeof(*out), max, next);
 }
 
-int ism_list_streams(struct ism_conn *c, uint64_t cursor,
-		     struct ism_stream_info *out, uint32_t max, uint64_t *next)
+int ism_admin_list_streams(struct ism_conn *c, uint64_t cursor,
+			   struct ism_stream_info *out, uint32_t max,
+			   uint64_t *next)
 {
-	return list_call(c, ISM_MSG_LIST_STREAMS, 0, cursor, out, max, next);
+	return list_call(c, ISM_MSG_LIST_STREAMS, 0, cursor, out, sizeof(*out),
+			 max, next);
 }
 
-int ism_watch(struct ism_conn *c)
+int ism_admin_watch(struct ism_conn *c)
 {
 	struct ism_wbuf b;
 	struct reply rep;

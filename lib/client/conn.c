@@ -662,17 +662,16 @@ static int reconnect_locked(struct ism_conn *c)
 int ism_conn_open(const char *path, const struct ism_conn_opts *opts,
 		  struct ism_conn **out)
 {
-	struct ism_conn_opts o = { 0 };
+	struct ism_conn_opts o;
 	struct ism_conn *c;
 	int r;
 
 	*out = NULL;
-	if (opts) {
-		if (opts->size < offsetof(struct ism_conn_opts, flags) +
-					 sizeof(opts->flags))
-			return -EINVAL;
-		memcpy(&o, opts, ISM_MIN((size_t)opts->size, sizeof(o)));
-	}
+	r = ism_opts_copy(
+	    &o, sizeof(o),
+	    ISM_OPTS_SIZE_VER0(struct ism_conn_opts, reconnect_ms), opts);
+	if (r < 0)
+		return r;
 	if (o.name && strlen(o.name) > ISM_NAME_MAX)
 		return -ENAMETOOLONG;
 	if (o.name && !ism_name_valid(o.name, strlen(o.name), ISM_NAME_MAX))
@@ -861,6 +860,7 @@ int ism_conn_is_admin(struct ism_conn *c)
 	return a;
 }
 
+/* 0.2: struct ism_event grew its reserved tail (0.1: compat.c). */
 int ism_conn_next_event(struct ism_conn *c, struct ism_event *ev)
 {
 	int r;

@@ -45,6 +45,7 @@ static int call(struct ism_conn *c, uint16_t type,
 	return e < 0 ? e : conn_call_locked(c, (size_t)e, NULL, 0, rep);
 }
 
+/* 0.2: the structs filled below grew reserved tails (0.1: compat.c). */
 int ism_ivshmem_list(struct ism_conn *c, struct ism_ivshmem_domain *out,
 		     uint32_t max)
 {
@@ -56,6 +57,7 @@ int ism_ivshmem_list(struct ism_conn *c, struct ism_ivshmem_domain *out,
 
 	if (!out && max)
 		return -EINVAL;
+	memset(all, 0, sizeof(all)); /* reserved tails included */
 	pthread_mutex_lock(&c->lock);
 	conn_begin_locked(c, &b, ISM_MSG_IVSH_LIST);
 	e = ism_proto_end(&b);
@@ -304,6 +306,7 @@ int ism_ivshmem_layout(struct ism_ivshmem *m, struct ism_ivshmem_layout *out)
 	e = layout_locked(m);
 	pthread_mutex_unlock(&m->c->lock);
 	if (e == 0) {
+		memset(out, 0, sizeof(*out));
 		out->layout = m->lay.layout;
 		out->state_size = m->lay.state_size;
 		out->output_size = m->lay.output_size;
@@ -320,8 +323,15 @@ static int v2(struct ism_ivshmem *m)
 	return e < 0 ? e : l.layout == 2 ? 0 : -EOPNOTSUPP;
 }
 
+/* The table is ismd's _Atomic uint32_t array, stored with release (see
+ * the barrier table in ism/ivshmem.h): its entries are plain 32-bit words
+ * to every process that maps it, as they must be for C++ readers and
+ * guests. */
+_Static_assert(sizeof(_Atomic uint32_t) == sizeof(uint32_t), "table entry");
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "lock-free, hence address-free");
+
 int ism_ivshmem_state_table(struct ism_ivshmem *m,
-			    const volatile uint32_t **table)
+			    const _Atomic uint32_t **table)
 {
 	int e = v2(m);
 

@@ -92,7 +92,7 @@ static struct ism_region *new_region(struct ism_conn *c)
 int ism_region_alloc(struct ism_conn *c, uint64_t size,
 		     const struct ism_alloc_opts *opts, struct ism_region **out)
 {
-	struct ism_alloc_opts o = { 0 };
+	struct ism_alloc_opts o;
 	struct ism_alloc_req req = { 0 };
 	struct ism_alloc_rep ar;
 	struct ism_region *r = NULL;
@@ -101,12 +101,11 @@ int ism_region_alloc(struct ism_conn *c, uint64_t size,
 	int e;
 
 	*out = NULL;
-	if (opts) {
-		if (opts->size < offsetof(struct ism_alloc_opts, flags) +
-					 sizeof(opts->flags))
-			return -EINVAL;
-		memcpy(&o, opts, ISM_MIN((size_t)opts->size, sizeof(o)));
-	}
+	e = ism_opts_copy(&o, sizeof(o),
+			  ISM_OPTS_SIZE_VER0(struct ism_alloc_opts, link_fd),
+			  opts);
+	if (e < 0)
+		return e;
 	if (size == 0 || size > ISM_REGION_SIZE_MAX)
 		return -EINVAL;
 	if (o.n_peers > ISM_ACL_MAX || o.n_uids > ISM_ACL_MAX ||
@@ -311,6 +310,7 @@ int ism_region_fd(struct ism_region *r)
 	return r->fd;
 }
 
+/* 0.2: struct ism_region_info grew its reserved tail (0.1: compat.c). */
 int ism_region_info(struct ism_region *r, struct ism_region_info *info)
 {
 	pthread_mutex_lock(&r->c->lock);

@@ -204,7 +204,8 @@ int ism_ring_tx_set_peer(struct ism_ring_tx *tx, const void *cons,
 	return 0;
 }
 
-void ism_ring_tx_free(struct ism_ring_tx *tx)
+/* 0.2: close frees (0.1's close, now shutdown, and free: compat.c). */
+void ism_ring_tx_close(struct ism_ring_tx *tx)
 {
 	free(tx);
 }
@@ -373,7 +374,7 @@ void ism_ring_tx_disarm(struct ism_ring_tx *tx)
 	}
 }
 
-int ism_ring_tx_close(struct ism_ring_tx *tx)
+int ism_ring_tx_shutdown(struct ism_ring_tx *tx)
 {
 	int kick = ism_ring_publish(tx);
 
@@ -423,7 +424,7 @@ int ism_ring_rx_init(const void *prod, size_t prod_len, void *cons,
 	return 0;
 }
 
-void ism_ring_rx_free(struct ism_ring_rx *rx)
+void ism_ring_rx_close(struct ism_ring_rx *rx)
 {
 	free(rx);
 }

@@ -115,13 +115,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			ism_ring_consumed(rx);
 			break;
 		default:
-			ism_ring_tx_close(tx);
+			ism_ring_tx_shutdown(tx);
 			break;
 		}
 	}
 out:
-	ism_ring_rx_free(rx);
-	ism_ring_tx_free(tx);
+	ism_ring_rx_close(rx);
+	ism_ring_tx_close(tx);
 	free(prod);
 	free(cons);
 	return 0;

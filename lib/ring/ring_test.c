@@ -92,8 +92,8 @@ static void pair_make(struct pair *p, uint32_t data)
 
 static void pair_free(struct pair *p)
 {
-	ism_ring_tx_free(p->tx);
-	ism_ring_rx_free(p->rx);
+	ism_ring_tx_close(p->tx);
+	ism_ring_rx_close(p->rx);
 	area_free(&p->prod);
 	area_free(&p->cons);
 }
@@ -205,7 +205,7 @@ static void test_close(void **state)
 	(void)state;
 	pair_make(&p, DATA);
 	assert_int_equal(ism_ring_send(p.tx, "last", 4), 0);
-	ism_ring_tx_close(p.tx);
+	ism_ring_tx_shutdown(p.tx);
 	assert_int_equal(ism_ring_send(p.tx, "x", 1), -EPIPE);
 	/* Drained first, then the close. */
 	assert_int_equal(ism_ring_recv(p.rx, buf, sizeof(buf)), 4);
@@ -294,7 +294,7 @@ static void *producer(void *arg)
 		if (i % 16 == 15 && ism_ring_publish(r->p->tx))
 			kick(r->kick_rx);
 	}
-	if (ism_ring_tx_close(r->p->tx))
+	if (ism_ring_tx_shutdown(r->p->tx))
 		kick(r->kick_rx);
 	return NULL;
 }

@@ -95,21 +95,24 @@ struct ism_stream {
 
 /* ---- small helpers ---- */
 
-static void opts_fill(struct ism_stream_opts *o, const struct ism_stream_opts *in)
+/* The caller's options (openat2's rule: ism_opts_copy()), defaults filled
+ * in.  Returns 0, -EINVAL or -E2BIG. */
+static int opts_fill(struct ism_stream_opts *o,
+		     const struct ism_stream_opts *in)
 {
-	memset(o, 0, sizeof(*o));
-	if (in) {
-		size_t n = in->size < sizeof(*o) ? in->size : sizeof(*o);
+	int r =
+	    ism_opts_copy(o, sizeof(*o),
+			  ISM_OPTS_SIZE_VER0(struct ism_stream_opts, name), in);
 
-		memcpy(o, in, n);
-	}
-	o->size = sizeof(*o);
+	if (r < 0)
+		return r;
 	if (!o->ring_size)
 		o->ring_size = DEFAULT_RING;
 	if (o->handshake_ms <= 0)
 		o->handshake_ms = DEFAULT_HANDSHAKE_MS;
 	if (o->backlog <= 0)
 		o->backlog = DEFAULT_BACKLOG;
+	return 0;
 }
 
 const char *ism_stream_reason_name(int reason)
@@ -273,7 +276,7 @@ static void watch_sock(struct ism_stream *s)
 static void go_tcp(struct ism_stream *s, int reason)
 {
 	if (s->ch) {
-		ism_chan_free(s->ch);
+		ism_chan_close(s->ch);
 		s->ch = NULL;
 	}
 	s->reason = reason;
@@ -311,7 +314,7 @@ static int chan_new(struct ism_stream *s, uint64_t peer)
 
 static void stream_destroy(struct ism_stream *s)
 {
-	ism_chan_free(s->ch);
+	ism_chan_close(s->ch);
 	if (s->c && s->id)
 		conn_stream_close(s->c, s->id, s->gen);
 	close(s->sock);
@@ -467,12 +470,14 @@ int ism_stream_connect(struct ism_conn *c, const char *host, const char *port,
 				  .ai_flags = AI_ADDRCONFIG };
 	struct ism_stream_opts o;
 	struct addrinfo *res, *ai;
-	int r = -ECONNREFUSED;
+	int r;
 
 	if (!out || !port)
 		return -EINVAL;
 	*out = NULL;
-	opts_fill(&o, opts);
+	if ((r = opts_fill(&o, opts)) < 0)
+		return r;
+	r = -ECONNREFUSED;
 	if (getaddrinfo(host, port, &hints, &res) != 0)
 		return -EINVAL;
 	for (ai = res; ai; ai = ai->ai_next) {
@@ -501,14 +506,18 @@ int ism_stream_listen(struct ism_conn *c, const char *host, const char *port,
 	struct sockaddr_storage me = { 0 };
 	socklen_t melen = sizeof(me);
 	struct addrinfo *res, *ai;
-	int r = -EADDRNOTAVAIL, one = 1;
+	int r, one = 1;
 
 	if (!out || !port)
 		return -EINVAL;
 	*out = NULL;
 	if (!(l = calloc(1, sizeof(*l))))
 		return -ENOMEM;
-	opts_fill(&l->opts, opts);
+	if ((r = opts_fill(&l->opts, opts)) < 0) {
+		free(l);
+		return r;
+	}
+	r = -EADDRNOTAVAIL;
 	l->c = c;
 	l->fd = -1;
 	if (getaddrinfo(host, port, &hints, &res) != 0) {
@@ -585,7 +594,7 @@ static int server_finish_locked(struct ism_stream *s, int flags)
 
 	if (atomic_load(&s->path) != ISM_STREAM_PENDING)
 		return 0;
-	if (flags & ISM_MSG_DONTWAIT) {
+	if (flags & ISM_F_DONTWAIT) {
 		n = recv(s->sock, b, sizeof(b), MSG_PEEK | MSG_DONTWAIT);
 		if (((n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) ||
 		     (n > 0 && n < HELLO_SIZE)) &&
@@ -661,7 +670,7 @@ int ism_stream_accept(struct ism_stream_listener *l, struct ism_stream **out,
 			continue;
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return -errno;
-		if (flags & ISM_MSG_DONTWAIT)
+		if (flags & ISM_F_DONTWAIT)
 			return -EAGAIN;
 		if ((r = wait_fd(l->fd, POLLIN, UINT64_MAX)) < 0)
 			return r;
@@ -701,7 +710,7 @@ int ism_stream_accept(struct ism_stream_listener *l, struct ism_stream **out,
 					 (uint64_t)l->opts.handshake_ms *
 						 1000000ull;
 			atomic_store(&s->path, ISM_STREAM_PENDING);
-			if (!(flags & ISM_MSG_DONTWAIT) && settle(s, 0) < 0) {
+			if (!(flags & ISM_F_DONTWAIT) && settle(s, 0) < 0) {
 				r = s->rx_err;
 				stream_destroy(s);
 				return r;
@@ -744,7 +753,7 @@ static ssize_t tcp_send(struct ism_stream *s, const struct iovec *iov,
 	do
 		n = sendmsg(s->sock, &mh,
 			    MSG_NOSIGNAL |
-				    (flags & ISM_MSG_DONTWAIT ? MSG_DONTWAIT : 0));
+				(flags & ISM_F_DONTWAIT ? MSG_DONTWAIT : 0));
 	while (n < 0 && errno == EINTR);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -762,9 +771,9 @@ static ssize_t tcp_recv(struct ism_stream *s, const struct iovec *iov,
 {
 	struct msghdr mh = { .msg_iov = (struct iovec *)iov,
 			     .msg_iovlen = (size_t)iovcnt };
-	int f = (flags & ISM_MSG_DONTWAIT) ? MSG_DONTWAIT
-		: (flags & ISM_MSG_WAITALL) ? MSG_WAITALL
-					      : 0;
+	int f = (flags & ISM_F_DONTWAIT)  ? MSG_DONTWAIT
+		: (flags & ISM_F_WAITALL) ? MSG_WAITALL
+					  : 0;
 	ssize_t n;
 
 	do
@@ -793,8 +802,8 @@ static ssize_t shm_send(struct ism_stream *s, const struct iovec *iov,
 
 		while (left) {
 			size_t n = left < chunk ? left : chunk;
-			int r = ism_chan_send(s->ch, p, n,
-					      flags & ISM_MSG_DONTWAIT);
+			int r =
+			    ism_chan_send(s->ch, p, n, flags & ISM_F_DONTWAIT);
 
 			if (r < 0) {
 				if (total && r == -EAGAIN)
@@ -848,9 +857,9 @@ static ssize_t shm_recv(struct ism_stream *s, const struct iovec *iov,
 	while (got < cap) {
 		if (!s->rx_held) {
 			/* Block for the first byte; with WAITALL for all. */
-			int f = (got && !(flags & ISM_MSG_WAITALL))
-					? ISM_MSG_DONTWAIT
-					: (flags & ISM_MSG_DONTWAIT);
+			int f = (got && !(flags & ISM_F_WAITALL))
+				    ? ISM_F_DONTWAIT
+				    : (flags & ISM_F_DONTWAIT);
 			int r;
 
 			if (s->eof)
@@ -959,7 +968,7 @@ int ism_stream_shutdown(struct ism_stream *s, int how)
 	if (how != SHUT_RD && !s->wr_shut) {
 		s->wr_shut = true;
 		if (atomic_load(&s->path) == ISM_STREAM_SHM)
-			ism_chan_close(s->ch);
+			ism_chan_shutdown(s->ch);
 		else if (shutdown(s->sock, SHUT_WR) < 0)
 			return -errno;
 	}
@@ -1005,7 +1014,7 @@ int ism_stream_close(struct ism_stream *s)
 	if (atomic_load(&s->path) == ISM_STREAM_SHM && s->ch) {
 		/* Orderly: what we sent stays readable (the ring lingers),
 		 * then the other side reads EOF. */
-		ism_chan_close(s->ch);
+		ism_chan_shutdown(s->ch);
 	}
 	stream_destroy(s);
 	return r;

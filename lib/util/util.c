@@ -225,3 +225,25 @@ int ism_set_nonblock(int fd)
 		return -errno;
 	return 0;
 }
+
+int ism_opts_copy(void *dst, size_t dst_size, size_t min_size, const void *src)
+{
+	const uint8_t *in = src;
+	uint32_t size;
+
+	memset(dst, 0, dst_size);
+	if (!src)
+		goto done;
+	memcpy(&size, src, sizeof(size));
+	if (size < min_size)
+		return -EINVAL;
+	/* Unknown fields: only their zero (default) values are understood. */
+	for (size_t i = dst_size; i < size; i++)
+		if (in[i])
+			return -E2BIG;
+	memcpy(dst, src, ISM_MIN((size_t)size, dst_size));
+done:
+	size = (uint32_t)dst_size;
+	memcpy(dst, &size, sizeof(size));
+	return 0;
+}

@@ -64,4 +64,34 @@ void ism_close_fds(const int *fds, unsigned n);
 /* Set O_NONBLOCK on @fd.  Returns 0 or -errno. */
 int ism_set_nonblock(int fd);
 
+/*
+ * Take a caller's size-versioned options struct @src (its first field a
+ * uint32_t size: the sizeof the caller compiled against) into ours, @dst
+ * of @dst_size bytes, the way openat2(2) takes its struct open_how:
+ *   @src NULL                      @dst all zero (every default);
+ *   size < @min_size               -EINVAL (older than the first version);
+ *   size <= @dst_size              copied, the rest of @dst zero (an older
+ *                                  caller gets defaults for what it lacks);
+ *   size > @dst_size, tail zero    copied up to @dst_size (a newer caller
+ *                                  that asks nothing we do not know);
+ *   size > @dst_size, tail not     -E2BIG (a newer caller asks for what
+ *   all zero                       this version cannot do).
+ * @dst's size field is then @dst_size.  @min_size is at least 4 (see
+ * ISM_OPTS_SIZE_VER0).  Returns 0, -EINVAL or -E2BIG (@dst all zero then).
+ */
+int ism_opts_copy(void *dst, size_t dst_size, size_t min_size, const void *src);
+/* The first version of an options struct @type: up to its field @last. */
+#define ISM_OPTS_SIZE_VER0(type, last)                                         \
+	(offsetof(type, last) + sizeof(((type *)0)->last))
+
+/*
+ * Symbol versions of libism (lib/libism.map; @node a string: "ISM_0.1").
+ * A function whose ABI changed keeps its older version for old binaries
+ * in lib/client/compat.c: @impl is exported as "name@node".  The new
+ * definition is the default version through the map alone (a plain
+ * .symver, which GNU as and clang's assembler treat alike).
+ */
+#define ISM_SYMVER_COMPAT(impl, name, node)                                    \
+	__asm__(".symver " #impl "," #name "@" node)
+
 #endif

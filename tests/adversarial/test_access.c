@@ -51,7 +51,7 @@ static void test_token_guessing(void **state)
 	struct ism_peer_info pi;
 	uint64_t next;
 
-	assert_int_equal(ism_list_peers(thief, 0, &pi, 1, &next), 1);
+	assert_int_equal(ism_admin_list_peers(thief, 0, &pi, 1, &next), 1);
 	assert_true(t_daemon_alive(&t_group));
 	ism_region_close(r);
 	ism_conn_close(thief);
@@ -204,12 +204,12 @@ static int nobody_peer(void *arg)
 	if (ism_conn_is_admin(c))
 		return 12;
 	/* Only itself in the peer list, nothing in the region list. */
-	if (ism_list_peers(c, 0, pi, 8, &next) != 1 ||
+	if (ism_admin_list_peers(c, 0, pi, 8, &next) != 1 ||
 	    pi[0].id != ism_conn_peer_id(c) || pi[0].uid != NOBODY)
 		return 13;
-	if (ism_list_regions(c, 0, re, 8, &next) != 0)
+	if (ism_admin_list_regions(c, 0, re, 8, &next) != 0)
 		return 14;
-	if (ism_status(c, &st) < 0 || st.pid != 0)
+	if (ism_admin_status(c, &st) < 0 || st.pid != 0)
 		return 15;
 	/* Cannot revoke another's region, nor learn it exists. */
 	if (ism_admin_destroy(c, a->other_region) != -ENOENT)
@@ -224,7 +224,7 @@ static int nobody_peer(void *arg)
 	if (open(path, O_RDWR) >= 0 || errno != EACCES)
 		return 19;
 	/* Once attached, the region is visible. */
-	if (ism_list_regions(c, 0, re, 8, &next) != 1)
+	if (ism_admin_list_regions(c, 0, re, 8, &next) != 1)
 		return 20;
 	ism_conn_close(c);
 	return 0;

@@ -401,7 +401,7 @@ static void status_of(struct ism_status *st)
 {
 	struct ism_conn *c = t_connect(&D, "root", ISM_CONN_NO_DOORBELL);
 
-	assert_int_equal(ism_status(c, st), 0);
+	assert_int_equal(ism_admin_status(c, st), 0);
 	ism_conn_close(c);
 }
 
@@ -1395,7 +1395,7 @@ static void churn(enum churn_kind kind)
 	assert_int_equal(kid_wait(&k), 0);
 	/* Every connection gone in ismd (ours excepted). */
 	assert_true(
-	    T_WAIT_FOR(ism_status(c, &st) == 0 && st.peers == 1, PROMPT_MS));
+	    T_WAIT_FOR(ism_admin_status(c, &st) == 0 && st.peers == 1, PROMPT_MS));
 	lines = log_lines() - lines0;
 	ism_conn_close(c);
 	root = NULL;

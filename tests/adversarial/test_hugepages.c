@@ -201,7 +201,7 @@ static void test_punched_page_write(void **state)
 	assert_int_equal(ism_region_write(T.r, HUGE_SIZE, "second", 6), 6);
 	assert_int_equal(ism_region_read(T.r, HUGE_SIZE, back, 6), 6);
 	assert_memory_equal(back, "second", 6);
-	assert_int_equal(ism_status(T.c, &st), 0);
+	assert_int_equal(ism_admin_status(T.c, &st), 0);
 	assert_true(t_daemon_alive(&T.d));
 
 	/* With a page back in the pool, the write works again. */

@@ -104,7 +104,7 @@ static int cleanup(void **state)
 		close(T.first[--T.nfirst]);
 	while (T.nrest)
 		close(T.rest[--T.nrest]);
-	ism_chan_free(T.chan);
+	ism_chan_close(T.chan);
 	T.chan = NULL;
 	ism_conn_close(T.conn);
 	T.conn = NULL;
@@ -293,7 +293,7 @@ static int honest_attacher(void *arg)
 	if (ism_region_attach(c, &a->tok[0], ISM_ACCESS_RO, 0, &r) < 0)
 		return 11;
 	ism_region_close(r);
-	if (ism_status(c, &st) < 0)
+	if (ism_admin_status(c, &st) < 0)
 		return 12;
 	if (ism_region_attach(c, &a->tok[1], ISM_ACCESS_RO, 0, &r) < 0)
 		return 13;
@@ -349,7 +349,7 @@ static size_t chan_template(uint8_t *buf, size_t cap)
 			 st.st_size);
 	close(fds[0]);
 	close(fds[1]);
-	ism_chan_free(ch);
+	ism_chan_close(ch);
 	return (size_t)st.st_size;
 }
 
@@ -400,7 +400,7 @@ static int honest_local(void *arg)
 	/* The first look arms, the second drains the link: whatever the
 	 * other side queued there before we connected. */
 	for (int i = 0; i < 2; i++)
-		if (ism_chan_recv(ch, b, sizeof(b), ISM_MSG_DONTWAIT) !=
+		if (ism_chan_recv(ch, b, sizeof(b), ISM_F_DONTWAIT) !=
 		    -EAGAIN)
 			return 23;
 	if (write(ctl, "d", 1) != 1)
@@ -408,10 +408,10 @@ static int honest_local(void *arg)
 	n = ism_chan_recv(ch, b, sizeof(b), 0);
 	if (n != -EPIPE && n != -ESHUTDOWN)
 		return 25;
-	ism_chan_free(ch);
+	ism_chan_close(ch);
 	if (ism_chan_local_create(&o, &ch) < 0)
 		return 26;
-	ism_chan_free(ch);
+	ism_chan_close(ch);
 	return 0;
 }
 
@@ -465,7 +465,7 @@ static void local_chan_links(bool old_kernel)
 	}
 	/* Now hang up: kicks and a hang-up are all it will ever get. */
 	send(theirs[1], "k", 1, MSG_DONTWAIT);
-	ism_chan_free(T.chan);
+	ism_chan_close(T.chan);
 	T.chan = NULL;
 	untrack_close(theirs[1]);
 	untrack_close(kept);
@@ -506,10 +506,10 @@ static int honest_ismd_chan(void *arg)
 		return 31;
 	if (ism_chan_connect(ch, &a->tok) < 0)
 		return 32;
-	if (ism_chan_recv(ch, b, sizeof(b), ISM_MSG_DONTWAIT) != -EAGAIN)
+	if (ism_chan_recv(ch, b, sizeof(b), ISM_F_DONTWAIT) != -EAGAIN)
 		return 33;
-	ism_chan_free(ch);
-	if (ism_status(c, &st) < 0)
+	ism_chan_close(ch);
+	if (ism_admin_status(c, &st) < 0)
 		return 34;
 	ism_conn_close(c);
 	return 0;
@@ -647,7 +647,7 @@ static int report_and_touch(int ctl, struct ism_chan *ch, int r)
 	if (write(ctl, &r, sizeof(r)) != sizeof(r))
 		return 40;
 	if (r == 0 && read(ctl, b, 1) == 1)
-		(void)ism_chan_recv(ch, b, sizeof(b), ISM_MSG_DONTWAIT);
+		(void)ism_chan_recv(ch, b, sizeof(b), ISM_F_DONTWAIT);
 	return r == -EOPNOTSUPP ? 0 : 41;
 }
 
@@ -666,7 +666,7 @@ static int honest_local_huge(void *arg)
 		return 43;
 	r = ism_chan_local_connect(ch, theirs[0], theirs[1]);
 	r = report_and_touch(ctl, ch, r);
-	ism_chan_free(ch);
+	ism_chan_close(ch);
 	return r;
 }
 
@@ -739,7 +739,7 @@ static int honest_ismd_huge(void *arg)
 		return 45;
 	r = ism_chan_connect(ch, &a->tok);
 	r = report_and_touch(a->ctl, ch, r);
-	ism_chan_free(ch);
+	ism_chan_close(ch);
 	ism_conn_close(c);
 	return r;
 }

@@ -69,7 +69,7 @@ static void test_never_reads(void **state)
 	/* Plenty of notifications: none may block the sender. */
 	for (int i = 0; i < 20000; i++)
 		assert_int_equal(ism_region_notify(r, (uint64_t)i), 1);
-	assert_int_equal(ism_status(owner, &st), 0);
+	assert_int_equal(ism_admin_status(owner, &st), 0);
 	assert_true(st.events_coalesced > 0);
 	assert_int_equal(st.evictions, 0);
 	/* The slow peer, once it reads, gets the latest value last. */
@@ -135,7 +135,7 @@ static void test_never_reads(void **state)
 			ism_region_close(s);
 		}
 	}
-	assert_int_equal(ism_status(owner, &st), 0);
+	assert_int_equal(ism_admin_status(owner, &st), 0);
 	assert_int_equal(st.evictions, 0);
 	assert_true(st.events_lost > 0);
 	/* The slow peer reads its queue: what was lost is reported by an
@@ -200,7 +200,7 @@ static void test_pipeline_without_reading(void **state)
 	}
 	/* Others are still served. */
 	for (int i = 0; i < 100; i++)
-		assert_int_equal(ism_status(bystander, &st), 0);
+		assert_int_equal(ism_admin_status(bystander, &st), 0);
 	/* Then every request is answered, none lost. */
 	while (got < sent) {
 		int r = t_raw_reply(fd, NULL, NULL, 5000);

@@ -217,7 +217,7 @@ static void test_forged_claims(void **state)
 	{
 		struct ism_stream_info e[8];
 		uint64_t next;
-		int n = ism_list_streams(cli, 0, e, 8, &next), seen = 0;
+		int n = ism_admin_list_streams(cli, 0, e, 8, &next), seen = 0;
 
 		for (int i = 0; i < n; i++)
 			if (e[i].id == rep.id) {
@@ -270,7 +270,7 @@ static void test_records_die_with_peer(void **state)
 		assert_int_equal(recv(a, &ch, 1, 0), 0);
 	}
 	if (ism_conn_is_admin(adm)) {
-		n = ism_list_streams(adm, 0, e, 16, &next);
+		n = ism_admin_list_streams(adm, 0, e, 16, &next);
 		assert_int_equal(n, 0);
 	}
 	close(a);

@@ -84,7 +84,7 @@ static void test_local_basics(void **state)
 	(void)state;
 	local_pair(4096, &a, &b);
 	assert_int_equal(ism_chan_max_msg(a), 2040);
-	assert_int_equal(ism_chan_recv(b, buf, sizeof(buf), ISM_MSG_DONTWAIT),
+	assert_int_equal(ism_chan_recv(b, buf, sizeof(buf), ISM_F_DONTWAIT),
 			 -EAGAIN);
 	assert_int_equal(ism_chan_send(a, "ping", 4, 0), 0);
 	assert_int_equal(ism_chan_recv(b, buf, sizeof(buf), 0), 4);
@@ -101,12 +101,11 @@ static void test_local_basics(void **state)
 	assert_memory_equal(p, "in-pl", 5);
 	assert_int_equal(ism_chan_release(b), 0);
 	/* MORE defers publication until flush. */
-	assert_int_equal(ism_chan_send(a, "x", 1, ISM_MSG_MORE), 0);
-	assert_int_equal(ism_chan_recv(b, buf, sizeof(buf), ISM_MSG_DONTWAIT),
+	assert_int_equal(ism_chan_send(a, "x", 1, ISM_F_MORE), 0);
+	assert_int_equal(ism_chan_recv(b, buf, sizeof(buf), ISM_F_DONTWAIT),
 			 -EAGAIN);
 	assert_int_equal(ism_chan_flush(a), 0);
-	assert_int_equal(ism_chan_recv(b, buf, sizeof(buf), ISM_MSG_DONTWAIT),
-			 1);
+	assert_int_equal(ism_chan_recv(b, buf, sizeof(buf), ISM_F_DONTWAIT), 1);
 	/* Batches. */
 	{
 		struct iovec out[4] = { { "1", 1 }, { "22", 2 }, { "333", 3 },
@@ -124,16 +123,16 @@ static void test_local_basics(void **state)
 	assert_int_equal(ism_chan_send(a, buf, 2041, 0), -EMSGSIZE);
 	/* Orderly close: drained, then -ESHUTDOWN; b may still send. */
 	assert_int_equal(ism_chan_send(a, "bye", 3, 0), 0);
-	assert_int_equal(ism_chan_close(a), 0);
+	assert_int_equal(ism_chan_shutdown(a), 0);
 	assert_int_equal(ism_chan_send(a, "no", 2, 0), -EPIPE);
 	assert_int_equal(ism_chan_recv(b, buf, sizeof(buf), 0), 3);
 	assert_int_equal(ism_chan_recv(b, buf, sizeof(buf), 0), -ESHUTDOWN);
 	assert_int_equal(ism_chan_send(b, "late", 4, 0), 0);
 	assert_int_equal(ism_chan_recv(a, buf, sizeof(buf), 0), 4);
-	ism_chan_free(a);
+	ism_chan_close(a);
 	/* a is gone entirely now: b's sends fail. */
 	assert_int_equal(ism_chan_recv(b, buf, sizeof(buf), 0), -ESHUTDOWN);
-	ism_chan_free(b);
+	ism_chan_close(b);
 }
 
 /* The poll loop: DONTWAIT, then the fd says when to try again. */
@@ -147,30 +146,29 @@ static void test_poll_loop(void **state)
 	local_pair(4096, &a, &b);
 	p.fd = ism_chan_fd(b);
 	p.events = POLLIN;
-	assert_int_equal(ism_chan_recv(b, buf, sizeof(buf), ISM_MSG_DONTWAIT),
+	assert_int_equal(ism_chan_recv(b, buf, sizeof(buf), ISM_F_DONTWAIT),
 			 -EAGAIN);
 	assert_int_equal(poll(&p, 1, 0), 0); /* quiet */
 	assert_int_equal(ism_chan_send(a, "wake", 4, 0), 0);
 	assert_int_equal(poll(&p, 1, 5000), 1); /* kicked: b was armed */
-	assert_int_equal(ism_chan_recv(b, buf, sizeof(buf), ISM_MSG_DONTWAIT),
-			 4);
-	assert_int_equal(ism_chan_recv(b, buf, sizeof(buf), ISM_MSG_DONTWAIT),
+	assert_int_equal(ism_chan_recv(b, buf, sizeof(buf), ISM_F_DONTWAIT), 4);
+	assert_int_equal(ism_chan_recv(b, buf, sizeof(buf), ISM_F_DONTWAIT),
 			 -EAGAIN);
 	assert_int_equal(poll(&p, 1, 0), 0); /* quiet again */
 	/* Full ring: the sender is told when room appears. */
 	p.fd = ism_chan_fd(a);
-	while (ism_chan_send(a, buf, 64, ISM_MSG_DONTWAIT) == 0)
+	while (ism_chan_send(a, buf, 64, ISM_F_DONTWAIT) == 0)
 		;
-	assert_int_equal(ism_chan_send(a, buf, 64, ISM_MSG_DONTWAIT), -EAGAIN);
+	assert_int_equal(ism_chan_send(a, buf, 64, ISM_F_DONTWAIT), -EAGAIN);
 	for (int i = 0; i < 20; i++)
 		assert_int_equal(ism_chan_recv(b, buf, sizeof(buf), 0), 64);
 	/* The receiver also publishes when it runs dry. */
-	while (ism_chan_recv(b, buf, sizeof(buf), ISM_MSG_DONTWAIT) == 64)
+	while (ism_chan_recv(b, buf, sizeof(buf), ISM_F_DONTWAIT) == 64)
 		;
 	assert_int_equal(poll(&p, 1, 5000), 1);
-	assert_int_equal(ism_chan_send(a, buf, 64, ISM_MSG_DONTWAIT), 0);
-	ism_chan_free(a);
-	ism_chan_free(b);
+	assert_int_equal(ism_chan_send(a, buf, 64, ISM_F_DONTWAIT), 0);
+	ism_chan_close(a);
+	ism_chan_close(b);
 }
 
 /* ---- between processes, over ismd ---- */
@@ -211,7 +209,7 @@ static int chan_child(void *arg)
 			if (ism_chan_send(ch, buf, (size_t)n, 0) < 0)
 				return 13;
 		}
-		ism_chan_close(ch);
+		ism_chan_shutdown(ch);
 	} else { /* send @count messages, report, then wait to be killed */
 		for (uint64_t i = 0; i < a->count; i++) {
 			size_t len = fill(buf, i, 1000);
@@ -223,7 +221,7 @@ static int chan_child(void *arg)
 			return 15;
 		pause();
 	}
-	ism_chan_free(ch);
+	ism_chan_close(ch);
 	ism_conn_close(c);
 	return 0;
 }
@@ -272,10 +270,10 @@ static void test_echo_over_ismd(void **state)
 		assert_int_equal(n, (ssize_t)len);
 		check(in, (size_t)n, i, 1500);
 	}
-	ism_chan_close(ch);
+	ism_chan_shutdown(ch);
 	assert_int_equal(ism_chan_recv(ch, in, sizeof(in), 0), -ESHUTDOWN);
 	assert_int_equal(t_wait(pid), 0);
-	ism_chan_free(ch);
+	ism_chan_close(ch);
 	close(a.up);
 	ism_conn_close(c);
 }
@@ -304,7 +302,7 @@ static void test_peer_killed(void **state)
 	assert_int_equal(n, -EPIPE);
 	assert_int_equal(got, a.count); /* every one, intact */
 	assert_int_equal(ism_chan_send(ch, "x", 1, 0), -EPIPE);
-	ism_chan_free(ch);
+	ism_chan_close(ch);
 	close(a.up);
 	ism_conn_close(c);
 }
@@ -376,7 +374,7 @@ static int duplex_child(void *arg)
 	pthread_create(&r, NULL, dx_recv, &d);
 	pthread_join(s, NULL);
 	pthread_join(r, NULL);
-	ism_chan_free(ch);
+	ism_chan_close(ch);
 	return d.failures ? 21 : 0;
 }
 
@@ -412,7 +410,7 @@ static void test_duplex_threads_local(void **state)
 	pthread_join(r, NULL);
 	assert_int_equal(d.failures, 0);
 	assert_int_equal(t_wait(pid), 0);
-	ism_chan_free(ch);
+	ism_chan_close(ch);
 	close(sv[0]);
 	close(sv[1]);
 }
@@ -499,8 +497,8 @@ static void test_connect_refuses_bad_regions(void **state)
 	evil[32] ^= 1;
 	munmap(evil, 4096);
 	assert_int_equal(ism_chan_local_connect(a, fb[0], fb[1]), 0);
-	ism_chan_free(a);
-	ism_chan_free(b);
+	ism_chan_close(a);
+	ism_chan_close(b);
 }
 
 static void test_connect_refuses_plain_region(void **state)
@@ -520,7 +518,7 @@ static void test_connect_refuses_plain_region(void **state)
 	assert_int_equal(ism_chan_connect(ch, &tok), -EPROTO);
 	memset(&tok, 0x5a, sizeof(tok));
 	assert_int_equal(ism_chan_connect(ch, &tok), -ENOENT);
-	ism_chan_free(ch);
+	ism_chan_close(ch);
 	ism_region_close(r);
 	ism_conn_close(owner);
 	ism_conn_close(c);
@@ -562,14 +560,13 @@ static void test_hostile_peer_region(void **state)
 
 			if (i % 3 == 0)
 				ism_chan_send(a, buf, (size_t)(i % 900),
-					      ISM_MSG_DONTWAIT);
+					      ISM_F_DONTWAIT);
 			/* Scribble: indices, headers, data. */
 			evil[256 + 64 + (rand_r(&seed) % 8)] =
 				(uint8_t)rand_r(&seed);
 			evil[256 + 192 + (size_t)(rand_r(&seed) % 8192)] =
 				(uint8_t)rand_r(&seed);
-			n = ism_chan_recv(b, buf, sizeof(buf),
-					  ISM_MSG_DONTWAIT);
+			n = ism_chan_recv(b, buf, sizeof(buf), ISM_F_DONTWAIT);
 			if (n == -EPROTO) {
 				protos++;
 				break;
@@ -578,8 +575,8 @@ static void test_hostile_peer_region(void **state)
 			assert_true(n <= (ssize_t)ism_chan_max_msg(b));
 		}
 		munmap(evil, 4096 * 4);
-		ism_chan_free(a);
-		ism_chan_free(b);
+		ism_chan_close(a);
+		ism_chan_close(b);
 	}
 	assert_true(protos > 0);
 }
@@ -628,13 +625,12 @@ static void test_hostile_peer_concurrent(void **state)
 			ssize_t n;
 
 			ism_chan_send(a, buf, (size_t)(i % 1000),
-				      ISM_MSG_DONTWAIT);
+				      ISM_F_DONTWAIT);
 			if (i & 1) {
 				n = ism_chan_recv(b, buf, sizeof(buf),
-						  ISM_MSG_DONTWAIT);
+						  ISM_F_DONTWAIT);
 			} else {
-				n = ism_chan_peek(b, &p, &len,
-						  ISM_MSG_DONTWAIT);
+				n = ism_chan_peek(b, &p, &len, ISM_F_DONTWAIT);
 				if (n == 1) {
 					/* In place: inside the peer's ring. */
 					assert_true(len <= ism_chan_max_msg(b));
@@ -648,7 +644,7 @@ static void test_hostile_peer_concurrent(void **state)
 				/* Broken for good, and says so again. */
 				assert_int_equal(ism_chan_recv(b, buf,
 							       sizeof(buf),
-							       ISM_MSG_DONTWAIT),
+							       ISM_F_DONTWAIT),
 						 -EPROTO);
 				break;
 			}
@@ -658,8 +654,8 @@ static void test_hostile_peer_concurrent(void **state)
 		atomic_store(&sc.stop, true);
 		pthread_join(th, NULL);
 		munmap(sc.evil, sc.len);
-		ism_chan_free(a);
-		ism_chan_free(b);
+		ism_chan_close(a);
+		ism_chan_close(b);
 	}
 	assert_true(protos > 0);
 }

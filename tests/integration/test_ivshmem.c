@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,15 @@
 
 #define VECTORS 2
 #define SIZE (1u << 20)
+
+/* libism zero-fills the reserved tail of every struct it fills. */
+#define assert_reserved_zero(s)                                                \
+	do {                                                                   \
+		for (size_t i_ = 0;                                            \
+		     i_ < sizeof((s).reserved) / sizeof((s).reserved[0]);      \
+		     i_++)                                                     \
+			assert_int_equal((s).reserved[i_], 0);                 \
+	} while (0)
 
 static char dom_path[100];
 
@@ -257,8 +267,12 @@ static void test_ism_member(void **state)
 	void *addr;
 
 	(void)state;
+	memset(dl, 0xa5, sizeof(dl));
+	memset(pl, 0xa5, sizeof(pl));
 	n = ism_ivshmem_list(c, dl, 4);
 	assert_int_equal(n, 2); /* test, v2 */
+	assert_reserved_zero(dl[0]);
+	assert_reserved_zero(dl[1]);
 	assert_string_equal(dl[0].name, "test");
 	assert_string_equal(dl[1].name, "v2");
 	assert_int_equal(dl[0].vectors, VECTORS);
@@ -277,6 +291,8 @@ static void test_ism_member(void **state)
 		expect(q.sock, ism_ivshmem_id(m), true, &q_to_m[v]);
 	n = ism_ivshmem_peers(c, (uint32_t)dom, pl, 8);
 	assert_int_equal(n, 2);
+	for (int i = 0; i < n; i++)
+		assert_reserved_zero(pl[i]);
 	for (int i = 0; i < n; i++)
 		if (pl[i].id == ism_ivshmem_id(m)) {
 			assert_int_equal(pl[i].kind, ISM_IVSHMEM_ISM);
@@ -420,7 +436,7 @@ static void test_layout_v2(void **state)
 	struct ism_conn *cb = t_connect(&t_group, "v2-b", 0);
 	struct ism_ivshmem *a, *b, *v1;
 	struct ism_ivshmem_layout l;
-	const volatile uint32_t *tab;
+	const _Atomic uint32_t *tab;
 	const void *seen;
 	void *mine;
 	uint64_t n;
@@ -430,7 +446,9 @@ static void test_layout_v2(void **state)
 	assert_int_equal(ism_ivshmem_join(ca, "v2", &a), 0);
 	assert_int_equal(ism_ivshmem_join(cb, "v2", &b), 0);
 	assert_true(ism_ivshmem_id(a) < 4 && ism_ivshmem_id(b) < 4);
+	memset(&l, 0xa5, sizeof(l));
 	assert_int_equal(ism_ivshmem_layout(a, &l), 0);
+	assert_reserved_zero(l);
 	assert_int_equal(l.layout, 2);
 	assert_int_equal(l.output_size, 16384);
 	assert_int_equal(l.state_size, 4096);
@@ -455,12 +473,17 @@ static void test_layout_v2(void **state)
 
 	/* State: a publishes 7; b is rung on vector 0 and reads it. */
 	assert_int_equal(ism_ivshmem_state_table(b, &tab), 0);
-	assert_int_equal(tab[ism_ivshmem_id(a)], 0);
+	assert_int_equal(
+	    atomic_load_explicit(&tab[ism_ivshmem_id(a)], memory_order_acquire),
+	    0);
 	assert_int_equal(ism_ivshmem_set_state(a, 7), 0);
 	p = (struct pollfd){ ism_ivshmem_vector_fd(b, 0), POLLIN, 0 };
 	assert_int_equal(poll(&p, 1, 3000), 1);
 	assert_int_equal(read(p.fd, &n, 8), 8);
-	assert_int_equal(tab[ism_ivshmem_id(a)], 7);
+	/* Read the eventfd, then load (acquire): at least the new value. */
+	assert_int_equal(
+	    atomic_load_explicit(&tab[ism_ivshmem_id(a)], memory_order_acquire),
+	    7);
 	assert_int_equal(mprotect((void *)tab, 4096, PROT_READ | PROT_WRITE),
 			 -1);
 	/* a leaves: its state reads 0 again, b is rung, its section is
@@ -471,7 +494,8 @@ static void test_layout_v2(void **state)
 		ism_ivshmem_leave(a);
 		assert_int_equal(poll(&p, 1, 3000), 1);
 		assert_int_equal(read(p.fd, &n, 8), 8);
-		assert_int_equal(tab[aid], 0);
+		assert_int_equal(
+		    atomic_load_explicit(&tab[aid], memory_order_acquire), 0);
 		assert_int_equal(ism_ivshmem_peer_output(b, aid, &seen), -ENOENT);
 	}
 	/* A v1 domain has no v2 parts. */

@@ -40,7 +40,7 @@ static uint32_t regions_now(struct ism_conn *c)
 {
 	struct ism_status st;
 
-	assert_int_equal(ism_status(c, &st), 0);
+	assert_int_equal(ism_admin_status(c, &st), 0);
 	return st.regions;
 }
 
@@ -277,7 +277,7 @@ static void test_many_peers(void **state)
 	}
 	for (int i = 0; i < N; i++)
 		c[i] = t_connect(&D, "many", 0);
-	assert_int_equal(ism_status(c[0], &st), 0);
+	assert_int_equal(ism_admin_status(c[0], &st), 0);
 	assert_true(st.peers >= N);
 	/* The last one can still do real work. */
 	assert_int_equal(ism_region_alloc(c[N - 1], 4096, &o, &r), 0);
@@ -322,7 +322,7 @@ static void test_many_regions(void **state)
 				 0);
 	}
 	do {
-		int n = ism_list_regions(a, cursor, e, 256, &next);
+		int n = ism_admin_list_regions(a, cursor, e, 256, &next);
 
 		assert_true(n >= 0);
 		listed += n;

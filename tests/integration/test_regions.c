@@ -18,6 +18,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* libism zero-fills the reserved tail of every struct it fills. */
+#define assert_reserved_zero(s)                                                \
+	do {                                                                   \
+		for (size_t i_ = 0;                                            \
+		     i_ < sizeof((s).reserved) / sizeof((s).reserved[0]);      \
+		     i_++)                                                     \
+			assert_int_equal((s).reserved[i_], 0);                 \
+	} while (0)
 
 static struct ism_region *alloc(struct ism_conn *c, uint64_t size,
 				uint32_t max_access)
@@ -42,7 +50,9 @@ static void test_share_ro(void **state)
 	char *pa, *pb;
 
 	(void)state;
+	memset(&ia, 0xa5, sizeof(ia));
 	ism_region_info(ra, &ia);
+	assert_reserved_zero(ia);
 	assert_int_equal(ia.size, 12288); /* rounded to pages */
 	assert_true(ia.is_owner);
 	assert_int_equal(ia.access, ISM_ACCESS_RW);
@@ -56,6 +66,7 @@ static void test_share_ro(void **state)
 	assert_int_equal(t_wait_event(a, ISM_EV_PEER_ATTACHED, &ev, 5000), 1);
 	assert_int_equal(ev.peer, ism_conn_peer_id(b));
 	assert_int_equal(ev.access, ISM_ACCESS_RO);
+	assert_reserved_zero(ev);
 
 	assert_int_equal(ism_region_map(ra, (void **)&pa), 0);
 	assert_int_equal(ism_region_map(rb, (void **)&pb), 0);
@@ -273,7 +284,12 @@ static void test_status_lists(void **state)
 	(void)state;
 	ism_region_token(ra, &t);
 	assert_int_equal(ism_region_attach(b, &t, ISM_ACCESS_RO, 0, &rb), 0);
-	assert_int_equal(ism_status(a, &st), 0);
+	memset(&st, 0xa5, sizeof(st));
+	memset(peers, 0xa5, sizeof(peers));
+	memset(regs, 0xa5, sizeof(regs));
+	memset(refs, 0xa5, sizeof(refs));
+	assert_int_equal(ism_admin_status(a, &st), 0);
+	assert_reserved_zero(st);
 	assert_true(st.peers >= 2);
 	assert_true(st.regions >= 1);
 	assert_true(st.bytes_used >= 8192);
@@ -284,9 +300,10 @@ static void test_status_lists(void **state)
 	assert_true(ism_host_id_equal(&hid, &st.host_id));
 	/* Tests run as root or as ismd's own uid: administrators. */
 	assert_true(ism_conn_is_admin(a));
-	n = ism_list_peers(a, 0, peers, 8, &next);
+	n = ism_admin_list_peers(a, 0, peers, 8, &next);
 	assert_true(n >= 2);
 	for (int i = 0; i < n; i++) {
+		assert_reserved_zero(peers[i]);
 		if (peers[i].id == ism_conn_peer_id(a)) {
 			assert_string_equal(peers[i].name, "lister");
 			assert_int_equal(peers[i].pid, getpid());
@@ -296,16 +313,19 @@ static void test_status_lists(void **state)
 		}
 	}
 	assert_int_equal(found, 1);
-	n = ism_list_regions(a, 0, regs, 8, &next);
+	n = ism_admin_list_regions(a, 0, regs, 8, &next);
 	assert_true(n >= 1);
-	assert_int_equal(ism_list_refs(a, ism_region_id(ra), 0, refs, 8, &next),
-			 2);
+	assert_reserved_zero(regs[0]);
+	assert_int_equal(
+	    ism_admin_list_refs(a, ism_region_id(ra), 0, refs, 8, &next), 2);
+	assert_reserved_zero(refs[0]);
+	assert_reserved_zero(refs[1]);
 	/* Paging: one entry per page walks the whole list. */
 	uint64_t cursor = 0;
 	int pages = 0;
 
 	do {
-		n = ism_list_peers(a, cursor, peers, 1, &next);
+		n = ism_admin_list_peers(a, cursor, peers, 1, &next);
 		assert_true(n >= 0 && n <= 1);
 		cursor = next;
 		pages++;

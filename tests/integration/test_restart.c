@@ -18,7 +18,7 @@ static uint32_t epoch_of(struct ism_conn *c)
 {
 	struct ism_status st;
 
-	assert_int_equal(ism_status(c, &st), 0);
+	assert_int_equal(ism_admin_status(c, &st), 0);
 	return st.epoch;
 }
 

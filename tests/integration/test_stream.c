@@ -198,22 +198,28 @@ static void test_shm_path_echo(void **state)
 	assert_int_equal(ism_stream_path(s, &reason), ISM_STREAM_SHM);
 	assert_int_equal(reason, ISM_SR_NONE);
 	assert_int_equal(ism_stream_send(s, "hello", 5, 0), 5);
-	assert_int_equal(ism_stream_recv(s, buf, 5, ISM_MSG_WAITALL), 5);
+	assert_int_equal(ism_stream_recv(s, buf, 5, ISM_F_WAITALL), 5);
 	assert_memory_equal(buf, "hello", 5);
 	/* Partial reads of one message, and one read across messages. */
 	assert_int_equal(ism_stream_send(s, "abcdef", 6, 0), 6);
 	assert_int_equal(ism_stream_send(s, "ghij", 4, 0), 4);
 	assert_int_equal(ism_stream_recv(s, buf, 2, 0), 2);
 	assert_memory_equal(buf, "ab", 2);
-	assert_int_equal(ism_stream_recv(s, buf, 8, ISM_MSG_WAITALL), 8);
+	assert_int_equal(ism_stream_recv(s, buf, 8, ISM_F_WAITALL), 8);
 	assert_memory_equal(buf, "cdefghij", 8);
 	/* What ismd lists: both ends on shared memory, partners. */
 	{
 		struct ism_stream_info e[16];
 		uint64_t next;
-		int n = ism_list_streams(d, 0, e, 16, &next), found = 0;
+		int n, found = 0;
 
+		memset(e, 0xa5, sizeof(e));
+		n = ism_admin_list_streams(d, 0, e, 16, &next);
 		assert_true(n >= 1);
+		for (int i = 0; i < n; i++)
+			for (size_t j = 0; j < ISM_ARRAY_SIZE(e[i].reserved);
+			     j++)
+				assert_int_equal(e[i].reserved[j], 0);
 		for (int i = 0; i < n; i++)
 			if (e[i].role == ISM_STREAM_CLIENT) {
 				assert_int_equal(e[i].path, ISM_STREAM_SHM);
@@ -261,7 +267,7 @@ static void test_plain_server(void **state)
 	fd = accept(lfd, NULL, NULL);
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, "220 banner\n", 11), 11);
-	assert_int_equal(ism_stream_recv(s, buf, 11, ISM_MSG_WAITALL), 11);
+	assert_int_equal(ism_stream_recv(s, buf, 11, ISM_F_WAITALL), 11);
 	assert_memory_equal(buf, "220 banner\n", 11);
 	assert_int_equal(ism_stream_send(s, "QUIT\n", 5, 0), 5);
 	assert_int_equal(read(fd, buf, sizeof(buf)), 5);
@@ -281,7 +287,7 @@ static int banner_fn(struct server *sv)
 
 	if (ism_stream_send(sv->s, "220 hi\n", 7, 0) != 7)
 		return -EIO;
-	if (ism_stream_recv(sv->s, buf, 4, ISM_MSG_WAITALL) != 4 ||
+	if (ism_stream_recv(sv->s, buf, 4, ISM_F_WAITALL) != 4 ||
 	    memcmp(buf, "bye\n", 4))
 		return -EILSEQ;
 	ism_stream_close(sv->s);
@@ -364,7 +370,7 @@ static void test_unclaimed_times_out(void **state)
 	}
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, "ok", 2), 2);
-	assert_int_equal(ism_stream_recv(s, buf, 2, ISM_MSG_WAITALL), 2);
+	assert_int_equal(ism_stream_recv(s, buf, 2, ISM_F_WAITALL), 2);
 	assert_memory_equal(buf, "ok", 2);
 	close(fd);
 	ism_stream_close(s);
@@ -393,7 +399,7 @@ static void test_no_ismd_and_disabled(void **state)
 	assert_int_equal(ism_stream_path(s, &reason), ISM_STREAM_TCP);
 	assert_int_equal(reason, ISM_SR_NO_ISMD);
 	assert_int_equal(ism_stream_send(s, "abc", 3, 0), 3);
-	assert_int_equal(ism_stream_recv(s, buf, 3, ISM_MSG_WAITALL), 3);
+	assert_int_equal(ism_stream_recv(s, buf, 3, ISM_F_WAITALL), 3);
 	assert_int_equal(ism_stream_shutdown(s, SHUT_WR), 0);
 	assert_int_equal(ism_stream_recv(s, buf, 3, 0), 0);
 	ism_stream_close(s);
@@ -412,6 +418,30 @@ static void test_no_ismd_and_disabled(void **state)
 	assert_int_equal(ism_stream_connect(c, "no such host.invalid", "1", &o,
 					    &s),
 			 -EINVAL);
+	/* Options: .size 0 is refused (not taken for the defaults), as is a
+	 * newer caller's option this libism does not know. */
+	{
+		struct {
+			struct ism_stream_opts o;
+			uint64_t newer; /* no padding after it */
+		} big = {.o = sopts(0, 0), .newer = 1};
+		struct ism_stream_listener *l2 = NULL;
+
+		o.size = 0;
+		assert_int_equal(
+		    ism_stream_connect(c, "127.0.0.1", port, &o, &s), -EINVAL);
+		assert_int_equal(
+		    ism_stream_listen(c, "127.0.0.1", "0", &o, &l2), -EINVAL);
+		big.o.size = sizeof(big);
+		assert_int_equal(
+		    ism_stream_listen(c, "127.0.0.1", "0", &big.o, &l2),
+		    -E2BIG);
+		assert_null(l2);
+		big.newer = 0;
+		assert_int_equal(
+		    ism_stream_listen(c, "127.0.0.1", "0", &big.o, &l2), 0);
+		ism_stream_listener_close(l2);
+	}
 	ism_stream_listener_close(l);
 	ism_conn_close(c);
 }
@@ -486,7 +516,7 @@ static void test_half_close_and_poll(void **state)
 	(void)state;
 	assert_int_equal(ism_stream_listen(c, "127.0.0.1", "0", &o, &l), 0);
 	port_str(ism_stream_listener_port(l), port);
-	assert_int_equal(ism_stream_accept(l, &a, ISM_MSG_DONTWAIT), -EAGAIN);
+	assert_int_equal(ism_stream_accept(l, &a, ISM_F_DONTWAIT), -EAGAIN);
 	/* connect blocks for the hello, accept in this thread: the
 	 * listener's backlog holds the connection while connect waits, so
 	 * do the accept from a second connect-less thread instead. */
@@ -503,7 +533,7 @@ static void test_half_close_and_poll(void **state)
 	assert_int_equal(ism_stream_path(s, NULL), ISM_STREAM_SHM);
 	assert_int_equal(ism_stream_path(a, NULL), ISM_STREAM_SHM);
 	/* Nothing yet. */
-	assert_int_equal(ism_stream_recv(a, buf, sizeof(buf), ISM_MSG_DONTWAIT),
+	assert_int_equal(ism_stream_recv(a, buf, sizeof(buf), ISM_F_DONTWAIT),
 			 -EAGAIN);
 	/* 20000 bytes through a 4 KiB ring, both non-blocking, driven by
 	 * poll on the two fds. */
@@ -516,13 +546,13 @@ static void test_half_close_and_poll(void **state)
 
 		if (sent < sizeof(big)) {
 			n = ism_stream_send(s, big + sent, sizeof(big) - sent,
-					    ISM_MSG_DONTWAIT);
+					    ISM_F_DONTWAIT);
 			assert_true(n > 0 || n == -EAGAIN);
 			if (n > 0)
 				sent += (size_t)n;
 		}
 		n = ism_stream_recv(a, in + got, sizeof(in) - got,
-				    ISM_MSG_DONTWAIT);
+				    ISM_F_DONTWAIT);
 		assert_true(n > 0 || n == -EAGAIN);
 		if (n > 0)
 			got += (size_t)n;
@@ -535,7 +565,7 @@ static void test_half_close_and_poll(void **state)
 	assert_int_equal(ism_stream_send(s, "x", 1, 0), -EPIPE);
 	assert_int_equal(ism_stream_recv(a, buf, sizeof(buf), 0), 0);
 	assert_int_equal(ism_stream_send(a, "late", 4, 0), 4);
-	assert_int_equal(ism_stream_recv(s, buf, 4, ISM_MSG_WAITALL), 4);
+	assert_int_equal(ism_stream_recv(s, buf, 4, ISM_F_WAITALL), 4);
 	assert_memory_equal(buf, "late", 4);
 	r = ism_stream_close(a);
 	assert_int_equal(r, 0);
@@ -554,8 +584,7 @@ static void test_half_close_and_poll(void **state)
 		assert_int_equal(ism_stream_path(s, &reason), ISM_STREAM_TCP);
 		assert_int_equal(reason, ISM_SR_SAME_CONN);
 		assert_int_equal(ism_stream_send(s, "same", 4, 0), 4);
-		assert_int_equal(ism_stream_recv(s, buf, 4, ISM_MSG_WAITALL),
-				 4);
+		assert_int_equal(ism_stream_recv(s, buf, 4, ISM_F_WAITALL), 4);
 		ism_stream_close(s);
 		assert_int_equal(server_join(&sv), 0);
 		assert_int_equal(sv.reason, ISM_SR_SAME_CONN);
@@ -590,8 +619,8 @@ static void poll_recv(struct ism_stream *s, char *buf, size_t n)
 	size_t got = 0;
 
 	while (got < n) {
-		ssize_t r = ism_stream_recv(s, buf + got, n - got,
-					    ISM_MSG_DONTWAIT);
+		ssize_t r =
+		    ism_stream_recv(s, buf + got, n - got, ISM_F_DONTWAIT);
 		struct pollfd p = { ism_stream_fd(s), POLLIN, 0 };
 
 		if (r > 0) {
@@ -626,7 +655,7 @@ static void test_nonblocking_paths(void **state)
 		assert_int_equal(pthread_create(&k.th, NULL, connector_main, &k),
 				 0);
 		assert_int_equal(poll(&lp, 1, 5000), 1);
-		assert_int_equal(ism_stream_accept(l, &a, ISM_MSG_DONTWAIT), 0);
+		assert_int_equal(ism_stream_accept(l, &a, ISM_F_DONTWAIT), 0);
 		path = ism_stream_path(a, NULL);
 		assert_int_equal(path, tcp ? ISM_STREAM_TCP : ISM_STREAM_PENDING);
 		/* The handshake completes in the first calls, as the fd
@@ -635,8 +664,8 @@ static void test_nonblocking_paths(void **state)
 			struct pollfd p = { ism_stream_fd(a), POLLIN, 0 };
 
 			while (ism_stream_path(a, NULL) == ISM_STREAM_PENDING) {
-				ssize_t r = ism_stream_recv(a, buf, 1,
-							    ISM_MSG_DONTWAIT);
+				ssize_t r =
+				    ism_stream_recv(a, buf, 1, ISM_F_DONTWAIT);
 
 				assert_int_equal(r, -EAGAIN);
 				if (ism_stream_path(a, NULL) ==
@@ -745,7 +774,7 @@ static void test_peer_killed_at_random(void **state)
 			struct ism_stream *x;
 			int reason;
 
-			if (ism_stream_accept(l, &x, ISM_MSG_DONTWAIT) < 0)
+			if (ism_stream_accept(l, &x, ISM_F_DONTWAIT) < 0)
 				break;
 			assert_int_equal(ism_stream_path(x, &reason),
 					 ISM_STREAM_TCP);
@@ -760,7 +789,7 @@ static void test_peer_killed_at_random(void **state)
 
 		for (;;) {
 			struct ism_stream *a;
-			int r = ism_stream_accept(l, &a, ISM_MSG_DONTWAIT);
+			int r = ism_stream_accept(l, &a, ISM_F_DONTWAIT);
 
 			if (r < 0)
 				break;
@@ -857,7 +886,7 @@ static void test_ismd_killed(void **state)
 	/* The live stream goes on. */
 	for (int i = 0; i < 100; i++) {
 		assert_int_equal(ism_stream_send(s, "ping", 4, 0), 4);
-		assert_int_equal(ism_stream_recv(s, buf, 4, ISM_MSG_WAITALL), 4);
+		assert_int_equal(ism_stream_recv(s, buf, 4, ISM_F_WAITALL), 4);
 		assert_memory_equal(buf, "ping", 4);
 	}
 	/* A new one falls back, though @e would reconnect for a minute. */
@@ -866,7 +895,7 @@ static void test_ismd_killed(void **state)
 	assert_int_equal(ism_stream_path(s2, &reason), ISM_STREAM_TCP);
 	assert_int_equal(reason, ISM_SR_NO_ISMD);
 	assert_int_equal(ism_stream_send(s2, "tcp", 3, 0), 3);
-	assert_int_equal(ism_stream_recv(s2, buf, 3, ISM_MSG_WAITALL), 3);
+	assert_int_equal(ism_stream_recv(s2, buf, 3, ISM_F_WAITALL), 3);
 	ism_stream_close(s2);
 	assert_int_equal(server_join(&sv2), 0);
 	assert_int_equal(sv2.reason, ISM_SR_NO_ISMD);
@@ -908,8 +937,8 @@ static int many_client(void *arg)
 	for (int i = 0; i < MANY; i++) {
 		int v = -1;
 
-		if (ism_stream_recv(s[i], &v, sizeof(v), ISM_MSG_WAITALL) !=
-			    sizeof(v) ||
+		if (ism_stream_recv(s[i], &v, sizeof(v), ISM_F_WAITALL) !=
+			sizeof(v) ||
 		    v != i * 3)
 			return 5;
 	}
@@ -954,7 +983,7 @@ static void test_many_connections(void **state)
 	/* All 2000 ends (and the listener) are ismd's records. */
 	e = calloc(256, sizeof(*e));
 	do {
-		int n = ism_list_streams(c, next, e, 256, &next);
+		int n = ism_admin_list_streams(c, next, e, 256, &next);
 
 		assert_true(n >= 0);
 		for (int i = 0; i < n; i++)
@@ -965,9 +994,9 @@ static void test_many_connections(void **state)
 	for (int i = 0; i < MANY; i++) {
 		int v = -1;
 
-		assert_int_equal(ism_stream_recv(a[i], &v, sizeof(v),
-						 ISM_MSG_WAITALL),
-				 sizeof(v));
+		assert_int_equal(
+		    ism_stream_recv(a[i], &v, sizeof(v), ISM_F_WAITALL),
+		    sizeof(v));
 		assert_int_equal(v, i);
 		v *= 3;
 		assert_int_equal(ism_stream_send(a[i], &v, sizeof(v), 0),

@@ -51,7 +51,7 @@ static void *worker(void *arg)
 		n = snprintf(buf, sizeof(buf), "w%ld-%d", id, i);
 		if (ism_region_write(s, 0, buf, (size_t)n + 1) != n + 1 ||
 		    ism_region_notify(r, (uint64_t)i) != 1 ||
-		    ism_status(shared_conn, &st) < 0)
+		    ism_admin_status(shared_conn, &st) < 0)
 			atomic_fetch_add(&failures, 1);
 		{
 			char back[32];
