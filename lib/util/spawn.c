@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -53,39 +54,47 @@ static int answers(const char *sock)
 	return ok;
 }
 
-int ism_private_start(struct ism_private *p, const char *ismd,
-		      const char *const *extra)
+const char *ism_tmpdir(void)
 {
-	char state[96];
-	const char *argv[40];
+	const char *v = getenv("TMPDIR");
+
+	return v && v[0] == '/' && strlen(v) <= 40 ? v : "/tmp";
+}
+
+static void msleep(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static int spawn(struct ism_private *p)
+{
+	const char *argv[8 + 64];
+	const char *a = p->args;
 	int n = 0;
 
-	memset(p, 0, sizeof(*p));
-	snprintf(p->dir, sizeof(p->dir), "/tmp/ism-private-XXXXXX");
-	if (!mkdtemp(p->dir)) {
-		fprintf(stderr, "cannot create a temp dir: %s\n",
-			strerror(errno));
-		return -1;
-	}
-	snprintf(p->sock, sizeof(p->sock), "%s/ism.sock", p->dir);
-	snprintf(p->log, sizeof(p->log), "%s/ismd.log", p->dir);
-	snprintf(state, sizeof(state), "%s/state", p->dir);
-	argv[n++] = ismd;
+	argv[n++] = p->ismd;
 	argv[n++] = "--socket";
 	argv[n++] = p->sock;
 	argv[n++] = "--state-dir";
-	argv[n++] = state;
-	for (; extra && *extra && n < 38; extra++)
-		argv[n++] = *extra;
+	argv[n++] = p->state;
+	for (unsigned i = 0; i < p->n_args; i++, a += strlen(a) + 1)
+		argv[n++] = a;
 	argv[n] = NULL;
 	p->pid = fork();
-	if (p->pid < 0)
-		return -1;
+	if (p->pid < 0) {
+		p->pid = 0;
+		return -errno;
+	}
 	if (p->pid == 0) {
-		int fd = open(p->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+		int fd = open(p->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
 			      0600);
 
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		/* A starter that dies (a crashed test) leaves no ismd: its
+		 * state is in a temp dir, nobody else can use it. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (fd >= 0)
 			dup2(fd, 2);
 		execvp(argv[0], (char **)argv);
@@ -93,20 +102,64 @@ int ism_private_start(struct ism_private *p, const char *ismd,
 			strerror(errno));
 		_exit(127);
 	}
-	for (int i = 0; i < 500; i++) {
-		struct timespec ts = { 0, 10000000L };
+	/* 20 s: a sanitizer build on a loaded machine starts slowly. */
+	for (int waited = 0; waited < 20000; waited += 5) {
 		int st;
 
 		if (answers(p->sock))
 			return 0;
 		if (waitpid(p->pid, &st, WNOHANG) == p->pid) {
 			p->pid = 0;
-			break;
+			return -ECHILD;
 		}
-		nanosleep(&ts, NULL);
+		msleep(5);
 	}
-	fprintf(stderr, "%s did not start; its log is %s\n", ismd, p->log);
-	return -1;
+	ism_private_kill(p);
+	return -ETIMEDOUT;
+}
+
+int ism_private_start(struct ism_private *p, const char *ismd,
+		      const char *const *extra)
+{
+	size_t used = 0;
+	int r;
+
+	memset(p, 0, sizeof(*p));
+	p->ismd = ismd ? ismd : ism_find_ismd();
+	for (; extra && *extra; extra++) {
+		size_t len = strlen(*extra) + 1;
+
+		if (p->n_args == 64 || len > sizeof(p->args) - used) {
+			fprintf(stderr, "too many ismd arguments\n");
+			return -E2BIG;
+		}
+		memcpy(p->args + used, *extra, len);
+		used += len;
+		p->n_args++;
+	}
+	snprintf(p->dir, sizeof(p->dir), "%s/ism-private-XXXXXX",
+		 ism_tmpdir());
+	if (!mkdtemp(p->dir)) {
+		r = -errno;
+		fprintf(stderr, "cannot create a temp dir: %s\n",
+			strerror(-r));
+		p->dir[0] = '\0';
+		return r;
+	}
+	chmod(p->dir, 0711); /* other uids may reach the socket */
+	snprintf(p->sock, sizeof(p->sock), "%s/ism.sock", p->dir);
+	snprintf(p->state, sizeof(p->state), "%s/state", p->dir);
+	snprintf(p->log, sizeof(p->log), "%s/ismd.log", p->dir);
+	r = spawn(p);
+	if (r < 0)
+		fprintf(stderr, "%s did not start (%s); its log is %s\n",
+			p->ismd, strerror(-r), p->log);
+	return r;
+}
+
+int ism_private_restart(struct ism_private *p)
+{
+	return p->pid > 0 ? -EBUSY : spawn(p);
 }
 
 static void remove_dir(const char *path)
@@ -132,18 +185,55 @@ static void remove_dir(const char *path)
 	rmdir(path);
 }
 
+int ism_private_stop_within(struct ism_private *p, int ms)
+{
+	int st;
+
+	if (p->pid <= 0)
+		return -1;
+	kill(p->pid, SIGTERM);
+	for (int waited = 0;; waited += 10) {
+		pid_t r = waitpid(p->pid, &st, WNOHANG);
+
+		if (r == p->pid)
+			break;
+		if (r < 0) {
+			p->pid = 0;
+			return -1;
+		}
+		if (waited >= ms) {
+			fprintf(stderr, "ismd did not stop within %d ms: "
+					"killed\n", ms);
+			ism_private_kill(p);
+			return -ETIMEDOUT;
+		}
+		msleep(10);
+	}
+	p->pid = 0;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+void ism_private_kill(struct ism_private *p)
+{
+	if (p->pid <= 0)
+		return;
+	kill(p->pid, SIGKILL);
+	waitpid(p->pid, NULL, 0);
+	p->pid = 0;
+}
+
+void ism_private_remove(struct ism_private *p)
+{
+	if (p->dir[0])
+		remove_dir(p->dir);
+	p->dir[0] = '\0';
+}
+
 int ism_private_stop(struct ism_private *p, int remove)
 {
-	int st, r = -1;
+	int r = ism_private_stop_within(p, 60000);
 
-	if (p->pid > 0) {
-		kill(p->pid, SIGTERM);
-		if (waitpid(p->pid, &st, 0) == p->pid)
-			r = WIFEXITED(st) ? WEXITSTATUS(st)
-					  : 128 + WTERMSIG(st);
-		p->pid = 0;
-	}
-	if (remove && p->dir[0])
-		remove_dir(p->dir);
+	if (remove)
+		ism_private_remove(p);
 	return r;
 }

@@ -269,7 +269,7 @@ static void test_policy_refuses_uid(void **state)
 {
 	static const char *const args[] = { "--socket-mode", "0666",
 					    "--allow-uid", "0", NULL };
-	struct t_daemon P;
+	struct ism_private P;
 
 	(void)state;
 	if (!can_switch())
@@ -305,7 +305,7 @@ static void test_policy_by_group(void **state)
 	static const char *const args[] = { "--socket-mode", "0666",
 					    "--allow-gid", "4242",
 					    "--admin-gid", "4242", NULL };
-	struct t_daemon P;
+	struct ism_private P;
 
 	(void)state;
 	if (!can_switch())

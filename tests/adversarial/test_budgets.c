@@ -56,7 +56,7 @@ static uint8_t msg[ISM_WIRE_MAX_MSG];
 
 /* ---- what the teardown cleans up ---- */
 
-static struct t_daemon D;
+static struct ism_private D;
 static struct ism_conn *root;
 #define MAX_KIDS 8
 static pid_t kids[MAX_KIDS];

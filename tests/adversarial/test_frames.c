@@ -20,7 +20,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static struct t_daemon D;
+static struct ism_private D;
 static struct ism_conn *victim, *friend;
 static struct ism_region *vreg, *freg;
 static char *vmap;

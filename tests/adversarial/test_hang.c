@@ -40,7 +40,7 @@
 static uint8_t msg[ISM_WIRE_MAX_MSG];
 /* The test's ismd, and an attacker process: the teardown reaps both
  * whatever happened (and stops the FUSE file system first). */
-static struct t_daemon D;
+static struct ism_private D;
 static pid_t attacker;
 
 /*
@@ -109,7 +109,7 @@ static bool close_not_last(int fd)
 }
 
 /* A new raw connection, greeted. */
-static int raw_peer(struct t_daemon *d)
+static int raw_peer(struct ism_private *d)
 {
 	int fd = t_raw_connect(d->sock);
 
@@ -119,7 +119,7 @@ static int raw_peer(struct t_daemon *d)
 }
 
 /* Is ismd answering?  A fresh connection's HELLO and STATUS. */
-static int bystander_ok(struct t_daemon *d)
+static int bystander_ok(struct ism_private *d)
 {
 	struct ism_wbuf b;
 	int fd = t_raw_connect(d->sock), n, r;
@@ -139,7 +139,7 @@ out:
 }
 
 /* SIGTERM still works: ismd exits (0) within the bound. */
-static void stops_promptly(struct t_daemon *d)
+static void stops_promptly(struct ism_private *d)
 {
 	assert_int_equal(t_daemon_stop_within(d, PROMPT_MS), 0);
 	assert_int_equal(t_daemon_cleanup(d), 0);
@@ -683,7 +683,8 @@ static void test_ivshmem_eventfds(void **state)
 	int64_t v;
 
 	(void)state;
-	snprintf(path, sizeof(path), "/tmp/ism-hang-%d.ivsh", (int)getpid());
+	snprintf(path, sizeof(path), "%s/ism-hang-%d.ivsh", t_tmpdir(),
+		 (int)getpid());
 	snprintf(spec, sizeof(spec), "%s,size=64K,vectors=2,name=hd,layout=v2",
 		 path);
 	assert_int_equal(t_daemon_start(&D, args), 0);

@@ -34,7 +34,7 @@
 #define MAX_DRAIN 64
 
 static struct {
-	struct t_daemon d;
+	struct ism_private d;
 	long pool_old; /* >= 0: restore NR_HUGE */
 	bool skipped;  /* then the program exits 77: a skip is no pass */
 	int drain;     /* the memfd holding every free huge page */

@@ -45,7 +45,7 @@ static uint8_t tx[ISM_WIRE_MAX_MSG], rx[ISM_WIRE_MAX_MSG];
 /* ---- what a test leaves for its teardown ---- */
 
 static struct {
-	struct t_daemon d;
+	struct ism_private d;
 	char dir[128]; /* holds the domain's socket */
 	char ivsh[192];
 	int fds[MAX_TRACKED];
@@ -110,7 +110,6 @@ static int teardown(void **state)
 /* ismd with one domain: --ivshmem PATH,@spec (PATH in a temp dir). */
 static void start(const char *spec, bool dumpable)
 {
-	const char *tmp = getenv("TMPDIR");
 	char arg[512];
 	const char *args[] = {"--socket-mode",
 			      "0666",
@@ -120,8 +119,7 @@ static void start(const char *spec, bool dumpable)
 			      NULL};
 	int r;
 
-	snprintf(T.dir, sizeof(T.dir), "%s/ism-ivh-XXXXXX",
-		 tmp && *tmp ? tmp : "/tmp");
+	snprintf(T.dir, sizeof(T.dir), "%s/ism-ivh-XXXXXX", t_tmpdir());
 	assert_non_null(mkdtemp(T.dir));
 	snprintf(T.ivsh, sizeof(T.ivsh), "%s/ivsh.sock", T.dir);
 	snprintf(arg, sizeof(arg), "%s,%s", T.ivsh, spec);

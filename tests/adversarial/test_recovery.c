@@ -110,7 +110,7 @@ static void test_claims(void **state)
 {
 	static const char *const args[] = { "--recovery-window", "30000",
 					    NULL };
-	struct t_daemon D;
+	struct ism_private D;
 	struct ism_conn *a, *b, *admin;
 	struct ism_alloc_opts o = { .size = sizeof(o) };
 	struct ism_region *ra, *rb, *rrev;

@@ -74,7 +74,7 @@ struct owned {
 };
 
 static struct {
-	struct t_daemon d;
+	struct ism_private d;
 	struct owned *own; /* n_own of them */
 	int n_own;
 	int conns[STRANGERS + 2];

@@ -28,7 +28,7 @@
 static const char *const args[] = {"--recovery-window", "30000", NULL};
 static uint8_t msg[ISM_WIRE_MAX_MSG];
 
-static void append_ids(struct t_daemon *D, const uint64_t *ids, size_t n,
+static void append_ids(struct ism_private *D, const uint64_t *ids, size_t n,
 		       size_t torn)
 {
 	char path[200];
@@ -50,7 +50,7 @@ static void append_ids(struct t_daemon *D, const uint64_t *ids, size_t n,
 	free(b);
 }
 
-static bool log_says(struct t_daemon *D, const char *what)
+static bool log_says(struct ism_private *D, const char *what)
 {
 	char line[1024];
 	bool found = false;
@@ -96,7 +96,7 @@ static void test_past_65536(void **state)
 {
 	struct ism_alloc_opts o = {.size = sizeof(o)};
 	struct ism_region *r, *keep;
-	struct t_daemon D;
+	struct ism_private D;
 	struct ism_conn *a;
 	uint64_t *ids;
 	size_t n = 65536;
@@ -219,7 +219,7 @@ static void test_torn_record(void **state)
 	struct ism_conn *a, *b, *admin;
 	struct stolen sb, sc;
 	struct ism_event ev;
-	struct t_daemon D;
+	struct ism_private D;
 	uint64_t id;
 	int fd;
 
@@ -278,7 +278,7 @@ static void test_too_many_fail_closed(void **state)
 {
 	struct ism_alloc_opts o = {.size = sizeof(o)};
 	struct ism_region *r, *fresh;
-	struct t_daemon D;
+	struct ism_private D;
 	struct ism_conn *a;
 	char path[200];
 	int fd;

@@ -118,12 +118,9 @@ static void rm_rf(const char *path)
 
 static int setup(void **state)
 {
-	const char *tmp = getenv("TMPDIR");
-
 	(void)state;
 	memset(&F, 0, sizeof(F));
-	snprintf(F.top, sizeof(F.top), "%s/ism-sockpath-XXXXXX",
-		 tmp && *tmp ? tmp : "/tmp");
+	snprintf(F.top, sizeof(F.top), "%s/ism-sockpath-XXXXXX", t_tmpdir());
 	if (!mkdtemp(F.top))
 		return -1;
 	/* The attacker must reach pub/ (but nothing else here). */

@@ -46,7 +46,7 @@
 static uint8_t tx[ISM_WIRE_MAX_MSG], rx[ISM_WIRE_MAX_MSG];
 
 static struct {
-	struct t_daemon d;
+	struct ism_private d;
 	int fds[MAX_TRACKED];
 	unsigned nfds;
 } T;

@@ -36,131 +36,50 @@ const char *t_prog(const char *env, const char *fallback)
 	return v && *v ? v : fallback;
 }
 
-static bool answers(const char *path)
+const char *t_tmpdir(void)
 {
-	int fd = t_raw_connect(path);
-
-	if (fd < 0)
-		return false;
-	close(fd);
-	return true;
+	return ism_tmpdir();
 }
 
-static int spawn(struct t_daemon *d)
+int t_daemon_start(struct ism_private *d, const char *const *extra)
 {
-	char *argv[48];
-	int n = 0;
+	const char *args[64] = { "--log-level", "debug" };
+	int n = 2, r;
 
-	argv[n++] = (char *)t_prog("ISMD", "ismd/ismd");
-	argv[n++] = "--socket";
-	argv[n++] = d->sock;
-	argv[n++] = "--state-dir";
-	argv[n++] = d->state;
-	argv[n++] = "--log-level";
-	argv[n++] = "debug";
-	for (int i = 0; d->extra[i] && n < 46; i++)
-		argv[n++] = d->extra[i];
-	argv[n] = NULL;
-	d->pid = fork();
-	if (d->pid < 0)
-		return -errno;
-	if (d->pid == 0) {
-		int fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-
-		/* A failed test must not leave an ismd behind. */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (fd >= 0) {
-			dup2(fd, 2);
-			close(fd);
-		}
-		execv(argv[0], argv);
-		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
-	for (int i = 0; i < 1000; i++) {
-		int st;
-
-		if (answers(d->sock))
-			return 0;
-		if (waitpid(d->pid, &st, WNOHANG) == d->pid) {
-			d->pid = 0;
-			t_daemon_dump_log(d);
-			return -ECHILD;
-		}
-		t_msleep(5);
-	}
-	return -ETIMEDOUT;
+	for (; extra && *extra && n < 63; extra++)
+		args[n++] = *extra;
+	args[n] = NULL;
+	r = ism_private_start(d, t_prog("ISMD", "ismd/ismd"), args);
+	if (r == -ECHILD)
+		t_daemon_dump_log(d);
+	return r;
 }
 
-int t_daemon_start(struct t_daemon *d, const char *const *extra)
+int t_daemon_restart(struct ism_private *d)
 {
-	const char *tmp = getenv("TMPDIR");
-	int n = 0;
+	int r = ism_private_restart(d);
 
-	memset(d, 0, sizeof(*d));
-	snprintf(d->dir, sizeof(d->dir), "%s/ism-test-XXXXXX",
-		 tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(d->dir))
-		return -errno;
-	chmod(d->dir, 0711); /* other uids in tests may reach the socket */
-	snprintf(d->sock, sizeof(d->sock), "%s/ism.sock", d->dir);
-	snprintf(d->state, sizeof(d->state), "%s/state", d->dir);
-	snprintf(d->log, sizeof(d->log), "%s/ismd.log", d->dir);
-	for (; extra && extra[n] && n < 31; n++)
-		d->extra[n] = strdup(extra[n]);
-	d->extra[n] = NULL;
-	return spawn(d);
+	if (r == -ECHILD)
+		t_daemon_dump_log(d);
+	return r;
 }
 
-int t_daemon_restart(struct t_daemon *d)
+int t_daemon_stop_within(struct ism_private *d, int ms)
 {
-	return spawn(d);
+	return ism_private_stop_within(d, ms);
 }
 
-int t_daemon_stop_within(struct t_daemon *d, int ms)
+int t_daemon_stop(struct ism_private *d)
 {
-	int st;
-
-	if (d->pid <= 0)
-		return -1;
-	kill(d->pid, SIGTERM);
-	for (int waited = 0;; waited += 10) {
-		pid_t r = waitpid(d->pid, &st, WNOHANG);
-
-		if (r == d->pid)
-			break;
-		if (r < 0)
-			return -1;
-		if (waited >= ms) {
-			/* Never leave it behind, hung or not. */
-			fprintf(stderr, "ismd did not stop within %d ms: "
-					"killed\n", ms);
-			kill(d->pid, SIGKILL);
-			waitpid(d->pid, NULL, 0);
-			d->pid = 0;
-			return -ETIMEDOUT;
-		}
-		t_msleep(10);
-	}
-	d->pid = 0;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	return ism_private_stop_within(d, 60000);
 }
 
-int t_daemon_stop(struct t_daemon *d)
+void t_daemon_kill9(struct ism_private *d)
 {
-	return t_daemon_stop_within(d, 60000);
+	ism_private_kill(d);
 }
 
-void t_daemon_kill9(struct t_daemon *d)
-{
-	if (d->pid <= 0)
-		return;
-	kill(d->pid, SIGKILL);
-	waitpid(d->pid, NULL, 0);
-	d->pid = 0;
-}
-
-bool t_daemon_alive(struct t_daemon *d)
+bool t_daemon_alive(struct ism_private *d)
 {
 	int st;
 
@@ -177,7 +96,7 @@ bool t_daemon_alive(struct t_daemon *d)
 	return true;
 }
 
-void t_daemon_dump_log(struct t_daemon *d)
+void t_daemon_dump_log(struct ism_private *d)
 {
 	char buf[4096];
 	ssize_t n;
@@ -192,27 +111,7 @@ void t_daemon_dump_log(struct t_daemon *d)
 	close(fd);
 }
 
-static void rm_rf(const char *path)
-{
-	DIR *dir = opendir(path);
-	struct dirent *e;
-	char sub[512];
-
-	if (!dir) {
-		unlink(path);
-		return;
-	}
-	while ((e = readdir(dir))) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
-		rm_rf(sub);
-	}
-	closedir(dir);
-	rmdir(path);
-}
-
-static bool log_has_sanitizer_report(struct t_daemon *d)
+static bool log_has_sanitizer_report(struct ism_private *d)
 {
 	char line[1024];
 	bool bad = false;
@@ -234,7 +133,7 @@ int t_exit(int cmocka_failures)
 	return cmocka_failures || daemon_failures ? 1 : 0;
 }
 
-struct t_daemon t_group;
+struct ism_private t_group;
 const char *const *t_group_args;
 
 int t_group_setup(void **state)
@@ -249,7 +148,7 @@ int t_group_teardown(void **state)
 	return t_daemon_cleanup(&t_group);
 }
 
-int t_daemon_cleanup(struct t_daemon *d)
+int t_daemon_cleanup(struct ism_private *d)
 {
 	int r = 0;
 
@@ -271,11 +170,8 @@ int t_daemon_cleanup(struct t_daemon *d)
 	}
 	if (getenv("ISM_TEST_KEEP"))
 		fprintf(stderr, "keeping %s\n", d->dir);
-	else if (d->dir[0])
-		rm_rf(d->dir);
-	for (int i = 0; d->extra[i]; i++)
-		free(d->extra[i]);
-	d->extra[0] = NULL;
+	else
+		ism_private_remove(d);
 	return r;
 }
 
@@ -297,7 +193,7 @@ int t_count_fds(pid_t pid)
 	return pid == getpid() ? n - 1 : n; /* not the DIR's own fd */
 }
 
-struct ism_conn *t_connect(struct t_daemon *d, const char *name,
+struct ism_conn *t_connect(struct ism_private *d, const char *name,
 			   unsigned flags)
 {
 	struct ism_conn_opts o = {

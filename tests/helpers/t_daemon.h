@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Test helpers: a real ismd on a private socket in a temp dir, raw
+ * Test helpers: a real ismd on a private socket in a temp dir (a struct
+ * ism_private, started as the demo and ism-bench start theirs), raw
  * protocol sockets for adversarial tests, and fd counting.
  */
 #ifndef T_DAEMON_H
 #define T_DAEMON_H
 
 #include <ism.h>
+#include "util/spawn.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -17,32 +19,23 @@
 #include <stdarg.h>
 #include <cmocka.h>
 
-struct t_daemon {
-	pid_t pid;
-	char dir[128];
-	char sock[160];
-	char state[160];
-	char log[160];
-	char *extra[32]; /* extra ismd arguments, NULL-terminated */
-};
-
 /*
  * Start ismd in a new temp dir with @extra arguments (NULL-terminated
  * array, may be NULL).  Waits until it answers.  Returns 0 or -errno.
  */
-int t_daemon_start(struct t_daemon *d, const char *const *extra);
+int t_daemon_start(struct ism_private *d, const char *const *extra);
 /* Start again on the same socket and state (after stop or kill). */
-int t_daemon_restart(struct t_daemon *d);
+int t_daemon_restart(struct ism_private *d);
 /* SIGTERM and reap; returns the exit status or -1.  One that has not
  * exited after 60 s is killed (-ETIMEDOUT): a test never hangs on it. */
-int t_daemon_stop(struct t_daemon *d);
+int t_daemon_stop(struct ism_private *d);
 /* The same with a bound of @ms. */
-int t_daemon_stop_within(struct t_daemon *d, int ms);
+int t_daemon_stop_within(struct ism_private *d, int ms);
 /* SIGKILL and reap. */
-void t_daemon_kill9(struct t_daemon *d);
+void t_daemon_kill9(struct ism_private *d);
 /* Stop if running (SIGTERM) and remove the temp dir.  Returns 0, or -1
  * if ismd exited with an error or its log holds a sanitizer report. */
-int t_daemon_cleanup(struct t_daemon *d);
+int t_daemon_cleanup(struct ism_private *d);
 /*
  * The test program's exit status: cmocka's failures, or any ismd that
  * ended badly (cmocka ignores a failing group teardown).  Use as
@@ -57,21 +50,21 @@ int t_exit(int cmocka_failures);
  *                                        t_group_teardown));
  * and the tests use t_group.
  */
-extern struct t_daemon t_group;
+extern struct ism_private t_group;
 extern const char *const *t_group_args;
 int t_group_setup(void **state);
 int t_group_teardown(void **state);
 
 /* Is it still running (not exited or crashed)? */
-bool t_daemon_alive(struct t_daemon *d);
+bool t_daemon_alive(struct ism_private *d);
 /* Print its log to stderr (on failure). */
-void t_daemon_dump_log(struct t_daemon *d);
+void t_daemon_dump_log(struct ism_private *d);
 
 /* Open fds of a process (/proc/PID/fd), or -1. */
 int t_count_fds(pid_t pid);
 
 /* libism connection to @d; fails the test on error. */
-struct ism_conn *t_connect(struct t_daemon *d, const char *name,
+struct ism_conn *t_connect(struct ism_private *d, const char *name,
 			   unsigned flags);
 
 /* A raw SOCK_SEQPACKET connection (no hello).  Returns fd or -errno. */
@@ -92,6 +85,13 @@ int t_raw_reply(int fd, uint16_t *type, uint32_t *seq, int timeout_ms);
 /* Path of a built program: $name from the environment (set by meson)
  * or a default relative to the build dir. */
 const char *t_prog(const char *env, const char *fallback);
+
+/*
+ * Where tests put temporary things: $TMPDIR when it is set and short
+ * enough for a socket path under it, else /tmp.  `make check` points
+ * TMPDIR at a private directory and fails if anything is left in it.
+ */
+const char *t_tmpdir(void);
 
 /* Fork a child that runs @fn(@arg) and _exits with its return value. */
 pid_t t_fork(int (*fn)(void *), void *arg);

@@ -9,6 +9,7 @@
  * (never cast onto it), zero-filled when the kernel sent a shorter one.
  */
 #include "t_fuse.h"
+#include "t_daemon.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -406,13 +407,13 @@ static int wait_init(struct t_fuse *f)
 
 int t_fuse_start(struct t_fuse *f, unsigned hang_flags)
 {
-	const char *tmp = getenv("TMPDIR");
+	const char *tmp = t_tmpdir();
 	char opts[160];
 	int fd, ev[2], maxfd, r;
 	pid_t parent = getpid();
 
 	memset(f, 0, sizeof(*f));
-	if (!tmp || !*tmp || strlen(tmp) > sizeof(f->dir) - 16)
+	if (strlen(tmp) > sizeof(f->dir) - 16)
 		tmp = "/tmp";
 	fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
 	if (fd < 0) {

@@ -63,7 +63,7 @@ static pid_t spawn_activated(int lfd, const char *notify)
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(dir, sizeof(dir), "/tmp/ism-act-XXXXXX");
+	snprintf(dir, sizeof(dir), "%s/ism-act-XXXXXX", t_tmpdir());
 	return mkdtemp(dir) ? 0 : -1;
 }
 

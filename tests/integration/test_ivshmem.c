@@ -583,8 +583,9 @@ int main(void)
 	static char spec2[300];
 	static const char *args[] = { "--ivshmem", spec, "--ivshmem", spec2,
 				      NULL };
-	char tmpl[] = "/tmp/ism-ivsh-XXXXXX"; /* short: sun_path */
+	char tmpl[64]; /* short: sun_path */
 
+	snprintf(tmpl, sizeof(tmpl), "%s/ism-ivsh-XXXXXX", t_tmpdir());
 	if (!mkdtemp(tmpl))
 		return 1;
 	snprintf(dom_path, sizeof(dom_path), "%s/ivsh.sock", tmpl);

@@ -16,7 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static struct t_daemon D;
+static struct ism_private D;
 
 static int setup(void **state)
 {
@@ -342,7 +342,7 @@ static void test_quotas(void **state)
 		"--quota-attachments", "2", "--max-memory", "96K",
 		"--max-peers", "4", "--quota-events", "8", NULL,
 	};
-	struct t_daemon q;
+	struct ism_private q;
 	struct ism_conn *a, *b, *c;
 	struct ism_alloc_opts o = { .size = sizeof(o) };
 	struct ism_region *r[4], *s[3];

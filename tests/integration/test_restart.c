@@ -30,7 +30,7 @@ static void restart_case(bool attacher_first, bool graceful)
 {
 	static const char *const args[] = { "--recovery-window", "20000",
 					    NULL };
-	struct t_daemon D;
+	struct ism_private D;
 	struct ism_conn *a, *b;
 	struct ism_alloc_opts o = { .size = sizeof(o),
 				    .max_access = ISM_ACCESS_RW,
@@ -143,7 +143,7 @@ static void test_sigterm_restart(void **state)
 static void test_window_closes(void **state)
 {
 	static const char *const args[] = { "--recovery-window", "200", NULL };
-	struct t_daemon D;
+	struct ism_private D;
 	struct ism_conn *a;
 	struct ism_alloc_opts o = { .size = sizeof(o) };
 	struct ism_region *r;
@@ -174,7 +174,7 @@ static void test_window_closes(void **state)
 static void test_owner_never_returns(void **state)
 {
 	static const char *const args[] = { "--recovery-window", "500", NULL };
-	struct t_daemon D;
+	struct ism_private D;
 	struct ism_conn *a, *b;
 	struct ism_alloc_opts o = { .size = sizeof(o) };
 	struct ism_region *ra, *rb;
@@ -204,7 +204,7 @@ static void test_owner_never_returns(void **state)
 
 static void test_socket_ownership(void **state)
 {
-	struct t_daemon D;
+	struct ism_private D;
 	char state2[200];
 	char *argv[6];
 	int st;

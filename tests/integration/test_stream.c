@@ -861,7 +861,7 @@ static void test_receiver_killed(void **state)
  * new ones fall back to TCP at once, with the reason. */
 static void test_ismd_killed(void **state)
 {
-	struct t_daemon d;
+	struct ism_private d;
 	struct ism_conn *c, *e;
 	struct ism_conn_opts co = { .size = sizeof(co),
 				    .flags = ISM_CONN_RECONNECT,
