@@ -21,6 +21,7 @@
 #include <ism.h>
 
 #include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,9 +41,20 @@ struct cfg {
 	uint32_t spin_us;
 };
 
+/* The echo side, while the sending side runs: die() reaps it first. */
+static pid_t echo_pid = -1;
+static int echo_sock = -1;
+
 __attribute__((noreturn)) static void die(const char *what, int err)
 {
 	fprintf(stderr, "ism-chan-echo: %s: %s\n", what, strerror(err));
+	if (echo_pid > 0) {
+		/* Our end closed, it stops at its next exchange or receive;
+		 * exiting first would leave it writing after we are gone. */
+		close(echo_sock);
+		kill(echo_pid, SIGTERM);
+		waitpid(echo_pid, NULL, 0);
+	}
 	exit(1);
 }
 
@@ -113,8 +125,13 @@ static int recv_blob(int sock, void *p, size_t n, int *fds, int nfds)
 	return 0;
 }
 
-/* Both sides: make our half, trade setup data over @sock, connect. */
-static struct ism_chan *setup(const struct cfg *cfg, int sock,
+/*
+ * Both sides: make our half, trade setup data over @sock, connect.  The
+ * sending side (@first) goes first; the echo side waits for its half
+ * before starting, so that when the sender fails (no ismd, say) the echo
+ * side only sees the socket close and leaves quietly: one error, once.
+ */
+static struct ism_chan *setup(const struct cfg *cfg, int sock, int first,
 			      struct ism_conn **conn)
 {
 	struct ism_chan_opts o = { .size = sizeof(o), .spin_us = cfg->spin_us };
@@ -126,6 +143,8 @@ static struct ism_chan *setup(const struct cfg *cfg, int sock,
 		int mine[2], theirs[2] = { -1, -1 };
 		char tag = 'L';
 
+		if (!first && recv_blob(sock, &tag, 1, theirs, 2) < 0)
+			_exit(1); /* the sending side failed and said why */
 		if ((r = ism_chan_local_create(&o, &ch)) < 0)
 			die("ism_chan_local_create", -r);
 		if ((r = ism_chan_local_export(ch, mine)) < 0)
@@ -133,13 +152,16 @@ static struct ism_chan *setup(const struct cfg *cfg, int sock,
 		r = send_blob(sock, &tag, 1, mine, 2);
 		close(mine[0]); /* sent: the other side has its copies */
 		close(mine[1]);
-		if (r < 0 || (r = recv_blob(sock, &tag, 1, theirs, 2)) < 0)
+		if (r < 0 ||
+		    (first && (r = recv_blob(sock, &tag, 1, theirs, 2)) < 0))
 			die("fd exchange", -r);
 		if ((r = ism_chan_local_connect(ch, theirs[0], theirs[1])) < 0)
 			die("ism_chan_local_connect", -r);
 	} else {
 		struct ism_token mine, theirs;
 
+		if (!first && recv_blob(sock, &theirs, sizeof(theirs), NULL, 0) < 0)
+			_exit(1); /* the sending side failed and said why */
 		if ((r = ism_conn_open(cfg->socket, NULL, conn)) < 0)
 			die("cannot reach ismd (is it running? --socket, "
 			    "or --local to go without)", -r);
@@ -147,7 +169,8 @@ static struct ism_chan *setup(const struct cfg *cfg, int sock,
 			die("ism_chan_create", -r);
 		ism_chan_token(ch, &mine);
 		if ((r = send_blob(sock, &mine, sizeof(mine), NULL, 0)) < 0 ||
-		    (r = recv_blob(sock, &theirs, sizeof(theirs), NULL, 0)) < 0)
+		    (first && (r = recv_blob(sock, &theirs, sizeof(theirs),
+					    NULL, 0)) < 0))
 			die("token exchange", -r);
 		if ((r = ism_chan_connect(ch, &theirs)) < 0)
 			die("ism_chan_connect", -r);
@@ -160,7 +183,7 @@ static struct ism_chan *setup(const struct cfg *cfg, int sock,
 static int echo_side(const struct cfg *cfg, int sock)
 {
 	struct ism_conn *conn;
-	struct ism_chan *ch = setup(cfg, sock, &conn);
+	struct ism_chan *ch = setup(cfg, sock, 0, &conn);
 	static uint8_t buf[MAX_MSG];
 	ssize_t n;
 
@@ -200,7 +223,7 @@ static uint64_t now_ns(void)
 static int send_side(const struct cfg *cfg, int sock)
 {
 	struct ism_conn *conn;
-	struct ism_chan *ch = setup(cfg, sock, &conn);
+	struct ism_chan *ch = setup(cfg, sock, 1, &conn);
 	static uint8_t out[MAX_MSG], in[MAX_MSG];
 	uint64_t *rtt = calloc(cfg->count, sizeof(*rtt)), bytes = 0;
 	unsigned long i;
@@ -298,8 +321,11 @@ int main(int argc, char **argv)
 		_exit(echo_side(&cfg, sv[1]));
 	}
 	close(sv[1]);
+	echo_pid = pid;
+	echo_sock = sv[0];
 	rc = send_side(&cfg, sv[0]);
 	close(sv[0]);
+	echo_pid = -1;
 	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) ||
 	    WEXITSTATUS(st) != 0) {
 		fprintf(stderr, "ism-chan-echo: the echo side failed\n");
