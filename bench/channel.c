@@ -42,10 +42,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define MSG64_N (2u << 20)
-#define BULK_BYTES (1ull << 30)
-#define LAT_CHUNK 200
-#define LAT_CHUNKS 100
+#define MSG64_N	    (2u << 20)
+#define BULK_BYTES  (1ull << 30)
+#define LAT_CHUNK   200
+#define LAT_CHUNKS  100
 #define LAT_SLEEP_N 3000
 
 static const char *sock_path;
@@ -61,7 +61,8 @@ static inline void relax(void)
 static struct ism_chan *chan_setup(int ctl, uint32_t ring, uint32_t spin,
 				   struct ism_conn **conn)
 {
-	struct ism_chan_opts o = { .size = sizeof(o), .ring_size = ring,
+	struct ism_chan_opts o = { .size = sizeof(o),
+				   .ring_size = ring,
 				   .spin_us = spin };
 	struct ism_token mine, theirs;
 	struct ism_chan *ch;
@@ -83,12 +84,12 @@ static struct ism_chan *chan_setup(int ctl, uint32_t ring, uint32_t spin,
 /* ---- the shared shape of a test: the child receives, replies a time ---- */
 
 struct job {
-	int kind;     /* what the child does */
+	int kind; /* what the child does */
 	uint32_t ring, spin;
 	uint64_t count;
 	size_t size;
 	int batch;
-	int fd;	      /* an inherited socket for the socket baselines */
+	int fd; /* an inherited socket for the socket baselines */
 };
 
 enum {
@@ -221,7 +222,8 @@ static int child(int ctl, void *arg)
 			uint64_t want = 2 * i + 1;
 
 			while (atomic_load_explicit(&shm->line,
-						    memory_order_acquire) != want)
+						    memory_order_acquire) !=
+			       want)
 				;
 			atomic_store_explicit(&shm->line, want + 1,
 					      memory_order_release);
@@ -243,8 +245,8 @@ static int child(int ctl, void *arg)
  * After a failure the channel is closed first, so that a child waiting
  * for more messages sees the end instead of waiting for ever.
  */
-static int finish(struct bench_child *c, struct ism_chan *ch, struct ism_conn *conn,
-		  int fail, uint64_t *t1)
+static int finish(struct bench_child *c, struct ism_chan *ch,
+		  struct ism_conn *conn, int fail, uint64_t *t1)
 {
 	if (fail) {
 		ism_chan_close(ch);
@@ -259,8 +261,11 @@ static int finish(struct bench_child *c, struct ism_chan *ch, struct ism_conn *c
 
 static double chan_msg64(int batch)
 {
-	struct job j = { .kind = J_CHAN_RECV, .ring = 64 << 10,
-			 .spin = 1000000, .count = MSG64_N, .size = 64,
+	struct job j = { .kind = J_CHAN_RECV,
+			 .ring = 64 << 10,
+			 .spin = 1000000,
+			 .count = MSG64_N,
+			 .size = 64,
 			 .batch = batch };
 	struct ism_conn *conn;
 	struct ism_chan *ch;
@@ -317,8 +322,9 @@ static double sock_stream(const char *kind, size_t size, uint64_t count,
 	if (!strcmp(kind, "tcp")) {
 		if (bench_tcp_pair(sv) < 0)
 			return -1;
-	} else if (socketpair(AF_UNIX, (mmsg ? SOCK_SEQPACKET : SOCK_STREAM) |
-						SOCK_CLOEXEC,
+	} else if (socketpair(AF_UNIX,
+			      (mmsg ? SOCK_SEQPACKET : SOCK_STREAM) |
+				      SOCK_CLOEXEC,
 			      0, sv) < 0) {
 		return -1;
 	}
@@ -366,8 +372,11 @@ static double sock_stream(const char *kind, size_t size, uint64_t count,
 static double chan_bulk(size_t size)
 {
 	uint64_t count = BULK_BYTES / size;
-	struct job j = { .kind = J_CHAN_RECV, .ring = 4u << 20,
-			 .spin = 1000000, .count = count, .size = size,
+	struct job j = { .kind = J_CHAN_RECV,
+			 .ring = 4u << 20,
+			 .spin = 1000000,
+			 .count = count,
+			 .size = size,
 			 .batch = 1 };
 	struct ism_conn *conn;
 	struct ism_chan *ch;
@@ -432,8 +441,11 @@ static struct lat chan_latency(uint32_t spin, int chunks, int chunk)
 {
 	uint64_t count = (uint64_t)chunks * (uint64_t)chunk + 1000 +
 			 (uint64_t)chunks * (uint64_t)chunk;
-	struct job j = { .kind = J_CHAN_ECHO, .ring = 64 << 10, .spin = spin,
-			 .count = count, .size = 64 };
+	struct job j = { .kind = J_CHAN_ECHO,
+			 .ring = 64 << 10,
+			 .spin = spin,
+			 .count = count,
+			 .size = 64 };
 	struct lat out = { -1, -1 };
 	struct samples s, one;
 	struct ism_conn *conn;
@@ -529,7 +541,8 @@ static struct lat efd_latency(int n)
 
 	shm->efd[0] = eventfd(0, EFD_CLOEXEC);
 	shm->efd[1] = eventfd(0, EFD_CLOEXEC);
-	if (shm->efd[0] < 0 || shm->efd[1] < 0 || bench_spawn(&c, child, &j) < 0)
+	if (shm->efd[0] < 0 || shm->efd[1] < 0 ||
+	    bench_spawn(&c, child, &j) < 0)
 		return out;
 	samples_init(&s, (size_t)n);
 	for (int i = 0; i < n + 100 && !fail; i++) {
@@ -541,7 +554,8 @@ static struct lat efd_latency(int n)
 			samples_add(&s, (bench_now() - t0) / 2);
 		usleep(100); /* let the other side fall asleep, as with ism */
 	}
-	if (bench_get(c.ctl, &t1, sizeof(t1)) == 0 && bench_reap(&c) == 0 && !fail) {
+	if (bench_get(c.ctl, &t1, sizeof(t1)) == 0 && bench_reap(&c) == 0 &&
+	    !fail) {
 		out.p50 = samples_pct(&s, 50);
 		out.p99 = samples_pct(&s, 99);
 	}
@@ -553,8 +567,10 @@ static struct lat efd_latency(int n)
 
 static struct lat chan_sleep_latency(int n)
 {
-	struct job j = { .kind = J_CHAN_ECHO, .ring = 64 << 10,
-			 .spin = ISM_CHAN_NO_SPIN, .count = (uint64_t)n + 100,
+	struct job j = { .kind = J_CHAN_ECHO,
+			 .ring = 64 << 10,
+			 .spin = ISM_CHAN_NO_SPIN,
+			 .count = (uint64_t)n + 100,
 			 .size = 64 };
 	struct lat out = { -1, -1 };
 	struct samples s;
@@ -593,11 +609,26 @@ static struct lat chan_sleep_latency(int n)
 /* ---- the suite ---- */
 
 enum {
-	F_ISM_MSG1, F_ISM_MSG32, F_UNIX_MSG, F_UNIX_MMSG, F_TCP_MSG,
-	F_ISM_BULK4K, F_ISM_BULK64K, F_UNIX_BULK64K, F_TCP_BULK64K,
-	F_UNIX_BULK4K, F_MEMCPY4K, F_MEMCPY64K, F_BARE_BULK64K,
-	F_LAT_POLL_P50, F_LAT_POLL_P99, F_LINE_RTT,
-	F_LAT_SLEEP_P50, F_LAT_SLEEP_P99, F_EFD_P50, F_EFD_P99,
+	F_ISM_MSG1,
+	F_ISM_MSG32,
+	F_UNIX_MSG,
+	F_UNIX_MMSG,
+	F_TCP_MSG,
+	F_ISM_BULK4K,
+	F_ISM_BULK64K,
+	F_UNIX_BULK64K,
+	F_TCP_BULK64K,
+	F_UNIX_BULK4K,
+	F_MEMCPY4K,
+	F_MEMCPY64K,
+	F_BARE_BULK64K,
+	F_LAT_POLL_P50,
+	F_LAT_POLL_P99,
+	F_LINE_RTT,
+	F_LAT_SLEEP_P50,
+	F_LAT_SLEEP_P99,
+	F_EFD_P50,
+	F_EFD_P99,
 	F_COUNT
 };
 
@@ -661,7 +692,8 @@ int bench_channel(const struct bench_opts *o)
 	if (rounds > BENCH_MAX_ROUNDS)
 		rounds = BENCH_MAX_ROUNDS;
 	if (bench_ncpus() < 2)
-		fprintf(stderr, "ism-bench: only one CPU: both sides share it\n");
+		fprintf(stderr,
+			"ism-bench: only one CPU: both sides share it\n");
 	shm = mmap(NULL, sizeof(*shm), PROT_READ | PROT_WRITE,
 		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (shm == MAP_FAILED)
@@ -678,19 +710,19 @@ int bench_channel(const struct bench_opts *o)
 		v[F_ISM_MSG1][r] = chan_msg64(1);
 		v[F_ISM_MSG32][r] = chan_msg64(32);
 		v[F_UNIX_MSG][r] = sock_stream("unix", 64, MSG64_N / 4, false);
-		v[F_UNIX_MMSG][r] = sock_stream("unix-mmsg", 64, MSG64_N / 2,
-						false);
+		v[F_UNIX_MMSG][r] =
+			sock_stream("unix-mmsg", 64, MSG64_N / 2, false);
 		v[F_TCP_MSG][r] = sock_stream("tcp", 64, MSG64_N / 4, false);
 		v[F_ISM_BULK4K][r] = chan_bulk(4096);
 		v[F_ISM_BULK64K][r] = chan_bulk(65536);
 		v[F_MEMCPY64K][r] = memcpy_gbps(65536);
 		v[F_BARE_BULK64K][r] = bench_bare_ring_gbps(65536, BULK_BYTES);
-		v[F_UNIX_BULK64K][r] = sock_stream("unix", 65536,
-						   BULK_BYTES / 65536 / 2, true);
-		v[F_TCP_BULK64K][r] = sock_stream("tcp", 65536,
-						  BULK_BYTES / 65536 / 4, true);
-		v[F_UNIX_BULK4K][r] = sock_stream("unix", 4096,
-						  BULK_BYTES / 4096 / 4, true);
+		v[F_UNIX_BULK64K][r] = sock_stream(
+			"unix", 65536, BULK_BYTES / 65536 / 2, true);
+		v[F_TCP_BULK64K][r] =
+			sock_stream("tcp", 65536, BULK_BYTES / 65536 / 4, true);
+		v[F_UNIX_BULK4K][r] =
+			sock_stream("unix", 4096, BULK_BYTES / 4096 / 4, true);
 		v[F_MEMCPY4K][r] = memcpy_gbps(4096);
 		l = chan_latency(1000000, LAT_CHUNKS, LAT_CHUNK);
 		v[F_LAT_POLL_P50][r] = l.p50;

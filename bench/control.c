@@ -32,7 +32,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define NOPS 5
+#define NOPS   5
 #define PASSES 5
 static const char *const op_name[NOPS] = { "alloc", "attach", "notify",
 					   "detach", "destroy" };
@@ -46,8 +46,7 @@ static void drain(struct ism_conn *c)
 		;
 }
 
-static int open_conn(const char *sock, const char *name,
-		     struct ism_conn **c)
+static int open_conn(const char *sock, const char *name, struct ism_conn **c)
 {
 	struct ism_conn_opts co = { .size = sizeof(co), .name = name };
 	int r = ism_conn_open(sock, &co, c);
@@ -78,8 +77,8 @@ static void stats_free(struct round_stats *st)
 }
 
 /* @iters measured cycles (after a few warm-up ones) into @st. */
-static int control_round(struct ism_conn *a, struct ism_conn *b,
-			 unsigned iters, struct round_stats *st)
+static int control_round(struct ism_conn *a, struct ism_conn *b, unsigned iters,
+			 struct round_stats *st)
 {
 	struct ism_alloc_opts ao = { .size = sizeof(ao) };
 	unsigned warmup = iters / 10 + 1;

@@ -185,24 +185,25 @@ void result_end(bool json)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: ism-bench SUITE [--json] [--iterations N] "
-		   "[--ismd PATH]\n"
-		   "Suites:\n"
-		   "  control   alloc/attach/notify/detach latency and ops/s at "
-		   "10, 100, 1000 peers;\n"
-		   "            notify-to-wakeup against a plain eventfd\n"
-		   "  channel   64-byte message rate, bulk GB/s and ping-pong "
-		   "latency of a channel\n"
-		   "            between two processes, against AF_UNIX, TCP, "
-		   "memcpy and a cache line\n"
-		   "  stream    64-byte round trips, 64 KiB throughput and CPU "
-		   "per GiB of an ism stream\n"
-		   "            against TCP loopback and AF_UNIX; its TCP "
-		   "fallback against raw TCP\n"
-		   "--iterations: control: cycles per peer count; channel, "
-		   "stream: rounds (medians)\n"
-		   "--json prints one object: {\"suite\", \"figures\", "
-		   "\"ratios\"}.\n");
+	fprintf(f,
+		"Usage: ism-bench SUITE [--json] [--iterations N] "
+		"[--ismd PATH]\n"
+		"Suites:\n"
+		"  control   alloc/attach/notify/detach latency and ops/s at "
+		"10, 100, 1000 peers;\n"
+		"            notify-to-wakeup against a plain eventfd\n"
+		"  channel   64-byte message rate, bulk GB/s and ping-pong "
+		"latency of a channel\n"
+		"            between two processes, against AF_UNIX, TCP, "
+		"memcpy and a cache line\n"
+		"  stream    64-byte round trips, 64 KiB throughput and CPU "
+		"per GiB of an ism stream\n"
+		"            against TCP loopback and AF_UNIX; its TCP "
+		"fallback against raw TCP\n"
+		"--iterations: control: cycles per peer count; channel, "
+		"stream: rounds (medians)\n"
+		"--json prints one object: {\"suite\", \"figures\", "
+		"\"ratios\"}.\n");
 }
 
 int main(int argc, char **argv)
@@ -220,21 +221,13 @@ int main(int argc, char **argv)
 
 	while ((opt = getopt_long(argc, argv, "jn:d:h", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'j':
-			o.json = true;
-			break;
+		case 'j': o.json = true; break;
 		case 'n':
 			o.iterations = (unsigned)strtoul(optarg, NULL, 10);
 			break;
-		case 'd':
-			o.ismd = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
+		case 'd': o.ismd = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
 		}
 	}
 	if (!o.ismd)

@@ -19,8 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-int bench_spawn(struct bench_child *c, int (*fn)(int ctl, void *arg),
-		void *arg)
+int bench_spawn(struct bench_child *c, int (*fn)(int ctl, void *arg), void *arg)
 {
 	int sv[2];
 
@@ -116,7 +115,8 @@ int bench_tcp_listen(uint16_t *port)
 	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) < 0 ||
-	    listen(l, 4) < 0 || getsockname(l, (struct sockaddr *)&a, &len) < 0) {
+	    listen(l, 4) < 0 ||
+	    getsockname(l, (struct sockaddr *)&a, &len) < 0) {
 		if (l >= 0)
 			close(l);
 		return -1;
@@ -221,7 +221,8 @@ static int bare_child(int ctl, void *arg)
 	if (!buf)
 		return 1;
 	for (uint64_t i = 0; i < b->count; i++) {
-		while (atomic_load_explicit(&b->prod, memory_order_acquire) == i)
+		while (atomic_load_explicit(&b->prod, memory_order_acquire) ==
+		       i)
 			relax();
 		memcpy(buf, b->ring + (i % slots) * b->size, b->size);
 		atomic_store_explicit(&b->cons, i + 1, memory_order_release);
@@ -251,7 +252,8 @@ double bench_bare_ring_gbps(size_t size, uint64_t bytes)
 		goto out;
 	t0 = bench_now();
 	for (uint64_t i = 0; i < b->count; i++) {
-		while (i - atomic_load_explicit(&b->cons, memory_order_acquire) >=
+		while (i - atomic_load_explicit(&b->cons,
+						memory_order_acquire) >=
 		       slots)
 			relax();
 		memcpy(ring + (i % slots) * size, buf, size);

@@ -40,17 +40,16 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define RTT_N 20000
-#define MSG 64
-#define BULK_SIZE 65536
+#define RTT_N	   20000
+#define MSG	   64
+#define BULK_SIZE  65536
 #define BULK_BYTES (1ull << 30)
 /* Rings of 4 MiB each way: 64 KiB writes pipeline through them (1 MiB,
  * the default, gets ~15% less here; ism-bench channel shows why). */
 #define RING (4u << 20)
 
 enum transport { T_ISM, T_TCP, T_UNIX, T_FALLBACK, T_COUNT };
-static const char *const t_name[T_COUNT] = { "ism", "tcp", "unix",
-					     "fallback" };
+static const char *const t_name[T_COUNT] = { "ism", "tcp", "unix", "fallback" };
 
 static const char *sock_path;
 static char unix_path[108];
@@ -72,8 +71,8 @@ static int end_recv(struct end *e, uint8_t *b, size_t n)
 {
 	if (e->s)
 		return ism_stream_recv(e->s, b, n, ISM_F_WAITALL) == (ssize_t)n
-			   ? 0
-			   : -1;
+			       ? 0
+			       : -1;
 	return bench_read_full(e->fd, b, n);
 }
 
@@ -164,7 +163,8 @@ static int child(int ctl, void *arg)
 		return 2;
 	if (!j->bulk) {
 		for (int i = 0; i < RTT_N; i++)
-			if (end_recv(&e, b, MSG) < 0 || end_send(&e, b, MSG) < 0)
+			if (end_recv(&e, b, MSG) < 0 ||
+			    end_send(&e, b, MSG) < 0)
 				goto out;
 	} else {
 		struct bulk_rep rep;
@@ -220,7 +220,8 @@ static int listen_for(int t, struct ism_conn *c, struct job *j,
 		memcpy(a.sun_path, unix_path, sizeof(a.sun_path));
 		unlink(unix_path);
 		*lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (*lfd < 0 || bind(*lfd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+		if (*lfd < 0 ||
+		    bind(*lfd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
 		    listen(*lfd, 4) < 0)
 			return -1;
 		return 0;
@@ -256,7 +257,8 @@ static int run(int t, int bulk, struct ism_conn *c, struct meas *m)
 		for (int i = 0; i < RTT_N && !fail; i++) {
 			uint64_t t0 = bench_now();
 
-			fail = end_send(&e, b, MSG) < 0 || end_recv(&e, b, MSG) < 0;
+			fail = end_send(&e, b, MSG) < 0 ||
+			       end_recv(&e, b, MSG) < 0;
 			samples_add(&s, bench_now() - t0);
 		}
 		m->p50_us = samples_pct(&s, 50) / 1e3;
@@ -291,8 +293,12 @@ static int run(int t, int bulk, struct ism_conn *c, struct meas *m)
 }
 
 enum {
-	F_RTT50, F_RTT99 = F_RTT50 + T_COUNT, F_GBPS = F_RTT99 + T_COUNT,
-	F_CPU = F_GBPS + T_COUNT, F_BARE = F_CPU + T_COUNT, F_COUNT
+	F_RTT50,
+	F_RTT99 = F_RTT50 + T_COUNT,
+	F_GBPS = F_RTT99 + T_COUNT,
+	F_CPU = F_GBPS + T_COUNT,
+	F_BARE = F_CPU + T_COUNT,
+	F_COUNT
 };
 
 static struct bench_fig fig[F_COUNT];
@@ -354,7 +360,8 @@ int bench_stream(const struct bench_opts *o)
 	fig[F_BARE].name = "throughput64k_gbps_bare_ring";
 	fig[F_BARE].unit = "GB/s";
 	if (bench_ncpus() < 2)
-		fprintf(stderr, "ism-bench: only one CPU: both sides share it\n");
+		fprintf(stderr,
+			"ism-bench: only one CPU: both sides share it\n");
 	if (ism_private_start(&d, o->ismd, extra) < 0)
 		return 1;
 	sock_path = d.sock;
@@ -367,7 +374,8 @@ int bench_stream(const struct bench_opts *o)
 				rounds);
 		for (int t = 0; t < T_COUNT; t++) {
 			struct meas m = { 0 };
-			bool ok = run(t, 0, c, &m) == 0 && run(t, 1, c, &m) == 0;
+			bool ok =
+				run(t, 0, c, &m) == 0 && run(t, 1, c, &m) == 0;
 
 			if (ok && t == T_ISM && m.path != ISM_STREAM_SHM) {
 				fprintf(stderr, "ism-bench: the ism stream is "

@@ -90,7 +90,8 @@ static int recv_blob(int sock, void *p, size_t n, int *fds, int nfds)
 		char buf[CMSG_SPACE(4 * sizeof(int))];
 	} u;
 	struct iovec iov = { .iov_base = p, .iov_len = n };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+	struct msghdr m = { .msg_iov = &iov,
+			    .msg_iovlen = 1,
 			    .msg_control = u.buf,
 			    .msg_controllen = sizeof(u.buf) };
 	struct cmsghdr *c;
@@ -114,8 +115,8 @@ static int recv_blob(int sock, void *p, size_t n, int *fds, int nfds)
 				close(fd);
 		}
 	}
-	if ((size_t)r != n || got != nfds || (m.msg_flags & (MSG_TRUNC |
-							      MSG_CTRUNC))) {
+	if ((size_t)r != n || got != nfds ||
+	    (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
 		for (int i = 0; i < got; i++)
 			close(tmp[i]);
 		return -EPROTO;
@@ -160,17 +161,19 @@ static struct ism_chan *setup(const struct cfg *cfg, int sock, int first,
 	} else {
 		struct ism_token mine, theirs;
 
-		if (!first && recv_blob(sock, &theirs, sizeof(theirs), NULL, 0) < 0)
+		if (!first &&
+		    recv_blob(sock, &theirs, sizeof(theirs), NULL, 0) < 0)
 			_exit(1); /* the sending side failed and said why */
 		if ((r = ism_conn_open(cfg->socket, NULL, conn)) < 0)
 			die("cannot reach ismd (is it running? --socket, "
-			    "or --local to go without)", -r);
+			    "or --local to go without)",
+			    -r);
 		if ((r = ism_chan_create(*conn, &o, &ch)) < 0)
 			die("ism_chan_create", -r);
 		ism_chan_token(ch, &mine);
 		if ((r = send_blob(sock, &mine, sizeof(mine), NULL, 0)) < 0 ||
 		    (first && (r = recv_blob(sock, &theirs, sizeof(theirs),
-					    NULL, 0)) < 0))
+					     NULL, 0)) < 0))
 			die("token exchange", -r);
 		if ((r = ism_chan_connect(ch, &theirs)) < 0)
 			die("ism_chan_connect", -r);
@@ -245,8 +248,10 @@ static int send_side(const struct cfg *cfg, int sock)
 		rtt[i] = now_ns() - t0;
 		bytes += len;
 		if ((size_t)n != len || memcmp(in, out, len) != 0) {
-			fprintf(stderr, "ism-chan-echo: message %lu came back "
-					"different\n", i);
+			fprintf(stderr,
+				"ism-chan-echo: message %lu came back "
+				"different\n",
+				i);
 			bad = 1;
 		}
 	}
@@ -275,8 +280,10 @@ static unsigned long number(const char *opt, const char *s, unsigned long max)
 	errno = 0;
 	v = strtoul(s ? s : "", &end, 10);
 	if (!s || errno || *end || v == 0 || v > max) {
-		fprintf(stderr, "ism-chan-echo: %s wants a number from 1 to "
-				"%lu\n", opt, max);
+		fprintf(stderr,
+			"ism-chan-echo: %s wants a number from 1 to "
+			"%lu\n",
+			opt, max);
 		exit(2);
 	}
 	return v;
@@ -294,19 +301,23 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--socket") && i + 1 < argc) {
 			cfg.socket = argv[++i];
 		} else if (!strcmp(argv[i], "--count")) {
-			cfg.count = number("--count", (++i < argc ? argv[i] : NULL),
-					   100000000);
+			cfg.count =
+				number("--count", (++i < argc ? argv[i] : NULL),
+				       100000000);
 		} else if (!strcmp(argv[i], "--max-size")) {
-			cfg.max_size = number("--max-size",
-					      (++i < argc ? argv[i] : NULL), MAX_MSG);
+			cfg.max_size =
+				number("--max-size",
+				       (++i < argc ? argv[i] : NULL), MAX_MSG);
 			if (cfg.max_size < 8)
 				cfg.max_size = 8;
 		} else if (!strcmp(argv[i], "--spin-us")) {
 			cfg.spin_us = (uint32_t)number(
-				"--spin-us", (++i < argc ? argv[i] : NULL), 1000000);
+				"--spin-us", (++i < argc ? argv[i] : NULL),
+				1000000);
 		} else {
 			fprintf(stderr,
-				"usage: ism-chan-echo [--local] [--socket PATH] "
+				"usage: ism-chan-echo [--local] [--socket "
+				"PATH] "
 				"[--count N] [--max-size N] [--spin-us N]\n");
 			return 2;
 		}

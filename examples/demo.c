@@ -98,8 +98,9 @@ static int owner(int to_reader, int from_reader)
 		die("owner", "alloc", e);
 	ism_region_info(r, &info);
 	ism_token_format(&info.token, ts);
-	say("owner", "allocated region %llx: %llu bytes, attachers get "
-		     "read-only",
+	say("owner",
+	    "allocated region %llx: %llu bytes, attachers get "
+	    "read-only",
 	    (unsigned long long)info.id, (unsigned long long)info.size);
 	say("owner", "token %s: handing it to the reader over a pipe", ts);
 	tok = info.token;
@@ -137,8 +138,7 @@ static int wait_event(struct ism_conn *c, uint32_t type, struct ism_event *ev)
 
 static int reader(int to_owner, int from_owner)
 {
-	struct ism_conn_opts co = { .size = sizeof(co),
-				    .name = "demo-reader" };
+	struct ism_conn_opts co = { .size = sizeof(co), .name = "demo-reader" };
 	struct ism_conn *c;
 	struct ism_region *r, *nofd;
 	struct ism_event ev;
@@ -173,8 +173,9 @@ static int reader(int to_owner, int from_owner)
 	say("reader", "read from its mapping: \"%.*s\"", (int)ev.value, mem);
 
 	if (mprotect(mem, 4096, PROT_READ | PROT_WRITE) < 0)
-		say("reader", "tried to make the mapping writable: refused by "
-			      "the kernel (%s)",
+		say("reader",
+		    "tried to make the mapping writable: refused by "
+		    "the kernel (%s)",
 		    strerror(errno));
 	else
 		die("reader", "read-only was not enforced", -EPERM);

@@ -89,7 +89,8 @@ static int pump(struct ism_stream *s)
 		/* Done when both directions are. */
 		if (!net_open && !in_open && !pend)
 			return 0;
-		p[0] = (struct pollfd){ .fd = ism_stream_fd(s), .events = POLLIN };
+		p[0] = (struct pollfd){ .fd = ism_stream_fd(s),
+					.events = POLLIN };
 		p[1] = (struct pollfd){ .fd = in_open && !pend ? 0 : -1,
 					.events = POLLIN };
 		if (poll(p, 2, -1) < 0 && errno != EINTR)
@@ -124,8 +125,10 @@ int main(int argc, char **argv)
 		case 's': sock = optarg; break;
 		default:
 			fprintf(opt == 'h' ? stdout : stderr,
-				"usage: ism-cat [-v] [-t] [-s SOCKET] HOST PORT\n"
-				"       ism-cat [-v] [-t] [-s SOCKET] -l [HOST] PORT\n");
+				"usage: ism-cat [-v] [-t] [-s SOCKET] HOST "
+				"PORT\n"
+				"       ism-cat [-v] [-t] [-s SOCKET] -l "
+				"[HOST] PORT\n");
 			return opt == 'h' ? 0 : 2;
 		}
 	}
@@ -141,7 +144,8 @@ int main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	/* No ismd is fine: plain TCP, and -v says so. */
-	if (!(o.flags & ISM_STREAM_TCP_ONLY) && ism_conn_open(sock, NULL, &c) < 0)
+	if (!(o.flags & ISM_STREAM_TCP_ONLY) &&
+	    ism_conn_open(sock, NULL, &c) < 0)
 		c = NULL;
 	if (listen_) {
 		struct ism_stream_listener *l;

@@ -29,7 +29,7 @@
 #include <unistd.h>
 
 #define ROUND_TRIPS 5000
-#define WRITE 65536
+#define WRITE	    65536
 
 static const char *sock;
 static uint64_t total_bytes;
@@ -119,7 +119,8 @@ static int server(const struct ism_stream_opts *o, int report)
 	uint64_t c0, cpu;
 	int port;
 
-	if (!(o->flags & ISM_STREAM_TCP_ONLY) && ism_conn_open(sock, NULL, &c) < 0)
+	if (!(o->flags & ISM_STREAM_TCP_ONLY) &&
+	    ism_conn_open(sock, NULL, &c) < 0)
 		return 1;
 	if (ism_stream_listen(c, "127.0.0.1", "0", o, &l) < 0)
 		return 1;
@@ -151,8 +152,8 @@ static int server(const struct ism_stream_opts *o, int report)
 }
 
 /* The client is this process: connect, time round trips, send the bulk. */
-static int client(struct ism_conn *c, const struct ism_stream_opts *o,
-		  int port, int report, struct result *res)
+static int client(struct ism_conn *c, const struct ism_stream_opts *o, int port,
+		  int report, struct result *res)
 {
 	static uint8_t b[WRITE];
 	static uint64_t rtt[ROUND_TRIPS];
@@ -196,7 +197,8 @@ static int client(struct ism_conn *c, const struct ism_stream_opts *o,
 
 static int run(struct ism_conn *c, bool tcp_only, struct result *res)
 {
-	struct ism_stream_opts o = { .size = sizeof(o), .ring_size = 4u << 20,
+	struct ism_stream_opts o = { .size = sizeof(o),
+				     .ring_size = 4u << 20,
 				     .flags = tcp_only ? ISM_STREAM_TCP_ONLY
 						       : 0 };
 	int pfd[2], st, port = 0, r = -1;
@@ -253,8 +255,8 @@ int main(int argc, char **argv)
 			   (mib = strtol(argv[++i], NULL, 10)) > 0 &&
 			   mib <= 65536) {
 		} else {
-			fprintf(stderr,
-				"usage: ism-stream-demo [--ismd PATH] [--mib N]\n");
+			fprintf(stderr, "usage: ism-stream-demo [--ismd PATH] "
+					"[--mib N]\n");
 			return 2;
 		}
 	}
@@ -289,8 +291,8 @@ int main(int argc, char **argv)
 	    "lower is better");
 	row("throughput, 64 KiB writes", shm.gbps, tcp.gbps, "GB/s",
 	    "higher is better");
-	row("CPU per GiB, both processes", shm.cpu_s_per_gib,
-	    tcp.cpu_s_per_gib, "s", "lower is better");
+	row("CPU per GiB, both processes", shm.cpu_s_per_gib, tcp.cpu_s_per_gib,
+	    "s", "lower is better");
 	printf("\nSame program both times; only ISM_STREAM_TCP_ONLY differs. "
 	       "ism waits by spinning up to 50 us before sleeping.\n");
 	rc = shm.path == ISM_STREAM_SHM ? 0 : 1;

@@ -179,8 +179,10 @@ int main(int argc, char **argv)
 			o.flags |= ISM_STREAM_TCP_ONLY;
 		else {
 			fprintf(opt == 'h' ? stdout : stderr,
-				"usage: ism-stream-echo [-s SOCKET] [-t] server PORT\n"
-				"       ism-stream-echo [-s SOCKET] [-t] client HOST PORT "
+				"usage: ism-stream-echo [-s SOCKET] [-t] "
+				"server PORT\n"
+				"       ism-stream-echo [-s SOCKET] [-t] "
+				"client HOST PORT "
 				"[COUNT [SIZE]]\n");
 			return opt == 'h' ? 0 : 2;
 		}
@@ -188,8 +190,10 @@ int main(int argc, char **argv)
 	n = argc - optind;
 	signal(SIGPIPE, SIG_IGN);
 	if (n >= 1 && !strcmp(argv[optind], "client") && n >= 3 && n <= 5) {
-		if ((n >= 4 && (count = number(argv[optind + 3], 100000000)) < 0) ||
-		    (n == 5 && (size = number(argv[optind + 4], 1 << 24)) < 0)) {
+		if ((n >= 4 &&
+		     (count = number(argv[optind + 3], 100000000)) < 0) ||
+		    (n == 5 &&
+		     (size = number(argv[optind + 4], 1 << 24)) < 0)) {
 			fprintf(stderr, "ism-stream-echo: COUNT and SIZE are "
 					"positive numbers\n");
 			return 2;
@@ -200,7 +204,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	/* No ismd is fine: TCP, and the output says why. */
-	if (!(o.flags & ISM_STREAM_TCP_ONLY) && ism_conn_open(sock, NULL, &c) < 0)
+	if (!(o.flags & ISM_STREAM_TCP_ONLY) &&
+	    ism_conn_open(sock, NULL, &c) < 0)
 		c = NULL;
 	if (!strcmp(argv[optind], "server"))
 		return server(c, &o, argv[optind + 1]);

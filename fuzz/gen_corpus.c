@@ -22,8 +22,7 @@
 static uint8_t msg[ISM_WIRE_MAX_MSG];
 static char dir[512];
 
-static void save(const char *target, const char *name, const void *p,
-		 size_t n)
+static void save(const char *target, const char *name, const void *p, size_t n)
 {
 	char path[700];
 	FILE *f;
@@ -42,7 +41,7 @@ static void save(const char *target, const char *name, const void *p,
 		struct ism_wbuf w_;                                            \
 		ism_proto_begin(&w_, msg, sizeof(msg), type, flags, 7, 0);     \
 		put;                                                           \
-		(size_t)ism_proto_end(&w_);                                    \
+		(size_t) ism_proto_end(&w_);                                   \
 	})
 
 /* One seed per message in the table, so a message added there is
@@ -62,7 +61,8 @@ static void table_seeds(void)
 			/* The event's own type, so it encodes. */
 			memset(zero, 0, sizeof(*ev));
 			ev->type = (uint32_t)(d->type - 0x100);
-			n = MSG(d->type, ISM_WIRE_F_EVENT, d->req->put(&w_, zero));
+			n = MSG(d->type, ISM_WIRE_F_EVENT,
+				d->req->put(&w_, zero));
 			snprintf(name, sizeof(name), "table-%s", d->name);
 			save("proto", name, msg, n);
 			continue;
@@ -99,7 +99,8 @@ static void seq_add(uint8_t ctl, size_t n)
 
 int main(int argc, char **argv)
 {
-	struct ism_hello_req hello = { .min_version = 1, .max_version = 1,
+	struct ism_hello_req hello = { .min_version = 1,
+				       .max_version = 1,
 				       .name = "seed" };
 	struct ism_alloc_req alloc = { .size = 8192,
 				       .max_access = ISM_ACCESS_RW,
@@ -108,13 +109,16 @@ int main(int argc, char **argv)
 	struct ism_notify_req notify = { .region = (2ull << 32) | 1,
 					 .value = 5 };
 	struct ism_read_req rd = { .region = (2ull << 32) | 1, .len = 64 };
-	struct ism_write_req wr = { .region = (2ull << 32) | 1, .offset = 8,
-				    .len = 4, .data = (const uint8_t *)"seed" };
+	struct ism_write_req wr = { .region = (2ull << 32) | 1,
+				    .offset = 8,
+				    .len = 4,
+				    .data = (const uint8_t *)"seed" };
 	struct ism_list_req list = { .max = 16 };
 	static struct ism_register_req reg;
 	static struct ism_reattach_req rea;
 	struct ism_status st = { .version = "0.1.0" };
-	struct ism_alloc_rep arep = { .region = 1, .size = 4096,
+	struct ism_alloc_rep arep = { .region = 1,
+				      .size = 4096,
 				      .page_size = 4096,
 				      .max_access = ISM_ACCESS_RO };
 	size_t n;
@@ -165,6 +169,7 @@ int main(int argc, char **argv)
 
 	/* ring: a little program (mode, then ops; see ring_fuzz.c). */
 	{
+		/* clang-format off */
 		static const uint8_t ring1[] = {
 			0,		/* 4 KiB data, header intact */
 			2, 100, 0,	/* honest message of 100 bytes */
@@ -176,10 +181,13 @@ int main(int argc, char **argv)
 			1, 0x10, 0, 0, 0, 0, 0, 0, 0, /* prod = 16 */
 			3, 7, 4,
 		};
+		/* clang-format on */
+		/* clang-format off */
 		static const uint8_t ring2[] = {
 			3, 17, 0xff, /* 8 KiB, corrupt a header byte */
 			2, 50, 0, 3, 4, 6,
 		};
+		/* clang-format on */
 
 		save("ring", "program", ring1, sizeof(ring1));
 		save("ring", "bad-header", ring2, sizeof(ring2));
@@ -187,7 +195,8 @@ int main(int argc, char **argv)
 
 	/* chan: [pages-1] then a real region (ring 4096) with messages. */
 	{
-		struct ism_chan_opts o = { .size = sizeof(o), .ring_size = 4096 };
+		struct ism_chan_opts o = { .size = sizeof(o),
+					   .ring_size = 4096 };
 		struct ism_chan *ch;
 		static uint8_t img[1 + 8192];
 		uint8_t m[300] = { 0 };
@@ -220,8 +229,8 @@ int main(int argc, char **argv)
 	seq_start(0);
 	seq_add(0, MSG(ISM_MSG_HELLO, 0, ism_proto_put_hello_req(&w_, &hello)));
 	seq_add(0, MSG(ISM_MSG_ALLOC, 0, ism_proto_put_alloc_req(&w_, &alloc)));
-	seq_add(0, MSG(ISM_MSG_NOTIFY, 0,
-		       ism_proto_put_notify_req(&w_, &notify)));
+	seq_add(0,
+		MSG(ISM_MSG_NOTIFY, 0, ism_proto_put_notify_req(&w_, &notify)));
 	seq_add(0, MSG(ISM_MSG_READ, 0, ism_proto_put_read_req(&w_, &rd)));
 	seq_add(0, MSG(ISM_MSG_WRITE, 0, ism_proto_put_write_req(&w_, &wr)));
 	seq_add(0, MSG(ISM_MSG_LIST_REGIONS, 0,
@@ -235,8 +244,8 @@ int main(int argc, char **argv)
 	alloc.flags = ISM_ALLOC_LINK | ISM_ALLOC_LINGER;
 	seq_add(8, MSG(ISM_MSG_ALLOC, 0, ism_proto_put_alloc_req(&w_, &alloc)));
 	alloc.flags = 0;
-	seq_add(0, MSG(ISM_MSG_ATTACH, 0,
-		       ism_proto_put_attach_req(&w_, &attach)));
+	seq_add(0,
+		MSG(ISM_MSG_ATTACH, 0, ism_proto_put_attach_req(&w_, &attach)));
 	save("ismd", "link", seq, seqlen);
 
 	seq_start(1); /* administrator */
@@ -244,13 +253,13 @@ int main(int argc, char **argv)
 		       (hello.flags = ISM_HELLO_F_DOORBELL,
 			ism_proto_put_hello_req(&w_, &hello))));
 	hello.flags = 0;
-	seq_add(0, MSG(ISM_MSG_ATTACH, 0,
-		       ism_proto_put_attach_req(&w_, &attach)));
-	seq_add(0, MSG(ISM_MSG_NOTIFY, 0,
-		       ism_proto_put_notify_req(&w_, &notify)));
+	seq_add(0,
+		MSG(ISM_MSG_ATTACH, 0, ism_proto_put_attach_req(&w_, &attach)));
+	seq_add(0,
+		MSG(ISM_MSG_NOTIFY, 0, ism_proto_put_notify_req(&w_, &notify)));
 	seq_add(0, MSG(ISM_MSG_STATUS, 0, (void)0));
-	seq_add(0, MSG(ISM_MSG_LIST_PEERS, 0,
-		       ism_proto_put_list_req(&w_, &list)));
+	seq_add(0,
+		MSG(ISM_MSG_LIST_PEERS, 0, ism_proto_put_list_req(&w_, &list)));
 	seq_add(0, MSG(ISM_MSG_WATCH, 0, ism_proto_put_watch_req(&w_, 1)));
 	seq_add(0, MSG(ISM_MSG_DETACH, 0,
 		       ism_proto_put_region_req(&w_, notify.region)));
@@ -268,33 +277,43 @@ int main(int argc, char **argv)
 	 * accepted end, resolve, update, list, close (ismd_fuzz.c: ctl 16
 	 * a bound socket, 16|32 the listener, 16|64 the accepted end). */
 	{
-		struct ism_stream_open_req lreq = { .role = ISM_STREAM_LISTENER };
+		struct ism_stream_open_req lreq = {
+			.role = ISM_STREAM_LISTENER
+		};
 		struct ism_stream_open_req creq = {
 			.role = ISM_STREAM_CLIENT,
-			.dst = { .family = AF_INET, .port = 47613,
+			.dst = { .family = AF_INET,
+				 .port = 47613,
 				 .addr = { 127, 0, 0, 1 } },
 		};
 		struct ism_stream_open_req sreq = { .role = ISM_STREAM_SERVER };
 		struct ism_stream_update_req up = { .id = 2,
 						    .path = ISM_STREAM_TCP,
 						    .reason = ISM_SR_ERROR };
-		struct ism_stream_rep srep = { .id = 1, .partner = 2,
+		struct ism_stream_rep srep = { .id = 1,
+					       .partner = 2,
 					       .path = ISM_STREAM_SHM };
 		struct ism_stream_info info = {
-			.id = 1, .peer = 2, .role = ISM_STREAM_CLIENT,
-			.path = ISM_STREAM_TCP, .reason = ISM_SR_TIMEOUT,
-			.local = creq.dst, .remote = creq.dst,
+			.id = 1,
+			.peer = 2,
+			.role = ISM_STREAM_CLIENT,
+			.path = ISM_STREAM_TCP,
+			.reason = ISM_SR_TIMEOUT,
+			.local = creq.dst,
+			.remote = creq.dst,
 		};
 
 		seq_start(0);
 		seq_add(0, MSG(ISM_MSG_HELLO, 0,
 			       ism_proto_put_hello_req(&w_, &hello)));
-		seq_add(16 | 32, MSG(ISM_MSG_STREAM_OPEN, 0,
-				     ism_proto_put_stream_open_req(&w_, &lreq)));
+		seq_add(16 | 32,
+			MSG(ISM_MSG_STREAM_OPEN, 0,
+			    ism_proto_put_stream_open_req(&w_, &lreq)));
 		seq_add(16, MSG(ISM_MSG_STREAM_OPEN, 0,
 				ism_proto_put_stream_open_req(&w_, &creq)));
-		seq_add(16 | 64, MSG(ISM_MSG_STREAM_OPEN, 0,
-				     ism_proto_put_stream_open_req(&w_, &sreq)));
+		seq_add(16 | 64,
+			MSG(ISM_MSG_STREAM_OPEN, 0,
+			    ism_proto_put_stream_open_req(&w_, &sreq)));
 		seq_add(0, MSG(ISM_MSG_STREAM_RESOLVE, 0,
 			       ism_proto_put_region_req(&w_, 2)));
 		seq_add(0, MSG(ISM_MSG_STREAM_UPDATE, ISM_WIRE_F_NOREPLY,
@@ -324,14 +343,21 @@ int main(int argc, char **argv)
 	{
 		struct ism_ivsh_req ring = { .domain = 1, .a = 0, .b = 0 };
 		struct ism_ivsh_req one = { .domain = 1 };
-		struct ism_ivshmem_domain dom = { .id = 1, .vectors = 2,
-						  .peers = 1, .max_peers = 4,
+		struct ism_ivshmem_domain dom = { .id = 1,
+						  .vectors = 2,
+						  .peers = 1,
+						  .max_peers = 4,
 						  .flags = ISM_IVSHMEM_MAY_JOIN,
-						  .size = 65536, .name = "fuzz" };
-		struct ism_ivshmem_peer ip = { .id = 3, .kind = ISM_IVSHMEM_ISM,
-					       .ism_peer = 2, .age_ns = 9 };
-		struct ism_ivsh_join_rep jr = { .domain = 1, .id = 3,
-						.vectors = 2, .n = 2,
+						  .size = 65536,
+						  .name = "fuzz" };
+		struct ism_ivshmem_peer ip = { .id = 3,
+					       .kind = ISM_IVSHMEM_ISM,
+					       .ism_peer = 2,
+					       .age_ns = 9 };
+		struct ism_ivsh_join_rep jr = { .domain = 1,
+						.id = 3,
+						.vectors = 2,
+						.n = 2,
 						.size = 65536 };
 
 		seq_start(1); /* an administrator may join */
@@ -353,8 +379,8 @@ int main(int argc, char **argv)
 			       ism_proto_put_ivsh_req(&w_, ISM_MSG_IVSH_STATE,
 						      &ring)));
 		seq_add(0, MSG(ISM_MSG_IVSH_SECTIONS, 0,
-			       ism_proto_put_ivsh_req(&w_, ISM_MSG_IVSH_SECTIONS,
-						      &one)));
+			       ism_proto_put_ivsh_req(
+				       &w_, ISM_MSG_IVSH_SECTIONS, &one)));
 		seq_add(0, MSG(ISM_MSG_IVSH_LEAVE, 0,
 			       ism_proto_put_ivsh_req(&w_, ISM_MSG_IVSH_LEAVE,
 						      &one)));
@@ -394,7 +420,8 @@ int main(int argc, char **argv)
 	 * one byte choosing the expected kind, then 64 bytes). */
 	{
 		uint8_t h[1 + HELLO_SIZE];
-		struct hello hs = { .kind = HELLO_SERVER, .peer = 7,
+		struct hello hs = { .kind = HELLO_SERVER,
+				    .peer = 7,
 				    .ring_size = 1u << 20 };
 
 		memset(hs.host.b, 0x5a, sizeof(hs.host.b));

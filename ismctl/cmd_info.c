@@ -68,24 +68,30 @@ int cmd_status(struct ctl *ctl, int argc, char **argv)
 		json_object_object_add(o, "pid", json_object_new_int64(st.pid));
 		json_object_object_add(o, "epoch",
 				       json_object_new_int64(st.epoch));
-		json_object_object_add(o, "uptime_ms",
-				       json_object_new_int64((int64_t)(st.uptime_ns / 1000000)));
+		json_object_object_add(
+			o, "uptime_ms",
+			json_object_new_int64(
+				(int64_t)(st.uptime_ns / 1000000)));
 		json_object_object_add(o, "peers",
 				       json_object_new_int64(st.peers));
 		json_object_object_add(o, "max_peers",
 				       json_object_new_int64(st.max_peers));
 		json_object_object_add(o, "regions",
 				       json_object_new_int64(st.regions));
-		json_object_object_add(o, "refs", json_object_new_int64(st.refs));
-		json_object_object_add(o, "bytes_used",
-				       json_object_new_int64((int64_t)st.bytes_used));
-		json_object_object_add(o, "max_memory",
-				       json_object_new_int64((int64_t)st.max_memory));
+		json_object_object_add(o, "refs",
+				       json_object_new_int64(st.refs));
+		json_object_object_add(
+			o, "bytes_used",
+			json_object_new_int64((int64_t)st.bytes_used));
+		json_object_object_add(
+			o, "max_memory",
+			json_object_new_int64((int64_t)st.max_memory));
 		q = json_object_new_object();
 		json_object_object_add(q, "regions",
 				       json_object_new_int64(st.quota_regions));
-		json_object_object_add(q, "bytes",
-				       json_object_new_int64((int64_t)st.quota_bytes));
+		json_object_object_add(
+			q, "bytes",
+			json_object_new_int64((int64_t)st.quota_bytes));
 		json_object_object_add(q, "attachments",
 				       json_object_new_int64(st.quota_refs));
 		json_object_object_add(q, "events",
@@ -93,16 +99,21 @@ int cmd_status(struct ctl *ctl, int argc, char **argv)
 		json_object_object_add(o, "quota_per_peer", q);
 		json_object_object_add(o, "ops",
 				       json_object_new_int64((int64_t)st.ops));
-		json_object_object_add(o, "notifies",
-				       json_object_new_int64((int64_t)st.notifies));
-		json_object_object_add(o, "events_coalesced",
-				       json_object_new_int64((int64_t)st.events_coalesced));
-		json_object_object_add(o, "events_lost",
-				       json_object_new_int64((int64_t)st.events_lost));
-		json_object_object_add(o, "evictions",
-				       json_object_new_int64((int64_t)st.evictions));
-		json_object_object_add(o, "recovery_ms_left",
-				       json_object_new_int64(st.recovery_ms_left));
+		json_object_object_add(
+			o, "notifies",
+			json_object_new_int64((int64_t)st.notifies));
+		json_object_object_add(
+			o, "events_coalesced",
+			json_object_new_int64((int64_t)st.events_coalesced));
+		json_object_object_add(
+			o, "events_lost",
+			json_object_new_int64((int64_t)st.events_lost));
+		json_object_object_add(
+			o, "evictions",
+			json_object_new_int64((int64_t)st.evictions));
+		json_object_object_add(
+			o, "recovery_ms_left",
+			json_object_new_int64(st.recovery_ms_left));
 		ctl_json(o);
 		return EXIT_OK;
 	}
@@ -160,25 +171,60 @@ int cmd_peers(struct ctl *ctl, int argc, char **argv)
 			if (arr) {
 				json_object *o = json_object_new_object();
 
-				json_object_object_add(o, "id", ctl_json_id(e[i].id));
-				json_object_object_add(o, "pid", json_object_new_int64(e[i].pid));
-				json_object_object_add(o, "uid", json_object_new_int64(e[i].uid));
-				json_object_object_add(o, "gid", json_object_new_int64(e[i].gid));
-				json_object_object_add(o, "name", json_object_new_string(e[i].name));
-				json_object_object_add(o, "regions", json_object_new_int64(e[i].regions));
-				json_object_object_add(o, "attachments", json_object_new_int64(e[i].refs));
-				json_object_object_add(o, "bytes", json_object_new_int64((int64_t)e[i].bytes));
-				json_object_object_add(o, "queued", json_object_new_int64(e[i].queued));
-				json_object_object_add(o, "age_ms", json_object_new_int64((int64_t)(e[i].age_ns / 1000000)));
-				json_object_object_add(o, "ops", json_object_new_int64((int64_t)e[i].ops));
-				json_object_object_add(o, "admin", json_object_new_boolean(e[i].flags & ISM_PEER_ADMIN));
-				json_object_object_add(o, "watcher", json_object_new_boolean(e[i].flags & ISM_PEER_WATCHER));
-				json_object_object_add(o, "self", json_object_new_boolean(e[i].flags & ISM_PEER_SELF));
+				json_object_object_add(o, "id",
+						       ctl_json_id(e[i].id));
+				json_object_object_add(
+					o, "pid",
+					json_object_new_int64(e[i].pid));
+				json_object_object_add(
+					o, "uid",
+					json_object_new_int64(e[i].uid));
+				json_object_object_add(
+					o, "gid",
+					json_object_new_int64(e[i].gid));
+				json_object_object_add(
+					o, "name",
+					json_object_new_string(e[i].name));
+				json_object_object_add(
+					o, "regions",
+					json_object_new_int64(e[i].regions));
+				json_object_object_add(
+					o, "attachments",
+					json_object_new_int64(e[i].refs));
+				json_object_object_add(
+					o, "bytes",
+					json_object_new_int64(
+						(int64_t)e[i].bytes));
+				json_object_object_add(
+					o, "queued",
+					json_object_new_int64(e[i].queued));
+				json_object_object_add(
+					o, "age_ms",
+					json_object_new_int64(
+						(int64_t)(e[i].age_ns /
+							  1000000)));
+				json_object_object_add(
+					o, "ops",
+					json_object_new_int64(
+						(int64_t)e[i].ops));
+				json_object_object_add(
+					o, "admin",
+					json_object_new_boolean(
+						e[i].flags & ISM_PEER_ADMIN));
+				json_object_object_add(
+					o, "watcher",
+					json_object_new_boolean(
+						e[i].flags & ISM_PEER_WATCHER));
+				json_object_object_add(
+					o, "self",
+					json_object_new_boolean(e[i].flags &
+								ISM_PEER_SELF));
 				json_object_array_add(arr, o);
 				continue;
 			}
 			age(e[i].age_ns, a, sizeof(a));
-			printf("%-12llx %7u %6u %6u %7u %5u %10s %6u %5s %c%c%c   %s\n",
+			printf("%-12llx %7u %6u %6u %7u %5u %10s %6u %5s "
+			       "%c%c%c   %s\n",
 			       (unsigned long long)e[i].id, e[i].pid, e[i].uid,
 			       e[i].gid, e[i].regions, e[i].refs,
 			       ism_format_size(e[i].bytes, b, sizeof(b)),
@@ -228,15 +274,36 @@ int cmd_regions(struct ctl *ctl, int argc, char **argv)
 			if (arr) {
 				json_object *o = json_object_new_object();
 
-				json_object_object_add(o, "id", ctl_json_id(e[i].id));
-				json_object_object_add(o, "owner", ctl_json_id(e[i].owner));
-				json_object_object_add(o, "size", json_object_new_int64((int64_t)e[i].size));
-				json_object_object_add(o, "page_size", json_object_new_int64(e[i].page_size));
-				json_object_object_add(o, "huge", json_object_new_boolean(e[i].flags & ISM_REGION_HUGE));
-				json_object_object_add(o, "max_access", json_object_new_string(ctl_access_name(e[i].max_access)));
-				json_object_object_add(o, "refs", json_object_new_int64(e[i].refs));
-				json_object_object_add(o, "age_ms", json_object_new_int64((int64_t)(e[i].age_ns / 1000000)));
-				json_object_object_add(o, "name", json_object_new_string(e[i].name));
+				json_object_object_add(o, "id",
+						       ctl_json_id(e[i].id));
+				json_object_object_add(o, "owner",
+						       ctl_json_id(e[i].owner));
+				json_object_object_add(
+					o, "size",
+					json_object_new_int64(
+						(int64_t)e[i].size));
+				json_object_object_add(
+					o, "page_size",
+					json_object_new_int64(e[i].page_size));
+				json_object_object_add(
+					o, "huge",
+					json_object_new_boolean(
+						e[i].flags & ISM_REGION_HUGE));
+				json_object_object_add(
+					o, "max_access",
+					json_object_new_string(ctl_access_name(
+						e[i].max_access)));
+				json_object_object_add(
+					o, "refs",
+					json_object_new_int64(e[i].refs));
+				json_object_object_add(
+					o, "age_ms",
+					json_object_new_int64(
+						(int64_t)(e[i].age_ns /
+							  1000000)));
+				json_object_object_add(
+					o, "name",
+					json_object_new_string(e[i].name));
 				json_object_array_add(arr, o);
 				continue;
 			}
@@ -290,11 +357,22 @@ int cmd_refs(struct ctl *ctl, int argc, char **argv)
 			if (arr) {
 				json_object *o = json_object_new_object();
 
-				json_object_object_add(o, "region", ctl_json_id(e[i].region));
-				json_object_object_add(o, "peer", ctl_json_id(e[i].peer));
-				json_object_object_add(o, "access", json_object_new_string(ctl_access_name(e[i].access)));
-				json_object_object_add(o, "owner", json_object_new_boolean(e[i].flags & ISM_REF_OWNER));
-				json_object_object_add(o, "nofd", json_object_new_boolean(e[i].flags & ISM_REF_NOFD));
+				json_object_object_add(
+					o, "region", ctl_json_id(e[i].region));
+				json_object_object_add(o, "peer",
+						       ctl_json_id(e[i].peer));
+				json_object_object_add(
+					o, "access",
+					json_object_new_string(
+						ctl_access_name(e[i].access)));
+				json_object_object_add(
+					o, "owner",
+					json_object_new_boolean(e[i].flags &
+								ISM_REF_OWNER));
+				json_object_object_add(
+					o, "nofd",
+					json_object_new_boolean(e[i].flags &
+								ISM_REF_NOFD));
 				json_object_array_add(arr, o);
 				continue;
 			}

@@ -62,14 +62,30 @@ static int list(struct ctl *ctl)
 		if (arr) {
 			json_object *o = json_object_new_object();
 
-			json_object_object_add(o, "id", json_object_new_int64(d[i].id));
-			json_object_object_add(o, "name", json_object_new_string(d[i].name));
-			json_object_object_add(o, "size", json_object_new_int64((int64_t)d[i].size));
-			json_object_object_add(o, "vectors", json_object_new_int64(d[i].vectors));
-			json_object_object_add(o, "peers", json_object_new_int64(d[i].peers));
-			json_object_object_add(o, "max_peers", json_object_new_int64(d[i].max_peers));
-			json_object_object_add(o, "may_join", json_object_new_boolean(d[i].flags & ISM_IVSHMEM_MAY_JOIN));
-			json_object_object_add(o, "layout", json_object_new_string(d[i].flags & ISM_IVSHMEM_V2 ? "v2" : "v1"));
+			json_object_object_add(o, "id",
+					       json_object_new_int64(d[i].id));
+			json_object_object_add(
+				o, "name", json_object_new_string(d[i].name));
+			json_object_object_add(
+				o, "size",
+				json_object_new_int64((int64_t)d[i].size));
+			json_object_object_add(
+				o, "vectors",
+				json_object_new_int64(d[i].vectors));
+			json_object_object_add(
+				o, "peers", json_object_new_int64(d[i].peers));
+			json_object_object_add(
+				o, "max_peers",
+				json_object_new_int64(d[i].max_peers));
+			json_object_object_add(
+				o, "may_join",
+				json_object_new_boolean(d[i].flags &
+							ISM_IVSHMEM_MAY_JOIN));
+			json_object_object_add(
+				o, "layout",
+				json_object_new_string(
+					d[i].flags & ISM_IVSHMEM_V2 ? "v2"
+								    : "v1"));
 			json_object_array_add(arr, o);
 			continue;
 		}
@@ -103,22 +119,33 @@ static int peers(struct ctl *ctl, const char *name)
 		return ctl_fail("ivshmem peers", n);
 	arr = ctl->json ? json_object_new_array() : NULL;
 	if (!arr)
-		printf("%-6s %-5s %-12s %s\n", "PEER", "KIND", "ISM PEER", "AGE");
+		printf("%-6s %-5s %-12s %s\n", "PEER", "KIND", "ISM PEER",
+		       "AGE");
 	for (int i = 0; i < n; i++) {
-		const char *kind = p[i].kind == ISM_IVSHMEM_ISM ? "ism" : "qemu";
+		const char *kind =
+			p[i].kind == ISM_IVSHMEM_ISM ? "ism" : "qemu";
 
 		if (arr) {
 			json_object *o = json_object_new_object();
 
-			json_object_object_add(o, "id", json_object_new_int64(p[i].id));
-			json_object_object_add(o, "kind", json_object_new_string(kind));
-			json_object_object_add(o, "ism_peer", p[i].ism_peer ? ctl_json_id(p[i].ism_peer) : NULL);
-			json_object_object_add(o, "age_ms", json_object_new_int64((int64_t)(p[i].age_ns / 1000000)));
+			json_object_object_add(o, "id",
+					       json_object_new_int64(p[i].id));
+			json_object_object_add(o, "kind",
+					       json_object_new_string(kind));
+			json_object_object_add(
+				o, "ism_peer",
+				p[i].ism_peer ? ctl_json_id(p[i].ism_peer)
+					      : NULL);
+			json_object_object_add(
+				o, "age_ms",
+				json_object_new_int64(
+					(int64_t)(p[i].age_ns / 1000000)));
 			json_object_array_add(arr, o);
 			continue;
 		}
 		printf("%-6u %-5s %-12llx %.1fs\n", p[i].id, kind,
-		       (unsigned long long)p[i].ism_peer, (double)p[i].age_ns / 1e9);
+		       (unsigned long long)p[i].ism_peer,
+		       (double)p[i].age_ns / 1e9);
 	}
 	if (arr) {
 		json_object *o = json_object_new_object();
@@ -169,7 +196,8 @@ static int join(struct ctl *ctl, const char *name)
 	       nv);
 	fflush(stdout);
 	for (uint32_t v = 0; v < nv; v++)
-		p[v] = (struct pollfd){ ism_ivshmem_vector_fd(m, v), POLLIN, 0 };
+		p[v] = (struct pollfd){ ism_ivshmem_vector_fd(m, v), POLLIN,
+					0 };
 	for (;;) {
 		if (poll(p, nv, -1) < 0 && errno != EINTR)
 			break;
@@ -192,15 +220,15 @@ int cmd_ivshmem(struct ctl *ctl, int argc, char **argv)
 {
 	int r;
 
-	if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+	if (argc >= 2 &&
+	    (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
 		fputs(usage, stdout);
 		return EXIT_OK;
 	}
-	if (argc < 2 ||
-	    !((!strcmp(argv[1], "list") && argc == 2) ||
-	      (!strcmp(argv[1], "peers") && argc == 3) ||
-	      (!strcmp(argv[1], "join") && argc == 3) ||
-	      (!strcmp(argv[1], "ring") && argc == 5)))
+	if (argc < 2 || !((!strcmp(argv[1], "list") && argc == 2) ||
+			  (!strcmp(argv[1], "peers") && argc == 3) ||
+			  (!strcmp(argv[1], "join") && argc == 3) ||
+			  (!strcmp(argv[1], "ring") && argc == 5)))
 		return ctl_usage("usage: ismctl ivshmem list | peers DOMAIN | "
 				 "ring DOMAIN PEER VECTOR | join DOMAIN");
 	if ((r = ctl_connect(ctl, 0)) != EXIT_OK)

@@ -30,11 +30,13 @@ static void print_event(const struct ism_event *ev)
 		       (unsigned long long)ev->count);
 		break;
 	case ISM_EV_PEER_ATTACHED:
-		printf("peer %llx attached (%s)\n", (unsigned long long)ev->peer,
+		printf("peer %llx attached (%s)\n",
+		       (unsigned long long)ev->peer,
 		       ctl_access_name(ev->access));
 		break;
 	case ISM_EV_PEER_DETACHED:
-		printf("peer %llx detached (%s)\n", (unsigned long long)ev->peer,
+		printf("peer %llx detached (%s)\n",
+		       (unsigned long long)ev->peer,
 		       ev->reason == ISM_DETACH_DISCONNECTED ? "disconnected"
 							     : "detached");
 		break;
@@ -42,9 +44,7 @@ static void print_event(const struct ism_event *ev)
 		printf("region %llx gone (reason %u)\n",
 		       (unsigned long long)ev->region, ev->reason);
 		break;
-	default:
-		printf("%s\n", ism_event_name(ev->type));
-		break;
+	default: printf("%s\n", ism_event_name(ev->type)); break;
 	}
 	fflush(stdout);
 }
@@ -119,7 +119,8 @@ static const char alloc_usage[] =
 	"              [--huge [--huge-required]] [--populate] [--data TEXT]"
 	" [--no-hold]\n"
 	"  Allocate a region and print its id and token.  Attachers get\n"
-	"  read-only access unless --rw; --peer/--uid restrict who may attach.\n"
+	"  read-only access unless --rw; --peer/--uid restrict who may "
+	"attach.\n"
 	"  --data writes TEXT at offset 0.  ismctl then holds the region\n"
 	"  (printing events) until interrupted, and destroys it on exit.";
 
@@ -151,44 +152,34 @@ int cmd_alloc(struct ctl *ctl, int argc, char **argv)
 
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'w':
-			ao.max_access = ISM_ACCESS_RW;
-			break;
+		case 'w': ao.max_access = ISM_ACCESS_RW; break;
 		case 'p':
 			if (ao.n_peers >= ISM_ACL_MAX ||
 			    ctl_parse_id(optarg, &peers[ao.n_peers]) < 0)
-				return ctl_usage("alloc: bad --peer '%s'", optarg);
+				return ctl_usage("alloc: bad --peer '%s'",
+						 optarg);
 			ao.n_peers++;
 			break;
 		case 'u':
 			if (ao.n_uids >= ISM_ACL_MAX ||
 			    ism_parse_u64(optarg, UINT32_MAX, &v) < 0)
-				return ctl_usage("alloc: bad --uid '%s'", optarg);
+				return ctl_usage("alloc: bad --uid '%s'",
+						 optarg);
 			uids[ao.n_uids++] = (uint32_t)v;
 			break;
-		case 'n':
-			ao.name = optarg;
-			break;
-		case 'H':
-			ao.flags |= ISM_ALLOC_HUGETLB;
-			break;
+		case 'n': ao.name = optarg; break;
+		case 'H': ao.flags |= ISM_ALLOC_HUGETLB; break;
 		case 'R':
-			ao.flags |= ISM_ALLOC_HUGETLB | ISM_ALLOC_HUGETLB_REQUIRED;
+			ao.flags |=
+				ISM_ALLOC_HUGETLB | ISM_ALLOC_HUGETLB_REQUIRED;
 			break;
-		case 'P':
-			ao.flags |= ISM_ALLOC_POPULATE;
-			break;
-		case 'd':
-			data = optarg;
-			break;
-		case 'x':
-			nohold = true;
-			break;
+		case 'P': ao.flags |= ISM_ALLOC_POPULATE; break;
+		case 'd': data = optarg; break;
+		case 'x': nohold = true; break;
 		case 'h':
 			printf("Usage: ismctl %s\n", alloc_usage);
 			return EXIT_OK;
-		default:
-			return ctl_usage("alloc: unknown option");
+		default: return ctl_usage("alloc: unknown option");
 		}
 	}
 	if (argc - optind != 1)
@@ -217,12 +208,20 @@ int cmd_alloc(struct ctl *ctl, int argc, char **argv)
 
 		json_object_object_add(o, "region", ctl_json_id(info.id));
 		json_object_object_add(o, "token", json_object_new_string(tok));
-		json_object_object_add(o, "size", json_object_new_int64((int64_t)info.size));
-		json_object_object_add(o, "page_size", json_object_new_int64(info.page_size));
-		json_object_object_add(o, "huge", json_object_new_boolean(info.huge));
-		json_object_object_add(o, "huge_error",
-				       info.huge_errno ? json_object_new_string(strerror(info.huge_errno)) : NULL);
-		json_object_object_add(o, "max_access", json_object_new_string(ctl_access_name(info.max_access)));
+		json_object_object_add(
+			o, "size", json_object_new_int64((int64_t)info.size));
+		json_object_object_add(o, "page_size",
+				       json_object_new_int64(info.page_size));
+		json_object_object_add(o, "huge",
+				       json_object_new_boolean(info.huge));
+		json_object_object_add(
+			o, "huge_error",
+			info.huge_errno ? json_object_new_string(
+						  strerror(info.huge_errno))
+					: NULL);
+		json_object_object_add(o, "max_access",
+				       json_object_new_string(ctl_access_name(
+					       info.max_access)));
 		json_object_object_add(o, "owner", ctl_json_id(info.owner));
 		ctl_json(o);
 	} else {
@@ -271,22 +270,15 @@ int cmd_attach(struct ctl *ctl, int argc, char **argv)
 
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'w':
-			access = ISM_ACCESS_RW;
-			break;
-		case 'n':
-			flags |= ISM_ATTACH_NOFD;
-			break;
-		case 'H':
-			hold_it = true;
-			break;
+		case 'w': access = ISM_ACCESS_RW; break;
+		case 'n': flags |= ISM_ATTACH_NOFD; break;
+		case 'H': hold_it = true; break;
 		case 'h':
 			printf("Usage: ismctl attach TOKEN [--rw] [--nofd] "
 			       "[--hold]\n  Attach, describe the region, and "
 			       "detach (or hold until interrupted).\n");
 			return EXIT_OK;
-		default:
-			return ctl_usage("attach: unknown option");
+		default: return ctl_usage("attach: unknown option");
 		}
 	}
 	if (argc - optind != 1)
@@ -303,14 +295,21 @@ int cmd_attach(struct ctl *ctl, int argc, char **argv)
 
 		json_object_object_add(o, "region", ctl_json_id(info.id));
 		json_object_object_add(o, "owner", ctl_json_id(info.owner));
-		json_object_object_add(o, "size", json_object_new_int64((int64_t)info.size));
-		json_object_object_add(o, "page_size", json_object_new_int64(info.page_size));
-		json_object_object_add(o, "access", json_object_new_string(ctl_access_name(info.access)));
-		json_object_object_add(o, "nofd", json_object_new_boolean(info.nofd));
-		json_object_object_add(o, "huge", json_object_new_boolean(info.huge));
+		json_object_object_add(
+			o, "size", json_object_new_int64((int64_t)info.size));
+		json_object_object_add(o, "page_size",
+				       json_object_new_int64(info.page_size));
+		json_object_object_add(
+			o, "access",
+			json_object_new_string(ctl_access_name(info.access)));
+		json_object_object_add(o, "nofd",
+				       json_object_new_boolean(info.nofd));
+		json_object_object_add(o, "huge",
+				       json_object_new_boolean(info.huge));
 		ctl_json(o);
 	} else {
-		printf("region %llx  owner %llx  size %llu  page %u  access %s%s\n",
+		printf("region %llx  owner %llx  size %llu  page %u  access "
+		       "%s%s\n",
 		       (unsigned long long)info.id,
 		       (unsigned long long)info.owner,
 		       (unsigned long long)info.size, info.page_size,
@@ -357,7 +356,8 @@ int cmd_read(struct ctl *ctl, int argc, char **argv)
 		return ctl_usage("read: bad offset '%s'", argv[2]);
 	if (argc > 3 && (ism_parse_size(argv[3], &len) < 0 || len == 0))
 		return ctl_usage("read: bad length '%s'", argv[3]);
-	if ((e = attach_nofd(ctl, argv[1], ISM_ACCESS_RO, &r, "read")) != EXIT_OK)
+	if ((e = attach_nofd(ctl, argv[1], ISM_ACCESS_RO, &r, "read")) !=
+	    EXIT_OK)
 		return e;
 	size = ism_region_size(r);
 	if (off > size)
@@ -383,10 +383,13 @@ int cmd_read(struct ctl *ctl, int argc, char **argv)
 			return ctl_fail("read", -ENOMEM);
 		}
 		ism_hex_encode(buf, (size_t)n, hex);
-		json_object_object_add(o, "region", ctl_json_id(ism_region_id(r)));
-		json_object_object_add(o, "offset", json_object_new_int64((int64_t)off));
+		json_object_object_add(o, "region",
+				       ctl_json_id(ism_region_id(r)));
+		json_object_object_add(o, "offset",
+				       json_object_new_int64((int64_t)off));
 		json_object_object_add(o, "length", json_object_new_int64(n));
-		json_object_object_add(o, "data_hex", json_object_new_string(hex));
+		json_object_object_add(o, "data_hex",
+				       json_object_new_string(hex));
 		free(hex);
 		ctl_json(o);
 	} else if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n) {
@@ -410,7 +413,8 @@ static uint8_t *slurp_stdin(size_t *len)
 		if (k == 0)
 			break;
 		if (n == cap) {
-			uint8_t *nb = cap >= READ_MAX ? NULL : realloc(b, cap * 2);
+			uint8_t *nb =
+				cap >= READ_MAX ? NULL : realloc(b, cap * 2);
 
 			if (!nb) {
 				free(b);
@@ -461,8 +465,10 @@ int cmd_write(struct ctl *ctl, int argc, char **argv)
 	if (ctl->json) {
 		json_object *o = json_object_new_object();
 
-		json_object_object_add(o, "region", ctl_json_id(ism_region_id(r)));
-		json_object_object_add(o, "offset", json_object_new_int64((int64_t)off));
+		json_object_object_add(o, "region",
+				       ctl_json_id(ism_region_id(r)));
+		json_object_object_add(o, "offset",
+				       json_object_new_int64((int64_t)off));
 		json_object_object_add(o, "written", json_object_new_int64(n));
 		ctl_json(o);
 	} else {
@@ -497,8 +503,10 @@ int cmd_notify(struct ctl *ctl, int argc, char **argv)
 	if (ctl->json) {
 		json_object *o = json_object_new_object();
 
-		json_object_object_add(o, "region", ctl_json_id(ism_region_id(r)));
-		json_object_object_add(o, "value", json_object_new_uint64(value));
+		json_object_object_add(o, "region",
+				       ctl_json_id(ism_region_id(r)));
+		json_object_object_add(o, "value",
+				       json_object_new_uint64(value));
 		json_object_object_add(o, "notified", json_object_new_int64(n));
 		ctl_json(o);
 	} else {

@@ -26,8 +26,7 @@ static char *addr_str(const struct ism_stream_addr *a, char *buf, size_t n)
 {
 	char ip[INET6_ADDRSTRLEN];
 
-	if (!a->family ||
-	    !inet_ntop(a->family, a->addr, ip, sizeof(ip))) {
+	if (!a->family || !inet_ntop(a->family, a->addr, ip, sizeof(ip))) {
 		snprintf(buf, n, "-");
 		return buf;
 	}
@@ -44,7 +43,8 @@ int cmd_streams(struct ctl *ctl, int argc, char **argv)
 	char l[64], rm[64], pt[24];
 	int r;
 
-	if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+	if (argc > 1 &&
+	    (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
 		printf("Usage: ismctl streams\n"
 		       "List stream ends and listeners ismd knows: role, path "
 		       "(shm or tcp),\nwhy a TCP one fell back, the peers at "
@@ -70,11 +70,13 @@ int cmd_streams(struct ctl *ctl, int argc, char **argv)
 			return ctl_fail("streams", n);
 		}
 		for (int i = 0; i < n; i++) {
-			const char *path = e[i].role == ISM_STREAM_LISTENER
-						   ? "-"
-						   : ism_stream_path_name((int)e[i].path);
+			const char *path =
+				e[i].role == ISM_STREAM_LISTENER
+					? "-"
+					: ism_stream_path_name((int)e[i].path);
 			const char *why = e[i].reason
-						  ? ism_stream_reason_name((int)e[i].reason)
+						  ? ism_stream_reason_name(
+							    (int)e[i].reason)
 						  : "-";
 
 			addr_str(&e[i].local, l, sizeof(l));
@@ -82,15 +84,36 @@ int cmd_streams(struct ctl *ctl, int argc, char **argv)
 			if (arr) {
 				json_object *o = json_object_new_object();
 
-				json_object_object_add(o, "id", ctl_json_id(e[i].id));
-				json_object_object_add(o, "peer", ctl_json_id(e[i].peer));
-				json_object_object_add(o, "role", json_object_new_string(role_name(e[i].role)));
-				json_object_object_add(o, "path", json_object_new_string(path));
-				json_object_object_add(o, "reason", e[i].reason ? json_object_new_string(why) : NULL);
-				json_object_object_add(o, "partner", e[i].partner ? ctl_json_id(e[i].partner) : NULL);
-				json_object_object_add(o, "local", json_object_new_string(l));
-				json_object_object_add(o, "remote", json_object_new_string(rm));
-				json_object_object_add(o, "age_ms", json_object_new_int64((int64_t)(e[i].age_ns / 1000000)));
+				json_object_object_add(o, "id",
+						       ctl_json_id(e[i].id));
+				json_object_object_add(o, "peer",
+						       ctl_json_id(e[i].peer));
+				json_object_object_add(
+					o, "role",
+					json_object_new_string(
+						role_name(e[i].role)));
+				json_object_object_add(
+					o, "path",
+					json_object_new_string(path));
+				json_object_object_add(
+					o, "reason",
+					e[i].reason
+						? json_object_new_string(why)
+						: NULL);
+				json_object_object_add(
+					o, "partner",
+					e[i].partner ? ctl_json_id(e[i].partner)
+						     : NULL);
+				json_object_object_add(
+					o, "local", json_object_new_string(l));
+				json_object_object_add(
+					o, "remote",
+					json_object_new_string(rm));
+				json_object_object_add(
+					o, "age_ms",
+					json_object_new_int64(
+						(int64_t)(e[i].age_ns /
+							  1000000)));
 				json_object_array_add(arr, o);
 				continue;
 			}
@@ -99,10 +122,11 @@ int cmd_streams(struct ctl *ctl, int argc, char **argv)
 					 (unsigned long long)e[i].partner);
 			else
 				snprintf(pt, sizeof(pt), "-");
-			printf("%-8llx %-12llx %-6s %-7s %-18s %-12s %-22s %s\n",
+			printf("%-8llx %-12llx %-6s %-7s %-18s %-12s %-22s "
+			       "%s\n",
 			       (unsigned long long)e[i].id,
-			       (unsigned long long)e[i].peer, role_name(e[i].role),
-			       path, why, pt, l, rm);
+			       (unsigned long long)e[i].peer,
+			       role_name(e[i].role), path, why, pt, l, rm);
 		}
 		cursor = next;
 	} while (cursor);

@@ -33,20 +33,33 @@ static void emit(struct ctl *ctl, const struct ism_event *ev)
 	if (ctl->json) {
 		json_object *o = json_object_new_object();
 
-		json_object_object_add(o, "event", json_object_new_string(what));
+		json_object_object_add(o, "event",
+				       json_object_new_string(what));
 		if (ev->peer)
-			json_object_object_add(o, "peer", ctl_json_id(ev->peer));
+			json_object_object_add(o, "peer",
+					       ctl_json_id(ev->peer));
 		if (ev->region)
-			json_object_object_add(o, "region", ctl_json_id(ev->region));
+			json_object_object_add(o, "region",
+					       ctl_json_id(ev->region));
 		if (ev->type == ISM_EV_WATCH) {
-			json_object_object_add(o, "reason", json_object_new_int64(ev->reason));
-			json_object_object_add(o, "uid", json_object_new_int64(ev->watch.uid));
-			json_object_object_add(o, "pid", json_object_new_int64(ev->watch.pid));
+			json_object_object_add(
+				o, "reason", json_object_new_int64(ev->reason));
+			json_object_object_add(
+				o, "uid", json_object_new_int64(ev->watch.uid));
+			json_object_object_add(
+				o, "pid", json_object_new_int64(ev->watch.pid));
 			if (ev->watch.size)
-				json_object_object_add(o, "size", json_object_new_int64((int64_t)ev->watch.size));
-			json_object_object_add(o, "name", json_object_new_string(ev->watch.name));
+				json_object_object_add(
+					o, "size",
+					json_object_new_int64(
+						(int64_t)ev->watch.size));
+			json_object_object_add(
+				o, "name",
+				json_object_new_string(ev->watch.name));
 		} else if (ev->type == ISM_EV_OVERFLOW) {
-			json_object_object_add(o, "lost", json_object_new_int64((int64_t)ev->count));
+			json_object_object_add(
+				o, "lost",
+				json_object_new_int64((int64_t)ev->count));
 		}
 		ctl_json(o);
 		return;
@@ -60,7 +73,8 @@ static void emit(struct ctl *ctl, const struct ism_event *ev)
 		if (ev->watch.kind == ISM_WATCH_PEER_UP)
 			printf(" pid %u uid %u", ev->watch.pid, ev->watch.uid);
 		if (ev->watch.size)
-			printf(" size %llu", (unsigned long long)ev->watch.size);
+			printf(" size %llu",
+			       (unsigned long long)ev->watch.size);
 		if (ev->watch.name[0])
 			printf(" \"%s\"", ev->watch.name);
 	} else if (ev->type == ISM_EV_OVERFLOW) {

@@ -20,32 +20,48 @@ static void usage(FILE *f)
 		"\n"
 		"Commands:\n"
 		"  status                      daemon, memory use and quotas\n"
-		"  peers                       connected peers (pid, uid, name, use)\n"
-		"  regions                     regions (id, owner, size, references)\n"
+		"  peers                       connected peers (pid, uid, "
+		"name, use)\n"
+		"  regions                     regions (id, owner, size, "
+		"references)\n"
 		"  refs REGION                 who references a region\n"
-		"  alloc SIZE [OPTIONS]        allocate a region, print its token,\n"
+		"  alloc SIZE [OPTIONS]        allocate a region, print its "
+		"token,\n"
 		"                              and hold it until interrupted\n"
 		"  attach TOKEN [OPTIONS]      attach and describe a region\n"
-		"  read TOKEN [OFFSET [LEN]]   read through ismd (no fd) to stdout\n"
-		"  write TOKEN OFFSET DATA     write DATA (or - for stdin) through ismd\n"
-		"  notify TOKEN [VALUE]        notify every peer referencing a region\n"
-		"  destroy REGION              destroy (revoke) a region: owner or admin\n"
-		"  watch                       print lifecycle events until interrupted\n"
-		"  streams                     stream connections: path (shm or tcp)\n"
+		"  read TOKEN [OFFSET [LEN]]   read through ismd (no fd) to "
+		"stdout\n"
+		"  write TOKEN OFFSET DATA     write DATA (or - for stdin) "
+		"through ismd\n"
+		"  notify TOKEN [VALUE]        notify every peer referencing a "
+		"region\n"
+		"  destroy REGION              destroy (revoke) a region: "
+		"owner or admin\n"
+		"  watch                       print lifecycle events until "
+		"interrupted\n"
+		"  streams                     stream connections: path (shm "
+		"or tcp)\n"
 		"                              and why a TCP one fell back\n"
-		"  ivshmem list|peers|ring|join  ivshmem domains (ismd --ivshmem):\n"
-		"                              list, their peers, ring a doorbell,\n"
+		"  ivshmem list|peers|ring|join  ivshmem domains (ismd "
+		"--ivshmem):\n"
+		"                              list, their peers, ring a "
+		"doorbell,\n"
 		"                              take part\n"
 		"\n"
 		"Options:\n"
-		"  -s, --socket PATH   ismd socket (default: $ISM_SOCKET, then\n"
-		"                      $XDG_RUNTIME_DIR/ism.sock, then /run/ism/ism.sock)\n"
-		"  -j, --json          machine-readable output: one JSON document\n"
+		"  -s, --socket PATH   ismd socket (default: $ISM_SOCKET, "
+		"then\n"
+		"                      $XDG_RUNTIME_DIR/ism.sock, then "
+		"/run/ism/ism.sock)\n"
+		"  -j, --json          machine-readable output: one JSON "
+		"document\n"
 		"                      (JSON Lines for watch)\n"
-		"  -h, --help          show this help; COMMAND --help for a command's\n"
+		"  -h, --help          show this help; COMMAND --help for a "
+		"command's\n"
 		"  -V, --version       show the version\n"
 		"\n"
-		"Exit status: 0 ok, 1 operation failed, 2 usage, 3 ismd unreachable,\n"
+		"Exit status: 0 ok, 1 operation failed, 2 usage, 3 ismd "
+		"unreachable,\n"
 		"4 protocol error.\n");
 }
 
@@ -80,28 +96,27 @@ int ctl_fail(const char *what, int err)
 	switch (-err) {
 	case EPROTO:
 	case EPROTONOSUPPORT:
-	case EBADMSG:
-		return EXIT_PROTOCOL;
+	case EBADMSG: return EXIT_PROTOCOL;
 	case ECONNRESET:
 	case EPIPE:
-	case ETIMEDOUT:
-		return EXIT_UNREACHABLE;
-	default:
-		return EXIT_FAILED;
+	case ETIMEDOUT: return EXIT_UNREACHABLE;
+	default: return EXIT_FAILED;
 	}
 }
 
 int ctl_fail_token(const char *what, int err)
 {
 	if (err == -ENOENT) {
-		fprintf(stderr, "ismctl: %s: no region has this token (wrong, "
-				"or destroyed)\n",
+		fprintf(stderr,
+			"ismctl: %s: no region has this token (wrong, "
+			"or destroyed)\n",
 			what);
 		return EXIT_FAILED;
 	}
 	if (err == -EACCES) {
-		fprintf(stderr, "ismctl: %s: Permission denied (the owner's "
-				"grant does not allow it)\n",
+		fprintf(stderr,
+			"ismctl: %s: Permission denied (the owner's "
+			"grant does not allow it)\n",
 			what);
 		return EXIT_FAILED;
 	}
@@ -134,8 +149,8 @@ int ctl_connect(struct ctl *ctl, unsigned flags)
 
 void ctl_json(json_object *obj)
 {
-	puts(json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
-							  JSON_C_TO_STRING_NOSLASHESCAPE));
+	puts(json_object_to_json_string_ext(
+		obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	fflush(stdout);
 	json_object_put(obj);
 }
@@ -164,8 +179,9 @@ int ctl_parse_id(const char *s, uint64_t *out)
 
 const char *ctl_access_name(uint32_t access)
 {
-	return access == ISM_ACCESS_RW ? "rw" : access == ISM_ACCESS_RO ? "ro"
-									: "-";
+	return access == ISM_ACCESS_RW	 ? "rw"
+	       : access == ISM_ACCESS_RO ? "ro"
+					 : "-";
 }
 
 int main(int argc, char **argv)
@@ -183,22 +199,14 @@ int main(int argc, char **argv)
 	/* '+': stop at the command so its own options stay its own. */
 	while ((opt = getopt_long(argc, argv, "+s:jhV", opts, NULL)) != -1) {
 		switch (opt) {
-		case 's':
-			ctl.socket = optarg;
-			break;
-		case 'j':
-			ctl.json = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return EXIT_OK;
+		case 's': ctl.socket = optarg; break;
+		case 'j': ctl.json = true; break;
+		case 'h': usage(stdout); return EXIT_OK;
 		case 'V':
 			printf("ismctl %s (libism %s)\n", ISM_VERSION_STRING,
 			       ism_version());
 			return EXIT_OK;
-		default:
-			usage(stderr);
-			return EXIT_USAGE;
+		default: usage(stderr); return EXIT_USAGE;
 		}
 	}
 	if (optind >= argc)

@@ -36,8 +36,8 @@ enum acct_kind {
 
 struct acct {
 	uint32_t uid;
-	bool exempt;		     /* an administrator: global caps only */
-	uint32_t refs;		     /* holders of this pointer */
+	bool exempt;   /* an administrator: global caps only */
+	uint32_t refs; /* holders of this pointer */
 	uint64_t used[ACCT_KINDS];
 	uint64_t refused[ACCT_KINDS]; /* charges that did not fit */
 	/* one-line log rate limit per uid (log.c) */

@@ -40,10 +40,10 @@ int op_status(struct daemon *d, struct peer *p, struct req *rq)
 	st.events_coalesced = d->events_coalesced;
 	st.events_lost = d->events_lost;
 	st.evictions = d->evictions;
-	st.recovery_ms_left = daemon_recovering(d)
-				      ? (uint32_t)((d->recovery_end_ns - now) /
-						   1000000)
-				      : 0;
+	st.recovery_ms_left =
+		daemon_recovering(d)
+			? (uint32_t)((d->recovery_end_ns - now) / 1000000)
+			: 0;
 	if (!(p->flags & PEER_ADMIN)) {
 		/* Counts of others' activity are not secrets, but a
 		 * non-administrator has no use for the pid. */

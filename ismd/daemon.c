@@ -17,7 +17,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#define MAX_EVENTS 256
+#define MAX_EVENTS	256
 #define HOUSEKEEPING_MS 250
 
 void ismd_config_defaults(struct ismd_config *c)
@@ -127,7 +127,8 @@ static void on_listen(struct daemon *d, struct ep_source *src, uint32_t ev)
 
 static void resume_accept(struct daemon *d)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &d->listen_src };
+	struct epoll_event ev = { .events = EPOLLIN,
+				  .data.ptr = &d->listen_src };
 
 	if (!d->accept_paused)
 		return;
@@ -154,8 +155,7 @@ static void on_doorbell(struct daemon *d, struct ep_source *src, uint32_t ev)
 }
 
 static void on_signal(struct daemon *d, struct ep_source *src, uint32_t ev);
-static void housekeeping(struct daemon *d, struct ep_source *src,
-			 uint32_t ev);
+static void housekeeping(struct daemon *d, struct ep_source *src, uint32_t ev);
 
 int daemon_init(struct daemon *d, const struct ismd_config *cfg)
 {
@@ -215,8 +215,9 @@ int daemon_init(struct daemon *d, const struct ismd_config *cfg)
 	raise_nofile();
 	daemon_caps(cfg, caps);
 	acct_init(caps, cfg->uid_share);
-	ismd_log(L_INFO, "budgets: %llu fds, %llu MiB of ismd memory, %u%% "
-			 "of each per uid",
+	ismd_log(L_INFO,
+		 "budgets: %llu fds, %llu MiB of ismd memory, %u%% "
+		 "of each per uid",
 		 (unsigned long long)caps[ACCT_FDS],
 		 (unsigned long long)(caps[ACCT_HEAP] >> 20), cfg->uid_share);
 
@@ -226,8 +227,8 @@ int daemon_init(struct daemon *d, const struct ismd_config *cfg)
 		d->recovery_end_ns =
 			d->start_ns + (uint64_t)cfg->recovery_ms * 1000000ull;
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);
-	d->timer_fd = timerfd_create(CLOCK_MONOTONIC,
-				     TFD_CLOEXEC | TFD_NONBLOCK);
+	d->timer_fd =
+		timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (d->epfd < 0 || d->timer_fd < 0)
 		return -errno;
 	timerfd_settime(d->timer_fd, 0, &its, NULL);
@@ -259,8 +260,7 @@ void daemon_reap(struct daemon *d)
 	ivsh_reap(d);
 }
 
-static void housekeeping(struct daemon *d, struct ep_source *src,
-			 uint32_t ev)
+static void housekeeping(struct daemon *d, struct ep_source *src, uint32_t ev)
 {
 	uint64_t now = ism_now_ns(), exp;
 
@@ -318,8 +318,7 @@ static void on_signal(struct daemon *d, struct ep_source *src, uint32_t ev)
 				 (unsigned long long)ds.hostile);
 			break;
 		}
-		default:
-			break;
+		default: break;
 		}
 	}
 }

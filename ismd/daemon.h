@@ -60,7 +60,7 @@ struct daemon {
 		doorbell_src;
 	struct guard_slot *guard; /* the loop's own guarded calls */
 	bool accept_paused;	  /* out of fds: until the next tick */
-	bool listen_owned; /* we bound the path: unlink on exit */
+	bool listen_owned;	  /* we bound the path: unlink on exit */
 	dev_t sock_dev;
 	ino_t sock_ino;
 	char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];

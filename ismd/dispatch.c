@@ -78,7 +78,10 @@ void dispatch_request(struct daemon *d, struct peer *p,
 {
 	const struct ism_msg_desc *m = ism_proto_desc(h->type);
 	struct req rq = {
-		.hdr = *h, .fds = fds, .nfds = nfds, .in = d->req_buf,
+		.hdr = *h,
+		.fds = fds,
+		.nfds = nfds,
+		.in = d->req_buf,
 		.noreply = h->flags & ISM_WIRE_F_NOREPLY,
 	};
 	int r;

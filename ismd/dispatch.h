@@ -36,7 +36,7 @@ struct req {
 	const void *in; /* the decoded request: desc->req's host struct */
 	int *fds;	/* received; a handler keeps one by setting it to -1 */
 	unsigned nfds;
-	bool noreply;	/* the requester wants no reply, success or failure */
+	bool noreply; /* the requester wants no reply, success or failure */
 	struct ism_wbuf out; /* the reply's payload goes here */
 	int out_fds[ISM_WIRE_MAX_FDS];
 	uint8_t out_kind[ISM_WIRE_MAX_FDS]; /* enum req_fd */

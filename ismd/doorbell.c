@@ -21,12 +21,12 @@ struct doorbell {
 	int fd;
 	bool blame;
 	atomic_uint refs;
-	atomic_bool queued;	/* on a lane */
-	atomic_bool suspect;	/* rung on the slow lane from now on */
-	atomic_bool failing;	/* on the failure list */
+	atomic_bool queued;  /* on a lane */
+	atomic_bool suspect; /* rung on the slow lane from now on */
+	atomic_bool failing; /* on the failure list */
 	const char *_Atomic why;
-	struct doorbell *next;	     /* lane queue */
-	struct doorbell *fail_next;  /* failure list */
+	struct doorbell *next;	    /* lane queue */
+	struct doorbell *fail_next; /* failure list */
 	/* The loop's alone: */
 	void (*on_fail)(void *ctx, const char *why);
 	void *ctx;

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#define GUARD_SLOTS 64
+#define GUARD_SLOTS   64
 #define GUARD_TICK_MS 25
 
 struct guard_slot {
@@ -19,8 +19,8 @@ struct guard_slot {
 	_Atomic uint64_t seq;	   /* odd while inside a section */
 	_Atomic uint64_t start_ns; /* when the current section began */
 	_Atomic uint32_t limit_ms;
-	_Atomic uint64_t fired;	   /* the seq the watchdog last cut off */
-	uint64_t last_kick_ns;	   /* watchdog-private */
+	_Atomic uint64_t fired; /* the seq the watchdog last cut off */
+	uint64_t last_kick_ns;	/* watchdog-private */
 };
 
 static struct guard_slot slots[GUARD_SLOTS];

@@ -72,8 +72,8 @@ int op_hello(struct daemon *d, struct peer *p, struct req *rq)
 		/* The peer shares this open file description and may clear
 		 * O_NONBLOCK again: the ringer checks before each write. */
 		ism_set_nonblock(fds[0]);
-		p->doorbell = doorbell_new(fds[0], true, peer_doorbell_failed,
-					   p);
+		p->doorbell =
+			doorbell_new(fds[0], true, peer_doorbell_failed, p);
 		fds[0] = -1; /* taken (still charged to this uid) */
 		if (!p->doorbell) {
 			acct_uncharge(p->acct, ACCT_FDS, 1);
@@ -112,15 +112,16 @@ int op_hello(struct daemon *d, struct peer *p, struct req *rq)
 	rep.q_refs = d->cfg.q_refs;
 	rep.q_events = d->cfg.q_events;
 	rep.q_bytes = d->cfg.q_bytes;
-	left = daemon_recovering(d) ? (d->recovery_end_ns - ism_now_ns()) / 1000000
-				    : 0;
+	left = daemon_recovering(d)
+		       ? (d->recovery_end_ns - ism_now_ns()) / 1000000
+		       : 0;
 	rep.recovery_ms = (uint32_t)ISM_MIN(left, (uint64_t)UINT32_MAX);
 	ism_proto_put_hello_rep(&rq->out, &rep);
 	ismd_alog(p->acct, L_INFO,
 		  "peer %llx: pid %d uid %d gid %d name \"%s\"%s%s",
-		 (unsigned long long)p->id, (int)p->pid, (int)p->uid,
-		 (int)p->gid, p->name, p->flags & PEER_ADMIN ? " admin" : "",
-		 p->flags & PEER_RESUMED ? " (resumed)" : "");
+		  (unsigned long long)p->id, (int)p->pid, (int)p->uid,
+		  (int)p->gid, p->name, p->flags & PEER_ADMIN ? " admin" : "",
+		  p->flags & PEER_RESUMED ? " (resumed)" : "");
 	peer_watch(d, ISM_WATCH_PEER_UP, 0, p, NULL);
 	return 0;
 }

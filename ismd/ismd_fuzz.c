@@ -190,8 +190,8 @@ int LLVMFuzzerInitialize(int *argc, char **argv[])
 			 "/tmp/ism-fuzz-ivsh-%d.sock,size=64K,vectors=2,"
 			 "name=fuzz,peers=4,layout=v2,output=4K",
 			 (int)getpid());
-		if (ivsh_parse(ivsh_spec, &D.cfg.ivshmem[0], err,
-			       sizeof(err)) < 0)
+		if (ivsh_parse(ivsh_spec, &D.cfg.ivshmem[0], err, sizeof(err)) <
+		    0)
 			abort();
 		D.cfg.n_ivshmem = 1;
 	}
@@ -203,8 +203,8 @@ int LLVMFuzzerInitialize(int *argc, char **argv[])
 	D.req_buf = malloc(ism_proto_req_max_size());
 	D.epfd = epoll_create1(EPOLL_CLOEXEC);
 	D.listen_fd = D.signal_fd = D.timer_fd = D.lock_fd = -1;
-	if (!D.rx || !D.tx || !D.rep || !D.req_buf || D.epfd < 0 || ismd_state_ephemeral(&D) < 0 ||
-	    ivsh_init(&D) < 0)
+	if (!D.rx || !D.tx || !D.rep || !D.req_buf || D.epfd < 0 ||
+	    ismd_state_ephemeral(&D) < 0 || ivsh_init(&D) < 0)
 		abort();
 	unlink(D.cfg.ivshmem[0].path); /* the socket is not needed */
 	D.start_ns = ism_now_ns();
@@ -341,12 +341,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					char b[CMSG_SPACE(20 * sizeof(int))];
 				} u;
 				static uint8_t zero;
-				struct iovec io = {
-					len ? (void *)(data + off) : &zero,
-					len ? len : 1
-				};
+				struct iovec io = { len ? (void *)(data + off)
+							: &zero,
+						    len ? len : 1 };
 				struct msghdr mh = {
-					.msg_iov = &io, .msg_iovlen = 1,
+					.msg_iov = &io,
+					.msg_iovlen = 1,
 					.msg_control = u.b,
 					.msg_controllen = sizeof(u.b),
 				};
@@ -407,7 +407,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		off += len;
 		peer_readable(&D, p);
 		if ((data[0] & 2) && (p->flags & PEER_HELLO))
-			p->flags |= PEER_RESUMED; /* white-box: reach REGISTER */
+			p->flags |=
+				PEER_RESUMED; /* white-box: reach REGISTER */
 		if (ctl & 4)
 			peer_writable(&D, p);
 		drain(sv[0]);
@@ -427,7 +428,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	 * input had it destroy the lingering one. */
 	make_victim_regions();
 	if (D.peers.n != 1 || D.regions.n != 2 || D.regions.n_refs != 2 ||
-	    D.regions.n_pending != 0 || acct_total(ACCT_MEM) != 2 * VICTIM_SIZE + 65536 ||
+	    D.regions.n_pending != 0 ||
+	    acct_total(ACCT_MEM) != 2 * VICTIM_SIZE + 65536 ||
 	    D.streams.n != 0 || victim->n_refs != 0 ||
 	    (victim->flags & PEER_DEAD))
 		__builtin_trap();

@@ -59,8 +59,8 @@ struct ivsh_domain {
 	struct ivsh_spec spec;
 	struct ismd_bound bound; /* its socket (listen.h) */
 	int listen_fd, memfd;
-	int statefd;		  /* v2: the state table, or -1 */
-	_Atomic uint32_t *state;  /* v2: ismd's mapping of it */
+	int statefd;		 /* v2: the state table, or -1 */
+	_Atomic uint32_t *state; /* v2: ismd's mapping of it */
 	size_t state_size;
 	uint32_t id; /* 1..IVSH_MAX_DOMAINS, in the order configured */
 	uint32_t next_id, n_peers, qcap;
@@ -68,13 +68,11 @@ struct ivsh_domain {
 	struct ism_list link; /* d->ivsh_domains */
 };
 
-
 _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "the state table is lock-free");
 
 /* ivsh_qemu.c, for ivsh_member.c */
-struct ivsh_peer *ipeer_new(struct daemon *d, struct ivsh_domain *dom,
-			    int sock, struct acct *acct, struct peer *owner,
-			    int *err);
+struct ivsh_peer *ipeer_new(struct daemon *d, struct ivsh_domain *dom, int sock,
+			    struct acct *acct, struct peer *owner, int *err);
 void ipeer_drop(struct daemon *d, struct ivsh_peer *p, const char *why);
 void ivsh_sweep(struct daemon *d, struct ivsh_domain *dom);
 void ivsh_ring_state_change(struct ivsh_domain *dom, struct ivsh_peer *p);

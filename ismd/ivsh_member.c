@@ -16,8 +16,7 @@ void ivsh_release_peer(struct daemon *d, struct peer *p)
 {
 	struct ism_list *pos, *tmp;
 
-	ism_list_for_each_safe(pos, tmp, &p->ivsh)
-	{
+	ism_list_for_each_safe (pos, tmp, &p->ivsh) {
 		struct ivsh_peer *m =
 			ism_container_of(pos, struct ivsh_peer, owner_link);
 		struct ivsh_domain *dom = m->dom;
@@ -54,7 +53,8 @@ static struct ivsh_peer *find_peer(struct ivsh_domain *dom, uint32_t id)
 {
 	for (struct ism_list *pos = dom->peers.next; pos != &dom->peers;
 	     pos = pos->next) {
-		struct ivsh_peer *o = ism_container_of(pos, struct ivsh_peer, link);
+		struct ivsh_peer *o =
+			ism_container_of(pos, struct ivsh_peer, link);
 
 		if (o->id == id)
 			return o;
@@ -131,7 +131,8 @@ int op_ivsh_peers(struct daemon *d, struct peer *p, struct req *rq)
 		return -ENOMEM;
 	for (struct ism_list *pos = dom->peers.next;
 	     pos != &dom->peers && n < IVSH_MAX_PEERS; pos = pos->next) {
-		struct ivsh_peer *o = ism_container_of(pos, struct ivsh_peer, link);
+		struct ivsh_peer *o =
+			ism_container_of(pos, struct ivsh_peer, link);
 
 		e[n].id = o->id;
 		e[n].kind = o->owner ? ISM_IVSHMEM_ISM : ISM_IVSHMEM_QEMU;

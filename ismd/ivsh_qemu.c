@@ -155,7 +155,8 @@ void ivsh_ring_state_change(struct ivsh_domain *dom, struct ivsh_peer *p)
 {
 	for (struct ism_list *pos = dom->peers.next; pos != &dom->peers;
 	     pos = pos->next) {
-		struct ivsh_peer *o = ism_container_of(pos, struct ivsh_peer, link);
+		struct ivsh_peer *o =
+			ism_container_of(pos, struct ivsh_peer, link);
 
 		if (o != p && o->db[0])
 			doorbell_ring(o->db[0]);
@@ -172,8 +173,8 @@ void ipeer_drop(struct daemon *d, struct ivsh_peer *p, const char *why)
 	if (p->dead)
 		return;
 	p->dead = true;
-	ismd_alog(p->acct, L_INFO, "ivshmem %s: peer %u gone: %s", dom->spec.name,
-		 p->id, why);
+	ismd_alog(p->acct, L_INFO, "ivshmem %s: peer %u gone: %s",
+		  dom->spec.name, p->id, why);
 	if (p->sock >= 0)
 		epoll_ctl(d->epfd, EPOLL_CTL_DEL, p->sock, NULL);
 	if (p->owner) {
@@ -185,7 +186,8 @@ void ipeer_drop(struct daemon *d, struct ivsh_peer *p, const char *why)
 	ism_list_add_tail(&d->ivsh.reap, &p->link);
 	/* The others close its eventfds on this notice. */
 	for (pos = dom->peers.next; pos != &dom->peers; pos = pos->next) {
-		struct ivsh_peer *o = ism_container_of(pos, struct ivsh_peer, link);
+		struct ivsh_peer *o =
+			ism_container_of(pos, struct ivsh_peer, link);
 
 		if (queue(o, p->id, NULL))
 			flush(d, o);
@@ -260,9 +262,9 @@ void ivsh_reap(struct daemon *d)
 {
 	struct ism_list *pos, *tmp;
 
-	ism_list_for_each_safe(pos, tmp, &d->ivsh.reap)
-	{
-		struct ivsh_peer *p = ism_container_of(pos, struct ivsh_peer, link);
+	ism_list_for_each_safe (pos, tmp, &d->ivsh.reap) {
+		struct ivsh_peer *p =
+			ism_container_of(pos, struct ivsh_peer, link);
 
 		ism_list_del(&p->link);
 		ipeer_free(p);
@@ -287,9 +289,8 @@ static bool id_in_use(struct ivsh_domain *dom, uint32_t id)
 static void ivsh_event(struct daemon *d, struct ep_source *src,
 		       uint32_t events);
 
-struct ivsh_peer *ipeer_new(struct daemon *d, struct ivsh_domain *dom,
-				   int sock, struct acct *acct,
-				   struct peer *owner, int *err)
+struct ivsh_peer *ipeer_new(struct daemon *d, struct ivsh_domain *dom, int sock,
+			    struct acct *acct, struct peer *owner, int *err)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
 	uint32_t nv = dom->spec.vectors, id = dom->next_id;
@@ -319,8 +320,8 @@ struct ivsh_peer *ipeer_new(struct daemon *d, struct ivsh_domain *dom,
 	if (dom->spec.v2)
 		id %= dom->spec.max_peers;
 	while (id_in_use(dom, id))
-		id = (id + 1) % (dom->spec.v2 ? dom->spec.max_peers
-					      : IVSH_ID_SPACE);
+		id = (id + 1) %
+		     (dom->spec.v2 ? dom->spec.max_peers : IVSH_ID_SPACE);
 	p = calloc(1, sizeof(*p));
 	if (!p || (sock >= 0 && !(p->q = calloc(dom->qcap, sizeof(*p->q))))) {
 		free(p);
@@ -379,7 +380,8 @@ struct ivsh_peer *ipeer_new(struct daemon *d, struct ivsh_domain *dom,
 	if (queue(p, -1, NULL) && p->qlen)
 		p->q[(p->qhead + p->qlen - 1) % dom->qcap].mem = true;
 	for (pos = dom->peers.next; pos != &dom->peers; pos = pos->next) {
-		struct ivsh_peer *o = ism_container_of(pos, struct ivsh_peer, link);
+		struct ivsh_peer *o =
+			ism_container_of(pos, struct ivsh_peer, link);
 
 		for (uint32_t v = 0; v < nv; v++)
 			queue(p, o->id, o->db[v]);
@@ -388,7 +390,8 @@ struct ivsh_peer *ipeer_new(struct daemon *d, struct ivsh_domain *dom,
 		queue(p, p->id, p->db[v]);
 	/* The others: the newcomer's eventfds. */
 	for (pos = dom->peers.next; pos != &dom->peers; pos = pos->next) {
-		struct ivsh_peer *o = ism_container_of(pos, struct ivsh_peer, link);
+		struct ivsh_peer *o =
+			ism_container_of(pos, struct ivsh_peer, link);
 
 		for (uint32_t v = 0; v < nv; v++)
 			queue(o, p->id, p->db[v]);
@@ -416,13 +419,14 @@ fail:
 static void ivsh_listen_event(struct daemon *d, struct ep_source *src,
 			      uint32_t events)
 {
-	struct ivsh_domain *dom = ism_container_of(src, struct ivsh_domain,
-						   src);
+	struct ivsh_domain *dom =
+		ism_container_of(src, struct ivsh_domain, src);
 
 	(void)events;
 	for (int i = 0; i < 16; i++) {
 		int fd = accept4(dom->listen_fd, NULL, NULL,
-				 SOCK_NONBLOCK | SOCK_CLOEXEC), err, off = 0;
+				 SOCK_NONBLOCK | SOCK_CLOEXEC),
+		    err, off = 0;
 		struct ucred cred;
 		socklen_t len = sizeof(cred);
 		struct acct *a;
@@ -434,8 +438,8 @@ static void ivsh_listen_event(struct daemon *d, struct ep_source *src,
 		 * socket for our close. */
 		setsockopt(fd, SOL_SOCKET, SO_PASSRIGHTS, &off, sizeof(off));
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
-		    !(a = acct_get((uint32_t)cred.uid, cred.uid == 0 ||
-							cred.uid == geteuid()))) {
+		    !(a = acct_get((uint32_t)cred.uid,
+				   cred.uid == 0 || cred.uid == geteuid()))) {
 			acct_force(NULL, ACCT_FDS, 1);
 			closer_put(fd, NULL);
 			continue;
@@ -446,8 +450,7 @@ static void ivsh_listen_event(struct daemon *d, struct ep_source *src,
 	}
 }
 
-static void ivsh_event(struct daemon *d, struct ep_source *src,
-		       uint32_t events)
+static void ivsh_event(struct daemon *d, struct ep_source *src, uint32_t events)
 {
 	struct ivsh_peer *p = ism_container_of(src, struct ivsh_peer, src);
 
@@ -460,8 +463,9 @@ static void ivsh_event(struct daemon *d, struct ep_source *src,
 		ssize_t n = recv(p->sock, &c, 1, MSG_DONTWAIT | MSG_PEEK);
 
 		/* QEMU never writes: bytes are a violation, EOF a leave. */
-		ipeer_drop(d, p, n > 0 ? "sent data (protocol violation)"
-				      : "disconnected");
+		ipeer_drop(d, p,
+			   n > 0 ? "sent data (protocol violation)"
+				 : "disconnected");
 	}
 	ivsh_sweep(d, p->dom);
 }
@@ -480,9 +484,10 @@ static int domain_open(struct daemon *d, const struct ivsh_spec *spec,
 	/* ismd's own (configured) memory: charged to nobody's uid. */
 	if (acct_charge(NULL, ACCT_MEM, spec->size) < 0) {
 		free(dom);
-		ismd_log(L_ERR, "ivshmem domain %s: %llu bytes exceed "
-				"--max-memory", spec->name,
-			 (unsigned long long)spec->size);
+		ismd_log(L_ERR,
+			 "ivshmem domain %s: %llu bytes exceed "
+			 "--max-memory",
+			 spec->name, (unsigned long long)spec->size);
 		return -ENOMEM;
 	}
 	dom->src.fn = ivsh_listen_event;
@@ -493,7 +498,8 @@ static int domain_open(struct daemon *d, const struct ivsh_spec *spec,
 	if (spec->v2) {
 		void *m;
 
-		dom->state_size = ((size_t)spec->max_peers * 4 + 4095) & ~(size_t)4095;
+		dom->state_size =
+			((size_t)spec->max_peers * 4 + 4095) & ~(size_t)4095;
 		if ((dom->statefd = ismd_memfd_new("ivshmem-state",
 						   dom->state_size, 0)) < 0) {
 			r = dom->statefd;
@@ -517,11 +523,10 @@ static int domain_open(struct daemon *d, const struct ivsh_spec *spec,
 	}
 	/* The control socket's mode and group: QEMU connects as a user
 	 * the administrator lets in, like any peer. */
-	if ((r = ismd_bind_unix(spec->path, SOCK_STREAM,
-				(mode_t)d->cfg.socket_mode,
-				d->cfg.socket_gid_set ? d->cfg.socket_gid
-						      : (gid_t)-1,
-				64, &dom->bound)) < 0)
+	if ((r = ismd_bind_unix(
+		     spec->path, SOCK_STREAM, (mode_t)d->cfg.socket_mode,
+		     d->cfg.socket_gid_set ? d->cfg.socket_gid : (gid_t)-1, 64,
+		     &dom->bound)) < 0)
 		goto fail;
 	dom->listen_fd = dom->bound.fd;
 	ev.data.ptr = &dom->src;
@@ -532,8 +537,9 @@ static int domain_open(struct daemon *d, const struct ivsh_spec *spec,
 		goto fail;
 	}
 	ism_list_add_tail(&d->ivsh.domains, &dom->link);
-	ismd_log(L_INFO, "ivshmem domain %s: %llu bytes, %u vectors, up to %u "
-			 "peers, layout v%d, on %s",
+	ismd_log(L_INFO,
+		 "ivshmem domain %s: %llu bytes, %u vectors, up to %u "
+		 "peers, layout v%d, on %s",
 		 spec->name, (unsigned long long)spec->size, spec->vectors,
 		 spec->max_peers, spec->v2 ? 2 : 1, spec->path);
 	return 0;
@@ -570,13 +576,11 @@ void ivsh_fini(struct daemon *d)
 {
 	struct ism_list *dpos, *dtmp, *pos, *tmp;
 
-	ism_list_for_each_safe(dpos, dtmp, &d->ivsh.domains)
-	{
+	ism_list_for_each_safe (dpos, dtmp, &d->ivsh.domains) {
 		struct ivsh_domain *dom =
 			ism_container_of(dpos, struct ivsh_domain, link);
 
-		ism_list_for_each_safe(pos, tmp, &dom->peers)
-		{
+		ism_list_for_each_safe (pos, tmp, &dom->peers) {
 			struct ivsh_peer *p =
 				ism_container_of(pos, struct ivsh_peer, link);
 
@@ -598,4 +602,3 @@ void ivsh_fini(struct daemon *d)
 	}
 	ivsh_reap(d);
 }
-

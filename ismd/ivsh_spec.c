@@ -45,11 +45,12 @@ int ivsh_parse(const char *arg, struct ivsh_spec *s, char *err, size_t errlen)
 		if (!strcmp(tok, "size")) {
 			if (ism_parse_size(eq, &v) < 0 || v < 4096 ||
 			    v > (1ull << 40) || (v & (v - 1))) {
-				snprintf(err, errlen,
-					 "size %s is not a power of two from 4K "
-					 "to 1T (QEMU's ivshmem aborts on "
-					 "other sizes)",
-					 eq);
+				snprintf(
+					err, errlen,
+					"size %s is not a power of two from 4K "
+					"to 1T (QEMU's ivshmem aborts on "
+					"other sizes)",
+					eq);
 				return -EINVAL;
 			}
 			s->size = v;
@@ -62,7 +63,8 @@ int ivsh_parse(const char *arg, struct ivsh_spec *s, char *err, size_t errlen)
 			}
 			s->vectors = (uint32_t)v;
 		} else if (!strcmp(tok, "peers")) {
-			if (ism_parse_u64(eq, IVSH_MAX_PEERS, &v) < 0 || v < 2) {
+			if (ism_parse_u64(eq, IVSH_MAX_PEERS, &v) < 0 ||
+			    v < 2) {
 				snprintf(err, errlen, "peers must be 2 to %u",
 					 (unsigned)IVSH_MAX_PEERS);
 				return -EINVAL;
@@ -71,8 +73,9 @@ int ivsh_parse(const char *arg, struct ivsh_spec *s, char *err, size_t errlen)
 		} else if (!strcmp(tok, "uid")) {
 			if (s->n_uids >= 8 ||
 			    ism_parse_u64(eq, UINT32_MAX - 1, &v) < 0) {
-				snprintf(err, errlen, "uid must be a number "
-						      "(at most 8 uid= keys)");
+				snprintf(err, errlen,
+					 "uid must be a number "
+					 "(at most 8 uid= keys)");
 				return -EINVAL;
 			}
 			s->uids[s->n_uids++] = (uid_t)v;
@@ -85,14 +88,16 @@ int ivsh_parse(const char *arg, struct ivsh_spec *s, char *err, size_t errlen)
 		} else if (!strcmp(tok, "output")) {
 			if (ism_parse_size(eq, &v) < 0 || v < 4096 ||
 			    v > (1ull << 30) || (v & 4095)) {
-				snprintf(err, errlen, "output must be a multiple "
-						      "of 4K, at most 1G");
+				snprintf(err, errlen,
+					 "output must be a multiple "
+					 "of 4K, at most 1G");
 				return -EINVAL;
 			}
 			s->output = v;
 		} else if (!strcmp(tok, "name")) {
 			if (!*eq || strlen(eq) > ISM_NAME_MAX) {
-				snprintf(err, errlen, "name must be 1 to %d bytes",
+				snprintf(err, errlen,
+					 "name must be 1 to %d bytes",
 					 ISM_NAME_MAX);
 				return -EINVAL;
 			}
@@ -116,8 +121,8 @@ int ivsh_parse(const char *arg, struct ivsh_spec *s, char *err, size_t errlen)
 		const char *base = strrchr(s->path, '/');
 
 		/* The socket's file name, cut to fit. */
-		ism_strlcpy(s->name, base ? base + 1 : s->path, sizeof(s->name));
+		ism_strlcpy(s->name, base ? base + 1 : s->path,
+			    sizeof(s->name));
 	}
 	return 0;
 }
-

@@ -57,19 +57,19 @@ static void test_everything(void **state)
 static void test_refused(void **state)
 {
 	static const char *const bad[] = {
-		"",			       /* no path */
-		"size=4M",		       /* no path first */
-		"x.sock",		       /* no size */
-		"x.sock,size=3M",	       /* not a power of two */
-		"x.sock,size=2K",	       /* too small */
-		"x.sock,size=2T",	       /* too large */
+		"",		  /* no path */
+		"size=4M",	  /* no path first */
+		"x.sock",	  /* no size */
+		"x.sock,size=3M", /* not a power of two */
+		"x.sock,size=2K", /* too small */
+		"x.sock,size=2T", /* too large */
 		"x.sock,size=4M,vectors=0",
 		"x.sock,size=4M,vectors=65",
 		"x.sock,size=4M,peers=1",
 		"x.sock,size=4M,peers=257",
 		"x.sock,size=4M,uid=abc",
 		"x.sock,size=4M,layout=v3",
-		"x.sock,size=4M,output=4K",    /* output without v2 */
+		"x.sock,size=4M,output=4K", /* output without v2 */
 		"x.sock,size=4M,layout=v2,output=5000",
 		"x.sock,size=4M,name=",
 		"x.sock,size=4M,bogus=1",

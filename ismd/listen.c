@@ -246,8 +246,7 @@ static int check_path(int pfd, const char *base, const char *path, int type)
 	case -ECONNREFUSED:
 		ismd_log(L_INFO, "replacing stale socket %s", path);
 		return 0;
-	case -ENOENT: /* gone since the fstatat() */
-		return 0;
+	case -ENOENT: /* gone since the fstatat() */ return 0;
 	case -EAGAIN:
 		ismd_log(L_ERR,
 			 "a listener on %s has a full queue (a squatter, or "
@@ -435,7 +434,8 @@ int ismd_listen(struct daemon *d)
 	if (fd >= 0) {
 		d->listen_fd = fd;
 		d->listen_owned = false;
-		ism_strlcpy(d->socket_path, "(systemd)", sizeof(d->socket_path));
+		ism_strlcpy(d->socket_path, "(systemd)",
+			    sizeof(d->socket_path));
 		ism_set_nonblock(fd);
 		ismd_log(L_INFO, "listening on a socket from systemd");
 		return 0;

@@ -60,5 +60,4 @@ void ismd_unlisten(struct daemon *d);
 void ismd_sd_notify(const char *msg);
 int ismd_default_socket_path(char *buf, size_t n);
 
-
 #endif

@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <time.h>
 
-#define RL_BURST 20u
+#define RL_BURST   20u
 #define RL_PER_SEC 5u
 
 static int log_level = L_INFO;
@@ -94,8 +94,9 @@ void ismd_plog(struct peer *p, int level, const char *fmt, ...)
 
 	if (level > log_level || !rate_ok(p->acct))
 		return;
-	snprintf(prefix, sizeof(prefix), "peer %llx (pid %d): ",
-		 (unsigned long long)p->id, (int)p->pid);
+	snprintf(prefix, sizeof(prefix),
+		 "peer %llx (pid %d): ", (unsigned long long)p->id,
+		 (int)p->pid);
 	va_start(ap, fmt);
 	vlog(level, prefix, fmt, ap);
 	va_end(ap);

@@ -43,7 +43,8 @@ static void usage(FILE *f)
 		"4096)\n"
 		"      --max-queue SIZE       send queue per peer before it is "
 		"dropped (default 256K)\n"
-		"      --max-fds N            fds ismd holds for peers (default: "
+		"      --max-fds N            fds ismd holds for peers "
+		"(default: "
 		"RLIMIT_NOFILE\n"
 		"                             less a reserve)\n"
 		"      --max-heap SIZE        ismd's memory for records and "
@@ -53,7 +54,8 @@ static void usage(FILE *f)
 		"uid may use\n"
 		"                             (default 50; administrators: no "
 		"share cap)\n"
-		"      --recovery-window MS   how long peers of a previous ismd "
+		"      --recovery-window MS   how long peers of a previous "
+		"ismd "
 		"may re-register\n"
 		"                             (default 10000; 0 disables)\n"
 		"      --hello-timeout MS     drop connections that do not "
@@ -68,11 +70,14 @@ static void usage(FILE *f)
 		"debug\n"
 		"      --dumpable             allow core dumps and same-uid "
 		"/proc access (debugging)\n"
-		"      --ivshmem PATH,size=SIZE[,vectors=N][,name=NAME][,peers=N]\n"
+		"      --ivshmem "
+		"PATH,size=SIZE[,vectors=N][,name=NAME][,peers=N]\n"
 		"                [,uid=UID][,layout=v2,output=SIZE]\n"
-		"                             serve an ivshmem domain to QEMU's "
+		"                             serve an ivshmem domain to "
+		"QEMU's "
 		"ivshmem-doorbell\n"
-		"                             on PATH (repeatable; SIZE a power "
+		"                             on PATH (repeatable; SIZE a "
+		"power "
 		"of two)\n"
 		"  -h, --help                 show this help\n"
 		"  -V, --version              show the version\n");
@@ -205,9 +210,7 @@ static int parse_args(int argc, char **argv, struct ismd_config *c)
 		int r = 0;
 
 		switch (opt) {
-		case 's':
-			c->socket_path = optarg;
-			break;
+		case 's': c->socket_path = optarg; break;
 		case OPT_MODE: {
 			char *end;
 			long m = strtol(optarg, &end, 8);
@@ -226,9 +229,7 @@ static int parse_args(int argc, char **argv, struct ismd_config *c)
 				c->socket_gid_set = true;
 			}
 			break;
-		case OPT_STATE:
-			c->state_dir = optarg;
-			break;
+		case OPT_STATE: c->state_dir = optarg; break;
 		case 'm':
 			if (ism_parse_size(optarg, &v) < 0 || v == 0)
 				r = bad("--max-memory", optarg);
@@ -316,19 +317,18 @@ static int parse_args(int argc, char **argv, struct ismd_config *c)
 			else
 				r = bad("--log-level", optarg);
 			break;
-		case OPT_DUMPABLE:
-			c->dumpable = true;
-			break;
+		case OPT_DUMPABLE: c->dumpable = true; break;
 		case OPT_IVSHMEM: {
 			char err[160];
 
 			if (c->n_ivshmem >= IVSH_MAX_DOMAINS) {
-				fprintf(stderr, "ismd: --ivshmem: at most %d "
-						"domains\n", IVSH_MAX_DOMAINS);
+				fprintf(stderr,
+					"ismd: --ivshmem: at most %d "
+					"domains\n",
+					IVSH_MAX_DOMAINS);
 				r = -1;
-			} else if (ivsh_parse(optarg,
-					      &c->ivshmem[c->n_ivshmem], err,
-					      sizeof(err)) < 0) {
+			} else if (ivsh_parse(optarg, &c->ivshmem[c->n_ivshmem],
+					      err, sizeof(err)) < 0) {
 				fprintf(stderr, "ismd: --ivshmem %s: %s\n",
 					optarg, err);
 				r = -1;
@@ -337,16 +337,12 @@ static int parse_args(int argc, char **argv, struct ismd_config *c)
 			}
 			break;
 		}
-		case 'h':
-			usage(stdout);
-			exit(0);
+		case 'h': usage(stdout); exit(0);
 		case 'V':
 			printf("ismd %s (protocol %d)\n", ISM_VERSION_STRING,
 			       ISM_PROTO_VERSION);
 			exit(0);
-		default:
-			usage(stderr);
-			return -1;
+		default: usage(stderr); return -1;
 		}
 		if (r < 0)
 			return -1;

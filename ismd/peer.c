@@ -37,7 +37,7 @@
 #include <unistd.h>
 
 #define PEER_MSGS_PER_WAKEUP 32
-#define PEER_BAD_MSGS_MAX 64
+#define PEER_BAD_MSGS_MAX    64
 
 /* ---- doorbells (see doorbell.c) ---- */
 
@@ -109,7 +109,8 @@ static bool in_groups(const struct peer *p, const gid_t *gids, uint32_t n)
 		groups = g;
 		if (getsockopt(p->sock, SOL_SOCKET, SO_PEERGROUPS, groups,
 			       &len) == 0) {
-			for (size_t k = 0; !found && k < len / sizeof(gid_t); k++)
+			for (size_t k = 0; !found && k < len / sizeof(gid_t);
+			     k++)
 				for (uint32_t i = 0; !found && i < n; i++)
 					found = gids[i] == groups[k];
 			break;
@@ -146,8 +147,7 @@ static int policy_refuses(struct daemon *d, const struct peer *p)
 	return in_groups(p, c->allow_gids, c->n_allow_gids) ? 0 : EACCES;
 }
 
-static void peer_event(struct daemon *d, struct ep_source *src,
-		       uint32_t events)
+static void peer_event(struct daemon *d, struct ep_source *src, uint32_t events)
 {
 	struct peer *p = ism_container_of(src, struct peer, src);
 
@@ -183,8 +183,8 @@ struct peer *peer_adopt(struct daemon *d, int fd, pid_t pid, uid_t uid,
 	ism_list_init(&p->pending);
 	ism_list_init(&p->id_link);
 	p->connected_ns = ism_now_ns();
-	p->hello_deadline_ns =
-		p->connected_ns + (uint64_t)d->cfg.hello_timeout_ms * 1000000ull;
+	p->hello_deadline_ns = p->connected_ns +
+			       (uint64_t)d->cfg.hello_timeout_ms * 1000000ull;
 	p->acct = acct_get((uint32_t)uid, peer_is_admin(d, p));
 	if (!p->acct || epoll_set(d, p, EPOLL_CTL_ADD) < 0) {
 		acct_put(p->acct);
@@ -249,8 +249,8 @@ void peer_accept(struct daemon *d)
 			continue;
 		}
 		ismd_alog(p->acct, L_INFO,
-			  "connection from pid %d uid %d gid %d%s",
-			  (int)p->pid, (int)p->uid, (int)p->gid,
+			  "connection from pid %d uid %d gid %d%s", (int)p->pid,
+			  (int)p->uid, (int)p->gid,
 			  p->refuse ? " (refused)" : "");
 	}
 }
@@ -291,16 +291,16 @@ void peer_kill(struct daemon *d, struct peer *p, const char *why)
 
 void peer_free(struct daemon *d, struct peer *p)
 {
-	int level = p->dead_reason &&
-				    strcmp(p->dead_reason, "disconnected") != 0
-			    ? L_WARN
-			    : L_INFO;
+	int level =
+		p->dead_reason && strcmp(p->dead_reason, "disconnected") != 0
+			? L_WARN
+			: L_INFO;
 
 	if (p->id)
 		ismd_alog(p->acct, level, "peer %llx (pid %d%s%s) gone: %s",
-			 (unsigned long long)p->id, (int)p->pid,
-			 p->name[0] ? ", " : "", p->name,
-			 p->dead_reason ? p->dead_reason : "closed");
+			  (unsigned long long)p->id, (int)p->pid,
+			  p->name[0] ? ", " : "", p->name,
+			  p->dead_reason ? p->dead_reason : "closed");
 	region_release_peer(d, p);
 	stream_release_peer(d, p);
 	ivsh_release_peer(d, p);
@@ -456,8 +456,9 @@ static void send_class(struct daemon *d, struct peer *p, const uint8_t *buf,
 	r = enqueue(d, p, buf, len, fds, nfds, cls);
 	if (r < 0) {
 		d->evictions++;
-		peer_kill(d, p, r == -ENOBUFS ? "not reading its socket"
-					      : "out of memory queueing");
+		peer_kill(d, p,
+			  r == -ENOBUFS ? "not reading its socket"
+					: "out of memory queueing");
 	}
 }
 
@@ -545,7 +546,8 @@ static void send_event(struct daemon *d, struct peer *p, struct ism_wbuf *b,
 }
 
 #define EV_BEGIN(b, type)                                                      \
-	ism_proto_begin(b, d->tx, ISM_WIRE_MAX_MSG, type, ISM_WIRE_F_EVENT, 0, 0)
+	ism_proto_begin(b, d->tx, ISM_WIRE_MAX_MSG, type, ISM_WIRE_F_EVENT, 0, \
+			0)
 
 void peer_event_notify(struct daemon *d, struct peer *p, uint64_t region,
 		       uint64_t sender, uint64_t value)
@@ -604,19 +606,18 @@ void peer_watch(struct daemon *d, uint32_t kind, uint32_t reason,
 {
 	struct ism_list *pos, *tmp;
 
-	ism_list_for_each_safe(pos, tmp, &d->peers.all)
-	{
+	ism_list_for_each_safe (pos, tmp, &d->peers.all) {
 		struct peer *w = ism_container_of(pos, struct peer, link);
 		struct ism_wbuf b;
 
 		if (!(w->flags & PEER_WATCH) || !watch_sees(w, about, r))
 			continue;
 		EV_BEGIN(&b, ISM_MSG_EV_WATCH);
-		ism_proto_put_ev_watch(&b, kind, reason, about ? about->id : 0,
-				       r ? r->id : 0, r ? r->size : 0,
-				       about ? (uint32_t)about->uid : 0,
-				       about ? (uint32_t)about->pid : 0,
-				       r ? r->name : (about ? about->name : ""));
+		ism_proto_put_ev_watch(
+			&b, kind, reason, about ? about->id : 0, r ? r->id : 0,
+			r ? r->size : 0, about ? (uint32_t)about->uid : 0,
+			about ? (uint32_t)about->pid : 0,
+			r ? r->name : (about ? about->name : ""));
 		send_event(d, w, &b, SEND_DROP);
 	}
 }
@@ -657,7 +658,8 @@ static bool starved(struct daemon *d, struct peer *p)
 		return over;
 	p->flags ^= PEER_STARVED;
 	if (over)
-		ismd_plog(p, L_WARN, "uid %u holds %llu fds (its cap): not "
+		ismd_plog(p, L_WARN,
+			  "uid %u holds %llu fds (its cap): not "
 			  "reading its peers until some are closed",
 			  (unsigned)p->uid,
 			  (unsigned long long)p->acct->used[ACCT_FDS]);
@@ -700,7 +702,8 @@ void peer_readable(struct daemon *d, struct peer *p)
 			 * sequence number. */
 			if (n > 0 || n == -EMSGSIZE || n == -EBADMSG) {
 				malformed(d, p,
-					  n == -EMSGSIZE ? -EMSGSIZE : -EBADMSG);
+					  n == -EMSGSIZE ? -EMSGSIZE
+							 : -EBADMSG);
 				starved(d, p);
 				continue;
 			}
@@ -735,8 +738,7 @@ void peer_housekeeping(struct daemon *d, uint64_t now)
 {
 	struct ism_list *pos, *tmp;
 
-	ism_list_for_each_safe(pos, tmp, &d->peers.all)
-	{
+	ism_list_for_each_safe (pos, tmp, &d->peers.all) {
 		struct peer *p = ism_container_of(pos, struct peer, link);
 
 		if (!(p->flags & PEER_HELLO) && now > p->hello_deadline_ns)
@@ -769,14 +771,16 @@ static int list_peers(struct daemon *d, struct peer *p,
 		return -ENOMEM;
 	}
 	if (p->flags & PEER_ADMIN) {
-		struct ism_list *pos = page_resume(
-			&d->peers.ordered, &d->peers.by_id, req->cursor,
-			offsetof(struct peer, id_link), offsetof(struct peer, id));
+		struct ism_list *pos =
+			page_resume(&d->peers.ordered, &d->peers.by_id,
+				    req->cursor, offsetof(struct peer, id_link),
+				    offsetof(struct peer, id));
 
 		for (; pos != &d->peers.ordered && pg.n < pg.cap;
 		     pos = pos->next)
-			page_offer(&pg, ism_container_of(pos, struct peer,
-							 id_link)->id);
+			page_offer(&pg,
+				   ism_container_of(pos, struct peer, id_link)
+					   ->id);
 	} else {
 		page_offer(&pg, p->id); /* others are none of its business */
 	}
@@ -831,8 +835,7 @@ void peer_reap(struct daemon *d)
 {
 	struct ism_list *pos, *tmp;
 
-	ism_list_for_each_safe(pos, tmp, &d->peers.reap)
-	{
+	ism_list_for_each_safe (pos, tmp, &d->peers.reap) {
 		struct peer *p = ism_container_of(pos, struct peer, link);
 
 		/* A job in flight for it still points at it. */
@@ -850,8 +853,7 @@ void peer_shutdown_all(struct daemon *d)
 {
 	struct ism_list *pos, *tmp;
 
-	ism_list_for_each_safe(pos, tmp, &d->peers.all)
-	{
+	ism_list_for_each_safe (pos, tmp, &d->peers.all) {
 		struct peer *p = ism_container_of(pos, struct peer, link);
 		struct ism_wbuf b;
 		int n;
@@ -866,8 +868,7 @@ void peer_shutdown_all(struct daemon *d)
 			ism_wire_send(p->sock, d->tx, (size_t)n, NULL, 0,
 				      MSG_DONTWAIT);
 	}
-	ism_list_for_each_safe(pos, tmp, &d->peers.all)
-	{
+	ism_list_for_each_safe (pos, tmp, &d->peers.all) {
 		struct peer *p = ism_container_of(pos, struct peer, link);
 
 		peer_kill(d, p, "ismd shutting down");

@@ -43,20 +43,20 @@ struct outmsg {
 	uint8_t data[];
 };
 
-#define PEER_ADMIN 0x1u
-#define PEER_WATCH 0x2u
-#define PEER_HELLO 0x4u	  /* greeted */
-#define PEER_DEAD 0x8u	  /* disconnecting: awaiting reap */
-#define PEER_RESUMED 0x10u
+#define PEER_ADMIN    0x1u
+#define PEER_WATCH    0x2u
+#define PEER_HELLO    0x4u /* greeted */
+#define PEER_DEAD     0x8u /* disconnecting: awaiting reap */
+#define PEER_RESUMED  0x10u
 #define PEER_EPOLLOUT 0x20u
-#define PEER_NOREAD 0x40u /* input paused until its queue drains */
-#define PEER_BUSY 0x80u	  /* a request's job is running: input paused */
-#define PEER_STARVED 0x100u /* its uid is over its fd cap: input paused */
-#define PEER_COUNTED 0x200u /* charged as a connection (not refused) */
+#define PEER_NOREAD   0x40u  /* input paused until its queue drains */
+#define PEER_BUSY     0x80u  /* a request's job is running: input paused */
+#define PEER_STARVED  0x100u /* its uid is over its fd cap: input paused */
+#define PEER_COUNTED  0x200u /* charged as a connection (not refused) */
 
 struct peer {
 	struct ep_source src;
-	uint64_t id;	   /* 0 until HELLO */
+	uint64_t id; /* 0 until HELLO */
 	int sock;
 	struct doorbell *doorbell;
 	struct acct *acct; /* its uid's */
@@ -65,10 +65,10 @@ struct peer {
 	uid_t uid;
 	gid_t gid;
 	uint32_t flags;
-	int refuse;	   /* positive errno to answer HELLO with, or 0 */
+	int refuse; /* positive errno to answer HELLO with, or 0 */
 	char name[ISM_NAME_MAX + 1];
-	struct ism_list link; /* peer_set.all, or peer_set.reap */
-	struct ism_list refs; /* struct ref.peer_link */
+	struct ism_list link;	 /* peer_set.all, or peer_set.reap */
+	struct ism_list refs;	 /* struct ref.peer_link */
 	struct ism_list pending; /* struct pending.peer_link */
 	uint32_t n_regions, n_refs, n_pending;
 	struct ism_list streams; /* struct stream.peer_link */
@@ -88,7 +88,7 @@ struct peer {
 };
 
 #define REF_OWNER 0x1u
-#define REF_NOFD 0x2u
+#define REF_NOFD  0x2u
 
 void peer_accept(struct daemon *d);
 /* Take over connected socket @fd as a new peer (accept, or the fuzzer). */

@@ -22,7 +22,7 @@
 
 /* Waiting references in all (each peer also within its attachment
  * quota, each uid within its share of ismd's memory). */
-#define PENDING_MAX (1u << 20)
+#define PENDING_MAX  (1u << 20)
 #define PENDING_COST (sizeof(struct pending) + 64u)
 /* Waiting references expired per housekeeping tick (4 s for a million). */
 #define EXPIRE_BATCH 65536u
@@ -40,8 +40,7 @@ static int validate_memfd(struct daemon *d, int fd,
 	 * file system; only then may fstat/fstatfs run (on a FUSE file they
 	 * could wait for good). */
 	seals = fcntl(fd, F_GET_SEALS);
-	if (seals < 0 ||
-	    (seals & ismd_memfd_seals()) != ismd_memfd_seals())
+	if (seals < 0 || (seals & ismd_memfd_seals()) != ismd_memfd_seals())
 		return EBADF;
 	if (fstat(fd, st) < 0 || fstatfs(fd, &sf) < 0)
 		return EBADF;
@@ -114,8 +113,7 @@ void recovery_region_added(struct daemon *d, struct region *r)
 		return;
 	ism_map_del(&d->regions.pending, r->id, 0);
 	ism_list_del(&g->link);
-	ism_list_for_each_safe(pos, tmp, &g->pending)
-	{
+	ism_list_for_each_safe (pos, tmp, &g->pending) {
 		struct pending *q =
 			ism_container_of(pos, struct pending, region_link);
 		struct peer *p = q->peer;
@@ -171,8 +169,8 @@ static uint32_t register_one(struct daemon *d, struct peer *p,
 	m.size = e->size;
 	m.page_size = ps;
 	m.huge = e->flags & ISM_RFLAG_HUGE;
-	r = region_insert(d, p, e->region, &m, e->token, e->max_access,
-			  &e->acl, e->name);
+	r = region_insert(d, p, e->region, &m, e->token, e->max_access, &e->acl,
+			  e->name);
 	if (!r) {
 		close(m.fd); /* a reopen of a memfd checked above */
 		region_uncharge(p->acct, e->size);
@@ -271,8 +269,7 @@ void recovery_release_peer(struct daemon *d, struct peer *p)
 {
 	struct ism_list *pos, *tmp;
 
-	ism_list_for_each_safe(pos, tmp, &p->pending)
-	{
+	ism_list_for_each_safe (pos, tmp, &p->pending) {
 		struct pending *q =
 			ism_container_of(pos, struct pending, peer_link);
 

@@ -39,8 +39,8 @@
 /* Charged to the uid per record, besides the struct: the map slots and
  * allocator overhead, roughly. */
 #define RECORD_OVERHEAD 64u
-#define REGION_COST (sizeof(struct region) + RECORD_OVERHEAD)
-#define REF_COST (sizeof(struct ref) + 2 * RECORD_OVERHEAD)
+#define REGION_COST	(sizeof(struct region) + RECORD_OVERHEAD)
+#define REF_COST	(sizeof(struct ref) + 2 * RECORD_OVERHEAD)
 
 static uint64_t tok_a(const uint8_t *t)
 {
@@ -86,8 +86,8 @@ static bool is_mapper(const struct ref *f)
 	return !(f->flags & (REF_OWNER | REF_NOFD));
 }
 
-struct ref *region_ref_add(struct daemon *d, struct peer *p,
-			   struct region *r, uint32_t access, uint32_t flags)
+struct ref *region_ref_add(struct daemon *d, struct peer *p, struct region *r,
+			   uint32_t access, uint32_t flags)
 {
 	struct ref *f;
 
@@ -122,8 +122,7 @@ fail:
 }
 
 static void region_end(struct daemon *d, struct region *r, uint32_t reason,
-		       struct peer *except, struct peer *replyto,
-		       uint32_t seq);
+		       struct peer *except, struct peer *replyto, uint32_t seq);
 
 static void ref_del(struct daemon *d, struct ref *f)
 {
@@ -176,13 +175,12 @@ int region_may_attach(const struct region *r, const struct peer *p,
 	return acl_allows(r, p) ? 0 : -EACCES;
 }
 
-void region_tell_attached(struct daemon *d, struct region *r,
-			  struct peer *who, uint32_t access)
+void region_tell_attached(struct daemon *d, struct region *r, struct peer *who,
+			  uint32_t access)
 {
 	struct ism_list *pos, *tmp;
 
-	ism_list_for_each_safe(pos, tmp, &r->refs)
-	{
+	ism_list_for_each_safe (pos, tmp, &r->refs) {
 		struct ref *f = ism_container_of(pos, struct ref, region_link);
 
 		if (f->peer != who)
@@ -195,8 +193,7 @@ static void tell_others_detached(struct daemon *d, struct region *r,
 {
 	struct ism_list *pos, *tmp;
 
-	ism_list_for_each_safe(pos, tmp, &r->refs)
-	{
+	ism_list_for_each_safe (pos, tmp, &r->refs) {
 		struct ref *f = ism_container_of(pos, struct ref, region_link);
 
 		if (f->peer != who)
@@ -288,10 +285,10 @@ static void index_region(struct daemon *d, struct region *r)
 	pos->next = &r->all_link;
 }
 
-struct region *region_insert(struct daemon *d, struct peer *owner,
-			     uint64_t id, const struct newmem *m,
-			     const uint8_t *token, uint32_t max_access,
-			     const struct ism_acl *acl, const char *name)
+struct region *region_insert(struct daemon *d, struct peer *owner, uint64_t id,
+			     const struct newmem *m, const uint8_t *token,
+			     uint32_t max_access, const struct ism_acl *acl,
+			     const char *name)
 {
 	struct region *r = calloc(1, sizeof(*r));
 
@@ -315,7 +312,8 @@ struct region *region_insert(struct daemon *d, struct peer *owner,
 	ism_list_init(&r->refs);
 	if (ism_map_put(&d->regions.by_id, id, 0, r) < 0)
 		goto fail;
-	if (ism_map_put(&d->regions.by_token, tok_a(token), tok_b(token), r) < 0)
+	if (ism_map_put(&d->regions.by_token, tok_a(token), tok_b(token), r) <
+	    0)
 		goto fail_id;
 	if (!region_ref_add(d, owner, r, ISM_ACCESS_RW, REF_OWNER))
 		goto fail_tok;
@@ -414,8 +412,8 @@ static int alloc_finish(struct alloc_ctx *a, struct ism_wbuf *b, int *ofd_out)
 	rep.huge_errno = (uint32_t)a->m.huge_errno;
 	rep.max_access = a->req.max_access;
 	memcpy(rep.token, token, ISM_TOKEN_SIZE);
-	ismd_proof_owner(d, a->id, p->id, a->m.size, (uint64_t)st.st_ino,
-			 token, rep.proof);
+	ismd_proof_owner(d, a->id, p->id, a->m.size, (uint64_t)st.st_ino, token,
+			 rep.proof);
 	ism_proto_put_alloc_rep(b, &rep);
 	*ofd_out = ofd;
 	ismd_plog(p, L_DEBUG, "region %llx: %llu bytes%s",
@@ -578,8 +576,9 @@ int op_attach(struct daemon *d, struct peer *p, struct req *rq)
 	if (p->n_refs >= d->cfg.q_refs)
 		return -EDQUOT;
 	if (!nofd) {
-		fd = ismd_reopen(r->fd, req->access == ISM_ACCESS_RW ? O_RDWR
-								    : O_RDONLY);
+		fd = ismd_reopen(r->fd, req->access == ISM_ACCESS_RW
+						? O_RDWR
+						: O_RDONLY);
 		if (fd < 0)
 			return fd;
 	}
@@ -614,8 +613,8 @@ int op_attach(struct daemon *d, struct peer *p, struct req *rq)
 }
 
 /* DESTROY's reply, for the job that answers it. */
-static void reply_count_later(struct daemon *d, struct peer *p,
-			      uint32_t seq, uint32_t count)
+static void reply_count_later(struct daemon *d, struct peer *p, uint32_t seq,
+			      uint32_t count)
 {
 	struct ism_wbuf b;
 
@@ -698,8 +697,7 @@ static void punch_done(struct job *j)
 		if (p && !(p->flags & PEER_DEAD))
 			peer_event_gone(d, p, e->r->id, e->reason);
 	}
-	if (e->replyto &&
-	    (p = peer_find(d, e->replyto))) {
+	if (e->replyto && (p = peer_find(d, e->replyto))) {
 		p->jobs--;
 		if (!(p->flags & PEER_DEAD))
 			reply_count_later(d, p, e->seq, e->told);
@@ -724,8 +722,7 @@ static void region_end(struct daemon *d, struct region *r, uint32_t reason,
 
 	r->state = REGION_DYING;
 	e = calloc(1, sizeof(*e) + r->nrefs * sizeof(uint64_t));
-	ism_list_for_each_safe(pos, tmp, &r->refs)
-	{
+	ism_list_for_each_safe (pos, tmp, &r->refs) {
 		struct ref *f = ism_container_of(pos, struct ref, region_link);
 
 		if (e && f->peer != except && !(f->peer->flags & PEER_DEAD))
@@ -786,9 +783,9 @@ static uint32_t count_told(struct region *r, struct peer *except)
  * ISMD_ASYNC if @replyto's reply comes later (from the job ending it), or
  * 0 with *@told, the referrers told, for the reply.
  */
-static int region_destroy(struct daemon *d, struct region *r,
-			  uint32_t reason, struct peer *except,
-			  struct peer *replyto, uint32_t seq, uint32_t *told)
+static int region_destroy(struct daemon *d, struct region *r, uint32_t reason,
+			  struct peer *except, struct peer *replyto,
+			  uint32_t seq, uint32_t *told)
 {
 	struct ism_list *pos, *tmp;
 	struct peer *owner = r->owner;
@@ -810,8 +807,7 @@ static int region_destroy(struct daemon *d, struct region *r,
 		 * referrers) let go now. */
 		*told = count_told(r, except);
 		r->state = REGION_ORPHAN;
-		ism_list_for_each_safe(pos, tmp, &r->refs)
-		{
+		ism_list_for_each_safe (pos, tmp, &r->refs) {
 			struct ref *f =
 				ism_container_of(pos, struct ref, region_link);
 
@@ -842,8 +838,9 @@ int op_destroy(struct daemon *d, struct peer *p, struct req *rq)
 	reason = r->owner == p ? ISM_GONE_DESTROYED : ISM_GONE_REVOKED;
 	if (reason == ISM_GONE_REVOKED) {
 		if ((e = ismd_revoke_record(d, id)) < 0)
-			ismd_log(L_WARN, "region %llx: revocation not recorded "
-					 "on disk: %s",
+			ismd_log(L_WARN,
+				 "region %llx: revocation not recorded "
+				 "on disk: %s",
 				 (unsigned long long)id, strerror(-e));
 		ismd_plog(p, L_INFO, "revoked region %llx of peer %llx",
 			  (unsigned long long)id,
@@ -868,8 +865,7 @@ int op_notify(struct daemon *d, struct peer *p, struct req *rq)
 	if (!f)
 		return -ENOENT;
 	d->notifies++;
-	ism_list_for_each_safe(pos, tmp, &f->region->refs)
-	{
+	ism_list_for_each_safe (pos, tmp, &f->region->refs) {
 		struct ref *g = ism_container_of(pos, struct ref, region_link);
 
 		if (g->peer == p || (g->peer->flags & PEER_DEAD))
@@ -1000,8 +996,7 @@ void region_release_peer(struct daemon *d, struct peer *p)
 
 	/* Detaches first: the owned regions they hold may end with them,
 	 * and an orphan whose last reader is @p ends as @p goes. */
-	ism_list_for_each_safe(pos, tmp, &p->refs)
-	{
+	ism_list_for_each_safe (pos, tmp, &p->refs) {
 		struct ref *f = ism_container_of(pos, struct ref, peer_link);
 		struct region *r = f->region;
 
@@ -1034,8 +1029,7 @@ void region_free_all(struct daemon *d)
 						    struct region, all_link);
 		struct ism_list *pos, *tmp;
 
-		ism_list_for_each_safe(pos, tmp, &r->refs)
-		{
+		ism_list_for_each_safe (pos, tmp, &r->refs) {
 			struct ref *f =
 				ism_container_of(pos, struct ref, region_link);
 
@@ -1079,9 +1073,10 @@ static int list_regions(struct daemon *d, struct peer *p,
 			offsetof(struct region, all_link),
 			offsetof(struct region, id));
 
-		for (; pos != &d->regions.ordered && pg.n < pg.cap; pos = pos->next) {
-			struct region *r = ism_container_of(pos, struct region,
-							    all_link);
+		for (; pos != &d->regions.ordered && pg.n < pg.cap;
+		     pos = pos->next) {
+			struct region *r =
+				ism_container_of(pos, struct region, all_link);
 
 			if (r->state != REGION_DYING)
 				page_offer(&pg, r->id);
@@ -1090,8 +1085,8 @@ static int list_regions(struct daemon *d, struct peer *p,
 		/* What it owns or references, and nothing else. */
 		for (struct ism_list *pos = p->refs.next; pos != &p->refs;
 		     pos = pos->next) {
-			struct ref *f = ism_container_of(pos, struct ref,
-							 peer_link);
+			struct ref *f =
+				ism_container_of(pos, struct ref, peer_link);
 
 			page_offer(&pg, f->region->id);
 		}

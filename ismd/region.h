@@ -13,16 +13,16 @@
 struct region_set {
 	struct ism_map by_id;
 	struct ism_map by_token;
-	struct ism_map refs;	/* (peer id, region id) -> struct ref */
-	struct ism_map pending; /* region id -> struct pending_group */
-	struct ism_list groups;	/* every pending_group, oldest first */
+	struct ism_map refs;	 /* (peer id, region id) -> struct ref */
+	struct ism_map pending;	 /* region id -> struct pending_group */
+	struct ism_list groups;	 /* every pending_group, oldest first */
 	struct ism_list ordered; /* every region, in id order */
 	uint32_t n, n_refs, n_pending;
 	uint64_t next_id;
 };
 
 #define REF_OWNER 0x1u
-#define REF_NOFD 0x2u
+#define REF_NOFD  0x2u
 
 struct ref {
 	struct peer *peer;
@@ -50,10 +50,10 @@ struct region {
 	uint64_t size;
 	uint32_t page_size, max_access;
 	bool huge;
-	bool linger;  /* keep the pages if the owner leaves (not on destroy) */
-	int fd;	      /* ismd's private fd: never sent to a peer */
-	int link_fd;  /* ISM_ALLOC_LINK socket for the first attacher, or -1 */
-	void *wmap; /* hugetlbfs has no write(): a mapping for no-fd writes */
+	bool linger; /* keep the pages if the owner leaves (not on destroy) */
+	int fd;	     /* ismd's private fd: never sent to a peer */
+	int link_fd; /* ISM_ALLOC_LINK socket for the first attacher, or -1 */
+	void *wmap;  /* hugetlbfs has no write(): a mapping for no-fd writes */
 	uint8_t token[ISM_TOKEN_SIZE];
 	uint64_t created_ns;
 	struct ism_acl acl;
@@ -98,13 +98,13 @@ void region_uncharge(struct acct *a, uint64_t size);
 
 /* Insert a region made of @m (charged by region_charge; takes m->fd on
  * success).  NULL on ENOMEM. */
-struct region *region_insert(struct daemon *d, struct peer *owner,
-			     uint64_t id, const struct newmem *m,
-			     const uint8_t *token, uint32_t max_access,
-			     const struct ism_acl *acl, const char *name);
+struct region *region_insert(struct daemon *d, struct peer *owner, uint64_t id,
+			     const struct newmem *m, const uint8_t *token,
+			     uint32_t max_access, const struct ism_acl *acl,
+			     const char *name);
 
-struct ref *region_ref_add(struct daemon *d, struct peer *p,
-			   struct region *r, uint32_t access, uint32_t flags);
+struct ref *region_ref_add(struct daemon *d, struct peer *p, struct region *r,
+			   uint32_t access, uint32_t flags);
 struct ref *region_find_ref(struct daemon *d, struct peer *p, uint64_t id);
 /* A live region by token (constant-time compare), or NULL. */
 struct region *region_by_token(struct daemon *d, const uint8_t *token);
@@ -114,8 +114,8 @@ bool region_token_used(struct daemon *d, const uint8_t *token);
 int region_may_attach(const struct region *r, const struct peer *p,
 		      uint32_t access);
 /* Tell every referrer of @r but @who that @who attached. */
-void region_tell_attached(struct daemon *d, struct region *r,
-			  struct peer *who, uint32_t access);
+void region_tell_attached(struct daemon *d, struct region *r, struct peer *who,
+			  uint32_t access);
 
 /* Release everything @p holds (it is going away). */
 void region_release_peer(struct daemon *d, struct peer *p);

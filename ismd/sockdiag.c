@@ -40,7 +40,7 @@ _Static_assert(sizeof(struct inet_diag_msg) == 72,
 _Static_assert(sizeof(struct nlmsgerr) == 4 + NLMSG_HDRLEN,
 	       "an error code and the request's header");
 _Static_assert(SOCKDIAG_REPLY_MAX >=
-		   NLMSG_SPACE(sizeof(struct nlmsgerr)) + NLMSG_SPACE(1024),
+		       NLMSG_SPACE(sizeof(struct nlmsgerr)) + NLMSG_SPACE(1024),
 	       "room for any answer this kernel API gives to one request");
 
 static int nl_fd = -1;
@@ -115,10 +115,8 @@ static int parse_one(uint16_t type, const uint8_t *p, size_t plen,
 		 * another one here means we cannot trust this answer. */
 		return c == cookie ? 1 : -EBADMSG;
 	}
-	case NLMSG_NOOP:
-		return -EAGAIN;
-	default:
-		return -EBADMSG;
+	case NLMSG_NOOP: return -EAGAIN;
+	default: return -EBADMSG;
 	}
 }
 
@@ -227,12 +225,12 @@ static int receive(uint32_t seq, uint64_t cookie)
 
 	for (;;) {
 		struct sockaddr_nl from;
-		struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
-		struct msghdr m = {.msg_name = &from,
-				   .msg_namelen = sizeof(from),
-				   .msg_iov = &iov,
-				   .msg_iovlen = 1};
-		struct pollfd pfd = {.fd = nl_fd, .events = POLLIN};
+		struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+		struct msghdr m = { .msg_name = &from,
+				    .msg_namelen = sizeof(from),
+				    .msg_iov = &iov,
+				    .msg_iovlen = 1 };
+		struct pollfd pfd = { .fd = nl_fd, .events = POLLIN };
 		int64_t left = deadline - now_ms();
 		ssize_t n;
 		int r;
@@ -265,15 +263,15 @@ static int open_socket(void)
 {
 	if (nl_fd >= 0)
 		return 0;
-	nl_fd =
-	    socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	nl_fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC,
+		       NETLINK_SOCK_DIAG);
 	return nl_fd < 0 ? -errno : 0;
 }
 
 int sockdiag_would_accept(const struct sockaddr *dst, socklen_t len,
 			  uint64_t cookie)
 {
-	struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
 	struct request q;
 	uint32_t seq = ++nl_seq;
 	ssize_t n;

@@ -62,15 +62,15 @@ static int tcp_socket(const char *ip, uint16_t *port, unsigned flags,
 	if (fd < 0)
 		return -1;
 	if (flags & LISTEN_REUSEPORT)
-		assert_int_equal(
-		    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)),
-		    0);
+		assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on,
+					    sizeof(on)),
+				 0);
 	if (flags & (LISTEN_V6ONLY | LISTEN_DUAL))
 		assert_int_equal(
-		    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY,
-			       (flags & LISTEN_V6ONLY) ? &on : &off,
-			       sizeof(on)),
-		    0);
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY,
+				   (flags & LISTEN_V6ONLY) ? &on : &off,
+				   sizeof(on)),
+			0);
 	if (bind(fd, (struct sockaddr *)&ss, len) < 0 ||
 	    (!bind_only && listen(fd, 4) < 0)) {
 		close(fd);
@@ -79,8 +79,8 @@ static int tcp_socket(const char *ip, uint16_t *port, unsigned flags,
 	len = sizeof(ss);
 	assert_int_equal(getsockname(fd, (struct sockaddr *)&ss, &len), 0);
 	*port = ntohs(ss.ss_family == AF_INET
-			  ? ((struct sockaddr_in *)&ss)->sin_port
-			  : ((struct sockaddr_in6 *)&ss)->sin6_port);
+			      ? ((struct sockaddr_in *)&ss)->sin_port
+			      : ((struct sockaddr_in6 *)&ss)->sin6_port);
 	return fd;
 }
 
@@ -142,12 +142,13 @@ static void test_one_listener(void **state)
 	close(other);
 	/* Closed: nobody would accept, whatever a record says. */
 	close(fd);
-	struct sockaddr_in a = {.sin_family = AF_INET,
-				.sin_port = htons(port),
-				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_port = htons(port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 
 	assert_int_equal(
-	    sockdiag_would_accept((struct sockaddr *)&a, sizeof(a), cookie), 0);
+		sockdiag_would_accept((struct sockaddr *)&a, sizeof(a), cookie),
+		0);
 }
 
 static void test_bound_not_listening(void **state)
@@ -251,12 +252,12 @@ static void test_reuseport_group(void **state)
 
 static void test_bad_arguments(void **state)
 {
-	struct sockaddr_in a = {.sin_family = AF_INET,
-				.sin_port = htons(80),
-				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	struct sockaddr_in6 a6 = {.sin6_family = AF_INET6,
-				  .sin6_port = htons(80)};
-	struct sockaddr sa = {.sa_family = AF_UNIX};
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_port = htons(80),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6,
+				   .sin6_port = htons(80) };
+	struct sockaddr sa = { .sa_family = AF_UNIX };
 	int fds[2];
 
 	(void)state;
@@ -269,24 +270,24 @@ static void test_bad_arguments(void **state)
 	close(fds[1]);
 	assert_int_equal(sockdiag_would_accept(NULL, 0, 1), -EINVAL);
 	assert_int_equal(
-	    sockdiag_would_accept((struct sockaddr *)&a, sizeof(a) - 1, 1),
-	    -EINVAL);
-	assert_int_equal(
-	    sockdiag_would_accept((struct sockaddr *)&a6, sizeof(a6) - 1, 1),
-	    -EINVAL);
+		sockdiag_would_accept((struct sockaddr *)&a, sizeof(a) - 1, 1),
+		-EINVAL);
+	assert_int_equal(sockdiag_would_accept((struct sockaddr *)&a6,
+					       sizeof(a6) - 1, 1),
+			 -EINVAL);
 	assert_int_equal(sockdiag_would_accept(&sa, sizeof(sa), 1),
 			 -EAFNOSUPPORT);
 	assert_int_equal(
-	    sockdiag_would_accept((struct sockaddr *)&a, sizeof(a), 0),
-	    -EINVAL);
+		sockdiag_would_accept((struct sockaddr *)&a, sizeof(a), 0),
+		-EINVAL);
 	/* INET_DIAG_NOCOOKIE would match whatever socket is there. */
 	assert_int_equal(sockdiag_would_accept((struct sockaddr *)&a, sizeof(a),
 					       ~(uint64_t)0),
 			 -EINVAL);
 	a.sin_port = 0;
 	assert_int_equal(
-	    sockdiag_would_accept((struct sockaddr *)&a, sizeof(a), 1),
-	    -EINVAL);
+		sockdiag_would_accept((struct sockaddr *)&a, sizeof(a), 1),
+		-EINVAL);
 }
 
 static void test_reopen(void **state)
@@ -311,10 +312,10 @@ static void test_reopen(void **state)
 
 static size_t put_hdr(uint8_t *b, uint32_t len, uint16_t type, uint32_t seq)
 {
-	struct nlmsghdr h = {.nlmsg_len = len,
-			     .nlmsg_type = type,
-			     .nlmsg_seq = seq,
-			     .nlmsg_pid = 1234};
+	struct nlmsghdr h = { .nlmsg_len = len,
+			      .nlmsg_type = type,
+			      .nlmsg_seq = seq,
+			      .nlmsg_pid = 1234 };
 
 	memcpy(b, &h, sizeof(h));
 	return NLMSG_HDRLEN;
@@ -323,7 +324,7 @@ static size_t put_hdr(uint8_t *b, uint32_t len, uint16_t type, uint32_t seq)
 /* An NLMSG_ERROR message with @err at @b; returns its aligned length. */
 static size_t put_error(uint8_t *b, int err, uint32_t seq)
 {
-	struct nlmsgerr e = {.error = err};
+	struct nlmsgerr e = { .error = err };
 	uint32_t len = NLMSG_LENGTH(sizeof(e));
 
 	put_hdr(b, len, NLMSG_ERROR, seq);
@@ -335,7 +336,7 @@ static size_t put_error(uint8_t *b, int err, uint32_t seq)
  * after the fixed part. */
 static size_t put_sock(uint8_t *b, uint64_t cookie, uint32_t seq, size_t attrs)
 {
-	struct inet_diag_msg m = {.idiag_family = AF_INET, .idiag_state = 10};
+	struct inet_diag_msg m = { .idiag_family = AF_INET, .idiag_state = 10 };
 	uint32_t len = NLMSG_LENGTH(sizeof(m) + attrs);
 
 	m.id.idiag_cookie[0] = (uint32_t)cookie;
@@ -444,17 +445,17 @@ static void test_parse_refusals(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_one_listener),
-	    cmocka_unit_test(test_bound_not_listening),
-	    cmocka_unit_test(test_v6only),
-	    cmocka_unit_test(test_dual_stack),
-	    cmocka_unit_test(test_more_specific),
-	    cmocka_unit_test(test_split_families),
-	    cmocka_unit_test(test_reuseport_group),
-	    cmocka_unit_test(test_bad_arguments),
-	    cmocka_unit_test(test_reopen),
-	    cmocka_unit_test(test_parse_answers),
-	    cmocka_unit_test(test_parse_refusals),
+		cmocka_unit_test(test_one_listener),
+		cmocka_unit_test(test_bound_not_listening),
+		cmocka_unit_test(test_v6only),
+		cmocka_unit_test(test_dual_stack),
+		cmocka_unit_test(test_more_specific),
+		cmocka_unit_test(test_split_families),
+		cmocka_unit_test(test_reuseport_group),
+		cmocka_unit_test(test_bad_arguments),
+		cmocka_unit_test(test_reopen),
+		cmocka_unit_test(test_parse_answers),
+		cmocka_unit_test(test_parse_refusals),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

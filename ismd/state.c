@@ -39,8 +39,8 @@
 #include <unistd.h>
 
 #define STATE_MAGIC "ISMSTAT1"
-#define STATE_SIZE 80
-#define KEY_SIZE 32
+#define STATE_SIZE  80
+#define KEY_SIZE    32
 /* Revocations held in memory: 16 Mi ids, 128 MiB, far beyond any real
  * administrator's; a larger file means failing closed (see above). */
 #define REVOKED_MAX (16u << 20)
@@ -285,7 +285,7 @@ static int load_revoked(struct ismd_state *s)
 	while (off < s->revoked_len) {
 		off_t left = s->revoked_len - off;
 		size_t want =
-		    left < (off_t)sizeof(buf) ? (size_t)left : sizeof(buf);
+			left < (off_t)sizeof(buf) ? (size_t)left : sizeof(buf);
 		ssize_t r = pread(s->revoked_fd, buf, want, off);
 
 		if (r < 0 && errno == EINTR)
@@ -386,7 +386,8 @@ int ismd_state_open(struct daemon *d, const char *dir)
 		return r;
 	}
 	if (epoch >= UINT32_MAX - 1) {
-		ismd_log(L_ERR, "epoch counter exhausted; remove the state file");
+		ismd_log(L_ERR,
+			 "epoch counter exhausted; remove the state file");
 		return -EOVERFLOW;
 	}
 	d->epoch = epoch + 1;

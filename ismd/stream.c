@@ -46,10 +46,10 @@
 #define SO_NETNS_COOKIE 71
 #endif
 
-#define STREAM_PER_PEER_MAX 65536u
-#define INTENT_PER_PEER_MAX 4096u
+#define STREAM_PER_PEER_MAX   65536u
+#define INTENT_PER_PEER_MAX   4096u
 #define LISTENER_PER_PEER_MAX 256u
-#define STREAM_COST (sizeof(struct stream) + 128u)
+#define STREAM_COST	      (sizeof(struct stream) + 128u)
 
 struct stream {
 	uint64_t id;
@@ -61,7 +61,7 @@ struct stream {
 	uint64_t cookie; /* a listener's socket cookie */
 	bool v6only;	 /* a listener's IPV6_V6ONLY */
 	struct ism_stream_addr local, remote;
-	int held; /* a pending client intent: its socket, or -1 */
+	int held;	      /* a pending client intent: its socket, or -1 */
 	struct stream *chain; /* same intent key, or same listener port */
 	uint64_t created_ns;
 	struct ism_list peer_link; /* peer.streams (id order) */
@@ -170,8 +170,8 @@ static uint64_t addr_key(const struct ism_stream_addr *a)
 static struct stream *intent_find(struct daemon *d, uint64_t netns,
 				  const struct ism_stream_addr *local)
 {
-	struct stream *c = ism_map_get(&d->streams.intents, netns,
-				       addr_key(local));
+	struct stream *c =
+		ism_map_get(&d->streams.intents, netns, addr_key(local));
 
 	while (c && !(c->netns == netns && addr_eq(&c->local, local)))
 		c = c->chain;
@@ -294,7 +294,7 @@ void stream_release_peer(struct daemon *d, struct peer *p)
 {
 	struct ism_list *pos, *tmp;
 
-	ism_list_for_each_safe(pos, tmp, &p->streams)
+	ism_list_for_each_safe (pos, tmp, &p->streams)
 		stream_free(d, ism_container_of(pos, struct stream, peer_link));
 }
 
@@ -308,8 +308,10 @@ static struct stream *own_stream(struct daemon *d, struct peer *p, uint64_t id)
 static void put_rep(struct req *rq, const struct stream *s)
 {
 	struct ism_stream_rep rep = {
-		.id = s->id, .partner = s->partner,
-		.path = s->path, .reason = s->reason,
+		.id = s->id,
+		.partner = s->partner,
+		.path = s->path,
+		.reason = s->reason,
 	};
 
 	ism_proto_put_stream_rep(&rq->out, &rep);
@@ -323,8 +325,8 @@ static void put_rep(struct req *rq, const struct stream *s)
 static bool listener_serves_by_record(struct daemon *d, uint64_t netns,
 				      const struct ism_stream_addr *dst)
 {
-	for (struct stream *l = ism_map_get(&d->streams.listeners_by_port, netns,
-					    dst->port);
+	for (struct stream *l = ism_map_get(&d->streams.listeners_by_port,
+					    netns, dst->port);
 	     l; l = l->chain) {
 		if (l->netns != netns || l->local.port != dst->port)
 			continue;
@@ -377,8 +379,8 @@ static bool listener_serves(struct daemon *d, uint64_t netns,
 		return false;
 	/* Ask, for each record on that port, whether its socket is the one
 	 * the kernel would hand this connection to. */
-	for (struct stream *l = ism_map_get(&d->streams.listeners_by_port, netns,
-					    dst->port);
+	for (struct stream *l = ism_map_get(&d->streams.listeners_by_port,
+					    netns, dst->port);
 	     l; l = l->chain) {
 		int r;
 
@@ -420,9 +422,12 @@ static int open_listener(struct daemon *d, struct stream *s, int fd)
 	if (!ism_map_get(&d->streams.listeners_by_cookie, s->cookie, 0) &&
 	    ism_map_put(&d->streams.listeners_by_cookie, s->cookie, 0, s) < 0)
 		return -ENOMEM;
-	if (chain_add(&d->streams.listeners_by_port, s->netns, s->local.port, s) < 0) {
-		if (ism_map_get(&d->streams.listeners_by_cookie, s->cookie, 0) == s)
-			ism_map_del(&d->streams.listeners_by_cookie, s->cookie, 0);
+	if (chain_add(&d->streams.listeners_by_port, s->netns, s->local.port,
+		      s) < 0) {
+		if (ism_map_get(&d->streams.listeners_by_cookie, s->cookie,
+				0) == s)
+			ism_map_del(&d->streams.listeners_by_cookie, s->cookie,
+				    0);
 		s->cookie = 0;
 		return -ENOMEM;
 	}
@@ -447,7 +452,8 @@ static int open_client(struct daemon *d, struct peer *p, struct stream *s,
 		return r;
 	if (s->local.port == 0)
 		return -EINVAL; /* must be bound: its port is the key */
-	if (dst.family == AF_INET6 && IN6_IS_ADDR_V4MAPPED((struct in6_addr *)dst.addr)) {
+	if (dst.family == AF_INET6 &&
+	    IN6_IS_ADDR_V4MAPPED((struct in6_addr *)dst.addr)) {
 		dst.family = AF_INET;
 		memmove(dst.addr, dst.addr + 12, 4);
 		memset(dst.addr + 4, 0, 12);
@@ -461,8 +467,8 @@ static int open_client(struct daemon *d, struct peer *p, struct stream *s,
 		return 0;
 	}
 	if (intent_find(d, s->netns, &s->local) ||
-	    chain_add(&d->streams.intents, s->netns, addr_key(&s->local),
-		      s) < 0) {
+	    chain_add(&d->streams.intents, s->netns, addr_key(&s->local), s) <
+		    0) {
 		/* Another pending socket with this very address (the
 		 * kernel allows it only with SO_REUSEPORT, for the same
 		 * uid): this one stays on TCP. */
@@ -513,17 +519,12 @@ int op_stream_open(struct daemon *d, struct peer *p, struct req *rq)
 		return r;
 	s = stream_new(d, p, req->role);
 	if (!s)
-		return acct_over(p->acct, ACCT_HEAP) || p->n_streams
-			       ? -EDQUOT
-			       : -ENOMEM;
+		return acct_over(p->acct, ACCT_HEAP) || p->n_streams ? -EDQUOT
+								     : -ENOMEM;
 	s->netns = netns;
 	switch (req->role) {
-	case ISM_STREAM_LISTENER:
-		r = open_listener(d, s, fds[0]);
-		break;
-	case ISM_STREAM_CLIENT:
-		r = open_client(d, p, s, req, &fds[0]);
-		break;
+	case ISM_STREAM_LISTENER: r = open_listener(d, s, fds[0]); break;
+	case ISM_STREAM_CLIENT: r = open_client(d, p, s, req, &fds[0]); break;
 	default:
 		if ((r = sock_name(fds[0], false, &s->local)) < 0 ||
 		    (r = sock_name(fds[0], true, &s->remote)) < 0)
@@ -604,15 +605,17 @@ static int collect(struct daemon *d, struct peer *p, struct page *pg)
 			offsetof(struct stream, all_link),
 			offsetof(struct stream, id));
 
-		for (; pos != &d->streams.all && pg->n < pg->cap; pos = pos->next)
+		for (; pos != &d->streams.all && pg->n < pg->cap;
+		     pos = pos->next)
 			page_offer(pg, ism_container_of(pos, struct stream,
-							all_link)->id);
+							all_link)
+					       ->id);
 		return 0;
 	}
 	for (struct ism_list *pos = p->streams.next; pos != &p->streams;
 	     pos = pos->next) {
-		struct stream *s = ism_container_of(pos, struct stream,
-						    peer_link);
+		struct stream *s =
+			ism_container_of(pos, struct stream, peer_link);
 
 		page_offer(pg, s->id);
 		if (s->counterpart)

@@ -28,8 +28,8 @@ struct thread {
 static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	struct job *head, *tail;     /* queued */
-	struct job *parked;	     /* queued behind a stuck uid */
+	struct job *head, *tail; /* queued */
+	struct job *parked;	 /* queued behind a stuck uid */
 	struct job *done_head, *done_tail;
 	struct thread threads[WORKER_MAX_THREADS];
 	unsigned n_threads, max_threads, idle;

@@ -33,7 +33,8 @@ struct job {
 
 struct worker_stats {
 	uint32_t threads, busy, stuck;
-	uint32_t queued, parked; /* waiting; of which parked behind a stuck uid */
+	uint32_t queued,
+		parked; /* waiting; of which parked behind a stuck uid */
 	uint64_t done;
 };
 

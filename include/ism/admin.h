@@ -56,9 +56,9 @@ struct ism_peer_info {
 	 * changes.  Zero-filled. */
 	uint64_t reserved[4];
 };
-#define ISM_PEER_ADMIN 1u
+#define ISM_PEER_ADMIN	 1u
 #define ISM_PEER_WATCHER 2u
-#define ISM_PEER_SELF 4u
+#define ISM_PEER_SELF	 4u
 
 struct ism_region_entry {
 	uint64_t id, owner, size;
@@ -70,7 +70,7 @@ struct ism_region_entry {
 	 * changes.  Zero-filled. */
 	uint64_t reserved[4];
 };
-#define ISM_REGION_HUGE 1u
+#define ISM_REGION_HUGE	  1u
 #define ISM_REGION_LINGER 2u
 
 struct ism_ref_entry {
@@ -82,7 +82,7 @@ struct ism_ref_entry {
 	uint64_t reserved[4];
 };
 #define ISM_REF_OWNER 1u
-#define ISM_REF_NOFD 2u
+#define ISM_REF_NOFD  2u
 
 /* What ismd knows about a stream (ism/stream.h; ismctl streams). */
 struct ism_stream_info {

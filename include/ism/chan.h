@@ -83,7 +83,8 @@ ISM_EXPORT void ism_chan_token(struct ism_chan *ch, struct ism_token *tok);
  * or -ENOENT/-EACCES (its token), -EPROTO (not a channel, or a malformed
  * one), -EOPNOTSUPP (its region is hugetlb, see above), -EALREADY.
  */
-ISM_EXPORT int ism_chan_connect(struct ism_chan *ch, const struct ism_token *peer);
+ISM_EXPORT int ism_chan_connect(struct ism_chan *ch,
+				const struct ism_token *peer);
 
 /* Without ismd. */
 ISM_EXPORT int ism_chan_local_create(const struct ism_chan_opts *opts,
@@ -125,8 +126,9 @@ ISM_EXPORT ssize_t ism_chan_recv(struct ism_chan *ch, void *buf, size_t cap,
  * into @msgs (each iov_len is the capacity in, the length out); blocks
  * (unless DONTWAIT) only for the first; returns the count or -errno.
  */
-ISM_EXPORT int ism_chan_send_batch(struct ism_chan *ch, const struct iovec *msgs,
-				   unsigned n, int flags);
+ISM_EXPORT int ism_chan_send_batch(struct ism_chan *ch,
+				   const struct iovec *msgs, unsigned n,
+				   int flags);
 ISM_EXPORT int ism_chan_recv_batch(struct ism_chan *ch, struct iovec *msgs,
 				   unsigned n, int flags);
 

@@ -34,15 +34,15 @@ extern "C" {
 #define ISM_EXPORT
 #endif
 
-#define ISM_VERSION_MAJOR 0
-#define ISM_VERSION_MINOR 1
-#define ISM_VERSION_PATCH 0
+#define ISM_VERSION_MAJOR  0
+#define ISM_VERSION_MINOR  1
+#define ISM_VERSION_PATCH  0
 #define ISM_VERSION_STRING "0.1.0"
 
 /* Protocol version spoken by this libism (see docs/protocol.md). */
 #define ISM_PROTO_VERSION 1
 
-#define ISM_TOKEN_SIZE 16
+#define ISM_TOKEN_SIZE	 16
 #define ISM_HOST_ID_SIZE 16
 /* Longest peer or region name, in bytes, not counting a terminating NUL. */
 #define ISM_NAME_MAX 63

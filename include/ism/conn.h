@@ -47,10 +47,10 @@ enum ism_conn_flags {
 /* Options; zero-initialise and set .size = sizeof(struct ism_conn_opts). */
 struct ism_conn_opts {
 	uint32_t size;
-	uint32_t flags;	    /* enum ism_conn_flags */
-	const char *name;   /* shown by `ismctl peers`; <= ISM_NAME_MAX bytes */
-	int timeout_ms;	    /* reply timeout per request; 0 means 10000 */
-	int reconnect_ms;   /* how long to retry a lost ismd; 0 means 30000 */
+	uint32_t flags;	  /* enum ism_conn_flags */
+	const char *name; /* shown by `ismctl peers`; <= ISM_NAME_MAX bytes */
+	int timeout_ms;	  /* reply timeout per request; 0 means 10000 */
+	int reconnect_ms; /* how long to retry a lost ismd; 0 means 30000 */
 };
 
 /*
@@ -134,8 +134,9 @@ struct ism_event {
 	uint32_t reason; /* per type, see above */
 	uint64_t region; /* region id, or 0 */
 	uint64_t peer;	 /* peer id, or 0 */
-	uint64_t value;	 /* ISM_EV_NOTIFY: the sender's value (latest if coalesced) */
-	uint64_t count;	 /* NOTIFY: notifications coalesced into this one (>= 1);
+	uint64_t
+		value; /* ISM_EV_NOTIFY: the sender's value (latest if coalesced) */
+	uint64_t count; /* NOTIFY: notifications coalesced into this one (>= 1);
 			  * OVERFLOW: events lost */
 	uint32_t access; /* PEER_ATTACHED: enum ism_access */
 	struct {

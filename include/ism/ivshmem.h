@@ -32,10 +32,10 @@ extern "C" {
 #define ISM_IVSHMEM_MAX_VECTORS 64
 
 struct ism_ivshmem_domain {
-	uint32_t id;	   /* for ism_ivshmem_peers/ring */
-	uint32_t vectors;  /* per peer */
+	uint32_t id;	  /* for ism_ivshmem_peers/ring */
+	uint32_t vectors; /* per peer */
 	uint32_t peers, max_peers;
-	uint32_t flags;	   /* ISM_IVSHMEM_MAY_JOIN, ISM_IVSHMEM_V2 */
+	uint32_t flags; /* ISM_IVSHMEM_MAY_JOIN, ISM_IVSHMEM_V2 */
 	uint64_t size;
 	char name[ISM_NAME_MAX + 1];
 	/* Fields are added here in later versions; the struct's size never
@@ -43,7 +43,7 @@ struct ism_ivshmem_domain {
 	uint64_t reserved[4];
 };
 #define ISM_IVSHMEM_MAY_JOIN 1u
-#define ISM_IVSHMEM_V2 2u /* layout=v2 (see below) */
+#define ISM_IVSHMEM_V2	     2u /* layout=v2 (see below) */
 
 struct ism_ivshmem_peer {
 	uint32_t id;
@@ -56,7 +56,7 @@ struct ism_ivshmem_peer {
 	uint64_t reserved[4];
 };
 #define ISM_IVSHMEM_QEMU 1u
-#define ISM_IVSHMEM_ISM 2u
+#define ISM_IVSHMEM_ISM	 2u
 
 /* The domains (at most @max); returns how many, or -errno. */
 ISM_EXPORT int ism_ivshmem_list(struct ism_conn *c,

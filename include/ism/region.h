@@ -58,14 +58,16 @@ enum ism_alloc_flags {
 /* Options; zero-initialise and set .size = sizeof(struct ism_alloc_opts). */
 struct ism_alloc_opts {
 	uint32_t size;
-	uint32_t flags;	     /* enum ism_alloc_flags */
-	uint32_t max_access; /* what attachers may get: ISM_ACCESS_RO (default) or RW */
-	uint32_t n_peers;    /* if > 0, only these peer ids may attach */
+	uint32_t flags; /* enum ism_alloc_flags */
+	uint32_t
+		max_access; /* what attachers may get: ISM_ACCESS_RO (default) or RW */
+	uint32_t n_peers; /* if > 0, only these peer ids may attach */
 	const uint64_t *peers;
-	uint32_t n_uids;     /* if > 0, only peers running as these uids may attach */
+	uint32_t
+		n_uids; /* if > 0, only peers running as these uids may attach */
 	const uint32_t *uids;
-	const char *name;    /* a label for ismctl, <= ISM_NAME_MAX bytes */
-	int link_fd;	     /* with ISM_ALLOC_LINK; stays the caller's */
+	const char *name; /* a label for ismctl, <= ISM_NAME_MAX bytes */
+	int link_fd;	  /* with ISM_ALLOC_LINK; stays the caller's */
 };
 
 enum ism_attach_flags {
@@ -75,18 +77,18 @@ enum ism_attach_flags {
 
 /* What a handle refers to. */
 struct ism_region_info {
-	uint64_t id;	    /* region id, unique per ismd host */
-	uint64_t owner;	    /* owner's peer id */
-	uint64_t size;	    /* bytes, a multiple of page_size */
-	uint32_t page_size; /* 4096, or the huge page size */
-	uint32_t access;    /* this handle's access: ISM_ACCESS_RO or RW */
-	uint32_t max_access;/* owner only: what attachers may get */
+	uint64_t id;	     /* region id, unique per ismd host */
+	uint64_t owner;	     /* owner's peer id */
+	uint64_t size;	     /* bytes, a multiple of page_size */
+	uint32_t page_size;  /* 4096, or the huge page size */
+	uint32_t access;     /* this handle's access: ISM_ACCESS_RO or RW */
+	uint32_t max_access; /* owner only: what attachers may get */
 	int is_owner;
-	int nofd;	    /* attached with ISM_ATTACH_NOFD */
-	int huge;	    /* backed by huge pages */
-	int huge_errno;	    /* why huge pages were not used (0 if used or not asked) */
-	int gone;	    /* destroyed, revoked or lost: only close it now */
-	int linger;	    /* ISM_ALLOC_LINGER */
+	int nofd;	/* attached with ISM_ATTACH_NOFD */
+	int huge;	/* backed by huge pages */
+	int huge_errno; /* why huge pages were not used (0 if used or not asked) */
+	int gone;	/* destroyed, revoked or lost: only close it now */
+	int linger;	/* ISM_ALLOC_LINGER */
 	struct ism_token token;
 	/* Fields are added here in later versions; the struct's size never
 	 * changes.  Zero-filled. */
@@ -111,9 +113,9 @@ ISM_EXPORT int ism_region_alloc(struct ism_conn *c, uint64_t size,
  * owner's grant does not allow this peer or this access), -EDQUOT,
  * -EALREADY (this peer already references it), -EPIPE.
  */
-ISM_EXPORT int ism_region_attach(struct ism_conn *c, const struct ism_token *tok,
-				 uint32_t access, uint32_t flags,
-				 struct ism_region **out);
+ISM_EXPORT int ism_region_attach(struct ism_conn *c,
+				 const struct ism_token *tok, uint32_t access,
+				 uint32_t flags, struct ism_region **out);
 
 /*
  * Map the whole region (once; later calls return the same address) with
@@ -139,7 +141,8 @@ ISM_EXPORT int ism_region_fd(struct ism_region *r);
 ISM_EXPORT int ism_region_take_link(struct ism_region *r);
 
 /* Fill *@info.  Returns 0. */
-ISM_EXPORT int ism_region_info(struct ism_region *r, struct ism_region_info *info);
+ISM_EXPORT int ism_region_info(struct ism_region *r,
+			       struct ism_region_info *info);
 
 ISM_EXPORT uint64_t ism_region_id(struct ism_region *r);
 ISM_EXPORT uint64_t ism_region_size(struct ism_region *r);
@@ -152,8 +155,8 @@ ISM_EXPORT void ism_region_token(struct ism_region *r, struct ism_token *tok);
  * -EACCES (write on a read-only reference), -EINVAL (out of range),
  * -ENOENT (region gone).
  */
-ISM_EXPORT ssize_t ism_region_read(struct ism_region *r, uint64_t off, void *buf,
-				   size_t len);
+ISM_EXPORT ssize_t ism_region_read(struct ism_region *r, uint64_t off,
+				   void *buf, size_t len);
 ISM_EXPORT ssize_t ism_region_write(struct ism_region *r, uint64_t off,
 				    const void *buf, size_t len);
 

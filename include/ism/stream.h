@@ -80,15 +80,15 @@ enum ism_stream_role {
 /* Options; zero-initialise and set .size = sizeof(struct ism_stream_opts). */
 struct ism_stream_opts {
 	uint32_t size;
-	uint32_t flags;	      /* ISM_STREAM_* below */
-	uint32_t ring_size;   /* bytes per direction; 0 means 1 MiB */
-	uint32_t spin_us;     /* see ism/chan.h; 0 means 50 */
-	int handshake_ms;     /* how long a client waits for the server's
+	uint32_t flags;	    /* ISM_STREAM_* below */
+	uint32_t ring_size; /* bytes per direction; 0 means 1 MiB */
+	uint32_t spin_us;   /* see ism/chan.h; 0 means 50 */
+	int handshake_ms;   /* how long a client waits for the server's
 			       * hello; 0 means 2000 */
-	int backlog;	      /* listen(); 0 means 1024 */
-	const char *name;     /* a label for ismctl */
+	int backlog;	    /* listen(); 0 means 1024 */
+	const char *name;   /* a label for ismctl */
 };
-#define ISM_STREAM_TCP_ONLY 0x1u /* never leave TCP (ISM_SR_DISABLED) */
+#define ISM_STREAM_TCP_ONLY   0x1u /* never leave TCP (ISM_SR_DISABLED) */
 #define ISM_STREAM_NO_NODELAY 0x2u /* leave Nagle on (default: TCP_NODELAY) */
 
 /* An address as ismd reports it. */

@@ -56,19 +56,19 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CHAN_MAGIC 0x314e414843534d49ull /* "ISMCHAN1" */
-#define CHAN_VERSION 1u
-#define CHAN_HDR 256u
-#define RX_OFF 64u
-#define TX_OFF CHAN_HDR
-#define DEFAULT_RING (256u << 10)
+#define CHAN_MAGIC	0x314e414843534d49ull /* "ISMCHAN1" */
+#define CHAN_VERSION	1u
+#define CHAN_HDR	256u
+#define RX_OFF		64u
+#define TX_OFF		CHAN_HDR
+#define DEFAULT_RING	(256u << 10)
 #define DEFAULT_SPIN_US 50u
 /* Pauses between looks while spinning: doubling up to this many.  Looking
  * at once keeps latency near the cache-line limit; backing off keeps a
  * spinning reader from pulling the writer's index line away on every
  * store, which would halve a busy flow's rate. */
 #define SPIN_BACKOFF_MAX 16u
-#define LINK_BATCH 64 /* kicks read per call */
+#define LINK_BATCH	 64 /* kicks read per call */
 /* The most fds one sendmsg() can carry (SCM_MAX_FD in the kernel). */
 #define LINK_MAX_FDS 253
 
@@ -89,8 +89,8 @@ _Static_assert(offsetof(struct chan_hdr, ring_size) == 32, "layout");
 _Static_assert(RX_OFF + ISM_RING_CONS_AREA <= CHAN_HDR, "layout");
 
 /* Roles, and their bits in struct ism_chan.sleepers. */
-#define ROLE_RX 0
-#define ROLE_TX 1
+#define ROLE_RX		0
+#define ROLE_TX		1
 #define SLEEP_BIT(role) (1u << (role))
 
 /*
@@ -123,12 +123,12 @@ struct ism_chan {
 	const uint8_t *peer_map;
 	uint32_t ring_size, spin_us;
 
-	int link_rx;  /* our end: kicks and hang-ups arrive here */
-	int link_tx;  /* the other side's end: we kick on it */
+	int link_rx;	 /* our end: kicks and hang-ups arrive here */
+	int link_tx;	 /* the other side's end: we kick on it */
 	int export_link; /* local mode: the end to hand over */
-	int epfd;     /* for the caller: link_rx, link_tx (hang-up) */
+	int epfd;	 /* for the caller: link_rx, link_tx (hang-up) */
 	int sleep_fd[2]; /* per role: link_rx, link_tx, wake[role] */
-	int wake[2];  /* private eventfds: hand a kick to the other role */
+	int wake[2];	 /* private eventfds: hand a kick to the other role */
 	struct link_rxbuf *rxbuf[2]; /* per role */
 
 	struct ism_ring_tx *tx;
@@ -188,8 +188,9 @@ static size_t region_len(uint32_t ring)
 
 static int check_opts(const struct ism_chan_opts *in, struct ism_chan_opts *o)
 {
-	int r = ism_opts_copy(
-	    o, sizeof(*o), ISM_OPTS_SIZE_VER0(struct ism_chan_opts, name), in);
+	int r = ism_opts_copy(o, sizeof(*o),
+			      ISM_OPTS_SIZE_VER0(struct ism_chan_opts, name),
+			      in);
 
 	if (r < 0)
 		return r;
@@ -445,8 +446,10 @@ int ism_chan_local_create(const struct ism_chan_opts *opts,
 	if (!ch)
 		return r;
 	ch->own_len = region_len(o.ring_size);
-	ch->own_memfd = memfd_create("ism-chan", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (ch->own_memfd < 0 || ftruncate(ch->own_memfd, (off_t)ch->own_len) < 0 ||
+	ch->own_memfd =
+		memfd_create("ism-chan", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (ch->own_memfd < 0 ||
+	    ftruncate(ch->own_memfd, (off_t)ch->own_len) < 0 ||
 	    fcntl(ch->own_memfd, F_ADD_SEALS,
 		  F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
 		r = -errno;
@@ -605,8 +608,8 @@ static bool drain_link(struct ism_chan *ch, int role)
 	int r;
 
 	for (int i = 0; i < LINK_BATCH; i++) {
-		b->iov[i] = (struct iovec){ .iov_base = &b->data[i],
-					    .iov_len = 1 };
+		b->iov[i] =
+			(struct iovec){ .iov_base = &b->data[i], .iov_len = 1 };
 		b->mm[i] = (struct mmsghdr){
 			.msg_hdr = { .msg_iov = &b->iov[i],
 				     .msg_iovlen = 1,
@@ -799,8 +802,8 @@ static int wait_room(struct ism_chan *ch, size_t len, int flags,
 	return 0;
 }
 
-static int send_common(struct ism_chan *ch, const struct iovec *iov,
-		       int iovcnt, int flags)
+static int send_common(struct ism_chan *ch, const struct iovec *iov, int iovcnt,
+		       int flags)
 {
 	struct spin sp = { 0, 0 };
 	size_t total = 0;
@@ -899,8 +902,7 @@ int ism_chan_commit(struct ism_chan *ch, int flags)
 /* ---- receiving ---- */
 
 /* Next message in place: 1, or -errno (-EAGAIN only with DONTWAIT). */
-static int next_msg(struct ism_chan *ch, const void **p, size_t *len,
-		    int flags)
+static int next_msg(struct ism_chan *ch, const void **p, size_t *len, int flags)
 {
 	struct spin sp = { 0, 0 };
 
@@ -925,8 +927,7 @@ static int next_msg(struct ism_chan *ch, const void **p, size_t *len,
 			r = ism_ring_peek(ch->rx, p, len);
 			if (r == 1)
 				return 1;
-			return r == -EPIPE ? -ESHUTDOWN
-					   : (r < 0 ? r : -EPIPE);
+			return r == -EPIPE ? -ESHUTDOWN : (r < 0 ? r : -EPIPE);
 		}
 		if (flags & ISM_F_DONTWAIT) {
 			r = ism_ring_rx_arm(ch->rx);

@@ -43,7 +43,8 @@ static int hostile_region(const uint8_t *data, size_t size)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct ism_chan_opts o = { .size = sizeof(o), .ring_size = 4096,
+	struct ism_chan_opts o = { .size = sizeof(o),
+				   .ring_size = 4096,
 				   .spin_us = ISM_CHAN_NO_SPIN };
 	struct ism_chan *ch;
 	uint8_t buf[4096];

@@ -26,8 +26,8 @@
  * starts (@v01: the 0.1 size on LP64). */
 #define OUT_STRUCT(type, bytes, v01)                                           \
 	_Static_assert(offsetof(struct type, reserved) +                       \
-			       sizeof(((struct type *)0)->reserved) ==         \
-			   sizeof(struct type),                                \
+				       sizeof(((struct type *)0)->reserved) == \
+			       sizeof(struct type),                            \
 		       #type ": the reserved tail ends it");                   \
 	_Static_assert(!LP64 || sizeof(struct type) == (bytes),                \
 		       #type ": size changed");                                \
@@ -52,8 +52,8 @@ OUT_STRUCT(ism_ivshmem_layout, 56, 24);
 #define OPTS_STRUCT(type, last, ver0, bytes)                                   \
 	_Static_assert(offsetof(struct type, size) == 0,                       \
 		       #type ": size first");                                  \
-	_Static_assert(!LP64 ||                                                \
-			   ISM_OPTS_SIZE_VER0(struct type, last) == (ver0),    \
+	_Static_assert(!LP64 || ISM_OPTS_SIZE_VER0(struct type, last) ==       \
+					(ver0),                                \
 		       #type ": first version changed");                       \
 	_Static_assert(!LP64 || sizeof(struct type) == (bytes),                \
 		       #type ": size changed")
@@ -70,7 +70,7 @@ _Static_assert(sizeof(struct ism_stream_addr) == 24, "stream address");
 
 /* The flags kept the values the 0.1 ISM_MSG_* names had. */
 _Static_assert(ISM_F_DONTWAIT == 0x1 && ISM_F_MORE == 0x2 &&
-		   ISM_F_WAITALL == 0x4,
+		       ISM_F_WAITALL == 0x4,
 	       "I/O flag values");
 
 /* Each options struct as libism takes it (ism_opts_copy()): the first
@@ -81,7 +81,7 @@ _Static_assert(ISM_F_DONTWAIT == 0x1 && ISM_F_MORE == 0x2 &&
 		struct {                                                       \
 			struct type o;                                         \
 			uint64_t newer;                                        \
-		} in = {.o = {.size = 0}};                                     \
+		} in = { .o = { .size = 0 } };                                 \
 		struct type out;                                               \
 		size_t ver0 = ISM_OPTS_SIZE_VER0(struct type, last);           \
                                                                                \
@@ -113,7 +113,7 @@ static void test_opts(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_opts),
+		cmocka_unit_test(test_opts),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

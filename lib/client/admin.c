@@ -56,8 +56,8 @@ static int list_call(struct ism_conn *c, uint16_t type, uint64_t region,
 	if (e >= 0) {
 		switch (type) {
 		case ISM_MSG_LIST_PEERS:
-			e = ism_proto_get_peers_rep(&rep.rb, next, out,
-						    req.max, &n);
+			e = ism_proto_get_peers_rep(&rep.rb, next, out, req.max,
+						    &n);
 			break;
 		case ISM_MSG_LIST_REGIONS:
 			e = ism_proto_get_regions_rep(&rep.rb, next, out,
@@ -68,8 +68,8 @@ static int list_call(struct ism_conn *c, uint16_t type, uint64_t region,
 						      req.max, &n);
 			break;
 		default:
-			e = ism_proto_get_refs_rep(&rep.rb, next, out,
-						   req.max, &n);
+			e = ism_proto_get_refs_rep(&rep.rb, next, out, req.max,
+						   &n);
 			break;
 		}
 		reply_close_fds(&rep);
@@ -146,8 +146,7 @@ int ism_admin_destroy(struct ism_conn *c, uint64_t id)
 	if (e >= 0)
 		e = conn_call_locked(c, (size_t)e, NULL, 0, &rep);
 	if (e >= 0) {
-		e = ism_proto_get_count_rep(&rep.rb, &n) < 0 ? -EPROTO
-							      : (int)n;
+		e = ism_proto_get_count_rep(&rep.rb, &n) < 0 ? -EPROTO : (int)n;
 		reply_close_fds(&rep);
 		if (e >= 0)
 			region_mark_gone_locked(c, id);

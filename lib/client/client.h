@@ -73,7 +73,7 @@ struct ism_conn {
 	struct ism_list regions;
 	struct ism_map by_id;
 
-	uint8_t *rx; /* ISM_WIRE_MAX_MSG */
+	uint8_t *rx;  /* ISM_WIRE_MAX_MSG */
 	uint8_t *tx;  /* ISM_WIRE_MAX_MSG: the request being made */
 	uint8_t *rtx; /* ISM_WIRE_MAX_MSG: reconnection's own requests */
 };

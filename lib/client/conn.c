@@ -20,10 +20,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DEFAULT_TIMEOUT_MS 10000
+#define DEFAULT_TIMEOUT_MS   10000
 #define DEFAULT_RECONNECT_MS 30000
-#define BACKOFF_MIN_MS 10u
-#define BACKOFF_MAX_MS 1000u
+#define BACKOFF_MIN_MS	     10u
+#define BACKOFF_MAX_MS	     1000u
 
 static void conn_lost_locked(struct ism_conn *c, int err);
 static int reconnect_locked(struct ism_conn *c);
@@ -424,8 +424,7 @@ static void conn_lost_locked(struct ism_conn *c, int err)
 	c->state = CONN_DEAD;
 	/* ismd (or its successor) has destroyed what we owned and dropped
 	 * what we referenced: say so on every handle. */
-	ism_list_for_each_safe(pos, tmp, &c->regions)
-	{
+	ism_list_for_each_safe (pos, tmp, &c->regions) {
 		struct ism_region *r =
 			ism_container_of(pos, struct ism_region, link_node);
 
@@ -467,8 +466,8 @@ static int reregister_locked(struct ism_conn *c)
 		req->n = 0;
 		for (; pos != &c->regions && req->n < ISM_REGISTER_MAX;
 		     pos = pos->next) {
-			struct ism_region *g =
-				ism_container_of(pos, struct ism_region, link_node);
+			struct ism_region *g = ism_container_of(
+				pos, struct ism_region, link_node);
 			struct ism_register_ent *e = &req->ent[req->n];
 
 			if (!g->is_owner || g->gone || g->fd < 0)
@@ -539,8 +538,8 @@ static int reattach_all_locked(struct ism_conn *c)
 		req->n = 0;
 		for (; pos != &c->regions && req->n < ISM_REATTACH_MAX;
 		     pos = pos->next) {
-			struct ism_region *g =
-				ism_container_of(pos, struct ism_region, link_node);
+			struct ism_region *g = ism_container_of(
+				pos, struct ism_region, link_node);
 			struct ism_reattach_ent *e = &req->ent[req->n];
 
 			if (g->is_owner || g->gone)
@@ -604,11 +603,10 @@ static int reconnect_once_locked(struct ism_conn *c)
 	if (!resumed) {
 		/* A new identity: ismd could not vouch for the old one, so
 		 * nothing we held can be claimed again. */
-		ism_list_for_each_safe(pos, tmp, &c->regions)
-		{
-			lose_region_locked(c, ism_container_of(
-						      pos, struct ism_region,
-						      link_node));
+		ism_list_for_each_safe (pos, tmp, &c->regions) {
+			lose_region_locked(
+				c, ism_container_of(pos, struct ism_region,
+						    link_node));
 		}
 	} else {
 		r = reregister_locked(c);
@@ -652,7 +650,8 @@ static int reconnect_locked(struct ism_conn *c)
 			return -EPIPE;
 		}
 		struct timespec ts = { .tv_sec = 0,
-				       .tv_nsec = (long)c->backoff_ms * 1000000L };
+				       .tv_nsec =
+					       (long)c->backoff_ms * 1000000L };
 
 		nanosleep(&ts, NULL);
 		c->backoff_ms = ISM_MIN(c->backoff_ms * 2, BACKOFF_MAX_MS);
@@ -668,8 +667,8 @@ int ism_conn_open(const char *path, const struct ism_conn_opts *opts,
 
 	*out = NULL;
 	r = ism_opts_copy(
-	    &o, sizeof(o),
-	    ISM_OPTS_SIZE_VER0(struct ism_conn_opts, reconnect_ms), opts);
+		&o, sizeof(o),
+		ISM_OPTS_SIZE_VER0(struct ism_conn_opts, reconnect_ms), opts);
 	if (r < 0)
 		return r;
 	if (o.name && strlen(o.name) > ISM_NAME_MAX)
@@ -685,8 +684,8 @@ int ism_conn_open(const char *path, const struct ism_conn_opts *opts,
 	c->sock = c->epfd = c->timerfd = c->pendfd = c->doorbell = -1;
 	c->flags = o.flags;
 	c->timeout_ms = o.timeout_ms > 0 ? o.timeout_ms : DEFAULT_TIMEOUT_MS;
-	c->reconnect_ms = o.reconnect_ms > 0 ? o.reconnect_ms
-					     : DEFAULT_RECONNECT_MS;
+	c->reconnect_ms =
+		o.reconnect_ms > 0 ? o.reconnect_ms : DEFAULT_RECONNECT_MS;
 	ism_strlcpy(c->name, o.name ? o.name : "", sizeof(c->name));
 	ism_list_init(&c->regions);
 	ism_map_init(&c->by_id);
@@ -708,7 +707,8 @@ int ism_conn_open(const char *path, const struct ism_conn_opts *opts,
 		goto fail;
 	}
 	c->epfd = epoll_create1(EPOLL_CLOEXEC);
-	c->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	c->timerfd =
+		timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	c->pendfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (c->epfd < 0 || c->timerfd < 0 || c->pendfd < 0) {
 		r = -errno;
@@ -753,8 +753,7 @@ void ism_conn_close(struct ism_conn *c)
 	 * drops our references when it sees the hang-up. */
 	ism_close_fd(&c->sock);
 	c->state = CONN_DEAD;
-	ism_list_for_each_safe(pos, tmp, &c->regions)
-	{
+	ism_list_for_each_safe (pos, tmp, &c->regions) {
 		int link = region_free_locked(
 			ism_container_of(pos, struct ism_region, link_node));
 
@@ -802,8 +801,8 @@ static int process_locked(struct ism_conn *c)
 		r = reconnect_once_locked(c);
 		if (r == -EAGAIN && ism_now_ns() < c->reconnect_deadline) {
 			arm_timer(c, c->backoff_ms);
-			c->backoff_ms = ISM_MIN(c->backoff_ms * 2,
-						BACKOFF_MAX_MS);
+			c->backoff_ms =
+				ISM_MIN(c->backoff_ms * 2, BACKOFF_MAX_MS);
 		} else if (r < 0) {
 			give_up_locked(c);
 		}
@@ -874,9 +873,10 @@ int ism_conn_next_event(struct ism_conn *c, struct ism_event *ev)
 int ism_conn_wait_event(struct ism_conn *c, struct ism_event *ev,
 			int timeout_ms)
 {
-	uint64_t deadline = timeout_ms < 0 ? UINT64_MAX
-					   : ism_now_ns() +
-						     (uint64_t)timeout_ms * 1000000ull;
+	uint64_t deadline =
+		timeout_ms < 0
+			? UINT64_MAX
+			: ism_now_ns() + (uint64_t)timeout_ms * 1000000ull;
 
 	for (;;) {
 		struct pollfd p = { .fd = c->epfd, .events = POLLIN };

@@ -28,7 +28,7 @@ struct ism_ivshmem {
 		uint32_t id;
 		ino_t ino;
 		void *map;
-	} *others;
+	} * others;
 	uint32_t n_others;
 };
 
@@ -110,8 +110,8 @@ int ism_ivshmem_ring(struct ism_conn *c, uint32_t domain, uint32_t peer,
 	struct reply rep;
 	int e;
 
-	if (peer > 0xffff || vector >= ISM_IVSHMEM_MAX_VECTORS ||
-	    domain == 0 || domain > ISM_IVSH_DOMAINS_MAX)
+	if (peer > 0xffff || vector >= ISM_IVSHMEM_MAX_VECTORS || domain == 0 ||
+	    domain > ISM_IVSH_DOMAINS_MAX)
 		return -EINVAL;
 	pthread_mutex_lock(&c->lock);
 	e = call(c, ISM_MSG_IVSH_RING, &req, &rep);
@@ -124,8 +124,9 @@ int ism_ivshmem_ring(struct ism_conn *c, uint32_t domain, uint32_t peer,
 }
 
 /* Take the eventfds of a JOIN or VECTORS reply (fds after @skip). */
-static int take_vectors(struct ism_ivshmem *m, const struct ism_ivsh_join_rep *r,
-			struct reply *rep, unsigned skip)
+static int take_vectors(struct ism_ivshmem *m,
+			const struct ism_ivsh_join_rep *r, struct reply *rep,
+			unsigned skip)
 {
 	if (rep->nfds != skip + r->n || r->first + r->n > m->vectors)
 		return -EPROTO;
@@ -238,8 +239,8 @@ uint64_t ism_ivshmem_size(struct ism_ivshmem *m)
 int ism_ivshmem_map(struct ism_ivshmem *m, void **addr)
 {
 	if (!m->map) {
-		void *p = mmap(NULL, m->size, PROT_READ | PROT_WRITE, MAP_SHARED,
-			       m->memfd, 0);
+		void *p = mmap(NULL, m->size, PROT_READ | PROT_WRITE,
+			       MAP_SHARED, m->memfd, 0);
 
 		if (p == MAP_FAILED)
 			return -errno;

@@ -552,9 +552,9 @@ int ism_region_close(struct ism_region *r)
 	c = r->c;
 	pthread_mutex_lock(&c->lock);
 	if (!r->gone && c->state == CONN_UP) {
-		e = count_call_locked(c, r->is_owner ? ISM_MSG_DESTROY
-						     : ISM_MSG_DETACH,
-				      r->id, NULL);
+		e = count_call_locked(
+			c, r->is_owner ? ISM_MSG_DESTROY : ISM_MSG_DETACH,
+			r->id, NULL);
 		if (e > 0)
 			e = 0;
 	} else if (r->gone && !r->is_owner && r->fd >= 0 &&

@@ -75,7 +75,9 @@ int conn_stream_update(struct ism_conn *c, uint64_t id, uint32_t gen,
 		       uint32_t path, uint32_t reason)
 {
 	struct ism_stream_update_req req = {
-		.id = id, .path = path, .reason = reason,
+		.id = id,
+		.path = path,
+		.reason = reason,
 	};
 	struct ism_wbuf b;
 	int e;

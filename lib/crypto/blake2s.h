@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ISM_BLAKE2S_BLOCK 64u
+#define ISM_BLAKE2S_BLOCK   64u
 #define ISM_BLAKE2S_OUT_MAX 32u
 #define ISM_BLAKE2S_KEY_MAX 32u
 

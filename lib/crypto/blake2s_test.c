@@ -26,7 +26,8 @@ static void test_abc(void **state)
 	/* RFC 7693, Appendix B. */
 	assert_int_equal(ism_blake2s(out, 32, NULL, 0, "abc", 3), 0);
 	hex_is(out, 32,
-	       "508c5e8c327c14e2e1a72ba34eeb452f37458b209ed63a294d999b4c86675982");
+	       "508c5e8c327c14e2e1a72ba34eeb452f37458b209ed63a294d999b4c8667598"
+	       "2");
 }
 
 static void test_keyed_empty(void **state)
@@ -39,7 +40,8 @@ static void test_keyed_empty(void **state)
 	/* The reference implementation's keyed test vector, input empty. */
 	assert_int_equal(ism_blake2s(out, 32, key, 32, "", 0), 0);
 	hex_is(out, 32,
-	       "48a8997da407876b3d79c0d92325ad3b89cbb754d86ab71aee047ad345fd2c49");
+	       "48a8997da407876b3d79c0d92325ad3b89cbb754d86ab71aee047ad345fd2c4"
+	       "9");
 }
 
 static void seq(uint8_t *out, size_t len, uint32_t seed)
@@ -76,7 +78,8 @@ static void test_selftest(void **state)
 	}
 	ism_blake2s_final(&c, out);
 	hex_is(out, 32,
-	       "6a411f08ce25adcdfb02aba641451cec53c598b24f4fc787fbdc88797f4c1dfe");
+	       "6a411f08ce25adcdfb02aba641451cec53c598b24f4fc787fbdc88797f4c1df"
+	       "e");
 }
 
 static void test_streaming_equals_oneshot(void **state)

@@ -32,7 +32,7 @@
 
 /* Message types: one per row of messages.def. */
 enum ism_msg_type {
-#define ISM_REQ(NAME, type, ...) ISM_MSG_##NAME = type,
+#define ISM_REQ(NAME, type, ...)   ISM_MSG_##NAME = type,
 #define ISM_EVENT(NAME, type, ...) ISM_MSG_##NAME = type,
 #include "messages.def"
 #undef ISM_REQ
@@ -60,26 +60,26 @@ enum ism_msg_type {
 
 /* HELLO request flags. */
 #define ISM_HELLO_F_DOORBELL 0x1u /* one fd attached: the doorbell eventfd */
-#define ISM_HELLO_F_RESUME 0x2u	  /* resume_id/resume_proof are valid */
-#define ISM_HELLO_F_KNOWN 0x3u
+#define ISM_HELLO_F_RESUME   0x2u /* resume_id/resume_proof are valid */
+#define ISM_HELLO_F_KNOWN    0x3u
 /* HELLO reply flags. */
-#define ISM_HELLO_R_ADMIN 0x1u
-#define ISM_HELLO_R_RESUMED 0x2u
+#define ISM_HELLO_R_ADMIN      0x1u
+#define ISM_HELLO_R_RESUMED    0x2u
 #define ISM_HELLO_R_RECOVERING 0x4u
 
 /* ALLOC flags: enum ism_alloc_flags.  Reply flags: */
 #define ISM_ALLOC_F_KNOWN                                                      \
-	(ISM_ALLOC_HUGETLB | ISM_ALLOC_HUGETLB_REQUIRED | ISM_ALLOC_POPULATE |  \
+	(ISM_ALLOC_HUGETLB | ISM_ALLOC_HUGETLB_REQUIRED | ISM_ALLOC_POPULATE | \
 	 ISM_ALLOC_LINGER | ISM_ALLOC_LINK)
 /* ALLOC reply and REGISTER entry flags. */
-#define ISM_RFLAG_HUGE 0x1u
+#define ISM_RFLAG_HUGE	 0x1u
 #define ISM_RFLAG_LINGER 0x2u
-#define ISM_RFLAG_KNOWN (ISM_RFLAG_HUGE | ISM_RFLAG_LINGER)
+#define ISM_RFLAG_KNOWN	 (ISM_RFLAG_HUGE | ISM_RFLAG_LINGER)
 /* ATTACH flags: enum ism_attach_flags.  Reply flags: */
 #define ISM_ATTACH_F_KNOWN ISM_ATTACH_NOFD
-#define ISM_ATTACH_R_NOFD 0x1u
-#define ISM_ATTACH_R_HUGE 0x2u
-#define ISM_ATTACH_R_LINK 0x4u /* a second fd: the owner's link socket */
+#define ISM_ATTACH_R_NOFD  0x1u
+#define ISM_ATTACH_R_HUGE  0x2u
+#define ISM_ATTACH_R_LINK  0x4u /* a second fd: the owner's link socket */
 
 struct ism_acl {
 	uint32_t n_peers, n_uids;
@@ -193,7 +193,7 @@ struct ism_stream_update_req {
 
 /* ivshmem domains. */
 #define ISM_IVSH_DOMAINS_MAX 16u
-#define ISM_IVSH_PEERS_MAX 256u
+#define ISM_IVSH_PEERS_MAX   256u
 /* Eventfds in one JOIN or VECTORS reply (JOIN also carries the memory). */
 #define ISM_IVSH_FDS_PER_MSG 15u
 
@@ -288,12 +288,14 @@ void ism_proto_put_hello_req(struct ism_wbuf *b, const struct ism_hello_req *m);
 int ism_proto_get_hello_req(struct ism_rbuf *b, struct ism_hello_req *m);
 void ism_proto_put_alloc_req(struct ism_wbuf *b, const struct ism_alloc_req *m);
 int ism_proto_get_alloc_req(struct ism_rbuf *b, struct ism_alloc_req *m);
-void ism_proto_put_attach_req(struct ism_wbuf *b, const struct ism_attach_req *m);
+void ism_proto_put_attach_req(struct ism_wbuf *b,
+			      const struct ism_attach_req *m);
 int ism_proto_get_attach_req(struct ism_rbuf *b, struct ism_attach_req *m);
 /* DETACH and DESTROY carry one region id. */
 void ism_proto_put_region_req(struct ism_wbuf *b, uint64_t region);
 int ism_proto_get_region_req(struct ism_rbuf *b, uint64_t *region);
-void ism_proto_put_notify_req(struct ism_wbuf *b, const struct ism_notify_req *m);
+void ism_proto_put_notify_req(struct ism_wbuf *b,
+			      const struct ism_notify_req *m);
 int ism_proto_get_notify_req(struct ism_rbuf *b, struct ism_notify_req *m);
 void ism_proto_put_read_req(struct ism_wbuf *b, const struct ism_read_req *m);
 int ism_proto_get_read_req(struct ism_rbuf *b, struct ism_read_req *m);
@@ -339,7 +341,8 @@ void ism_proto_put_hello_rep(struct ism_wbuf *b, const struct ism_hello_rep *m);
 int ism_proto_get_hello_rep(struct ism_rbuf *b, struct ism_hello_rep *m);
 void ism_proto_put_alloc_rep(struct ism_wbuf *b, const struct ism_alloc_rep *m);
 int ism_proto_get_alloc_rep(struct ism_rbuf *b, struct ism_alloc_rep *m);
-void ism_proto_put_attach_rep(struct ism_wbuf *b, const struct ism_attach_rep *m);
+void ism_proto_put_attach_rep(struct ism_wbuf *b,
+			      const struct ism_attach_rep *m);
 int ism_proto_get_attach_rep(struct ism_rbuf *b, struct ism_attach_rep *m);
 /* DESTROY, NOTIFY and WRITE replies carry one count. */
 void ism_proto_put_count_rep(struct ism_wbuf *b, uint32_t count);
@@ -364,7 +367,8 @@ void ism_proto_put_refs_rep(struct ism_wbuf *b, uint64_t next,
 			    const struct ism_ref_entry *e, uint32_t n);
 int ism_proto_get_refs_rep(struct ism_rbuf *b, uint64_t *next,
 			   struct ism_ref_entry *e, uint32_t cap, uint32_t *n);
-void ism_proto_put_stream_rep(struct ism_wbuf *b, const struct ism_stream_rep *m);
+void ism_proto_put_stream_rep(struct ism_wbuf *b,
+			      const struct ism_stream_rep *m);
 int ism_proto_get_stream_rep(struct ism_rbuf *b, struct ism_stream_rep *m);
 void ism_proto_put_streams_rep(struct ism_wbuf *b, uint64_t next,
 			       const struct ism_stream_info *e, uint32_t n);
@@ -372,9 +376,11 @@ int ism_proto_get_streams_rep(struct ism_rbuf *b, uint64_t *next,
 			      struct ism_stream_info *e, uint32_t cap,
 			      uint32_t *n);
 void ism_proto_put_ivsh_list_rep(struct ism_wbuf *b,
-				  const struct ism_ivshmem_domain *e, uint32_t n);
-int ism_proto_get_ivsh_list_rep(struct ism_rbuf *b, struct ism_ivshmem_domain *e,
-				uint32_t cap, uint32_t *n);
+				 const struct ism_ivshmem_domain *e,
+				 uint32_t n);
+int ism_proto_get_ivsh_list_rep(struct ism_rbuf *b,
+				struct ism_ivshmem_domain *e, uint32_t cap,
+				uint32_t *n);
 void ism_proto_put_ivsh_peers_rep(struct ism_wbuf *b,
 				  const struct ism_ivshmem_peer *e, uint32_t n);
 int ism_proto_get_ivsh_peers_rep(struct ism_rbuf *b, struct ism_ivshmem_peer *e,
@@ -382,7 +388,8 @@ int ism_proto_get_ivsh_peers_rep(struct ism_rbuf *b, struct ism_ivshmem_peer *e,
 /* IVSH_JOIN and IVSH_VECTORS replies (VECTORS: domain/id/vectors/size 0). */
 void ism_proto_put_ivsh_join_rep(struct ism_wbuf *b,
 				 const struct ism_ivsh_join_rep *m);
-int ism_proto_get_ivsh_join_rep(struct ism_rbuf *b, struct ism_ivsh_join_rep *m);
+int ism_proto_get_ivsh_join_rep(struct ism_rbuf *b,
+				struct ism_ivsh_join_rep *m);
 /* IVSH_LAYOUT reply (fds: the state table, our output section). */
 struct ism_ivsh_layout_rep {
 	uint32_t layout; /* 1 or 2 */
@@ -417,7 +424,8 @@ int ism_proto_get_batch_rep(struct ism_rbuf *b, struct ism_batch_rep *m);
 void ism_proto_put_event(struct ism_wbuf *b, const struct ism_event *ev);
 void ism_proto_put_ev_notify(struct ism_wbuf *b, uint64_t region,
 			     uint64_t sender, uint64_t value, uint32_t count);
-void ism_proto_put_ev_gone(struct ism_wbuf *b, uint64_t region, uint32_t reason);
+void ism_proto_put_ev_gone(struct ism_wbuf *b, uint64_t region,
+			   uint32_t reason);
 void ism_proto_put_ev_attached(struct ism_wbuf *b, uint64_t region,
 			       uint64_t peer, uint32_t access);
 void ism_proto_put_ev_detached(struct ism_wbuf *b, uint64_t region,
@@ -427,6 +435,7 @@ void ism_proto_put_ev_watch(struct ism_wbuf *b, uint32_t kind, uint32_t reason,
 			    uint64_t peer, uint64_t region, uint64_t size,
 			    uint32_t uid, uint32_t pid, const char *name);
 void ism_proto_put_ev_shutdown(struct ism_wbuf *b, uint32_t reason);
-int ism_proto_get_event(struct ism_rbuf *b, uint16_t type, struct ism_event *ev);
+int ism_proto_get_event(struct ism_rbuf *b, uint16_t type,
+			struct ism_event *ev);
 
 #endif

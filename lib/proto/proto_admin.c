@@ -294,21 +294,15 @@ void ism_proto_put_event(struct ism_wbuf *b, const struct ism_event *ev)
 	case ISM_EV_PEER_DETACHED:
 		ism_proto_put_ev_detached(b, ev->region, ev->peer, ev->reason);
 		break;
-	case ISM_EV_OVERFLOW:
-		ism_proto_put_ev_overflow(b, ev->count);
-		break;
+	case ISM_EV_OVERFLOW: ism_proto_put_ev_overflow(b, ev->count); break;
 	case ISM_EV_WATCH:
 		ism_proto_put_ev_watch(b, ev->watch.kind, ev->reason, ev->peer,
 				       ev->region, ev->watch.size,
 				       ev->watch.uid, ev->watch.pid,
 				       ev->watch.name);
 		break;
-	case ISM_EV_SHUTDOWN:
-		ism_proto_put_ev_shutdown(b, ev->reason);
-		break;
-	default:
-		b->err = -EINVAL;
-		break;
+	case ISM_EV_SHUTDOWN: ism_proto_put_ev_shutdown(b, ev->reason); break;
+	default: b->err = -EINVAL; break;
 	}
 }
 
@@ -380,8 +374,7 @@ int ism_proto_get_event(struct ism_rbuf *b, uint16_t type, struct ism_event *ev)
 		ev->reason = ism_rbuf_le32(b);
 		proto_reserved32(b, &bad);
 		break;
-	default:
-		return -EBADMSG;
+	default: return -EBADMSG;
 	}
 	return proto_finish(b, bad);
 }

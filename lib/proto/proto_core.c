@@ -11,7 +11,10 @@ void ism_proto_begin(struct ism_wbuf *b, void *buf, size_t cap, uint16_t type,
 		     uint16_t flags, uint32_t seq, uint32_t status)
 {
 	struct ism_wire_hdr h = {
-		.type = type, .flags = flags, .seq = seq, .len = 0,
+		.type = type,
+		.flags = flags,
+		.seq = seq,
+		.len = 0,
 		.status = status,
 	};
 
@@ -85,7 +88,7 @@ void proto_put_list_head(struct ism_wbuf *b, uint64_t next, uint32_t n)
 }
 
 int proto_get_list_head(struct ism_rbuf *b, uint64_t *next, uint32_t cap,
-			 uint32_t *n, int *bad)
+			uint32_t *n, int *bad)
 {
 	*next = ism_rbuf_le64(b);
 	*n = ism_rbuf_le32(b);
@@ -98,7 +101,6 @@ int proto_get_list_head(struct ism_rbuf *b, uint64_t *next, uint32_t cap,
 	}
 	return 0;
 }
-
 
 /* ---- HELLO ---- */
 

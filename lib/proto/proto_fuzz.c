@@ -61,7 +61,8 @@ static void extra(uint16_t type, bool reply, struct ism_rbuf *b)
 		    (p < b->p || p + n > b->p + b->len))
 			__builtin_trap();
 	} else if (reply && type == ISM_MSG_LIST_PEERS) {
-		if (ism_proto_get_peers_rep(b, &next, peers, 3, &n) == 0 && n > 3)
+		if (ism_proto_get_peers_rep(b, &next, peers, 3, &n) == 0 &&
+		    n > 3)
 			__builtin_trap();
 	} else if (reply && type == ISM_MSG_LIST_STREAMS) {
 		if (ism_proto_get_streams_rep(b, &next, streams, 2, &n) == 0 &&

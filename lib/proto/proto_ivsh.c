@@ -35,23 +35,16 @@ int ism_proto_get_ivsh_req(struct ism_rbuf *b, uint16_t type,
 	switch (type) {
 	case ISM_MSG_IVSH_PEERS:
 	case ISM_MSG_IVSH_LEAVE:
-	case ISM_MSG_IVSH_LAYOUT:
-		bad |= m->a != 0 || m->b != 0;
-		break;
-	case ISM_MSG_IVSH_SECTIONS:
-		bad |= m->a > 0xffff || m->b != 0;
-		break;
-	case ISM_MSG_IVSH_STATE:
-		bad |= m->b != 0;
-		break;
+	case ISM_MSG_IVSH_LAYOUT: bad |= m->a != 0 || m->b != 0; break;
+	case ISM_MSG_IVSH_SECTIONS: bad |= m->a > 0xffff || m->b != 0; break;
+	case ISM_MSG_IVSH_STATE: bad |= m->b != 0; break;
 	case ISM_MSG_IVSH_VECTORS:
 		bad |= m->a >= ISM_IVSHMEM_MAX_VECTORS || m->b != 0;
 		break;
 	case ISM_MSG_IVSH_RING:
 		bad |= m->a > 0xffff || m->b >= ISM_IVSHMEM_MAX_VECTORS;
 		break;
-	default:
-		bad = 1;
+	default: bad = 1;
 	}
 	return proto_finish(b, bad);
 }
@@ -84,8 +77,9 @@ void ism_proto_put_ivsh_list_rep(struct ism_wbuf *b,
 	}
 }
 
-int ism_proto_get_ivsh_list_rep(struct ism_rbuf *b, struct ism_ivshmem_domain *e,
-				uint32_t cap, uint32_t *n)
+int ism_proto_get_ivsh_list_rep(struct ism_rbuf *b,
+				struct ism_ivshmem_domain *e, uint32_t cap,
+				uint32_t *n)
 {
 	int bad = 0;
 

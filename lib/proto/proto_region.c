@@ -79,8 +79,8 @@ int ism_proto_get_alloc_rep(struct ism_rbuf *b, struct ism_alloc_rep *m)
 	m->max_access = ism_rbuf_le32(b);
 	ism_rbuf_bytes(b, m->token, ISM_TOKEN_SIZE);
 	ism_rbuf_bytes(b, m->proof, ISM_PROOF_SIZE);
-	if (m->region == 0 || alloc_fields_bad(m->size, m->flags,
-					       ISM_RFLAG_KNOWN, m->max_access))
+	if (m->region == 0 ||
+	    alloc_fields_bad(m->size, m->flags, ISM_RFLAG_KNOWN, m->max_access))
 		bad = 1;
 	if (page_size_bad(m->page_size, m->size) || m->huge_errno > 4095)
 		bad = 1;
@@ -89,7 +89,8 @@ int ism_proto_get_alloc_rep(struct ism_rbuf *b, struct ism_alloc_rep *m)
 
 /* ---- ATTACH ---- */
 
-void ism_proto_put_attach_req(struct ism_wbuf *b, const struct ism_attach_req *m)
+void ism_proto_put_attach_req(struct ism_wbuf *b,
+			      const struct ism_attach_req *m)
 {
 	ism_wbuf_bytes(b, m->token, ISM_TOKEN_SIZE);
 	ism_wbuf_le32(b, m->access);
@@ -108,7 +109,8 @@ int ism_proto_get_attach_req(struct ism_rbuf *b, struct ism_attach_req *m)
 	return proto_finish(b, bad);
 }
 
-void ism_proto_put_attach_rep(struct ism_wbuf *b, const struct ism_attach_rep *m)
+void ism_proto_put_attach_rep(struct ism_wbuf *b,
+			      const struct ism_attach_rep *m)
 {
 	ism_wbuf_le64(b, m->region);
 	ism_wbuf_le64(b, m->size);
@@ -156,7 +158,8 @@ int ism_proto_get_region_req(struct ism_rbuf *b, uint64_t *region)
 	return proto_finish(b, *region == 0);
 }
 
-void ism_proto_put_notify_req(struct ism_wbuf *b, const struct ism_notify_req *m)
+void ism_proto_put_notify_req(struct ism_wbuf *b,
+			      const struct ism_notify_req *m)
 {
 	ism_wbuf_le64(b, m->region);
 	ism_wbuf_le64(b, m->value);
@@ -287,9 +290,9 @@ int ism_proto_get_register_req(struct ism_rbuf *b, struct ism_register_req *m)
 		ism_rbuf_str(b, e->name, sizeof(e->name), ISM_NAME_MAX);
 		if (b->err)
 			return b->err;
-		if (e->region == 0 || alloc_fields_bad(e->size, e->flags,
-						       ISM_RFLAG_KNOWN,
-						       e->max_access))
+		if (e->region == 0 ||
+		    alloc_fields_bad(e->size, e->flags, ISM_RFLAG_KNOWN,
+				     e->max_access))
 			bad = 1;
 	}
 	return proto_finish(b, bad);

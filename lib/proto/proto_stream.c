@@ -52,11 +52,8 @@ static void get_saddr(struct ism_rbuf *b, struct ism_stream_addr *a, int *bad)
 		if (a->scope_id || !zero_tail)
 			*bad = 1;
 		break;
-	case 6:
-		a->family = AF_INET6;
-		break;
-	default:
-		*bad = 1;
+	case 6: a->family = AF_INET6; break;
+	default: *bad = 1;
 	}
 }
 
@@ -132,8 +129,8 @@ int ism_proto_get_stream_update_req(struct ism_rbuf *b,
 	m->path = ism_rbuf_le32(b);
 	m->reason = ism_rbuf_le32(b);
 	/* A settled path: shared memory with no reason, or TCP with one. */
-	return proto_finish(b, m->id == 0 ||
-				 !((m->path == ISM_STREAM_SHM && !m->reason) ||
+	return proto_finish(
+		b, m->id == 0 || !((m->path == ISM_STREAM_SHM && !m->reason) ||
 				   (m->path == ISM_STREAM_TCP && m->reason &&
 				    m->reason <= ISM_SR_MAX)));
 }
@@ -144,7 +141,8 @@ static bool path_reason_valid(uint32_t path, uint32_t reason)
 	       (path == ISM_STREAM_TCP || reason == 0);
 }
 
-void ism_proto_put_stream_rep(struct ism_wbuf *b, const struct ism_stream_rep *m)
+void ism_proto_put_stream_rep(struct ism_wbuf *b,
+			      const struct ism_stream_rep *m)
 {
 	ism_wbuf_le64(b, m->id);
 	ism_wbuf_le64(b, m->partner);
@@ -158,8 +156,9 @@ int ism_proto_get_stream_rep(struct ism_rbuf *b, struct ism_stream_rep *m)
 	m->partner = ism_rbuf_le64(b);
 	m->path = ism_rbuf_le32(b);
 	m->reason = ism_rbuf_le32(b);
-	return proto_finish(b, m->id == 0 || !path_reason_valid(m->path, m->reason) ||
-				 (m->path == ISM_STREAM_SHM && !m->partner));
+	return proto_finish(
+		b, m->id == 0 || !path_reason_valid(m->path, m->reason) ||
+			   (m->path == ISM_STREAM_SHM && !m->partner));
 }
 
 void ism_proto_put_streams_rep(struct ism_wbuf *b, uint64_t next,

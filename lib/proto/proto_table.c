@@ -64,10 +64,10 @@ CODEC(status_rep, struct ism_status, true, ism_proto_put_status_rep,
       ism_proto_get_status_rep);
 CODEC(list_req, struct ism_list_req, true, ism_proto_put_list_req,
       ism_proto_get_list_req);
-CODEC(register_req, struct ism_register_req, true,
-      ism_proto_put_register_req, ism_proto_get_register_req);
-CODEC(reattach_req, struct ism_reattach_req, true,
-      ism_proto_put_reattach_req, ism_proto_get_reattach_req);
+CODEC(register_req, struct ism_register_req, true, ism_proto_put_register_req,
+      ism_proto_get_register_req);
+CODEC(reattach_req, struct ism_reattach_req, true, ism_proto_put_reattach_req,
+      ism_proto_get_reattach_req);
 CODEC(batch_rep, struct ism_batch_rep, true, ism_proto_put_batch_rep,
       ism_proto_get_batch_rep);
 CODEC(stream_open_req, struct ism_stream_open_req, true,
@@ -149,8 +149,7 @@ static void put_ivsh_peers(struct ism_wbuf *b,
 }
 static int get_ivsh_peers(struct ism_rbuf *b, struct ism_ivsh_peers_page *m)
 {
-	return ism_proto_get_ivsh_peers_rep(b, m->e, ISM_IVSH_PEERS_MAX,
-					    &m->n);
+	return ism_proto_get_ivsh_peers_rep(b, m->e, ISM_IVSH_PEERS_MAX, &m->n);
 }
 CODEC(ivsh_peers_rep, struct ism_ivsh_peers_page, true, put_ivsh_peers,
       get_ivsh_peers);
@@ -165,8 +164,8 @@ static int get_ivsh_sections(struct ism_rbuf *b,
 {
 	return ism_proto_get_ivsh_sections_rep(b, m->ids, &m->n);
 }
-CODEC(ivsh_sections_rep, struct ism_ivsh_sections_page, true,
-      put_ivsh_sections, get_ivsh_sections);
+CODEC(ivsh_sections_rep, struct ism_ivsh_sections_page, true, put_ivsh_sections,
+      get_ivsh_sections);
 
 static void put_ivsh_join(struct ism_wbuf *b, const struct ism_ivsh_join_req *m)
 {
@@ -221,8 +220,12 @@ IVSH_CODEC(ivsh_state_req, IVSH_STATE);
 
 const struct ism_msg_desc ism_proto_msgs[] = {
 #define ISM_REQ(NAME, t, nm, handler, rq, rp, rqfds, rpfds, fl)                \
-	{ .type = (t), .name = (nm), .req = &ism_codec_##rq,                   \
-	  .rep = &ism_codec_##rp, .req_fds = (rqfds), .rep_fds = (rpfds),      \
+	{ .type = (t),                                                         \
+	  .name = (nm),                                                        \
+	  .req = &ism_codec_##rq,                                              \
+	  .rep = &ism_codec_##rp,                                              \
+	  .req_fds = (rqfds),                                                  \
+	  .rep_fds = (rpfds),                                                  \
 	  .flags = (fl) },
 #define ISM_EVENT(NAME, t, nm)                                                 \
 	{ .type = (t), .event = true, .name = (nm), .req = &ism_codec_##NAME },
@@ -246,8 +249,9 @@ const struct ism_msg_desc *ism_proto_desc(uint16_t type)
 	/* The table lists requests 1.. then events 0x101.. in order: the
 	 * index is direct; the scan below only covers a table edited out of
 	 * order. */
-	size_t i = type <= ISM_MSG_REQ_MAX ? (size_t)type - 1
-					   : ISM_MSG_REQ_MAX + (size_t)type - 0x101;
+	size_t i = type <= ISM_MSG_REQ_MAX
+			   ? (size_t)type - 1
+			   : ISM_MSG_REQ_MAX + (size_t)type - 0x101;
 
 	if (type && i < ism_proto_n_msgs && ism_proto_msgs[i].type == type)
 		return &ism_proto_msgs[i];

@@ -33,9 +33,12 @@ static uint8_t buf[ISM_WIRE_MAX_MSG];
 
 static void test_hello_golden(void **state)
 {
-	struct ism_hello_req q = { .min_version = 1, .max_version = 2,
-				   .flags = ISM_HELLO_F_DOORBELL }, d;
+	struct ism_hello_req q = { .min_version = 1,
+				   .max_version = 2,
+				   .flags = ISM_HELLO_F_DOORBELL },
+			     d;
 	struct ism_rbuf rb;
+	/* clang-format off */
 	static const uint8_t gold[] = {
 		/* header: type 1, flags 0, seq 1, len 60, status 0 */
 		1, 0, 0, 0, 1, 0, 0, 0, 60, 0, 0, 0, 0, 0, 0, 0,
@@ -45,6 +48,7 @@ static void test_hello_golden(void **state)
 		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* proof */
 		2, 0, 'v', 'm', /* name "vm" */
 	};
+	/* clang-format on */
 
 	(void)state;
 	strcpy(q.name, "vm");
@@ -71,9 +75,11 @@ static void test_hello_golden(void **state)
 
 static void test_hello_rep(void **state)
 {
-	struct ism_hello_rep a = { .version = 1, .max_msg = ISM_WIRE_MAX_MSG,
+	struct ism_hello_rep a = { .version = 1,
+				   .max_msg = ISM_WIRE_MAX_MSG,
 				   .peer_id = 0x100000001ull,
-				   .max_rw = ISM_RW_MAX, .q_bytes = 1 << 20 },
+				   .max_rw = ISM_RW_MAX,
+				   .q_bytes = 1 << 20 },
 			     b;
 	struct ism_rbuf rb;
 
@@ -92,7 +98,8 @@ static void test_alloc(void **state)
 {
 	struct ism_alloc_req q = { .size = 10000, .max_access = ISM_ACCESS_RW },
 			     d;
-	struct ism_alloc_rep a = { .region = 7, .size = 12288,
+	struct ism_alloc_rep a = { .region = 7,
+				   .size = 12288,
 				   .page_size = 4096,
 				   .max_access = ISM_ACCESS_RO },
 			     e;
@@ -169,7 +176,9 @@ static void test_small_requests(void **state)
 	struct ism_attach_req at = { .access = ISM_ACCESS_RO }, at2;
 	struct ism_notify_req nq = { .region = 9, .value = 77 }, nq2;
 	struct ism_read_req rq = { .region = 9, .offset = 5, .len = 100 }, rq2;
-	struct ism_write_req wq = { .region = 9, .offset = 5, .len = 3,
+	struct ism_write_req wq = { .region = 9,
+				    .offset = 5,
+				    .len = 3,
 				    .data = (const uint8_t *)"abc" },
 			     wq2;
 	struct ism_list_req lq = { .cursor = 3, .max = 10 }, lq2;
@@ -242,8 +251,8 @@ static void test_trailing_and_reserved(void **state)
 
 	(void)state;
 	/* One byte too many. */
-	ENCODE(&rb, ISM_MSG_READ, (ism_proto_put_read_req(&w_, &rq),
-				   ism_wbuf_u8(&w_, 0)));
+	ENCODE(&rb, ISM_MSG_READ,
+	       (ism_proto_put_read_req(&w_, &rq), ism_wbuf_u8(&w_, 0)));
 	assert_int_equal(ism_proto_get_read_req(&rb, &d), -EBADMSG);
 	/* One byte short. */
 	ENCODE(&rb, ISM_MSG_READ, ism_proto_put_read_req(&w_, &rq));
@@ -261,8 +270,7 @@ static void test_lists(void **state)
 				      { .id = 2, .pid = 20, .name = "b" },
 				      { .id = 3, .pid = 30 } },
 			     q[3];
-	struct ism_region_entry r[2] = { { .id = 5, .size = 4096,
-					   .name = "x" },
+	struct ism_region_entry r[2] = { { .id = 5, .size = 4096, .name = "x" },
 					 { .id = 6 } },
 				s[2];
 	struct ism_ref_entry f[1] = { { .region = 5, .peer = 1, .access = 2 } },
@@ -330,6 +338,7 @@ static void test_batches(void **state)
 
 static void test_events(void **state)
 {
+	/* clang-format off */
 	static const uint8_t gold[] = {
 		/* header: type 0x101, flags EVENT, seq 0, len 48, status 0 */
 		0x01, 0x01, 0x02, 0x00, 0, 0, 0, 0, 48, 0, 0, 0, 0, 0, 0, 0,
@@ -338,6 +347,7 @@ static void test_events(void **state)
 		0x2a, 0, 0, 0, 0, 0, 0, 0, /* value 42 */
 		1, 0, 0, 0, 0, 0, 0, 0, /* count 1, reserved */
 	};
+	/* clang-format on */
 	struct ism_event ev;
 	struct ism_wbuf w;
 	struct ism_rbuf rb;
@@ -371,7 +381,9 @@ static void test_events(void **state)
 
 static void test_status(void **state)
 {
-	struct ism_status a = { .version = "0.1.0", .pid = 5, .peers = 2,
+	struct ism_status a = { .version = "0.1.0",
+				.pid = 5,
+				.peers = 2,
 				.bytes_used = 1ull << 40 },
 			  b;
 	struct ism_rbuf rb;
@@ -390,16 +402,24 @@ static void test_streams(void **state)
 		.dst = { .family = AF_INET, .port = 8080,
 			 .addr = { 127, 0, 0, 1 } },
 	}, d;
-	struct ism_stream_update_req u = { .id = 3, .path = ISM_STREAM_TCP,
-					   .reason = ISM_SR_QUOTA }, ud;
-	struct ism_stream_rep r = { .id = 3, .partner = 9,
-				    .path = ISM_STREAM_SHM }, rd;
-	struct ism_stream_info e[2] = { { .id = 1, .peer = 2,
+	struct ism_stream_update_req u = { .id = 3,
+					   .path = ISM_STREAM_TCP,
+					   .reason = ISM_SR_QUOTA },
+				     ud;
+	struct ism_stream_rep r = { .id = 3,
+				    .partner = 9,
+				    .path = ISM_STREAM_SHM },
+			      rd;
+	struct ism_stream_info e[2] = { { .id = 1,
+					  .peer = 2,
 					  .role = ISM_STREAM_LISTENER },
-					{ .id = 2, .peer = 2, .partner = 5,
+					{ .id = 2,
+					  .peer = 2,
+					  .partner = 5,
 					  .role = ISM_STREAM_SERVER,
 					  .path = ISM_STREAM_SHM } },
 			       ed[2];
+	/* clang-format off */
 	static const uint8_t gold[] = {
 		/* header: type 16, flags 0, seq 1, len 48, status 0 */
 		16, 0, 0, 0, 1, 0, 0, 0, 48, 0, 0, 0, 0, 0, 0, 0,
@@ -407,6 +427,7 @@ static void test_streams(void **state)
 		4, 0, 0x90, 0x1f, 0, 0, 0, 0, /* IPv4, port 8080, scope */
 		127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 	};
+	/* clang-format on */
 	struct ism_rbuf rb;
 	uint64_t next;
 	uint32_t n;
@@ -414,7 +435,8 @@ static void test_streams(void **state)
 	(void)state;
 	e[1].local = e[1].remote = q.dst;
 	memset(ed, 0, sizeof(ed));
-	ENCODE(&rb, ISM_MSG_STREAM_OPEN, ism_proto_put_stream_open_req(&w_, &q));
+	ENCODE(&rb, ISM_MSG_STREAM_OPEN,
+	       ism_proto_put_stream_open_req(&w_, &q));
 	assert_int_equal(rb.len, sizeof(gold));
 	assert_memory_equal(buf, gold, sizeof(gold));
 	assert_int_equal(ism_proto_get_stream_open_req(&rb, &d), 0);
@@ -432,22 +454,27 @@ static void test_streams(void **state)
 	q.dst.family = 0;
 	q.dst.port = 0;
 	memset(q.dst.addr, 0, sizeof(q.dst.addr));
-	ENCODE(&rb, ISM_MSG_STREAM_OPEN, ism_proto_put_stream_open_req(&w_, &q));
+	ENCODE(&rb, ISM_MSG_STREAM_OPEN,
+	       ism_proto_put_stream_open_req(&w_, &q));
 	assert_int_equal(ism_proto_get_stream_open_req(&rb, &d), -EINVAL);
 	/* ... one that did does not; nobody else names one or a reason. */
 	q.reason = ISM_SR_OTHER_HOST;
-	ENCODE(&rb, ISM_MSG_STREAM_OPEN, ism_proto_put_stream_open_req(&w_, &q));
+	ENCODE(&rb, ISM_MSG_STREAM_OPEN,
+	       ism_proto_put_stream_open_req(&w_, &q));
 	assert_int_equal(ism_proto_get_stream_open_req(&rb, &d), 0);
 	q.role = ISM_STREAM_SERVER;
-	ENCODE(&rb, ISM_MSG_STREAM_OPEN, ism_proto_put_stream_open_req(&w_, &q));
+	ENCODE(&rb, ISM_MSG_STREAM_OPEN,
+	       ism_proto_put_stream_open_req(&w_, &q));
 	assert_int_equal(ism_proto_get_stream_open_req(&rb, &d), -EINVAL);
 	q.reason = ISM_SR_MAX + 1;
 	q.role = ISM_STREAM_CLIENT;
-	ENCODE(&rb, ISM_MSG_STREAM_OPEN, ism_proto_put_stream_open_req(&w_, &q));
+	ENCODE(&rb, ISM_MSG_STREAM_OPEN,
+	       ism_proto_put_stream_open_req(&w_, &q));
 	assert_int_equal(ism_proto_get_stream_open_req(&rb, &d), -EINVAL);
 	q.reason = 0;
 	q.role = 4;
-	ENCODE(&rb, ISM_MSG_STREAM_OPEN, ism_proto_put_stream_open_req(&w_, &q));
+	ENCODE(&rb, ISM_MSG_STREAM_OPEN,
+	       ism_proto_put_stream_open_req(&w_, &q));
 	assert_int_equal(ism_proto_get_stream_open_req(&rb, &d), -EINVAL);
 
 	/* UPDATE: TCP needs a reason, shared memory none. */
@@ -501,14 +528,22 @@ static void test_streams(void **state)
 static void test_ivshmem(void **state)
 {
 	struct ism_ivsh_req q = { .domain = 1, .a = 65535, .b = 63 }, d;
-	struct ism_ivsh_join_rep j = { .domain = 1, .id = 7, .vectors = 64,
-				       .first = 45, .n = 15, .size = 1 << 20 },
+	struct ism_ivsh_join_rep j = { .domain = 1,
+				       .id = 7,
+				       .vectors = 64,
+				       .first = 45,
+				       .n = 15,
+				       .size = 1 << 20 },
 				 jd;
-	struct ism_ivshmem_domain dom = { .id = 1, .vectors = 2, .peers = 5,
-					  .max_peers = 4, .size = 4096,
+	struct ism_ivshmem_domain dom = { .id = 1,
+					  .vectors = 2,
+					  .peers = 5,
+					  .max_peers = 4,
+					  .size = 4096,
 					  .name = "x" },
 				  dd[2];
-	struct ism_ivshmem_peer pe = { .id = 3, .kind = ISM_IVSHMEM_QEMU,
+	struct ism_ivshmem_peer pe = { .id = 3,
+				       .kind = ISM_IVSHMEM_QEMU,
 				       .ism_peer = 9 },
 				pd[2];
 	struct ism_rbuf rb;
@@ -559,7 +594,8 @@ static void test_ivshmem(void **state)
 	ENCODE(&rb, ISM_MSG_IVSH_JOIN, ism_proto_put_ivsh_join_rep(&w_, &j));
 	assert_int_equal(ism_proto_get_ivsh_join_rep(&rb, &jd), -EINVAL);
 	/* More peers than the limit, a QEMU with an ism peer id. */
-	ENCODE(&rb, ISM_MSG_IVSH_LIST, ism_proto_put_ivsh_list_rep(&w_, &dom, 1));
+	ENCODE(&rb, ISM_MSG_IVSH_LIST,
+	       ism_proto_put_ivsh_list_rep(&w_, &dom, 1));
 	assert_int_equal(ism_proto_get_ivsh_list_rep(&rb, dd, 2, &n), -EINVAL);
 	ENCODE(&rb, ISM_MSG_IVSH_PEERS,
 	       ism_proto_put_ivsh_peers_rep(&w_, &pe, 1));
@@ -571,10 +607,12 @@ static void test_ivshmem(void **state)
 	assert_int_equal(n, 1);
 	ENCODE(&rb, ISM_MSG_IVSH_PEERS,
 	       ism_proto_put_ivsh_peers_rep(&w_, &pe, 1));
-	assert_int_equal(ism_proto_get_ivsh_peers_rep(&rb, pd, 0, &n), -EBADMSG);
+	assert_int_equal(ism_proto_get_ivsh_peers_rep(&rb, pd, 0, &n),
+			 -EBADMSG);
 	/* v2: a layout's sizes; sections' ids ascending. */
 	{
-		struct ism_ivsh_layout_rep l = { .layout = 2, .state_size = 4096,
+		struct ism_ivsh_layout_rep l = { .layout = 2,
+						 .state_size = 4096,
 						 .output_size = 8192 },
 					   ld;
 		uint32_t ids[3] = { 1, 5, 5 }, got[ISM_IVSH_FDS_PER_MSG];

@@ -52,11 +52,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RING_MAGIC 0x31474e4952534d49ull /* "ISMRING1" */
+#define RING_MAGIC   0x31474e4952534d49ull /* "ISMRING1" */
 #define RING_VERSION 1u
-#define REC_HDR 8u
-#define TAG_MSG 0x2147534du /* "MSG!" */
-#define TAG_PAD 0x21444150u /* "PAD!" */
+#define REC_HDR	     8u
+#define TAG_MSG	     0x2147534du /* "MSG!" */
+#define TAG_PAD	     0x21444150u /* "PAD!" */
 
 struct ring_hdr {
 	uint64_t magic;
@@ -99,8 +99,7 @@ _Static_assert(offsetof(struct ring_hdr, hdr_size) == 12, "layout");
 _Static_assert(offsetof(struct ring_hdr, data_size) == 16, "layout");
 _Static_assert(offsetof(struct ring_hdr, max_msg) == 20, "layout");
 _Static_assert(offsetof(struct prod_area, idx.prod) == 64, "layout");
-_Static_assert(offsetof(struct prod_area, ctl.need_space_seq) == 128,
-	       "layout");
+_Static_assert(offsetof(struct prod_area, ctl.need_space_seq) == 128, "layout");
 _Static_assert(offsetof(struct prod_area, ctl.state) == 132, "layout");
 _Static_assert(offsetof(struct prod_area, data) == 192, "layout");
 _Static_assert(offsetof(struct cons_area, idx.cons) == 0, "layout");
@@ -164,7 +163,8 @@ size_t ism_ring_max_msg(uint32_t data_size)
 }
 
 int ism_ring_tx_init(void *prod, size_t prod_len, uint32_t data_size,
-		     const void *cons, size_t cons_len, struct ism_ring_tx **out)
+		     const void *cons, size_t cons_len,
+		     struct ism_ring_tx **out)
 {
 	size_t need = ism_ring_prod_area(data_size);
 	struct ism_ring_tx *tx;
@@ -383,10 +383,10 @@ int ism_ring_tx_shutdown(struct ism_ring_tx *tx)
 	atomic_store_explicit(&tx->a->ctl.state, 1, memory_order_seq_cst);
 	if (!tx->c)
 		return 0;
-	return kick || (atomic_load_explicit(
-				&((struct cons_area *)tx->c)->ctl.wake_seq,
-				memory_order_seq_cst) &
-			1);
+	return kick ||
+	       (atomic_load_explicit(&((struct cons_area *)tx->c)->ctl.wake_seq,
+				     memory_order_seq_cst) &
+		1);
 }
 
 /* ---- consumer ---- */
@@ -458,8 +458,9 @@ static void publish_cons(struct ism_ring_rx *rx)
 	/* (D) then (N). */
 	atomic_store_explicit(&rx->c->idx.cons, rx->cons, memory_order_seq_cst);
 	rx->published = rx->cons;
-	w = atomic_load_explicit(&((struct prod_area *)rx->a)->ctl.need_space_seq,
-				 memory_order_seq_cst);
+	w = atomic_load_explicit(
+		&((struct prod_area *)rx->a)->ctl.need_space_seq,
+		memory_order_seq_cst);
 	if ((w & 1) && w != rx->last_kick) {
 		rx->last_kick = w;
 		rx->kick_due = true;
@@ -490,8 +491,8 @@ int ism_ring_peek(struct ism_ring_rx *rx, const void **p, size_t *len)
 				publish_cons(rx);
 				if (peer_closed(rx)) {
 					/* Closed: one last look at prod. */
-					refresh_prod_order(rx,
-							   memory_order_acquire);
+					refresh_prod_order(
+						rx, memory_order_acquire);
 					if (rx->broken < 0)
 						return rx->broken;
 					if (rx->prod == rx->cons)

@@ -48,8 +48,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!prod || !cons)
 		goto out;
 	memset(cons, 0, ISM_RING_CONS_AREA);
-	if (ism_ring_tx_init(prod, plen, dsize, cons, ISM_RING_CONS_AREA,
-			     &tx) < 0)
+	if (ism_ring_tx_init(prod, plen, dsize, cons, ISM_RING_CONS_AREA, &tx) <
+	    0)
 		goto out;
 	/* Optionally corrupt the header before the consumer looks. */
 	if (mode & 2) {
@@ -103,9 +103,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				ism_ring_release(rx);
 			}
 			break;
-		case 4:
-			ism_ring_recv(rx, buf, sizeof(buf));
-			break;
+		case 4: ism_ring_recv(rx, buf, sizeof(buf)); break;
 		case 5:
 			ism_ring_rx_arm(rx);
 			ism_ring_rx_disarm(rx);
@@ -114,9 +112,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			ism_ring_pending(rx);
 			ism_ring_consumed(rx);
 			break;
-		default:
-			ism_ring_tx_shutdown(tx);
-			break;
+		default: ism_ring_tx_shutdown(tx); break;
 		}
 	}
 out:

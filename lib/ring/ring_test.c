@@ -38,10 +38,10 @@
 /* Memory for one area, with an inaccessible page on each side. */
 struct area {
 	int fd;
-	uint8_t *base;	/* the guarded reservation */
-	size_t len;	/* of the area itself */
-	uint8_t *rw;	/* the owner's mapping */
-	uint8_t *ro;	/* the other side's mapping */
+	uint8_t *base; /* the guarded reservation */
+	size_t len;    /* of the area itself */
+	uint8_t *rw;   /* the owner's mapping */
+	uint8_t *ro;   /* the other side's mapping */
 };
 
 static void area_make(struct area *a, size_t len)
@@ -133,7 +133,9 @@ static void test_basic(void **state)
 	assert_int_equal(ism_ring_recv(p.rx, buf, sizeof(buf)), -EAGAIN);
 	/* Empty and zero-length messages, and iovecs. */
 	{
-		struct iovec iov[3] = { { "ab", 2 }, { NULL, 0 }, { "cde", 3 } };
+		struct iovec iov[3] = { { "ab", 2 },
+					{ NULL, 0 },
+					{ "cde", 3 } };
 
 		assert_int_equal(ism_ring_send(p.tx, NULL, 0), 0);
 		assert_int_equal(ism_ring_sendv(p.tx, iov, 3), 0);
@@ -185,7 +187,8 @@ static void test_wrap_and_full(void **state)
 				break;
 			assert_true(n >= 0);
 			for (ssize_t i = 0; i < n; i++)
-				assert_int_equal(in[i], (uint8_t)(got + (uint64_t)i));
+				assert_int_equal(in[i],
+						 (uint8_t)(got + (uint64_t)i));
 			got++;
 		}
 		ism_ring_consumed(p.rx);
@@ -333,7 +336,8 @@ static void test_threads(void **state)
 			assert_int_equal(id, next);
 			assert_int_equal((size_t)n, 4 + (next * 7919u) % 290);
 			for (ssize_t k = 4; k < n; k++)
-				assert_int_equal(buf[k], (uint8_t)(next + (uint32_t)k));
+				assert_int_equal(buf[k],
+						 (uint8_t)(next + (uint32_t)k));
 		}
 		next++;
 		if (next % 32 == 0 && ism_ring_consumed(p.rx))

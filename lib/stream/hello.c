@@ -47,7 +47,8 @@ int hello_decode(const uint8_t *buf, struct hello *h, uint32_t kind,
 	h->kind = k;
 	if (ism_rbuf_end(&b) < 0 || memcmp(m, magic, sizeof(m)) != 0 ||
 	    version != HELLO_VERSION || k != kind || reserved ||
-	    h->status > ISM_SR_MAX || memcmp(h->host.b, host->b, ISM_HOST_ID_SIZE) != 0 ||
+	    h->status > ISM_SR_MAX ||
+	    memcmp(h->host.b, host->b, ISM_HOST_ID_SIZE) != 0 ||
 	    h->peer != peer)
 		return -EPROTO;
 	return 0;

@@ -11,17 +11,17 @@
 #include <ism/common.h>
 #include <stdint.h>
 
-#define HELLO_SIZE 64
+#define HELLO_SIZE    64
 #define HELLO_VERSION 1
-#define HELLO_SERVER 1
-#define HELLO_CLIENT 2
+#define HELLO_SERVER  1
+#define HELLO_CLIENT  2
 #define HELLO_CONFIRM 3 /* server: attached the client's channel, or not */
 
 struct hello {
 	uint32_t kind;	 /* HELLO_SERVER, HELLO_CLIENT or HELLO_CONFIRM */
 	uint32_t status; /* 0, or the enum ism_stream_reason it declines for */
 	uint32_t ring_size;
-	uint64_t peer;	 /* the sender's ismd peer id */
+	uint64_t peer; /* the sender's ismd peer id */
 	struct ism_host_id host;
 	struct ism_token token; /* its channel, when status is 0 */
 };

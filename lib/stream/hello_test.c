@@ -20,8 +20,11 @@ static const struct ism_host_id host = { { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
 
 static void encode(uint8_t *b, uint32_t kind, uint32_t status, uint64_t peer)
 {
-	struct hello h = { .kind = kind, .status = status, .peer = peer,
-			   .ring_size = 1u << 20, .host = host };
+	struct hello h = { .kind = kind,
+			   .status = status,
+			   .peer = peer,
+			   .ring_size = 1u << 20,
+			   .host = host };
 
 	memset(h.token.b, 0xab, sizeof(h.token.b));
 	hello_encode(b, &h);
@@ -54,7 +57,8 @@ static void test_refusals(void **state)
 	other.b[15] ^= 1;
 	encode(b, HELLO_SERVER, 0, 42);
 	assert_int_equal(hello_decode(b, &h, HELLO_CLIENT, &host, 42), -EPROTO);
-	assert_int_equal(hello_decode(b, &h, HELLO_SERVER, &other, 42), -EPROTO);
+	assert_int_equal(hello_decode(b, &h, HELLO_SERVER, &other, 42),
+			 -EPROTO);
 	assert_int_equal(hello_decode(b, &h, HELLO_SERVER, &host, 43), -EPROTO);
 	b[0] = 'X'; /* magic */
 	assert_int_equal(hello_decode(b, &h, HELLO_SERVER, &host, 42), -EPROTO);
@@ -65,7 +69,8 @@ static void test_refusals(void **state)
 	b[63] = 1; /* reserved */
 	assert_int_equal(hello_decode(b, &h, HELLO_SERVER, &host, 42), -EPROTO);
 	encode(b, HELLO_CONFIRM, ISM_SR_MAX + 1, 42); /* unknown reason */
-	assert_int_equal(hello_decode(b, &h, HELLO_CONFIRM, &host, 42), -EPROTO);
+	assert_int_equal(hello_decode(b, &h, HELLO_CONFIRM, &host, 42),
+			 -EPROTO);
 }
 
 int main(void)

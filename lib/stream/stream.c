@@ -52,10 +52,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define CHUNK (32u * 1024u)
-#define DEFAULT_RING (1u << 20)
+#define CHUNK		     (32u * 1024u)
+#define DEFAULT_RING	     (1u << 20)
 #define DEFAULT_HANDSHAKE_MS 2000
-#define DEFAULT_BACKLOG 1024
+#define DEFAULT_BACKLOG	     1024
 
 struct ism_stream_listener {
 	struct ism_conn *c;
@@ -100,9 +100,9 @@ struct ism_stream {
 static int opts_fill(struct ism_stream_opts *o,
 		     const struct ism_stream_opts *in)
 {
-	int r =
-	    ism_opts_copy(o, sizeof(*o),
-			  ISM_OPTS_SIZE_VER0(struct ism_stream_opts, name), in);
+	int r = ism_opts_copy(o, sizeof(*o),
+			      ISM_OPTS_SIZE_VER0(struct ism_stream_opts, name),
+			      in);
 
 	if (r < 0)
 		return r;
@@ -149,15 +149,12 @@ static int reason_of(int err)
 	case -ENOSPC:
 	case -ENOMEM:
 	case -EMFILE:
-	case -ENFILE:
-		return ISM_SR_QUOTA;
+	case -ENFILE: return ISM_SR_QUOTA;
 	case -ENOTCONN:
 	case -ECONNRESET:
 	case -EPIPE:
-	case -ETIMEDOUT:
-		return ISM_SR_NO_ISMD;
-	default:
-		return ISM_SR_ERROR;
+	case -ETIMEDOUT: return ISM_SR_NO_ISMD;
+	default: return ISM_SR_ERROR;
 	}
 }
 
@@ -190,8 +187,8 @@ static int read_exact(int fd, void *buf, size_t n, uint64_t deadline)
 	size_t got = 0;
 
 	while (got < n) {
-		ssize_t r = recv(fd, (uint8_t *)buf + got, n - got,
-				 MSG_DONTWAIT);
+		ssize_t r =
+			recv(fd, (uint8_t *)buf + got, n - got, MSG_DONTWAIT);
 
 		if (r > 0) {
 			got += (size_t)r;
@@ -216,7 +213,8 @@ static int read_exact(int fd, void *buf, size_t n, uint64_t deadline)
 
 static int hello_send(struct ism_stream *s, uint32_t kind, uint32_t status)
 {
-	struct hello h = { .kind = kind, .status = status,
+	struct hello h = { .kind = kind,
+			   .status = status,
 			   .ring_size = s->opts.ring_size,
 			   .peer = ism_conn_peer_id(s->c) };
 	uint8_t b[HELLO_SIZE];
@@ -329,8 +327,8 @@ static void stream_destroy(struct ism_stream *s)
  * the handshake time, then ask ismd which it is. */
 static int client_handshake(struct ism_stream *s)
 {
-	uint64_t deadline = ism_now_ns() +
-			    (uint64_t)s->opts.handshake_ms * 1000000ull;
+	uint64_t deadline =
+		ism_now_ns() + (uint64_t)s->opts.handshake_ms * 1000000ull;
 	struct ism_host_id host;
 	struct ism_stream_rep rep;
 	struct hello h;
@@ -416,7 +414,8 @@ static int connect_one(struct ism_conn *c, const struct addrinfo *ai,
 		return -ENOMEM;
 	}
 	s->reason = (o->flags & ISM_STREAM_TCP_ONLY) ? ISM_SR_DISABLED
-		    : !c ? ISM_SR_NO_ISMD : ISM_SR_NONE;
+		    : !c			     ? ISM_SR_NO_ISMD
+						     : ISM_SR_NONE;
 	if (!s->reason) {
 		/* Binding to the destination's address succeeds only if
 		 * it is one of ours (in this namespace): the same host. */
@@ -551,7 +550,9 @@ int ism_stream_listen(struct ism_conn *c, const char *host, const char *port,
 		l->port = a.port;
 	}
 	if (c && !(l->opts.flags & ISM_STREAM_TCP_ONLY)) {
-		struct ism_stream_open_req req = { .role = ISM_STREAM_LISTENER };
+		struct ism_stream_open_req req = {
+			.role = ISM_STREAM_LISTENER
+		};
 		struct ism_stream_rep rep;
 
 		/* Without ismd the listener still serves plain TCP. */
@@ -616,10 +617,10 @@ static int server_finish_locked(struct ism_stream *s, int flags)
 
 		if ((r = ism_chan_connect(s->ch, &h.token)) < 0)
 			status = r == -ENOMEM || r == -EDQUOT ? ISM_SR_QUOTA
-			       : r == -ECONNRESET || r == -EPIPE ||
-					 r == -ENOTCONN
-				       ? ISM_SR_NO_ISMD
-				       : ISM_SR_REFUSED;
+				 : r == -ECONNRESET || r == -EPIPE ||
+						 r == -ENOTCONN
+					 ? ISM_SR_NO_ISMD
+					 : ISM_SR_REFUSED;
 		if ((r = hello_send(s, HELLO_CONFIRM, (uint32_t)status)) == 0) {
 			if (status)
 				go_tcp(s, status);
@@ -680,7 +681,8 @@ int ism_stream_accept(struct ism_stream_listener *l, struct ism_stream **out,
 		return -ENOMEM;
 	}
 	s->reason = (l->opts.flags & ISM_STREAM_TCP_ONLY) ? ISM_SR_DISABLED
-		    : !l->c ? ISM_SR_NO_ISMD : ISM_SR_NONE;
+		    : !l->c				  ? ISM_SR_NO_ISMD
+							  : ISM_SR_NONE;
 	if (!s->reason) {
 		r = conn_stream_open(l->c, &req, fd, &rep, &s->gen);
 		if (r < 0) {
@@ -706,9 +708,9 @@ int ism_stream_accept(struct ism_stream_listener *l, struct ism_stream **out,
 		if (status) {
 			go_tcp(s, status);
 		} else {
-			s->hs_deadline = ism_now_ns() +
-					 (uint64_t)l->opts.handshake_ms *
-						 1000000ull;
+			s->hs_deadline =
+				ism_now_ns() +
+				(uint64_t)l->opts.handshake_ms * 1000000ull;
 			atomic_store(&s->path, ISM_STREAM_PENDING);
 			if (!(flags & ISM_F_DONTWAIT) && settle(s, 0) < 0) {
 				r = s->rx_err;
@@ -751,8 +753,9 @@ static ssize_t tcp_send(struct ism_stream *s, const struct iovec *iov,
 	ssize_t n;
 
 	do
-		n = sendmsg(s->sock, &mh,
-			    MSG_NOSIGNAL |
+		n = sendmsg(
+			s->sock, &mh,
+			MSG_NOSIGNAL |
 				(flags & ISM_F_DONTWAIT ? MSG_DONTWAIT : 0));
 	while (n < 0 && errno == EINTR);
 	if (n < 0) {
@@ -794,7 +797,8 @@ static ssize_t tcp_recv(struct ism_stream *s, const struct iovec *iov,
 static ssize_t shm_send(struct ism_stream *s, const struct iovec *iov,
 			int iovcnt, int flags)
 {
-	size_t total = 0, chunk = ISM_MIN((size_t)CHUNK, ism_chan_max_msg(s->ch));
+	size_t total = 0,
+	       chunk = ISM_MIN((size_t)CHUNK, ism_chan_max_msg(s->ch));
 
 	for (int i = 0; i < iovcnt; i++) {
 		const uint8_t *p = iov[i].iov_base;
@@ -802,8 +806,8 @@ static ssize_t shm_send(struct ism_stream *s, const struct iovec *iov,
 
 		while (left) {
 			size_t n = left < chunk ? left : chunk;
-			int r =
-			    ism_chan_send(s->ch, p, n, flags & ISM_F_DONTWAIT);
+			int r = ism_chan_send(s->ch, p, n,
+					      flags & ISM_F_DONTWAIT);
 
 			if (r < 0) {
 				if (total && r == -EAGAIN)
@@ -858,8 +862,8 @@ static ssize_t shm_recv(struct ism_stream *s, const struct iovec *iov,
 		if (!s->rx_held) {
 			/* Block for the first byte; with WAITALL for all. */
 			int f = (got && !(flags & ISM_F_WAITALL))
-				    ? ISM_F_DONTWAIT
-				    : (flags & ISM_F_DONTWAIT);
+					? ISM_F_DONTWAIT
+					: (flags & ISM_F_DONTWAIT);
 			int r;
 
 			if (s->eof)
@@ -879,10 +883,12 @@ static ssize_t shm_recv(struct ism_stream *s, const struct iovec *iov,
 			i++;
 			ioff = 0;
 		}
-		size_t n = ISM_MIN(iov[i].iov_len - ioff, s->rx_len - s->rx_off);
+		size_t n =
+			ISM_MIN(iov[i].iov_len - ioff, s->rx_len - s->rx_off);
 
 		/* Peer memory: copied as bytes, never interpreted. */
-		memcpy((uint8_t *)iov[i].iov_base + ioff, s->rx_p + s->rx_off, n);
+		memcpy((uint8_t *)iov[i].iov_base + ioff, s->rx_p + s->rx_off,
+		       n);
 		ioff += n;
 		s->rx_off += n;
 		got += n;

@@ -13,7 +13,7 @@ struct ism_list {
 };
 
 #define ism_container_of(ptr, type, member)                                    \
-	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+	((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 static inline void ism_list_init(struct ism_list *h)
 {

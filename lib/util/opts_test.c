@@ -64,7 +64,7 @@ static void test_null_is_defaults(void **state)
 
 static void test_too_small(void **state)
 {
-	struct v2 in = {.flags = 1, .a = 2}, o;
+	struct v2 in = { .flags = 1, .a = 2 }, o;
 
 	(void)state;
 	assert_int_equal(MIN, sizeof(struct v1));
@@ -80,7 +80,7 @@ static void test_too_small(void **state)
 
 static void test_older_caller(void **state)
 {
-	struct v1 in = {.size = sizeof(in), .flags = 3, .a = 7};
+	struct v1 in = { .size = sizeof(in), .flags = 3, .a = 7 };
 	struct v2 o;
 
 	(void)state;
@@ -97,7 +97,8 @@ static void test_older_caller(void **state)
 static void test_same_version(void **state)
 {
 	struct v2 in = {
-	    .size = sizeof(in), .flags = 1, .a = 2, .b = 3, .c = 0x01020304};
+		.size = sizeof(in), .flags = 1, .a = 2, .b = 3, .c = 0x01020304
+	};
 	struct v2 o;
 
 	(void)state;
@@ -116,7 +117,9 @@ static void test_same_version(void **state)
 
 static void test_newer_caller_zero_tail(void **state)
 {
-	struct v3 in = {.size = sizeof(in), .flags = 1, .a = 2, .b = 3, .c = 4};
+	struct v3 in = {
+		.size = sizeof(in), .flags = 1, .a = 2, .b = 3, .c = 4
+	};
 	struct v2 o;
 
 	(void)state;
@@ -135,7 +138,7 @@ static void test_newer_caller_nonzero_tail(void **state)
 	(void)state;
 	/* Any one non-zero byte past ours, wherever it is, refuses. */
 	for (size_t i = sizeof(struct v2); i < sizeof(struct v3); i++) {
-		struct v3 in = {.size = sizeof(in), .flags = 1, .a = 2};
+		struct v3 in = { .size = sizeof(in), .flags = 1, .a = 2 };
 
 		((uint8_t *)&in)[i] = 1;
 		memset(&o, 0xa5, sizeof(o));
@@ -152,12 +155,12 @@ static void test_newer_caller_nonzero_tail(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_null_is_defaults),
-	    cmocka_unit_test(test_too_small),
-	    cmocka_unit_test(test_older_caller),
-	    cmocka_unit_test(test_same_version),
-	    cmocka_unit_test(test_newer_caller_zero_tail),
-	    cmocka_unit_test(test_newer_caller_nonzero_tail),
+		cmocka_unit_test(test_null_is_defaults),
+		cmocka_unit_test(test_too_small),
+		cmocka_unit_test(test_older_caller),
+		cmocka_unit_test(test_same_version),
+		cmocka_unit_test(test_newer_caller_zero_tail),
+		cmocka_unit_test(test_newer_caller_nonzero_tail),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -137,12 +137,10 @@ int ism_private_start(struct ism_private *p, const char *ismd,
 		used += len;
 		p->n_args++;
 	}
-	snprintf(p->dir, sizeof(p->dir), "%s/ism-private-XXXXXX",
-		 ism_tmpdir());
+	snprintf(p->dir, sizeof(p->dir), "%s/ism-private-XXXXXX", ism_tmpdir());
 	if (!mkdtemp(p->dir)) {
 		r = -errno;
-		fprintf(stderr, "cannot create a temp dir: %s\n",
-			strerror(-r));
+		fprintf(stderr, "cannot create a temp dir: %s\n", strerror(-r));
 		p->dir[0] = '\0';
 		return r;
 	}
@@ -202,8 +200,10 @@ int ism_private_stop_within(struct ism_private *p, int ms)
 			return -1;
 		}
 		if (waited >= ms) {
-			fprintf(stderr, "ismd did not stop within %d ms: "
-					"killed\n", ms);
+			fprintf(stderr,
+				"ismd did not stop within %d ms: "
+				"killed\n",
+				ms);
 			ism_private_kill(p);
 			return -ETIMEDOUT;
 		}

@@ -11,10 +11,10 @@
 
 struct ism_private {
 	pid_t pid;
-	char dir[64];	 /* $TMPDIR (if short) or /tmp, + ism-private-XXXXXX */
-	char sock[96];	 /* fits sun_path (108) */
+	char dir[64];  /* $TMPDIR (if short) or /tmp, + ism-private-XXXXXX */
+	char sock[96]; /* fits sun_path (108) */
 	char state[96];
-	char log[96];	 /* ismd's stderr, appended to across restarts */
+	char log[96]; /* ismd's stderr, appended to across restarts */
 	/* How to start it again (ism_private_restart). */
 	const char *ismd;
 	char args[1024]; /* the extra arguments, each NUL-terminated */

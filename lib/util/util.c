@@ -124,15 +124,30 @@ int ism_parse_size(const char *s, uint64_t *out)
 	const char *suf = s + i;
 
 	switch (*suf) {
-	case '\0':
+	case '\0': break;
+	case 'k':
+	case 'K':
+		mul = 1ull << 10;
+		suf++;
 		break;
-	case 'k': case 'K': mul = 1ull << 10; suf++; break;
-	case 'm': case 'M': mul = 1ull << 20; suf++; break;
-	case 'g': case 'G': mul = 1ull << 30; suf++; break;
-	case 't': case 'T': mul = 1ull << 40; suf++; break;
-	case 'b': case 'B': break;
-	default:
-		return -EINVAL;
+	case 'm':
+	case 'M':
+		mul = 1ull << 20;
+		suf++;
+		break;
+	case 'g':
+	case 'G':
+		mul = 1ull << 30;
+		suf++;
+		break;
+	case 't':
+	case 'T':
+		mul = 1ull << 40;
+		suf++;
+		break;
+	case 'b':
+	case 'B': break;
+	default: return -EINVAL;
 	}
 	if (mul > 1 && (suf[0] == 'i' || suf[0] == 'I'))
 		suf++;

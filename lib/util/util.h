@@ -12,10 +12,10 @@
 #include <sys/types.h>
 
 #define ISM_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define ISM_MIN(a, b) ((a) < (b) ? (a) : (b))
-#define ISM_MAX(a, b) ((a) > (b) ? (a) : (b))
-#define ISM_UNUSED __attribute__((unused))
-#define ISM_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define ISM_MIN(a, b)	  ((a) < (b) ? (a) : (b))
+#define ISM_MAX(a, b)	  ((a) > (b) ? (a) : (b))
+#define ISM_UNUSED	  __attribute__((unused))
+#define ISM_PRINTF(f, a)  __attribute__((format(printf, f, a)))
 
 /* Monotonic clock in nanoseconds. */
 uint64_t ism_now_ns(void);

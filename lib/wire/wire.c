@@ -39,8 +39,8 @@ uint32_t ism_rbuf_le32(struct ism_rbuf *b)
 {
 	const uint8_t *p = take(b, 4);
 
-	return p ? (uint32_t)p[0] | (uint32_t)p[1] << 8 |
-			   (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24
+	return p ? (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+			       (uint32_t)p[3] << 24
 		 : 0;
 }
 
@@ -213,8 +213,8 @@ void ism_wire_set_len(struct ism_wbuf *b)
 	b->p[11] = (uint8_t)(n >> 24);
 }
 
-ssize_t ism_wire_recv(int sock, void *buf, size_t cap, int *fds,
-		      unsigned *nfds, int flags)
+ssize_t ism_wire_recv(int sock, void *buf, size_t cap, int *fds, unsigned *nfds,
+		      int flags)
 {
 	union {
 		struct cmsghdr align;

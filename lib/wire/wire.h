@@ -35,8 +35,8 @@ _Static_assert(ISM_WIRE_MAX_MSG >= 65536 + 64,
 	       "a full read/write chunk must fit in a message");
 
 /* Header flags. */
-#define ISM_WIRE_F_REPLY 0x0001u /* a reply to request @seq */
-#define ISM_WIRE_F_EVENT 0x0002u /* unsolicited, @seq is 0 */
+#define ISM_WIRE_F_REPLY   0x0001u /* a reply to request @seq */
+#define ISM_WIRE_F_EVENT   0x0002u /* unsolicited, @seq is 0 */
 #define ISM_WIRE_F_NOREPLY 0x0004u /* a request wanting no reply at all */
 #define ISM_WIRE_F_KNOWN                                                       \
 	(ISM_WIRE_F_REPLY | ISM_WIRE_F_EVENT | ISM_WIRE_F_NOREPLY)
@@ -131,8 +131,8 @@ void ism_wire_set_len(struct ism_wbuf *b);
  * unexpected control message, or too many fds), and socket errors.
  * *@nfds is the number of fds the caller now owns (0 on every error).
  */
-ssize_t ism_wire_recv(int sock, void *buf, size_t cap, int *fds,
-		      unsigned *nfds, int flags);
+ssize_t ism_wire_recv(int sock, void *buf, size_t cap, int *fds, unsigned *nfds,
+		      int flags);
 
 /* The kernel's cap on fds per message (SCM_MAX_FD). */
 #define ISM_WIRE_SCM_MAX_FDS 253u

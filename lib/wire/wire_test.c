@@ -109,8 +109,10 @@ static void test_wbuf_overflow(void **state)
 static void test_header(void **state)
 {
 	/* Golden bytes: type 0x0102, flags REPLY, seq 7, len 16, status 13. */
+	/* clang-format off */
 	static const uint8_t gold[16] = { 0x02, 0x01, 0x01, 0x00, 0x07, 0, 0, 0,
 					  0x10, 0, 0, 0, 0x0d, 0, 0, 0 };
+	/* clang-format on */
 	struct ism_wire_hdr h = { 0x0102, ISM_WIRE_F_REPLY, 7, 16, 13 }, g;
 	uint8_t buf[16];
 	struct ism_wbuf w;
@@ -151,9 +153,8 @@ static void test_header(void **state)
 
 static void pair(int sv[2])
 {
-	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
-				    sv),
-			 0);
+	assert_int_equal(
+		socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
 }
 
 static void test_fds_roundtrip(void **state)
@@ -207,9 +208,9 @@ static void test_too_many_fds(void **state)
 	c->cmsg_len = CMSG_LEN(sizeof(many));
 	memcpy(CMSG_DATA(c), many, sizeof(many));
 	assert_int_equal(sendmsg(sv[0], &msg, 0), 1);
-	assert_int_equal(ism_wire_send(sv[0], "x", 1, many, ISM_WIRE_MAX_FDS + 1,
-				       0),
-			 -EINVAL);
+	assert_int_equal(
+		ism_wire_send(sv[0], "x", 1, many, ISM_WIRE_MAX_FDS + 1, 0),
+		-EINVAL);
 	for (size_t i = 0; i < ISM_ARRAY_SIZE(many); i++)
 		close(many[i]);
 	before = count_fds();
@@ -226,7 +227,8 @@ static ssize_t send_with_fd(int sock, const void *p, size_t len, int fd)
 {
 	struct iovec iov = { (void *)p, len };
 	char ctl[CMSG_SPACE(sizeof(int))];
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+	struct msghdr msg = { .msg_iov = &iov,
+			      .msg_iovlen = 1,
 			      .msg_control = ctl,
 			      .msg_controllen = sizeof(ctl) };
 	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);

@@ -20,7 +20,6 @@
 
 #define NOBODY 65534
 
-
 static const char *const daemon_args[] = { "--socket-mode", "0666", NULL };
 
 static void test_token_guessing(void **state)
@@ -76,9 +75,9 @@ static void test_readonly_attacker(void **state)
 	assert_int_equal(ism_region_attach(evil, &t, ISM_ACCESS_RO, 0, &ro), 0);
 	fd = ism_region_fd(ro);
 	/* Every way to write through a read-only fd fails in the kernel. */
-	assert_ptr_equal(mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED,
-			      fd, 0),
-			 MAP_FAILED);
+	assert_ptr_equal(
+		mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0),
+		MAP_FAILED);
 	m2 = mmap(NULL, 8192, PROT_READ, MAP_SHARED, fd, 0);
 	assert_ptr_not_equal(m2, MAP_FAILED);
 	assert_int_equal(mprotect(m2, 8192, PROT_READ | PROT_WRITE), -1);
@@ -86,7 +85,8 @@ static void test_readonly_attacker(void **state)
 	assert_int_equal(write(fd, "x", 1), -1);
 	assert_int_equal(pwrite(fd, "x", 1, 0), -1);
 	assert_int_equal(ftruncate(fd, 0), -1);
-	assert_int_equal(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+	assert_int_equal(fallocate(fd,
+				   FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 				   0, 4096),
 			 -1);
 	assert_int_equal(fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE), -1);
@@ -151,9 +151,9 @@ static void test_readwrite_attacker(void **state)
 	struct ism_region *w;
 
 	ism_region_close(rw);
-	assert_int_equal(ism_region_attach(evil, &t, ISM_ACCESS_RW,
-					   ISM_ATTACH_NOFD, &w),
-			 0);
+	assert_int_equal(
+		ism_region_attach(evil, &t, ISM_ACCESS_RW, ISM_ATTACH_NOFD, &w),
+		0);
 	assert_int_equal(ism_region_write(w, 100, "ok", 2), 2);
 	assert_memory_equal(map + 100, "ok", 2);
 	map[8191] = 1; /* the owner's mapping still works */
@@ -168,7 +168,8 @@ static void test_readwrite_attacker(void **state)
 static bool can_switch(void)
 {
 	if (geteuid() != 0) {
-		fprintf(stderr, "skipped: needs root to run a peer as nobody\n");
+		fprintf(stderr,
+			"skipped: needs root to run a peer as nobody\n");
 		return false;
 	}
 	return true;
@@ -302,9 +303,10 @@ static int grouped_peer(void *arg)
 
 static void test_policy_by_group(void **state)
 {
-	static const char *const args[] = { "--socket-mode", "0666",
-					    "--allow-gid", "4242",
-					    "--admin-gid", "4242", NULL };
+	static const char *const args[] = {
+		"--socket-mode", "0666", "--allow-gid", "4242",
+		"--admin-gid",	 "4242", NULL
+	};
 	struct ism_private P;
 
 	(void)state;
@@ -329,6 +331,6 @@ int main(void)
 	};
 
 	t_group_args = daemon_args;
-	return t_exit(cmocka_run_group_tests(tests, t_group_setup,
-					     t_group_teardown));
+	return t_exit(
+		cmocka_run_group_tests(tests, t_group_setup, t_group_teardown));
 }

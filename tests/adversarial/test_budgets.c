@@ -192,7 +192,7 @@ static int get(int fd, void *p, size_t n, int ms)
 	size_t got = 0;
 
 	while (got < n) {
-		struct pollfd pf = {fd, POLLIN, 0};
+		struct pollfd pf = { fd, POLLIN, 0 };
 		ssize_t r;
 
 		if (poll(&pf, 1, ms) <= 0)
@@ -307,7 +307,7 @@ static int reply_in(int fd, uint8_t *buf, size_t cap, struct ism_rbuf *rb,
 /* HELLO, answered within @ms: its status, or -errno. */
 static int hello_within(int fd, int ms)
 {
-	struct ism_hello_req h = {.min_version = 1, .max_version = 1};
+	struct ism_hello_req h = { .min_version = 1, .max_version = 1 };
 	int r;
 
 	strcpy(h.name, "raw");
@@ -318,8 +318,9 @@ static int hello_within(int fd, int ms)
 /* ALLOC of @size with @flags: the reply's status, or -errno. */
 static int raw_alloc(int fd, uint64_t size, uint32_t flags)
 {
-	struct ism_alloc_req a = {
-	    .size = size, .flags = flags, .max_access = ISM_ACCESS_RO};
+	struct ism_alloc_req a = { .size = size,
+				   .flags = flags,
+				   .max_access = ISM_ACCESS_RO };
 	int r = send_req(fd, ISM_MSG_ALLOC, 2, put_alloc, &a, NULL, 0, 0);
 
 	return r < 0 ? r : t_raw_reply(fd, NULL, NULL, PROMPT_MS);
@@ -329,7 +330,7 @@ static int raw_alloc(int fd, uint64_t size, uint32_t flags)
 static int raw_alloc_id(int fd, uint64_t size, uint64_t *id)
 {
 	static uint8_t buf[512];
-	struct ism_alloc_req a = {.size = size, .max_access = ISM_ACCESS_RO};
+	struct ism_alloc_req a = { .size = size, .max_access = ISM_ACCESS_RO };
 	struct ism_alloc_rep rep;
 	struct ism_rbuf rb;
 	int r = send_req(fd, ISM_MSG_ALLOC, 2, put_alloc, &a, NULL, 0, 0);
@@ -358,8 +359,8 @@ static int raw_destroy(int fd, uint64_t id)
 /* A TCP socket bound to 127.0.0.1:0, as a stream client's. */
 static int bound_tcp(void)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET,
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	if (s < 0)
@@ -377,8 +378,8 @@ static int bound_tcp(void)
  * ismd keeps and lists, and nothing else.  Sent, not answered. */
 static int send_tcp_record(int fd, int tcp, int flags)
 {
-	struct ism_stream_open_req o = {.role = ISM_STREAM_CLIENT,
-					.reason = ISM_SR_OTHER_HOST};
+	struct ism_stream_open_req o = { .role = ISM_STREAM_CLIENT,
+					 .reason = ISM_SR_OTHER_HOST };
 
 	return send_req(fd, ISM_MSG_STREAM_OPEN, 3, put_open, &o, &tcp, 1,
 			flags);
@@ -557,8 +558,8 @@ static int alloc_once(int in, int out, void *arg)
  */
 static void test_fd_budget(void **state)
 {
-	static const char *const args[] = {"--socket-mode", "0666", "--max-fds",
-					   "512", NULL};
+	static const char *const args[] = { "--socket-mode", "0666",
+					    "--max-fds", "512", NULL };
 	struct kid hog, other;
 	int64_t granted, st;
 	int fd;
@@ -630,8 +631,8 @@ static int fd_hog_one(int in, int out, void *arg)
  */
 static void test_fd_budget_one_conn(void **state)
 {
-	static const char *const args[] = {"--socket-mode", "0666", "--max-fds",
-					   "512", NULL};
+	static const char *const args[] = { "--socket-mode", "0666",
+					    "--max-fds", "512", NULL };
 	struct kid hog;
 	int64_t granted, st, destroyed, again;
 
@@ -779,8 +780,8 @@ static int64_t agent_do(struct ism_conn **c, struct ism_region **rs, int *kept,
 			int *nkept, const struct cmd *m, struct res *out)
 {
 	struct ism_region *r =
-	    m->slot >= 0 && m->slot < A_SLOTS ? rs[m->slot] : NULL;
-	struct ism_alloc_opts o = {.size = sizeof(o), .flags = m->flags};
+		m->slot >= 0 && m->slot < A_SLOTS ? rs[m->slot] : NULL;
+	struct ism_alloc_opts o = { .size = sizeof(o), .flags = m->flags };
 	struct ism_token t;
 	struct ism_event ev;
 	int64_t sum = 0;
@@ -821,37 +822,32 @@ static int64_t agent_do(struct ism_conn **c, struct ism_region **rs, int *kept,
 	if (!r)
 		return -EBADSLT;
 	switch (m->op) {
-	case A_FILL:
-		return fill(r);
+	case A_FILL: return fill(r);
 	case A_KEEP:
 		if (*nkept == A_SLOTS)
 			return -ENOSPC;
 		kept[(*nkept)++] = dup(ism_region_fd(r));
 		return 0;
-	case A_DESTROY:
-		return ism_region_destroy(r);
-	case A_CLOSE:
-		rs[m->slot] = NULL;
-		return ism_region_close(r);
+	case A_DESTROY: return ism_region_destroy(r);
+	case A_CLOSE: rs[m->slot] = NULL; return ism_region_close(r);
 	case A_WAIT_GONE:
 		e = t_wait_event(*c, ISM_EV_REGION_GONE, &ev, PROMPT_MS);
-		return e == 1
-			   ? (int64_t)(ev.region == ism_region_id(r) ? 0
-								     : -EINVAL)
-			   : -ETIMEDOUT;
-	case A_BLOCKS:
-		return fd_bytes(ism_region_fd(r));
+		return e == 1 ? (int64_t)(ev.region == ism_region_id(r)
+						  ? 0
+						  : -EINVAL)
+			      : -ETIMEDOUT;
+	case A_BLOCKS: return fd_bytes(ism_region_fd(r));
 	}
 	return -ENOSYS;
 }
 
 static int agent(int in, int out, void *arg)
 {
-	struct ism_conn_opts co = {.size = sizeof(co),
-				   .name = "agent",
-				   .flags = ISM_CONN_NO_DOORBELL,
-				   .timeout_ms = 30000};
-	struct ism_region *rs[A_SLOTS] = {0};
+	struct ism_conn_opts co = { .size = sizeof(co),
+				    .name = "agent",
+				    .flags = ISM_CONN_NO_DOORBELL,
+				    .timeout_ms = 30000 };
+	struct ism_region *rs[A_SLOTS] = { 0 };
 	struct ism_conn *c = NULL;
 	int kept[A_SLOTS], nkept = 0;
 	struct cmd m;
@@ -862,8 +858,8 @@ static int agent(int in, int out, void *arg)
 	while (get(in, &m, sizeof(m), -1) == 0) {
 		memset(&r, 0, sizeof(r));
 		r.ret = c || m.op == A_KEPT
-			    ? agent_do(&c, rs, kept, &nkept, &m, &r)
-			    : -ENOTCONN;
+				? agent_do(&c, rs, kept, &nkept, &m, &r)
+				: -ENOTCONN;
 		if (put(out, &r, sizeof(r)) < 0)
 			return 11;
 	}
@@ -884,8 +880,8 @@ static int64_t ask(struct kid *k, struct cmd m, uint8_t *token)
 #define LINGER_SIZE (16 * MIB)
 #define MEM_CAP	    (64 * MIB)
 
-static const char *const mem_args[] = {"--socket-mode", "0666", "--max-memory",
-				       "64M", NULL};
+static const char *const mem_args[] = { "--socket-mode", "0666", "--max-memory",
+					"64M", NULL };
 
 /*
  * Allocate a lingering region, fill it through ismd, keep its fd, destroy
@@ -905,28 +901,32 @@ static void test_linger_kept_fds(void **state)
 	kid_start(&s, STRANGER, agent, D.sock);
 	for (int i = 0; i < 8; i++) {
 		slot = ask(&s,
-			   (struct cmd){.op = A_ALLOC,
-					.size = LINGER_SIZE,
-					.flags = ISM_ALLOC_LINGER},
+			   (struct cmd){ .op = A_ALLOC,
+					 .size = LINGER_SIZE,
+					 .flags = ISM_ALLOC_LINGER },
 			   NULL);
 		assert_true(slot >= 0);
 		assert_int_equal(
-		    ask(&s, (struct cmd){A_FILL, (int32_t)slot}, NULL), 0);
+			ask(&s, (struct cmd){ A_FILL, (int32_t)slot }, NULL),
+			0);
 		assert_int_equal(
-		    ask(&s, (struct cmd){A_KEEP, (int32_t)slot}, NULL), 0);
+			ask(&s, (struct cmd){ A_KEEP, (int32_t)slot }, NULL),
+			0);
 		assert_int_equal(
-		    ask(&s, (struct cmd){A_DESTROY, (int32_t)slot}, NULL), 0);
+			ask(&s, (struct cmd){ A_DESTROY, (int32_t)slot }, NULL),
+			0);
 		assert_int_equal(
-		    ask(&s, (struct cmd){A_CLOSE, (int32_t)slot}, NULL), 0);
+			ask(&s, (struct cmd){ A_CLOSE, (int32_t)slot }, NULL),
+			0);
 	}
-	held = ask(&s, (struct cmd){.op = A_KEPT}, NULL);
+	held = ask(&s, (struct cmd){ .op = A_KEPT }, NULL);
 	fprintf(stderr, "kept fds hold %lld MiB; ismd counts %llu MiB\n",
 		(long long)(held / (int64_t)MIB),
 		(unsigned long long)(bytes_used() / MIB));
 	assert_true(held >= 0);
 	assert_true((uint64_t)held <= MEM_CAP);
 	assert_true((uint64_t)held <= bytes_used());
-	assert_int_equal(ask(&s, (struct cmd){.op = A_BYE}, NULL), 0);
+	assert_int_equal(ask(&s, (struct cmd){ .op = A_BYE }, NULL), 0);
 	close(s.to);
 	assert_int_equal(kid_wait(&s), 0);
 	stops_promptly();
@@ -937,25 +937,25 @@ static int64_t orphan_setup(struct kid *owner, struct kid *reader,
 			    int64_t *rslot)
 {
 	uint8_t tok[ISM_TOKEN_SIZE];
-	struct cmd m = {.op = A_ATTACH};
+	struct cmd m = { .op = A_ATTACH };
 	int64_t slot;
 
 	slot = ask(owner,
-		   (struct cmd){.op = A_ALLOC,
-				.size = LINGER_SIZE,
-				.flags = ISM_ALLOC_LINGER},
+		   (struct cmd){ .op = A_ALLOC,
+				 .size = LINGER_SIZE,
+				 .flags = ISM_ALLOC_LINGER },
 		   tok);
 	assert_true(slot >= 0);
-	assert_int_equal(ask(owner, (struct cmd){A_FILL, (int32_t)slot}, NULL),
-			 0);
+	assert_int_equal(
+		ask(owner, (struct cmd){ A_FILL, (int32_t)slot }, NULL), 0);
 	memcpy(m.token, tok, sizeof(tok));
 	*rslot = ask(reader, m, NULL);
 	assert_true(*rslot >= 0);
 	/* The owner destroys it: an orphan, the bystander its reader. */
 	assert_int_equal(
-	    ask(owner, (struct cmd){A_DESTROY, (int32_t)slot}, NULL), 1);
-	assert_int_equal(ask(owner, (struct cmd){A_CLOSE, (int32_t)slot}, NULL),
-			 0);
+		ask(owner, (struct cmd){ A_DESTROY, (int32_t)slot }, NULL), 1);
+	assert_int_equal(
+		ask(owner, (struct cmd){ A_CLOSE, (int32_t)slot }, NULL), 0);
 	return slot;
 }
 
@@ -981,28 +981,29 @@ static void test_linger_orphan(void **state)
 	orphan_setup(&owner, &reader, &rslot);
 	/* The reader still has the data; ismd still counts it. */
 	assert_int_equal(
-	    ask(&reader, (struct cmd){A_BLOCKS, (int32_t)rslot}, NULL),
-	    (int64_t)LINGER_SIZE);
+		ask(&reader, (struct cmd){ A_BLOCKS, (int32_t)rslot }, NULL),
+		(int64_t)LINGER_SIZE);
 	assert_int_equal(bytes_used(), LINGER_SIZE);
-	r = ask(&owner, (struct cmd){.op = A_ALLOC, .size = 24 * MIB}, NULL);
+	r = ask(&owner, (struct cmd){ .op = A_ALLOC, .size = 24 * MIB }, NULL);
 	assert_int_equal(r, -EDQUOT);
 	/* The reader lets go: the memory goes, the owner may allocate. */
 	assert_int_equal(
-	    ask(&reader, (struct cmd){A_WAIT_GONE, (int32_t)rslot}, NULL), 0);
+		ask(&reader, (struct cmd){ A_WAIT_GONE, (int32_t)rslot }, NULL),
+		0);
 	assert_int_equal(
-	    ask(&reader, (struct cmd){A_CLOSE, (int32_t)rslot}, NULL), 0);
+		ask(&reader, (struct cmd){ A_CLOSE, (int32_t)rslot }, NULL), 0);
 	assert_true(T_WAIT_FOR(bytes_used() == 0, PROMPT_MS));
-	r = ask(&owner, (struct cmd){.op = A_ALLOC, .size = 24 * MIB}, NULL);
+	r = ask(&owner, (struct cmd){ .op = A_ALLOC, .size = 24 * MIB }, NULL);
 	assert_true(r >= 0);
-	assert_int_equal(ask(&owner, (struct cmd){A_CLOSE, (int32_t)r}, NULL),
+	assert_int_equal(ask(&owner, (struct cmd){ A_CLOSE, (int32_t)r }, NULL),
 			 0);
 	assert_true(T_WAIT_FOR(bytes_used() == 0, PROMPT_MS));
 	/* Again, and this time the reader disconnects. */
 	orphan_setup(&owner, &reader, &rslot);
 	assert_int_equal(bytes_used(), LINGER_SIZE);
-	assert_int_equal(ask(&reader, (struct cmd){.op = A_BYE}, NULL), 0);
+	assert_int_equal(ask(&reader, (struct cmd){ .op = A_BYE }, NULL), 0);
 	assert_true(T_WAIT_FOR(bytes_used() == 0, PROMPT_MS));
-	r = ask(&owner, (struct cmd){.op = A_ALLOC, .size = 24 * MIB}, NULL);
+	r = ask(&owner, (struct cmd){ .op = A_ALLOC, .size = 24 * MIB }, NULL);
 	assert_true(r >= 0);
 	close(owner.to);
 	close(reader.to);
@@ -1061,8 +1062,8 @@ static int record_once(int in, int out, void *arg)
  */
 static void test_stream_records(void **state)
 {
-	static const char *const args[] = {"--socket-mode", "0666",
-					   "--max-heap", "8M", NULL};
+	static const char *const args[] = { "--socket-mode", "0666",
+					    "--max-heap", "8M", NULL };
 	struct kid hog, other;
 	int64_t granted, st;
 	int fd;
@@ -1119,8 +1120,8 @@ static int hoard(int fd, int tcp, int n)
 /* Every connection sends L_REQS list requests without reading a reply. */
 static int flood(const int *c, int n, int out)
 {
-	struct ism_list_req q = {.max = 1};
-	int sent[L_FLOOD] = {0}, left = n * L_REQS;
+	struct ism_list_req q = { .max = 1 };
+	int sent[L_FLOOD] = { 0 }, left = n * L_REQS;
 	bool told = false;
 
 	while (left > 0) {
@@ -1128,10 +1129,10 @@ static int flood(const int *c, int n, int out)
 
 		for (int i = 0; i < n; i++) {
 			while (sent[i] < L_REQS) {
-				int r =
-				    send_req(c[i], ISM_MSG_LIST_STREAMS,
-					     (uint32_t)sent[i] + 1, put_list,
-					     &q, NULL, 0, MSG_DONTWAIT);
+				int r = send_req(c[i], ISM_MSG_LIST_STREAMS,
+						 (uint32_t)sent[i] + 1,
+						 put_list, &q, NULL, 0,
+						 MSG_DONTWAIT);
 
 				if (r == -EAGAIN)
 					break;
@@ -1140,8 +1141,9 @@ static int flood(const int *c, int n, int out)
 				sent[i]++;
 				left--;
 			}
-			p[i] = (struct pollfd){
-			    c[i], sent[i] < L_REQS ? POLLOUT : 0, 0};
+			p[i] = (struct pollfd){ c[i],
+						sent[i] < L_REQS ? POLLOUT : 0,
+						0 };
 		}
 		if (!told) {
 			/* Every connection has requests queued in ismd. */
@@ -1246,7 +1248,7 @@ static int list_bystander(int in, int out, void *arg)
  */
 static void test_list_cost(void **state)
 {
-	static const char *const args[] = {"--socket-mode", "0666", NULL};
+	static const char *const args[] = { "--socket-mode", "0666", NULL };
 	struct kid s, b;
 	int64_t done, ms, worst, st;
 
@@ -1308,8 +1310,8 @@ static uint64_t populate_size(void)
  */
 static void test_populate_off_loop(void **state)
 {
-	struct ism_alloc_req a = {.flags = ISM_ALLOC_POPULATE,
-				  .max_access = ISM_ACCESS_RO};
+	struct ism_alloc_req a = { .flags = ISM_ALLOC_POPULATE,
+				   .max_access = ISM_ACCESS_RO };
 	struct pollfd p;
 	int big, by;
 
@@ -1319,11 +1321,11 @@ static void test_populate_off_loop(void **state)
 	big = keep_fd(greeted(D.sock));
 	by = keep_fd(greeted(D.sock));
 	assert_int_equal(
-	    send_req(big, ISM_MSG_ALLOC, 2, put_alloc, &a, NULL, 0, 0), 0);
+		send_req(big, ISM_MSG_ALLOC, 2, put_alloc, &a, NULL, 0, 0), 0);
 	assert_int_equal(
-	    send_req(by, ISM_MSG_STATUS, 2, NULL, NULL, NULL, 0, 0), 0);
+		send_req(by, ISM_MSG_STATUS, 2, NULL, NULL, NULL, 0, 0), 0);
 	assert_int_equal(t_raw_reply(by, NULL, NULL, 60000), 0);
-	p = (struct pollfd){big, POLLIN, 0};
+	p = (struct pollfd){ big, POLLIN, 0 };
 	assert_int_equal(poll(&p, 1, 0), 0); /* the ALLOC still works */
 	assert_int_equal(t_raw_reply(big, NULL, NULL, 60000), 0);
 	fprintf(stderr, "populated %llu MiB after STATUS was answered\n",
@@ -1378,8 +1380,8 @@ static int churner(int in, int out, void *arg)
  * and 5 a second; the old ismd wrote a line or more per connection). */
 static void churn(enum churn_kind kind)
 {
-	static const char *const args[] = {"--socket-mode", "0666", NULL};
-	struct churn ch = {.kind = kind};
+	static const char *const args[] = { "--socket-mode", "0666", NULL };
+	struct churn ch = { .kind = kind };
 	struct ism_status st;
 	struct ism_conn *c;
 	struct kid k;
@@ -1394,8 +1396,8 @@ static void churn(enum churn_kind kind)
 	kid_start(&k, STRANGER, churner, &ch);
 	assert_int_equal(kid_wait(&k), 0);
 	/* Every connection gone in ismd (ours excepted). */
-	assert_true(
-	    T_WAIT_FOR(ism_admin_status(c, &st) == 0 && st.peers == 1, PROMPT_MS));
+	assert_true(T_WAIT_FOR(ism_admin_status(c, &st) == 0 && st.peers == 1,
+			       PROMPT_MS));
 	lines = log_lines() - lines0;
 	ism_conn_close(c);
 	root = NULL;
@@ -1447,17 +1449,17 @@ static void test_log_churn_serial(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_teardown(test_fd_budget, teardown),
-	    cmocka_unit_test_teardown(test_fd_budget_one_conn, teardown),
-	    cmocka_unit_test_teardown(test_emfile_no_spin, teardown),
-	    cmocka_unit_test_teardown(test_linger_kept_fds, teardown),
-	    cmocka_unit_test_teardown(test_linger_orphan, teardown),
-	    cmocka_unit_test_teardown(test_stream_records, teardown),
-	    cmocka_unit_test_teardown(test_list_cost, teardown),
-	    cmocka_unit_test_teardown(test_populate_off_loop, teardown),
-	    cmocka_unit_test_teardown(test_log_churn, teardown),
-	    cmocka_unit_test_teardown(test_log_churn_hello, teardown),
-	    cmocka_unit_test_teardown(test_log_churn_serial, teardown),
+		cmocka_unit_test_teardown(test_fd_budget, teardown),
+		cmocka_unit_test_teardown(test_fd_budget_one_conn, teardown),
+		cmocka_unit_test_teardown(test_emfile_no_spin, teardown),
+		cmocka_unit_test_teardown(test_linger_kept_fds, teardown),
+		cmocka_unit_test_teardown(test_linger_orphan, teardown),
+		cmocka_unit_test_teardown(test_stream_records, teardown),
+		cmocka_unit_test_teardown(test_list_cost, teardown),
+		cmocka_unit_test_teardown(test_populate_off_loop, teardown),
+		cmocka_unit_test_teardown(test_log_churn, teardown),
+		cmocka_unit_test_teardown(test_log_churn_hello, teardown),
+		cmocka_unit_test_teardown(test_log_churn_serial, teardown),
 	};
 
 	return t_exit(cmocka_run_group_tests(tests, NULL, NULL));

@@ -42,7 +42,7 @@ static int setup(void **state)
 	strcpy(vmap, "victim data");
 	ism_region_token(vreg, &t);
 	return ism_region_attach(friend, &t, ISM_ACCESS_RO, 0, &freg) < 0 ? -1
-									 : 0;
+									  : 0;
 }
 
 static int teardown(void **state)
@@ -108,8 +108,7 @@ static void test_before_hello(void **state)
 	assert_int_equal(send_raw(fd, msg, n, NULL, 0), 0);
 	assert_int_equal(t_raw_reply(fd, &type, NULL, 5000), EPROTO);
 	/* ... and the connection is closed. */
-	assert_int_equal(t_raw_recv(fd, msg, sizeof(msg), 5000, NULL, NULL),
-			 0);
+	assert_int_equal(t_raw_recv(fd, msg, sizeof(msg), 5000, NULL, NULL), 0);
 	close(fd);
 	victim_ok();
 }
@@ -201,7 +200,8 @@ static void test_malformed(void **state)
 		struct ism_alloc_req a = { .size = ~0ull,
 					   .max_access = ISM_ACCESS_RO };
 		struct ism_read_req r = { .region = ism_region_id(vreg),
-					  .offset = ~0ull - 2, .len = 16 };
+					  .offset = ~0ull - 2,
+					  .len = 16 };
 		struct ism_wbuf b;
 
 		ism_proto_begin(&b, msg, sizeof(msg), ISM_MSG_ALLOC, 0, 23, 0);
@@ -223,9 +223,9 @@ static void test_malformed(void **state)
 		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
 		n = build(ISM_MSG_WRITE, 0, 25, NULL, 0);
 		memset(msg + n, 0xee, ISM_WIRE_MAX_MSG + 100 - n);
-		assert_int_equal(send_raw(fd, msg, ISM_WIRE_MAX_MSG + 100, NULL,
-					  0),
-				 -EINVAL); /* our helper refuses it ... */
+		assert_int_equal(
+			send_raw(fd, msg, ISM_WIRE_MAX_MSG + 100, NULL, 0),
+			-EINVAL); /* our helper refuses it ... */
 		assert_int_equal(send(fd, msg, ISM_WIRE_MAX_MSG + 100, 0),
 				 ISM_WIRE_MAX_MSG + 100); /* ... so by hand */
 		assert_int_equal(t_raw_reply(fd, NULL, NULL, 5000), EMSGSIZE);
@@ -285,7 +285,8 @@ static void test_wrong_fds(void **state)
 	/* A doorbell that is not an eventfd: the hello fails. */
 	fd = t_raw_connect(D.sock);
 	{
-		struct ism_hello_req h = { .min_version = 1, .max_version = 1,
+		struct ism_hello_req h = { .min_version = 1,
+					   .max_version = 1,
 					   .flags = ISM_HELLO_F_DOORBELL };
 		struct ism_wbuf b;
 

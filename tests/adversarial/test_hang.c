@@ -192,9 +192,9 @@ static void test_linger_with_request(void **state)
 	for (int i = 0; i < TRIES && !landed; i++) {
 		ling = lingering_socket(&rx[nrx++]);
 		/* STATUS takes no fds: ismd refuses this one, closes it. */
-		assert_int_equal(send_req(fd, ISM_MSG_STATUS, 2, NULL, NULL,
-					  &ling, 1),
-				 0);
+		assert_int_equal(
+			send_req(fd, ISM_MSG_STATUS, 2, NULL, NULL, &ling, 1),
+			0);
 		/* ismd holds the last reference now (or try again). */
 		landed = close_not_last(ling);
 		assert_true(t_raw_reply(fd, NULL, NULL, PROMPT_MS) >= 0);
@@ -244,9 +244,8 @@ static void test_linger_stream_intent(void **state)
 	assert_int_equal(listen(l, 4), 0);
 	assert_int_equal(getsockname(l, (struct sockaddr *)&sa, &len), 0);
 	o.role = ISM_STREAM_LISTENER;
-	assert_int_equal(send_req(fd, ISM_MSG_STREAM_OPEN, 2, put_open, &o, &l,
-				  1),
-			 0);
+	assert_int_equal(
+		send_req(fd, ISM_MSG_STREAM_OPEN, 2, put_open, &o, &l, 1), 0);
 	assert_int_equal(t_raw_reply(fd, NULL, NULL, PROMPT_MS), 0);
 	/* ... and a client toward it, kept by ismd as an intent. */
 	c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -260,15 +259,14 @@ static void test_linger_stream_intent(void **state)
 	}
 	o.role = ISM_STREAM_CLIENT;
 	ism_proto_addr_from(&o.dst, (struct sockaddr *)&sa);
-	assert_int_equal(send_req(fd, ISM_MSG_STREAM_OPEN, 3, put_open, &o, &c,
-				  1),
-			 0);
+	assert_int_equal(
+		send_req(fd, ISM_MSG_STREAM_OPEN, 3, put_open, &o, &c, 1), 0);
 	{
 		struct ism_stream_rep rep;
 		struct ism_wire_hdr h;
 		struct ism_rbuf rb;
-		ssize_t n = t_raw_recv(fd, msg, sizeof(msg), PROMPT_MS, NULL,
-				       NULL);
+		ssize_t n =
+			t_raw_recv(fd, msg, sizeof(msg), PROMPT_MS, NULL, NULL);
 
 		assert_true(n > 0);
 		ism_rbuf_init(&rb, msg, (size_t)n);
@@ -315,23 +313,21 @@ static void test_linger_in_link(void **state)
 	(void)state;
 	assert_int_equal(t_daemon_start(&D, NULL), 0);
 	fd = raw_peer(&D);
-	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
-				    pair),
-			 0);
+	assert_int_equal(
+		socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair), 0);
 	ling = lingering_socket(&rx);
 	/* In flight into the end ismd will hold. */
 	assert_int_equal(ism_wire_send(pair[0], "k", 1, &ling, 1, 0), 0);
 	close(ling);
-	assert_int_equal(send_req(fd, ISM_MSG_ALLOC, 2, put_alloc, &a,
-				  &pair[1], 1),
-			 0);
+	assert_int_equal(
+		send_req(fd, ISM_MSG_ALLOC, 2, put_alloc, &a, &pair[1], 1), 0);
 	close(pair[1]);
 	{
 		struct ism_alloc_rep rep;
 		struct ism_wire_hdr h;
 		struct ism_rbuf rb;
-		ssize_t n = t_raw_recv(fd, msg, sizeof(msg), PROMPT_MS, fds,
-				       &nfds);
+		ssize_t n =
+			t_raw_recv(fd, msg, sizeof(msg), PROMPT_MS, fds, &nfds);
 
 		assert_true(n > 0);
 		ism_close_fds(fds, nfds);
@@ -341,9 +337,8 @@ static void test_linger_in_link(void **state)
 		assert_int_equal(ism_proto_get_alloc_rep(&rb, &rep), 0);
 		id = rep.region;
 	}
-	assert_int_equal(send_req(fd, ISM_MSG_DESTROY, 3, put_region, &id,
-				  NULL, 0),
-			 0);
+	assert_int_equal(
+		send_req(fd, ISM_MSG_DESTROY, 3, put_region, &id, NULL, 0), 0);
 	assert_int_equal(t_raw_reply(fd, NULL, NULL, PROMPT_MS), 0);
 	assert_int_equal(bystander_ok(&D), 0);
 	close(fd);
@@ -362,7 +357,8 @@ static void test_linger_unread(void **state)
 	(void)state;
 	assert_int_equal(t_daemon_start(&D, NULL), 0);
 	for (int tries = 0; tries < 10; tries++) {
-		int raw = t_raw_connect(D.sock), ling = lingering_socket(&rx[n]);
+		int raw = t_raw_connect(D.sock),
+		    ling = lingering_socket(&rx[n]);
 		union {
 			struct cmsghdr c;
 			char b[CMSG_SPACE(sizeof(int))];
@@ -504,18 +500,19 @@ static void fuse_case(unsigned hang, uint16_t type, bool hello,
 
 		/* The attack landed: a thread of ismd sent the FLUSH the
 		 * file system sits on - a worker, never the loop. */
-		assert_int_equal(t_fuse_wait_hang(&fuse, FUSE_FLUSH, PROMPT_MS,
-						  &tid),
-				 0);
-		fprintf(stderr, "FLUSH sent by thread %d (ismd %d, attacker %d)\n",
+		assert_int_equal(
+			t_fuse_wait_hang(&fuse, FUSE_FLUSH, PROMPT_MS, &tid),
+			0);
+		fprintf(stderr,
+			"FLUSH sent by thread %d (ismd %d, attacker %d)\n",
 			(int)tid, (int)D.pid, (int)attacker);
 		assert_true(tid_of(D.pid, tid));
 		assert_int_not_equal(tid, D.pid);
 	} else {
 		/* ismd never asks this file system for attributes. */
-		assert_int_equal(t_fuse_wait_hang(&fuse, FUSE_GETATTR, 1000,
-						  NULL),
-				 -ETIMEDOUT);
+		assert_int_equal(
+			t_fuse_wait_hang(&fuse, FUSE_GETATTR, 1000, NULL),
+			-ETIMEDOUT);
 	}
 	assert_int_equal(bystander_ok(&D), 0);
 	assert_int_equal(bystander_ok(&D), 0);
@@ -589,7 +586,8 @@ static void test_doorbells_add_up(void **state)
 	assert_int_equal(ism_region_alloc(owner, 4096, &o, &r), 0);
 	ism_region_token(r, &t);
 	for (int i = 0; i < N_BELLS; i++) {
-		struct ism_hello_req h = { .min_version = 1, .max_version = 1,
+		struct ism_hello_req h = { .min_version = 1,
+					   .max_version = 1,
 					   .flags = ISM_HELLO_F_DOORBELL };
 		struct ism_attach_req a = { .access = ISM_ACCESS_RO,
 					    .flags = ISM_ATTACH_NOFD };
@@ -611,9 +609,8 @@ static void test_doorbells_add_up(void **state)
 		ism_proto_begin(&b, msg, sizeof(msg), ISM_MSG_ATTACH, 0, 2, 0);
 		ism_proto_put_attach_req(&b, &a);
 		n = ism_proto_end(&b);
-		assert_int_equal(ism_wire_send(peers[i], msg, (size_t)n, NULL,
-					       0, 0),
-				 0);
+		assert_int_equal(
+			ism_wire_send(peers[i], msg, (size_t)n, NULL, 0, 0), 0);
 		assert_int_equal(t_raw_reply(peers[i], NULL, NULL, PROMPT_MS),
 				 0);
 		/* Saturated, and blocking: ismd shares this open file
@@ -652,7 +649,8 @@ static int ivsh_get(int s, int64_t *v, int *fd)
 	} u;
 	uint8_t le[8];
 	struct iovec iov = { le, sizeof(le) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+	struct msghdr mh = { .msg_iov = &iov,
+			     .msg_iovlen = 1,
 			     .msg_control = u.buf,
 			     .msg_controllen = sizeof(u.buf) };
 	struct pollfd p = { s, POLLIN, 0 };
@@ -721,17 +719,17 @@ static void test_ivshmem_eventfds(void **state)
 	assert_int_equal(fcntl(efd[0], F_SETFL, 0), 0);
 	/* Ring it (an administrator may), and have a state change ring it
 	 * too: neither may stall ismd. */
-	assert_int_equal(ism_ivshmem_ring(c, ism_ivshmem_domain_id(m),
-					  (uint32_t)mid, 0),
-			 0);
+	assert_int_equal(
+		ism_ivshmem_ring(c, ism_ivshmem_domain_id(m), (uint32_t)mid, 0),
+		0);
 	assert_int_equal(bystander_ok(&D), 0);
 	assert_int_equal(ism_ivshmem_set_state(m, 3), 0);
 	assert_int_equal(bystander_ok(&D), 0);
 	/* Nobody was blamed: the member is still there, and vector 1
 	 * still rings. */
-	assert_int_equal(ism_ivshmem_ring(c, ism_ivshmem_domain_id(m),
-					  (uint32_t)mid, 1),
-			 0);
+	assert_int_equal(
+		ism_ivshmem_ring(c, ism_ivshmem_domain_id(m), (uint32_t)mid, 1),
+		0);
 	{
 		struct pollfd p = { ism_ivshmem_vector_fd(m, 1), POLLIN, 0 };
 
@@ -752,9 +750,12 @@ int main(void)
 		cmocka_unit_test_teardown(test_linger_stream_intent, teardown),
 		cmocka_unit_test_teardown(test_linger_in_link, teardown),
 		cmocka_unit_test_teardown(test_linger_unread, teardown),
-		cmocka_unit_test_teardown(test_fuse_flush_before_hello, teardown),
-		cmocka_unit_test_teardown(test_fuse_flush_with_request, teardown),
-		cmocka_unit_test_teardown(test_fuse_getattr_stream_open, teardown),
+		cmocka_unit_test_teardown(test_fuse_flush_before_hello,
+					  teardown),
+		cmocka_unit_test_teardown(test_fuse_flush_with_request,
+					  teardown),
+		cmocka_unit_test_teardown(test_fuse_getattr_stream_open,
+					  teardown),
 		cmocka_unit_test_teardown(test_doorbells_add_up, teardown),
 		cmocka_unit_test_teardown(test_ivshmem_eventfds, teardown),
 	};

@@ -40,7 +40,7 @@ static struct {
 	int drain;     /* the memfd holding every free huge page */
 	struct ism_region *r;
 	struct ism_conn *c;
-} T = {.pool_old = -1, .drain = -1};
+} T = { .pool_old = -1, .drain = -1 };
 
 static long read_long(const char *path)
 {
@@ -155,10 +155,10 @@ static int pool_drain(void)
 
 static void test_punched_page_write(void **state)
 {
-	static const char *const args[] = {"--socket-mode", "0666", NULL};
-	struct ism_alloc_opts o = {.size = sizeof(o),
-				   .flags = ISM_ALLOC_HUGETLB |
-					    ISM_ALLOC_HUGETLB_REQUIRED};
+	static const char *const args[] = { "--socket-mode", "0666", NULL };
+	struct ism_alloc_opts o = { .size = sizeof(o),
+				    .flags = ISM_ALLOC_HUGETLB |
+					     ISM_ALLOC_HUGETLB_REQUIRED };
 	struct ism_region_info info;
 	struct ism_status st;
 	char back[8] = "";
@@ -215,7 +215,7 @@ static void test_punched_page_write(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_teardown(test_punched_page_write, teardown),
+		cmocka_unit_test_teardown(test_punched_page_write, teardown),
 	};
 	int r;
 

@@ -111,12 +111,12 @@ static int teardown(void **state)
 static void start(const char *spec, bool dumpable)
 {
 	char arg[512];
-	const char *args[] = {"--socket-mode",
-			      "0666",
-			      "--ivshmem",
-			      arg,
-			      dumpable ? "--dumpable" : NULL,
-			      NULL};
+	const char *args[] = { "--socket-mode",
+			       "0666",
+			       "--ivshmem",
+			       arg,
+			       dumpable ? "--dumpable" : NULL,
+			       NULL };
 	int r;
 
 	snprintf(T.dir, sizeof(T.dir), "%s/ism-ivh-XXXXXX", t_tmpdir());
@@ -163,7 +163,7 @@ static int call(int fd, struct ism_wbuf *b, struct reply *r)
 		return n;
 	for (;;) {
 		ssize_t k =
-		    t_raw_recv(fd, rx, sizeof(rx), 10000, r->fds, &r->nfds);
+			t_raw_recv(fd, rx, sizeof(rx), 10000, r->fds, &r->nfds);
 
 		if (k <= 0)
 			return k == 0 ? -ECONNRESET : (int)k;
@@ -200,7 +200,7 @@ static int connect_as(uid_t uid, uint64_t *id)
 	char c;
 
 	assert_int_equal(
-	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+		socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
@@ -209,8 +209,8 @@ static int connect_as(uid_t uid, uint64_t *id)
 			_exit(1);
 		fd = t_raw_connect(T.d.sock);
 		_exit(fd < 0 || ism_wire_send(sv[1], "c", 1, &fd, 1, 0) < 0
-			  ? 2
-			  : 0);
+			      ? 2
+			      : 0);
 	}
 	close(sv[1]);
 	r = (int)ism_wire_recv(sv[0], &c, 1, &fd, &n, 0);
@@ -242,7 +242,7 @@ static struct ism_ivsh_join_rep raw_join(int fd, const char *name)
 static uint32_t raw_peers(int fd, uint32_t domain, struct ism_ivshmem_peer *e,
 			  uint32_t cap)
 {
-	struct ism_ivsh_req q = {.domain = domain};
+	struct ism_ivsh_req q = { .domain = domain };
 	struct ism_wbuf b;
 	struct reply r;
 	uint32_t n = 0;
@@ -288,7 +288,7 @@ static int try_rw(int fd)
 static int reopen_as_member(void *arg)
 {
 	struct reopen_args *a = arg;
-	struct reopen_result res = {0};
+	struct reopen_result res = { 0 };
 	char path[64];
 	void *m;
 	int fd;
@@ -342,7 +342,7 @@ static void test_v2_readonly_reopen(void **state)
 	/* A member of uid 65534 gets the state table and that section. */
 	fd = connect_as(MEMBER_UID, NULL);
 	jr = raw_join(fd, "x");
-	q = (struct ism_ivsh_req){.domain = jr.domain};
+	q = (struct ism_ivsh_req){ .domain = jr.domain };
 	begin(&b, ISM_MSG_IVSH_LAYOUT);
 	ism_proto_put_ivsh_req(&b, ISM_MSG_IVSH_LAYOUT, &q);
 	assert_int_equal(call(fd, &b, &r), 0);
@@ -442,10 +442,10 @@ static void test_peers_hidden_from_strangers(void **state)
 		int k = ism_ivshmem_peers(admin, jr.domain, pl, 8);
 
 		assert_int_equal(k, 2);
-		assert_true(
-		    (pl[0].ism_peer == member_id &&
-		     pl[1].ism_peer == root_id) ||
-		    (pl[0].ism_peer == root_id && pl[1].ism_peer == member_id));
+		assert_true((pl[0].ism_peer == member_id &&
+			     pl[1].ism_peer == root_id) ||
+			    (pl[0].ism_peer == root_id &&
+			     pl[1].ism_peer == member_id));
 	}
 	assert_true(t_daemon_alive(&T.d));
 }
@@ -461,7 +461,7 @@ struct libism_peers {
 static int stranger_libism_peers(void *arg)
 {
 	int out = *(int *)arg;
-	struct libism_peers res = {0};
+	struct libism_peers res = { 0 };
 	struct ism_conn *c;
 
 	if (setgroups(0, NULL) || setgid(STRANGER_UID) || setuid(STRANGER_UID))
@@ -515,7 +515,7 @@ static void test_stranger_lists_with_libism(void **state)
 
 static int qemu_client(void)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	assert_true(fd >= 0);
@@ -568,11 +568,11 @@ static void test_qemu_fd_amplification(void **state)
 	for (int i = 0; i < AMP_CHURN; i++) {
 		int q = qemu_client();
 
-		assert_true(
-		    T_WAIT_FOR(domain_peers(admin) == AMP_SILENT + 1, 10000));
+		assert_true(T_WAIT_FOR(domain_peers(admin) == AMP_SILENT + 1,
+				       10000));
 		untrack_close(q);
 		assert_true(
-		    T_WAIT_FOR(domain_peers(admin) == AMP_SILENT, 10000));
+			T_WAIT_FOR(domain_peers(admin) == AMP_SILENT, 10000));
 		if (i % 4 == 0) {
 			assert_int_equal(ism_ivshmem_join(admin, "amp", &m), 0);
 			fds = t_count_fds(T.d.pid);
@@ -599,12 +599,12 @@ static void test_qemu_fd_amplification(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_teardown(test_v2_readonly_reopen, teardown),
-	    cmocka_unit_test_teardown(test_peers_hidden_from_strangers,
-				      teardown),
-	    cmocka_unit_test_teardown(test_stranger_lists_with_libism,
-				      teardown),
-	    cmocka_unit_test_teardown(test_qemu_fd_amplification, teardown),
+		cmocka_unit_test_teardown(test_v2_readonly_reopen, teardown),
+		cmocka_unit_test_teardown(test_peers_hidden_from_strangers,
+					  teardown),
+		cmocka_unit_test_teardown(test_stranger_lists_with_libism,
+					  teardown),
+		cmocka_unit_test_teardown(test_qemu_fd_amplification, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

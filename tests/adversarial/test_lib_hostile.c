@@ -154,8 +154,8 @@ static int wait_child(pid_t pid, int ms)
  * the test runner in a copy of this process. */
 static pid_t start_child(int (*fn)(void *), void *arg)
 {
-	static const int fatal[] = { SIGBUS, SIGSEGV, SIGILL, SIGFPE, SIGSYS,
-				     SIGABRT };
+	static const int fatal[] = { SIGBUS, SIGSEGV, SIGILL,
+				     SIGFPE, SIGSYS,  SIGABRT };
 
 	T.child = fork();
 	assert_true(T.child >= 0);
@@ -194,17 +194,15 @@ static int lingering_socket(void)
 
 	l = track_first(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
 	/* Small buffers: the window closes after a few KiB. */
-	assert_int_equal(setsockopt(l, SOL_SOCKET, SO_RCVBUF, &small,
-				    sizeof(small)),
-			 0);
+	assert_int_equal(
+		setsockopt(l, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
 	assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
 	assert_int_equal(listen(l, 1), 0);
 	assert_int_equal(getsockname(l, (struct sockaddr *)&a, &alen), 0);
 	s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	assert_true(s >= 0);
-	assert_int_equal(setsockopt(s, SOL_SOCKET, SO_SNDBUF, &small,
-				    sizeof(small)),
-			 0);
+	assert_int_equal(
+		setsockopt(s, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
 	assert_int_equal(connect(s, (struct sockaddr *)&a, alen), 0);
 	track_first(accept4(l, NULL, NULL, SOCK_CLOEXEC));
 	assert_int_equal(setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)),
@@ -256,9 +254,8 @@ static int poisoned_link(int *handed)
 {
 	int sv[2], s;
 
-	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
-				    sv),
-			 0);
+	assert_int_equal(
+		socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
 	track(sv[0]);
 	*handed = track(sv[1]);
 	s = lingering_socket();
@@ -345,8 +342,7 @@ static size_t chan_template(uint8_t *buf, size_t cap)
 	assert_int_equal(ism_chan_local_export(ch, fds), 0);
 	assert_int_equal(fstat(fds[0], &st), 0);
 	assert_true(st.st_size > 0 && (size_t)st.st_size <= cap);
-	assert_int_equal(pread(fds[0], buf, (size_t)st.st_size, 0),
-			 st.st_size);
+	assert_int_equal(pread(fds[0], buf, (size_t)st.st_size, 0), st.st_size);
 	close(fds[0]);
 	close(fds[1]);
 	ism_chan_close(ch);
@@ -400,8 +396,7 @@ static int honest_local(void *arg)
 	/* The first look arms, the second drains the link: whatever the
 	 * other side queued there before we connected. */
 	for (int i = 0; i < 2; i++)
-		if (ism_chan_recv(ch, b, sizeof(b), ISM_F_DONTWAIT) !=
-		    -EAGAIN)
+		if (ism_chan_recv(ch, b, sizeof(b), ISM_F_DONTWAIT) != -EAGAIN)
 			return 23;
 	if (write(ctl, "d", 1) != 1)
 		return 24;
@@ -423,9 +418,8 @@ static void local_chan_links(bool old_kernel)
 	unsigned nfds = 0;
 	char b[64];
 
-	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
-				    ctl),
-			 0);
+	assert_int_equal(
+		socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl), 0);
 	track(ctl[0]);
 	args.ctl = track(ctl[1]);
 	start_child(honest_local, &args);
@@ -542,7 +536,7 @@ static void test_ismd_chan_link(void **state)
 
 /* ---- huge pages ---- */
 
-#define NR_HUGE "/proc/sys/vm/nr_hugepages"
+#define NR_HUGE	  "/proc/sys/vm/nr_hugepages"
 #define FREE_HUGE "/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages"
 #define HUGE_SIZE (2u << 20)
 
@@ -628,8 +622,8 @@ static void pool_drain(void)
 
 static void punch(int fd)
 {
-	assert_int_equal(fallocate(fd, FALLOC_FL_PUNCH_HOLE |
-					       FALLOC_FL_KEEP_SIZE,
+	assert_int_equal(fallocate(fd,
+				   FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 				   0, HUGE_SIZE),
 			 0);
 }
@@ -694,8 +688,8 @@ static void test_local_chan_hugetlb(void **state)
 
 	(void)state;
 	pool_up();
-	fd = track(memfd_create("evil-huge", MFD_CLOEXEC | MFD_HUGETLB |
-						     MFD_ALLOW_SEALING));
+	fd = track(memfd_create("evil-huge",
+				MFD_CLOEXEC | MFD_HUGETLB | MFD_ALLOW_SEALING));
 	assert_int_equal(ftruncate(fd, HUGE_SIZE), 0);
 	m = mmap(NULL, HUGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	assert_ptr_not_equal(m, MAP_FAILED);
@@ -703,14 +697,12 @@ static void test_local_chan_hugetlb(void **state)
 	munmap(m, HUGE_SIZE);
 	assert_int_equal(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW),
 			 0);
-	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
-				    sv),
-			 0);
+	assert_int_equal(
+		socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
 	track(sv[0]);
 	track(sv[1]);
-	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
-				    ctl),
-			 0);
+	assert_int_equal(
+		socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl), 0);
 	track(ctl[0]);
 	track(ctl[1]);
 	start_child(honest_local_huge, &ctl[1]);
@@ -762,9 +754,8 @@ static void test_ismd_chan_hugetlb(void **state)
 	(void)state;
 	pool_up();
 	owner = hostile_conn("hostile-huge");
-	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
-				    sv),
-			 0);
+	assert_int_equal(
+		socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
 	track(sv[0]);
 	track(sv[1]);
 	o.link_fd = sv[1];
@@ -772,9 +763,8 @@ static void test_ismd_chan_hugetlb(void **state)
 	assert_int_equal(ism_region_map(r, &m), 0);
 	memcpy(m, tmpl, len);
 	ism_region_token(r, &args.tok);
-	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
-				    ctl),
-			 0);
+	assert_int_equal(
+		socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl), 0);
 	track(ctl[0]);
 	args.ctl = track(ctl[1]);
 	start_child(honest_ismd_huge, &args);
@@ -796,6 +786,6 @@ int main(void)
 
 	/* A peer's death must not kill the test through a pipe. */
 	signal(SIGPIPE, SIG_IGN);
-	return t_exit(cmocka_run_group_tests(tests, t_group_setup,
-					     t_group_teardown));
+	return t_exit(
+		cmocka_run_group_tests(tests, t_group_setup, t_group_teardown));
 }

@@ -47,7 +47,8 @@ static void steal(struct ism_conn *c, struct ism_region *r, struct stolen *s)
 static int raw_resume(const char *sock, uint64_t id, const uint8_t *proof,
 		      bool *resumed)
 {
-	struct ism_hello_req h = { .min_version = 1, .max_version = 1,
+	struct ism_hello_req h = { .min_version = 1,
+				   .max_version = 1,
 				   .flags = ISM_HELLO_F_RESUME,
 				   .resume_id = id };
 	struct ism_hello_rep rep;
@@ -181,16 +182,15 @@ static void test_claims(void **state)
 	assert_int_equal(raw_register(fa, &sa, sa.proof, fnew, sa.region),
 			 EACCES);
 	/* Not a memfd at all. */
-	assert_int_equal(raw_register(fa, &sa, sa.proof, 0, sa.region),
-			 EBADF);
+	assert_int_equal(raw_register(fa, &sa, sa.proof, 0, sa.region), EBADF);
 	/* A region id of this epoch. */
 	assert_int_equal(raw_register(fa, &sa, sa.proof, sa.fd,
 				      sa.region + (1ull << 32)),
 			 EINVAL);
 	/* The revoked region stays revoked. */
-	assert_int_equal(raw_register(fa, &srev, srev.proof, srev.fd,
-				      srev.region),
-			 EACCES);
+	assert_int_equal(
+		raw_register(fa, &srev, srev.proof, srev.fd, srev.region),
+		EACCES);
 	/* The genuine claim succeeds, once. */
 	assert_int_equal(raw_register(fa, &sa, sa.proof, sa.fd, sa.region), 0);
 	assert_int_equal(raw_register(fa, &sa, sa.proof, sa.fd, sa.region),

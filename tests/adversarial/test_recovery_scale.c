@@ -81,7 +81,7 @@ static struct {
 	pid_t bystander;
 	int ctl; /* to the bystander: closed means stop */
 	int res; /* from the bystander */
-} T = {.ctl = -1, .res = -1};
+} T = { .ctl = -1, .res = -1 };
 
 static int teardown(void **state)
 {
@@ -138,7 +138,7 @@ static int next_reply(int fd, struct ism_rbuf *rb, struct ism_wire_hdr *h,
 {
 	for (;;) {
 		ssize_t k =
-		    t_raw_recv(fd, rx, sizeof(rx), timeout_ms, fds, nfds);
+			t_raw_recv(fd, rx, sizeof(rx), timeout_ms, fds, nfds);
 
 		if (k <= 0)
 			return k == 0 ? -ECONNRESET : (int)k;
@@ -156,7 +156,7 @@ static int next_reply(int fd, struct ism_rbuf *rb, struct ism_wire_hdr *h,
  * Returns the reply's flags. */
 static uint32_t hello(int fd, struct ident *who)
 {
-	struct ism_hello_req h = {.min_version = 1, .max_version = 1};
+	struct ism_hello_req h = { .min_version = 1, .max_version = 1 };
 	struct ism_hello_rep rep;
 	struct ism_wire_hdr hdr;
 	struct ism_wbuf b;
@@ -193,7 +193,7 @@ static int connect_as(bool stranger)
 		return fd;
 	}
 	assert_int_equal(
-	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+		socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
@@ -203,8 +203,8 @@ static int connect_as(bool stranger)
 			_exit(1);
 		fd = t_raw_connect(T.d.sock);
 		_exit(fd < 0 || ism_wire_send(sv[1], "c", 1, &fd, 1, 0) < 0
-			  ? 2
-			  : 0);
+			      ? 2
+			      : 0);
 	}
 	close(sv[1]);
 	r = (int)ism_wire_recv(sv[0], &c, 1, &fd, &n, 0);
@@ -228,9 +228,9 @@ static int bystander(void *arg)
 {
 	int *p = arg; /* the stop pipe's read end, the report, and the
 			 stop pipe's write end (ours to close) */
-	struct bystander_report rep = {0};
-	struct pollfd stop = {p[0], POLLIN, 0};
-	struct ident me = {0};
+	struct bystander_report rep = { 0 };
+	struct pollfd stop = { p[0], POLLIN, 0 };
+	struct ident me = { 0 };
 	int fd = t_raw_connect(T.d.sock);
 
 	close(p[2]); /* so that the parent's close is the end */
@@ -268,7 +268,7 @@ static void bystander_start(void)
 	assert_int_equal(pipe2(stop, O_CLOEXEC), 0);
 	assert_int_equal(pipe2(res, O_CLOEXEC), 0);
 	{
-		int p[3] = {stop[0], res[1], stop[1]};
+		int p[3] = { stop[0], res[1], stop[1] };
 
 		T.bystander = t_fork(bystander, p);
 	}
@@ -300,7 +300,8 @@ static struct bystander_report bystander_stop(void)
 
 static void alloc_region(int fd, int i, struct owned *o)
 {
-	struct ism_alloc_req req = {.size = 4096, .max_access = ISM_ACCESS_RO};
+	struct ism_alloc_req req = { .size = 4096,
+				     .max_access = ISM_ACCESS_RO };
 	struct ism_alloc_rep rep;
 	struct ism_wire_hdr h;
 	struct ism_wbuf b;
@@ -416,13 +417,13 @@ static uint32_t before_restart(int window, int regions, struct ident *honest,
 			       struct ident *strangers)
 {
 	char quota[16], win[16];
-	const char *args[] = {"--socket-mode",
-			      "0666",
-			      "--quota-attachments",
-			      quota,
-			      "--recovery-window",
-			      win,
-			      NULL};
+	const char *args[] = { "--socket-mode",
+			       "0666",
+			       "--quota-attachments",
+			       quota,
+			       "--recovery-window",
+			       win,
+			       NULL };
 	struct rlimit rl;
 	uint32_t epoch;
 	int fd;
@@ -489,7 +490,7 @@ static void strangers_park(struct ident *strangers, uint32_t epoch,
 /* Every region of an honest owner re-registers in time. */
 static void test_register_beside_parked_strangers(void **state)
 {
-	struct ident honest = {0}, strangers[STRANGERS];
+	struct ident honest = { 0 }, strangers[STRANGERS];
 	struct bystander_report rep;
 	uint64_t t_restart, t_parked, t_done;
 	uint32_t epoch;
@@ -533,7 +534,7 @@ static void test_register_beside_parked_strangers(void **state)
  */
 static void test_window_end_with_parked_strangers(void **state)
 {
-	struct ident honest = {0}, strangers[STRANGERS];
+	struct ident honest = { 0 }, strangers[STRANGERS];
 	struct bystander_report rep;
 	uint64_t t_restart;
 	uint32_t epoch;
@@ -560,10 +561,10 @@ static void test_window_end_with_parked_strangers(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_teardown(test_register_beside_parked_strangers,
-				      teardown),
-	    cmocka_unit_test_teardown(test_window_end_with_parked_strangers,
-				      teardown),
+		cmocka_unit_test_teardown(test_register_beside_parked_strangers,
+					  teardown),
+		cmocka_unit_test_teardown(test_window_end_with_parked_strangers,
+					  teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

@@ -25,7 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *const args[] = {"--recovery-window", "30000", NULL};
+static const char *const args[] = { "--recovery-window", "30000", NULL };
 static uint8_t msg[ISM_WIRE_MAX_MSG];
 
 static void append_ids(struct ism_private *D, const uint64_t *ids, size_t n,
@@ -94,7 +94,7 @@ static void expect_lost_and_kept(struct ism_conn *a, struct ism_region *lost,
 
 static void test_past_65536(void **state)
 {
-	struct ism_alloc_opts o = {.size = sizeof(o)};
+	struct ism_alloc_opts o = { .size = sizeof(o) };
 	struct ism_region *r, *keep;
 	struct ism_private D;
 	struct ism_conn *a;
@@ -152,10 +152,10 @@ static void steal(struct ism_conn *c, struct ism_region *r, struct stolen *s)
 /* A raw connection resuming @s's peer id (must be granted); returns fd. */
 static int raw_resume(const char *sock, const struct stolen *s)
 {
-	struct ism_hello_req h = {.min_version = 1,
-				  .max_version = 1,
-				  .flags = ISM_HELLO_F_RESUME,
-				  .resume_id = s->peer_id};
+	struct ism_hello_req h = { .min_version = 1,
+				   .max_version = 1,
+				   .flags = ISM_HELLO_F_RESUME,
+				   .resume_id = s->peer_id };
 	struct ism_hello_rep rep;
 	struct ism_wire_hdr hdr;
 	struct ism_wbuf b;
@@ -214,7 +214,7 @@ static int raw_register(int fd, const struct stolen *s)
 
 static void test_torn_record(void **state)
 {
-	struct ism_alloc_opts o = {.size = sizeof(o)};
+	struct ism_alloc_opts o = { .size = sizeof(o) };
 	struct ism_region *r, *keep, *rb, *rc;
 	struct ism_conn *a, *b, *admin;
 	struct stolen sb, sc;
@@ -276,7 +276,7 @@ static void test_torn_record(void **state)
 
 static void test_too_many_fail_closed(void **state)
 {
-	struct ism_alloc_opts o = {.size = sizeof(o)};
+	struct ism_alloc_opts o = { .size = sizeof(o) };
 	struct ism_region *r, *fresh;
 	struct ism_private D;
 	struct ism_conn *a;
@@ -313,9 +313,9 @@ static void test_too_many_fail_closed(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_past_65536),
-	    cmocka_unit_test(test_torn_record),
-	    cmocka_unit_test(test_too_many_fail_closed),
+		cmocka_unit_test(test_past_65536),
+		cmocka_unit_test(test_torn_record),
+		cmocka_unit_test(test_too_many_fail_closed),
 	};
 
 	return t_exit(cmocka_run_group_tests(tests, NULL, NULL));

@@ -39,9 +39,9 @@ static int raw_attach(const struct ism_token *tok, int doorbell)
 	ism_proto_begin(&b, msg, sizeof(msg), ISM_MSG_HELLO, 0, 1, 0);
 	ism_proto_put_hello_req(&b, &h);
 	n = ism_proto_end(&b);
-	assert_int_equal(ism_wire_send(fd, msg, (size_t)n, &doorbell,
-				       doorbell >= 0, 0),
-			 0);
+	assert_int_equal(
+		ism_wire_send(fd, msg, (size_t)n, &doorbell, doorbell >= 0, 0),
+		0);
 	assert_int_equal(t_raw_reply(fd, NULL, NULL, 5000), 0);
 	memcpy(a.token, tok->b, ISM_TOKEN_SIZE);
 	ism_proto_begin(&b, msg, sizeof(msg), ISM_MSG_ATTACH, 0, 2, 0);
@@ -117,9 +117,8 @@ static void test_never_reads(void **state)
 		ism_proto_begin(&b, msg, sizeof(msg), ISM_MSG_ALLOC, 0, 3, 0);
 		ism_proto_put_alloc_req(&b, &a);
 		n = ism_proto_end(&b);
-		assert_int_equal(ism_wire_send(slow, msg, (size_t)n, NULL, 0,
-					       0),
-				 0);
+		assert_int_equal(
+			ism_wire_send(slow, msg, (size_t)n, NULL, 0, 0), 0);
 		n = (int)t_raw_recv(slow, msg, sizeof(msg), 5000, fds, &nfds);
 		assert_true(n > 0);
 		ism_close_fds(fds, nfds);
@@ -164,9 +163,8 @@ static void test_never_reads(void **state)
 		assert_true(lost > 0);
 		ism_proto_begin(&b, msg, sizeof(msg), ISM_MSG_STATUS, 0, 77, 0);
 		k = ism_proto_end(&b);
-		assert_int_equal(ism_wire_send(slow, msg, (size_t)k, NULL, 0,
-					       0),
-				 0);
+		assert_int_equal(
+			ism_wire_send(slow, msg, (size_t)k, NULL, 0, 0), 0);
 		assert_int_equal(t_raw_reply(slow, NULL, NULL, 5000), 0);
 	}
 	close(slow);
@@ -253,6 +251,6 @@ int main(void)
 	};
 
 	t_group_args = daemon_args;
-	return t_exit(cmocka_run_group_tests(tests, t_group_setup,
-					     t_group_teardown));
+	return t_exit(
+		cmocka_run_group_tests(tests, t_group_setup, t_group_teardown));
 }

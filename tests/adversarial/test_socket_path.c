@@ -270,8 +270,8 @@ static void assert_clean_log(void)
 static bool answers(const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd =
-	    socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC,
+			0);
 	bool up;
 
 	if (fd < 0)
@@ -676,7 +676,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_mode_and_victim, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(
-		    test_exit_removes_only_its_socket, setup, teardown),
+			test_exit_removes_only_its_socket, setup, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

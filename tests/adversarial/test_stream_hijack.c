@@ -85,7 +85,7 @@ static int teardown(void **state)
 
 static void start(void)
 {
-	static const char *const args[] = {"--socket-mode", "0666", NULL};
+	static const char *const args[] = { "--socket-mode", "0666", NULL };
 	int r = t_daemon_start(&T.d, args);
 
 	if (r < 0)
@@ -127,7 +127,7 @@ static int stranger_conn(uint64_t *id)
 		return victim_conn(id);
 	}
 	assert_int_equal(
-	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+		socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
@@ -137,8 +137,8 @@ static int stranger_conn(uint64_t *id)
 			_exit(1);
 		fd = t_raw_connect(T.d.sock);
 		_exit(fd < 0 || ism_wire_send(sv[1], "c", 1, &fd, 1, 0) < 0
-			  ? 2
-			  : 0);
+			      ? 2
+			      : 0);
 	}
 	close(sv[1]);
 	r = (int)ism_wire_recv(sv[0], &c, 1, &fd, &n, 0);
@@ -181,7 +181,7 @@ static int stream_call(int conn, struct ism_wbuf *b, int sock,
 
 static struct ism_stream_addr v4(uint16_t port)
 {
-	struct ism_stream_addr a = {.family = AF_INET, .port = port};
+	struct ism_stream_addr a = { .family = AF_INET, .port = port };
 
 	a.addr[0] = 127;
 	a.addr[3] = 1;
@@ -193,7 +193,7 @@ static struct ism_stream_rep stream_open(int conn, uint32_t role, int sock,
 					 struct ism_stream_addr dst)
 {
 	static uint32_t seq;
-	struct ism_stream_open_req req = {.role = role};
+	struct ism_stream_open_req req = { .role = role };
 	struct ism_stream_rep rep;
 	struct ism_wbuf b;
 
@@ -232,7 +232,7 @@ static int tcp(int family)
 
 	assert_true(fd >= 0);
 	assert_int_equal(
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)), 0);
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)), 0);
 	return track(fd);
 }
 
@@ -243,16 +243,16 @@ static uint16_t local_port(int fd)
 
 	assert_int_equal(getsockname(fd, (struct sockaddr *)&ss, &len), 0);
 	return ntohs(ss.ss_family == AF_INET
-			 ? ((struct sockaddr_in *)&ss)->sin_port
-			 : ((struct sockaddr_in6 *)&ss)->sin6_port);
+			     ? ((struct sockaddr_in *)&ss)->sin_port
+			     : ((struct sockaddr_in6 *)&ss)->sin6_port);
 }
 
 /* A TCP socket bound to 127.0.0.1:@port (0: any). */
 static int bound4(uint16_t port)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET,
-				 .sin_port = htons(port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_port = htons(port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	int fd = tcp(AF_INET);
 
 	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
@@ -270,14 +270,14 @@ static int listen4(uint16_t port)
 /* [::]:@port, listening, IPV6_V6ONLY as asked. */
 static int listen6_any(uint16_t port, int v6only)
 {
-	struct sockaddr_in6 sa = {.sin6_family = AF_INET6,
-				  .sin6_port = htons(port),
-				  .sin6_addr = IN6ADDR_ANY_INIT};
+	struct sockaddr_in6 sa = { .sin6_family = AF_INET6,
+				   .sin6_port = htons(port),
+				   .sin6_addr = IN6ADDR_ANY_INIT };
 	int fd = tcp(AF_INET6);
 
-	assert_int_equal(
-	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only)),
-	    0);
+	assert_int_equal(setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only,
+				    sizeof(v6only)),
+			 0);
 	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	assert_int_equal(listen(fd, 16), 0);
 	return fd;
@@ -374,10 +374,10 @@ static void test_closed_listener_record(void **state)
 	 * has closed ismd's copy of the stranger's socket). */
 	l = tcp(AF_INET);
 	{
-		struct sockaddr_in sa = {.sin_family = AF_INET,
-					 .sin_port = htons(port),
-					 .sin_addr.s_addr =
-					     htonl(INADDR_LOOPBACK)};
+		struct sockaddr_in sa = { .sin_family = AF_INET,
+					  .sin_port = htons(port),
+					  .sin_addr.s_addr =
+						  htonl(INADDR_LOOPBACK) };
 
 		int r, waited = 0;
 
@@ -400,10 +400,10 @@ static void test_closed_listener_record(void **state)
 	assert_int_equal(rep.reason, ISM_SR_PEER_NOT_ISM);
 	/* And the plain connection works as plain TCP. */
 	{
-		struct sockaddr_in sa = {.sin_family = AF_INET,
-					 .sin_port = htons(port),
-					 .sin_addr.s_addr =
-					     htonl(INADDR_LOOPBACK)};
+		struct sockaddr_in sa = { .sin_family = AF_INET,
+					  .sin_port = htons(port),
+					  .sin_addr.s_addr =
+						  htonl(INADDR_LOOPBACK) };
 
 		assert_int_equal(connect(c, (struct sockaddr *)&sa, sizeof(sa)),
 				 0);
@@ -430,7 +430,7 @@ static uint64_t old_addr_key(const struct ism_stream_addr *a)
  * @victim's: w0 = key ^ (AF_INET6 << 48 | port << 32). */
 static struct ism_stream_addr fold_onto(const struct ism_stream_addr *victim)
 {
-	struct ism_stream_addr a = {.family = AF_INET6, .port = victim->port};
+	struct ism_stream_addr a = { .family = AF_INET6, .port = victim->port };
 	uint64_t w0 = old_addr_key(victim) ^
 		      ((uint64_t)AF_INET6 << 48 | (uint64_t)a.port << 32);
 
@@ -442,9 +442,9 @@ static void test_folded_intent_key(void **state)
 {
 	struct ism_stream_rep rep, srv;
 	struct ism_stream_addr vaddr, evil;
-	struct sockaddr_in6 s6 = {.sin6_family = AF_INET6};
-	struct sockaddr_in sa = {.sin_family = AF_INET,
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct sockaddr_in6 s6 = { .sin6_family = AF_INET6 };
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	char text[INET6_ADDRSTRLEN];
 	uint64_t vcid, vsid, sid;
 	int vclient, vserver, stranger, vl, sl, vc, sc, a, one = 1;
@@ -473,7 +473,8 @@ static void test_folded_intent_key(void **state)
 	assert_int_equal(old_addr_key(&evil), old_addr_key(&vaddr));
 	sc = tcp(AF_INET6);
 	assert_int_equal(
-	    setsockopt(sc, IPPROTO_IPV6, IPV6_FREEBIND, &one, sizeof(one)), 0);
+		setsockopt(sc, IPPROTO_IPV6, IPV6_FREEBIND, &one, sizeof(one)),
+		0);
 	memcpy(&s6.sin6_addr, evil.addr, 16);
 	s6.sin6_port = htons(q);
 	assert_int_equal(bind(sc, (struct sockaddr *)&s6, sizeof(s6)), 0);
@@ -505,9 +506,10 @@ static void test_folded_intent_key(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_teardown(test_v6only_listener, teardown),
-	    cmocka_unit_test_teardown(test_closed_listener_record, teardown),
-	    cmocka_unit_test_teardown(test_folded_intent_key, teardown),
+		cmocka_unit_test_teardown(test_v6only_listener, teardown),
+		cmocka_unit_test_teardown(test_closed_listener_record,
+					  teardown),
+		cmocka_unit_test_teardown(test_folded_intent_key, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

@@ -102,9 +102,9 @@ static void test_wrong_fds(void **state)
 
 		assert_int_equal(open_role(c, ISM_STREAM_LISTENER, 0, l, &rep),
 				 0);
-		assert_int_equal(open_role(c, ISM_STREAM_CLIENT, port, fd,
-					   &rep),
-				 -EINVAL);
+		assert_int_equal(
+			open_role(c, ISM_STREAM_CLIENT, port, fd, &rep),
+			-EINVAL);
 		assert_int_equal(open_role(c, ISM_STREAM_SERVER, 0, fd, &rep),
 				 -EINVAL);
 		close(l);
@@ -287,6 +287,6 @@ int main(void)
 		cmocka_unit_test(test_records_die_with_peer),
 	};
 
-	return t_exit(cmocka_run_group_tests(tests, t_group_setup,
-					     t_group_teardown));
+	return t_exit(
+		cmocka_run_group_tests(tests, t_group_setup, t_group_teardown));
 }

@@ -120,7 +120,8 @@ static bool log_has_sanitizer_report(struct ism_private *d)
 	if (!f)
 		return false;
 	while (!bad && fgets(line, sizeof(line), f))
-		bad = strstr(line, "Sanitizer") || strstr(line, "runtime error");
+		bad = strstr(line, "Sanitizer") ||
+		      strstr(line, "runtime error");
 	fclose(f);
 	return bad;
 }
@@ -197,8 +198,11 @@ struct ism_conn *t_connect(struct ism_private *d, const char *name,
 			   unsigned flags)
 {
 	struct ism_conn_opts o = {
-		.size = sizeof(o), .name = name, .flags = flags,
-		.timeout_ms = 5000, .reconnect_ms = 10000,
+		.size = sizeof(o),
+		.name = name,
+		.flags = flags,
+		.timeout_ms = 5000,
+		.reconnect_ms = 10000,
 	};
 	struct ism_conn *c = NULL;
 	int r = ism_conn_open(d->sock, &o, &c);

@@ -69,7 +69,7 @@ struct server {
 
 static void report(struct server *s, uint32_t opcode, int32_t val)
 {
-	struct event ev = {opcode, val};
+	struct event ev = { opcode, val };
 
 	/* Non-blocking: if nobody reads the reports, drop them rather than
 	 * stop serving. */
@@ -81,13 +81,13 @@ static int reply(struct server *s, uint64_t unique, int err, const void *data,
 		 size_t len)
 {
 	struct fuse_out_header oh = {
-	    .len = (uint32_t)(sizeof(oh) + len),
-	    .error = err,
-	    .unique = unique,
+		.len = (uint32_t)(sizeof(oh) + len),
+		.error = err,
+		.unique = unique,
 	};
 	struct iovec iov[2] = {
-	    {&oh, sizeof(oh)},
-	    {(void *)data, len},
+		{ &oh, sizeof(oh) },
+		{ (void *)data, len },
 	};
 
 	/* ENOENT: the request was interrupted or aborted meanwhile and the
@@ -144,8 +144,8 @@ static void do_init(struct server *s, uint64_t unique, const uint8_t *p,
 	memset(&out, 0, sizeof(out));
 	out.major = FUSE_KERNEL_VERSION;
 	out.minor = in.minor < FUSE_KERNEL_MINOR_VERSION
-			? in.minor
-			: FUSE_KERNEL_MINOR_VERSION;
+			    ? in.minor
+			    : FUSE_KERNEL_MINOR_VERSION;
 	out.max_readahead = in.max_readahead;
 	out.max_background = 16;
 	out.congestion_threshold = 12;
@@ -196,7 +196,7 @@ static void do_open(struct server *s, const struct fuse_in_header *ih)
 {
 	/* open_flags 0: no FOPEN_NOFLUSH, so every close() sends FLUSH;
 	 * no FOPEN_DIRECT_IO, so reads go through the page cache. */
-	struct fuse_open_out out = {.fh = 1};
+	struct fuse_open_out out = { .fh = 1 };
 
 	if (ih->nodeid != FILE_ID) {
 		reply(s, ih->unique, -EISDIR, NULL, 0);
@@ -240,44 +240,24 @@ static void handle(struct server *s, const struct fuse_in_header *ih,
 	unsigned hang = 0;
 
 	switch (ih->opcode) {
-	case FUSE_INIT:
-		do_init(s, ih->unique, p, len);
-		return;
-	case FUSE_LOOKUP:
-		do_lookup(s, ih, p, len);
-		return;
+	case FUSE_INIT: do_init(s, ih->unique, p, len); return;
+	case FUSE_LOOKUP: do_lookup(s, ih, p, len); return;
 	case FUSE_GETATTR:
-	case OP_STATX:
-		do_getattr(s, ih);
-		return;
-	case FUSE_OPEN:
-		do_open(s, ih);
-		return;
-	case FUSE_READ:
-		do_read(s, ih, p, len);
-		return;
-	case FUSE_STATFS:
-		do_statfs(s, ih->unique);
-		return;
+	case OP_STATX: do_getattr(s, ih); return;
+	case FUSE_OPEN: do_open(s, ih); return;
+	case FUSE_READ: do_read(s, ih, p, len); return;
+	case FUSE_STATFS: do_statfs(s, ih->unique); return;
 	case FUSE_FORGET:
 	case FUSE_BATCH_FORGET:
-	case FUSE_NOTIFY_REPLY:
-		return;
+	case FUSE_NOTIFY_REPLY: return;
 	case FUSE_INTERRUPT:
 		/* A hostile server ignores it, and never answers the
 		 * interrupted request either. */
 		return;
-	case FUSE_FLUSH:
-		hang = s->hang & T_FUSE_HANG_FLUSH;
-		break;
-	case FUSE_RELEASE:
-		hang = s->hang & T_FUSE_HANG_RELEASE;
-		break;
-	case FUSE_DESTROY:
-		break;
-	default:
-		reply(s, ih->unique, -ENOSYS, NULL, 0);
-		return;
+	case FUSE_FLUSH: hang = s->hang & T_FUSE_HANG_FLUSH; break;
+	case FUSE_RELEASE: hang = s->hang & T_FUSE_HANG_RELEASE; break;
+	case FUSE_DESTROY: break;
+	default: reply(s, ih->unique, -ENOSYS, NULL, 0); return;
 	}
 	if (hang)
 		report(s, ih->opcode, (int32_t)ih->pid);
@@ -348,7 +328,7 @@ static int max_open_fd(void)
 static __attribute__((noreturn)) void
 server_main(pid_t parent, int fd, int events, unsigned hang, int maxfd)
 {
-	struct server s = {.fd = fd, .events = events, .hang = hang};
+	struct server s = { .fd = fd, .events = events, .hang = hang };
 
 	/* Die with the test, which aborts the connection and releases
 	 * whatever is stuck on it. */
@@ -387,7 +367,7 @@ static unsigned conn_of(const char *dir)
 
 static int wait_init(struct t_fuse *f)
 {
-	struct pollfd p = {.fd = f->events, .events = POLLIN};
+	struct pollfd p = { .fd = f->events, .events = POLLIN };
 	struct event ev;
 	ssize_t n;
 	int r;
@@ -494,7 +474,7 @@ int t_fuse_wait_hang(struct t_fuse *f, uint32_t opcode, int timeout_ms,
 	if (f->pid <= 0)
 		return -ENOTCONN;
 	for (;;) {
-		struct pollfd p = {.fd = f->events, .events = POLLIN};
+		struct pollfd p = { .fd = f->events, .events = POLLIN };
 		int64_t left = end - now_ms();
 		struct event ev;
 		ssize_t n;

@@ -52,7 +52,7 @@ static int64_t now_ms(void)
 
 static void sleep_ms(int ms)
 {
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
 
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
@@ -313,10 +313,13 @@ static void test_hang_release(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_polite, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_hang_flush, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_hang_getattr, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_hang_release, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_polite, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hang_flush, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_hang_getattr, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_hang_release, setup,
+						teardown),
 	};
 	struct t_fuse probe;
 	int r = t_fuse_start(&probe, 0);

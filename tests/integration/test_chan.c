@@ -28,7 +28,6 @@
 #define UNDER_TSAN 1
 #endif
 
-
 static struct ism_chan_opts opts(uint32_t ring)
 {
 	struct ism_chan_opts o = { .size = sizeof(o), .ring_size = ring };
@@ -108,11 +107,13 @@ static void test_local_basics(void **state)
 	assert_int_equal(ism_chan_recv(b, buf, sizeof(buf), ISM_F_DONTWAIT), 1);
 	/* Batches. */
 	{
-		struct iovec out[4] = { { "1", 1 }, { "22", 2 }, { "333", 3 },
-					{ "4444", 4 } };
+		struct iovec out[4] = {
+			{ "1", 1 }, { "22", 2 }, { "333", 3 }, { "4444", 4 }
+		};
 		char r[4][8];
-		struct iovec in[4] = { { r[0], 8 }, { r[1], 8 }, { r[2], 8 },
-				       { r[3], 8 } };
+		struct iovec in[4] = {
+			{ r[0], 8 }, { r[1], 8 }, { r[2], 8 }, { r[3], 8 }
+		};
 
 		assert_int_equal(ism_chan_send_batch(a, out, 4, 0), 4);
 		assert_int_equal(ism_chan_recv_batch(b, in, 4, 0), 4);
@@ -390,9 +391,8 @@ static void test_duplex_threads_local(void **state)
 	pid_t pid;
 
 	(void)state;
-	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
-				    sv),
-			 0);
+	assert_int_equal(
+		socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
 	pid = t_fork(duplex_child, &sv[1]);
 	o.spin_us = ISM_CHAN_NO_SPIN;
 	assert_int_equal(ism_chan_local_create(&o, &ch), 0);
@@ -445,9 +445,8 @@ static int sealed_memfd(size_t len, uint8_t byte, bool seal)
 		assert_true(pwrite(fd, page, ISM_MIN(sizeof(page), len - off),
 				   (off_t)off) >= 0);
 	if (seal)
-		assert_int_equal(fcntl(fd, F_ADD_SEALS,
-				       F_SEAL_SHRINK | F_SEAL_GROW),
-				 0);
+		assert_int_equal(
+			fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), 0);
 	return fd;
 }
 
@@ -455,9 +454,8 @@ static int seqpacket_end(void)
 {
 	int sv[2];
 
-	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
-				    sv),
-			 0);
+	assert_int_equal(
+		socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
 	close(sv[0]);
 	return sv[1];
 }
@@ -477,7 +475,8 @@ static void test_connect_refuses_bad_regions(void **state)
 	assert_int_equal(ism_chan_local_connect(a, sealed_memfd(100, 0, true),
 						seqpacket_end()),
 			 -EPROTO);
-	assert_int_equal(ism_chan_local_connect(a, sealed_memfd(16384, 0, false),
+	assert_int_equal(ism_chan_local_connect(a,
+						sealed_memfd(16384, 0, false),
 						seqpacket_end()),
 			 -EPROTO);
 	assert_int_equal(ism_chan_local_connect(a,
@@ -635,7 +634,8 @@ static void test_hostile_peer_concurrent(void **state)
 					/* In place: inside the peer's ring. */
 					assert_true(len <= ism_chan_max_msg(b));
 					memcpy(buf, p, len);
-					assert_int_equal(ism_chan_release(b), 0);
+					assert_int_equal(ism_chan_release(b),
+							 0);
 					n = (ssize_t)len;
 				}
 			}
@@ -677,6 +677,6 @@ int main(void)
 #endif
 	};
 
-	return t_exit(cmocka_run_group_tests(tests, t_group_setup,
-					     t_group_teardown));
+	return t_exit(
+		cmocka_run_group_tests(tests, t_group_setup, t_group_teardown));
 }

@@ -18,7 +18,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-
 struct run {
 	int status;
 	char out[65536];
@@ -52,11 +51,11 @@ static void ismctl(struct run *r, const char *const *args)
 		size_t no = 0, ne = 0;
 		ssize_t k;
 
-		while ((k = read(out[0], r->out + no, sizeof(r->out) - 1 - no)) >
-		       0)
+		while ((k = read(out[0], r->out + no,
+				 sizeof(r->out) - 1 - no)) > 0)
 			no += (size_t)k;
-		while ((k = read(err[0], r->err + ne, sizeof(r->err) - 1 - ne)) >
-		       0)
+		while ((k = read(err[0], r->err + ne,
+				 sizeof(r->err) - 1 - ne)) > 0)
 			ne += (size_t)k;
 	}
 	close(out[0]);
@@ -66,8 +65,8 @@ static void ismctl(struct run *r, const char *const *args)
 
 #define CTL(r, ...)                                                            \
 	do {                                                                   \
-		const char *const a_[] = { "--socket", t_group.sock, __VA_ARGS__,    \
-					   NULL };                             \
+		const char *const a_[] = { "--socket", t_group.sock,           \
+					   __VA_ARGS__, NULL };                \
 		ismctl(r, a_);                                                 \
 	} while (0)
 
@@ -241,7 +240,8 @@ static void test_region_commands(void **state)
 	assert_int_equal(ism_region_map(reg, (void **)&m), 0);
 	ism_region_token(reg, &t);
 	ism_token_format(&t, tok);
-	snprintf(id, sizeof(id), "%llx", (unsigned long long)ism_region_id(reg));
+	snprintf(id, sizeof(id), "%llx",
+		 (unsigned long long)ism_region_id(reg));
 
 	CTL(&r, "write", tok, "100", "written by ismctl");
 	assert_int_equal(r.status, 0);
@@ -293,11 +293,23 @@ static void test_region_commands(void **state)
 
 static void test_alloc_holds_and_watch(void **state)
 {
-	const char *argv[] = { t_prog("ISMCTL", "ismctl/ismctl"), "--socket",
-			       t_group.sock, "--json", "alloc", "64K", "--name",
-			       "held", "--data", "hello", NULL };
-	const char *wargv[] = { t_prog("ISMCTL", "ismctl/ismctl"), "--socket",
-				t_group.sock, "--json", "watch", NULL };
+	const char *argv[] = { t_prog("ISMCTL", "ismctl/ismctl"),
+			       "--socket",
+			       t_group.sock,
+			       "--json",
+			       "alloc",
+			       "64K",
+			       "--name",
+			       "held",
+			       "--data",
+			       "hello",
+			       NULL };
+	const char *wargv[] = { t_prog("ISMCTL", "ismctl/ismctl"),
+				"--socket",
+				t_group.sock,
+				"--json",
+				"watch",
+				NULL };
 	char buf[4096] = "", wbuf[8192] = "";
 	int out[2], wout[2];
 	size_t n = 0, wn = 0;
@@ -337,9 +349,9 @@ static void test_alloc_holds_and_watch(void **state)
 	assert_int_equal(ism_token_parse(json_object_get_string(v), &t), 0);
 	json_object_put(j);
 	c = t_connect(&t_group, "reader", 0);
-	assert_int_equal(ism_region_attach(c, &t, ISM_ACCESS_RO,
-					   ISM_ATTACH_NOFD, &reg),
-			 0);
+	assert_int_equal(
+		ism_region_attach(c, &t, ISM_ACCESS_RO, ISM_ATTACH_NOFD, &reg),
+		0);
 	{
 		char data[6] = { 0 };
 
@@ -364,7 +376,8 @@ static void test_alloc_holds_and_watch(void **state)
 	{
 		ssize_t k2;
 
-		while ((k2 = read(wout[0], wbuf + wn, sizeof(wbuf) - 1 - wn)) > 0)
+		while ((k2 = read(wout[0], wbuf + wn, sizeof(wbuf) - 1 - wn)) >
+		       0)
 			wn += (size_t)k2;
 	}
 	/* JSON Lines: every line parses; the story is all there. */
@@ -401,6 +414,6 @@ int main(void)
 		cmocka_unit_test(test_alloc_holds_and_watch),
 	};
 
-	return t_exit(cmocka_run_group_tests(tests, t_group_setup,
-					     t_group_teardown));
+	return t_exit(
+		cmocka_run_group_tests(tests, t_group_setup, t_group_teardown));
 }

@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 #define VECTORS 2
-#define SIZE (1u << 20)
+#define SIZE	(1u << 20)
 
 /* libism zero-fills the reserved tail of every struct it fills. */
 #define assert_reserved_zero(s)                                                \
@@ -47,7 +47,8 @@ static int get(int s, int64_t *v, int *fd)
 	} u;
 	uint8_t le[8];
 	struct iovec iov = { le, sizeof(le) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+	struct msghdr mh = { .msg_iov = &iov,
+			     .msg_iovlen = 1,
 			     .msg_control = u.buf,
 			     .msg_controllen = sizeof(u.buf) };
 	struct pollfd p = { s, POLLIN, 0 };
@@ -321,9 +322,9 @@ static void test_ism_member(void **state)
 		assert_int_equal(read(q.own[0], &got, 8), 8);
 	}
 	assert_int_equal(ism_ivshmem_ring(c, (uint32_t)dom, 65535, 0), -ENOENT);
-	assert_int_equal(ism_ivshmem_ring(c, (uint32_t)dom, (uint32_t)q.id,
-					  VECTORS),
-			 -EINVAL);
+	assert_int_equal(
+		ism_ivshmem_ring(c, (uint32_t)dom, (uint32_t)q.id, VECTORS),
+		-EINVAL);
 	assert_int_equal(ism_ivshmem_ring(c, 9, (uint32_t)q.id, 0), -ENOENT);
 	assert_int_equal(ism_ivshmem_vector_fd(m, VECTORS), -EINVAL);
 	/* It leaves: the QEMU is told. */
@@ -379,8 +380,8 @@ static int ismctl(const char *const *args, char *out, size_t cap)
 		_exit(127);
 	}
 	close(pfd[1]);
-	for (ssize_t r; got + 1 < cap &&
-			(r = read(pfd[0], out + got, cap - 1 - got)) > 0;)
+	for (ssize_t r;
+	     got + 1 < cap && (r = read(pfd[0], out + got, cap - 1 - got)) > 0;)
 		got += (size_t)r;
 	out[got] = '\0';
 	close(pfd[0]);
@@ -392,10 +393,11 @@ static int ismctl(const char *const *args, char *out, size_t cap)
 static void test_ismctl(void **state)
 {
 	static const char *const list[] = { "ivshmem", "list", NULL };
-	static const char *const jlist[] = { "--json", "ivshmem", "list", NULL };
+	static const char *const jlist[] = { "--json", "ivshmem", "list",
+					     NULL };
 	static const char *const peers[] = { "ivshmem", "peers", "test", NULL };
-	static const char *const bad[] = { "ivshmem", "ring", "test", "1",
-					   "99", NULL };
+	static const char *const bad[] = { "ivshmem", "ring", "test",
+					   "1",	      "99",   NULL };
 	static const char *const none[] = { "ivshmem", "peers", "nope", NULL };
 	char out[4096], id[8];
 	const char *ring[] = { "ivshmem", "ring", "test", id, "1", NULL };
@@ -473,17 +475,17 @@ static void test_layout_v2(void **state)
 
 	/* State: a publishes 7; b is rung on vector 0 and reads it. */
 	assert_int_equal(ism_ivshmem_state_table(b, &tab), 0);
-	assert_int_equal(
-	    atomic_load_explicit(&tab[ism_ivshmem_id(a)], memory_order_acquire),
-	    0);
+	assert_int_equal(atomic_load_explicit(&tab[ism_ivshmem_id(a)],
+					      memory_order_acquire),
+			 0);
 	assert_int_equal(ism_ivshmem_set_state(a, 7), 0);
 	p = (struct pollfd){ ism_ivshmem_vector_fd(b, 0), POLLIN, 0 };
 	assert_int_equal(poll(&p, 1, 3000), 1);
 	assert_int_equal(read(p.fd, &n, 8), 8);
 	/* Read the eventfd, then load (acquire): at least the new value. */
-	assert_int_equal(
-	    atomic_load_explicit(&tab[ism_ivshmem_id(a)], memory_order_acquire),
-	    7);
+	assert_int_equal(atomic_load_explicit(&tab[ism_ivshmem_id(a)],
+					      memory_order_acquire),
+			 7);
 	assert_int_equal(mprotect((void *)tab, 4096, PROT_READ | PROT_WRITE),
 			 -1);
 	/* a leaves: its state reads 0 again, b is rung, its section is
@@ -495,8 +497,10 @@ static void test_layout_v2(void **state)
 		assert_int_equal(poll(&p, 1, 3000), 1);
 		assert_int_equal(read(p.fd, &n, 8), 8);
 		assert_int_equal(
-		    atomic_load_explicit(&tab[aid], memory_order_acquire), 0);
-		assert_int_equal(ism_ivshmem_peer_output(b, aid, &seen), -ENOENT);
+			atomic_load_explicit(&tab[aid], memory_order_acquire),
+			0);
+		assert_int_equal(ism_ivshmem_peer_output(b, aid, &seen),
+				 -ENOENT);
 	}
 	/* A v1 domain has no v2 parts. */
 	assert_int_equal(ism_ivshmem_join(ca, "test", &v1), 0);
@@ -534,9 +538,14 @@ static void test_layout_v2(void **state)
 static void test_refused_specs(void **state)
 {
 	static const char *const bad[] = {
-		"/tmp/x.sock,size=1536K", "/tmp/x.sock", "/tmp/x.sock,size=1M,vectors=65",
-		"/tmp/x.sock,size=1M,peers=1", "size=1M", "/tmp/x.sock,size=1M,colour=red",
-		"/tmp/x.sock,size=1M,output=16K", "/tmp/x.sock,size=1M,layout=v3",
+		"/tmp/x.sock,size=1536K",
+		"/tmp/x.sock",
+		"/tmp/x.sock,size=1M,vectors=65",
+		"/tmp/x.sock,size=1M,peers=1",
+		"size=1M",
+		"/tmp/x.sock,size=1M,colour=red",
+		"/tmp/x.sock,size=1M,output=16K",
+		"/tmp/x.sock,size=1M,layout=v3",
 		"/tmp/x.sock,size=1M,layout=v2,output=5000",
 	};
 	const char *ismd = t_prog("ISMD", "ismd/ismd");

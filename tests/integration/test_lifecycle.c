@@ -251,8 +251,8 @@ static void test_fd_leak_loop(void **state)
 		ism_conn_close(a);
 	}
 	c_after = t_count_fds(getpid());
-	assert_true(T_WAIT_FOR((d_after = t_count_fds(D.pid)) <= d_before,
-			       5000));
+	assert_true(
+		T_WAIT_FOR((d_after = t_count_fds(D.pid)) <= d_before, 5000));
 	fprintf(stderr, "fds: ismd %d -> %d, client %d -> %d\n", d_before,
 		d_after, c_before, c_after);
 	assert_int_equal(c_after, c_before);
@@ -338,9 +338,19 @@ static void test_many_regions(void **state)
 static void test_quotas(void **state)
 {
 	static const char *const args[] = {
-		"--quota-regions", "3", "--quota-bytes", "64K",
-		"--quota-attachments", "2", "--max-memory", "96K",
-		"--max-peers", "4", "--quota-events", "8", NULL,
+		"--quota-regions",
+		"3",
+		"--quota-bytes",
+		"64K",
+		"--quota-attachments",
+		"2",
+		"--max-memory",
+		"96K",
+		"--max-peers",
+		"4",
+		"--quota-events",
+		"8",
+		NULL,
 	};
 	struct ism_private q;
 	struct ism_conn *a, *b, *c;
@@ -367,9 +377,8 @@ static void test_quotas(void **state)
 	/* Attachments per peer. */
 	for (int i = 0; i < 2; i++) {
 		ism_region_token(r[i], &t);
-		assert_int_equal(ism_region_attach(b, &t, ISM_ACCESS_RO, 0,
-						   &s[i]),
-				 0);
+		assert_int_equal(
+			ism_region_attach(b, &t, ISM_ACCESS_RO, 0, &s[i]), 0);
 	}
 	ism_region_token(r[2], &t);
 	assert_int_equal(ism_region_attach(b, &t, ISM_ACCESS_RO, 0, &s[2]),

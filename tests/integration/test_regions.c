@@ -116,9 +116,9 @@ static void test_rw_and_nofd(void **state)
 	ism_region_close(rb);
 
 	/* No fd: everything through ismd, in several protocol chunks. */
-	assert_int_equal(ism_region_attach(b, &t, ISM_ACCESS_RW, ISM_ATTACH_NOFD,
-					   &rn),
-			 0);
+	assert_int_equal(
+		ism_region_attach(b, &t, ISM_ACCESS_RW, ISM_ATTACH_NOFD, &rn),
+		0);
 	assert_int_equal(ism_region_fd(rn), -1);
 	void *p;
 
@@ -166,9 +166,9 @@ static void test_notify_doorbell(void **state)
 	(void)state;
 	ism_region_token(ra, &t);
 	assert_int_equal(ism_region_attach(b, &t, ISM_ACCESS_RO, 0, &rb), 0);
-	assert_int_equal(ism_region_attach(c, &t, ISM_ACCESS_RO,
-					   ISM_ATTACH_NOFD, &rc),
-			 0);
+	assert_int_equal(
+		ism_region_attach(c, &t, ISM_ACCESS_RO, ISM_ATTACH_NOFD, &rc),
+		0);
 	/* Everyone but the sender: the owner and c. */
 	assert_int_equal(ism_region_notify(rb, 1234), 2);
 	struct pollfd p = { .fd = ism_conn_doorbell_fd(a), .events = POLLIN };
@@ -317,7 +317,8 @@ static void test_status_lists(void **state)
 	assert_true(n >= 1);
 	assert_reserved_zero(regs[0]);
 	assert_int_equal(
-	    ism_admin_list_refs(a, ism_region_id(ra), 0, refs, 8, &next), 2);
+		ism_admin_list_refs(a, ism_region_id(ra), 0, refs, 8, &next),
+		2);
 	assert_reserved_zero(refs[0]);
 	assert_reserved_zero(refs[1]);
 	/* Paging: one entry per page walks the whole list. */
@@ -401,13 +402,13 @@ static void test_linger(void **state)
 		assert_int_equal(ism_region_map(own, (void **)&m), 0);
 		strcpy(m, "kept");
 		ism_region_token(own, &t);
-		assert_int_equal(ism_region_attach(c, &t, ISM_ACCESS_RO, 0,
-						   &att),
-				 0);
+		assert_int_equal(
+			ism_region_attach(c, &t, ISM_ACCESS_RO, 0, &att), 0);
 		assert_int_equal(ism_region_map(att, (void **)&m2), 0);
 		if (revoke)
-			assert_int_equal(ism_admin_destroy(c, ism_region_id(att)),
-					 1); /* the owner is told */
+			assert_int_equal(
+				ism_admin_destroy(c, ism_region_id(att)),
+				1); /* the owner is told */
 		else
 			assert_int_equal(ism_region_destroy(own), 1);
 		assert_int_equal(t_wait_event(revoke ? b : c,
@@ -438,17 +439,16 @@ static void test_link(void **state)
 	char byte = 0;
 
 	(void)state;
-	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
-				    sv),
-			 0);
+	assert_int_equal(
+		socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
 	o.link_fd = sv[1];
 	assert_int_equal(ism_region_alloc(a, 4096, &o, &r), 0);
 	close(sv[1]); /* ismd holds it now */
 	ism_region_token(r, &t);
 	/* A no-fd attacher does not take it. */
-	assert_int_equal(ism_region_attach(c, &t, ISM_ACCESS_RO,
-					   ISM_ATTACH_NOFD, &s0),
-			 0);
+	assert_int_equal(
+		ism_region_attach(c, &t, ISM_ACCESS_RO, ISM_ATTACH_NOFD, &s0),
+		0);
 	assert_int_equal(ism_region_take_link(s0), -1);
 	assert_int_equal(ism_region_attach(b, &t, ISM_ACCESS_RO, 0, &s1), 0);
 	link = ism_region_take_link(s1);
@@ -503,7 +503,7 @@ static int write_long(const char *path, long v)
 	return fclose(f) == 0 ? r : -1;
 }
 
-#define NR_HUGE "/proc/sys/vm/nr_hugepages"
+#define NR_HUGE	  "/proc/sys/vm/nr_hugepages"
 #define FREE_HUGE "/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages"
 
 /* Without free huge pages: a fallback with the reason, or a refusal. */
@@ -548,8 +548,8 @@ static void test_hugetlb(void **state)
 	char *m, buf[8];
 
 	(void)state;
-	if (geteuid() != 0 || before < 0 || write_long(NR_HUGE, before + 4) < 0 ||
-	    read_long(FREE_HUGE) < 2) {
+	if (geteuid() != 0 || before < 0 ||
+	    write_long(NR_HUGE, before + 4) < 0 || read_long(FREE_HUGE) < 2) {
 		if (before >= 0 && geteuid() == 0)
 			write_long(NR_HUGE, before);
 		fprintf(stderr, "skipped: cannot reserve huge pages here\n");
@@ -564,9 +564,9 @@ static void test_hugetlb(void **state)
 	assert_int_equal(info.size, 4 << 20);
 	assert_int_equal(ism_region_map(r, (void **)&m), 0);
 	ism_region_token(r, &t);
-	assert_int_equal(ism_region_attach(b, &t, ISM_ACCESS_RW,
-					   ISM_ATTACH_NOFD, &s),
-			 0);
+	assert_int_equal(
+		ism_region_attach(b, &t, ISM_ACCESS_RW, ISM_ATTACH_NOFD, &s),
+		0);
 	assert_int_equal(ism_region_write(s, (3 << 20) + 5, "huge!", 6), 6);
 	assert_string_equal(m + (3 << 20) + 5, "huge!");
 	assert_int_equal(ism_region_read(s, (3 << 20) + 5, buf, 6), 6);
@@ -593,6 +593,6 @@ int main(void)
 		cmocka_unit_test(test_hugetlb),
 	};
 
-	return t_exit(cmocka_run_group_tests(tests, t_group_setup,
-					     t_group_teardown));
+	return t_exit(
+		cmocka_run_group_tests(tests, t_group_setup, t_group_teardown));
 }

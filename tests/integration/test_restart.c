@@ -54,9 +54,9 @@ static void restart_case(bool attacher_first, bool graceful)
 	region = ism_region_id(ra);
 	ism_region_token(ra, &t);
 	assert_int_equal(ism_region_attach(b, &t, ISM_ACCESS_RO, 0, &rb), 0);
-	assert_int_equal(ism_region_attach(b, &t, ISM_ACCESS_RW,
-					   ISM_ATTACH_NOFD, &rn),
-			 -EALREADY);
+	assert_int_equal(
+		ism_region_attach(b, &t, ISM_ACCESS_RW, ISM_ATTACH_NOFD, &rn),
+		-EALREADY);
 	assert_int_equal(ism_region_map(ra, (void **)&pa), 0);
 	assert_int_equal(ism_region_map(rb, (void **)&pb), 0);
 	strcpy(pa, "before");
@@ -71,8 +71,8 @@ static void restart_case(bool attacher_first, bool graceful)
 	assert_int_equal(t_daemon_restart(&D), 0);
 
 	if (attacher_first) {
-		assert_int_equal(t_wait_event(b, ISM_EV_RECONNECTED, &ev, 10000),
-				 1);
+		assert_int_equal(
+			t_wait_event(b, ISM_EV_RECONNECTED, &ev, 10000), 1);
 		assert_int_equal(ev.peer, idb);
 	}
 	/* The owner's next call reconnects inside the call. */
@@ -82,8 +82,8 @@ static void restart_case(bool attacher_first, bool graceful)
 		n = ism_region_notify(ra, 77);
 	if (!attacher_first) {
 		assert_int_equal(n, 0); /* b has not re-attached yet */
-		assert_int_equal(t_wait_event(b, ISM_EV_RECONNECTED, &ev, 10000),
-				 1);
+		assert_int_equal(
+			t_wait_event(b, ISM_EV_RECONNECTED, &ev, 10000), 1);
 		assert_int_equal(ism_region_notify(ra, 77), 1);
 	} else {
 		assert_int_equal(n, 1);
@@ -101,9 +101,9 @@ static void restart_case(bool attacher_first, bool graceful)
 	/* The token still works for a newcomer, with the same grant. */
 	struct ism_conn *d = t_connect(&D, "newcomer", 0);
 
-	assert_int_equal(ism_region_attach(d, &t, ISM_ACCESS_RW,
-					   ISM_ATTACH_NOFD, &rd),
-			 0);
+	assert_int_equal(
+		ism_region_attach(d, &t, ISM_ACCESS_RW, ISM_ATTACH_NOFD, &rd),
+		0);
 	assert_int_equal(ism_region_id(rd), region);
 	assert_int_equal(ism_region_read(rd, 0, buf, 7), 7);
 	assert_string_equal(buf, "during");

@@ -26,7 +26,8 @@
 
 static struct ism_stream_opts sopts(uint32_t ring, int hs_ms)
 {
-	struct ism_stream_opts o = { .size = sizeof(o), .ring_size = ring,
+	struct ism_stream_opts o = { .size = sizeof(o),
+				     .ring_size = ring,
 				     .handshake_ms = hs_ms };
 
 	return o;
@@ -190,11 +191,11 @@ static void test_shm_path_echo(void **state)
 	(void)state;
 	assert_int_equal(ism_stream_listen(c, "127.0.0.1", "0", &o, &l), 0);
 	server_start(&sv, l, echo_fn);
-	assert_int_equal(ism_stream_connect(d, "127.0.0.1",
-					    port_str(ism_stream_listener_port(l),
-						     port),
-					    &o, &s),
-			 0);
+	assert_int_equal(
+		ism_stream_connect(d, "127.0.0.1",
+				   port_str(ism_stream_listener_port(l), port),
+				   &o, &s),
+		0);
 	assert_int_equal(ism_stream_path(s, &reason), ISM_STREAM_SHM);
 	assert_int_equal(reason, ISM_SR_NONE);
 	assert_int_equal(ism_stream_send(s, "hello", 5, 0), 5);
@@ -338,11 +339,11 @@ static void test_unclaimed_times_out(void **state)
 
 	(void)state;
 	assert_int_equal(ism_stream_listen(c, "127.0.0.1", "0", &o, &l), 0);
-	assert_int_equal(ism_stream_connect(d, "127.0.0.1",
-					    port_str(ism_stream_listener_port(l),
-						     port),
-					    &o, &s),
-			 0);
+	assert_int_equal(
+		ism_stream_connect(d, "127.0.0.1",
+				   port_str(ism_stream_listener_port(l), port),
+				   &o, &s),
+		0);
 	assert_int_equal(ism_stream_path(s, &reason), ISM_STREAM_TCP);
 	assert_int_equal(reason, ISM_SR_TIMEOUT);
 	/* Now the server accepts the ism way: too late, it must see TCP. */
@@ -395,7 +396,8 @@ static void test_no_ismd_and_disabled(void **state)
 	port_str(ism_stream_listener_port(l), port);
 	/* No ism_conn: TCP, "ismd unreachable". */
 	server_start(&sv, l, echo_fn);
-	assert_int_equal(ism_stream_connect(NULL, "127.0.0.1", port, &o, &s), 0);
+	assert_int_equal(ism_stream_connect(NULL, "127.0.0.1", port, &o, &s),
+			 0);
 	assert_int_equal(ism_stream_path(s, &reason), ISM_STREAM_TCP);
 	assert_int_equal(reason, ISM_SR_NO_ISMD);
 	assert_int_equal(ism_stream_send(s, "abc", 3, 0), 3);
@@ -415,31 +417,33 @@ static void test_no_ismd_and_disabled(void **state)
 	/* Bad arguments. */
 	assert_int_equal(ism_stream_connect(c, "127.0.0.1", NULL, &o, &s),
 			 -EINVAL);
-	assert_int_equal(ism_stream_connect(c, "no such host.invalid", "1", &o,
-					    &s),
-			 -EINVAL);
+	assert_int_equal(
+		ism_stream_connect(c, "no such host.invalid", "1", &o, &s),
+		-EINVAL);
 	/* Options: .size 0 is refused (not taken for the defaults), as is a
 	 * newer caller's option this libism does not know. */
 	{
 		struct {
 			struct ism_stream_opts o;
 			uint64_t newer; /* no padding after it */
-		} big = {.o = sopts(0, 0), .newer = 1};
+		} big = { .o = sopts(0, 0), .newer = 1 };
 		struct ism_stream_listener *l2 = NULL;
 
 		o.size = 0;
 		assert_int_equal(
-		    ism_stream_connect(c, "127.0.0.1", port, &o, &s), -EINVAL);
+			ism_stream_connect(c, "127.0.0.1", port, &o, &s),
+			-EINVAL);
 		assert_int_equal(
-		    ism_stream_listen(c, "127.0.0.1", "0", &o, &l2), -EINVAL);
+			ism_stream_listen(c, "127.0.0.1", "0", &o, &l2),
+			-EINVAL);
 		big.o.size = sizeof(big);
 		assert_int_equal(
-		    ism_stream_listen(c, "127.0.0.1", "0", &big.o, &l2),
-		    -E2BIG);
+			ism_stream_listen(c, "127.0.0.1", "0", &big.o, &l2),
+			-E2BIG);
 		assert_null(l2);
 		big.newer = 0;
 		assert_int_equal(
-		    ism_stream_listen(c, "127.0.0.1", "0", &big.o, &l2), 0);
+			ism_stream_listen(c, "127.0.0.1", "0", &big.o, &l2), 0);
 		ism_stream_listener_close(l2);
 	}
 	ism_stream_listener_close(l);
@@ -463,11 +467,11 @@ static void bulk(bool shm, uint64_t total)
 		o.flags = ISM_STREAM_TCP_ONLY;
 	assert_int_equal(ism_stream_listen(c, "127.0.0.1", "0", &o, &l), 0);
 	server_start(&sv, l, sink_fn);
-	assert_int_equal(ism_stream_connect(d, "127.0.0.1",
-					    port_str(ism_stream_listener_port(l),
-						     port),
-					    &o, &s),
-			 0);
+	assert_int_equal(
+		ism_stream_connect(d, "127.0.0.1",
+				   port_str(ism_stream_listener_port(l), port),
+				   &o, &s),
+		0);
 	assert_int_equal(ism_stream_path(s, NULL),
 			 shm ? ISM_STREAM_SHM : ISM_STREAM_TCP);
 	send_pattern(s, total);
@@ -524,9 +528,8 @@ static void test_half_close_and_poll(void **state)
 		struct server sv;
 
 		server_start(&sv, l, NULL);
-		assert_int_equal(ism_stream_connect(d, "127.0.0.1", port, &o,
-						    &s),
-				 0);
+		assert_int_equal(
+			ism_stream_connect(d, "127.0.0.1", port, &o, &s), 0);
 		assert_int_equal(server_join(&sv), 0);
 		a = sv.s;
 	}
@@ -578,9 +581,8 @@ static void test_half_close_and_poll(void **state)
 		int reason;
 
 		server_start(&sv, l, echo_fn);
-		assert_int_equal(ism_stream_connect(c, "127.0.0.1", port, &o,
-						    &s),
-				 0);
+		assert_int_equal(
+			ism_stream_connect(c, "127.0.0.1", port, &o, &s), 0);
 		assert_int_equal(ism_stream_path(s, &reason), ISM_STREAM_TCP);
 		assert_int_equal(reason, ISM_SR_SAME_CONN);
 		assert_int_equal(ism_stream_send(s, "same", 4, 0), 4);
@@ -620,7 +622,7 @@ static void poll_recv(struct ism_stream *s, char *buf, size_t n)
 
 	while (got < n) {
 		ssize_t r =
-		    ism_stream_recv(s, buf + got, n - got, ISM_F_DONTWAIT);
+			ism_stream_recv(s, buf + got, n - got, ISM_F_DONTWAIT);
 		struct pollfd p = { ism_stream_fd(s), POLLIN, 0 };
 
 		if (r > 0) {
@@ -652,20 +654,21 @@ static void test_nonblocking_paths(void **state)
 		struct pollfd lp = { ism_stream_listener_fd(l), POLLIN, 0 };
 
 		k.o.flags = tcp ? ISM_STREAM_TCP_ONLY : 0;
-		assert_int_equal(pthread_create(&k.th, NULL, connector_main, &k),
-				 0);
+		assert_int_equal(
+			pthread_create(&k.th, NULL, connector_main, &k), 0);
 		assert_int_equal(poll(&lp, 1, 5000), 1);
 		assert_int_equal(ism_stream_accept(l, &a, ISM_F_DONTWAIT), 0);
 		path = ism_stream_path(a, NULL);
-		assert_int_equal(path, tcp ? ISM_STREAM_TCP : ISM_STREAM_PENDING);
+		assert_int_equal(path,
+				 tcp ? ISM_STREAM_TCP : ISM_STREAM_PENDING);
 		/* The handshake completes in the first calls, as the fd
 		 * wakes us. */
 		if (!tcp) {
 			struct pollfd p = { ism_stream_fd(a), POLLIN, 0 };
 
 			while (ism_stream_path(a, NULL) == ISM_STREAM_PENDING) {
-				ssize_t r =
-				    ism_stream_recv(a, buf, 1, ISM_F_DONTWAIT);
+				ssize_t r = ism_stream_recv(a, buf, 1,
+							    ISM_F_DONTWAIT);
 
 				assert_int_equal(r, -EAGAIN);
 				if (ism_stream_path(a, NULL) ==
@@ -798,9 +801,8 @@ static void test_peer_killed_at_random(void **state)
 		struct ism_conn *d = t_connect(&t_group, "after-kills", 0);
 
 		server_start(&sv, l, echo_fn);
-		assert_int_equal(ism_stream_connect(d, "127.0.0.1", ca.port, &o,
-						    &s),
-				 0);
+		assert_int_equal(
+			ism_stream_connect(d, "127.0.0.1", ca.port, &o, &s), 0);
 		assert_int_equal(ism_stream_path(s, NULL), ISM_STREAM_SHM);
 		ism_stream_close(s);
 		assert_int_equal(server_join(&sv), 0);
@@ -928,7 +930,8 @@ static int many_client(void *arg)
 	if (ism_conn_open(ma->sock, NULL, &c) < 0)
 		return 2;
 	for (int i = 0; i < MANY; i++)
-		if (ism_stream_connect(c, "127.0.0.1", ma->port, &o, &s[i]) < 0 ||
+		if (ism_stream_connect(c, "127.0.0.1", ma->port, &o, &s[i]) <
+			    0 ||
 		    ism_stream_path(s[i], NULL) != ISM_STREAM_SHM)
 			return 3;
 	for (int i = 0; i < MANY; i++)
@@ -938,7 +941,7 @@ static int many_client(void *arg)
 		int v = -1;
 
 		if (ism_stream_recv(s[i], &v, sizeof(v), ISM_F_WAITALL) !=
-			sizeof(v) ||
+			    sizeof(v) ||
 		    v != i * 3)
 			return 5;
 	}
@@ -995,8 +998,8 @@ static void test_many_connections(void **state)
 		int v = -1;
 
 		assert_int_equal(
-		    ism_stream_recv(a[i], &v, sizeof(v), ISM_F_WAITALL),
-		    sizeof(v));
+			ism_stream_recv(a[i], &v, sizeof(v), ISM_F_WAITALL),
+			sizeof(v));
 		assert_int_equal(v, i);
 		v *= 3;
 		assert_int_equal(ism_stream_send(a[i], &v, sizeof(v), 0),
@@ -1032,6 +1035,6 @@ int main(void)
 	};
 
 	signal(SIGPIPE, SIG_IGN);
-	return t_exit(cmocka_run_group_tests(tests, t_group_setup,
-					     t_group_teardown));
+	return t_exit(
+		cmocka_run_group_tests(tests, t_group_setup, t_group_teardown));
 }

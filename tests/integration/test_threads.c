@@ -15,13 +15,12 @@
 #include <string.h>
 
 #define WORKERS 4
-#define ROUNDS 150
+#define ROUNDS	150
 
 static struct ism_conn *shared_conn, *other;
 static atomic_int failures;
 static atomic_bool stop;
 static atomic_ulong events_seen;
-
 
 static void *worker(void *arg)
 {
@@ -56,7 +55,8 @@ static void *worker(void *arg)
 		{
 			char back[32];
 
-			if (ism_region_read(r, 0, back, (size_t)n + 1) != n + 1 ||
+			if (ism_region_read(r, 0, back, (size_t)n + 1) !=
+				    n + 1 ||
 			    strcmp(back, buf) != 0)
 				atomic_fetch_add(&failures, 1);
 		}
@@ -118,6 +118,6 @@ int main(void)
 		cmocka_unit_test(test_shared_connection),
 	};
 
-	return t_exit(cmocka_run_group_tests(tests, t_group_setup,
-					     t_group_teardown));
+	return t_exit(
+		cmocka_run_group_tests(tests, t_group_setup, t_group_teardown));
 }
