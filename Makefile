@@ -7,7 +7,13 @@ FUZZ_SECONDS ?= 600
 PREFIX     ?= /usr/local
 MESON_OPTS ?=
 
-.PHONY: all build run run-regions check test bench fuzz fuzz-corpus lint install clean help
+CLANG_BUILD   ?= build-clang
+RELEASE_BUILD ?= build-release
+CHECKS        ?= $(BUILD)/checks.txt
+SOURCES        = find include lib ismd ismctl examples bench fuzz tests -name '*.[ch]'
+
+.PHONY: all build run run-regions check test quick format format-check \
+	pre-push bench fuzz fuzz-corpus lint install clean help
 
 all: build
 
@@ -17,7 +23,11 @@ help:
 	@echo "                over ism and over TCP, compared in a table"
 	@echo "make run-regions the region walkthrough (alloc, attach, notify, revoke)"
 	@echo "make check      every test: build with -Werror, ASan+UBSan build,"
-	@echo "                fuzz smoke runs; ends with 'N passed, N failed, N skipped'"
+	@echo "                fuzz smoke runs, format check, no leftovers;"
+	@echo "                ends with 'N passed, N failed, N skipped'"
+	@echo "make quick      build and unit tests (seconds)"
+	@echo "make format     clang-format every source; format-check: only say"
+	@echo "make pre-push   clang and release builds, quick tests, make lint"
 	@echo "make bench      ism-bench control, channel and stream (see bench/)"
 	@echo "make fuzz       run every fuzz target for FUZZ_SECONDS each"
 	@echo "make lint       clang-tidy, cppcheck, scan-build"
@@ -47,21 +57,55 @@ $(FUZZ_BUILD)/build.ninja:
 		-Dbench=false -Dismctl=disabled -Db_sanitize=address,undefined \
 		-Db_lundef=false -Dc_args=-fno-sanitize-recover=all
 
+# Every test, then one summary line.  Each test run is wrapped so that a
+# process or temporary file it leaves behind fails the check.
 check test:
 	@scripts/deps.sh check
 	$(MAKE) build
-	meson test -C $(BUILD) --print-errorlogs || true
+	@: > $(CHECKS)
+	-scripts/no-leftovers.py leftovers:$(BUILD) $(CHECKS) -- \
+		meson test -C $(BUILD) --print-errorlogs
 	$(MAKE) $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD)
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-		meson test -C $(ASAN_BUILD) --print-errorlogs --timeout-multiplier 3 || true
+		scripts/no-leftovers.py leftovers:$(ASAN_BUILD) $(CHECKS) -- \
+		meson test -C $(ASAN_BUILD) --print-errorlogs --timeout-multiplier 3
 	$(MAKE) $(FUZZ_BUILD)/build.ninja
 	ninja -C $(FUZZ_BUILD)
 	scripts/fuzz-smoke.sh $(FUZZ_BUILD) $(FUZZ_SMOKE_SECONDS) $(FUZZ_BUILD)/fuzz-results.txt
+	@if $(MAKE) --no-print-directory format-check; then \
+		echo "format OK" >> $(CHECKS); \
+	else echo "format FAIL (make format fixes it)" >> $(CHECKS); fi
 	@scripts/test-summary.py $(BUILD)/meson-logs/testlog.json \
 		$(ASAN_BUILD)/meson-logs/testlog.json \
-		--fuzz $(FUZZ_BUILD)/fuzz-results.txt
+		--fuzz $(FUZZ_BUILD)/fuzz-results.txt --checks $(CHECKS)
+
+# Build and the unit tests only: the loop while editing.
+quick: build
+	meson test -C $(BUILD) --suite unit --print-errorlogs
+
+format:
+	@scripts/deps.sh check
+	$(SOURCES) | xargs clang-format -i
+
+format-check:
+	@scripts/deps.sh check
+	@$(SOURCES) | xargs clang-format --dry-run --Werror
+
+# Before sharing: what the other compiler and optimisation level say.
+$(CLANG_BUILD)/build.ninja:
+	CC=clang meson setup $(CLANG_BUILD) --werror $(MESON_OPTS)
+
+$(RELEASE_BUILD)/build.ninja:
+	meson setup $(RELEASE_BUILD) --werror -Dbuildtype=release $(MESON_OPTS)
+
+pre-push: quick $(CLANG_BUILD)/build.ninja $(RELEASE_BUILD)/build.ninja
+	ninja -C $(CLANG_BUILD)
+	ninja -C $(RELEASE_BUILD)
+	meson test -C $(RELEASE_BUILD) --suite unit --print-errorlogs
+	$(MAKE) format-check
+	$(MAKE) lint
 
 bench: build
 	ISMD=$(BUILD)/ismd/ismd $(BUILD)/bench/ism-bench control
@@ -87,4 +131,4 @@ install: build
 	DESTDIR=$(DESTDIR) meson install -C $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(CLANG_BUILD) $(RELEASE_BUILD)

@@ -9,8 +9,8 @@ goal=${1:-build}
 pkgs="make meson ninja-build pkgconf gcc libc6-dev libcmocka-dev libjson-c-dev python3"
 case "$goal" in
 build) ;;
-check) pkgs="$pkgs clang libclang-rt-14-dev" ;;
-lint) pkgs="$pkgs clang clang-tidy cppcheck clang-tools" ;;
+check) pkgs="$pkgs clang libclang-rt-14-dev clang-format" ;;
+lint) pkgs="$pkgs clang clang-tidy cppcheck clang-tools clang-format" ;;
 *) echo "usage: $0 build|check|lint" >&2; exit 2 ;;
 esac
 

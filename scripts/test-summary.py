@@ -3,12 +3,15 @@
 the fuzz smoke results, and exit 1 if anything failed.
 
 Usage: test-summary.py TESTLOG.json... [--fuzz RESULTS.txt...]
+                       [--checks RESULTS.txt...]
 
 Counting is per test case: a cmocka program contributes its cases (from
 its "[  PASSED  ]", "[  FAILED  ]" and "[  SKIPPED ]" lines), any other
 test program one case.  A program that meson saw fail is counted failed
 even if its cases all passed (a crash after them, or an ismd that ended
-badly).  A fuzz results file has one "<target> OK|FAIL" line per target.
+badly).  A fuzz results file has one "<target> OK|FAIL" line per target;
+a checks file one "<check> OK|FAIL [why]" line per check (formatting,
+leftover processes and files).
 A skip is never a pass; a timeout or error is a failure.
 """
 import json
@@ -18,12 +21,14 @@ import sys
 passed = failed = skipped = 0
 failures = []
 skips = []
-args = sys.argv[1:]
-fuzz = []
-if "--fuzz" in args:
-    i = args.index("--fuzz")
-    fuzz = args[i + 1:]
-    args = args[:i]
+groups = {None: [], "--fuzz": [], "--checks": []}
+key = None
+for a in sys.argv[1:]:
+    if a in groups:
+        key = a
+    else:
+        groups[key].append(a)
+args, fuzz, checks = groups[None], groups["--fuzz"], groups["--checks"]
 
 CASES = {
     "passed": re.compile(r"^\[  PASSED  \] (\d+) test"),
@@ -96,6 +101,19 @@ for path in fuzz:
             else:
                 failed += 1
                 failures.append(f"fuzz {name} ({res})")
+    except OSError as e:
+        print(f"test-summary: {path}: {e}", file=sys.stderr)
+        failed += 1
+
+for path in checks:
+    try:
+        for line in open(path).read().splitlines():
+            name, _, res = line.partition(" ")
+            if res == "OK":
+                passed += 1
+            else:
+                failed += 1
+                failures.append(f"{name} ({res})")
     except OSError as e:
         print(f"test-summary: {path}: {e}", file=sys.stderr)
         failed += 1
