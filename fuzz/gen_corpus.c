@@ -9,7 +9,7 @@
  * is committed.
  */
 #include "proto/proto.h"
-#include "stream/hello.h"
+#include "stream/handshake.h"
 
 #include <ism/chan.h>
 #include <unistd.h>
@@ -416,29 +416,29 @@ int main(int argc, char **argv)
 		save("proto", "ivsh-join-rep", msg, n);
 	}
 
-	/* hello: the stream handshake's in-band messages (hello_fuzz.c:
+	/* handshake: the stream handshake's in-band messages (handshake_fuzz.c:
 	 * one byte choosing the expected kind, then 64 bytes). */
 	{
-		uint8_t h[1 + HELLO_SIZE];
-		struct hello hs = { .kind = HELLO_SERVER,
-				    .peer = 7,
-				    .ring_size = 1u << 20 };
+		uint8_t h[1 + HS_SIZE];
+		struct hs_msg hs = { .kind = HS_OFFER,
+				     .peer = 7,
+				     .ring_size = 1u << 20 };
 
 		memset(hs.host.b, 0x5a, sizeof(hs.host.b));
 		memset(hs.token.b, 0x41, sizeof(hs.token.b));
-		h[0] = HELLO_SERVER;
-		hello_encode(h + 1, &hs);
-		save("hello", "server", h, sizeof(h));
-		hs.kind = HELLO_CLIENT;
+		h[0] = HS_OFFER;
+		hs_encode(h + 1, &hs);
+		save("handshake", "offer", h, sizeof(h));
+		hs.kind = HS_ANSWER;
 		hs.status = ISM_SR_QUOTA;
-		h[0] = HELLO_CLIENT;
-		hello_encode(h + 1, &hs);
-		save("hello", "client-declines", h, sizeof(h));
-		hs.kind = HELLO_CONFIRM;
+		h[0] = HS_ANSWER;
+		hs_encode(h + 1, &hs);
+		save("handshake", "answer-declines", h, sizeof(h));
+		hs.kind = HS_CONFIRM;
 		hs.status = 0;
-		h[0] = HELLO_CONFIRM;
-		hello_encode(h + 1, &hs);
-		save("hello", "confirm", h, sizeof(h));
+		h[0] = HS_CONFIRM;
+		hs_encode(h + 1, &hs);
+		save("handshake", "confirm", h, sizeof(h));
 	}
 	return 0;
 }

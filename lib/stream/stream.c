@@ -11,20 +11,20 @@
  *   connect() ---------------------------------------------> accept()
  *                                  the two sockets match <--- OPEN(SERVER,
  *                                  -> claimed                   socket)
- *                            <---------- server hello (TCP) --- create chan
+ *                            <---------- server offer (TCP) --- create chan
  *   RESOLVE --------------------->  claimed by S
  *   create chan, attach S's
- *   client hello (TCP) ------------------------------------> attach C's
+ *   client answer (TCP) -----------------------------------> attach C's
  *                            <--------- confirm (TCP) ----------
  *
  * The server writes first only after ismd proved the client is an ism
- * stream that will read the hello, and the client reads it only after
+ * stream that will read the offer, and the client reads it only after
  * ismd said the server claimed it; a RESOLVE before any claim makes the
  * claim impossible, so a slow server and an impatient client agree on TCP.
- * Each hello carries a status: any side that cannot set up its half says
- * why and both stay on TCP.  Nothing moves on the channel before the
+ * Each handshake message carries a status: any side that cannot set up
+ * its half says why and both stay on TCP.  Nothing moves on the channel before the
  * server's confirm, so a failure anywhere in the handshake is a clean
- * fallback; only a malformed hello or a vanished peer breaks the
+ * fallback; only a malformed message or a vanished peer breaks the
  * connection.
  *
  * On shared memory each send is cut into channel messages of at most
@@ -32,7 +32,7 @@
  * partly read one for the next call, so bytes are copied once each way.
  */
 #include "client/client.h"
-#include "hello.h"
+#include "handshake.h"
 #include "util/util.h"
 
 #include <ism/stream.h>
@@ -77,7 +77,7 @@ struct ism_stream {
 	int reason;
 	struct ism_chan *ch;
 	struct ism_stream_opts opts;
-	uint64_t hs_deadline; /* server: when the client's hello is overdue */
+	uint64_t hs_deadline; /* server: when the client's answer is overdue */
 	pthread_mutex_t hs_lock;
 	/* receive side (receiving thread) */
 	const uint8_t *rx_p;
@@ -181,7 +181,7 @@ static int wait_fd(int fd, short events, uint64_t deadline)
 	}
 }
 
-/* Read exactly @n bytes by @deadline (hellos only). */
+/* Read exactly @n bytes by @deadline (handshake messages only). */
 static int read_exact(int fd, void *buf, size_t n, uint64_t deadline)
 {
 	size_t got = 0;
@@ -209,21 +209,21 @@ static int read_exact(int fd, void *buf, size_t n, uint64_t deadline)
 	return 0;
 }
 
-/* ---- hellos ---- */
+/* ---- handshake messages ---- */
 
-static int hello_send(struct ism_stream *s, uint32_t kind, uint32_t status)
+static int hs_send(struct ism_stream *s, uint32_t kind, uint32_t status)
 {
-	struct hello h = { .kind = kind,
-			   .status = status,
-			   .ring_size = s->opts.ring_size,
-			   .peer = ism_conn_peer_id(s->c) };
-	uint8_t b[HELLO_SIZE];
+	struct hs_msg h = { .kind = kind,
+			    .status = status,
+			    .ring_size = s->opts.ring_size,
+			    .peer = ism_conn_peer_id(s->c) };
+	uint8_t b[HS_SIZE];
 	ssize_t n;
 
 	ism_conn_host_id(s->c, &h.host);
-	if (!status && kind != HELLO_CONFIRM)
+	if (!status && kind != HS_CONFIRM)
 		ism_chan_token(s->ch, &h.token);
-	hello_encode(b, &h);
+	hs_encode(b, &h);
 	/* A fresh connection's send buffer takes 64 bytes at once. */
 	n = send(s->sock, b, sizeof(b), MSG_NOSIGNAL | MSG_DONTWAIT);
 	if (n == (ssize_t)sizeof(b))
@@ -323,7 +323,7 @@ static void stream_destroy(struct ism_stream *s)
 
 /* ---- connect ---- */
 
-/* The client's side after connect(): wait for the server's hello or for
+/* The client's side after connect(): wait for the server's offer or for
  * the handshake time, then ask ismd which it is. */
 static int client_handshake(struct ism_stream *s)
 {
@@ -331,8 +331,8 @@ static int client_handshake(struct ism_stream *s)
 		ism_now_ns() + (uint64_t)s->opts.handshake_ms * 1000000ull;
 	struct ism_host_id host;
 	struct ism_stream_rep rep;
-	struct hello h;
-	uint8_t b[HELLO_SIZE];
+	struct hs_msg h;
+	uint8_t b[HS_SIZE];
 	int r, status = 0;
 
 	r = wait_fd(s->sock, POLLIN, deadline);
@@ -348,12 +348,12 @@ static int client_handshake(struct ism_stream *s)
 		s->reason = (int)rep.reason;
 		return 0; /* TCP; ismd already recorded why */
 	}
-	/* Claimed: the server's hello comes first on the connection. */
+	/* Claimed: the server's offer comes first on the connection. */
 	s->partner = rep.partner;
 	ism_conn_host_id(s->c, &host);
 	if ((r = read_exact(s->sock, b, sizeof(b), deadline)) < 0)
 		return r == -ETIMEDOUT ? -ETIMEDOUT : r;
-	if (hello_decode(b, &h, HELLO_SERVER, &host, s->partner) < 0)
+	if (hs_decode(b, &h, HS_OFFER, &host, s->partner) < 0)
 		return -EPROTO;
 	if (h.status) {
 		go_tcp(s, (int)h.status);
@@ -364,7 +364,7 @@ static int client_handshake(struct ism_stream *s)
 	else if ((r = ism_chan_connect(s->ch, &h.token)) < 0)
 		status = r == -ENOMEM || r == -EDQUOT ? ISM_SR_QUOTA
 						      : ISM_SR_REFUSED;
-	if ((r = hello_send(s, HELLO_CLIENT, (uint32_t)status)) < 0)
+	if ((r = hs_send(s, HS_ANSWER, (uint32_t)status)) < 0)
 		return r;
 	if (status) {
 		go_tcp(s, status);
@@ -375,7 +375,7 @@ static int client_handshake(struct ism_stream *s)
 	deadline = ism_now_ns() + (uint64_t)s->opts.handshake_ms * 1000000ull;
 	if ((r = read_exact(s->sock, b, sizeof(b), deadline)) < 0)
 		return r;
-	if (hello_decode(b, &h, HELLO_CONFIRM, &host, s->partner) < 0)
+	if (hs_decode(b, &h, HS_CONFIRM, &host, s->partner) < 0)
 		return -EPROTO;
 	if (h.status)
 		go_tcp(s, (int)h.status);
@@ -584,12 +584,12 @@ void ism_stream_listener_close(struct ism_stream_listener *l)
 }
 
 /* The server's side of a claimed connection: finish with the client's
- * hello.  Lock held.  0 (settled), -EAGAIN (DONTWAIT, not here yet). */
+ * answer.  Lock held.  0 (settled), -EAGAIN (DONTWAIT, not here yet). */
 static int server_finish_locked(struct ism_stream *s, int flags)
 {
 	struct ism_host_id host;
-	uint8_t b[HELLO_SIZE];
-	struct hello h;
+	uint8_t b[HS_SIZE];
+	struct hs_msg h;
 	ssize_t n;
 	int r;
 
@@ -598,15 +598,15 @@ static int server_finish_locked(struct ism_stream *s, int flags)
 	if (flags & ISM_F_DONTWAIT) {
 		n = recv(s->sock, b, sizeof(b), MSG_PEEK | MSG_DONTWAIT);
 		if (((n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) ||
-		     (n > 0 && n < HELLO_SIZE)) &&
+		     (n > 0 && n < HS_SIZE)) &&
 		    ism_now_ns() < s->hs_deadline) {
-			watch_sock(s); /* the hello's arrival wakes ep */
+			watch_sock(s); /* the answer's arrival wakes ep */
 			return -EAGAIN;
 		}
 	}
 	r = read_exact(s->sock, b, sizeof(b), s->hs_deadline);
 	ism_conn_host_id(s->c, &host);
-	if (r == 0 && hello_decode(b, &h, HELLO_CLIENT, &host, s->partner) < 0)
+	if (r == 0 && hs_decode(b, &h, HS_ANSWER, &host, s->partner) < 0)
 		r = -EPROTO;
 	if (r == 0 && h.status) {
 		go_tcp(s, (int)h.status);
@@ -621,7 +621,7 @@ static int server_finish_locked(struct ism_stream *s, int flags)
 						 r == -ENOTCONN
 					 ? ISM_SR_NO_ISMD
 					 : ISM_SR_REFUSED;
-		if ((r = hello_send(s, HELLO_CONFIRM, (uint32_t)status)) == 0) {
+		if ((r = hs_send(s, HS_CONFIRM, (uint32_t)status)) == 0) {
 			if (status)
 				go_tcp(s, status);
 			else
@@ -694,14 +694,14 @@ int ism_stream_accept(struct ism_stream_listener *l, struct ism_stream **out,
 		}
 	}
 	if (!s->reason) {
-		/* Claimed: the client reads our hello first. */
+		/* Claimed: the client reads our offer first. */
 		int status = 0;
 
 		if (s->partner == ism_conn_peer_id(l->c))
 			status = ISM_SR_SAME_CONN; /* cannot attach our own */
 		else if ((r = chan_new(s, s->partner)) < 0)
 			status = reason_of(r);
-		if ((r = hello_send(s, HELLO_SERVER, (uint32_t)status)) < 0) {
+		if ((r = hs_send(s, HS_OFFER, (uint32_t)status)) < 0) {
 			stream_destroy(s);
 			return r;
 		}

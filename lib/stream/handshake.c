@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-#include "hello.h"
+#include "handshake.h"
 #include "wire/wire.h"
 
 #include <ism/stream.h>
@@ -9,13 +9,13 @@
 
 static const uint8_t magic[8] = { 'I', 'S', 'M', 'S', 'T', 'R', 'M', '1' };
 
-void hello_encode(uint8_t *buf, const struct hello *h)
+void hs_encode(uint8_t *buf, const struct hs_msg *h)
 {
 	struct ism_wbuf b;
 
-	ism_wbuf_init(&b, buf, HELLO_SIZE);
+	ism_wbuf_init(&b, buf, HS_SIZE);
 	ism_wbuf_bytes(&b, magic, sizeof(magic));
-	ism_wbuf_le16(&b, HELLO_VERSION);
+	ism_wbuf_le16(&b, HS_VERSION);
 	ism_wbuf_le16(&b, (uint16_t)h->kind);
 	ism_wbuf_le32(&b, h->status);
 	ism_wbuf_bytes(&b, h->host.b, ISM_HOST_ID_SIZE);
@@ -25,8 +25,8 @@ void hello_encode(uint8_t *buf, const struct hello *h)
 	ism_wbuf_le32(&b, 0);
 }
 
-int hello_decode(const uint8_t *buf, struct hello *h, uint32_t kind,
-		 const struct ism_host_id *host, uint64_t peer)
+int hs_decode(const uint8_t *buf, struct hs_msg *h, uint32_t kind,
+	      const struct ism_host_id *host, uint64_t peer)
 {
 	struct ism_rbuf b;
 	uint8_t m[sizeof(magic)];
@@ -34,7 +34,7 @@ int hello_decode(const uint8_t *buf, struct hello *h, uint32_t kind,
 	uint32_t reserved;
 
 	memset(h, 0, sizeof(*h));
-	ism_rbuf_init(&b, buf, HELLO_SIZE);
+	ism_rbuf_init(&b, buf, HS_SIZE);
 	ism_rbuf_bytes(&b, m, sizeof(m));
 	version = ism_rbuf_le16(&b);
 	k = ism_rbuf_le16(&b);
@@ -46,7 +46,7 @@ int hello_decode(const uint8_t *buf, struct hello *h, uint32_t kind,
 	reserved = ism_rbuf_le32(&b);
 	h->kind = k;
 	if (ism_rbuf_end(&b) < 0 || memcmp(m, magic, sizeof(m)) != 0 ||
-	    version != HELLO_VERSION || k != kind || reserved ||
+	    version != HS_VERSION || k != kind || reserved ||
 	    h->status > ISM_SR_MAX ||
 	    memcmp(h->host.b, host->b, ISM_HOST_ID_SIZE) != 0 ||
 	    h->peer != peer)
