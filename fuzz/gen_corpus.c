@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <stdio.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,9 @@ static void save(const char *target, const char *name, const void *p, size_t n)
 	char path[700];
 	FILE *f;
 
+	/* A new target's directory is made on its first seed. */
+	snprintf(path, sizeof(path), "%s/%s", dir, target);
+	mkdir(path, 0755);
 	snprintf(path, sizeof(path), "%s/%s/%s", dir, target, name);
 	f = fopen(path, "wb");
 	if (!f || fwrite(p, 1, n, f) != n) {
