@@ -142,7 +142,13 @@ const char *ism_stream_path_name(int path)
 	}
 }
 
-static int reason_of(int err)
+/*
+ * The one errno -> reason mapping: why a side could not set up its half.
+ * Limits are "quota", a lost ismd is "ismd unreachable", anything else is
+ * @other (ISM_SR_ERROR when making our half, ISM_SR_REFUSED when the
+ * other side's half would not attach).
+ */
+static int reason_of(int err, int other)
 {
 	switch (err) {
 	case -EDQUOT:
@@ -154,7 +160,7 @@ static int reason_of(int err)
 	case -ECONNRESET:
 	case -EPIPE:
 	case -ETIMEDOUT: return ISM_SR_NO_ISMD;
-	default: return ISM_SR_ERROR;
+	default: return other;
 	}
 }
 
@@ -360,10 +366,9 @@ static int client_handshake(struct ism_stream *s)
 		return 0;
 	}
 	if ((r = chan_new(s, s->partner)) < 0)
-		status = reason_of(r);
+		status = reason_of(r, ISM_SR_ERROR);
 	else if ((r = ism_chan_connect(s->ch, &h.token)) < 0)
-		status = r == -ENOMEM || r == -EDQUOT ? ISM_SR_QUOTA
-						      : ISM_SR_REFUSED;
+		status = reason_of(r, ISM_SR_REFUSED);
 	if ((r = hs_send(s, HS_ANSWER, (uint32_t)status)) < 0)
 		return r;
 	if (status) {
@@ -616,11 +621,7 @@ static int server_finish_locked(struct ism_stream *s, int flags)
 		int status = 0;
 
 		if ((r = ism_chan_connect(s->ch, &h.token)) < 0)
-			status = r == -ENOMEM || r == -EDQUOT ? ISM_SR_QUOTA
-				 : r == -ECONNRESET || r == -EPIPE ||
-						 r == -ENOTCONN
-					 ? ISM_SR_NO_ISMD
-					 : ISM_SR_REFUSED;
+			status = reason_of(r, ISM_SR_REFUSED);
 		if ((r = hs_send(s, HS_CONFIRM, (uint32_t)status)) == 0) {
 			if (status)
 				go_tcp(s, status);
@@ -700,7 +701,7 @@ int ism_stream_accept(struct ism_stream_listener *l, struct ism_stream **out,
 		if (s->partner == ism_conn_peer_id(l->c))
 			status = ISM_SR_SAME_CONN; /* cannot attach our own */
 		else if ((r = chan_new(s, s->partner)) < 0)
-			status = reason_of(r);
+			status = reason_of(r, ISM_SR_ERROR);
 		if ((r = hs_send(s, HS_OFFER, (uint32_t)status)) < 0) {
 			stream_destroy(s);
 			return r;
