@@ -19,7 +19,6 @@ struct daemon;
 struct peer;
 
 #define IVSH_MAX_DOMAINS   16
-#define IVSH_MAX_VECTORS   64
 #define IVSH_MAX_PEERS	   256
 #define IVSH_DEFAULT_PEERS 32
 

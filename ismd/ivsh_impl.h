@@ -43,7 +43,7 @@ struct ivsh_peer {
 	bool dead, want_out;
 	const char *doom; /* to be dropped (by sweep()), and why */
 	int sock;
-	struct doorbell *db[IVSH_MAX_VECTORS];
+	struct doorbell *db[ISM_IVSHMEM_MAX_VECTORS];
 	struct ivsh_msg *q; /* ring of dom->qcap: a newcomer's whole setup */
 	uint32_t qhead, qlen;
 	struct ism_list link; /* dom->peers, then d->ivsh_reap */

@@ -238,7 +238,7 @@ static void ipeer_free(struct ivsh_peer *p)
 		p->qhead = (p->qhead + 1) % p->dom->qcap;
 		p->qlen--;
 	}
-	for (int v = 0; v < IVSH_MAX_VECTORS; v++)
+	for (int v = 0; v < ISM_IVSHMEM_MAX_VECTORS; v++)
 		if (p->db[v]) {
 			/* Closed once no queue holds it any more. */
 			doorbell_release(p->db[v]);

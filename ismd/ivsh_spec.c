@@ -56,9 +56,11 @@ int ivsh_parse(const char *arg, struct ivsh_spec *s, char *err, size_t errlen)
 			s->size = v;
 			have_size = true;
 		} else if (!strcmp(tok, "vectors")) {
-			if (ism_parse_u64(eq, IVSH_MAX_VECTORS, &v) < 0 || !v) {
+			if (ism_parse_u64(eq, ISM_IVSHMEM_MAX_VECTORS, &v) <
+				    0 ||
+			    !v) {
 				snprintf(err, errlen, "vectors must be 1 to %u",
-					 (unsigned)IVSH_MAX_VECTORS);
+					 (unsigned)ISM_IVSHMEM_MAX_VECTORS);
 				return -EINVAL;
 			}
 			s->vectors = (uint32_t)v;

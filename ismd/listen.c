@@ -94,7 +94,7 @@ static int activated_fd(void)
 
 static int mkparent(const char *path)
 {
-	char dir[108];
+	char dir[ISM_SUN_PATH_MAX];
 	char *slash;
 
 	ism_strlcpy(dir, path, sizeof(dir));

@@ -792,8 +792,7 @@ static int list_peers(struct daemon *d, struct peer *p,
 		e[i].pid = (uint32_t)q->pid;
 		e[i].uid = (uint32_t)q->uid;
 		e[i].gid = (uint32_t)q->gid;
-		e[i].flags = (q->flags & PEER_ADMIN ? ISM_PEER_ADMIN : 0) |
-			     (q->flags & PEER_WATCH ? ISM_PEER_WATCHER : 0) |
+		e[i].flags = (q->flags & (PEER_ADMIN | PEER_WATCH)) |
 			     (q == p ? ISM_PEER_SELF : 0);
 		e[i].regions = q->n_regions;
 		e[i].refs = q->n_refs;

@@ -12,6 +12,7 @@
 #include "util/map.h"
 #include "util/util.h"
 
+#include <ism/admin.h>
 #include <ism/common.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -43,8 +44,9 @@ struct outmsg {
 	uint8_t data[];
 };
 
-#define PEER_ADMIN    0x1u
-#define PEER_WATCH    0x2u
+/* The first two are what LIST_PEERS reports (include/ism/admin.h). */
+#define PEER_ADMIN    ISM_PEER_ADMIN
+#define PEER_WATCH    ISM_PEER_WATCHER
 #define PEER_HELLO    0x4u /* greeted */
 #define PEER_DEAD     0x8u /* disconnecting: awaiting reap */
 #define PEER_RESUMED  0x10u

@@ -12,6 +12,7 @@
 #include "proto/proto.h"
 #include "util/list.h"
 #include "util/map.h"
+#include "util/util.h"
 
 #include <ism.h>
 #include <pthread.h>
@@ -44,7 +45,7 @@ struct ism_region {
 
 struct ism_conn {
 	pthread_mutex_t lock;
-	char path[108];
+	char path[ISM_SUN_PATH_MAX];
 	char name[ISM_NAME_MAX + 1];
 	uint32_t flags;
 	int timeout_ms, reconnect_ms;

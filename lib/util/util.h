@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/un.h>
 
 #define ISM_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define ISM_MIN(a, b)	  ((a) < (b) ? (a) : (b))
@@ -93,5 +94,8 @@ int ism_opts_copy(void *dst, size_t dst_size, size_t min_size, const void *src);
  */
 #define ISM_SYMVER_COMPAT(impl, name, node)                                    \
 	__asm__(".symver " #impl "," #name "@" node)
+
+/* The longest socket path with its NUL (struct sockaddr_un's sun_path). */
+#define ISM_SUN_PATH_MAX sizeof(((struct sockaddr_un *)0)->sun_path)
 
 #endif
