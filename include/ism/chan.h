@@ -62,15 +62,18 @@ struct ism_chan;
 struct ism_chan_opts {
 	uint32_t size;
 	uint32_t ring_size; /* data bytes per direction, a power of two from
-			     * 4 KiB to 1 GiB; 0 means 256 KiB */
+			     * 4 KiB to 1 GiB; 0 means ISM_CHAN_RING_DEFAULT */
 	uint32_t spin_us;   /* busy-poll this long before sleeping; 0 means
-			     * 50; ISM_CHAN_NO_SPIN to never spin */
+			     * ISM_SPIN_US_DEFAULT; ISM_CHAN_NO_SPIN: never */
 	uint32_t flags;	    /* reserved, 0 */
 	uint64_t peer;	    /* over ismd: if non-zero, only this peer id may
 			     * attach our region */
 	const char *name;   /* a label for ismctl */
 };
 #define ISM_CHAN_NO_SPIN 0xffffffffu
+/* The defaults a zero option stands for. */
+#define ISM_CHAN_RING_DEFAULT (256u << 10)
+#define ISM_SPIN_US_DEFAULT   50u
 
 /* Over ismd.  The channel uses @c for its setup only. */
 ISM_EXPORT int ism_chan_create(struct ism_conn *c,

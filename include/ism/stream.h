@@ -81,13 +81,20 @@ enum ism_stream_role {
 struct ism_stream_opts {
 	uint32_t size;
 	uint32_t flags;	    /* ISM_STREAM_* below */
-	uint32_t ring_size; /* bytes per direction; 0 means 1 MiB */
-	uint32_t spin_us;   /* see ism/chan.h; 0 means 50 */
+	uint32_t ring_size; /* bytes per direction; 0 means
+			     * ISM_STREAM_RING_DEFAULT */
+	uint32_t spin_us;   /* see ism/chan.h; 0 means ISM_SPIN_US_DEFAULT */
 	int handshake_ms;   /* how long a client waits for the server's
-			       * hello; 0 means 2000 */
-	int backlog;	    /* listen(); 0 means 1024 */
+			       * offer; 0 means ISM_STREAM_HANDSHAKE_MS_DEFAULT */
+	int backlog;	    /* listen(); 0 means ISM_STREAM_BACKLOG_DEFAULT */
 	const char *name;   /* a label for ismctl */
 };
+/* The defaults a zero option stands for. */
+#define ISM_STREAM_RING_DEFAULT		(1u << 20)
+#define ISM_STREAM_HANDSHAKE_MS_DEFAULT 2000
+#define ISM_STREAM_BACKLOG_DEFAULT	1024
+
+/* flags */
 #define ISM_STREAM_TCP_ONLY   0x1u /* never leave TCP (ISM_SR_DISABLED) */
 #define ISM_STREAM_NO_NODELAY 0x2u /* leave Nagle on (default: TCP_NODELAY) */
 

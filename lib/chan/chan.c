@@ -56,13 +56,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CHAN_MAGIC	0x314e414843534d49ull /* "ISMCHAN1" */
-#define CHAN_VERSION	1u
-#define CHAN_HDR	256u
-#define RX_OFF		64u
-#define TX_OFF		CHAN_HDR
-#define DEFAULT_RING	(256u << 10)
-#define DEFAULT_SPIN_US 50u
+#define CHAN_MAGIC   0x314e414843534d49ull /* "ISMCHAN1" */
+#define CHAN_VERSION 1u
+#define CHAN_HDR     256u
+#define RX_OFF	     64u
+#define TX_OFF	     CHAN_HDR
 /* Pauses between looks while spinning: doubling up to this many.  Looking
  * at once keeps latency near the cache-line limit; backing off keeps a
  * spinning reader from pulling the writer's index line away on every
@@ -195,11 +193,11 @@ static int check_opts(const struct ism_chan_opts *in, struct ism_chan_opts *o)
 	if (r < 0)
 		return r;
 	if (o->ring_size == 0)
-		o->ring_size = DEFAULT_RING;
+		o->ring_size = ISM_CHAN_RING_DEFAULT;
 	if (!ism_ring_prod_area(o->ring_size) || o->flags)
 		return -EINVAL;
 	if (o->spin_us == 0)
-		o->spin_us = DEFAULT_SPIN_US;
+		o->spin_us = ISM_SPIN_US_DEFAULT;
 	else if (o->spin_us == ISM_CHAN_NO_SPIN)
 		o->spin_us = 0;
 	return 0;

@@ -52,10 +52,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define CHUNK		     (32u * 1024u)
-#define DEFAULT_RING	     (1u << 20)
-#define DEFAULT_HANDSHAKE_MS 2000
-#define DEFAULT_BACKLOG	     1024
+#define CHUNK (32u * 1024u)
 
 struct ism_stream_listener {
 	struct ism_conn *c;
@@ -107,11 +104,11 @@ static int opts_fill(struct ism_stream_opts *o,
 	if (r < 0)
 		return r;
 	if (!o->ring_size)
-		o->ring_size = DEFAULT_RING;
+		o->ring_size = ISM_STREAM_RING_DEFAULT;
 	if (o->handshake_ms <= 0)
-		o->handshake_ms = DEFAULT_HANDSHAKE_MS;
+		o->handshake_ms = ISM_STREAM_HANDSHAKE_MS_DEFAULT;
 	if (o->backlog <= 0)
-		o->backlog = DEFAULT_BACKLOG;
+		o->backlog = ISM_STREAM_BACKLOG_DEFAULT;
 	return 0;
 }
 
