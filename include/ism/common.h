@@ -35,9 +35,9 @@ extern "C" {
 #endif
 
 #define ISM_VERSION_MAJOR  0
-#define ISM_VERSION_MINOR  1
+#define ISM_VERSION_MINOR  2
 #define ISM_VERSION_PATCH  0
-#define ISM_VERSION_STRING "0.1.0"
+#define ISM_VERSION_STRING "0.2.0"
 
 /* Protocol version spoken by this libism (see docs/protocol.md). */
 #define ISM_PROTO_VERSION 1
@@ -102,7 +102,7 @@ ISM_EXPORT int ism_host_id_equal(const struct ism_host_id *a,
  */
 ISM_EXPORT int ism_default_socket(char *buf, size_t n);
 
-/* The libism version string, e.g. "0.1.0". */
+/* The libism version string, e.g. "0.2.0". */
 ISM_EXPORT const char *ism_version(void);
 
 #ifdef __cplusplus
