@@ -772,16 +772,24 @@ static void test_peer_killed_at_random(void **state)
 		}
 		assert_int_equal(t_wait(pid), 128 + SIGKILL);
 		/* A connection the dead child left in the backlog: accepted
-		 * now, it is on TCP (its intent died with it) and at EOF. */
+		 * now, it is on TCP (its intent died with it) and at EOF -
+		 * or, when ismd matched it before it saw the child die (a
+		 * loaded machine), its handshake finds the client gone.
+		 * Either way not one byte comes out of it. */
 		for (;;) {
 			struct ism_stream *x;
-			int reason;
+			int reason, path;
 
 			if (ism_stream_accept(l, &x, ISM_F_DONTWAIT) < 0)
 				break;
-			assert_int_equal(ism_stream_path(x, &reason),
-					 ISM_STREAM_TCP);
-			assert_int_equal(reason, ISM_SR_PEER_NOT_ISM);
+			path = ism_stream_path(x, &reason);
+			if (path == ISM_STREAM_PENDING) {
+				n = ism_stream_recv(x, buf, sizeof(buf), 0);
+				assert_true(n <= 0);
+			} else {
+				assert_int_equal(path, ISM_STREAM_TCP);
+				assert_int_equal(reason, ISM_SR_PEER_NOT_ISM);
+			}
 			ism_stream_close(x);
 		}
 	}
