@@ -50,20 +50,27 @@ static void print_event(const struct ism_event *ev)
 }
 
 /*
+ * Block SIGINT/SIGTERM before the region's description is printed: a
+ * script that reads the description and at once sends SIGTERM must get a
+ * clean exit, not death by the default action.
+ */
+static void hold_block_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigprocmask(SIG_BLOCK, set, NULL);
+}
+
+/*
  * Hold until SIGINT/SIGTERM, processing (and, in text mode, printing)
  * events.  Returns EXIT_OK, or EXIT_UNREACHABLE if ismd is lost for good,
  * or EXIT_FAILED if the region went away.
  */
-static int hold(struct ctl *ctl, struct ism_region *r)
+static int hold(struct ctl *ctl, struct ism_region *r, const sigset_t *set)
 {
-	sigset_t set;
-	int sfd;
+	int sfd = signalfd(-1, set, SFD_CLOEXEC);
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	sfd = signalfd(-1, &set, SFD_CLOEXEC);
 	if (sfd < 0)
 		return ctl_fail("signalfd", -errno);
 	for (;;) {
@@ -148,6 +155,7 @@ int cmd_alloc(struct ctl *ctl, int argc, char **argv)
 	struct ism_region_info info;
 	char tok[ISM_TOKEN_STRLEN + 1];
 	bool nohold = false;
+	sigset_t set;
 	int opt, e;
 
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -201,6 +209,8 @@ int cmd_alloc(struct ctl *ctl, int argc, char **argv)
 			return ctl_fail("alloc: map", e);
 		memcpy(p, data, strlen(data));
 	}
+	if (!nohold)
+		hold_block_signals(&set);
 	ism_region_info(r, &info);
 	ism_token_format(&info.token, tok);
 	if (ctl->json) {
@@ -238,7 +248,7 @@ int cmd_alloc(struct ctl *ctl, int argc, char **argv)
 		fflush(stdout);
 	}
 	if (!nohold)
-		e = hold(ctl, r);
+		e = hold(ctl, r, &set);
 	else
 		e = EXIT_OK;
 	ism_region_close(r);
@@ -266,6 +276,7 @@ int cmd_attach(struct ctl *ctl, int argc, char **argv)
 	struct ism_region *r;
 	struct ism_token t;
 	bool hold_it = false;
+	sigset_t set;
 	int opt, e;
 
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -289,6 +300,8 @@ int cmd_attach(struct ctl *ctl, int argc, char **argv)
 		return e;
 	if ((e = ism_region_attach(ctl->c, &t, access, flags, &r)) < 0)
 		return ctl_fail_token("attach", e);
+	if (hold_it)
+		hold_block_signals(&set);
 	ism_region_info(r, &info);
 	if (ctl->json) {
 		json_object *o = json_object_new_object();
@@ -317,7 +330,7 @@ int cmd_attach(struct ctl *ctl, int argc, char **argv)
 		       info.nofd ? " (no fd)" : "");
 		fflush(stdout);
 	}
-	e = hold_it ? hold(ctl, r) : EXIT_OK;
+	e = hold_it ? hold(ctl, r, &set) : EXIT_OK;
 	ism_region_close(r);
 	return e;
 }
