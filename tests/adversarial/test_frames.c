@@ -230,7 +230,7 @@ static void test_malformed(void **state)
 				 ISM_WIRE_MAX_MSG + 100); /* ... so by hand */
 		assert_int_equal(t_raw_reply(fd, NULL, NULL, 5000), EMSGSIZE);
 	}
-	assert_true(T_WAIT_FOR(t_count_fds(D.pid) == before, 2000));
+	assert_true(T_WAIT_FOR(t_count_fds(D.pid) == before, 10000));
 	close(fd);
 	victim_ok();
 }
@@ -280,7 +280,7 @@ static void test_wrong_fds(void **state)
 	assert_int_equal(send_raw(fd, msg, n, &mfd, 1), 0);
 	assert_int_equal(t_raw_reply(fd, NULL, &seq, 5000), EBADMSG);
 	close(fd);
-	assert_true(T_WAIT_FOR(t_count_fds(D.pid) == before - 1, 2000));
+	assert_true(T_WAIT_FOR(t_count_fds(D.pid) == before - 1, 10000));
 
 	/* A doorbell that is not an eventfd: the hello fails. */
 	fd = t_raw_connect(D.sock);
@@ -304,7 +304,7 @@ static void test_wrong_fds(void **state)
 	close(fd);
 	close(mfd);
 	close(efd);
-	assert_true(T_WAIT_FOR(t_count_fds(D.pid) == before - 1, 2000));
+	assert_true(T_WAIT_FOR(t_count_fds(D.pid) == before - 1, 10000));
 	victim_ok();
 }
 
@@ -372,7 +372,7 @@ static void test_garbage(void **state)
 		}
 		close(fd);
 	}
-	assert_true(T_WAIT_FOR(t_count_fds(D.pid) <= before, 3000));
+	assert_true(T_WAIT_FOR(t_count_fds(D.pid) <= before, 10000));
 	victim_ok();
 }
 
