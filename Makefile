@@ -10,7 +10,7 @@ MESON_OPTS ?=
 CLANG_BUILD   ?= build-clang
 RELEASE_BUILD ?= build-release
 CHECKS        ?= $(BUILD)/checks.txt
-SOURCES        = find include lib ismd ismctl examples bench fuzz tests -name '*.[ch]'
+SOURCES        = find include lib ismd ismctl examples bench fuzz tests guest -name '*.[ch]'
 
 .PHONY: all build run run-regions check test quick format format-check \
 	pre-push bench fuzz fuzz-corpus lint install clean help
@@ -28,7 +28,8 @@ help:
 	@echo "make quick      build and unit tests (seconds)"
 	@echo "make format     clang-format every source; format-check: only say"
 	@echo "make pre-push   clang and release builds, quick tests, make lint"
-	@echo "make bench      ism-bench control, channel and stream (see bench/)"
+	@echo "make bench      ism-bench control, channel and stream, and a guest"
+	@echo "                over ivshmem vs virtio-net (bench/vm.py)"
 	@echo "make fuzz       run every fuzz target for FUZZ_SECONDS each"
 	@echo "make lint       clang-tidy, cppcheck, scan-build"
 	@echo "make install    install (PREFIX, DESTDIR honoured)"
@@ -111,6 +112,7 @@ bench: build
 	ISMD=$(BUILD)/ismd/ismd $(BUILD)/bench/ism-bench control
 	ISMD=$(BUILD)/ismd/ismd $(BUILD)/bench/ism-bench channel
 	ISMD=$(BUILD)/ismd/ismd $(BUILD)/bench/ism-bench stream
+	bench/vm.py $(BUILD)
 
 fuzz:
 	@scripts/deps.sh check

@@ -10,6 +10,9 @@
  */
 #include "proto/proto.h"
 #include "stream/handshake.h"
+#include "ivchan/ivchan.h"
+
+#include <ism/ring.h>
 
 #include <ism/chan.h>
 #include <unistd.h>
@@ -83,6 +86,41 @@ static void table_seeds(void)
 }
 
 /* An ismd input: [flags byte] then chunks [ctl][le16 len][bytes]. */
+/* ivchan: a peer's slot (id 1 of 2 in 256K, as ivchan_fuzz.c lays out
+ * the memory) holding an offer to id 0 on port 0 whose ring carries a
+ * few messages; and the same with a header patch first. */
+static void ivchan_seeds(void)
+{
+	static _Alignas(64) uint8_t buf[12288];
+	static uint8_t in[1 + sizeof(buf)];
+	uint64_t slot = ivc_slot_size(256u * 1024u, 2);
+	uint64_t base = IVC_HDR_SIZE + slot;
+	struct ivc_slot *s = (struct ivc_slot *)buf;
+	struct ism_ring_tx *tx;
+
+	s->magic = IVC_SLOT_MAGIC;
+	s->version = IVC_VERSION;
+	s->serial = 2;
+	s->nent = IVC_ENTRIES;
+	s->ent[0].state = IVC_OFFER;
+	s->ent[0].gen = 1;
+	s->ent[0].peer = 0;
+	s->ent[0].peer_serial = 1;
+	s->ent[0].data_size = 4096;
+	s->ent[0].cons_off = base + IVC_SLOT_META + IVC_CONS_OFF;
+	s->ent[0].prod_off = base + IVC_SLOT_META + IVC_PROD_OFF;
+	if (ism_ring_tx_init(buf + IVC_SLOT_META + IVC_PROD_OFF,
+			     ism_ring_prod_area(4096), 4096, NULL, 0, &tx) < 0)
+		exit(1);
+	for (int i = 0; i < 5; i++)
+		ism_ring_send(tx, "seed message, longer", 12 + (size_t)i);
+	ism_ring_publish(tx);
+	ism_ring_tx_close(tx);
+	memcpy(in + 1, buf, sizeof(buf)); /* in[0]: no header patch */
+	save("ivchan", "offer", in,
+	     1 + IVC_SLOT_META + IVC_PROD_OFF + ism_ring_prod_area(4096) + 1);
+}
+
 static uint8_t seq[65536];
 static size_t seqlen;
 
@@ -133,6 +171,7 @@ int main(int argc, char **argv)
 	}
 	snprintf(dir, sizeof(dir), "%s", argv[1]);
 	table_seeds();
+	ivchan_seeds();
 	memset(attach.token, 0x41, sizeof(attach.token));
 	reg.n = 1;
 	reg.ent[0].region = 1;

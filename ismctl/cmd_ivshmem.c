@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * ismctl ivshmem list | peers DOMAIN | ring DOMAIN PEER VECTOR |
- *                join DOMAIN
+ *                join DOMAIN | channels DOMAIN |
+ *                cat DOMAIN PEER PORT | cat -l DOMAIN PORT
  * DOMAIN is a domain's name or id (ismd --ivshmem; docs/ivshmem.md).
  */
 #include "ismctl.h"
 #include "util/util.h"
+#include "ivchan/ivchan.h"
 
 #include <errno.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +23,11 @@ static const char usage[] =
 	"       ismctl ivshmem ring DOMAIN PEER VECTOR\n"
 	"       ismctl ivshmem join DOMAIN   (print doorbells until "
 	"interrupted)\n"
+	"       ismctl ivshmem channels DOMAIN   (joins to look: a "
+	"channels=on domain)\n"
+	"       ismctl ivshmem cat DOMAIN PEER PORT | cat -l DOMAIN PORT\n"
+	"                      (a byte pipe: stdin to the channel, the "
+	"channel to stdout)\n"
 	"DOMAIN: a name or id from 'ismctl ivshmem list'.\n";
 
 /* The domain named or numbered @s: 0 and *@out, or an exit code. */
@@ -216,6 +224,169 @@ static int join(struct ctl *ctl, const char *name)
 	return EXIT_FAILED;
 }
 
+/* Join @name and open its channel layer: EXIT_OK or an exit code. */
+static int ivdom(struct ctl *ctl, const char *name, struct ism_ivshmem **m,
+		 struct ism_ivdom **d)
+{
+	int r;
+
+	if ((r = ism_ivshmem_join(ctl->c, name, m)) < 0)
+		return ctl_fail("ivshmem join", r);
+	if ((r = ism_ivshmem_ivdom(*m, d)) < 0) {
+		ism_ivshmem_leave(*m);
+		return ctl_fail("ivshmem channels (served with channels=on?)",
+				r);
+	}
+	return EXIT_OK;
+}
+
+static const char *state_name(uint32_t st)
+{
+	switch (st) {
+	case IVC_OFFER: return "offer";
+	case IVC_ACCEPT: return "accept";
+	case IVC_CLOSED: return "closed";
+	}
+	return "?";
+}
+
+/*
+ * The channel entries of every present member, as they read now.  All of
+ * it is memory any guest can write: numbers are printed as read (one
+ * load each), never followed.  We join to look (a member for a moment:
+ * the others see a join and a departure).
+ */
+static int channels(struct ctl *ctl, const char *name)
+{
+	struct ism_ivshmem *m;
+	struct ism_ivdom *d;
+	const uint8_t *mem = NULL;
+	const struct ivc_hdr *h;
+	json_object *arr;
+	uint64_t slot0, slot_size;
+	uint32_t me, n;
+	int r;
+
+	if ((r = ivdom(ctl, name, &m, &d)) != EXIT_OK)
+		return r;
+	ism_ivshmem_map(m, (void **)&mem);
+	h = (const struct ivc_hdr *)mem;
+	me = ism_ivdom_id(d);
+	n = ism_ivdom_slots(d);
+	/* Validated by ism_ivdom_open; re-read once here. */
+	slot0 = ivc_ld64(&h->slot0);
+	slot_size = ivc_ld64(&h->slot_size);
+	arr = ctl->json ? json_object_new_array() : NULL;
+	if (!arr)
+		printf("%-6s %-5s %-6s %-6s %-6s %-8s %s\n", "PEER", "ENTRY",
+		       "STATE", "TO", "PORT", "GEN", "RING");
+	for (uint32_t i = 0;
+	     i < n && slot0 == IVC_HDR_SIZE && slot_size >= IVC_MIN_SLOT &&
+	     slot0 + (uint64_t)(i + 1) * slot_size <= ism_ivshmem_size(m);
+	     i++) {
+		const struct ivc_slot *sl;
+
+		if (i == me || !ism_ivdom_presence(d, i))
+			continue;
+		sl = (const struct ivc_slot *)(mem + slot0 +
+					       (uint64_t)i * slot_size);
+		for (uint32_t k = 0; k < IVC_ENTRIES; k++) {
+			const struct ivc_entry *e = &sl->ent[k];
+			uint32_t st = ivc_ld32(&e->state);
+
+			if (st == IVC_FREE)
+				continue;
+			if (arr) {
+				json_object *o = json_object_new_object();
+
+				json_object_object_add(
+					o, "peer", json_object_new_int64(i));
+				json_object_object_add(
+					o, "entry", json_object_new_int64(k));
+				json_object_object_add(
+					o, "state",
+					json_object_new_string(state_name(st)));
+				json_object_object_add(
+					o, "to",
+					json_object_new_int64(
+						ivc_ld32(&e->peer)));
+				json_object_object_add(
+					o, "port",
+					json_object_new_int64(
+						ivc_ld32(&e->port)));
+				json_object_object_add(
+					o, "gen",
+					json_object_new_int64(
+						ivc_ld32(&e->gen)));
+				json_object_object_add(
+					o, "ring",
+					json_object_new_int64(
+						ivc_ld32(&e->data_size)));
+				json_object_array_add(arr, o);
+				continue;
+			}
+			printf("%-6u %-5u %-6s %-6u %-6u %-8u %u\n", i, k,
+			       state_name(st), ivc_ld32(&e->peer),
+			       ivc_ld32(&e->port), ivc_ld32(&e->gen),
+			       ivc_ld32(&e->data_size));
+		}
+	}
+	if (arr) {
+		json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "channels", arr);
+		ctl_json(o);
+	}
+	ism_ivdom_close(d);
+	ism_ivshmem_leave(m);
+	return EXIT_OK;
+}
+
+/* A byte pipe with a member (ism-guest cat): stdin to the channel, the
+ * channel to stdout. */
+static int cat(struct ctl *ctl, int argc, char **argv)
+{
+	bool listen = !strcmp(argv[0], "-l");
+	struct ism_ivchan_opts o = { .size = sizeof(o) };
+	struct ism_ivshmem *m;
+	struct ism_ivdom *d;
+	struct ism_ivchan *ch;
+	uint32_t peer = 0, port = 0;
+	int r;
+
+	if (argc != 3)
+		return ctl_usage("usage: ismctl ivshmem cat DOMAIN PEER PORT | "
+				 "cat -l DOMAIN PORT");
+	if ((!listen &&
+	     (r = number(argv[1], 65535, &peer, "PEER")) != EXIT_OK) ||
+	    (r = number(argv[2], UINT32_MAX, &port, "PORT")) != EXIT_OK)
+		return r;
+	if ((r = ivdom(ctl, argv[listen ? 1 : 0], &m, &d)) != EXIT_OK)
+		return r;
+	/* A peer still booting has no id yet: wait for it (its QEMU's
+	 * arrival rings us). */
+	for (int i = 0; !listen && i < 600; i++) {
+		r = ism_ivchan_connect(d, peer, port, &o, &ch);
+		if (r != -ECONNREFUSED)
+			break;
+		ism_ivdom_wait(d, 100);
+	}
+	if (listen)
+		r = ism_ivchan_accept(d, port, &o, &ch);
+	if (r < 0) {
+		ism_ivdom_close(d);
+		ism_ivshmem_leave(m);
+		return ctl_fail(listen ? "ivshmem cat: accept"
+				       : "ivshmem cat: connect",
+				r);
+	}
+	r = ism_ivchan_pump(ch, 0, 1);
+	ism_ivchan_close(ch);
+	ism_ivdom_close(d);
+	ism_ivshmem_leave(m);
+	return r < 0 ? ctl_fail("ivshmem cat", r) : EXIT_OK;
+}
+
 int cmd_ivshmem(struct ctl *ctl, int argc, char **argv)
 {
 	int r;
@@ -228,9 +399,12 @@ int cmd_ivshmem(struct ctl *ctl, int argc, char **argv)
 	if (argc < 2 || !((!strcmp(argv[1], "list") && argc == 2) ||
 			  (!strcmp(argv[1], "peers") && argc == 3) ||
 			  (!strcmp(argv[1], "join") && argc == 3) ||
+			  (!strcmp(argv[1], "channels") && argc == 3) ||
+			  (!strcmp(argv[1], "cat") && argc == 5) ||
 			  (!strcmp(argv[1], "ring") && argc == 5)))
 		return ctl_usage("usage: ismctl ivshmem list | peers DOMAIN | "
-				 "ring DOMAIN PEER VECTOR | join DOMAIN");
+				 "ring DOMAIN PEER VECTOR | join DOMAIN | "
+				 "channels DOMAIN | cat [-l] DOMAIN ...");
 	if ((r = ctl_connect(ctl, 0)) != EXIT_OK)
 		return r;
 	if (!strcmp(argv[1], "list"))
@@ -239,5 +413,9 @@ int cmd_ivshmem(struct ctl *ctl, int argc, char **argv)
 		return peers(ctl, argv[2]);
 	if (!strcmp(argv[1], "ring"))
 		return ring(ctl, argv + 2);
+	if (!strcmp(argv[1], "channels"))
+		return channels(ctl, argv[2]);
+	if (!strcmp(argv[1], "cat"))
+		return cat(ctl, argc - 2, argv + 2);
 	return join(ctl, argv[2]);
 }

@@ -30,6 +30,7 @@ struct ivsh_spec {
 	uint32_t n_uids; /* besides administrators, these uids may join */
 	uid_t uids[8];
 	bool v2;	 /* layout=v2: a state table and output sections */
+	bool chan;	 /* channels=on: the ivchan rendezvous (docs/vm.md) */
 	uint64_t output; /* v2: each peer's output section */
 };
 /* The domains (ivsh_qemu.c's). */

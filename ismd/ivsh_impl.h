@@ -14,12 +14,20 @@
  * it is queued, and the ringer's eventfd write is a full barrier, so a
  * peer woken by it and loading the entry (acquire) reads at least that
  * value.  A departed peer's entry is set to 0 the same way.
+ *
+ * channels=on (docs/vm.md): the memory's first page holds the ivchan
+ * domain header and a presence table, one serial per peer id (ids are
+ * below max_peers, as for v2), stored by ismd (release) at each join and
+ * departure before vector 0 of every other peer is rung.  Guests can
+ * write that page too (v1 devices map all memory read-write): members
+ * treat it as hostile input, and ismd never reads it back.
  */
 #ifndef ISMD_IVSH_IMPL_H
 #define ISMD_IVSH_IMPL_H
 
 #include "ismd.h"
 #include "listen.h"
+#include "ivchan/ivchan.h"
 
 #include <stdatomic.h>
 
@@ -62,6 +70,11 @@ struct ivsh_domain {
 	int statefd;		 /* v2: the state table, or -1 */
 	_Atomic uint32_t *state; /* v2: ismd's mapping of it */
 	size_t state_size;
+	/* channels=on: ismd's mapping of the memory's header page (the
+	 * ivchan domain header and presence table; only ismd's stores are
+	 * trusted in it), and the last presence serial handed out. */
+	struct ivc_hdr *ivc;
+	uint32_t serial;
 	uint32_t id; /* 1..IVSH_MAX_DOMAINS, in the order configured */
 	uint32_t next_id, n_peers, qcap;
 	struct ism_list peers;

@@ -192,12 +192,16 @@ void ipeer_drop(struct daemon *d, struct ivsh_peer *p, const char *why)
 		if (queue(o, p->id, NULL))
 			flush(d, o);
 	}
-	if (dom->spec.v2) {
+	if (dom->spec.v2)
 		/* ivshmem 2.0: a departed peer's state reads 0. */
 		atomic_store_explicit(&dom->state[p->id], 0,
 				      memory_order_release);
+	if (dom->ivc)
+		/* channels: its slot is nobody's now. */
+		__atomic_store_n(&dom->ivc->presence[p->id], 0,
+				 __ATOMIC_RELEASE);
+	if (dom->spec.v2 || dom->ivc)
 		ivsh_ring_state_change(dom, p);
-	}
 }
 
 /* Drop the doomed peers, one at a time: each drop notifies the rest,
@@ -315,13 +319,15 @@ struct ivsh_peer *ipeer_new(struct daemon *d, struct ivsh_domain *dom, int sock,
 		acct_uncharge(acct, ACCT_FDS, nfds);
 		goto fail;
 	}
-	/* v2 ids index the state table: below max_peers (still round
-	 * robin, so a departed id comes back as late as possible). */
-	if (dom->spec.v2)
+	/* v2 ids index the state table, channel ids the slots: below
+	 * max_peers (still round robin, so a departed id comes back as late
+	 * as possible). */
+	if (dom->spec.v2 || dom->spec.chan)
 		id %= dom->spec.max_peers;
 	while (id_in_use(dom, id))
-		id = (id + 1) %
-		     (dom->spec.v2 ? dom->spec.max_peers : IVSH_ID_SPACE);
+		id = (id + 1) % (dom->spec.v2 || dom->spec.chan
+					 ? dom->spec.max_peers
+					 : IVSH_ID_SPACE);
 	p = calloc(1, sizeof(*p));
 	if (!p || (sock >= 0 && !(p->q = calloc(dom->qcap, sizeof(*p->q))))) {
 		free(p);
@@ -373,6 +379,15 @@ struct ivsh_peer *ipeer_new(struct daemon *d, struct ivsh_domain *dom, int sock,
 	dom->next_id = (id + 1) % IVSH_ID_SPACE;
 	if (dom->spec.v2)
 		atomic_store_explicit(&dom->state[id], 0, memory_order_release);
+	if (dom->ivc) {
+		/* Its presence serial, before anyone (itself included) can
+		 * look: a new holder of a reused id never looks like the old
+		 * one. */
+		if (!++dom->serial)
+			dom->serial = 1;
+		__atomic_store_n(&dom->ivc->presence[id], dom->serial,
+				 __ATOMIC_RELEASE);
+	}
 	/* The newcomer: version, id, memory, the others', its own (the
 	 * queue holds exactly this much; nothing for an ism member). */
 	queue(p, 0, NULL);
@@ -406,7 +421,7 @@ struct ivsh_peer *ipeer_new(struct daemon *d, struct ivsh_domain *dom, int sock,
 	ismd_alog(acct, L_INFO, "ivshmem %s: %s peer %u joined (%u present)",
 		  dom->spec.name, owner ? "ism" : "QEMU", p->id, dom->n_peers);
 	flush(d, p);
-	if (dom->spec.v2)
+	if (dom->spec.v2 || dom->ivc)
 		ivsh_ring_state_change(dom, p);
 	ivsh_sweep(d, dom);
 	return p->dead ? NULL : p;
@@ -472,6 +487,27 @@ static void ivsh_event(struct daemon *d, struct ep_source *src, uint32_t events)
 
 /* ---- domains ---- */
 
+/* channels=on: the ivchan domain header in the (fresh, zeroed) memory's
+ * first page, which ismd keeps mapped to store presence serials.  The
+ * memfd is ismd's own and sealed against shrinking, and not hugetlb: a
+ * member's punched hole reads back as zeros, never SIGBUS. */
+static int ivc_format(struct ivsh_domain *dom)
+{
+	void *m = mmap(NULL, IVC_HDR_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+		       dom->memfd, 0);
+
+	if (m == MAP_FAILED)
+		return -errno;
+	dom->ivc = m;
+	dom->ivc->version = IVC_VERSION;
+	dom->ivc->nslots = dom->spec.max_peers;
+	dom->ivc->slot0 = IVC_HDR_SIZE;
+	dom->ivc->slot_size =
+		ivc_slot_size(dom->spec.size, dom->spec.max_peers);
+	__atomic_store_n(&dom->ivc->magic, IVC_MAGIC, __ATOMIC_RELEASE);
+	return 0;
+}
+
 static int domain_open(struct daemon *d, const struct ivsh_spec *spec,
 		       uint32_t id)
 {
@@ -521,6 +557,8 @@ static int domain_open(struct daemon *d, const struct ivsh_spec *spec,
 		r = dom->memfd;
 		goto fail;
 	}
+	if (spec->chan && (r = ivc_format(dom)) < 0)
+		goto fail;
 	/* The control socket's mode and group: QEMU connects as a user
 	 * the administrator lets in, like any peer. */
 	if ((r = ismd_bind_unix(
@@ -539,13 +577,16 @@ static int domain_open(struct daemon *d, const struct ivsh_spec *spec,
 	ism_list_add_tail(&d->ivsh.domains, &dom->link);
 	ismd_log(L_INFO,
 		 "ivshmem domain %s: %llu bytes, %u vectors, up to %u "
-		 "peers, layout v%d, on %s",
+		 "peers, layout v%d%s, on %s",
 		 spec->name, (unsigned long long)spec->size, spec->vectors,
-		 spec->max_peers, spec->v2 ? 2 : 1, spec->path);
+		 spec->max_peers, spec->v2 ? 2 : 1,
+		 spec->chan ? " with channels" : "", spec->path);
 	return 0;
 fail:
 	ismd_log(L_ERR, "ivshmem domain %s on %s: %s", spec->name, spec->path,
 		 strerror(-r));
+	if (dom->ivc)
+		munmap(dom->ivc, IVC_HDR_SIZE);
 	if (dom->state)
 		munmap((void *)dom->state, dom->state_size);
 	ism_close_fd(&dom->statefd);
@@ -594,6 +635,8 @@ void ivsh_fini(struct daemon *d)
 		ismd_unbind_unix(dom->spec.path, &dom->bound);
 		dom->listen_fd = -1;
 		ism_close_fd(&dom->memfd);
+		if (dom->ivc)
+			munmap(dom->ivc, IVC_HDR_SIZE);
 		if (dom->state)
 			munmap((void *)dom->state, dom->state_size);
 		ism_close_fd(&dom->statefd);

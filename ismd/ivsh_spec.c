@@ -2,9 +2,11 @@
 /*
  * ivsh_spec - the --ivshmem option: PATH,size=SIZE[,vectors=N]
  * [,name=NAME][,peers=N][,uid=UID]...[,layout=v1|v2][,output=SIZE]
+ * [,channels=on|off]
  * (ismd(8); unit-tested by ivsh_spec_test.c).
  */
 #include "ismd.h"
+#include "ivchan/ivchan.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -87,6 +89,12 @@ int ivsh_parse(const char *arg, struct ivsh_spec *s, char *err, size_t errlen)
 				return -EINVAL;
 			}
 			s->v2 = eq[1] == '2';
+		} else if (!strcmp(tok, "channels")) {
+			if (strcmp(eq, "on") != 0 && strcmp(eq, "off") != 0) {
+				snprintf(err, errlen, "channels is on or off");
+				return -EINVAL;
+			}
+			s->chan = eq[1] == 'n';
 		} else if (!strcmp(tok, "output")) {
 			if (ism_parse_size(eq, &v) < 0 || v < 4096 ||
 			    v > (1ull << 30) || (v & 4095)) {
@@ -115,6 +123,12 @@ int ivsh_parse(const char *arg, struct ivsh_spec *s, char *err, size_t errlen)
 	}
 	if (s->output && !s->v2) {
 		snprintf(err, errlen, "output= needs layout=v2");
+		return -EINVAL;
+	}
+	if (s->chan && !ivc_slot_size(s->size, s->max_peers)) {
+		snprintf(err, errlen,
+			 "channels=on needs at least %uK of memory per peer",
+			 (unsigned)(IVC_MIN_SLOT / 1024));
 		return -EINVAL;
 	}
 	if (s->v2 && !s->output)

@@ -74,6 +74,10 @@ static void test_refused(void **state)
 		"x.sock,size=4M,name=",
 		"x.sock,size=4M,bogus=1",
 		"x.sock,size=4M,novalue",
+		"x.sock,size=4M,channels=yes",
+		/* channels: 68K per peer at least (32 peers by default) */
+		"x.sock,size=1M,channels=on",
+		"x.sock,size=64K,peers=2,channels=on",
 	};
 
 	(void)state;
@@ -108,12 +112,28 @@ static void test_refused(void **state)
 	}
 }
 
+static void test_channels(void **state)
+{
+	(void)state;
+	assert_int_equal(parse("x.sock,size=4M"), 0);
+	assert_false(s.chan);
+	assert_int_equal(parse("x.sock,size=4M,channels=on"), 0);
+	assert_true(s.chan);
+	assert_int_equal(parse("x.sock,size=1M,peers=8,channels=on"), 0);
+	assert_true(s.chan);
+	assert_int_equal(parse("x.sock,size=4M,channels=off"), 0);
+	assert_false(s.chan);
+	assert_int_equal(parse("x.sock,size=4M,layout=v2,channels=on"), 0);
+	assert_true(s.chan && s.v2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_minimal),
 		cmocka_unit_test(test_everything),
 		cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_channels),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

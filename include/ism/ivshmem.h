@@ -20,6 +20,7 @@
 
 #include <ism/common.h>
 #include <ism/conn.h>
+#include <ism/ivchan.h>
 
 #ifndef __cplusplus
 #include <stdatomic.h>
@@ -145,6 +146,16 @@ ISM_EXPORT int ism_ivshmem_output(struct ism_ivshmem *m, void **addr);
  * by a later member).  -ENOENT if @peer is not a member. */
 ISM_EXPORT int ism_ivshmem_peer_output(struct ism_ivshmem *m, uint32_t peer,
 				       const void **addr);
+
+/*
+ * Channels with the other members (guests running ism-guest, other host
+ * members): the domain must be served with channels=on (docs/vm.md).
+ * Opens the channel layer over our mapping (formatting our slot); kicks
+ * go through ismd (ism_ivshmem_ring), sleeps wait on our vectors'
+ * eventfds.  Close the handle (ism_ivdom_close) before leaving.  Returns
+ * 0, -EPROTO (no channel layout in this domain) or -errno.
+ */
+ISM_EXPORT int ism_ivshmem_ivdom(struct ism_ivshmem *m, struct ism_ivdom **out);
 
 /* Leave (the others are told), unmap, close.  NULL is allowed. */
 ISM_EXPORT void ism_ivshmem_leave(struct ism_ivshmem *m);

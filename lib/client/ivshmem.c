@@ -6,6 +6,7 @@
 #include "util/util.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -473,4 +474,48 @@ void ism_ivshmem_leave(struct ism_ivshmem *m)
 	for (int v = 0; v < ISM_IVSHMEM_MAX_VECTORS; v++)
 		ism_close_fd(&m->efd[v]);
 	free(m);
+}
+
+/* ---- channels over the domain (ism/ivchan.h) ---- */
+
+/* A kick: one IVSH_RING round trip (ismd writes the eventfd: it may be
+ * a QEMU's, which could make a write block). */
+static int host_ring(void *ctx, uint32_t peer, uint32_t vector)
+{
+	struct ism_ivshmem *m = ctx;
+
+	return ism_ivshmem_ring(m->c, m->domain, peer, vector);
+}
+
+/* Sleep on our vectors' eventfds; drain the ones rung. */
+static int host_wait(void *ctx, int timeout_ms)
+{
+	struct ism_ivshmem *m = ctx;
+	struct pollfd p[ISM_IVSHMEM_MAX_VECTORS];
+	uint64_t v;
+	int n;
+
+	for (uint32_t i = 0; i < m->vectors; i++)
+		p[i] = (struct pollfd){ .fd = m->efd[i], .events = POLLIN };
+	n = poll(p, m->vectors, timeout_ms);
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	for (uint32_t i = 0; i < m->vectors && n; i++)
+		if (p[i].revents & POLLIN)
+			(void)!read(p[i].fd, &v, sizeof(v));
+	return 0;
+}
+
+static const struct ism_ivdom_ops host_ops = { host_ring, host_wait };
+
+int ism_ivshmem_ivdom(struct ism_ivshmem *m, struct ism_ivdom **out)
+{
+	void *mem = NULL;
+	int e;
+
+	*out = NULL;
+	if ((e = ism_ivshmem_map(m, &mem)) < 0)
+		return e;
+	return ism_ivdom_open(mem, m->size, m->id, m->vectors, &host_ops, m,
+			      out);
 }
