@@ -10,6 +10,7 @@
  */
 #include "proto/proto.h"
 #include "stream/handshake.h"
+#include "vhost/vhost.h"
 #include "ivchan/ivchan.h"
 
 #include <ism/ring.h>
@@ -67,7 +68,7 @@ static void table_seeds(void)
 
 			/* The event's own type, so it encodes. */
 			memset(zero, 0, sizeof(*ev));
-			ev->type = (uint32_t)(d->type - 0x100);
+			ev->type = ism_proto_event_type(d->type);
 			n = MSG(d->type, ISM_WIRE_F_EVENT,
 				d->req->put(&w_, zero));
 			snprintf(name, sizeof(name), "table-%s", d->name);
@@ -266,6 +267,160 @@ int main(int argc, char **argv)
 		close(fds[0]);
 		close(fds[1]);
 		ism_chan_close(ch);
+	}
+
+	/* vhost: a back-end's stream ([flags byte: 1 = a sealed memfd with
+	 * the first header] then messages): map, write, read, unmap. */
+	{
+		static uint8_t stream[1 + 4 * 128];
+		struct vhost_mmap mm = { .shm_offset = 4096, .len = 8192 };
+		struct vhost_mem_rw rw = { .addr = (1ull << 32) + 4096,
+					   .size = 4,
+					   .data = (const uint8_t *)"seed" };
+		size_t len = 1;
+		struct ism_wbuf b;
+		int vn;
+
+#define VHOST_ADD(req, fl, put)                                                \
+	do {                                                                   \
+		vhost_msg_begin(&b, stream + len, sizeof(stream) - len, req,   \
+				ISM_VHOST_USER_VERSION | (fl));                \
+		put;                                                           \
+		vn = vhost_msg_end(&b);                                        \
+		if (vn > 0)                                                    \
+			len += (size_t)vn;                                     \
+	} while (0)
+		stream[0] = 1;
+		VHOST_ADD(ISM_VHOST_USER_BACKEND_SHMEM_MAP,
+			  ISM_VHOST_USER_FLAG_NEED_REPLY,
+			  vhost_put_mmap(&b, &mm));
+		save("vhost", "map", stream, len);
+		VHOST_ADD(ISM_VHOST_USER_BACKEND_MEM_WRITE,
+			  ISM_VHOST_USER_FLAG_NEED_REPLY,
+			  vhost_put_mem_rw(&b, &rw, true));
+		VHOST_ADD(ISM_VHOST_USER_BACKEND_MEM_READ, 0,
+			  vhost_put_mem_rw(&b, &rw, false));
+		VHOST_ADD(ISM_VHOST_USER_BACKEND_SHMEM_UNMAP,
+			  ISM_VHOST_USER_FLAG_NEED_REPLY,
+			  vhost_put_mmap(&b, &mm));
+		save("vhost", "map-rw-unmap", stream, len);
+		stream[0] = 0; /* the same without an fd */
+		save("vhost", "fd-less", stream, len);
+#undef VHOST_ADD
+	}
+
+	/* vhost_peer (lib/vhost/vhost_peer_fuzz.c): [mode byte] then the
+	 * other side's stream: a front-end's handshake for the back-end to
+	 * serve, a back-end's handshake replies, a front-end's replies to
+	 * SHMEM_MAP, MEM_READ, MEM_WRITE, MEM_READ (refused), SHMEM_UNMAP. */
+	{
+		static uint8_t stream[1 + 8 * 128 + 12 + 2056];
+		static const uint8_t data64[64] = "the bytes a front-end read";
+		static struct vhost_shmem_cfg cfg = {
+			.n = 2, .size = { 16 * 4096, 0, 4 * 4096 }
+		};
+		const uint64_t pf =
+			(1ull << ISM_VHOST_USER_PROTOCOL_F_REPLY_ACK) |
+			(1ull << ISM_VHOST_USER_PROTOCOL_F_BACKEND_REQ) |
+			(1ull << ISM_VHOST_USER_PROTOCOL_F_SHMEM);
+		const uint64_t feat =
+			(1ull << 32) |
+			(1ull << ISM_VHOST_USER_F_PROTOCOL_FEATURES);
+		struct vhost_mem_rw mrd = { .addr = (1ull << 32) + 4096,
+					    .size = 64,
+					    .data = data64 };
+		const uint32_t rfl = ISM_VHOST_USER_FLAG_REPLY;
+		size_t plen = 1;
+		struct ism_wbuf b;
+		int pn;
+
+#define VP_ADD(req, fl, put)                                                   \
+	do {                                                                   \
+		vhost_msg_begin(&b, stream + plen, sizeof(stream) - plen, req, \
+				ISM_VHOST_USER_VERSION | (fl));                \
+		put;                                                           \
+		pn = vhost_msg_end(&b);                                        \
+		if (pn > 0)                                                    \
+			plen += (size_t)pn;                                    \
+	} while (0)
+		stream[0] = 0x04; /* serve, a socket on the first byte */
+		VP_ADD(ISM_VHOST_USER_SET_BACKEND_REQ_FD, 0, (void)0);
+		VP_ADD(ISM_VHOST_USER_GET_FEATURES, 0, (void)0);
+		VP_ADD(ISM_VHOST_USER_GET_PROTOCOL_FEATURES, 0, (void)0);
+		VP_ADD(ISM_VHOST_USER_SET_PROTOCOL_FEATURES, 0,
+		       vhost_put_u64(&b, pf));
+		VP_ADD(ISM_VHOST_USER_SET_FEATURES,
+		       ISM_VHOST_USER_FLAG_NEED_REPLY, vhost_put_u64(&b, feat));
+		VP_ADD(ISM_VHOST_USER_GET_SHMEM_CONFIG, 0, (void)0);
+		save("vhost_peer", "serve", stream, plen);
+		plen = 1;
+		stream[0] = 0x71; /* the handshake, asking for all three */
+		VP_ADD(ISM_VHOST_USER_GET_FEATURES, rfl,
+		       vhost_put_u64(&b, feat));
+		VP_ADD(ISM_VHOST_USER_GET_PROTOCOL_FEATURES, rfl,
+		       vhost_put_u64(&b, pf));
+		VP_ADD(ISM_VHOST_USER_SET_BACKEND_REQ_FD, rfl,
+		       vhost_put_u64(&b, 0));
+		VP_ADD(ISM_VHOST_USER_GET_SHMEM_CONFIG, rfl,
+		       vhost_put_shmem_cfg(&b, &cfg));
+		save("vhost_peer", "handshake", stream, plen);
+		plen = 1;
+		stream[0] = 0x12; /* the requests, with REPLY_ACK */
+		VP_ADD(ISM_VHOST_USER_BACKEND_SHMEM_MAP, rfl,
+		       vhost_put_u64(&b, 0));
+		VP_ADD(ISM_VHOST_USER_BACKEND_MEM_READ, rfl,
+		       vhost_put_mem_rw(&b, &mrd, true));
+		VP_ADD(ISM_VHOST_USER_BACKEND_MEM_WRITE, rfl,
+		       vhost_put_u64(&b, 0));
+		VP_ADD(ISM_VHOST_USER_BACKEND_MEM_READ, rfl,
+		       vhost_put_u64(&b, 14) /* EFAULT */);
+		VP_ADD(ISM_VHOST_USER_BACKEND_SHMEM_UNMAP, rfl,
+		       vhost_put_u64(&b, 0));
+		save("vhost_peer", "requests", stream, plen);
+#undef VP_ADD
+	}
+
+	/* ismd: a window, the victim's region mapped into it, confirmed,
+	 * unmapped, the window destroyed. */
+	{
+		struct ism_win_create_req wc = { .size = 16 * 4096,
+						 .max_access = ISM_ACCESS_RW,
+						 .max_maps = 8 };
+		struct ism_win_map_req wm = { .window = (2ull << 32) | 1,
+					      .len = 4096,
+					      .access = ISM_ACCESS_RO };
+		struct ism_win_done_req wd = { .map = (2ull << 32) | 1,
+					       .op = ISM_WIN_OP_MAP };
+
+		memset(wm.token, 0x41, sizeof(wm.token));
+		seq_start(0);
+		seq_add(0, MSG(ISM_MSG_HELLO, 0,
+			       ism_proto_put_hello_req(&w_, &hello)));
+		seq_add(0, MSG(ISM_MSG_WIN_CREATE, 0,
+			       ism_proto_put_win_create_req(&w_, &wc)));
+		save("proto", "win-create", msg,
+		     MSG(ISM_MSG_WIN_CREATE, 0,
+			 ism_proto_put_win_create_req(&w_, &wc)));
+		seq_add(0, MSG(ISM_MSG_WIN_MAP, 0,
+			       ism_proto_put_win_map_req(&w_, &wm)));
+		save("proto", "win-map", msg,
+		     MSG(ISM_MSG_WIN_MAP, 0,
+			 ism_proto_put_win_map_req(&w_, &wm)));
+		seq_add(0, MSG(ISM_MSG_WIN_DONE, ISM_WIRE_F_NOREPLY,
+			       ism_proto_put_win_done_req(&w_, &wd)));
+		seq_add(0, MSG(ISM_MSG_WIN_UNMAP, 0,
+			       ism_proto_put_region_req(&w_, wd.map)));
+		wd.op = ISM_WIN_OP_UNMAP;
+		seq_add(0, MSG(ISM_MSG_WIN_DONE, ISM_WIRE_F_NOREPLY,
+			       ism_proto_put_win_done_req(&w_, &wd)));
+		save("proto", "win-done", msg,
+		     MSG(ISM_MSG_WIN_DONE, ISM_WIRE_F_NOREPLY,
+			 ism_proto_put_win_done_req(&w_, &wd)));
+		seq_add(0, MSG(ISM_MSG_WIN_MAP, 0,
+			       ism_proto_put_win_map_req(&w_, &wm)));
+		seq_add(0, MSG(ISM_MSG_WIN_DESTROY, 0,
+			       ism_proto_put_region_req(&w_, wm.window)));
+		save("ismd", "windows", seq, seqlen);
 	}
 
 	/* ismd: request sequences. */

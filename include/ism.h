@@ -10,6 +10,9 @@
  *   #include <ism/chan.h>   a two-way message channel of two rings
  *   #include <ism/stream.h> TCP-compatible streams over shared memory
  *   #include <ism/ivshmem.h> members of ismd's ivshmem domains (QEMU)
+ *   #include <ism/window.h> windows: reserved ranges others map into
+ *   #include <ism/vhost_user.h> vhost-user VIRTIO Shared Memory Regions
+ *   #include <ism/pool.h>   buffers inside one memory range, bounces
  *
  * Every fallible function returns >= 0 on success and -errno on failure;
  * errno itself is never the channel for errors.
@@ -25,5 +28,8 @@
 #include <ism/chan.h>
 #include <ism/stream.h>
 #include <ism/ivshmem.h>
+#include <ism/window.h>
+#include <ism/vhost_user.h>
+#include <ism/pool.h>
 
 #endif

@@ -174,6 +174,7 @@ int daemon_init(struct daemon *d, const struct ismd_config *cfg)
 	region_init(d);
 	ivsh_setup(d);
 	stream_init(d);
+	window_init(d);
 	d->start_ns = ism_now_ns();
 	d->page_size = (uint32_t)sysconf(_SC_PAGESIZE);
 	d->huge_page_size = read_huge_page_size();
@@ -258,6 +259,7 @@ void daemon_reap(struct daemon *d)
 {
 	peer_reap(d);
 	ivsh_reap(d);
+	window_reap(d);
 }
 
 static void housekeeping(struct daemon *d, struct ep_source *src, uint32_t ev)
@@ -272,6 +274,7 @@ static void housekeeping(struct daemon *d, struct ep_source *src, uint32_t ev)
 	peer_housekeeping(d, now);
 	acct_sweep(now);
 	recovery_tick(d, now);
+	window_tick(d, now);
 }
 
 static void on_signal(struct daemon *d, struct ep_source *src, uint32_t ev)
@@ -374,6 +377,7 @@ void daemon_fini(struct daemon *d)
 	peer_fini(d);
 	region_fini(d);
 	stream_fini(d);
+	window_fini(d);
 	acct_fini();
 	free(d->rx);
 	free(d->tx);

@@ -17,6 +17,7 @@
 #include "peer.h"
 #include "region.h"
 #include "stream.h"
+#include "window.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -76,6 +77,7 @@ struct daemon {
 	struct region_set regions;
 	struct stream_set streams;
 	struct ivsh_set ivsh;
+	struct window_set windows;
 
 	uint64_t ops, notifies, events_coalesced, events_lost, evictions;
 	uint64_t budget_refusals;

@@ -36,6 +36,7 @@
 #include "region.h"
 #include "state.h"
 #include "stream.h"
+#include "window.h"
 #include "worker.h"
 #include "proto/proto.h"
 #include "util/list.h"

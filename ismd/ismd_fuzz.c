@@ -180,6 +180,7 @@ int LLVMFuzzerInitialize(int *argc, char **argv[])
 	ism_map_init(&D.regions.refs);
 	region_init(&D);
 	stream_init(&D);
+	window_init(&D);
 	tcp_listener = tcp_listen();
 	/* One ivshmem domain, "fuzz" (layout v2): members can join, ring,
 	 * publish state, see sections, leave. */
@@ -431,6 +432,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    D.regions.n_pending != 0 ||
 	    acct_total(ACCT_MEM) != 2 * VICTIM_SIZE + 65536 ||
 	    D.streams.n != 0 || victim->n_refs != 0 ||
+	    D.windows.n_windows != 0 || D.windows.n_maps != 0 ||
 	    (victim->flags & PEER_DEAD))
 		__builtin_trap();
 	/* Nothing left charged for the hostile peer's uid. */

@@ -304,6 +304,7 @@ void peer_free(struct daemon *d, struct peer *p)
 	region_release_peer(d, p);
 	stream_release_peer(d, p);
 	ivsh_release_peer(d, p);
+	window_release_peer(d, p);
 	if (p->flags & PEER_HELLO)
 		peer_watch(d, ISM_WATCH_PEER_DOWN, 0, p, NULL);
 	if (p->id)
@@ -467,6 +468,12 @@ void peer_send(struct daemon *d, struct peer *p, size_t len, const int *fds,
 {
 	send_class(d, p, d->tx, len, fds, nfds,
 		   droppable ? SEND_DROP : SEND_REPLY);
+}
+
+void peer_send_owed(struct daemon *d, struct peer *p, size_t len,
+		    const int *fds, unsigned nfds)
+{
+	send_class(d, p, d->tx, len, fds, nfds, SEND_OWED);
 }
 
 void peer_send_reply(struct daemon *d, struct peer *p, const uint8_t *buf,

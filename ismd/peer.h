@@ -103,6 +103,11 @@ void peer_free(struct daemon *d, struct peer *p);
 /* Send a message built in d->tx; @droppable: see struct outmsg. */
 void peer_send(struct daemon *d, struct peer *p, size_t len, const int *fds,
 	       unsigned nfds, bool droppable);
+/* An event built in d->tx that must not be lost (a window's mapping
+ * request or its end): queued past the caps, so its sender must bound
+ * how many it can cause (window.c). */
+void peer_send_owed(struct daemon *d, struct peer *p, size_t len,
+		    const int *fds, unsigned nfds);
 /* A reply built in @buf (d->rep, by dispatch.c). */
 void peer_send_reply(struct daemon *d, struct peer *p, const uint8_t *buf,
 		     size_t len, const int *fds, unsigned nfds);

@@ -791,6 +791,9 @@ static int region_destroy(struct daemon *d, struct region *r, uint32_t reason,
 	struct peer *owner = r->owner;
 
 	*told = 0;
+	/* Window mappings of it go first (owners told; op_destroy has
+	 * already waited for them where someone awaits the reply). */
+	window_region_ending(d, r, NULL, NULL);
 	ism_map_del(&d->regions.by_token, tok_a(r->token), tok_b(r->token));
 	if (owner) {
 		/* Its quota is free again; its reference goes with the
@@ -822,6 +825,32 @@ static int region_destroy(struct daemon *d, struct region *r, uint32_t reason,
 	return replyto ? ISMD_ASYNC : 0;
 }
 
+/* A DESTROY waiting for window owners to unmap the region. */
+struct destroy_wait {
+	uint64_t region, peer;
+	uint32_t seq, reason;
+};
+
+static void destroy_resume(struct daemon *d, void *arg)
+{
+	struct destroy_wait *w = arg;
+	struct region *r = ism_map_get(&d->regions.by_id, w->region, 0);
+	struct peer *p = peer_find(d, w->peer);
+	uint32_t told = 0;
+
+	if (p && (p->flags & PEER_DEAD))
+		p = NULL;
+	if (!r || r->state != REGION_LIVE) {
+		/* Ended meanwhile (its owner left, another destroy). */
+		if (p)
+			reply_count_later(d, p, w->seq, 0);
+	} else if (region_destroy(d, r, w->reason, p, p, w->seq, &told) == 0 &&
+		   p) {
+		reply_count_later(d, p, w->seq, told);
+	}
+	free(w);
+}
+
 int op_destroy(struct daemon *d, struct peer *p, struct req *rq)
 {
 	uint64_t id = *(const uint64_t *)rq->in;
@@ -845,6 +874,22 @@ int op_destroy(struct daemon *d, struct peer *p, struct req *rq)
 		ismd_plog(p, L_INFO, "revoked region %llx of peer %llx",
 			  (unsigned long long)id,
 			  (unsigned long long)r->owner_id);
+	}
+	if (r->state == REGION_LIVE) {
+		/* Mapped in windows: answered once their owners unmapped it
+		 * (docs/windows.md), without pausing this peer, which may
+		 * own one of those windows. */
+		struct destroy_wait *w = calloc(1, sizeof(*w));
+
+		if (w) {
+			w->region = r->id;
+			w->peer = p->id;
+			w->seq = rq->hdr.seq;
+			w->reason = reason;
+			if (window_region_ending(d, r, destroy_resume, w) > 0)
+				return ISMD_ASYNC;
+			free(w);
+		}
 	}
 	e = region_destroy(d, r, reason, p, p, rq->hdr.seq, &told);
 	if (e == 0)

@@ -106,6 +106,25 @@ enum ism_event_type {
 	ISM_EV_SHUTDOWN = 7,	  /* ismd is stopping; reason 1 = restart */
 	ISM_EV_RECONNECTED = 8,	  /* libism re-established the connection */
 	ISM_EV_DISCONNECTED = 9,  /* connection lost for good */
+	/* A peer's mapping was made (reason 0) or refused (reason: the
+	 * errno) in one of our windows (ism/window.h): window.*, region,
+	 * peer = the mapper, access. */
+	ISM_EV_WINDOW_MAP = 10,
+	/* A mapping made through ismd is gone: window.*, region, peer,
+	 * reason = enum ism_window_unmap_reason.  Sent to the window's owner
+	 * and to the mapper. */
+	ISM_EV_WINDOW_UNMAP = 11,
+};
+
+enum ism_window_unmap_reason {
+	ISM_WUNMAP_REQUESTED = 1,   /* the mapper unmapped it */
+	ISM_WUNMAP_REGION_GONE = 2, /* the region was destroyed or revoked */
+	ISM_WUNMAP_MAPPER_LEFT = 3, /* the mapper disconnected */
+	ISM_WUNMAP_OWNER = 4,	    /* the window's owner unmapped it, or
+				     * unregistered the window, or left */
+	ISM_WUNMAP_TIMEOUT = 5,	    /* the owner did not confirm in time */
+	ISM_WUNMAP_LOST = 6,	    /* (local) the connection to ismd was
+				     * lost: unmapped, failing closed */
 };
 
 enum ism_gone_reason {
@@ -139,13 +158,22 @@ struct ism_event {
 	uint64_t count; /* NOTIFY: notifications coalesced into this one (>= 1);
 			  * OVERFLOW: events lost */
 	uint32_t access; /* PEER_ATTACHED: enum ism_access */
-	struct {
-		uint32_t kind; /* enum ism_watch_kind */
-		uint32_t uid;
-		uint32_t pid;
-		uint64_t size;
-		char name[ISM_NAME_MAX + 1];
-	} watch;
+	union {
+		struct {
+			uint32_t kind; /* enum ism_watch_kind */
+			uint32_t uid;
+			uint32_t pid;
+			uint64_t size;
+			char name[ISM_NAME_MAX + 1];
+		} watch; /* ISM_EV_WATCH */
+		struct {
+			uint64_t id;	 /* the window (ismd's id) */
+			uint64_t map;	 /* the mapping (ismd's id) */
+			uint64_t offset; /* in the window */
+			uint64_t len;
+			uint64_t region_offset;
+		} window; /* ISM_EV_WINDOW_* (0.2; shares watch's bytes) */
+	};
 	/* Fields are added here in later versions; the struct's size never
 	 * changes.  Zero-filled. */
 	uint64_t reserved[8];

@@ -46,6 +46,11 @@ OUT_STRUCT(ism_region_info, 112, 80);
 OUT_STRUCT(ism_ivshmem_domain, 128, 96);
 OUT_STRUCT(ism_ivshmem_peer, 56, 24);
 OUT_STRUCT(ism_ivshmem_layout, 56, 24);
+/* New in 0.2 (no 0.1 part: the "0.1" size is where the tail starts). */
+OUT_STRUCT(ism_window_mapping, 88, 56);
+OUT_STRUCT(ism_pool_stats, 64, 32);
+OUT_STRUCT(ism_vhost_handshake, 2104, 2072);
+OUT_STRUCT(ism_vhost_be_state, 56, 24);
 
 /* Options: size first; the first version (what libism requires at least)
  * and today's size. */
@@ -62,6 +67,11 @@ OPTS_STRUCT(ism_conn_opts, reconnect_ms, 24, 24);
 OPTS_STRUCT(ism_alloc_opts, link_fd, 52, 56);
 OPTS_STRUCT(ism_chan_opts, name, 32, 32);
 OPTS_STRUCT(ism_stream_opts, name, 32, 32);
+OPTS_STRUCT(ism_window_opts, max_maps, 20, 24);
+OPTS_STRUCT(ism_window_grant, max_maps, 44, 48);
+OPTS_STRUCT(ism_pool_opts, max_buffers, 12, 12);
+OPTS_STRUCT(ism_vhost_fe_opts, protocol_features, 16, 16);
+OPTS_STRUCT(ism_vhost_be_dev, shmem_size, 32, 32);
 
 /* Fixed forever: in structs above and on the wire. */
 _Static_assert(sizeof(struct ism_token) == 16, "token");
@@ -108,6 +118,11 @@ static void test_opts(void **state)
 	OPTS_RULES(ism_alloc_opts, link_fd);
 	OPTS_RULES(ism_chan_opts, name);
 	OPTS_RULES(ism_stream_opts, name);
+	OPTS_RULES(ism_window_opts, max_maps);
+	OPTS_RULES(ism_window_grant, max_maps);
+	OPTS_RULES(ism_pool_opts, max_buffers);
+	OPTS_RULES(ism_vhost_fe_opts, protocol_features);
+	OPTS_RULES(ism_vhost_be_dev, shmem_size);
 }
 
 int main(void)

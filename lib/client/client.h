@@ -73,6 +73,7 @@ struct ism_conn {
 
 	struct ism_list regions;
 	struct ism_map by_id;
+	struct ism_map windows; /* ismd's window id -> struct ism_window */
 
 	uint8_t *rx;  /* ISM_WIRE_MAX_MSG */
 	uint8_t *tx;  /* ISM_WIRE_MAX_MSG: the request being made */
@@ -142,6 +143,16 @@ int conn_stream_resolve(struct ism_conn *c, uint64_t id, uint32_t gen,
 int conn_stream_update(struct ism_conn *c, uint64_t id, uint32_t gen,
 		       uint32_t path, uint32_t reason);
 int conn_stream_close(struct ism_conn *c, uint64_t id, uint32_t gen);
+
+/*
+ * Windows registered on this connection (window.c): serve an
+ * EV_WIN_MAP or EV_WIN_UNMAP (takes @fds); the connection is lost (every
+ * mapping ismd made is unmapped, the windows unregistered); it closes.
+ */
+void conn_window_event_locked(struct ism_conn *c, uint16_t type,
+			      struct ism_rbuf *rb, int *fds, unsigned nfds);
+void conn_windows_lost_locked(struct ism_conn *c);
+void conn_windows_close_locked(struct ism_conn *c);
 
 /* Push an event to the local queue (conn.c). */
 void conn_push_event_locked(struct ism_conn *c, const struct ism_event *ev);

@@ -173,7 +173,14 @@ static int recv_one_locked(struct ism_conn *c, int flags, struct reply *rep,
 		return -EPROTO;
 	}
 	if (h.flags & ISM_WIRE_F_EVENT) {
-		ism_close_fds(fds, nfds); /* events never carry fds */
+		if (h.type == ISM_MSG_EV_WIN_MAP ||
+		    h.type == ISM_MSG_EV_WIN_UNMAP) {
+			/* A window's mapping (window.c): its fd is ismd's
+			 * reopen of a region. */
+			conn_window_event_locked(c, h.type, &rb, fds, nfds);
+			return 0;
+		}
+		ism_close_fds(fds, nfds); /* other events carry no fds */
 		handle_event_locked(c, h.type, &rb);
 		return 0;
 	}
@@ -411,6 +418,8 @@ static void conn_lost_locked(struct ism_conn *c, int err)
 		epoll_ctl(c->epfd, EPOLL_CTL_DEL, c->sock, NULL);
 		ism_close_fd(&c->sock);
 	}
+	/* Window mappings ismd made: no revocation can reach them now. */
+	conn_windows_lost_locked(c);
 	if ((c->flags & ISM_CONN_RECONNECT) && c->state == CONN_UP) {
 		c->state = CONN_RECONNECTING;
 		c->reconnect_deadline =
@@ -689,6 +698,7 @@ int ism_conn_open(const char *path, const struct ism_conn_opts *opts,
 	ism_strlcpy(c->name, o.name ? o.name : "", sizeof(c->name));
 	ism_list_init(&c->regions);
 	ism_map_init(&c->by_id);
+	ism_map_init(&c->windows);
 	c->state = CONN_DEAD;
 	if (path) {
 		if (strlen(path) >= sizeof(c->path)) {
@@ -753,6 +763,7 @@ void ism_conn_close(struct ism_conn *c)
 	 * drops our references when it sees the hang-up. */
 	ism_close_fd(&c->sock);
 	c->state = CONN_DEAD;
+	conn_windows_close_locked(c);
 	ism_list_for_each_safe (pos, tmp, &c->regions) {
 		int link = region_free_locked(
 			ism_container_of(pos, struct ism_region, link_node));
@@ -920,6 +931,8 @@ const char *ism_event_name(uint32_t type)
 	case ISM_EV_SHUTDOWN: return "shutdown";
 	case ISM_EV_RECONNECTED: return "reconnected";
 	case ISM_EV_DISCONNECTED: return "disconnected";
+	case ISM_EV_WINDOW_MAP: return "window-map";
+	case ISM_EV_WINDOW_UNMAP: return "window-unmap";
 	default: return "unknown";
 	}
 }

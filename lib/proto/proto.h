@@ -29,6 +29,7 @@
 #include <ism/region.h>
 #include <ism/ivshmem.h>
 #include <ism/stream.h>
+#include <ism/window.h>
 
 /* Message types: one per row of messages.def. */
 enum ism_msg_type {
@@ -39,7 +40,7 @@ enum ism_msg_type {
 #undef ISM_EVENT
 };
 /* The highest request type. */
-#define ISM_MSG_REQ_MAX ISM_MSG_IVSH_STATE
+#define ISM_MSG_REQ_MAX ISM_MSG_WIN_DONE
 
 /* Largest read or write chunk carried by one message. */
 #define ISM_RW_MAX 65536u
@@ -280,6 +281,11 @@ void ism_proto_begin(struct ism_wbuf *b, void *buf, size_t cap, uint16_t type,
 /* Patch the length.  Returns the message length or the cursor's error. */
 int ism_proto_end(struct ism_wbuf *b);
 
+/* The struct ism_event type an event message @type decodes to (0 for
+ * none): 0x101..0x107 are 1..7; 0x108 and 0x109 are the window events
+ * (ISM_EV_WINDOW_MAP, _UNMAP), 8 and 9 being libism's own. */
+uint32_t ism_proto_event_type(uint16_t type);
+
 /* Name of a message type for logs ("hello", "ev-notify", ...; "unknown"). */
 const char *ism_proto_type_name(uint16_t type);
 
@@ -418,6 +424,57 @@ struct ism_ivsh_sections_page {
 };
 void ism_proto_put_batch_rep(struct ism_wbuf *b, const struct ism_batch_rep *m);
 int ism_proto_get_batch_rep(struct ism_rbuf *b, struct ism_batch_rep *m);
+
+/* Windows (docs/protocol.md 5.16; proto_window.c). */
+#define ISM_WIN_OP_MAP	 1u /* WIN_DONE: a mapping made (or refused) */
+#define ISM_WIN_OP_UNMAP 2u /* WIN_DONE: a mapping removed */
+
+struct ism_win_create_req {
+	uint64_t size; /* the window's, a multiple of 4096, <= 1 TiB */
+	uint32_t max_access, max_maps;
+	struct ism_acl acl;
+};
+struct ism_win_create_rep {
+	uint64_t window;
+};
+struct ism_win_map_req {
+	uint64_t window;
+	uint8_t token[ISM_TOKEN_SIZE];
+	uint64_t region_off, window_off, len;
+	uint32_t access, flags; /* flags: none defined, must be 0 */
+};
+struct ism_win_map_rep {
+	uint64_t map;
+};
+struct ism_win_done_req {
+	uint64_t map;
+	uint32_t op;	 /* ISM_WIN_OP_* */
+	uint32_t status; /* 0 or a positive errno */
+};
+void ism_proto_put_win_create_req(struct ism_wbuf *b,
+				  const struct ism_win_create_req *m);
+int ism_proto_get_win_create_req(struct ism_rbuf *b,
+				 struct ism_win_create_req *m);
+void ism_proto_put_win_create_rep(struct ism_wbuf *b,
+				  const struct ism_win_create_rep *m);
+int ism_proto_get_win_create_rep(struct ism_rbuf *b,
+				 struct ism_win_create_rep *m);
+void ism_proto_put_win_map_req(struct ism_wbuf *b,
+			       const struct ism_win_map_req *m);
+int ism_proto_get_win_map_req(struct ism_rbuf *b, struct ism_win_map_req *m);
+void ism_proto_put_win_map_rep(struct ism_wbuf *b,
+			       const struct ism_win_map_rep *m);
+int ism_proto_get_win_map_rep(struct ism_rbuf *b, struct ism_win_map_rep *m);
+void ism_proto_put_win_done_req(struct ism_wbuf *b,
+				const struct ism_win_done_req *m);
+int ism_proto_get_win_done_req(struct ism_rbuf *b, struct ism_win_done_req *m);
+/* The window events, from and into struct ism_event (ISM_EV_WINDOW_MAP:
+ * window.*, region, peer, access; ISM_EV_WINDOW_UNMAP: window.id,
+ * window.map, region, peer, reason).  EV_WIN_MAP carries one fd. */
+void ism_proto_put_ev_win_map(struct ism_wbuf *b, const struct ism_event *ev);
+void ism_proto_put_ev_win_unmap(struct ism_wbuf *b, const struct ism_event *ev);
+int ism_proto_get_ev_window(struct ism_rbuf *b, uint16_t type,
+			    struct ism_event *ev);
 
 /* Events: one decoder for all, into the public struct ism_event, and one
  * encoder from it (its type field picks the message). */

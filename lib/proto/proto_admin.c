@@ -302,6 +302,8 @@ void ism_proto_put_event(struct ism_wbuf *b, const struct ism_event *ev)
 				       ev->watch.name);
 		break;
 	case ISM_EV_SHUTDOWN: ism_proto_put_ev_shutdown(b, ev->reason); break;
+	case ISM_EV_WINDOW_MAP: ism_proto_put_ev_win_map(b, ev); break;
+	case ISM_EV_WINDOW_UNMAP: ism_proto_put_ev_win_unmap(b, ev); break;
 	default: b->err = -EINVAL; break;
 	}
 }
@@ -374,6 +376,8 @@ int ism_proto_get_event(struct ism_rbuf *b, uint16_t type, struct ism_event *ev)
 		ev->reason = ism_rbuf_le32(b);
 		proto_reserved32(b, &bad);
 		break;
+	case ISM_MSG_EV_WIN_MAP:
+	case ISM_MSG_EV_WIN_UNMAP: return ism_proto_get_ev_window(b, type, ev);
 	default: return -EBADMSG;
 	}
 	return proto_finish(b, bad);

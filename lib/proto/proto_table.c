@@ -80,6 +80,16 @@ CODEC(ivsh_join_rep, struct ism_ivsh_join_rep, true,
       ism_proto_put_ivsh_join_rep, ism_proto_get_ivsh_join_rep);
 CODEC(ivsh_layout_rep, struct ism_ivsh_layout_rep, true,
       ism_proto_put_ivsh_layout_rep, ism_proto_get_ivsh_layout_rep);
+CODEC(win_create_req, struct ism_win_create_req, true,
+      ism_proto_put_win_create_req, ism_proto_get_win_create_req);
+CODEC(win_create_rep, struct ism_win_create_rep, true,
+      ism_proto_put_win_create_rep, ism_proto_get_win_create_rep);
+CODEC(win_map_req, struct ism_win_map_req, true, ism_proto_put_win_map_req,
+      ism_proto_get_win_map_req);
+CODEC(win_map_rep, struct ism_win_map_rep, true, ism_proto_put_win_map_rep,
+      ism_proto_get_win_map_rep);
+CODEC(win_done_req, struct ism_win_done_req, true, ism_proto_put_win_done_req,
+      ism_proto_get_win_done_req);
 
 /* One scalar each. */
 static void put_u64_region(struct ism_wbuf *b, const uint64_t *m)
@@ -259,6 +269,17 @@ const struct ism_msg_desc *ism_proto_desc(uint16_t type)
 		if (ism_proto_msgs[i].type == type)
 			return &ism_proto_msgs[i];
 	return NULL;
+}
+
+uint32_t ism_proto_event_type(uint16_t type)
+{
+	switch (type) {
+	case ISM_MSG_EV_WIN_MAP: return ISM_EV_WINDOW_MAP;
+	case ISM_MSG_EV_WIN_UNMAP: return ISM_EV_WINDOW_UNMAP;
+	default:
+		return type > 0x100 && type <= 0x107 ? (uint32_t)type - 0x100
+						     : 0;
+	}
 }
 
 const char *ism_proto_type_name(uint16_t type)

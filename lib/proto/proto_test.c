@@ -379,6 +379,209 @@ static void test_events(void **state)
 	assert_int_equal(ism_proto_get_event(&rb, 0x1ff, &ev), -EBADMSG);
 }
 
+static void test_windows(void **state)
+{
+	/* clang-format off */
+	static const uint8_t gold_map[] = {
+		/* header: type 32, flags 0, seq 1, len 72, status 0 */
+		32, 0, 0, 0, 1, 0, 0, 0, 72, 0, 0, 0, 0, 0, 0, 0,
+		1, 0, 0, 0, 2, 0, 0, 0, /* window 0x200000001 */
+		0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, /* token */
+		0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa,
+		0, 0x10, 0, 0, 0, 0, 0, 0, /* region offset 4096 */
+		0, 0x20, 0, 0, 0, 0, 0, 0, /* window offset 8192 */
+		0, 0x30, 0, 0, 0, 0, 0, 0, /* length 12288 */
+		2, 0, 0, 0, 0, 0, 0, 0, /* access RW, flags 0 */
+	};
+	static const uint8_t gold_done[] = {
+		/* header: type 34, flags NOREPLY, seq 1, len 32 */
+		34, 0, 4, 0, 1, 0, 0, 0, 32, 0, 0, 0, 0, 0, 0, 0,
+		7, 0, 0, 0, 2, 0, 0, 0, /* map 0x200000007 */
+		1, 0, 0, 0, 12, 0, 0, 0, /* op MAP, status ENOMEM */
+	};
+	static const uint8_t gold_ev_map[] = {
+		/* header: type 0x108, flags EVENT, seq 0, len 80 */
+		0x08, 0x01, 0x02, 0x00, 0, 0, 0, 0, 80, 0, 0, 0, 0, 0, 0, 0,
+		1, 0, 0, 0, 2, 0, 0, 0, /* window */
+		7, 0, 0, 0, 2, 0, 0, 0, /* map */
+		3, 0, 0, 0, 2, 0, 0, 0, /* region */
+		4, 0, 0, 0, 2, 0, 0, 0, /* mapper */
+		0, 0x10, 0, 0, 0, 0, 0, 0, /* region offset */
+		0, 0x20, 0, 0, 0, 0, 0, 0, /* window offset */
+		0, 0x30, 0, 0, 0, 0, 0, 0, /* length */
+		1, 0, 0, 0, 0, 0, 0, 0, /* access RO, reserved */
+	};
+	static const uint8_t gold_ev_unmap[] = {
+		/* header: type 0x109, flags EVENT, seq 0, len 56 */
+		0x09, 0x01, 0x02, 0x00, 0, 0, 0, 0, 56, 0, 0, 0, 0, 0, 0, 0,
+		1, 0, 0, 0, 2, 0, 0, 0, /* window */
+		7, 0, 0, 0, 2, 0, 0, 0, /* map */
+		3, 0, 0, 0, 2, 0, 0, 0, /* region */
+		4, 0, 0, 0, 2, 0, 0, 0, /* mapper */
+		2, 0, 0, 0, 0, 0, 0, 0, /* reason REGION_GONE, reserved */
+	};
+	/* clang-format on */
+	struct ism_win_map_req mq = { .window = 0x200000001ull,
+				      .region_off = 4096,
+				      .window_off = 8192,
+				      .len = 12288,
+				      .access = ISM_ACCESS_RW },
+			       mq2;
+	struct ism_win_done_req dq = { .map = 0x200000007ull,
+				       .op = ISM_WIN_OP_MAP,
+				       .status = ENOMEM },
+				dq2;
+	struct ism_win_create_req cq = { .size = 1u << 20,
+					 .max_access = ISM_ACCESS_RO,
+					 .max_maps = 8 },
+				  cq2;
+	struct ism_win_create_rep cr = { .window = 5 }, cr2;
+	struct ism_win_map_rep mr = { .map = 0 }, mr2;
+	struct ism_event ev = { .type = ISM_EV_WINDOW_MAP,
+				.region = 0x200000003ull,
+				.peer = 0x200000004ull,
+				.access = ISM_ACCESS_RO },
+			 ev2;
+	struct ism_wire_hdr h;
+	struct ism_wbuf w;
+	struct ism_rbuf rb;
+	int n;
+
+	(void)state;
+	memset(mq.token, 0xaa, sizeof(mq.token));
+	ism_proto_begin(&w, buf, sizeof(buf), ISM_MSG_WIN_MAP, 0, 1, 0);
+	ism_proto_put_win_map_req(&w, &mq);
+	n = ism_proto_end(&w);
+	assert_int_equal(n, sizeof(gold_map));
+	assert_memory_equal(buf, gold_map, sizeof(gold_map));
+	ism_rbuf_init(&rb, buf, (size_t)n);
+	assert_int_equal(ism_wire_hdr_get(&rb, (size_t)n, &h), 0);
+	assert_int_equal(ism_proto_get_win_map_req(&rb, &mq2), 0);
+	assert_memory_equal(&mq, &mq2, sizeof(mq));
+	/* Refused: unaligned, overflowing, past the largest window, no
+	 * window, bad access, flags. */
+	mq2 = mq;
+	mq2.len = 100;
+	ENCODE(&rb, ISM_MSG_WIN_MAP, ism_proto_put_win_map_req(&w_, &mq2));
+	assert_int_equal(ism_proto_get_win_map_req(&rb, &mq2), -EINVAL);
+	mq2 = mq;
+	mq2.region_off = UINT64_MAX - 4095;
+	ENCODE(&rb, ISM_MSG_WIN_MAP, ism_proto_put_win_map_req(&w_, &mq2));
+	assert_int_equal(ism_proto_get_win_map_req(&rb, &mq2), -EINVAL);
+	mq2 = mq;
+	mq2.window_off = ISM_WINDOW_SIZE_MAX;
+	ENCODE(&rb, ISM_MSG_WIN_MAP, ism_proto_put_win_map_req(&w_, &mq2));
+	assert_int_equal(ism_proto_get_win_map_req(&rb, &mq2), -EINVAL);
+	mq2 = mq;
+	mq2.window = 0;
+	ENCODE(&rb, ISM_MSG_WIN_MAP, ism_proto_put_win_map_req(&w_, &mq2));
+	assert_int_equal(ism_proto_get_win_map_req(&rb, &mq2), -EINVAL);
+	mq2 = mq;
+	mq2.access = 3;
+	ENCODE(&rb, ISM_MSG_WIN_MAP, ism_proto_put_win_map_req(&w_, &mq2));
+	assert_int_equal(ism_proto_get_win_map_req(&rb, &mq2), -EINVAL);
+	mq2 = mq;
+	mq2.flags = 1;
+	ENCODE(&rb, ISM_MSG_WIN_MAP, ism_proto_put_win_map_req(&w_, &mq2));
+	assert_int_equal(ism_proto_get_win_map_req(&rb, &mq2), -EINVAL);
+	ENCODE(&rb, ISM_MSG_WIN_MAP, ism_proto_put_win_map_req(&w_, &mq));
+	rb.len--;
+	assert_int_equal(ism_proto_get_win_map_req(&rb, &mq2), -EBADMSG);
+
+	ism_proto_begin(&w, buf, sizeof(buf), ISM_MSG_WIN_DONE,
+			ISM_WIRE_F_NOREPLY, 1, 0);
+	ism_proto_put_win_done_req(&w, &dq);
+	n = ism_proto_end(&w);
+	assert_int_equal(n, sizeof(gold_done));
+	assert_memory_equal(buf, gold_done, sizeof(gold_done));
+	ism_rbuf_init(&rb, buf, (size_t)n);
+	assert_int_equal(ism_wire_hdr_get(&rb, (size_t)n, &h), 0);
+	assert_int_equal(ism_proto_get_win_done_req(&rb, &dq2), 0);
+	assert_int_equal(dq2.status, ENOMEM);
+	dq2 = dq;
+	dq2.op = ISM_WIN_OP_UNMAP; /* an unmap cannot fail */
+	ENCODE(&rb, ISM_MSG_WIN_DONE, ism_proto_put_win_done_req(&w_, &dq2));
+	assert_int_equal(ism_proto_get_win_done_req(&rb, &dq2), -EINVAL);
+	dq2 = dq;
+	dq2.op = 3;
+	ENCODE(&rb, ISM_MSG_WIN_DONE, ism_proto_put_win_done_req(&w_, &dq2));
+	assert_int_equal(ism_proto_get_win_done_req(&rb, &dq2), -EINVAL);
+	dq2 = dq;
+	dq2.status = 5000;
+	ENCODE(&rb, ISM_MSG_WIN_DONE, ism_proto_put_win_done_req(&w_, &dq2));
+	assert_int_equal(ism_proto_get_win_done_req(&rb, &dq2), -EINVAL);
+
+	ENCODE(&rb, ISM_MSG_WIN_CREATE, ism_proto_put_win_create_req(&w_, &cq));
+	assert_int_equal(ism_proto_get_win_create_req(&rb, &cq2), 0);
+	assert_int_equal(cq2.size, 1u << 20);
+	assert_int_equal(cq2.max_maps, 8);
+	cq2 = cq;
+	cq2.size = 4097;
+	ENCODE(&rb, ISM_MSG_WIN_CREATE,
+	       ism_proto_put_win_create_req(&w_, &cq2));
+	assert_int_equal(ism_proto_get_win_create_req(&rb, &cq2), -EINVAL);
+	cq2 = cq;
+	cq2.max_maps = ISM_WINDOW_MAPS_MAX + 1;
+	ENCODE(&rb, ISM_MSG_WIN_CREATE,
+	       ism_proto_put_win_create_req(&w_, &cq2));
+	assert_int_equal(ism_proto_get_win_create_req(&rb, &cq2), -EINVAL);
+	cq2 = cq;
+	cq2.acl.n_peers = ISM_ACL_MAX + 1;
+	ENCODE(&rb, ISM_MSG_WIN_CREATE,
+	       ism_proto_put_win_create_req(&w_, &cq2));
+	assert_true(ism_proto_get_win_create_req(&rb, &cq2) < 0);
+	ENCODE(&rb, ISM_MSG_WIN_CREATE, ism_proto_put_win_create_rep(&w_, &cr));
+	assert_int_equal(ism_proto_get_win_create_rep(&rb, &cr2), 0);
+	assert_int_equal(cr2.window, 5);
+	ENCODE(&rb, ISM_MSG_WIN_MAP, ism_proto_put_win_map_rep(&w_, &mr));
+	assert_int_equal(ism_proto_get_win_map_rep(&rb, &mr2), -EINVAL);
+
+	ev.window.id = 0x200000001ull;
+	ev.window.map = 0x200000007ull;
+	ev.window.region_offset = 4096;
+	ev.window.offset = 8192;
+	ev.window.len = 12288;
+	ism_proto_begin(&w, buf, sizeof(buf), ISM_MSG_EV_WIN_MAP,
+			ISM_WIRE_F_EVENT, 0, 0);
+	ism_proto_put_event(&w, &ev);
+	n = ism_proto_end(&w);
+	assert_int_equal(n, sizeof(gold_ev_map));
+	assert_memory_equal(buf, gold_ev_map, sizeof(gold_ev_map));
+	ism_rbuf_init(&rb, buf, (size_t)n);
+	assert_int_equal(ism_wire_hdr_get(&rb, (size_t)n, &h), 0);
+	assert_int_equal(ism_proto_get_event(&rb, h.type, &ev2), 0);
+	assert_int_equal(ev2.type, ISM_EV_WINDOW_MAP);
+	assert_int_equal(ev2.window.len, 12288);
+	assert_int_equal(ev2.peer, 0x200000004ull);
+	assert_int_equal(ism_proto_event_type(ISM_MSG_EV_WIN_MAP),
+			 ISM_EV_WINDOW_MAP);
+	assert_int_equal(ism_proto_event_type(ISM_MSG_EV_NOTIFY),
+			 ISM_EV_NOTIFY);
+	ev.type = ISM_EV_WINDOW_UNMAP;
+	ev.reason = ISM_WUNMAP_REGION_GONE;
+	ism_proto_begin(&w, buf, sizeof(buf), ISM_MSG_EV_WIN_UNMAP,
+			ISM_WIRE_F_EVENT, 0, 0);
+	ism_proto_put_event(&w, &ev);
+	n = ism_proto_end(&w);
+	assert_int_equal(n, sizeof(gold_ev_unmap));
+	assert_memory_equal(buf, gold_ev_unmap, sizeof(gold_ev_unmap));
+	ism_rbuf_init(&rb, buf, (size_t)n);
+	assert_int_equal(ism_wire_hdr_get(&rb, (size_t)n, &h), 0);
+	assert_int_equal(ism_proto_get_event(&rb, h.type, &ev2), 0);
+	assert_int_equal(ev2.reason, ISM_WUNMAP_REGION_GONE);
+	/* A local-only reason never comes from ismd. */
+	ev.reason = ISM_WUNMAP_LOST;
+	ENCODE(&rb, ISM_MSG_EV_WIN_UNMAP, ism_proto_put_ev_win_unmap(&w_, &ev));
+	assert_int_equal(ism_proto_get_event(&rb, ISM_MSG_EV_WIN_UNMAP, &ev2),
+			 -EINVAL);
+	/* A mapping that would wrap the window. */
+	ev.type = ISM_EV_WINDOW_MAP;
+	ev.window.offset = ISM_WINDOW_SIZE_MAX - 4096;
+	ENCODE(&rb, ISM_MSG_EV_WIN_MAP, ism_proto_put_ev_win_map(&w_, &ev));
+	assert_int_equal(ism_proto_get_event(&rb, ISM_MSG_EV_WIN_MAP, &ev2),
+			 -EINVAL);
+}
+
 static void test_status(void **state)
 {
 	struct ism_status a = { .version = "0.1.0",
@@ -649,6 +852,7 @@ int main(void)
 		cmocka_unit_test(test_lists),
 		cmocka_unit_test(test_batches),
 		cmocka_unit_test(test_events),
+		cmocka_unit_test(test_windows),
 		cmocka_unit_test(test_status),
 		cmocka_unit_test(test_streams),
 		cmocka_unit_test(test_ivshmem),
