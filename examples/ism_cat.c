@@ -4,8 +4,10 @@
  * listens on PORT and serves one connection), copies stdin to the stream
  * and the stream to stdout; stdin's EOF half-closes, the stream's EOF
  * ends.  Against an ism peer on this host the bytes move over shared
- * memory; against anything else (plain nc, another host, no ismd) it is
- * plain TCP.  -v says which, and why.
+ * memory, with no copy in ism-cat itself (the zero-copy calls: stdin is
+ * read into the ring, stdout written from it); against anything else
+ * (plain nc, another host, no ismd) it is plain TCP.  -v says which, and
+ * why.
  *
  *   ism-cat -l 5000 > out          # one side
  *   ism-cat -v localhost 5000 < in # the other
@@ -33,6 +35,9 @@ static int fail(const char *what, int err)
 	return 1;
 }
 
+/* The most read from stdin at once. */
+#define BUF (256u * 1024u)
+
 /* Write all of @buf to fd 1. */
 static int out_all(const char *p, size_t n)
 {
@@ -50,61 +55,68 @@ static int out_all(const char *p, size_t n)
 }
 
 /*
- * stdin -> stream, stream -> stdout, until the stream's EOF.  Nothing
- * blocks: two ism-cats pushing at each other with full rings must not
- * wait on each other, so a pending write waits on the stream's fd, which
- * wakes for room as well as for data.
+ * stdin -> stream, stream -> stdout, until the stream's EOF.  Zero-copy
+ * on shared memory: stdin is read straight into the ring (reserve,
+ * commit) and stdout written straight out of the other side's ring (peek,
+ * release); on TCP the same calls go through the stream's buffers.
+ * Nothing blocks: two ism-cats pushing at each other with full rings must
+ * not wait on each other, so a write waiting for room waits on the
+ * stream's fd, which wakes for room as well as for data.
  */
 static int pump(struct ism_stream *s)
 {
-	static char in[256 * 1024], out[256 * 1024];
-	size_t pend = 0, off = 0;
-	bool in_open = true, shut_due = false, net_open = true;
+	bool in_open = true, in_ready = false, net_open = true;
+	bool shut_due = false;
 
 	for (;;) {
 		struct pollfd p[2];
-		ssize_t n = -EAGAIN;
+		const void *q;
+		void *w;
+		ssize_t n = -EAGAIN, got;
 
-		while (net_open && (n = ism_stream_recv(s, out, sizeof(out),
-							ISM_F_DONTWAIT)) > 0)
-			if ((n = out_all(out, (size_t)n)) < 0)
-				return fail("stdout", (int)n);
+		while (net_open &&
+		       (n = ism_stream_peek(s, &q, ISM_F_DONTWAIT)) > 0) {
+			int r = out_all(q, (size_t)n);
+
+			if (r < 0)
+				return fail("stdout", r);
+			ism_stream_release(s, (size_t)n);
+		}
 		if (n == 0)
 			net_open = false; /* the other side is done sending */
 		else if (n != -EAGAIN)
 			return fail("receive", (int)n);
-		while (pend) {
-			n = ism_stream_send(s, in + off, pend, ISM_F_DONTWAIT);
-			if (n == -EAGAIN)
-				break;
-			if (n < 0)
+		if (in_ready) {
+			n = ism_stream_reserve(s, &w, BUF, ISM_F_DONTWAIT);
+			if (n < 0 && n != -EAGAIN)
 				return fail("send", (int)n);
-			off += (size_t)n;
-			pend -= (size_t)n;
+			if (n > 0) {
+				/* poll() said stdin has something: no wait. */
+				got = read(0, w, (size_t)n);
+				ism_stream_commit(s, got > 0 ? (size_t)got : 0,
+						  ISM_F_DONTWAIT);
+				in_ready = false;
+				if (got == 0 || (got < 0 && errno != EINTR)) {
+					in_open = false;
+					shut_due = true;
+				}
+			}
 		}
-		if (!pend && shut_due) {
+		if (shut_due) {
 			ism_stream_shutdown(s, SHUT_WR);
 			shut_due = false;
 		}
 		/* Done when both directions are. */
-		if (!net_open && !in_open && !pend)
+		if (!net_open && !in_open)
 			return 0;
 		p[0] = (struct pollfd){ .fd = ism_stream_fd(s),
 					.events = POLLIN };
-		p[1] = (struct pollfd){ .fd = in_open && !pend ? 0 : -1,
+		p[1] = (struct pollfd){ .fd = in_open && !in_ready ? 0 : -1,
 					.events = POLLIN };
 		if (poll(p, 2, -1) < 0 && errno != EINTR)
 			return fail("poll", -errno);
-		if (p[1].revents & (POLLIN | POLLHUP)) {
-			n = read(0, in, sizeof(in));
-			if (n > 0) {
-				pend = (size_t)n;
-				off = 0;
-			} else if (n == 0 || errno != EINTR) {
-				in_open = false;
-				shut_due = true; /* once nothing is pending */
-			}
-		}
+		if (p[1].revents & (POLLIN | POLLHUP | POLLERR))
+			in_ready = true;
 	}
 }
 

@@ -11,9 +11,9 @@
  * learns whether an ism listener serves that address; the accepting side
  * hands ismd the accepted socket and ismd matches the two ends of the very
  * same connection (the kernel's addresses of both sockets, in one network
- * namespace).  Only then does the server write an in-band hello (host id
- * and a channel token) and the client answer with its own; both attach a
- * channel (ism/chan.h) and the bytes move there.  In every other case -
+ * namespace).  Only then does the server write an in-band offer (host id
+ * and a channel token), the client an answer with its own and the server
+ * a confirm; both attach a channel (ism/chan.h) and the bytes move there.  In every other case -
  * the peer is plain TCP, on another host, ismd is unreachable, a quota is
  * hit, the handshake timed out - the stream stays plain TCP, and
  * ism_stream_path() says why.
@@ -51,7 +51,7 @@ struct ism_stream;
 struct ism_stream_listener;
 
 enum ism_stream_path {
-	ISM_STREAM_PENDING = 0, /* server side: the client's hello is due */
+	ISM_STREAM_PENDING = 0, /* server side: the client's answer is due */
 	ISM_STREAM_SHM = 1,	/* data moves over a shared-memory channel */
 	ISM_STREAM_TCP = 2,	/* plain TCP; see the reason */
 };
@@ -123,7 +123,7 @@ ISM_EXPORT int ism_stream_listener_port(struct ism_stream_listener *l);
  * Accept one connection (ISM_F_DONTWAIT: -EAGAIN if none waits).  The
  * stream may still be ISM_STREAM_PENDING: its first call finishes the
  * handshake (blocking at most handshake_ms; with DONTWAIT it returns
- * -EAGAIN and ism_stream_fd() becomes readable when the hello arrives).
+ * -EAGAIN and ism_stream_fd() becomes readable when the answer arrives).
  */
 ISM_EXPORT int ism_stream_accept(struct ism_stream_listener *l,
 				 struct ism_stream **out, int flags);
@@ -156,6 +156,49 @@ ISM_EXPORT ssize_t ism_stream_sendmsg(struct ism_stream *s,
 ISM_EXPORT ssize_t ism_stream_recvmsg(struct ism_stream *s,
 				      const struct iovec *iov, int iovcnt,
 				      int flags);
+
+/*
+ * Zero-copy receive: the next bytes of the stream, in place.  Returns how
+ * many bytes start at *@p (at least 1), 0 at EOF, or -errno as
+ * ism_stream_recv() (-EAGAIN with ISM_F_DONTWAIT).  That may be fewer
+ * than are queued (one run contiguous in memory: where the other side's
+ * writes were cut is not a boundary the stream promises anything about);
+ * release them and peek again for more.  Peeking again without releasing
+ * returns the same bytes.  On shared memory they lie in the other side's
+ * memory, mapped read-only, and a hostile peer can change them while you
+ * read: copy what you validate.  On TCP they lie in a buffer of the
+ * stream's.  Valid until ism_stream_release() or the next receive call.
+ * Bytes peeked and not released do not make ism_stream_fd() readable:
+ * use them (or peek until -EAGAIN) before polling.
+ */
+ISM_EXPORT ssize_t ism_stream_peek(struct ism_stream *s, const void **p,
+				   int flags);
+/* Consume the first @n bytes of what ism_stream_peek() returned.  0, or
+ * -EINVAL if @n is more than that. */
+ISM_EXPORT int ism_stream_release(struct ism_stream *s, size_t n);
+
+/*
+ * Zero-copy send: room for up to @len bytes, in place.  Returns how many
+ * bytes may be written at *@p (1 to @len), or -errno as ism_stream_send()
+ * (-EAGAIN with ISM_F_DONTWAIT, -EPIPE after SHUT_WR, -ECONNRESET, -EINVAL
+ * for @len 0).  Blocks (unless DONTWAIT) only until some room exists.
+ * Write the bytes there, then ism_stream_commit() how many to send.  On
+ * shared memory the room is in the channel's ring, which the other side
+ * cannot write and sees nothing of before the commit; on TCP it is a
+ * buffer of the stream's.  The room lasts until the commit or the next
+ * send call on the stream, whichever comes first.
+ */
+ISM_EXPORT ssize_t ism_stream_reserve(struct ism_stream *s, void **p,
+				      size_t len, int flags);
+/*
+ * Send the first @n bytes written at the reserved room (0: nothing).
+ * Returns @n, -EINVAL if @n is more than was reserved, or -errno.  On TCP
+ * with ISM_F_DONTWAIT, bytes the socket does not take at once stay with
+ * the stream and go first at the next send call (its -EAGAIN, and
+ * ism_stream_fd(), wait for room for them); shutdown and close send them,
+ * waiting at most handshake_ms.
+ */
+ISM_EXPORT ssize_t ism_stream_commit(struct ism_stream *s, size_t n, int flags);
 
 /* SHUT_WR: the other side reads EOF after our bytes.  SHUT_RD: our recv
  * returns 0 from now on.  SHUT_RDWR: both. */

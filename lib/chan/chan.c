@@ -13,13 +13,30 @@
  * with its region.  We kick the other side on the end it gave us; its
  * hang-up also shows there (POLLHUP).
  *
- * Sleeping with two threads (one sending, one receiving) on one link:
- * each role sleeps in an epoll set of its own (the link, the other side's
- * hang-up, and a private eventfd for that role).  Whichever thread drains
- * a kick hands it on through the other role's eventfd if that one sleeps,
- * and only ever reads its own.  A sleeper announces itself (sleepers bit)
- * before arming its ring, so a kick caused by that arming is always
- * drained after the announcement is visible.
+ * Sleeping.  A role that sleeps alone (the usual case: one thread, or
+ * only one of two threads waiting) blocks in recvmmsg() on the link
+ * itself: a kick costs what a socket wake-up costs, with no epoll in
+ * between, and the other side's death shows as the link's end of file.
+ * With two threads (one sending, one receiving) both asleep, the second
+ * sleeps in an epoll set of its own (the link, the other side's hang-up,
+ * and a private eventfd for that role); whichever thread drains a kick
+ * hands it on through the other role's eventfd if that one sleeps, and
+ * only ever reads its own.  If the first sleeps in recvmmsg(), the second
+ * leaves the link to it (poll on its eventfd and the hang-up only), and
+ * the first wakes it when it returns, so it looks again.  A sleeper
+ * announces itself (sleepers bits, one atomic word) before arming its
+ * ring, so a kick caused by that arming is always drained after the
+ * announcement is visible.
+ *
+ * A role left armed by an ISM_F_DONTWAIT call is announced the same way
+ * (ARMED), before arming: its caller polls ism_chan_fd(), which holds the
+ * link and both roles' eventfds, so a kick for it that the other role
+ * drains is handed on through its eventfd too.  And a call that only
+ * empties the link (settling a DONTWAIT arming, an interrupted epoll)
+ * never reads it from under a role asleep in recvmmsg() (which would
+ * sleep on without its kick): it announces itself (DRAINING), leaves the
+ * link alone if the other role is DIRECT, and while it drains no role
+ * chooses DIRECT.
  *
  * Never waiting on the other side: both link ends can receive what it
  * sends, fds included (SCM_RIGHTS), and the last close of such an fd
@@ -30,6 +47,8 @@
  * hugetlb region can be punched out by its owner, after which touching
  * it may SIGBUS (the pool being empty), so such a peer region is refused.
  */
+#include "chan.h"
+#include "ring/ring.h"
 #include "util/bgclose.h"
 #include "util/util.h"
 
@@ -41,7 +60,9 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/magic.h>
+#include <linux/membarrier.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -52,6 +73,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
@@ -67,6 +89,8 @@
  * store, which would halve a busy flow's rate. */
 #define SPIN_BACKOFF_MAX 16u
 #define LINK_BATCH	 64 /* kicks read per call */
+/* Kicks read per direct wake-up: one is usual (one kick per sleep). */
+#define LINK_DIRECT_BATCH 4
 /* The most fds one sendmsg() can carry (SCM_MAX_FD in the kernel). */
 #define LINK_MAX_FDS 253
 
@@ -77,19 +101,34 @@ struct chan_hdr {
 	uint32_t rx_off, rx_len;
 	uint32_t tx_off, tx_len;
 	uint32_t ring_size;
-	uint32_t reserved[7];
+	uint32_t flags; /* CHAN_F_*; 0 from older sides */
+	uint32_t reserved[6];
 };
+
+/* This side puts membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) between
+ * arming its rings and re-checking them: the other side, if registered
+ * for it, may publish with light barriers (lib/ring/ring.h). */
+#define CHAN_F_FENCE 0x1u
 
 _Static_assert(sizeof(struct chan_hdr) == 64, "one cache line");
 _Static_assert(offsetof(struct chan_hdr, rx_off) == 16, "layout");
 _Static_assert(offsetof(struct chan_hdr, tx_off) == 24, "layout");
 _Static_assert(offsetof(struct chan_hdr, ring_size) == 32, "layout");
+_Static_assert(offsetof(struct chan_hdr, flags) == 36, "layout");
 _Static_assert(RX_OFF + ISM_RING_CONS_AREA <= CHAN_HDR, "layout");
 
 /* Roles, and their bits in struct ism_chan.sleepers. */
 #define ROLE_RX		0
 #define ROLE_TX		1
 #define SLEEP_BIT(role) (1u << (role))
+/* It sleeps in recvmmsg() on the link. */
+#define DIRECT_BIT(role) (4u << (role))
+/* It sleeps without the link (the other role is DIRECT). */
+#define NOLINK_BIT(role) (16u << (role))
+/* Left armed by a DONTWAIT call: its caller polls ism_chan_fd(). */
+#define ARMED_BIT(role) (64u << (role))
+/* It is emptying the link without sleeping (drain()). */
+#define DRAINING_BIT(role) (256u << (role))
 
 /*
  * What one drain of the link receives into, per role (the two may drain
@@ -133,21 +172,52 @@ struct ism_chan {
 	struct ism_ring_rx *rx;
 	atomic_uint sleepers;
 	atomic_bool peer_dead;
+	bool fence; /* we membarrier when arming (CHAN_F_FENCE) */
 	bool connected, closed, tx_pending;
 	bool rx_armed, tx_armed; /* left armed by a DONTWAIT call */
-	unsigned spins;
+	/* Per role: how long a wait spins before sleeping (see spin_more) */
+	struct spin_role {
+		uint64_t budget;      /* ns */
+		uint64_t quiet_until; /* no spinning before (ns) */
+		uint64_t quiet;	      /* the last quiet stretch (ns) */
+		unsigned waits;
+		unsigned contended; /* times spinning gave way */
+	} spin[2];
 };
 
-/* One wait in progress: spin until @until, then sleep. */
+/*
+ * Spinning.  A wait looks at the ring with a doubling back-off (1..16
+ * pauses: looking at once keeps latency near the cache-line limit;
+ * backing off keeps a spinning reader from pulling the writer's index
+ * line away on every store), reads the clock every SPIN_CLOCK pauses and
+ * yields the CPU every SPIN_YIELD_EVERY clock reads, for as long as its
+ * role's budget, then sleeps.  The budget adapts to what waits take: a
+ * wait that ended while spinning keeps it at least twice that long; one
+ * that had to sleep halves it (to SPIN_MIN_NS), and every SPIN_PROBE-th
+ * wait spins the whole spin_us again to notice waits getting shorter.
+ * And spinning never keeps the CPU from other work: a yield that took
+ * long means something else wanted this CPU, and the role then spins
+ * no more than SPIN_QUIET_SPIN_NS (less than the first yield comes
+ * after) for a while (SPIN_QUIET_NS, doubling while it lasts, up to
+ * SPIN_QUIET_MAX_NS): on a busy machine a wake-up is the faster way
+ * back, and an answer that comes at once is still caught spinning.  (Only the yield is timed: a gap between two clock reads may be
+ * an interrupt or the hypervisor, nothing a yield would help.)
+ */
+#define SPIN_CLOCK	   64u	  /* pauses between clock reads */
+#define SPIN_YIELD_EVERY   4u	  /* clock reads between yields */
+#define SPIN_MIN_NS	   4000u  /* the least a budget shrinks to */
+#define SPIN_QUIET_SPIN_NS 2000u  /* the most a quiet role spins */
+#define SPIN_PROBE	   16u	  /* every this many waits spin in full */
+#define SPIN_PREEMPTED_NS  30000u /* a yield this long: the CPU was taken */
+#define SPIN_QUIET_NS	   (5ull * 1000000)
+#define SPIN_QUIET_MAX_NS  (100ull * 1000000)
+
+/* One wait in progress. */
 struct spin {
-	uint64_t until;
-	unsigned backoff;
+	uint64_t start, until, last; /* ns; start 0: not spinning yet */
+	unsigned backoff, pauses, reads;
+	bool slept;
 };
-
-static uint64_t now_us(void)
-{
-	return ism_now_ns() / 1000;
-}
 
 static inline void cpu_relax(void)
 {
@@ -158,23 +228,116 @@ static inline void cpu_relax(void)
 #endif
 }
 
-/* Spin once more: true while the spin time lasts (the clock is read only
- * every 256 looks), false when it is time to sleep. */
-static bool spin_more(struct ism_chan *ch, struct spin *sp)
+/* The CPU went to something else: sleep at once for a while. */
+static void spin_contended(struct spin_role *st, uint64_t now)
 {
+	st->quiet = st->quiet ? ISM_MIN(2 * st->quiet, SPIN_QUIET_MAX_NS)
+			      : SPIN_QUIET_NS;
+	st->quiet_until = now + st->quiet;
+	st->contended++;
+}
+
+/* Spin once more: true while the budget lasts, false when it is time to
+ * sleep. */
+static bool spin_more(struct ism_chan *ch, int role, struct spin *sp)
+{
+	struct spin_role *st = &ch->spin[role];
+	uint64_t now;
+
 	if (!ch->spin_us)
 		return false;
-	if (sp->until == 0) {
-		sp->until = now_us() + ch->spin_us;
+	if (sp->start == 0) {
+		uint64_t budget = st->budget;
+
+		now = ism_now_ns();
+		if (now < st->quiet_until)
+			/* The CPU is wanted: a few microseconds, shorter
+			 * than any yield, for answers that come at once. */
+			budget = ISM_MIN(budget, (uint64_t)SPIN_QUIET_SPIN_NS);
+		else if (++st->waits % SPIN_PROBE == 0)
+			budget = (uint64_t)ch->spin_us * 1000;
+		sp->start = sp->last = now;
+		sp->until = now + budget;
 		sp->backoff = 1;
+		sp->pauses = sp->reads = 0;
 	}
-	if (!(++ch->spins & 255) && now_us() >= sp->until)
-		return false;
+	if (sp->pauses >= SPIN_CLOCK) {
+		sp->pauses = 0;
+		if (++sp->reads % SPIN_YIELD_EVERY == 0) {
+			/* Anything else runnable here goes first; if there
+			 * was (the yield took long), stop spinning. */
+			sched_yield();
+			now = ism_now_ns();
+			if (now - sp->last > SPIN_PREEMPTED_NS) {
+				spin_contended(st, now);
+				return false;
+			}
+		} else {
+			now = ism_now_ns();
+		}
+		sp->last = now;
+		if (now >= sp->until) {
+			/* Spinning did not pay this time. */
+			st->budget =
+				ISM_MAX(st->budget / 2, (uint64_t)SPIN_MIN_NS);
+			st->quiet = 0;
+			return false;
+		}
+	}
 	for (unsigned k = 0; k < sp->backoff; k++)
 		cpu_relax();
+	sp->pauses += sp->backoff;
 	if (sp->backoff < SPIN_BACKOFF_MAX)
 		sp->backoff <<= 1;
 	return true;
+}
+
+/* The wait is over: if spinning ended it, keep the budget above what it
+ * took (sp->last, the last clock read, is close enough, and free). */
+static inline void spin_done(struct ism_chan *ch, int role,
+			     const struct spin *sp)
+{
+	struct spin_role *st = &ch->spin[role];
+	uint64_t took;
+
+	if (!sp->start || sp->slept)
+		return;
+	took = sp->last - sp->start;
+	if (2 * took > st->budget)
+		st->budget = ISM_MIN(2 * took, (uint64_t)ch->spin_us * 1000);
+	st->quiet = 0; /* it spun undisturbed */
+}
+
+/*
+ * The process-wide barrier behind light publication (lib/ring/ring.h):
+ * registered once per process (fork keeps it, exec drops it with
+ * everything else).  True if this process may advertise CHAN_F_FENCE.
+ */
+static bool membarrier_ready(void)
+{
+	static atomic_int state; /* 0 unknown, 1 ready, -1 unavailable */
+	int s = atomic_load_explicit(&state, memory_order_acquire);
+	long q;
+
+	if (s)
+		return s > 0;
+	q = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+	s = q > 0 && (q & MEMBARRIER_CMD_GLOBAL_EXPEDITED) &&
+			    syscall(SYS_membarrier,
+				    MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0,
+				    0) == 0
+		    ? 1
+		    : -1;
+	atomic_store_explicit(&state, s, memory_order_release);
+	return s > 0;
+}
+
+/* Every CPU running a registered process runs a full barrier.  (It
+ * fails only for a command the kernel lacks, which the registration
+ * ruled out.) */
+static void global_fence(void)
+{
+	(void)syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0);
 }
 
 static size_t region_len(uint32_t ring)
@@ -239,6 +402,10 @@ static int chan_setup(struct ism_chan *ch, uint32_t ring)
 		ch->wake[role] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (ch->sleep_fd[role] < 0 || ch->wake[role] < 0)
 			return -errno;
+		/* A kick for a DONTWAIT-armed role, handed on (see atop). */
+		ev.data.fd = ch->wake[role];
+		if (epoll_ctl(ch->epfd, EPOLL_CTL_ADD, ch->wake[role], &ev) < 0)
+			return -errno;
 		ev.data.fd = ch->link_rx;
 		if (epoll_ctl(ch->sleep_fd[role], EPOLL_CTL_ADD, ch->link_rx,
 			      &ev) < 0)
@@ -257,6 +424,8 @@ static int chan_setup(struct ism_chan *ch, uint32_t ring)
 	h->tx_off = TX_OFF;
 	h->tx_len = (uint32_t)ism_ring_prod_area(ring);
 	h->ring_size = ring;
+	ch->fence = membarrier_ready();
+	h->flags = ch->fence ? CHAN_F_FENCE : 0;
 	r = ism_ring_tx_init(ch->own_map + TX_OFF, h->tx_len, ring, NULL, 0,
 			     &ch->tx);
 	return r;
@@ -287,6 +456,8 @@ static struct ism_chan *chan_begin(const struct ism_chan_opts *opts,
 		return NULL;
 	}
 	ch->spin_us = o->spin_us;
+	for (int role = 0; role < 2; role++)
+		ch->spin[role].budget = (uint64_t)o->spin_us * 1000;
 	/* Kicks arrive on this end: before the other end leaves us, make
 	 * it refuse fds (the other side never holds this one, so nobody
 	 * can turn that back on). */
@@ -381,6 +552,11 @@ static int chan_join(struct ism_chan *ch, const uint8_t *peer, size_t len,
 	r = ism_ring_tx_set_peer(ch->tx, peer + RX_OFF, ISM_RING_CONS_AREA);
 	if (r < 0)
 		return r;
+	/* Its word, read once: if it lies, only its wake-ups suffer. */
+	if (ch->fence && (h.flags & CHAN_F_FENCE)) {
+		ism_ring_tx_set_light(ch->tx, true);
+		ism_ring_rx_set_light(ch->rx, true);
+	}
 	ch->peer_map = peer;
 	ch->link_tx = link;
 	ism_set_nonblock(link);
@@ -644,23 +820,35 @@ static void drain_wake(struct ism_chan *ch, int role)
 }
 
 /* A kick drained by one role may be meant for the other: pass it on if
- * the other sleeps. */
+ * the other sleeps (never DIRECT then: see drain()) or is left armed. */
 static void hand_on(struct ism_chan *ch, int role)
 {
 	uint64_t one = 1;
 
-	if (!(atomic_load(&ch->sleepers) & SLEEP_BIT(!role)))
+	if (!(atomic_load(&ch->sleepers) &
+	      (SLEEP_BIT(!role) | ARMED_BIT(!role))))
 		return;
 	if (write(ch->wake[!role], &one, sizeof(one)) < 0 && errno != EAGAIN)
 		atomic_store(&ch->peer_dead, true);
 }
 
 /* Read every kick and notice a hang-up; hand a kick on to the other
- * role if it sleeps; consume only our own role's wake-ups. */
+ * role if it sleeps; consume only our own role's wake-ups.  The link is
+ * left to the other role if it sleeps on it (DIRECT): it gets the kicks,
+ * and hands them on when it wakes. */
 static void drain(struct ism_chan *ch, int role)
 {
-	bool got = drain_link(ch, role);
+	unsigned old = atomic_load(&ch->sleepers);
+	bool got = false;
 
+	while (!(old & DIRECT_BIT(!role)) &&
+	       !atomic_compare_exchange_weak(&ch->sleepers, &old,
+					     old | DRAINING_BIT(role)))
+		;
+	if (!(old & DIRECT_BIT(!role))) {
+		got = drain_link(ch, role);
+		atomic_fetch_and(&ch->sleepers, ~DRAINING_BIT(role));
+	}
 	drain_wake(ch, role);
 	if (ch->link_tx >= 0) {
 		/* Its end of our link hangs up when it is gone. */
@@ -676,25 +864,62 @@ static void drain(struct ism_chan *ch, int role)
 		hand_on(ch, role);
 }
 
-/* Sleep until a kick, a hang-up or our other thread wakes us.  @arm
- * announces, arms and re-checks; it returns 1 if sleeping is pointless. */
-static void chan_sleep(struct ism_chan *ch, int role,
-		       int (*arm)(struct ism_chan *, size_t), size_t arg,
-		       void (*disarm)(struct ism_chan *))
+/* Alone: block on the link itself, for a kick (several, if queued) or
+ * its end of file. */
+static void sleep_direct(struct ism_chan *ch, int role)
+{
+	struct link_rxbuf *b = ch->rxbuf[role];
+	int r;
+
+	for (int i = 0; i < LINK_DIRECT_BATCH; i++) {
+		b->iov[i] =
+			(struct iovec){ .iov_base = &b->data[i], .iov_len = 1 };
+		b->mm[i] = (struct mmsghdr){
+			.msg_hdr = { .msg_iov = &b->iov[i],
+				     .msg_iovlen = 1,
+				     .msg_control = b->ctl[i].b,
+				     .msg_controllen = sizeof(b->ctl[i].b) }
+		};
+	}
+	r = recvmmsg(ch->link_rx, b->mm, LINK_DIRECT_BATCH,
+		     MSG_WAITFORONE | MSG_CMSG_CLOEXEC, NULL);
+	if (r > 0) {
+		for (int i = 0; i < r; i++) {
+			if (b->mm[i].msg_len == 0)
+				atomic_store(&ch->peer_dead, true);
+			if (b->mm[i].msg_hdr.msg_controllen)
+				drop_fds(&b->mm[i].msg_hdr);
+		}
+	} else if (r == 0 || errno != EINTR) {
+		/* EINTR: the caller looks again and comes back. */
+		atomic_store(&ch->peer_dead, true);
+	}
+}
+
+/* Beside a DIRECT sleeper: our eventfd (it wakes us when it returns) and
+ * the other side's hang-up; never the link, which is the other's. */
+static void sleep_nolink(struct ism_chan *ch, int role)
+{
+	struct pollfd p[2] = {
+		{ .fd = ch->wake[role], .events = POLLIN },
+		{ .fd = ch->link_tx, .events = POLLRDHUP },
+	};
+
+	if (poll(p, ch->link_tx >= 0 ? 2 : 1, -1) > 0) {
+		if (p[0].revents & POLLIN)
+			drain_wake(ch, role);
+		if (p[1].revents & (POLLHUP | POLLRDHUP | POLLERR))
+			atomic_store(&ch->peer_dead, true);
+	}
+}
+
+/* With the other role asleep too: the epoll set, as described atop. */
+static void sleep_epoll(struct ism_chan *ch, int role)
 {
 	struct epoll_event evs[3];
 	bool got = false;
-	int n;
+	int n = epoll_wait(ch->sleep_fd[role], evs, 3, -1);
 
-	atomic_fetch_or(&ch->sleepers, SLEEP_BIT(role));
-	if (arm(ch, arg) != 0 || atomic_load(&ch->peer_dead)) {
-		disarm(ch);
-		atomic_fetch_and(&ch->sleepers, ~SLEEP_BIT(role));
-		return;
-	}
-	n = epoll_wait(ch->sleep_fd[role], evs, 3, -1);
-	atomic_fetch_and(&ch->sleepers, ~SLEEP_BIT(role));
-	disarm(ch);
 	if (n <= 0) {
 		drain(ch, role); /* EINTR: look at everything */
 		return;
@@ -717,10 +942,55 @@ static void chan_sleep(struct ism_chan *ch, int role,
 		hand_on(ch, role);
 }
 
+/*
+ * Sleep until a kick, a hang-up or our other thread wakes us.  @arm arms
+ * and re-checks; it returns 1 if sleeping is pointless.  How to sleep is
+ * decided in the same atomic step that announces us (see atop).
+ */
+static void chan_sleep(struct ism_chan *ch, int role,
+		       int (*arm)(struct ism_chan *, size_t), size_t arg,
+		       void (*disarm)(struct ism_chan *))
+{
+	unsigned old = atomic_load(&ch->sleepers), mode, mine;
+
+	do {
+		/* DIRECT only with the link to ourselves. */
+		if (!(old & (SLEEP_BIT(!role) | DRAINING_BIT(!role))))
+			mode = DIRECT_BIT(role);
+		else if (old & DIRECT_BIT(!role))
+			mode = NOLINK_BIT(role);
+		else
+			mode = 0;
+		mine = SLEEP_BIT(role) | mode;
+	} while (
+		!atomic_compare_exchange_weak(&ch->sleepers, &old, old | mine));
+	if (arm(ch, arg) == 0 && !atomic_load(&ch->peer_dead)) {
+		if (mode & DIRECT_BIT(role))
+			sleep_direct(ch, role);
+		else if (mode & NOLINK_BIT(role))
+			sleep_nolink(ch, role);
+		else
+			sleep_epoll(ch, role);
+	}
+	old = atomic_fetch_and(&ch->sleepers, ~mine);
+	disarm(ch);
+	/* The other role came while we held the link, or its caller
+	 * waits on ism_chan_fd(): let it look again (it may have been the
+	 * kick we took). */
+	if ((mode & DIRECT_BIT(role)) &&
+	    (old & (NOLINK_BIT(!role) | ARMED_BIT(!role)))) {
+		uint64_t one = 1;
+
+		if (write(ch->wake[!role], &one, sizeof(one)) < 0 &&
+		    errno != EAGAIN)
+			atomic_store(&ch->peer_dead, true);
+	}
+}
+
 static int rx_arm(struct ism_chan *ch, size_t unused)
 {
 	(void)unused;
-	return ism_ring_rx_arm(ch->rx);
+	return ism_ring_rx_arm_fenced(ch->rx, ch->fence ? global_fence : NULL);
 }
 
 static void rx_disarm(struct ism_chan *ch)
@@ -730,7 +1000,8 @@ static void rx_disarm(struct ism_chan *ch)
 
 static int tx_arm(struct ism_chan *ch, size_t len)
 {
-	return ism_ring_tx_arm(ch->tx, len);
+	return ism_ring_tx_arm_fenced(ch->tx, len,
+				      ch->fence ? global_fence : NULL);
 }
 
 static void tx_disarm(struct ism_chan *ch)
@@ -745,6 +1016,7 @@ static void rx_settle(struct ism_chan *ch)
 	if (ch->rx_armed) {
 		ism_ring_rx_disarm(ch->rx);
 		ch->rx_armed = false;
+		atomic_fetch_and(&ch->sleepers, ~ARMED_BIT(ROLE_RX));
 		drain(ch, ROLE_RX);
 	}
 }
@@ -754,17 +1026,50 @@ static void tx_settle(struct ism_chan *ch)
 	if (ch->tx_armed) {
 		ism_ring_tx_disarm(ch->tx);
 		ch->tx_armed = false;
+		atomic_fetch_and(&ch->sleepers, ~ARMED_BIT(ROLE_TX));
 		drain(ch, ROLE_TX);
 	}
 }
 
+/* Arm for a DONTWAIT call's -EAGAIN, announced first (see atop): 0 left
+ * armed, 1 no need (disarmed), or -errno. */
+static int dontwait_arm(struct ism_chan *ch, int role, size_t len)
+{
+	int a;
+
+	atomic_fetch_or(&ch->sleepers, ARMED_BIT(role));
+	a = role == ROLE_TX ? tx_arm(ch, len) : rx_arm(ch, 0);
+	if (a != 0)
+		atomic_fetch_and(&ch->sleepers, ~ARMED_BIT(role));
+	return a;
+}
+
 /* ---- sending ---- */
 
-static void publish(struct ism_chan *ch)
+static inline void publish(struct ism_chan *ch)
 {
-	if (ism_ring_publish(ch->tx))
+	if (ism_ring_fast_publish(ch->tx))
 		kick(ch);
 	ch->tx_pending = false;
+}
+
+/* Copy one message in (not published): 0 or what reserve returns. */
+static inline int put(struct ism_ring_tx *tx, const struct iovec *iov,
+		      int iovcnt, size_t total)
+{
+	uint8_t *p;
+	void *v;
+	int r = ism_ring_fast_reserve(tx, total, &v);
+
+	if (r < 0)
+		return r;
+	p = v;
+	for (int i = 0; i < iovcnt; i++) {
+		ism_ring_copy(p, iov[i].iov_base, iov[i].iov_len);
+		p += iov[i].iov_len;
+	}
+	ism_ring_fast_commit(tx);
+	return 0;
 }
 
 int ism_chan_flush(struct ism_chan *ch)
@@ -785,7 +1090,7 @@ static int wait_room(struct ism_chan *ch, size_t len, int flags,
 		return -EPIPE;
 	if (flags & ISM_F_DONTWAIT) {
 		/* Arm so ism_chan_fd() wakes the caller when room appears. */
-		int a = ism_ring_tx_arm(ch->tx, len);
+		int a = dontwait_arm(ch, ROLE_TX, len);
 
 		if (a < 0)
 			return a;
@@ -794,8 +1099,9 @@ static int wait_room(struct ism_chan *ch, size_t len, int flags,
 		ch->tx_armed = true;
 		return -EAGAIN;
 	}
-	if (spin_more(ch, sp))
+	if (spin_more(ch, ROLE_TX, sp))
 		return 0;
+	sp->slept = true;
 	chan_sleep(ch, ROLE_TX, tx_arm, len, tx_disarm);
 	return 0;
 }
@@ -803,7 +1109,7 @@ static int wait_room(struct ism_chan *ch, size_t len, int flags,
 static int send_common(struct ism_chan *ch, const struct iovec *iov, int iovcnt,
 		       int flags)
 {
-	struct spin sp = { 0, 0 };
+	struct spin sp = { 0 };
 	size_t total = 0;
 	int r;
 
@@ -816,11 +1122,13 @@ static int send_common(struct ism_chan *ch, const struct iovec *iov, int iovcnt,
 		if (__builtin_add_overflow(total, iov[i].iov_len, &total))
 			return -EMSGSIZE;
 	for (;;) {
-		if (atomic_load(&ch->peer_dead))
+		if (atomic_load_explicit(&ch->peer_dead, memory_order_relaxed))
 			return -EPIPE;
-		r = ism_ring_sendv(ch->tx, iov, iovcnt);
-		if (r == 0)
+		r = put(ch->tx, iov, iovcnt, total);
+		if (r == 0) {
+			spin_done(ch, ROLE_TX, &sp);
 			break;
+		}
 		if (r != -EAGAIN)
 			return r;
 		if ((r = wait_room(ch, total, flags, &sp)) < 0)
@@ -851,25 +1159,27 @@ int ism_chan_send_batch(struct ism_chan *ch, const struct iovec *msgs,
 			unsigned n, int flags)
 {
 	unsigned i;
-	int r = 0;
+	int r;
 
-	for (i = 0; i < n; i++) {
-		/* Block only for the first; then take what fits. */
-		r = send_common(ch, &msgs[i], 1,
-				ISM_F_MORE | (i ? ISM_F_DONTWAIT : flags));
-		if (r < 0)
+	if (n == 0)
+		return 0;
+	/* Block (unless DONTWAIT) only for the first... */
+	r = send_common(ch, &msgs[0], 1, flags | ISM_F_MORE);
+	if (r < 0)
+		return r;
+	/* ... then take what fits now: no waiting, and no arming, which
+	 * would cost a barrier and a drain per batch. */
+	for (i = 1; i < n; i++)
+		if (put(ch->tx, &msgs[i], 1, msgs[i].iov_len) < 0)
 			break;
-	}
-	if (i > 0 && !(flags & ISM_F_MORE))
+	if (!(flags & ISM_F_MORE))
 		publish(ch);
-	if (i > 0)
-		return (int)i;
-	return r;
+	return (int)i;
 }
 
 int ism_chan_reserve(struct ism_chan *ch, size_t len, void **p, int flags)
 {
-	struct spin sp = { 0, 0 };
+	struct spin sp = { 0 };
 	int r;
 
 	if (!ch->tx)
@@ -888,6 +1198,45 @@ int ism_chan_reserve(struct ism_chan *ch, size_t len, void **p, int flags)
 	}
 }
 
+ssize_t ism_chan_reserve_room(struct ism_chan *ch, size_t min, size_t max,
+			      void **p, int flags)
+{
+	size_t cap = ism_chan_max_msg(ch), room;
+	struct spin sp = { 0 };
+	int r;
+
+	if (!ch->tx)
+		return -ENOTCONN;
+	if (ch->closed)
+		return -EPIPE;
+	max = ISM_MIN(max, cap);
+	min = ISM_MAX(ISM_MIN(min, max), (size_t)1);
+	tx_settle(ch);
+	for (;;) {
+		if (atomic_load_explicit(&ch->peer_dead, memory_order_relaxed))
+			return -EPIPE;
+		room = ism_ring_room(ch->tx, max);
+		if (room < min)
+			room = min; /* for its answer: room now, or why not */
+		r = ism_ring_fast_reserve(ch->tx, room, p);
+		if (r == 0)
+			return (ssize_t)room;
+		if (r != -EAGAIN)
+			return r;
+		if ((r = wait_room(ch, min, flags, &sp)) < 0)
+			return r;
+	}
+}
+
+int ism_chan_commit_len(struct ism_chan *ch, size_t len, int flags)
+{
+	ism_ring_commit_len(ch->tx, len);
+	ch->tx_pending = true;
+	if (!(flags & ISM_F_MORE))
+		publish(ch);
+	return 0;
+}
+
 int ism_chan_commit(struct ism_chan *ch, int flags)
 {
 	ism_ring_commit(ch->tx);
@@ -902,16 +1251,18 @@ int ism_chan_commit(struct ism_chan *ch, int flags)
 /* Next message in place: 1, or -errno (-EAGAIN only with DONTWAIT). */
 static int next_msg(struct ism_chan *ch, const void **p, size_t *len, int flags)
 {
-	struct spin sp = { 0, 0 };
+	struct spin sp = { 0 };
 
 	if (!ch->rx)
 		return -ENOTCONN;
 	rx_settle(ch);
 	for (;;) {
-		int r = ism_ring_peek(ch->rx, p, len);
+		int r = ism_ring_fast_peek(ch->rx, p, len);
 
-		if (r == 1)
+		if (r == 1) {
+			spin_done(ch, ROLE_RX, &sp);
 			return 1;
+		}
 		if (r == -EPIPE)
 			return -ESHUTDOWN; /* closed in order, all received */
 		if (r < 0)
@@ -928,7 +1279,7 @@ static int next_msg(struct ism_chan *ch, const void **p, size_t *len, int flags)
 			return r == -EPIPE ? -ESHUTDOWN : (r < 0 ? r : -EPIPE);
 		}
 		if (flags & ISM_F_DONTWAIT) {
-			r = ism_ring_rx_arm(ch->rx);
+			r = dontwait_arm(ch, ROLE_RX, 0);
 			if (r < 0)
 				return r;
 			if (r == 1)
@@ -938,8 +1289,9 @@ static int next_msg(struct ism_chan *ch, const void **p, size_t *len, int flags)
 			ch->rx_armed = true;
 			return -EAGAIN;
 		}
-		if (spin_more(ch, &sp))
+		if (spin_more(ch, ROLE_RX, &sp))
 			continue;
+		sp.slept = true;
 		chan_sleep(ch, ROLE_RX, rx_arm, 0, rx_disarm);
 	}
 }
@@ -954,9 +1306,8 @@ ssize_t ism_chan_recv(struct ism_chan *ch, void *buf, size_t cap, int flags)
 		return r;
 	if (len > cap)
 		return -EMSGSIZE;
-	if (len)
-		memcpy(buf, p, len);
-	if (ism_ring_release(ch->rx))
+	ism_ring_copy(buf, p, len);
+	if (ism_ring_fast_release(ch->rx))
 		kick(ch);
 	return (ssize_t)len;
 }
@@ -964,20 +1315,35 @@ ssize_t ism_chan_recv(struct ism_chan *ch, void *buf, size_t cap, int flags)
 int ism_chan_recv_batch(struct ism_chan *ch, struct iovec *msgs, unsigned n,
 			int flags)
 {
+	const void *p;
+	size_t len;
+	ssize_t r;
 	unsigned i;
 
-	for (i = 0; i < n; i++) {
-		ssize_t r = ism_chan_recv(ch, msgs[i].iov_base, msgs[i].iov_len,
-					  i ? ISM_F_DONTWAIT : flags);
+	if (n == 0)
+		return 0;
+	/* Wait (unless DONTWAIT) only for the first... */
+	r = ism_chan_recv(ch, msgs[0].iov_base, msgs[0].iov_len, flags);
+	if (r < 0)
+		return (int)r;
+	msgs[0].iov_len = (size_t)r;
+	/* ... then take what is there, without arming. */
+	for (i = 1; i < n; i++) {
+		int k = ism_ring_fast_peek(ch->rx, &p, &len);
 
-		if (r < 0) {
-			if (i > 0 && r != -EMSGSIZE)
-				break;
-			if (i > 0)
-				break;
-			return (int)r;
+		if (k == 0) {
+			/* Empty: the peek published our position; its
+			 * sender may be waiting for that room. */
+			if (ism_ring_consumed(ch->rx))
+				kick(ch);
+			break;
 		}
-		msgs[i].iov_len = (size_t)r;
+		if (k < 0 || len > msgs[i].iov_len)
+			break; /* the next call reports it */
+		ism_ring_copy(msgs[i].iov_base, p, len);
+		msgs[i].iov_len = len;
+		if (ism_ring_fast_release(ch->rx))
+			kick(ch);
 	}
 	return (int)i;
 }

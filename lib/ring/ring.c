@@ -40,7 +40,16 @@
  *   Z before P against B before W, and S before A against D before N.
  *   All four are seq_cst, so at least one side of each pair sees the
  *   other: a sleeper is always woken, or never sleeps.
+ *
+ *   Light mode (ring.h): B and D become release stores followed by a
+ *   compiler-only fence before W and N, and the sleeper puts a
+ *   process-wide barrier (membarrier) between Z and P (S and A): that
+ *   barrier runs a full fence on every CPU running the other side, so
+ *   either B (D) is visible to P (A), or W (N) runs after it and sees Z
+ *   (S).  The publication then costs a plain store, not a fence that
+ *   waits for the message's own stores to drain.
  */
+#include "ring.h"
 #include "util/util.h"
 
 #include <ism/ring.h>
@@ -52,114 +61,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RING_MAGIC   0x31474e4952534d49ull /* "ISMRING1" */
-#define RING_VERSION 1u
-#define REC_HDR	     8u
-#define TAG_MSG	     0x2147534du /* "MSG!" */
-#define TAG_PAD	     0x21444150u /* "PAD!" */
-
-struct ring_hdr {
-	uint64_t magic;
-	uint32_t version;
-	uint32_t hdr_size;
-	uint32_t data_size;
-	uint32_t max_msg;
-	uint8_t pad[40];
-};
-
-struct prod_area {
-	struct ring_hdr hdr;
-	struct {
-		_Atomic uint64_t prod;
-		uint8_t pad[56];
-	} idx;
-	struct {
-		_Atomic uint32_t need_space_seq;
-		_Atomic uint32_t state; /* 1: closed */
-		uint8_t pad[56];
-	} ctl;
-	uint8_t data[];
-};
-
-struct cons_area {
-	struct {
-		_Atomic uint64_t cons;
-		uint8_t pad[56];
-	} idx;
-	struct {
-		_Atomic uint32_t wake_seq;
-		_Atomic uint32_t state;
-		uint8_t pad[56];
-	} ctl;
-};
-
-_Static_assert(sizeof(struct ring_hdr) == 64, "header is one cache line");
-_Static_assert(offsetof(struct ring_hdr, version) == 8, "layout");
-_Static_assert(offsetof(struct ring_hdr, hdr_size) == 12, "layout");
-_Static_assert(offsetof(struct ring_hdr, data_size) == 16, "layout");
-_Static_assert(offsetof(struct ring_hdr, max_msg) == 20, "layout");
-_Static_assert(offsetof(struct prod_area, idx.prod) == 64, "layout");
-_Static_assert(offsetof(struct prod_area, ctl.need_space_seq) == 128, "layout");
-_Static_assert(offsetof(struct prod_area, ctl.state) == 132, "layout");
-_Static_assert(offsetof(struct prod_area, data) == 192, "layout");
-_Static_assert(offsetof(struct cons_area, idx.cons) == 0, "layout");
-_Static_assert(offsetof(struct cons_area, ctl.wake_seq) == 64, "layout");
-_Static_assert(offsetof(struct cons_area, ctl.state) == 68, "layout");
-_Static_assert(sizeof(struct cons_area) == ISM_RING_CONS_AREA, "layout");
-/* Lock-free atomics are address-free: they work across processes. */
-_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics lock-free");
-_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "32-bit atomics lock-free");
-
-#define HDR_SIZE ((uint32_t)offsetof(struct prod_area, data))
-
-struct ism_ring_tx {
-	struct prod_area *a;
-	const struct cons_area *c;
-	uint8_t *data;
-	uint32_t size, mask, max_msg;
-	uint64_t prod;	    /* committed, ours */
-	uint64_t published; /* last stored in a->idx.prod */
-	uint64_t cons;	    /* last consumer position seen */
-	uint32_t resv_need; /* reserved record, 0 if none */
-	uint32_t arm_seq;   /* our need_space_seq */
-	uint32_t last_kick; /* consumer wake_seq already reported */
-	int broken;
-	bool closed;
-};
-
-struct ism_ring_rx {
-	const struct prod_area *a;
-	struct cons_area *c;
-	const uint8_t *data;
-	uint32_t size, mask, max_msg;
-	uint64_t cons;	    /* ours */
-	uint64_t published; /* last stored in c->idx.cons */
-	uint64_t prod;	    /* last producer position seen */
-	uint32_t peek_need; /* bytes of the peeked record, 0 if none */
-	const void *peek_p;
-	uint32_t peek_len;
-	uint32_t wake_seq;  /* ours */
-	uint32_t last_kick; /* producer need_space_seq already reported */
-	bool kick_due;	    /* a publication found the producer waiting */
-	int broken;
-};
-
-static uint32_t rec_size(size_t len)
-{
-	return (uint32_t)((REC_HDR + len + 7) & ~(size_t)7);
-}
-
 size_t ism_ring_prod_area(uint32_t data_size)
 {
 	if (data_size < ISM_RING_DATA_MIN || data_size > ISM_RING_DATA_MAX ||
 	    (data_size & (data_size - 1)))
 		return 0;
-	return HDR_SIZE + (size_t)data_size;
+	return ISM_RING_HDR_SIZE + (size_t)data_size;
 }
 
 size_t ism_ring_max_msg(uint32_t data_size)
 {
-	return data_size / 2 - REC_HDR;
+	return data_size / 2 - ISM_RING_REC_HDR;
 }
 
 int ism_ring_tx_init(void *prod, size_t prod_len, uint32_t data_size,
@@ -168,7 +80,7 @@ int ism_ring_tx_init(void *prod, size_t prod_len, uint32_t data_size,
 {
 	size_t need = ism_ring_prod_area(data_size);
 	struct ism_ring_tx *tx;
-	struct prod_area *a = prod;
+	struct ism_ring_prod *a = prod;
 
 	*out = NULL;
 	if (!need || prod_len < need || ((uintptr_t)prod & 63) ||
@@ -177,10 +89,10 @@ int ism_ring_tx_init(void *prod, size_t prod_len, uint32_t data_size,
 	tx = calloc(1, sizeof(*tx));
 	if (!tx)
 		return -ENOMEM;
-	memset(a, 0, HDR_SIZE);
-	a->hdr.magic = RING_MAGIC;
-	a->hdr.version = RING_VERSION;
-	a->hdr.hdr_size = HDR_SIZE;
+	memset(a, 0, ISM_RING_HDR_SIZE);
+	a->hdr.magic = ISM_RING_MAGIC;
+	a->hdr.version = ISM_RING_VERSION;
+	a->hdr.hdr_size = ISM_RING_HDR_SIZE;
 	a->hdr.data_size = data_size;
 	a->hdr.max_msg = (uint32_t)ism_ring_max_msg(data_size);
 	atomic_store_explicit(&a->idx.prod, 0, memory_order_release);
@@ -212,13 +124,14 @@ void ism_ring_tx_close(struct ism_ring_tx *tx)
 
 /* Read the consumer's position once and check it: it never goes back and
  * never passes what we published.  (A) */
-static void refresh_cons_order(struct ism_ring_tx *tx, memory_order mo)
+void ism_ring_refresh_cons(struct ism_ring_tx *tx, memory_order mo)
 {
 	uint64_t c;
 
 	if (!tx->c)
 		return; /* no consumer yet: it starts at 0 */
-	c = atomic_load_explicit(&((struct cons_area *)tx->c)->idx.cons, mo);
+	c = atomic_load_explicit(&((struct ism_ring_cons *)tx->c)->idx.cons,
+				 mo);
 
 	if (c - tx->cons > tx->published - tx->cons) {
 		tx->broken = -EPROTO;
@@ -229,40 +142,7 @@ static void refresh_cons_order(struct ism_ring_tx *tx, memory_order mo)
 
 int ism_ring_reserve(struct ism_ring_tx *tx, size_t len, void **p)
 {
-	uint32_t need, pos, skip;
-
-	if (tx->broken < 0)
-		return tx->broken;
-	if (tx->closed)
-		return -EPIPE;
-	if (len > tx->max_msg)
-		return -EMSGSIZE;
-	need = rec_size(len);
-	pos = (uint32_t)(tx->prod & tx->mask);
-	skip = pos + need > tx->size ? tx->size - pos : 0;
-	if (tx->prod + skip + need - tx->cons > tx->size) {
-		refresh_cons_order(tx, memory_order_acquire);
-		if (tx->broken < 0)
-			return tx->broken;
-		if (tx->prod + skip + need - tx->cons > tx->size)
-			return -EAGAIN;
-	}
-	if (skip) {
-		/* The rest of the data area is padding; start over at 0. */
-		uint64_t pad = (uint64_t)TAG_PAD << 32;
-
-		memcpy(tx->data + pos, &pad, sizeof(pad));
-		tx->prod += skip;
-		pos = 0;
-	}
-	{
-		uint64_t h = (uint64_t)TAG_MSG << 32 | (uint32_t)len;
-
-		memcpy(tx->data + pos, &h, sizeof(h));
-	}
-	tx->resv_need = need;
-	*p = tx->data + pos + REC_HDR;
-	return 0;
+	return ism_ring_fast_reserve(tx, len, p);
 }
 
 void ism_ring_commit(struct ism_ring_tx *tx)
@@ -271,31 +151,66 @@ void ism_ring_commit(struct ism_ring_tx *tx)
 	tx->resv_need = 0;
 }
 
+void ism_ring_commit_len(struct ism_ring_tx *tx, size_t len)
+{
+	uint64_t h = (uint64_t)ISM_RING_TAG_MSG << 32 | (uint32_t)len;
+
+	if (!tx->resv_need)
+		return;
+	if (len == 0 || ism_ring_rec_size(len) > tx->resv_need) {
+		/* Nothing (or nonsense): drop it; a PAD it needed stays,
+		 * which the consumer skips. */
+		tx->resv_need = 0;
+		return;
+	}
+	memcpy(tx->data + tx->resv_pos, &h, sizeof(h));
+	tx->prod += ism_ring_rec_size(len);
+	tx->resv_need = 0;
+}
+
+size_t ism_ring_room(struct ism_ring_tx *tx, size_t want)
+{
+	uint32_t pos = (uint32_t)(tx->prod & tx->mask), tail;
+	uint64_t free_;
+	size_t flat, wrapped;
+
+	if (tx->broken < 0 || tx->closed)
+		return 0;
+	if (want > tx->max_msg)
+		want = tx->max_msg;
+	tail = tx->size - pos;
+	free_ = tx->size - (tx->prod - tx->cons);
+	if (free_ < (uint64_t)ism_ring_rec_size(want) +
+			    (tail < ism_ring_rec_size(want) ? tail : 0)) {
+		ism_ring_refresh_cons(tx, memory_order_acquire);
+		if (tx->broken < 0)
+			return 0;
+		free_ = tx->size - (tx->prod - tx->cons);
+	}
+	/* Up to the end of the data area, or after padding to its end. */
+	flat = (size_t)ISM_MIN((uint64_t)tail, free_);
+	wrapped = free_ > tail ? (size_t)(free_ - tail) : 0;
+	flat = ISM_MAX(flat, wrapped);
+	if (flat < ISM_RING_REC_HDR + 1)
+		return 0;
+	flat = (flat - ISM_RING_REC_HDR) & ~(size_t)7;
+	return ISM_MIN(ISM_MIN(flat, want), (size_t)tx->max_msg);
+}
+
 int ism_ring_publish(struct ism_ring_tx *tx)
 {
-	uint32_t w;
+	return ism_ring_fast_publish(tx);
+}
 
-	if (tx->prod == tx->published)
-		return 0;
-	/* (B) then (W): seq_cst store then load, against the consumer's
-	 * arming (Z then P). */
-	atomic_store_explicit(&tx->a->idx.prod, tx->prod, memory_order_seq_cst);
-	tx->published = tx->prod;
-	if (!tx->c)
-		return 0;
-	w = atomic_load_explicit(&((struct cons_area *)tx->c)->ctl.wake_seq,
-				 memory_order_seq_cst);
-	if ((w & 1) && w != tx->last_kick) {
-		tx->last_kick = w; /* one kick per sleep */
-		return 1;
-	}
-	return 0;
+void ism_ring_tx_set_light(struct ism_ring_tx *tx, bool light)
+{
+	tx->light = light;
 }
 
 int ism_ring_send(struct ism_ring_tx *tx, const void *buf, size_t len)
 {
 	void *p = NULL;
-	int r = ism_ring_reserve(tx, len, &p);
+	int r = ism_ring_fast_reserve(tx, len, &p);
 
 	if (r < 0)
 		return r;
@@ -317,7 +232,7 @@ int ism_ring_sendv(struct ism_ring_tx *tx, const struct iovec *iov, int iovcnt)
 	for (int i = 0; i < iovcnt; i++)
 		if (__builtin_add_overflow(total, iov[i].iov_len, &total))
 			return -EMSGSIZE;
-	r = ism_ring_reserve(tx, total, &v);
+	r = ism_ring_fast_reserve(tx, total, &v);
 	if (r < 0)
 		return r;
 	p = v;
@@ -332,7 +247,7 @@ int ism_ring_sendv(struct ism_ring_tx *tx, const struct iovec *iov, int iovcnt)
 
 size_t ism_ring_space(struct ism_ring_tx *tx)
 {
-	refresh_cons_order(tx, memory_order_acquire);
+	ism_ring_refresh_cons(tx, memory_order_acquire);
 	if (tx->broken < 0)
 		return 0;
 	return tx->size - (size_t)(tx->prod - tx->cons);
@@ -340,13 +255,15 @@ size_t ism_ring_space(struct ism_ring_tx *tx)
 
 static bool room_for(struct ism_ring_tx *tx, size_t len)
 {
-	uint32_t need = rec_size(len), pos = (uint32_t)(tx->prod & tx->mask);
+	uint32_t need = ism_ring_rec_size(len),
+		 pos = (uint32_t)(tx->prod & tx->mask);
 	uint32_t skip = pos + need > tx->size ? tx->size - pos : 0;
 
 	return tx->prod + skip + need - tx->cons <= tx->size;
 }
 
-int ism_ring_tx_arm(struct ism_ring_tx *tx, size_t len)
+int ism_ring_tx_arm_fenced(struct ism_ring_tx *tx, size_t len,
+			   void (*fence)(void))
 {
 	if (tx->broken < 0)
 		return tx->broken;
@@ -355,7 +272,9 @@ int ism_ring_tx_arm(struct ism_ring_tx *tx, size_t len)
 	/* (S) then (A), against the consumer's (D) then (N). */
 	atomic_store_explicit(&tx->a->ctl.need_space_seq, tx->arm_seq,
 			      memory_order_seq_cst);
-	refresh_cons_order(tx, memory_order_seq_cst);
+	if (fence)
+		fence();
+	ism_ring_refresh_cons(tx, memory_order_seq_cst);
 	if (tx->broken < 0)
 		return tx->broken;
 	if (room_for(tx, len > tx->max_msg ? tx->max_msg : len)) {
@@ -363,6 +282,11 @@ int ism_ring_tx_arm(struct ism_ring_tx *tx, size_t len)
 		return 1;
 	}
 	return 0;
+}
+
+int ism_ring_tx_arm(struct ism_ring_tx *tx, size_t len)
+{
+	return ism_ring_tx_arm_fenced(tx, len, NULL);
 }
 
 void ism_ring_tx_disarm(struct ism_ring_tx *tx)
@@ -376,17 +300,18 @@ void ism_ring_tx_disarm(struct ism_ring_tx *tx)
 
 int ism_ring_tx_shutdown(struct ism_ring_tx *tx)
 {
-	int kick = ism_ring_publish(tx);
+	int kick = ism_ring_fast_publish(tx);
 
 	tx->closed = true;
-	/* Like a publication: a sleeping consumer must learn of it. */
+	/* Like a publication, but always with a full barrier (rare): a
+	 * sleeping consumer must learn of it. */
 	atomic_store_explicit(&tx->a->ctl.state, 1, memory_order_seq_cst);
 	if (!tx->c)
 		return 0;
-	return kick ||
-	       (atomic_load_explicit(&((struct cons_area *)tx->c)->ctl.wake_seq,
-				     memory_order_seq_cst) &
-		1);
+	return kick || (atomic_load_explicit(
+				&((struct ism_ring_cons *)tx->c)->ctl.wake_seq,
+				memory_order_seq_cst) &
+			1);
 }
 
 /* ---- consumer ---- */
@@ -394,20 +319,20 @@ int ism_ring_tx_shutdown(struct ism_ring_tx *tx)
 int ism_ring_rx_init(const void *prod, size_t prod_len, void *cons,
 		     size_t cons_len, struct ism_ring_rx **out)
 {
-	const struct prod_area *a = prod;
-	struct ring_hdr h;
+	const struct ism_ring_prod *a = prod;
+	struct ism_ring_hdr h;
 	struct ism_ring_rx *rx;
 	size_t need;
 
 	*out = NULL;
-	if (prod_len < HDR_SIZE || cons_len < ISM_RING_CONS_AREA ||
+	if (prod_len < ISM_RING_HDR_SIZE || cons_len < ISM_RING_CONS_AREA ||
 	    ((uintptr_t)prod & 63) || ((uintptr_t)cons & 63))
 		return -EINVAL;
 	/* One copy of the header, validated, is all we ever use of it. */
 	memcpy(&h, (const void *)&a->hdr, sizeof(h));
 	need = ism_ring_prod_area(h.data_size);
-	if (h.magic != RING_MAGIC || h.version != RING_VERSION ||
-	    h.hdr_size != HDR_SIZE || !need || need > prod_len ||
+	if (h.magic != ISM_RING_MAGIC || h.version != ISM_RING_VERSION ||
+	    h.hdr_size != ISM_RING_HDR_SIZE || !need || need > prod_len ||
 	    h.max_msg != ism_ring_max_msg(h.data_size))
 		return -EPROTO;
 	rx = calloc(1, sizeof(*rx));
@@ -431,10 +356,10 @@ void ism_ring_rx_close(struct ism_ring_rx *rx)
 
 /* Read the producer's position once and check it: it never goes back
  * and never runs more than a ring ahead of us.  (C) */
-static void refresh_prod_order(struct ism_ring_rx *rx, memory_order mo)
+void ism_ring_refresh_prod(struct ism_ring_rx *rx, memory_order mo)
 {
 	uint64_t p = atomic_load_explicit(
-		&((struct prod_area *)rx->a)->idx.prod, mo);
+		&((struct ism_ring_prod *)rx->a)->idx.prod, mo);
 
 	if (p - rx->cons > rx->size || (int64_t)(p - rx->prod) < 0) {
 		rx->broken = -EPROTO;
@@ -445,29 +370,38 @@ static void refresh_prod_order(struct ism_ring_rx *rx, memory_order mo)
 
 static bool peer_closed(struct ism_ring_rx *rx)
 {
-	return atomic_load_explicit(&((struct prod_area *)rx->a)->ctl.state,
+	return atomic_load_explicit(&((struct ism_ring_prod *)rx->a)->ctl.state,
 				    memory_order_acquire) != 0;
 }
 
-static void publish_cons(struct ism_ring_rx *rx)
+void ism_ring_publish_cons(struct ism_ring_rx *rx)
 {
 	uint32_t w;
 
 	if (rx->cons == rx->published)
 		return;
-	/* (D) then (N). */
-	atomic_store_explicit(&rx->c->idx.cons, rx->cons, memory_order_seq_cst);
+	/* (D) then (N); light: as publish() on the producer's side. */
+	if (rx->light) {
+		atomic_store_explicit(&rx->c->idx.cons, rx->cons,
+				      memory_order_release);
+		atomic_signal_fence(memory_order_seq_cst);
+	} else {
+		atomic_store_explicit(&rx->c->idx.cons, rx->cons,
+				      memory_order_seq_cst);
+	}
 	rx->published = rx->cons;
 	w = atomic_load_explicit(
-		&((struct prod_area *)rx->a)->ctl.need_space_seq,
-		memory_order_seq_cst);
+		&((struct ism_ring_prod *)rx->a)->ctl.need_space_seq,
+		rx->light ? memory_order_relaxed : memory_order_seq_cst);
 	if ((w & 1) && w != rx->last_kick) {
 		rx->last_kick = w;
 		rx->kick_due = true;
 	}
 }
 
-int ism_ring_peek(struct ism_ring_rx *rx, const void **p, size_t *len)
+/* Everything ism_ring_fast_peek() leaves: the first look, refreshing the
+ * producer's position, PAD records, the end, a broken ring. */
+int ism_ring_peek_slow(struct ism_ring_rx *rx, const void **p, size_t *len)
 {
 	if (rx->broken < 0)
 		return rx->broken;
@@ -480,18 +414,18 @@ int ism_ring_peek(struct ism_ring_rx *rx, const void **p, size_t *len)
 	 * a hostile producer cannot stretch. */
 	for (int i = 0; i < 4; i++) {
 		uint64_t avail = rx->prod - rx->cons, h;
-		uint32_t pos, tag, l, need;
+		uint32_t pos, tag, l;
 
-		if (avail < REC_HDR) {
-			refresh_prod_order(rx, memory_order_acquire);
+		if (avail < ISM_RING_REC_HDR) {
+			ism_ring_refresh_prod(rx, memory_order_acquire);
 			if (rx->broken < 0)
 				return rx->broken;
 			avail = rx->prod - rx->cons;
 			if (avail == 0) {
-				publish_cons(rx);
+				ism_ring_publish_cons(rx);
 				if (peer_closed(rx)) {
 					/* Closed: one last look at prod. */
-					refresh_prod_order(
+					ism_ring_refresh_prod(
 						rx, memory_order_acquire);
 					if (rx->broken < 0)
 						return rx->broken;
@@ -502,14 +436,14 @@ int ism_ring_peek(struct ism_ring_rx *rx, const void **p, size_t *len)
 				return 0;
 			}
 		}
-		if (avail % REC_HDR)
+		if (avail % ISM_RING_REC_HDR)
 			return rx->broken = -EPROTO;
 		pos = (uint32_t)(rx->cons & rx->mask);
 		/* One load of the whole header: no double fetch. */
 		h = *(const volatile uint64_t *)(const void *)(rx->data + pos);
 		l = (uint32_t)h;
 		tag = (uint32_t)(h >> 32);
-		if (tag == TAG_PAD) {
+		if (tag == ISM_RING_TAG_PAD) {
 			uint32_t skip = rx->size - pos;
 
 			if (skip > avail)
@@ -517,42 +451,24 @@ int ism_ring_peek(struct ism_ring_rx *rx, const void **p, size_t *len)
 			rx->cons += skip;
 			continue;
 		}
-		if (tag != TAG_MSG || l > rx->max_msg)
-			return rx->broken = -EPROTO;
-		need = rec_size(l);
-		if (pos + need > rx->size || need > avail)
-			return rx->broken = -EPROTO;
-		rx->peek_need = need;
-		rx->peek_p = rx->data + pos + REC_HDR;
-		rx->peek_len = l;
-		*p = rx->peek_p;
-		*len = l;
-		return 1;
+		return ism_ring_take(rx, pos, tag, l, avail, p, len);
 	}
 	return rx->broken = -EPROTO;
 }
 
+int ism_ring_peek(struct ism_ring_rx *rx, const void **p, size_t *len)
+{
+	return ism_ring_fast_peek(rx, p, len);
+}
+
 int ism_ring_release(struct ism_ring_rx *rx)
 {
-	if (!rx->peek_need)
-		return 0;
-	rx->cons += rx->peek_need;
-	rx->peek_need = 0;
-	/* Publish in steps of 1/8 of the ring: the producer sees room soon
-	 * enough, the shared line moves rarely. */
-	if (rx->cons - rx->published >= rx->size / 8) {
-		publish_cons(rx);
-		if (rx->kick_due) {
-			rx->kick_due = false;
-			return 1;
-		}
-	}
-	return 0;
+	return ism_ring_fast_release(rx);
 }
 
 int ism_ring_consumed(struct ism_ring_rx *rx)
 {
-	publish_cons(rx);
+	ism_ring_publish_cons(rx);
 	if (rx->kick_due) {
 		rx->kick_due = false;
 		return 1;
@@ -564,7 +480,7 @@ ssize_t ism_ring_recv(struct ism_ring_rx *rx, void *buf, size_t cap)
 {
 	const void *p = NULL;
 	size_t len = 0;
-	int r = ism_ring_peek(rx, &p, &len);
+	int r = ism_ring_fast_peek(rx, &p, &len);
 
 	if (r <= 0)
 		return r == 0 ? -EAGAIN : r;
@@ -573,24 +489,26 @@ ssize_t ism_ring_recv(struct ism_ring_rx *rx, void *buf, size_t cap)
 	if (len)
 		memcpy(buf, p, len);
 	/* A kick due now stays due: ism_ring_consumed() reports it. */
-	if (ism_ring_release(rx))
+	if (ism_ring_fast_release(rx))
 		rx->kick_due = true;
 	return (ssize_t)len;
 }
 
-int ism_ring_rx_arm(struct ism_ring_rx *rx)
+int ism_ring_rx_arm_fenced(struct ism_ring_rx *rx, void (*fence)(void))
 {
 	if (rx->broken < 0)
 		return rx->broken;
 	if (rx->peek_need)
 		return 1;
-	publish_cons(rx);
+	ism_ring_publish_cons(rx);
 	if (!(rx->wake_seq & 1))
 		rx->wake_seq++;
 	/* (Z) then (P), against the producer's (B) then (W). */
 	atomic_store_explicit(&rx->c->ctl.wake_seq, rx->wake_seq,
 			      memory_order_seq_cst);
-	refresh_prod_order(rx, memory_order_seq_cst);
+	if (fence)
+		fence();
+	ism_ring_refresh_prod(rx, memory_order_seq_cst);
 	if (rx->broken < 0)
 		return rx->broken;
 	if (rx->prod != rx->cons || peer_closed(rx)) {
@@ -598,6 +516,16 @@ int ism_ring_rx_arm(struct ism_ring_rx *rx)
 		return 1;
 	}
 	return 0;
+}
+
+int ism_ring_rx_arm(struct ism_ring_rx *rx)
+{
+	return ism_ring_rx_arm_fenced(rx, NULL);
+}
+
+void ism_ring_rx_set_light(struct ism_ring_rx *rx, bool light)
+{
+	rx->light = light;
 }
 
 void ism_ring_rx_disarm(struct ism_ring_rx *rx)
@@ -613,7 +541,7 @@ ssize_t ism_ring_pending(struct ism_ring_rx *rx)
 {
 	if (rx->broken < 0)
 		return rx->broken;
-	refresh_prod_order(rx, memory_order_acquire);
+	ism_ring_refresh_prod(rx, memory_order_acquire);
 	if (rx->broken < 0)
 		return rx->broken;
 	return (ssize_t)(rx->prod - rx->cons);

@@ -31,6 +31,7 @@
  * CHUNK bytes; recv copies out of the message in place (peek), keeping a
  * partly read one for the next call, so bytes are copied once each way.
  */
+#include "chan/chan.h"
 #include "client/client.h"
 #include "handshake.h"
 #include "util/util.h"
@@ -53,6 +54,13 @@
 #include <unistd.h>
 
 #define CHUNK (32u * 1024u)
+/* Zero-copy sends: the most one reservation hands out (larger ones fill
+ * the ring in fewer, longer steps than the receiver can overlap), and the
+ * least it waits for when the ring is fuller than that. */
+#define ZC_MAX (64u * 1024u)
+#define ZC_MIN (4u * 1024u)
+/* The TCP path's buffers behind peek and reserve. */
+#define TCP_ZBUF (64u * 1024u)
 
 struct ism_stream_listener {
 	struct ism_conn *c;
@@ -81,8 +89,16 @@ struct ism_stream {
 	size_t rx_len, rx_off;
 	bool rx_held, rd_shut, eof;
 	int rx_err;
+	/* TCP path, zero-copy receive: bytes read, not yet released */
+	uint8_t *rbuf;
+	size_t rb_off, rb_len;
 	/* send side (sending thread) */
 	bool wr_shut;
+	size_t zc_resv; /* room handed out by ism_stream_reserve(), 0: none */
+	/* TCP path, zero-copy send: [wb_off, wb_len) committed, not yet
+	 * taken by the socket (ISM_F_DONTWAIT) */
+	uint8_t *wbuf;
+	size_t wb_off, wb_len;
 	/* TCP path: what ep watches; the socket joins ep only when someone
 	 * may wait on it (ism_stream_fd(), -EAGAIN): an epoll watch costs
 	 * every wake-up of the socket a callback, for blocking users too. */
@@ -321,6 +337,8 @@ static void stream_destroy(struct ism_stream *s)
 	close(s->sock);
 	close(s->ep);
 	pthread_mutex_destroy(&s->hs_lock);
+	free(s->rbuf);
+	free(s->wbuf);
 	free(s);
 }
 
@@ -743,12 +761,59 @@ static void tcp_want(struct ism_stream *s, uint32_t set, uint32_t clear)
 	}
 }
 
+/* Send what a DONTWAIT commit left behind: 0 once all is gone, -EAGAIN
+ * (DONTWAIT, ep then watches for room), or -errno. */
+static int tcp_flush(struct ism_stream *s, int flags)
+{
+	while (s->wb_off < s->wb_len) {
+		ssize_t n = send(
+			s->sock, s->wbuf + s->wb_off, s->wb_len - s->wb_off,
+			MSG_NOSIGNAL |
+				(flags & ISM_F_DONTWAIT ? MSG_DONTWAIT : 0));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			tcp_want(s, EPOLLOUT, 0);
+			return -EAGAIN;
+		}
+		if (n < 0)
+			return -errno;
+		s->wb_off += (size_t)n;
+		if (s->wb_off == s->wb_len)
+			tcp_want(s, 0, EPOLLOUT);
+	}
+	s->wb_off = s->wb_len = 0;
+	return 0;
+}
+
+/* The same, waiting at most handshake_ms for room (shutdown, close: a
+ * peer that reads nothing must not hold them for ever). */
+static int tcp_flush_bounded(struct ism_stream *s)
+{
+	uint64_t deadline =
+		ism_now_ns() + (uint64_t)s->opts.handshake_ms * 1000000ull;
+	int r;
+
+	while ((r = tcp_flush(s, ISM_F_DONTWAIT)) == -EAGAIN) {
+		r = wait_fd(s->sock, POLLOUT, deadline);
+		if (r <= 0)
+			return r < 0 ? r : -ETIMEDOUT;
+	}
+	return r;
+}
+
 static ssize_t tcp_send(struct ism_stream *s, const struct iovec *iov,
 			int iovcnt, int flags)
 {
 	struct msghdr mh = { .msg_iov = (struct iovec *)iov,
 			     .msg_iovlen = (size_t)iovcnt };
 	ssize_t n;
+	int r;
+
+	/* Bytes committed earlier go first. */
+	if (s->wb_off < s->wb_len && (r = tcp_flush(s, flags)) < 0)
+		return r;
 
 	do
 		n = sendmsg(
@@ -767,6 +832,47 @@ static ssize_t tcp_send(struct ism_stream *s, const struct iovec *iov,
 	return n;
 }
 
+/* Bytes a zero-copy peek read and nobody released yet come first: copy
+ * them out; with WAITALL, read the rest of the buffers straight after
+ * (an error or EOF there is the next call's to report). */
+static ssize_t tcp_recv_buffered(struct ism_stream *s, const struct iovec *iov,
+				 int iovcnt, int flags)
+{
+	size_t got = 0, off = 0;
+	int i = 0;
+
+	while (i < iovcnt && s->rb_off < s->rb_len) {
+		size_t n = ISM_MIN(iov[i].iov_len - off, s->rb_len - s->rb_off);
+
+		memcpy((uint8_t *)iov[i].iov_base + off, s->rbuf + s->rb_off,
+		       n);
+		s->rb_off += n;
+		off += n;
+		got += n;
+		if (off == iov[i].iov_len) {
+			i++;
+			off = 0;
+		}
+	}
+	if (!(flags & ISM_F_WAITALL) || (flags & ISM_F_DONTWAIT))
+		return (ssize_t)got;
+	for (; i < iovcnt; i++, off = 0) {
+		while (off < iov[i].iov_len) {
+			ssize_t n =
+				recv(s->sock, (uint8_t *)iov[i].iov_base + off,
+				     iov[i].iov_len - off, MSG_WAITALL);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				return (ssize_t)got;
+			off += (size_t)n;
+			got += (size_t)n;
+		}
+	}
+	return (ssize_t)got;
+}
+
 static ssize_t tcp_recv(struct ism_stream *s, const struct iovec *iov,
 			int iovcnt, int flags)
 {
@@ -776,6 +882,9 @@ static ssize_t tcp_recv(struct ism_stream *s, const struct iovec *iov,
 		: (flags & ISM_F_WAITALL) ? MSG_WAITALL
 					  : 0;
 	ssize_t n;
+
+	if (s->rb_off < s->rb_len)
+		return tcp_recv_buffered(s, iov, iovcnt, flags);
 
 	do
 		n = recvmsg(s->sock, &mh, f);
@@ -797,6 +906,8 @@ static ssize_t shm_send(struct ism_stream *s, const struct iovec *iov,
 {
 	size_t total = 0,
 	       chunk = ISM_MIN((size_t)CHUNK, ism_chan_max_msg(s->ch));
+
+	s->zc_resv = 0; /* a send reuses the room a reservation had */
 
 	for (int i = 0; i < iovcnt; i++) {
 		const uint8_t *p = iov[i].iov_base;
@@ -930,6 +1041,8 @@ static ssize_t xfer(struct ism_stream *s, const struct iovec *iov, int iovcnt,
 	if (atomic_load(&s->path) == ISM_STREAM_SHM)
 		return tx ? shm_send(s, iov, iovcnt, flags)
 			  : shm_recv(s, iov, iovcnt, flags);
+	if (tx)
+		s->zc_resv = 0;
 	return tx ? tcp_send(s, iov, iovcnt, flags)
 		  : tcp_recv(s, iov, iovcnt, flags);
 }
@@ -961,6 +1074,146 @@ ssize_t ism_stream_recv(struct ism_stream *s, void *buf, size_t cap, int flags)
 	return ism_stream_recvmsg(s, &iov, 1, flags);
 }
 
+/* ---- zero-copy ---- */
+
+/* The prologue every data call has: the handshake settled, the path's. */
+static int zc_begin(struct ism_stream *s, int flags)
+{
+	int r;
+
+	if (!s)
+		return -EINVAL;
+	if ((r = settle(s, flags)) < 0)
+		return r;
+	return atomic_load(&s->path);
+}
+
+ssize_t ism_stream_peek(struct ism_stream *s, const void **p, int flags)
+{
+	int path = zc_begin(s, flags);
+	ssize_t n;
+
+	if (path < 0)
+		return path;
+	if (!p)
+		return -EINVAL;
+	if (s->rd_shut)
+		return 0;
+	if (path == ISM_STREAM_SHM) {
+		if (!s->rx_held) {
+			int r;
+
+			if (s->eof)
+				return 0;
+			r = shm_next(s, flags & ISM_F_DONTWAIT);
+			if (r <= 0) {
+				if (r < 0 && r != -EAGAIN)
+					s->rx_err = r;
+				return r;
+			}
+		}
+		/* The other side's memory, read-only here: bytes, as it
+		 * wrote them, and as it may still change them. */
+		*p = s->rx_p + s->rx_off;
+		return (ssize_t)(s->rx_len - s->rx_off);
+	}
+	if (s->rb_off == s->rb_len) {
+		if (!s->rbuf && !(s->rbuf = malloc(TCP_ZBUF)))
+			return -ENOMEM;
+		do
+			n = recv(s->sock, s->rbuf, TCP_ZBUF,
+				 flags & ISM_F_DONTWAIT ? MSG_DONTWAIT : 0);
+		while (n < 0 && errno == EINTR);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			tcp_want(s, EPOLLIN, 0);
+			return -EAGAIN;
+		}
+		if (n <= 0)
+			return n < 0 ? -errno : 0;
+		s->rb_off = 0;
+		s->rb_len = (size_t)n;
+	}
+	*p = s->rbuf + s->rb_off;
+	return (ssize_t)(s->rb_len - s->rb_off);
+}
+
+int ism_stream_release(struct ism_stream *s, size_t n)
+{
+	if (!s)
+		return -EINVAL;
+	if (atomic_load(&s->path) == ISM_STREAM_SHM) {
+		if (!s->rx_held)
+			return n ? -EINVAL : 0;
+		if (n > s->rx_len - s->rx_off)
+			return -EINVAL;
+		s->rx_off += n;
+		if (s->rx_off == s->rx_len) {
+			s->rx_held = false;
+			ism_chan_release(s->ch);
+		}
+		return 0;
+	}
+	if (n > s->rb_len - s->rb_off)
+		return -EINVAL;
+	s->rb_off += n;
+	return 0;
+}
+
+ssize_t ism_stream_reserve(struct ism_stream *s, void **p, size_t len,
+			   int flags)
+{
+	int path = zc_begin(s, flags), r;
+
+	if (path < 0)
+		return path;
+	if (!p || !len)
+		return -EINVAL;
+	s->zc_resv = 0;
+	if (s->wr_shut)
+		return -EPIPE;
+	if (path == ISM_STREAM_SHM) {
+		size_t max = ISM_MIN(len, (size_t)ZC_MAX);
+		ssize_t n =
+			ism_chan_reserve_room(s->ch, ISM_MIN(max, ZC_MIN), max,
+					      p, flags & ISM_F_DONTWAIT);
+
+		if (n < 0)
+			return n == -EPIPE ? -ECONNRESET : n;
+		s->zc_resv = (size_t)n;
+		return n;
+	}
+	/* TCP: our buffer, once what an earlier commit left is gone. */
+	if ((r = tcp_flush(s, flags)) < 0)
+		return r;
+	if (!s->wbuf && !(s->wbuf = malloc(TCP_ZBUF)))
+		return -ENOMEM;
+	s->zc_resv = ISM_MIN(len, (size_t)TCP_ZBUF);
+	*p = s->wbuf;
+	return (ssize_t)s->zc_resv;
+}
+
+ssize_t ism_stream_commit(struct ism_stream *s, size_t n, int flags)
+{
+	int r;
+
+	if (!s || n > s->zc_resv)
+		return -EINVAL;
+	s->zc_resv = 0;
+	if (atomic_load(&s->path) == ISM_STREAM_SHM) {
+		/* Nothing else touched the ring since: the reservation
+		 * stands.  (0 bytes: dropped, nothing sent.) */
+		ism_chan_commit_len(s->ch, n, 0);
+		return (ssize_t)n;
+	}
+	s->wb_off = 0;
+	s->wb_len = n;
+	r = tcp_flush(s, flags);
+	if (r < 0 && r != -EAGAIN)
+		return r;
+	/* -EAGAIN: the rest goes first at the next send call. */
+	return (ssize_t)n;
+}
+
 int ism_stream_shutdown(struct ism_stream *s, int how)
 {
 	int r;
@@ -971,10 +1224,19 @@ int ism_stream_shutdown(struct ism_stream *s, int how)
 		return r;
 	if (how != SHUT_RD && !s->wr_shut) {
 		s->wr_shut = true;
-		if (atomic_load(&s->path) == ISM_STREAM_SHM)
+		s->zc_resv = 0;
+		if (atomic_load(&s->path) == ISM_STREAM_SHM) {
 			ism_chan_shutdown(s->ch);
-		else if (shutdown(s->sock, SHUT_WR) < 0)
-			return -errno;
+		} else {
+			/* What a DONTWAIT commit left goes before the end. */
+			int f = s->wb_off < s->wb_len ? tcp_flush_bounded(s)
+						      : 0;
+
+			if (shutdown(s->sock, SHUT_WR) < 0)
+				return -errno;
+			if (f < 0)
+				return f;
+		}
 	}
 	if (how != SHUT_WR)
 		s->rd_shut = true;
@@ -1019,6 +1281,11 @@ int ism_stream_close(struct ism_stream *s)
 		/* Orderly: what we sent stays readable (the ring lingers),
 		 * then the other side reads EOF. */
 		ism_chan_shutdown(s->ch);
+	} else if (s->wb_off < s->wb_len) {
+		int f = tcp_flush_bounded(s);
+
+		if (!r)
+			r = f;
 	}
 	stream_destroy(s);
 	return r;

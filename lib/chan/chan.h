@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * chan - what libism's own modules use of a channel beyond its public API
+ * (include/ism/chan.h): hidden from the library's users.
+ */
+#ifndef ISM_LIB_CHAN_H
+#define ISM_LIB_CHAN_H
+
+#include <ism/chan.h>
+
+#include <sys/types.h>
+
+/*
+ * Reserve room for one message of between @min and @max bytes (both
+ * capped at ism_chan_max_msg(); @min at least 1), as much as fits now:
+ * the size reserved, with *@p where to write it, or -errno as
+ * ism_chan_reserve().  Waits (unless ISM_F_DONTWAIT) only until @min
+ * fits.  Then ism_chan_commit_len().
+ */
+ssize_t ism_chan_reserve_room(struct ism_chan *ch, size_t min, size_t max,
+			      void **p, int flags);
+
+/* Commit the first @len bytes of the reserved message (0: nothing);
+ * ISM_F_MORE as ism_chan_commit(). */
+int ism_chan_commit_len(struct ism_chan *ch, size_t len, int flags);
+
+#endif
