@@ -23,6 +23,10 @@
 #include <sys/socket.h>
 
 #include "ivchan/ivchan.h"
+#include "util/util.h"
+
+#include <ism/conn.h>
+#include <stdbool.h>
 
 static const char usage[] =
 	"usage: ism-guest [--irq auto|vfio|poll] [--device BDF] "
@@ -47,7 +51,17 @@ static const char usage[] =
 	"  bench PEER PORT | bench-tcp IPV4 PORT  round trips, 64-byte "
 	"messages\n"
 	"                             and 64 KiB throughput against "
-	"ism-bench-vm-host\n";
+	"ism-bench-vm-host\n"
+	"As an ism peer of ismd (a domain with control=on; --ismd ID, 0):\n"
+	"  alloc SIZE [ro|rw] [NAME]  a region; prints its id and token\n"
+	"  attach TOKEN [ro|rw]       attach (no fd) a region by token\n"
+	"  read OFF LEN | write OFF TEXT  through ismd, the last region\n"
+	"  notify VALUE | destroy | detach\n"
+	"  watch [SECS]               print events until the region is gone\n"
+	"  hold SECS                  print events for SECS seconds\n"
+	"  Chain them with + on one peer (alloc 4096 rw + write 0 hi + hold "
+	"60);\n"
+	"  !CMD expects ismd to refuse CMD.\n";
 
 static struct ism_guest *g;
 static struct ism_ivdom *dom;
@@ -291,6 +305,233 @@ static int cmd_cat(int listen, uint32_t peer, uint32_t port)
 	return 0;
 }
 
+/* ---- the guest as an ism peer (control=on): alloc, attach, read,
+ * write, notify, watch, chained with "+" on one peer; "!CMD" expects ismd
+ * to refuse CMD. */
+
+static uint32_t ismd_id;
+
+struct pctx {
+	struct ism_guest_ctl *c;
+	uint64_t region; /* the last one allocated or attached */
+};
+
+static int parse_access(const char *s)
+{
+	if (!strcmp(s, "ro"))
+		return ISM_ACCESS_RO;
+	if (!strcmp(s, "rw"))
+		return ISM_ACCESS_RW;
+	fprintf(stderr, "ism-guest: access is ro or rw, not '%s'\n", s);
+	exit(2);
+}
+
+static void print_bytes(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\\')
+			putchar(p[i]);
+		else
+			printf("\\x%02x", p[i]);
+	}
+}
+
+static const char *event_name(uint32_t type)
+{
+	switch (type) {
+	case ISM_EV_NOTIFY: return "notify";
+	case ISM_EV_REGION_GONE: return "region-gone";
+	case ISM_EV_PEER_ATTACHED: return "peer-attached";
+	case ISM_EV_PEER_DETACHED: return "peer-detached";
+	case ISM_EV_OVERFLOW: return "overflow";
+	default: return "other";
+	}
+}
+
+/* Events for @secs seconds; with @until_gone, stop at our region's end
+ * (0) and call the timeout a failure. */
+static int watch(struct pctx *x, uint32_t secs, bool until_gone)
+{
+	uint64_t irqs = ism_guest_irqs(g);
+	time_t end = time(NULL) + (time_t)secs;
+
+	printf("ism-guest: watching\n");
+	fflush(stdout);
+	for (;;) {
+		struct ism_event ev;
+		time_t now = time(NULL);
+		int r;
+
+		if (now >= end)
+			break;
+		r = ism_guest_ctl_event(x->c, (int)(end - now) * 1000, &ev);
+		if (r < 0)
+			return r;
+		if (r == 0)
+			break;
+		printf("ism-guest: event %s region %#" PRIx64 " peer %#" PRIx64
+		       " value %" PRIu64 " reason %u (interrupts %" PRIu64
+		       ")\n",
+		       event_name(ev.type), ev.region, ev.peer, ev.value,
+		       ev.reason, ism_guest_irqs(g) - irqs);
+		fflush(stdout);
+		if (until_gone && ev.type == ISM_EV_REGION_GONE &&
+		    ev.region == x->region)
+			return 0;
+	}
+	return until_gone ? -ETIMEDOUT : 0;
+}
+
+/* Run one command (@argv[0..argc)): 0 or -errno; exits on bad usage. */
+static int peer_cmd(struct pctx *x, int argc, char **argv)
+{
+	const char *cmd = argv[0];
+	int r;
+
+	if (!strcmp(cmd, "alloc") && argc >= 2 && argc <= 4) {
+		uint8_t tok[ISM_TOKEN_SIZE];
+		char hex[2 * ISM_TOKEN_SIZE + 1];
+
+		r = ism_guest_ctl_alloc(
+			x->c, num(argv[1]),
+			argc >= 3 ? (uint32_t)parse_access(argv[2])
+				  : ISM_ACCESS_RO,
+			argc == 4 ? argv[3] : "ism-guest", &x->region, tok);
+		if (r < 0)
+			return r;
+		ism_hex_encode(tok, sizeof(tok), hex);
+		printf("ism-guest: alloc region %#" PRIx64 " token %s\n",
+		       x->region, hex);
+		return 0;
+	}
+	if (!strcmp(cmd, "attach") && (argc == 2 || argc == 3)) {
+		uint8_t tok[ISM_TOKEN_SIZE];
+		uint64_t region, size;
+
+		if (ism_hex_decode(argv[1], tok, sizeof(tok)) < 0) {
+			fprintf(stderr, "ism-guest: bad token '%s'\n", argv[1]);
+			exit(2);
+		}
+		r = ism_guest_ctl_attach(
+			x->c, tok,
+			argc == 3 ? (uint32_t)parse_access(argv[2])
+				  : ISM_ACCESS_RO,
+			&region, &size);
+		if (r < 0)
+			return r;
+		x->region = region;
+		printf("ism-guest: attach region %#" PRIx64 " size %" PRIu64
+		       "\n",
+		       region, size);
+		return 0;
+	}
+	if (!strcmp(cmd, "read") && argc == 3) {
+		uint32_t len = num(argv[2]);
+		uint8_t *buf = malloc(len ? len : 1);
+		ssize_t n;
+
+		if (!buf)
+			return -ENOMEM;
+		n = ism_guest_ctl_read(x->c, x->region, num(argv[1]), buf, len);
+		if (n >= 0) {
+			printf("ism-guest: read %zd bytes: ", n);
+			print_bytes(buf, (size_t)n);
+			printf("\n");
+		}
+		free(buf);
+		return n < 0 ? (int)n : 0;
+	}
+	if (!strcmp(cmd, "write") && argc == 3) {
+		size_t len = strlen(argv[2]);
+
+		r = ism_guest_ctl_write(x->c, x->region, num(argv[1]), argv[2],
+					(uint32_t)len);
+		if (r == 0)
+			printf("ism-guest: write %zu bytes\n", len);
+		return r;
+	}
+	if (!strcmp(cmd, "notify") && argc == 2) {
+		r = ism_guest_ctl_notify(x->c, x->region, num(argv[1]));
+		if (r >= 0)
+			printf("ism-guest: notify: %d told\n", r);
+		return r < 0 ? r : 0;
+	}
+	if (!strcmp(cmd, "destroy") && argc == 1)
+		return ism_guest_ctl_destroy(x->c, x->region);
+	if (!strcmp(cmd, "detach") && argc == 1)
+		return ism_guest_ctl_detach(x->c, x->region);
+	if (!strcmp(cmd, "watch") && argc <= 2)
+		return watch(x, argc == 2 ? num(argv[1]) : 60, true);
+	if (!strcmp(cmd, "hold") && argc == 2)
+		return watch(x, num(argv[1]), false);
+	fprintf(stderr, "ism-guest: bad peer command '%s' (%d words)\n", cmd,
+		argc);
+	exit(2);
+}
+
+static bool is_peer_cmd(const char *cmd)
+{
+	static const char *const names[] = { "alloc", "attach",	 "read",
+					     "write", "notify",	 "watch",
+					     "hold",  "destroy", "detach" };
+
+	if (*cmd == '!')
+		cmd++;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(cmd, names[i]))
+			return true;
+	return false;
+}
+
+static int cmd_peer(int argc, char **argv)
+{
+	struct pctx x = { 0 };
+	int e, i = 0;
+
+	e = ism_guest_ctl_open(dom, ismd_id, "ism-guest", timeout_ms, &x.c);
+	if (e < 0)
+		die("connect to ismd's member (is the domain served with "
+		    "control=on?)",
+		    e);
+	printf("ism-guest: ism peer %#" PRIx64 " (ismd member %u)\n",
+	       ism_guest_ctl_peer_id(x.c), ismd_id);
+	while (i < argc) {
+		int j = i, r;
+		bool refuse = argv[i][0] == '!';
+
+		while (j < argc && strcmp(argv[j], "+") != 0)
+			j++;
+		if (refuse)
+			argv[i]++;
+		if (j == i || !is_peer_cmd(argv[i])) {
+			fputs(usage, stderr);
+			return 2;
+		}
+		r = peer_cmd(&x, j - i, argv + i);
+		if (refuse && r == 0) {
+			fprintf(stderr,
+				"ism-guest: %s: done, but a refusal was "
+				"expected\n",
+				argv[i]);
+			return 1;
+		}
+		if (refuse) {
+			printf("ism-guest: %s: %s (refused, as expected)\n",
+			       argv[i], strerror(-r));
+		} else if (r < 0) {
+			fprintf(stderr, "ism-guest: %s: %s\n", argv[i],
+				strerror(-r));
+			printf("ism-guest: %s failed: %s\n", argv[i],
+			       strerror(-r));
+			return 1;
+		}
+		fflush(stdout);
+		i = j + 1;
+	}
+	ism_guest_ctl_close(x.c);
+	return 0;
+}
+
 /* ---- bench: the client side of bench/vm_host.c, over a channel or TCP.
  * A run is a 12-byte header {mode, size, count} (little-endian): mode 1
  * echoes count messages of size, mode 2 sinks them and answers one
@@ -438,6 +679,7 @@ int main(int argc, char **argv)
 		{ "irq", required_argument, NULL, 'i' },
 		{ "device", required_argument, NULL, 'd' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "ismd", required_argument, NULL, 'm' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -445,7 +687,7 @@ int main(int argc, char **argv)
 	const char *cmd;
 	int c, e;
 
-	while ((c = getopt_long(argc, argv, "+i:d:t:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+i:d:t:m:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'i':
 			if (!strcmp(optarg, "vfio"))
@@ -459,6 +701,7 @@ int main(int argc, char **argv)
 			break;
 		case 'd': go.device = optarg; break;
 		case 't': timeout_ms = (int)num(optarg); break;
+		case 'm': ismd_id = num(optarg); break;
 		case 'h': fputs(usage, stdout); return 0;
 		default: fputs(usage, stderr); return 2;
 		}
@@ -479,6 +722,8 @@ int main(int argc, char **argv)
 		return cmd_bench_tcp(argv[0], num(argv[1]));
 	if (e < 0)
 		die("channels (is the domain served with channels=on?)", e);
+	if (is_peer_cmd(cmd))
+		return cmd_peer(argc + 1, argv - 1);
 	if (!strcmp(cmd, "echo") && (argc == 1 || argc == 2))
 		return cmd_echo(num(argv[0]), argc == 2 ? num(argv[1]) : 1);
 	if (!strcmp(cmd, "send") && argc == 4)

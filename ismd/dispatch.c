@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* dispatch - see dispatch.h. */
 #include "ismd.h"
+#include "ivsh_guest.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -104,6 +105,8 @@ void dispatch_request(struct daemon *d, struct peer *p,
 	}
 	if (r == 0 && (m->flags & REQ_ADMIN) && !(p->flags & PEER_ADMIN))
 		r = -EPERM;
+	if (r == 0 && (p->flags & PEER_GUEST))
+		r = ivsh_guest_check(h->type, rq.in); /* no fds for guests */
 	if (r == 0) {
 		if (p->flags & PEER_HELLO) {
 			p->ops++;

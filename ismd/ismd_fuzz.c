@@ -312,8 +312,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK,
 		       0, sv) < 0)
 		return 0;
-	/* Admin (uid 0) or not, per the first byte. */
-	p = peer_adopt(&D, sv[1], 2, (data[0] & 1) ? 0 : 1000, 1000);
+	/* Admin (uid 0) or not, per the first byte; bit 7: a guest's peer
+	 * (ivsh_guest.c: no fds in its replies). */
+	p = peer_adopt(&D, sv[1], (data[0] & 0x80) ? -1 : 2,
+		       (data[0] & 1) ? 0 : 1000, 1000);
 	if (!p) {
 		close(sv[0]);
 		close(sv[1]);

@@ -21,6 +21,7 @@ struct peer;
 #define IVSH_MAX_DOMAINS   16
 #define IVSH_MAX_PEERS	   256
 #define IVSH_DEFAULT_PEERS 32
+#define IVSH_GUEST_UID	   65534u /* guests' uid by default: nobody */
 
 struct ivsh_spec {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -31,6 +32,8 @@ struct ivsh_spec {
 	uid_t uids[8];
 	bool v2;	 /* layout=v2: a state table and output sections */
 	bool chan;	 /* channels=on: the ivchan rendezvous (docs/vm.md) */
+	bool control;	 /* control=on: ismd serves guests as peers */
+	uid_t guest_uid; /* ... as this uid (ivsh_guest.c) */
 	uint64_t output; /* v2: each peer's output section */
 };
 /* The domains (ivsh_qemu.c's). */

@@ -28,6 +28,7 @@
 #include "ismd.h"
 #include "listen.h"
 #include "ivchan/ivchan.h"
+#include "ivsh_guest.h"
 
 #include <stdatomic.h>
 
@@ -75,6 +76,7 @@ struct ivsh_domain {
 	 * trusted in it), and the last presence serial handed out. */
 	struct ivc_hdr *ivc;
 	uint32_t serial;
+	struct ivsh_gsrv *gsrv; /* control=on: ivsh_guest.c's */
 	uint32_t id; /* 1..IVSH_MAX_DOMAINS, in the order configured */
 	uint32_t next_id, n_peers, qcap;
 	struct ism_list peers;

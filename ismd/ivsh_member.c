@@ -135,7 +135,9 @@ int op_ivsh_peers(struct daemon *d, struct peer *p, struct req *rq)
 			ism_container_of(pos, struct ivsh_peer, link);
 
 		e[n].id = o->id;
-		e[n].kind = o->owner ? ISM_IVSHMEM_ISM : ISM_IVSHMEM_QEMU;
+		/* ismd's own member (control=on): an ism one, of peer 0. */
+		e[n].kind = o->owner || o->sock < 0 ? ISM_IVSHMEM_ISM
+						    : ISM_IVSHMEM_QEMU;
 		e[n].ism_peer = o->owner && sees_members ? o->owner->id : 0;
 		e[n].age_ns = now - o->joined_ns;
 		n++;

@@ -300,6 +300,7 @@ struct ivsh_peer *ipeer_new(struct daemon *d, struct ivsh_domain *dom, int sock,
 	uint32_t nv = dom->spec.vectors, id = dom->next_id;
 	unsigned nfds = nv + (dom->spec.v2 && owner ? 1 : 0);
 	size_t cost = ipeer_cost(dom, sock >= 0);
+	const char *kind;
 	struct ivsh_peer *p;
 	struct ism_list *pos;
 
@@ -418,8 +419,9 @@ struct ivsh_peer *ipeer_new(struct daemon *d, struct ivsh_domain *dom, int sock,
 		p->owner = owner;
 		ism_list_add_tail(&owner->ivsh, &p->owner_link);
 	}
+	kind = owner ? "ism" : sock >= 0 ? "QEMU" : "ismd's own";
 	ismd_alog(acct, L_INFO, "ivshmem %s: %s peer %u joined (%u present)",
-		  dom->spec.name, owner ? "ism" : "QEMU", p->id, dom->n_peers);
+		  dom->spec.name, kind, p->id, dom->n_peers);
 	flush(d, p);
 	if (dom->spec.v2 || dom->ivc)
 		ivsh_ring_state_change(dom, p);
@@ -581,6 +583,9 @@ static int domain_open(struct daemon *d, const struct ivsh_spec *spec,
 		 spec->name, (unsigned long long)spec->size, spec->vectors,
 		 spec->max_peers, spec->v2 ? 2 : 1,
 		 spec->chan ? " with channels" : "", spec->path);
+	/* Listed already: ivsh_fini undoes it if this fails. */
+	if (spec->control)
+		return ivsh_guest_open(d, dom);
 	return 0;
 fail:
 	ismd_log(L_ERR, "ivshmem domain %s on %s: %s", spec->name, spec->path,
@@ -621,6 +626,7 @@ void ivsh_fini(struct daemon *d)
 		struct ivsh_domain *dom =
 			ism_container_of(dpos, struct ivsh_domain, link);
 
+		ivsh_guest_close(d, dom);
 		ism_list_for_each_safe (pos, tmp, &dom->peers) {
 			struct ivsh_peer *p =
 				ism_container_of(pos, struct ivsh_peer, link);

@@ -2,7 +2,7 @@
 /*
  * ivsh_spec - the --ivshmem option: PATH,size=SIZE[,vectors=N]
  * [,name=NAME][,peers=N][,uid=UID]...[,layout=v1|v2][,output=SIZE]
- * [,channels=on|off]
+ * [,channels=on|off][,control=on|off][,guest_uid=UID]
  * (ismd(8); unit-tested by ivsh_spec_test.c).
  */
 #include "ismd.h"
@@ -20,6 +20,7 @@ int ivsh_parse(const char *arg, struct ivsh_spec *s, char *err, size_t errlen)
 	memset(s, 0, sizeof(*s));
 	s->vectors = 1;
 	s->max_peers = IVSH_DEFAULT_PEERS;
+	s->guest_uid = IVSH_GUEST_UID;
 	if (strlen(arg) >= sizeof(buf)) {
 		snprintf(err, errlen, "too long");
 		return -EINVAL;
@@ -95,6 +96,19 @@ int ivsh_parse(const char *arg, struct ivsh_spec *s, char *err, size_t errlen)
 				return -EINVAL;
 			}
 			s->chan = eq[1] == 'n';
+		} else if (!strcmp(tok, "control")) {
+			if (strcmp(eq, "on") != 0 && strcmp(eq, "off") != 0) {
+				snprintf(err, errlen, "control is on or off");
+				return -EINVAL;
+			}
+			s->control = eq[1] == 'n';
+		} else if (!strcmp(tok, "guest_uid")) {
+			if (ism_parse_u64(eq, UINT32_MAX - 1, &v) < 0) {
+				snprintf(err, errlen,
+					 "guest_uid must be a number");
+				return -EINVAL;
+			}
+			s->guest_uid = (uid_t)v;
 		} else if (!strcmp(tok, "output")) {
 			if (ism_parse_size(eq, &v) < 0 || v < 4096 ||
 			    v > (1ull << 30) || (v & 4095)) {
@@ -129,6 +143,10 @@ int ivsh_parse(const char *arg, struct ivsh_spec *s, char *err, size_t errlen)
 		snprintf(err, errlen,
 			 "channels=on needs at least %uK of memory per peer",
 			 (unsigned)(IVC_MIN_SLOT / 1024));
+		return -EINVAL;
+	}
+	if (s->control && !s->chan) {
+		snprintf(err, errlen, "control=on needs channels=on");
 		return -EINVAL;
 	}
 	if (s->v2 && !s->output)

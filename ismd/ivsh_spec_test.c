@@ -78,6 +78,11 @@ static void test_refused(void **state)
 		/* channels: 68K per peer at least (32 peers by default) */
 		"x.sock,size=1M,channels=on",
 		"x.sock,size=64K,peers=2,channels=on",
+		/* control: on or off, and only with channels */
+		"x.sock,size=4M,control=on",
+		"x.sock,size=4M,channels=on,control=1",
+		"x.sock,size=4M,channels=on,control=on,guest_uid=x",
+		"x.sock,size=4M,channels=on,guest_uid=-1",
 	};
 
 	(void)state;
@@ -127,6 +132,24 @@ static void test_channels(void **state)
 	assert_true(s.chan && s.v2);
 }
 
+static void test_control(void **state)
+{
+	(void)state;
+	assert_int_equal(parse("x.sock,size=4M,channels=on"), 0);
+	assert_false(s.control);
+	assert_int_equal(s.guest_uid, IVSH_GUEST_UID);
+	assert_int_equal(parse("x.sock,size=4M,channels=on,control=on"), 0);
+	assert_true(s.control);
+	assert_int_equal(s.guest_uid, 65534);
+	assert_int_equal(
+		parse("x.sock,size=4M,channels=on,control=on,guest_uid=1234"),
+		0);
+	assert_true(s.control);
+	assert_int_equal(s.guest_uid, 1234);
+	assert_int_equal(parse("x.sock,size=4M,channels=on,control=off"), 0);
+	assert_false(s.control);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -134,6 +157,7 @@ int main(void)
 		cmocka_unit_test(test_everything),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_channels),
+		cmocka_unit_test(test_control),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -73,6 +73,7 @@ static void usage(FILE *f)
 		"      --ivshmem "
 		"PATH,size=SIZE[,vectors=N][,name=NAME][,peers=N]\n"
 		"                [,uid=UID][,layout=v2,output=SIZE]\n"
+		"                [,channels=on[,control=on[,guest_uid=UID]]]\n"
 		"                             serve an ivshmem domain to "
 		"QEMU's "
 		"ivshmem-doorbell\n"

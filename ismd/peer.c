@@ -101,6 +101,8 @@ static bool in_groups(const struct peer *p, const gid_t *gids, uint32_t n)
 	for (uint32_t i = 0; i < n; i++)
 		if (gids[i] == p->gid)
 			return true;
+	if (p->flags & PEER_GUEST)
+		return false; /* its socketpair's groups are ismd's */
 	for (int tries = 0; tries < 2; tries++) {
 		gid_t *g = realloc(groups, len);
 
@@ -177,6 +179,10 @@ struct peer *peer_adopt(struct daemon *d, int fd, pid_t pid, uid_t uid,
 	p->pid = pid;
 	p->uid = uid;
 	p->gid = gid;
+	if (pid < 0) {
+		p->flags |= PEER_GUEST;
+		p->pid = 0;
+	}
 	ism_list_init(&p->refs);
 	ism_list_init(&p->streams);
 	ism_list_init(&p->ivsh);

@@ -55,6 +55,7 @@ struct outmsg {
 #define PEER_BUSY     0x80u  /* a request's job is running: input paused */
 #define PEER_STARVED  0x100u /* its uid is over its fd cap: input paused */
 #define PEER_COUNTED  0x200u /* charged as a connection (not refused) */
+#define PEER_GUEST    0x400u /* a VM's guest (ivsh_guest.c): no creds */
 
 struct peer {
 	struct ep_source src;
@@ -93,7 +94,8 @@ struct peer {
 #define REF_NOFD  0x2u
 
 void peer_accept(struct daemon *d);
-/* Take over connected socket @fd as a new peer (accept, or the fuzzer). */
+/* Take over connected socket @fd as a new peer (accept, or the fuzzer;
+ * @pid -1: a guest's, ivsh_guest.c, whose socket says nothing). */
 struct peer *peer_adopt(struct daemon *d, int fd, pid_t pid, uid_t uid,
 			gid_t gid);
 void peer_readable(struct daemon *d, struct peer *p);

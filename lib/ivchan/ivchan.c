@@ -602,6 +602,53 @@ int ism_ivchan_accept(struct ism_ivdom *d, uint32_t port,
 	}
 }
 
+static void consumed(struct ism_ivchan *ch);
+
+int ism_ivchan_try_accept(struct ism_ivdom *d, uint32_t port,
+			  const struct ism_ivchan_opts *o,
+			  struct ism_ivchan **out)
+{
+	struct ism_ivchan_opts c;
+
+	*out = NULL;
+	opts_of(o, &c);
+	return try_accept(d, port, &c, out);
+}
+
+int ism_ivchan_arm(struct ism_ivchan *ch, bool rx, size_t room)
+{
+	int r;
+
+	if (ch->err)
+		return ch->err;
+	if (rx) {
+		consumed(ch);
+		r = ism_ring_rx_arm(ch->rx);
+		if (r == -EPIPE || r == 1)
+			return 1; /* data, or the end: recv says which */
+		if (r < 0)
+			return ch->err = r;
+		if (peer_alive(ch) < 0)
+			return 1;
+	}
+	if (room && !ch->shut) {
+		r = ism_ring_tx_arm(ch->tx, room);
+		if (r < 0)
+			return r == -EPROTO ? (ch->err = r) : r;
+		if (r == 1)
+			return 1;
+		if (peer_alive(ch) < 0)
+			return 1;
+	}
+	return 0;
+}
+
+void ism_ivchan_disarm(struct ism_ivchan *ch)
+{
+	ism_ring_rx_disarm(ch->rx);
+	ism_ring_tx_disarm(ch->tx);
+}
+
 size_t ism_ivchan_max_msg(const struct ism_ivchan *ch)
 {
 	return ch->max_msg;

@@ -13,6 +13,7 @@
 #ifndef ISM_LIB_IVCHAN_H
 #define ISM_LIB_IVCHAN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,6 +28,9 @@
 #define IVC_MIN_SLOT (IVC_SLOT_META + IVC_ENTRIES * 8192u)
 #define IVC_CONS_OFF 0u	  /* in an entry's area: our cons area */
 #define IVC_PROD_OFF 128u /* then our prod area */
+/* The port on which ismd (control=on) serves the control protocol to
+ * guests, one ism peer per channel (docs/vm.md). */
+#define IVC_CTL_PORT 0x49534du /* "ISM" */
 
 /* The domain header, at offset 0 (written by ismd before any peer). */
 struct ivc_hdr {
@@ -93,6 +97,22 @@ static inline void ivc_st64(void *p, uint64_t v)
 {
 	__atomic_store_n((uint64_t *)p, v, __ATOMIC_RELAXED);
 }
+
+/* For a member that never blocks (ismd serving guests, ivsh_guest.c):
+ * not in libism's ABI.  ism_ivchan_try_accept: accept one offer on
+ * @port if there is one: 1 (in *@out), 0 none, -ENOSPC, -ENOMEM.
+ * ism_ivchan_arm: ask the other side to ring us once it sends (@rx) and
+ * once it frees @room bytes of our ring (@room > 0): 1 if there is
+ * already something to do (data, the end, or room), 0 armed, -errno if
+ * the channel failed.  ism_ivchan_disarm undoes it (after a doorbell). */
+struct ism_ivdom;
+struct ism_ivchan_opts;
+struct ism_ivchan;
+int ism_ivchan_try_accept(struct ism_ivdom *d, uint32_t port,
+			  const struct ism_ivchan_opts *o,
+			  struct ism_ivchan **out);
+int ism_ivchan_arm(struct ism_ivchan *ch, bool rx, size_t room);
+void ism_ivchan_disarm(struct ism_ivchan *ch);
 
 /* The slot size ismd lays out for a domain of @size bytes and @nslots
  * peers, or 0 if the memory is too small for channels. */
