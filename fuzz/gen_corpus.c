@@ -10,6 +10,7 @@
  */
 #include "proto/proto.h"
 #include "stream/handshake.h"
+#include "vfu_wire/vfu_wire.h"
 #include "vhost/vhost.h"
 #include "ivchan/ivchan.h"
 
@@ -140,6 +141,263 @@ static void seq_add(uint8_t ctl, size_t n)
 	seqlen += n;
 }
 
+/* vfio-user (vfu_c2s_fuzz.c, vfu_s2c_fuzz.c): a control byte, then one
+ * message of each kind each way, from the encoders. */
+static void vfu_save(const char *target, const char *name, uint8_t ctl,
+		     struct vfu_msg *m)
+{
+	static uint8_t b[1 + 4096];
+	ssize_t n = vfu_msg_encode(m, b + 1, sizeof(b) - 1);
+
+	if (n < 0) {
+		fprintf(stderr, "gen-corpus: vfio-user %s: %zd\n", name, n);
+		exit(1);
+	}
+	b[0] = ctl;
+	save(target, name, b, (size_t)n + 1);
+}
+
+static void vfu_seeds(void)
+{
+	static const uint8_t data[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+	static const char json[] =
+		"{\"capabilities\": {\"pgsizes\": 4096, \"max_msg_fds\": 16, "
+		"\"max_dma_maps\": 65535, \"max_data_xfer_size\": 1048576, "
+		"\"migration\": {\"pgsize\": 4096}, \"write_multiple\": true}}";
+	struct vfu_msg m = { 0 };
+	const uint32_t cmd = VFU_F_COMMAND, rep = VFU_F_REPLY;
+
+#define H(c, f) (m.h = (struct vfu_hdr){ .id = 7, .cmd = (c), .flags = (f) })
+	/* client -> server: ctl = command index | 0x40 (one fd). */
+	H(VFU_VERSION, cmd);
+	m.u.version = (struct vfu_version){ .has_json = true };
+	vfu_caps_parse(json, sizeof(json) - 1, &m.u.version.caps);
+	vfu_save("vfu_c2s", "version", 0, &m);
+	H(VFU_DMA_MAP, cmd);
+	m.u.dma_map = (struct vfu_dma_map){ 32, 3, 0, 1ull << 32, 1u << 20 };
+	vfu_save("vfu_c2s", "dma-map-fd", 1 | 0x40, &m);
+	H(VFU_DMA_UNMAP, cmd);
+	m.u.dma_unmap = (struct vfu_dma_unmap){ 24, 0, 1ull << 32, 1u << 20 };
+	vfu_save("vfu_c2s", "dma-unmap", 2, &m);
+	H(VFU_GET_INFO, cmd);
+	m.u.dev_info = (struct vfu_dev_info){ 16, 0, 0, 0 };
+	vfu_save("vfu_c2s", "get-info", 3, &m);
+	H(VFU_GET_REGION_INFO, cmd);
+	m.u.region_info = (struct vfu_region_info){ .argsz = 32, .index = 1 };
+	vfu_save("vfu_c2s", "region-info", 4, &m);
+	H(VFU_GET_REGION_IO_FDS, cmd);
+	m.u.io_fds = (struct vfu_io_fds){ .argsz = 16 };
+	vfu_save("vfu_c2s", "io-fds", 5, &m);
+	H(VFU_GET_IRQ_INFO, cmd);
+	m.u.irq_info = (struct vfu_irq_info){ 16, 0, 2, 0 };
+	vfu_save("vfu_c2s", "irq-info", 6, &m);
+	H(VFU_SET_IRQS, cmd);
+	m.u.set_irqs =
+		(struct vfu_set_irqs){ .flags = 0x24, .index = 2, .count = 1 };
+	vfu_save("vfu_c2s", "set-irqs-eventfd", 7 | 0x40, &m);
+	m.u.set_irqs = (struct vfu_set_irqs){
+		.flags = 0x12, .index = 2, .count = 4, .data = data
+	};
+	vfu_save("vfu_c2s", "set-irqs-bool", 7, &m);
+	H(VFU_REGION_READ, cmd);
+	m.u.region_rw = (struct vfu_region_rw){ 0x10, 0, 4, NULL };
+	vfu_save("vfu_c2s", "region-read", 8, &m);
+	H(VFU_REGION_WRITE, cmd);
+	m.u.region_rw = (struct vfu_region_rw){ 0x10, 0, 8, data };
+	vfu_save("vfu_c2s", "region-write", 9, &m);
+	H(VFU_DEVICE_RESET, cmd);
+	vfu_save("vfu_c2s", "reset", 10, &m);
+	H(VFU_REGION_WRITE_MULTI, cmd);
+	memset(&m.u, 0, sizeof(m.u)); /* the data bytes: no leftovers */
+	m.u.multi.wr_cnt = 2;
+	m.u.multi.wr[0].offset = 0x40;
+	m.u.multi.wr[0].count = 4;
+	m.u.multi.wr[1].offset = 0x44;
+	m.u.multi.wr[1].count = 8;
+	vfu_save("vfu_c2s", "write-multi", 11, &m);
+	H(VFU_DEVICE_FEATURE, cmd);
+	m.u.feature = (struct vfu_feature){ 16, (1u << 18) | (1u << 16) | 1,
+					    NULL, 0 };
+	vfu_save("vfu_c2s", "feature-probe", 12, &m);
+	H(VFU_MIG_DATA_WRITE, cmd);
+	m.u.mig = (struct vfu_mig_data){ 8, 8, data };
+	vfu_save("vfu_c2s", "mig-write", 14, &m);
+	/* Replies to the server's DMA (ctl 0x20 | write). */
+	H(VFU_DMA_READ, rep);
+	m.u.dma_rw = (struct vfu_dma_rw){ .addr = 1ull << 32,
+					  .count = 8,
+					  .data = data };
+	vfu_save("vfu_c2s", "dma-read-rep", 0x20, &m);
+	H(VFU_DMA_WRITE, rep);
+	vfu_save("vfu_c2s", "dma-write-rep", 0x21, &m);
+	{
+		uint8_t b[sizeof(json)];
+
+		b[0] = 0xc0; /* the JSON alone */
+		memcpy(b + 1, json, sizeof(json) - 1);
+		save("vfu_c2s", "json", b, sizeof(json));
+	}
+
+	/* server -> client: ctl = command index | fds << 5; 0x80 a DMA
+	 * command. */
+	H(VFU_VERSION, rep);
+	m.u.version = (struct vfu_version){ .has_json = true };
+	m.u.version.caps.present = VFU_CAP_OBJECT | VFU_CAP_MAX_MSG_FDS |
+				   VFU_CAP_TWIN | VFU_CAP_TWIN_SUP |
+				   VFU_CAP_TWIN_INDEX;
+	m.u.version.caps.max_msg_fds = 16;
+	m.u.version.caps.twin_supported = true;
+	vfu_save("vfu_s2c", "version-twin", 0 | 0x20, &m);
+	H(VFU_DMA_UNMAP, rep);
+	m.u.dma_unmap = (struct vfu_dma_unmap){ 24, 0, 1ull << 32, 1u << 20 };
+	vfu_save("vfu_s2c", "dma-unmap", 2, &m);
+	H(VFU_GET_INFO, rep);
+	m.u.dev_info = (struct vfu_dev_info){ 16, 3, 9, 5 };
+	vfu_save("vfu_s2c", "get-info", 3, &m);
+	H(VFU_GET_REGION_INFO, rep);
+	memset(&m.u.region_info_rep, 0, sizeof(m.u.region_info_rep));
+	m.u.region_info_rep.ri = (struct vfu_region_info){ .flags = 7,
+							   .index = 1,
+							   .len = 65536 };
+	m.u.region_info_rep.full = true;
+	m.u.region_info_rep.n_areas = 2;
+	m.u.region_info_rep.areas[0] = (struct ism_vfu_area){ 0, 16384 };
+	m.u.region_info_rep.areas[1] = (struct ism_vfu_area){ 32768, 16384 };
+	vfu_save("vfu_s2c", "region-info-sparse", 4 | 0x20, &m);
+	m.u.region_info_rep.full = false;
+	m.u.region_info_rep.ri.argsz = 80;
+	vfu_save("vfu_s2c", "region-info-short", 4, &m);
+	H(VFU_GET_REGION_IO_FDS, rep);
+	m.u.io_fds =
+		(struct vfu_io_fds){ .argsz = 56, .count = 1, .full = true };
+	m.u.io_fds.sub[0] = (struct vfu_io_fd_sub){ .offset = 0x100,
+						    .len = 4,
+						    .datamatch = 1 };
+	vfu_save("vfu_s2c", "io-fds", 5 | 0x20, &m);
+	H(VFU_GET_IRQ_INFO, rep);
+	m.u.irq_info = (struct vfu_irq_info){ 16, 3, 2, 4 };
+	vfu_save("vfu_s2c", "irq-info", 6, &m);
+	H(VFU_REGION_READ, rep);
+	m.u.region_rw = (struct vfu_region_rw){ 0x10, 0, 8, data };
+	vfu_save("vfu_s2c", "region-read", 8, &m);
+	H(VFU_REGION_WRITE, rep);
+	vfu_save("vfu_s2c", "region-write", 9, &m);
+	H(VFU_REGION_WRITE_MULTI, rep);
+	m.u.wr_cnt = 2;
+	vfu_save("vfu_s2c", "write-multi", 11, &m);
+	H(VFU_DEVICE_FEATURE, rep);
+	m.u.feature = (struct vfu_feature){ 16, (1u << 16) | 1, data, 8 };
+	vfu_save("vfu_s2c", "feature-get", 12, &m);
+	H(VFU_DMA_MAP, rep | VFU_F_ERROR);
+	m.h.error = 17;
+	vfu_save("vfu_s2c", "error", 1, &m);
+	H(VFU_DMA_READ, cmd);
+	m.u.dma_rw = (struct vfu_dma_rw){ .addr = 1ull << 32, .count = 8 };
+	vfu_save("vfu_s2c", "dma-read", 0x80, &m);
+	H(VFU_DMA_WRITE, cmd);
+	m.u.dma_rw.data = data;
+	vfu_save("vfu_s2c", "dma-write", 0x81, &m);
+
+	/* vfio_user (vfio_user_fuzz.c): a client's stream after VERSION,
+	 * with replies to the device's DMA where they will be read. */
+	{
+		static uint8_t st[8192];
+		size_t len = 0;
+		uint32_t v;
+
+#define ADD()                                                                  \
+	do {                                                                   \
+		ssize_t n_ = vfu_msg_encode(&m, st + len, sizeof(st) - len);   \
+		if (n_ < 0)                                                    \
+			exit(1);                                               \
+		len += (size_t)n_;                                             \
+	} while (0)
+#define WR32(region, off, val)                                                 \
+	do {                                                                   \
+		v = (val);                                                     \
+		H(VFU_REGION_WRITE, cmd);                                      \
+		m.u.region_rw = (struct vfu_region_rw){ (off), (region), 4,    \
+							(uint8_t *)&v };       \
+		ADD();                                                         \
+	} while (0)
+		H(VFU_GET_INFO, cmd);
+		m.u.dev_info = (struct vfu_dev_info){ 16, 0, 0, 0 };
+		ADD();
+		H(VFU_GET_REGION_INFO, cmd);
+		m.u.region_info =
+			(struct vfu_region_info){ .argsz = 32, .index = 1 };
+		ADD();
+		m.u.region_info.argsz = 64;
+		ADD();
+		H(VFU_GET_IRQ_INFO, cmd);
+		m.u.irq_info = (struct vfu_irq_info){ 16, 0, 2, 0 };
+		ADD();
+		H(VFU_REGION_READ, cmd);
+		m.u.region_rw = (struct vfu_region_rw){ 0, 7, 64, NULL };
+		ADD();
+		WR32(7, 0x10, 0xffffffff);
+		WR32(7, 0x30, 0xffffffff);
+		WR32(7, 0x40, 0xc0000000);
+		WR32(3, 12, 0);
+		H(VFU_REGION_READ, cmd);
+		m.u.region_rw = (struct vfu_region_rw){ 2048, 3, 8, NULL };
+		ADD();
+		H(VFU_DMA_MAP, cmd);
+		m.u.dma_map =
+			(struct vfu_dma_map){ 32, 3, 0, 0x10000, 0x10000 };
+		ADD();
+		WR32(0, 0, 0x10000);
+		WR32(0, 4, 8);
+		WR32(0, 8, 1); /* the device reads 8 bytes: DMA_READ id 0 */
+		H(VFU_DMA_READ, rep);
+		m.h.id = 0;
+		m.u.dma_rw = (struct vfu_dma_rw){ .addr = 0x10000,
+						  .count = 8,
+						  .data = data };
+		ADD();
+		WR32(0, 12, 1);	      /* it writes them back: DMA_WRITE id 1 */
+		H(VFU_GET_INFO, cmd); /* pipelined meanwhile: deferred */
+		m.u.dev_info = (struct vfu_dev_info){ 16, 0, 0, 0 };
+		ADD();
+		H(VFU_DMA_WRITE, rep);
+		m.h.id = 1;
+		m.u.dma_rw = (struct vfu_dma_rw){ .addr = 0x10000, .count = 8 };
+		ADD();
+		H(VFU_SET_IRQS, cmd);
+		m.u.set_irqs = (struct vfu_set_irqs){
+			.flags = 0x12, .index = 2, .count = 4, .data = data
+		};
+		ADD();
+		WR32(0, 16, 2u << 16 | 1);
+		H(VFU_REGION_WRITE_MULTI, cmd);
+		memset(&m.u, 0, sizeof(m.u));
+		m.u.multi.wr_cnt = 2;
+		m.u.multi.wr[0].offset = 0x100;
+		m.u.multi.wr[0].region = 4;
+		m.u.multi.wr[0].count = 4;
+		m.u.multi.wr[1].offset = 0;
+		m.u.multi.wr[1].region = 4;
+		m.u.multi.wr[1].count = 1;
+		ADD();
+		H(VFU_DMA_UNMAP, cmd);
+		m.u.dma_unmap =
+			(struct vfu_dma_unmap){ 24, 0, 0x10000, 0x10000 };
+		ADD();
+		m.u.dma_unmap = (struct vfu_dma_unmap){ 24, 2, 0, 0 };
+		ADD();
+		H(VFU_DEVICE_RESET, cmd);
+		ADD();
+		H(VFU_DEVICE_FEATURE, cmd);
+		m.u.feature =
+			(struct vfu_feature){ 8, (1u << 18) | 1, NULL, 0 };
+		ADD();
+		save("vfio_user", "session", st, len);
+#undef WR32
+#undef ADD
+	}
+#undef H
+}
+
 int main(int argc, char **argv)
 {
 	struct ism_hello_req hello = { .min_version = 1,
@@ -173,6 +431,7 @@ int main(int argc, char **argv)
 	snprintf(dir, sizeof(dir), "%s", argv[1]);
 	table_seeds();
 	ivchan_seeds();
+	vfu_seeds();
 	memset(attach.token, 0x41, sizeof(attach.token));
 	reg.n = 1;
 	reg.ent[0].region = 1;

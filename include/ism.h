@@ -13,6 +13,8 @@
  *   #include <ism/window.h> windows: reserved ranges others map into
  *   #include <ism/vhost_user.h> vhost-user VIRTIO Shared Memory Regions
  *   #include <ism/pool.h>   buffers inside one memory range, bounces
+ *   #include <ism/vfio_user.h> a PCI device served over vfio-user
+ *   #include <ism/vfio_user_client.h> the client side of vfio-user
  *
  * Every fallible function returns >= 0 on success and -errno on failure;
  * errno itself is never the channel for errors.
@@ -31,5 +33,7 @@
 #include <ism/window.h>
 #include <ism/vhost_user.h>
 #include <ism/pool.h>
+#include <ism/vfio_user.h>
+#include <ism/vfio_user_client.h>
 
 #endif
