@@ -13,7 +13,7 @@ CHECKS        ?= $(BUILD)/checks.txt
 SOURCES        = find include lib ismd ismctl examples bench fuzz tests guest -name '*.[ch]'
 
 .PHONY: all build run run-regions check test quick format format-check \
-	pre-push bench fuzz fuzz-corpus lint install clean help
+	pre-push bench bench-report fuzz fuzz-corpus lint install clean help
 
 all: build
 
@@ -30,6 +30,7 @@ help:
 	@echo "make pre-push   clang and release builds, quick tests, make lint"
 	@echo "make bench      ism-bench control, channel and stream, and a guest"
 	@echo "                over ivshmem vs virtio-net (bench/vm.py)"
+	@echo "make bench-report  the message-size sweep as an HTML page (REPORT=dir)"
 	@echo "make fuzz       run every fuzz target for FUZZ_SECONDS each"
 	@echo "make lint       clang-tidy, cppcheck, scan-build"
 	@echo "make install    install (PREFIX, DESTDIR honoured)"
@@ -113,6 +114,12 @@ bench: build
 	ISMD=$(BUILD)/ismd/ismd $(BUILD)/bench/ism-bench channel
 	ISMD=$(BUILD)/ismd/ismd $(BUILD)/bench/ism-bench stream
 	bench/vm.py $(BUILD)
+
+# The sweep (64 B to 1 MiB, ism against AF_UNIX and TCP, the machine's
+# limits) as an HTML page with its JSON: $(REPORT)/index.html.
+REPORT ?= $(BUILD)/bench-report
+bench-report: build
+	$(BUILD)/bench/ism-bench sweep --report $(REPORT)
 
 fuzz:
 	@scripts/deps.sh check

@@ -40,6 +40,9 @@ void result_begin(const char *suite);
 void result_figure(const char *name, double v, const char *unit);
 void result_ratio(const char *name, double v, const char *what);
 void result_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The spread over rounds (lowest, highest) of the figure or ratio just
+ * added: printed beside it, and in JSON as "spread": {name: [lo, hi]}. */
+void result_spread(double lo, double hi);
 void result_end(bool json);
 
 /* proc.c: a child process on CPU 1 (the caller moves to CPU 0) that
@@ -72,12 +75,24 @@ int bench_tcp_pair(int sv[2]);
  * out on CPU 1, an index per block, no checks.  GB/s, or -1.
  */
 double bench_bare_ring_gbps(size_t size, uint64_t bytes);
+/* The same at a ring of @ring bytes (the size of the ring it is compared
+ * with).  GB/s, or -1. */
+double bench_bare_bulk_gbps(size_t size, size_t ring, uint64_t bytes);
+/*
+ * The bare limit for small messages: @count messages of @size bytes
+ * through a ring of fixed @size-byte slots (@ring bytes), no headers and
+ * no checks, each side publishing its position every @batch messages
+ * (1: every message, as a call per message must).  M msg/s, or -1.
+ */
+double bench_bare_msg_mps(size_t size, unsigned batch, size_t ring,
+			  uint64_t count);
 
 /*
  * Report rounds: v[f][r] is figure f in round r (negative: failed).
  * Figures are medians over rounds; each ratio is the median of its
- * per-round ratios.  Calls result_begin(); the caller adds notes and
- * calls result_end().  -1 if a figure failed.
+ * per-round ratios; both carry their spread (the lowest and highest
+ * round).  Calls result_begin(); the caller adds notes and calls
+ * result_end().  -1 if a figure failed.
  */
 #define BENCH_MAX_ROUNDS 9
 struct bench_fig {
@@ -95,5 +110,8 @@ int bench_report(const char *suite, double (*v)[BENCH_MAX_ROUNDS],
 int bench_control(const struct bench_opts *o);
 int bench_stream(const struct bench_opts *o);
 int bench_channel(const struct bench_opts *o);
+int bench_rings(const struct bench_opts *o);
+int bench_window(const struct bench_opts *o);
+int bench_vfio_user(const struct bench_opts *o);
 
 #endif

@@ -8,10 +8,13 @@
  *   msg64   64-byte messages per second: one message per call (each
  *           published at once), and batches of 32.  AF_UNIX and TCP
  *           write and read 64 bytes per call; AF_UNIX also with
- *           sendmmsg/recvmmsg batches of 32 (SOCK_SEQPACKET).
+ *           sendmmsg/recvmmsg batches of 32 (SOCK_SEQPACKET).  The bare
+ *           baseline: a ring of fixed 64-byte slots of the same size, no
+ *           headers, no checks, publishing every message or every 32.
  *   bulk    GB/s with 4 KiB and 64 KiB messages, copied in and out (the
  *           channel's copy API, as the sockets copy), against one
- *           thread's memcpy of the same size.
+ *           thread's memcpy of the same size and a bare ring of the
+ *           channel's ring size doing the same two copies.
  *   latency 64-byte ping-pong, one way = RTT/2: busy-polling (p50 from
  *           chunks of 200 round trips, like the cache-line baseline;
  *           p99 from single ones) and sleeping on the doorbell, against
@@ -47,15 +50,12 @@
 #define LAT_CHUNK   200
 #define LAT_CHUNKS  100
 #define LAT_SLEEP_N 3000
+/* Rings: small messages and latency at 64 KiB; bulk at the default size,
+ * as applications get it (ism-bench rings has the curve). */
+#define MSG_RING  (64u << 10)
+#define BULK_RING ISM_CHAN_RING_DEFAULT
 
 static const char *sock_path;
-
-static inline void relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#endif
-}
 
 /* Both sides: a channel through ismd, tokens over the control socket. */
 static struct ism_chan *chan_setup(int ctl, uint32_t ring, uint32_t spin,
@@ -262,7 +262,7 @@ static int finish(struct bench_child *c, struct ism_chan *ch,
 static double chan_msg64(int batch)
 {
 	struct job j = { .kind = J_CHAN_RECV,
-			 .ring = 64 << 10,
+			 .ring = MSG_RING,
 			 .spin = 1000000,
 			 .count = MSG64_N,
 			 .size = 64,
@@ -369,11 +369,11 @@ static double sock_stream(const char *kind, size_t size, uint64_t count,
 	return (double)count / ((double)(t1 - t0) / 1e9) / 1e6;
 }
 
-static double chan_bulk(size_t size)
+static double chan_bulk_ring(size_t size, uint32_t ring)
 {
 	uint64_t count = BULK_BYTES / size;
 	struct job j = { .kind = J_CHAN_RECV,
-			 .ring = 4u << 20,
+			 .ring = ring,
 			 .spin = 1000000,
 			 .count = count,
 			 .size = size,
@@ -402,6 +402,11 @@ static double chan_bulk(size_t size)
 	if (finish(&c, ch, conn, fail, &t1) < 0)
 		return -1;
 	return (double)(count * size) / (double)(t1 - t0);
+}
+
+static double chan_bulk(size_t size)
+{
+	return chan_bulk_ring(size, BULK_RING);
 }
 
 static double memcpy_gbps(size_t size)
@@ -442,7 +447,7 @@ static struct lat chan_latency(uint32_t spin, int chunks, int chunk)
 	uint64_t count = (uint64_t)chunks * (uint64_t)chunk + 1000 +
 			 (uint64_t)chunks * (uint64_t)chunk;
 	struct job j = { .kind = J_CHAN_ECHO,
-			 .ring = 64 << 10,
+			 .ring = MSG_RING,
 			 .spin = spin,
 			 .count = count,
 			 .size = 64 };
@@ -568,7 +573,7 @@ static struct lat efd_latency(int n)
 static struct lat chan_sleep_latency(int n)
 {
 	struct job j = { .kind = J_CHAN_ECHO,
-			 .ring = 64 << 10,
+			 .ring = MSG_RING,
 			 .spin = ISM_CHAN_NO_SPIN,
 			 .count = (uint64_t)n + 100,
 			 .size = 64 };
@@ -622,6 +627,9 @@ enum {
 	F_MEMCPY4K,
 	F_MEMCPY64K,
 	F_BARE_BULK64K,
+	F_BARE_BULK4K,
+	F_BARE_MSG1,
+	F_BARE_MSG32,
 	F_LAT_POLL_P50,
 	F_LAT_POLL_P99,
 	F_LINE_RTT,
@@ -646,6 +654,9 @@ static const struct bench_fig fig[F_COUNT] = {
 	[F_MEMCPY4K] = { "memcpy4k_gbps", "GB/s" },
 	[F_MEMCPY64K] = { "memcpy64k_gbps", "GB/s" },
 	[F_BARE_BULK64K] = { "bulk64k_gbps_bare_ring", "GB/s" },
+	[F_BARE_BULK4K] = { "bulk4k_gbps_bare_ring", "GB/s" },
+	[F_BARE_MSG1] = { "msg64_single_mps_bare_ring", "M msg/s" },
+	[F_BARE_MSG32] = { "msg64_batch32_mps_bare_ring", "M msg/s" },
 	[F_LAT_POLL_P50] = { "latency_poll_p50_ns", "ns one way" },
 	[F_LAT_POLL_P99] = { "latency_poll_p99_ns", "ns one way" },
 	[F_LINE_RTT] = { "cacheline_rtt_ns", "ns round trip" },
@@ -675,8 +686,16 @@ static const struct bench_ratio ratios[] = {
 	  "ism 64 KiB / TCP 64 KiB" },
 	{ "latency_sleep_vs_eventfd", F_LAT_SLEEP_P50, F_EFD_P50,
 	  "doorbell-sleep one way p50 / eventfd one way p50" },
-	{ "bulk64k_vs_bare_ring", F_ISM_BULK64K, F_BARE_BULK64K,
-	  "ism 64 KiB / bare shared-memory ring, same copies" },
+	{ "msg64_single_vs_bare", F_ISM_MSG1, F_BARE_MSG1,
+	  "ism one per call / bare 64-byte-slot ring, same ring size "
+	  "(target >= 0.8)" },
+	{ "msg64_batch_vs_bare", F_ISM_MSG32, F_BARE_MSG32,
+	  "ism batch 32 / bare slot ring publishing every 32 "
+	  "(target >= 0.8)" },
+	{ "bulk4k_vs_bare", F_ISM_BULK4K, F_BARE_BULK4K,
+	  "ism 4 KiB / bare ring of the same size (target >= 0.9)" },
+	{ "bulk64k_vs_bare", F_ISM_BULK64K, F_BARE_BULK64K,
+	  "ism 64 KiB / bare ring of the same size (target >= 0.9)" },
 	{ "bare_ring_vs_memcpy", F_BARE_BULK64K, F_MEMCPY64K,
 	  "bare ring 64 KiB / memcpy: this machine's cross-core limit" },
 };
@@ -716,7 +735,14 @@ int bench_channel(const struct bench_opts *o)
 		v[F_ISM_BULK4K][r] = chan_bulk(4096);
 		v[F_ISM_BULK64K][r] = chan_bulk(65536);
 		v[F_MEMCPY64K][r] = memcpy_gbps(65536);
-		v[F_BARE_BULK64K][r] = bench_bare_ring_gbps(65536, BULK_BYTES);
+		v[F_BARE_BULK64K][r] =
+			bench_bare_bulk_gbps(65536, BULK_RING, BULK_BYTES);
+		v[F_BARE_BULK4K][r] =
+			bench_bare_bulk_gbps(4096, BULK_RING, BULK_BYTES);
+		v[F_BARE_MSG1][r] =
+			bench_bare_msg_mps(64, 1, MSG_RING, MSG64_N);
+		v[F_BARE_MSG32][r] =
+			bench_bare_msg_mps(64, 32, MSG_RING, MSG64_N);
 		v[F_UNIX_BULK64K][r] = sock_stream(
 			"unix", 65536, BULK_BYTES / 65536 / 2, true);
 		v[F_TCP_BULK64K][r] =
@@ -739,14 +765,100 @@ int bench_channel(const struct bench_opts *o)
 	if (bench_report("channel", v, fig, F_COUNT, ratios,
 			 (int)(sizeof(ratios) / sizeof(ratios[0])), rounds) < 0)
 		goto out;
-	result_note("medians of %u rounds (ratios: of per-round ratios); "
-		    "CPUs 0 and 1; rings 64 KiB "
-		    "(messages) and 4 MiB (bulk)",
-		    rounds);
+	result_note("medians of %u rounds (ratios: of per-round ratios), "
+		    "[lowest .. highest round]; CPUs 0 and 1; rings %u KiB "
+		    "(messages) and %u KiB (bulk; bare rings the same)",
+		    rounds, MSG_RING >> 10, BULK_RING >> 10);
 	result_end(o->json);
 	rc = 0;
 out:
 	ism_private_stop(&d, 1);
 	munmap(shm, sizeof(*shm));
+	return rc;
+}
+
+/* ---- ism-bench rings: bulk throughput against the ring size ---- */
+
+#define RINGS_N 5
+static const uint32_t ring_sizes[RINGS_N] = { 64u << 10, 256u << 10, 1u << 20,
+					      4u << 20, 16u << 20 };
+
+/*
+ * The curve behind the default ring sizes: 4 KiB and 64 KiB messages
+ * through a channel (copy in, copy out) at each ring size, and the bare
+ * ring of the same size next to each.  (64 KiB messages need a ring of
+ * at least 256 KiB: the largest message is half the ring.)
+ */
+int bench_rings(const struct bench_opts *o)
+{
+	static const char *const extra[] = { "--log-level", "warn", NULL };
+	static double v[4 * RINGS_N][BENCH_MAX_ROUNDS];
+	static struct bench_fig rf[4 * RINGS_N];
+	static struct bench_ratio rr[2 * RINGS_N];
+	static char names[6 * RINGS_N][48], whats[2 * RINGS_N][64];
+	unsigned rounds = o->iterations ? o->iterations : 3;
+	int nf = 0, nr = 0, rc = 1;
+	struct ism_private d;
+
+	if (rounds > BENCH_MAX_ROUNDS)
+		rounds = BENCH_MAX_ROUNDS;
+	for (int k = 0; k < RINGS_N; k++) {
+		for (int m = 0; m < 2; m++) {
+			size_t size = m ? 65536 : 4096;
+
+			if (size > ism_ring_max_msg(ring_sizes[k]))
+				continue;
+			snprintf(names[nf], 48, "bulk%uk_gbps_ism_ring%uk",
+				 (unsigned)(size >> 10), ring_sizes[k] >> 10);
+			rf[nf] = (struct bench_fig){ names[nf], "GB/s" };
+			snprintf(names[nf + 1], 48, "bulk%uk_gbps_bare_ring%uk",
+				 (unsigned)(size >> 10), ring_sizes[k] >> 10);
+			rf[nf + 1] =
+				(struct bench_fig){ names[nf + 1], "GB/s" };
+			snprintf(names[4 * RINGS_N + nr], 48,
+				 "bulk%uk_vs_bare_ring%uk",
+				 (unsigned)(size >> 10), ring_sizes[k] >> 10);
+			snprintf(whats[nr], 64,
+				 "ism / bare, %u KiB messages, %u KiB ring",
+				 (unsigned)(size >> 10), ring_sizes[k] >> 10);
+			rr[nr] = (struct bench_ratio){ names[4 * RINGS_N + nr],
+						       nf, nf + 1, whats[nr] };
+			nf += 2;
+			nr++;
+		}
+	}
+	if (ism_private_start(&d, o->ismd, extra) < 0)
+		return 1;
+	sock_path = d.sock;
+	for (unsigned r = 0; r < rounds; r++) {
+		int f = 0;
+
+		if (!o->json)
+			fprintf(stderr, "rings: round %u of %u\n", r + 1,
+				rounds);
+		for (int k = 0; k < RINGS_N; k++) {
+			for (int m = 0; m < 2; m++) {
+				size_t size = m ? 65536 : 4096;
+
+				if (size > ism_ring_max_msg(ring_sizes[k]))
+					continue;
+				v[f][r] = chan_bulk_ring(size, ring_sizes[k]);
+				v[f + 1][r] = bench_bare_bulk_gbps(
+					size, ring_sizes[k], BULK_BYTES);
+				f += 2;
+			}
+		}
+	}
+	if (bench_report("rings", v, rf, nf, rr, nr, rounds) < 0)
+		goto out;
+	result_note("medians of %u rounds, [lowest .. highest round]; 1 GiB "
+		    "per point; CPUs 0 and 1; defaults: channel %u KiB, "
+		    "stream %u KiB",
+		    rounds, ISM_CHAN_RING_DEFAULT >> 10,
+		    ISM_STREAM_RING_DEFAULT >> 10);
+	result_end(o->json);
+	rc = 0;
+out:
+	ism_private_stop(&d, 1);
 	return rc;
 }

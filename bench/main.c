@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * ism-bench SUITE [--json] [--iterations N] [--ismd PATH]
- * Suites: control, channel, stream.  See bench.h for how results are reported.
+ * Suites: control, channel, stream, rings.  See bench.h for how results are
+ * reported.
  */
 #include "bench.h"
+#include "report.h"
 #include "util/spawn.h"
 
 #include <errno.h>
@@ -116,7 +118,10 @@ void samples_free(struct samples *s)
 static struct item {
 	char name[64], unit[96]; /* unit, or for a ratio what it compares */
 	double v;
+	double lo, hi; /* spread over rounds, if has_spread */
+	bool has_spread;
 } figures[MAX_ITEMS], ratios[MAX_ITEMS];
+static struct item *last_item;
 static int nfig, nrat, nnote;
 static char suite_name[32], notes[8][256];
 
@@ -124,16 +129,56 @@ void result_begin(const char *suite)
 {
 	snprintf(suite_name, sizeof(suite_name), "%s", suite);
 	nfig = nrat = nnote = 0;
+	last_item = NULL;
 }
 
 static void add_item(struct item *items, int *n, const char *name, double v,
 		     const char *unit)
 {
+	last_item = NULL;
 	if (*n < MAX_ITEMS) {
 		snprintf(items[*n].name, sizeof(items[*n].name), "%s", name);
 		snprintf(items[*n].unit, sizeof(items[*n].unit), "%s", unit);
+		items[*n].has_spread = false;
+		last_item = &items[*n];
 		items[(*n)++].v = v;
 	}
+}
+
+void result_spread(double lo, double hi)
+{
+	if (last_item) {
+		last_item->lo = lo;
+		last_item->hi = hi;
+		last_item->has_spread = true;
+	}
+}
+
+/* JSON: "spread": {name: [lo, hi], ...} of the items that have one. */
+static void print_spread_json(void)
+{
+	bool first = true;
+
+	printf(", \"spread\": {");
+	for (int k = 0; k < 2; k++) {
+		struct item *it = k ? ratios : figures;
+		int n = k ? nrat : nfig;
+
+		for (int i = 0; i < n; i++) {
+			if (!it[i].has_spread)
+				continue;
+			printf("%s\"%s\": [%.4g, %.4g]", first ? "" : ", ",
+			       it[i].name, it[i].lo, it[i].hi);
+			first = false;
+		}
+	}
+	printf("}");
+}
+
+static void print_spread_text(const struct item *it)
+{
+	if (it->has_spread)
+		printf("  [%.3f .. %.3f]", it->lo, it->hi);
 }
 
 void result_figure(const char *name, double v, const char *unit)
@@ -168,17 +213,24 @@ void result_end(bool json)
 		for (int i = 0; i < nrat; i++)
 			printf("%s\"%s\": %.4g", i ? ", " : "", ratios[i].name,
 			       ratios[i].v);
-		printf("}}\n");
+		printf("}");
+		print_spread_json();
+		printf("}\n");
 		return;
 	}
 	printf("\n%s: figures\n", suite_name);
-	for (int i = 0; i < nfig; i++)
-		printf("  %-36s %12.3f %s\n", figures[i].name, figures[i].v,
+	for (int i = 0; i < nfig; i++) {
+		printf("  %-36s %12.3f %s", figures[i].name, figures[i].v,
 		       figures[i].unit);
+		print_spread_text(&figures[i]);
+		printf("\n");
+	}
 	printf("%s: ratios (same run)\n", suite_name);
-	for (int i = 0; i < nrat; i++)
-		printf("  %-36s %12.3f   %s\n", ratios[i].name, ratios[i].v,
-		       ratios[i].unit);
+	for (int i = 0; i < nrat; i++) {
+		printf("  %-36s %12.3f", ratios[i].name, ratios[i].v);
+		print_spread_text(&ratios[i]);
+		printf("   %s\n", ratios[i].unit);
+	}
 	for (int i = 0; i < nnote; i++)
 		printf("  note: %s\n", notes[i]);
 }
@@ -187,7 +239,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: ism-bench SUITE [--json] [--iterations N] "
-		"[--ismd PATH]\n"
+		"[--ismd PATH] [--report DIR]\n"
 		"Suites:\n"
 		"  control   alloc/attach/notify/detach latency and ops/s at "
 		"10, 100, 1000 peers;\n"
@@ -200,8 +252,22 @@ static void usage(FILE *f)
 		"per GiB of an ism stream\n"
 		"            against TCP loopback and AF_UNIX; its TCP "
 		"fallback against raw TCP\n"
+		"  rings     channel bulk GB/s against the ring size, beside "
+		"a bare ring of each size\n"
+		"  window    map+unmap into a window (libism, ismd) against "
+		"mmap+munmap; pool\n"
+		"            bounces against memcpy; vhost-user MEM_READ/"
+		"WRITE against AF_UNIX\n"
+		"  vfio-user REGION_READ round trip against AF_UNIX; DMA by "
+		"messages against AF_UNIX,\n"
+		"            through a mapped window against memcpy; ism-pci "
+		"against a host process\n"
+		"  sweep     64 B to 1 MiB: rate, GB/s and latency of a "
+		"channel against AF_UNIX\n"
+		"            and TCP, with the machine's limits; --report "
+		"DIR writes an HTML page\n"
 		"--iterations: control: cycles per peer count; channel, "
-		"stream: rounds (medians)\n"
+		"stream, rings: rounds (medians)\n"
 		"--json prints one object: {\"suite\", \"figures\", "
 		"\"ratios\"}.\n");
 }
@@ -213,19 +279,21 @@ int main(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "iterations", required_argument, NULL, 'n' },
 		{ "ismd", required_argument, NULL, 'd' },
+		{ "report", required_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct bench_opts o = { 0 };
 	int opt;
 
-	while ((opt = getopt_long(argc, argv, "jn:d:h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "jn:d:hr:", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'j': o.json = true; break;
 		case 'n':
 			o.iterations = (unsigned)strtoul(optarg, NULL, 10);
 			break;
 		case 'd': o.ismd = optarg; break;
+		case 'r': bench_report_dir = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -237,12 +305,24 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	if (bench_report_dir && strcmp(argv[optind], "sweep")) {
+		fprintf(stderr, "ism-bench: --report: only the sweep suite\n");
+		return 2;
+	}
+	if (!strcmp(argv[optind], "sweep"))
+		return bench_sweep(&o);
 	if (!strcmp(argv[optind], "control"))
 		return bench_control(&o);
 	if (!strcmp(argv[optind], "channel"))
 		return bench_channel(&o);
 	if (!strcmp(argv[optind], "stream"))
 		return bench_stream(&o);
+	if (!strcmp(argv[optind], "rings"))
+		return bench_rings(&o);
+	if (!strcmp(argv[optind], "window"))
+		return bench_window(&o);
+	if (!strcmp(argv[optind], "vfio-user"))
+		return bench_vfio_user(&o);
 	fprintf(stderr, "ism-bench: unknown suite '%s'\n", argv[optind]);
 	usage(stderr);
 	return 2;

@@ -6,23 +6,29 @@
  * against raw TCP.
  *
  *   rtt64   64-byte ping-pong round trips (p50, p99): the client sends 64
- *           bytes, the server reads them and sends them back.
+ *           bytes, the server reads them and sends them back.  Also with
+ *           spinning off (both ends sleep on every wait, as TCP does),
+ *           and with a third process busy on the same two CPUs (ism and
+ *           TCP with it, in the same round).
  *   tput    1 GiB in 64 KiB writes, GB/s at the sender from the first
- *           write to the receiver's last byte.
+ *           write to the receiver's last byte.  ism also zero-copy: the
+ *           sender writes each 64 KiB into the ring (reserve, memcpy,
+ *           commit), the receiver reads every cache line of it in place
+ *           (peek, release) - it touches all the data, copies none.
  *   cpu     CPU seconds (user + system, getrusage) both processes spent
  *           on that transfer, per GiB moved.
  *
- *   bare    the same 1 GiB through a bare 4 MiB ring in shared memory
- *           (copy in, copy out, no checks): what two copies across these
- *           two cores can do at most.
+ *   bare    the same 1 GiB through a bare ring of the streams' ring size
+ *           in shared memory (copy in, copy out, no checks): what two
+ *           copies across these two cores can do at most.
  *
  * Every connection is a real one: ism streams connect through a private
- * ismd and its handshake; TCP sockets have TCP_NODELAY, like ism streams.
- * Each round measures every transport; figures are medians over rounds,
- * ratios medians of per-round ratios.  ism's blocking calls spin up to
- * 50 us before sleeping (the default): in the ping-pong each side spins
- * while it waits, which costs CPU the figures here do not hide (the cpu
- * figure is for the bulk transfer).
+ * ismd and its handshake, with the default ring size; TCP sockets have
+ * TCP_NODELAY, like ism streams.  Each round measures every transport;
+ * figures are medians over rounds, ratios medians of per-round ratios.
+ * ism's blocking calls spin before sleeping (the default, adaptive): in
+ * the ping-pong each side spins while it waits, which costs CPU the
+ * figures here do not hide (the cpu figure is for the bulk transfer).
  */
 #include "bench.h"
 #include "util/spawn.h"
@@ -35,18 +41,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sched.h>
 #include <sys/un.h>
+#include <sys/wait.h>
+#include <signal.h>
 #include <unistd.h>
 
 #define RTT_N	   20000
 #define MSG	   64
 #define BULK_SIZE  65536
 #define BULK_BYTES (1ull << 30)
-/* Rings of 4 MiB each way: 64 KiB writes pipeline through them (1 MiB,
- * the default, gets ~15% less here; ism-bench channel shows why). */
-#define RING (4u << 20)
+/* The default ring, as applications get it (ism-bench rings: why). */
+#define RING ISM_STREAM_RING_DEFAULT
 
 enum transport { T_ISM, T_TCP, T_UNIX, T_FALLBACK, T_COUNT };
 static const char *const t_name[T_COUNT] = { "ism", "tcp", "unix", "fallback" };
@@ -101,13 +110,78 @@ static uint64_t cpu_ns(void)
 	       (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000ull;
 }
 
+/* ---- zero-copy ends ---- */
+
+/* Read @total bytes in place: every cache line once (a sum the compiler
+ * must keep), nothing copied. */
+static int zc_sink(struct ism_stream *s, uint64_t total)
+{
+	uint64_t sum = 0, got = 0;
+
+	while (got < total) {
+		const void *p;
+		ssize_t n = ism_stream_peek(s, &p, 0);
+
+		if (n <= 0)
+			return -1;
+		for (ssize_t i = 0; i + 8 <= n; i += 64) {
+			uint64_t w;
+
+			memcpy(&w, (const uint8_t *)p + i, sizeof(w));
+			sum += w;
+		}
+		if (ism_stream_release(s, (size_t)n) < 0)
+			return -1;
+		got += (uint64_t)n;
+	}
+	__asm__ __volatile__("" : : "r"(sum));
+	return 0;
+}
+
+/* Send @n bytes of @b, written straight into the stream's room. */
+static int zc_send(struct ism_stream *s, const uint8_t *b, size_t n)
+{
+	while (n) {
+		void *p;
+		ssize_t k = ism_stream_reserve(s, &p, n, 0);
+
+		if (k <= 0)
+			return -1;
+		memcpy(p, b, (size_t)k);
+		if (ism_stream_commit(s, (size_t)k, 0) != k)
+			return -1;
+		b += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
 /* ---- the child: connects, then echoes or receives ---- */
+
+/* What one run measures. */
+enum mode {
+	M_RTT,	      /* echo RTT_N messages */
+	M_BULK,	      /* receive BULK_BYTES */
+	M_BULK_ZC,    /* the same, zero-copy at both ends (ism only) */
+	M_RTT_NOSPIN, /* M_RTT, spinning off (ism only) */
+	M_RTT_LOADED, /* M_RTT beside a busy process */
+};
 
 struct job {
 	int t;
-	int bulk; /* 0: echo RTT_N messages; 1: receive BULK_BYTES */
+	enum mode mode;
 	uint16_t port;
 };
+
+static bool bulk_mode(enum mode m)
+{
+	return m == M_BULK || m == M_BULK_ZC;
+}
+
+static uint32_t spin_of(enum mode m)
+{
+	return m == M_RTT_NOSPIN ? ISM_CHAN_NO_SPIN : 0;
+}
 
 /* What the child reports after a bulk receive. */
 struct bulk_rep {
@@ -117,7 +191,9 @@ struct bulk_rep {
 static int child_connect(const struct job *j, struct ism_conn **c,
 			 struct end *e)
 {
-	struct ism_stream_opts o = { .size = sizeof(o), .ring_size = RING };
+	struct ism_stream_opts o = { .size = sizeof(o),
+				     .ring_size = RING,
+				     .spin_us = spin_of(j->mode) };
 	char port[8];
 
 	e->s = NULL;
@@ -161,7 +237,7 @@ static int child(int ctl, void *arg)
 
 	if (!b || child_connect(j, &c, &e) < 0)
 		return 2;
-	if (!j->bulk) {
+	if (!bulk_mode(j->mode)) {
 		for (int i = 0; i < RTT_N; i++)
 			if (end_recv(&e, b, MSG) < 0 ||
 			    end_send(&e, b, MSG) < 0)
@@ -170,9 +246,15 @@ static int child(int ctl, void *arg)
 		struct bulk_rep rep;
 		uint64_t c0 = cpu_ns();
 
-		for (uint64_t got = 0; got < BULK_BYTES; got += BULK_SIZE)
-			if (end_recv(&e, b, BULK_SIZE) < 0)
+		if (j->mode == M_BULK_ZC) {
+			if (zc_sink(e.s, BULK_BYTES) < 0)
 				goto out;
+		} else {
+			for (uint64_t got = 0; got < BULK_BYTES;
+			     got += BULK_SIZE)
+				if (end_recv(&e, b, BULK_SIZE) < 0)
+					goto out;
+		}
 		rep.t_end = bench_now();
 		rep.cpu = cpu_ns() - c0;
 		if (bench_put(ctl, &rep, sizeof(rep)) < 0)
@@ -197,7 +279,9 @@ struct meas {
 static int listen_for(int t, struct ism_conn *c, struct job *j,
 		      struct ism_stream_listener **l, int *lfd)
 {
-	struct ism_stream_opts o = { .size = sizeof(o), .ring_size = RING };
+	struct ism_stream_opts o = { .size = sizeof(o),
+				     .ring_size = RING,
+				     .spin_us = spin_of(j->mode) };
 
 	*l = NULL;
 	*lfd = -1;
@@ -228,13 +312,44 @@ static int listen_for(int t, struct ism_conn *c, struct job *j,
 	}
 }
 
-static int run(int t, int bulk, struct ism_conn *c, struct meas *m)
+/* A process busy on any CPU (the third one competing for the two):
+ * killed and reaped by hog_stop(). */
+static pid_t hog_start(void)
 {
-	struct job j = { .t = t, .bulk = bulk };
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		volatile uint64_t x = 0;
+		cpu_set_t all;
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		/* Any CPU, not the one our parent is pinned to. */
+		CPU_ZERO(&all);
+		for (int i = 0; i < CPU_SETSIZE; i++)
+			CPU_SET(i, &all);
+		sched_setaffinity(0, sizeof(all), &all);
+		for (;;)
+			x++;
+	}
+	return pid;
+}
+
+static void hog_stop(pid_t pid)
+{
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+}
+
+static int run(int t, enum mode mode, struct ism_conn *c, struct meas *m)
+{
+	struct job j = { .t = t, .mode = mode };
 	struct ism_stream_listener *l;
 	struct bench_child ch;
 	struct end e = { NULL, -1 };
 	uint8_t *b = bench_buffer(BULK_SIZE);
+	pid_t hog = -1;
 	int lfd, fail = 0;
 
 	if (!b || listen_for(t, c, &j, &l, &lfd) < 0 ||
@@ -250,7 +365,9 @@ static int run(int t, int bulk, struct ism_conn *c, struct meas *m)
 		nodelay(e.fd);
 	if (!fail && e.s)
 		m->path = ism_stream_path(e.s, NULL);
-	if (!fail && !bulk) {
+	if (!fail && mode == M_RTT_LOADED && (hog = hog_start()) < 0)
+		fail = 1;
+	if (!fail && !bulk_mode(mode)) {
 		struct samples s;
 
 		samples_init(&s, RTT_N);
@@ -270,7 +387,9 @@ static int run(int t, int bulk, struct ism_conn *c, struct meas *m)
 
 		for (uint64_t done = 0; done < BULK_BYTES && !fail;
 		     done += BULK_SIZE)
-			fail = end_send(&e, b, BULK_SIZE) < 0;
+			fail = mode == M_BULK_ZC
+				       ? zc_send(e.s, b, BULK_SIZE) < 0
+				       : end_send(&e, b, BULK_SIZE) < 0;
 		if (!fail && bench_get(ch.ctl, &rep, sizeof(rep)) < 0)
 			fail = 1;
 		if (!fail) {
@@ -281,6 +400,7 @@ static int run(int t, int bulk, struct ism_conn *c, struct meas *m)
 				(double)(cpu_ns() - c0 + rep.cpu) / 1e9 / gib;
 		}
 	}
+	hog_stop(hog);
 	end_close(&e);
 	if (l)
 		ism_stream_listener_close(l);
@@ -298,10 +418,28 @@ enum {
 	F_GBPS = F_RTT99 + T_COUNT,
 	F_CPU = F_GBPS + T_COUNT,
 	F_BARE = F_CPU + T_COUNT,
+	F_ZC_GBPS,
+	F_ZC_CPU,
+	F_NOSPIN50,
+	F_NOSPIN99,
+	F_LOADED50_ISM,
+	F_LOADED50_TCP,
+	F_LOADED99_ISM,
+	F_LOADED99_TCP,
 	F_COUNT
 };
 
-static struct bench_fig fig[F_COUNT];
+static struct bench_fig fig[F_COUNT] = {
+	[F_BARE] = { "throughput64k_gbps_bare_ring", "GB/s" },
+	[F_ZC_GBPS] = { "throughput64k_gbps_ism_zc", "GB/s" },
+	[F_ZC_CPU] = { "cpu_s_per_gib_ism_zc", "CPU s/GiB" },
+	[F_NOSPIN50] = { "rtt64_p50_us_ism_nospin", "us" },
+	[F_NOSPIN99] = { "rtt64_p99_us_ism_nospin", "us" },
+	[F_LOADED50_ISM] = { "rtt64_p50_us_ism_loaded", "us" },
+	[F_LOADED50_TCP] = { "rtt64_p50_us_tcp_loaded", "us" },
+	[F_LOADED99_ISM] = { "rtt64_p99_us_ism_loaded", "us" },
+	[F_LOADED99_TCP] = { "rtt64_p99_us_tcp_loaded", "us" },
+};
 static char fig_names[F_COUNT][48];
 
 static const struct bench_ratio ratios[] = {
@@ -327,6 +465,18 @@ static const struct bench_ratio ratios[] = {
 	  "ism / a bare shared-memory ring doing the same two copies" },
 	{ "bare_ring_vs_tcp", F_BARE, F_GBPS + T_TCP,
 	  "bare ring / TCP: the most any two-copy path gets over TCP here" },
+	{ "throughput64k_zc_vs_tcp", F_ZC_GBPS, F_GBPS + T_TCP,
+	  "ism zero-copy / TCP GB/s, 64 KiB (target >= 10)" },
+	{ "throughput64k_zc_vs_copy", F_ZC_GBPS, F_GBPS + T_ISM,
+	  "ism zero-copy / ism copying GB/s" },
+	{ "cpu_per_gib_zc_vs_tcp", F_ZC_CPU, F_CPU + T_TCP,
+	  "ism zero-copy / TCP CPU seconds per GiB" },
+	{ "rtt64_nospin_vs_tcp", F_NOSPIN50, F_RTT50 + T_TCP,
+	  "ism with spinning off / TCP round trip p50 (target <= 0.7)" },
+	{ "rtt64_loaded_vs_tcp", F_LOADED50_ISM, F_LOADED50_TCP,
+	  "ism / TCP round trip p50 beside a busy process (target <= 1)" },
+	{ "rtt64_loaded_p99_vs_tcp", F_LOADED99_ISM, F_LOADED99_TCP,
+	  "ism / TCP round trip p99 beside a busy process" },
 };
 
 int bench_stream(const struct bench_opts *o)
@@ -357,8 +507,6 @@ int bench_stream(const struct bench_opts *o)
 			fig[f].unit = unit[k];
 		}
 	}
-	fig[F_BARE].name = "throughput64k_gbps_bare_ring";
-	fig[F_BARE].unit = "GB/s";
 	if (bench_ncpus() < 2)
 		fprintf(stderr,
 			"ism-bench: only one CPU: both sides share it\n");
@@ -374,8 +522,8 @@ int bench_stream(const struct bench_opts *o)
 				rounds);
 		for (int t = 0; t < T_COUNT; t++) {
 			struct meas m = { 0 };
-			bool ok =
-				run(t, 0, c, &m) == 0 && run(t, 1, c, &m) == 0;
+			bool ok = run(t, M_RTT, c, &m) == 0 &&
+				  run(t, M_BULK, c, &m) == 0;
 
 			if (ok && t == T_ISM && m.path != ISM_STREAM_SHM) {
 				fprintf(stderr, "ism-bench: the ism stream is "
@@ -387,15 +535,34 @@ int bench_stream(const struct bench_opts *o)
 			v[F_GBPS + t][r] = ok ? m.gbps : -1;
 			v[F_CPU + t][r] = ok ? m.cpu_s_per_gib : -1;
 		}
-		v[F_BARE][r] = bench_bare_ring_gbps(BULK_SIZE, BULK_BYTES);
+		v[F_BARE][r] =
+			bench_bare_bulk_gbps(BULK_SIZE, RING, BULK_BYTES);
+		{
+			struct meas z = { 0 }, n = { 0 }, li = { 0 },
+				    lt = { 0 };
+			bool okz = run(T_ISM, M_BULK_ZC, c, &z) == 0;
+			bool okn = run(T_ISM, M_RTT_NOSPIN, c, &n) == 0;
+			bool okl = run(T_ISM, M_RTT_LOADED, c, &li) == 0 &&
+				   run(T_TCP, M_RTT_LOADED, c, &lt) == 0;
+
+			v[F_ZC_GBPS][r] = okz ? z.gbps : -1;
+			v[F_ZC_CPU][r] = okz ? z.cpu_s_per_gib : -1;
+			v[F_NOSPIN50][r] = okn ? n.p50_us : -1;
+			v[F_NOSPIN99][r] = okn ? n.p99_us : -1;
+			v[F_LOADED50_ISM][r] = okl ? li.p50_us : -1;
+			v[F_LOADED50_TCP][r] = okl ? lt.p50_us : -1;
+			v[F_LOADED99_ISM][r] = okl ? li.p99_us : -1;
+			v[F_LOADED99_TCP][r] = okl ? lt.p99_us : -1;
+		}
 	}
 	if (bench_report("stream", v, fig, F_COUNT, ratios,
 			 (int)(sizeof(ratios) / sizeof(ratios[0])), rounds) < 0)
 		goto out;
-	result_note("medians of %u rounds (ratios: of per-round ratios); "
-		    "CPUs 0 and 1; %d round trips and 1 GiB per transport "
-		    "per round; ism rings 4 MiB, spin 50 us",
-		    rounds, RTT_N);
+	result_note("medians of %u rounds (ratios: of per-round ratios), "
+		    "[lowest .. highest round]; CPUs 0 and 1; %d round trips "
+		    "and 1 GiB per transport per round; ism rings %u KiB "
+		    "(the default), spin %u us (the default)",
+		    rounds, RTT_N, RING >> 10, ISM_SPIN_US_DEFAULT);
 	result_end(o->json);
 	rc = 0;
 out:

@@ -14,21 +14,33 @@ lint) pkgs="$pkgs clang clang-tidy cppcheck clang-tools clang-format" ;;
 *) echo "usage: $0 build|check|lint" >&2; exit 2 ;;
 esac
 
-# Optional for check: QEMU for the ivshmem test, which skips (visibly)
-# without it.  Installed when we can; never a reason to stop.
-if [ "$goal" = check ] &&
-	! dpkg-query -W -f='${Status}' qemu-system-x86 2>/dev/null | grep -q "ok installed"; then
-	if [ "$(id -u)" -eq 0 ]; then
-		echo "ism: installing qemu-system-x86 (for the ivshmem test)"
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-			--no-install-recommends qemu-system-x86 >/dev/null 2>&1 ||
-			{ DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null 2>&1 &&
-			  DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-				--no-install-recommends qemu-system-x86 >/dev/null 2>&1; } ||
-			echo "ism: qemu-system-x86 could not be installed: the QEMU test will skip" >&2
-	else
-		echo "ism: qemu-system-x86 missing: the QEMU test will skip (sudo apt-get install -y qemu-system-x86)" >&2
+# Optional packages: tests that need them skip (visibly) without them.
+# Installed when we can (as root); never a reason to stop.
+#   optional WHAT PKG...
+optional() {
+	what=$1
+	shift
+	opt=""
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+			grep -q "ok installed" || opt="$opt $p"
+	done
+	[ -z "$opt" ] && return 0
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "ism:$opt missing: $what will skip (sudo apt-get install -y$opt)" >&2
+		return 0
 	fi
+	echo "ism: installing$opt (for $what)"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get install -y -q --no-install-recommends $opt >/dev/null 2>&1 ||
+		{ apt-get update -q >/dev/null 2>&1 &&
+		  apt-get install -y -q --no-install-recommends $opt >/dev/null 2>&1; } ||
+		echo "ism: could not install$opt: $what will skip" >&2
+}
+
+if [ "$goal" = check ]; then
+	optional "the QEMU tests" qemu-system-x86
+	optional "the bench report's rendering test" chromium
 fi
 
 missing=""
