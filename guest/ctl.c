@@ -68,7 +68,9 @@ static ssize_t recv_msg(struct ism_guest_ctl *c, int timeout_ms)
 			ism_ivchan_disarm(c->ch);
 			return -ETIMEDOUT;
 		}
-		left = end ? (int)(end - now < 200 ? end - now : 200) : 200;
+		/* The whole time: the interrupt is what wakes us (armed
+		 * above, so none is lost); polling only without one. */
+		left = end ? (int)(end - now) : -1;
 		r = ism_ivdom_wait(c->d, left);
 		ism_ivchan_disarm(c->ch);
 		if (r < 0)
