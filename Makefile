@@ -10,10 +10,10 @@ MESON_OPTS ?=
 CLANG_BUILD   ?= build-clang
 RELEASE_BUILD ?= build-release
 CHECKS        ?= $(BUILD)/checks.txt
-SOURCES        = find include lib ismd ismctl examples bench fuzz tests guest -name '*.[ch]'
+SOURCES        = find include lib ismd ismctl examples bench fuzz tests guest python -name '*.[ch]'
 
 .PHONY: all build run run-regions check test quick format format-check \
-	pre-push bench bench-report fuzz fuzz-corpus lint install clean help
+	pre-push bench bench-report bench-python fuzz fuzz-corpus lint install clean help
 
 all: build
 
@@ -31,6 +31,7 @@ help:
 	@echo "make bench      ism-bench control, channel and stream, and a guest"
 	@echo "                over ivshmem vs virtio-net (bench/vm.py)"
 	@echo "make bench-report  the message-size sweep as an HTML page (REPORT=dir)"
+	@echo "make bench-python  the Python binding against socketpair and bytes()"
 	@echo "make fuzz       run every fuzz target for FUZZ_SECONDS each"
 	@echo "make lint       clang-tidy, cppcheck, scan-build"
 	@echo "make install    install (PREFIX, DESTDIR honoured)"
@@ -120,6 +121,13 @@ bench: build
 REPORT ?= $(BUILD)/bench-report
 bench-report: build
 	$(BUILD)/bench/ism-bench sweep --report $(REPORT)
+
+# Python: channel round trips against socket.socketpair, a 64 MiB region
+# through a memoryview against bytes() copies.
+PYTHON ?= python3
+bench-python: build
+	ISMD=$(BUILD)/ismd/ismd PYTHONPATH=$(BUILD)/python \
+		$(PYTHON) python/bench/bench_py.py
 
 fuzz:
 	@scripts/deps.sh check

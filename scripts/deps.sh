@@ -40,6 +40,8 @@ optional() {
 
 if [ "$goal" = check ]; then
 	optional "the QEMU tests" qemu-system-x86
+	optional "the Python binding's tests" python3-dev python3-pytest \
+		python3-numpy
 	optional "the bench report's rendering test" chromium
 fi
 
