@@ -13,7 +13,7 @@ CHECKS        ?= $(BUILD)/checks.txt
 SOURCES        = find include lib ismd ismctl examples bench fuzz tests guest python -name '*.[ch]'
 
 .PHONY: all build run run-regions check test quick format format-check \
-	pre-push bench bench-report bench-python fuzz fuzz-corpus lint install clean help
+	pre-push bench bench-report bench-python fuzz fuzz-corpus lint install deb clean help
 
 all: build
 
@@ -35,6 +35,7 @@ help:
 	@echo "make fuzz       run every fuzz target for FUZZ_SECONDS each"
 	@echo "make lint       clang-tidy, cppcheck, scan-build"
 	@echo "make install    install (PREFIX, DESTDIR honoured)"
+	@echo "make deb        Debian packages into $(BUILD)/deb (lintian-checked)"
 
 $(BUILD)/build.ninja:
 	@scripts/deps.sh build
@@ -146,6 +147,11 @@ lint: build
 
 install: build
 	DESTDIR=$(DESTDIR) meson install -C $(BUILD)
+
+# Built from a copy in $(BUILD)/deb/src: the tree stays clean.
+deb:
+	@scripts/deps.sh deb
+	scripts/deb.sh $(BUILD)/deb
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(CLANG_BUILD) $(RELEASE_BUILD)

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Make sure the Debian packages a goal needs are installed.
-#   scripts/deps.sh build|check|lint
+#   scripts/deps.sh build|check|lint|deb
 # As root: installs what is missing with apt-get.  Otherwise: prints the
 # exact command to run and exits 1.
 set -eu
@@ -11,7 +11,8 @@ case "$goal" in
 build) ;;
 check) pkgs="$pkgs clang libclang-rt-14-dev clang-format" ;;
 lint) pkgs="$pkgs clang clang-tidy cppcheck clang-tools clang-format" ;;
-*) echo "usage: $0 build|check|lint" >&2; exit 2 ;;
+deb) pkgs="$pkgs dpkg-dev debhelper fakeroot lintian systemd" ;;
+*) echo "usage: $0 build|check|lint|deb" >&2; exit 2 ;;
 esac
 
 # Optional packages: tests that need them skip (visibly) without them.
@@ -40,6 +41,8 @@ optional() {
 
 if [ "$goal" = check ]; then
 	optional "the QEMU tests" qemu-system-x86
+	optional "the packaging tests" dpkg-dev debhelper fakeroot lintian \
+		systemd systemd-container iproute2
 	optional "the Python binding's tests" python3-dev python3-pytest \
 		python3-numpy
 	optional "the bench report's rendering test" chromium
