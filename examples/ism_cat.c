@@ -14,7 +14,11 @@
  *
  * Usage: ism-cat [-v] [-t] [-s SOCKET] HOST PORT
  *        ism-cat [-v] [-t] [-s SOCKET] -l [HOST] PORT
+ *        ism-cat [-s SOCKET] -d DOMAIN MEMBER PORT
+ *        ism-cat [-s SOCKET] -d DOMAIN -l PORT
  *   -t  TCP only (never shared memory)   -s  ismd socket (default: discovery)
+ *   -d  an ism channel in ismd's ivshmem domain DOMAIN (channels=on) with
+ *       member MEMBER (a guest's ism-guest cat, docs/vm.md) on PORT
  */
 #include <ism.h>
 
@@ -120,27 +124,87 @@ static int pump(struct ism_stream *s)
 	}
 }
 
+/* A byte pipe over a channel in an ivshmem domain (docs/vm.md). */
+static int cat_domain(const char *sock, const char *domain, bool listen_,
+		      const char *member, const char *port)
+{
+	struct ism_ivchan_opts o = { .size = sizeof(o) };
+	unsigned long peer = 0, p;
+	struct ism_ivshmem *m;
+	struct ism_ivchan *ch;
+	struct ism_conn *c;
+	struct ism_ivdom *d;
+	char *end;
+	int r;
+
+	p = strtoul(port, &end, 0);
+	if (*port == '\0' || *end || p > UINT32_MAX)
+		return fprintf(stderr, "ism-cat: bad port '%s'\n", port), 2;
+	if (member) {
+		peer = strtoul(member, &end, 0);
+		if (*member == '\0' || *end || peer > 65535)
+			return fprintf(stderr, "ism-cat: bad member '%s'\n",
+				       member),
+			       2;
+	}
+	if ((r = ism_conn_open(sock, NULL, &c)) < 0)
+		return fail("ismd", r);
+	if ((r = ism_ivshmem_join(c, domain, &m)) < 0) {
+		ism_conn_close(c);
+		return fail("join", r);
+	}
+	if ((r = ism_ivshmem_ivdom(m, &d)) < 0)
+		goto out_leave;
+	if (listen_) {
+		r = ism_ivchan_accept(d, (uint32_t)p, &o, &ch);
+	} else {
+		/* A guest still booting has not joined yet: its QEMU's
+		 * arrival rings us; give it a minute. */
+		for (int i = 0; i < 600; i++) {
+			r = ism_ivchan_connect(d, (uint32_t)peer, (uint32_t)p,
+					       &o, &ch);
+			if (r != -ECONNREFUSED)
+				break;
+			ism_ivdom_wait(d, 100);
+		}
+	}
+	if (r >= 0) {
+		r = ism_ivchan_pump(ch, 0, 1);
+		ism_ivchan_close(ch);
+	}
+	ism_ivdom_close(d);
+out_leave:
+	ism_ivshmem_leave(m);
+	ism_conn_close(c);
+	return r < 0 ? fail(domain, r) : 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct ism_stream_opts o = { .size = sizeof(o) };
-	const char *sock = NULL, *host = NULL, *port;
+	const char *sock = NULL, *host = NULL, *port, *domain = NULL;
 	bool listen_ = false, verbose = false;
 	struct ism_conn *c = NULL;
 	struct ism_stream *s = NULL;
 	int opt, r, reason;
 
-	while ((opt = getopt(argc, argv, "lvts:h")) != -1) {
+	while ((opt = getopt(argc, argv, "lvts:d:h")) != -1) {
 		switch (opt) {
 		case 'l': listen_ = true; break;
 		case 'v': verbose = true; break;
 		case 't': o.flags |= ISM_STREAM_TCP_ONLY; break;
 		case 's': sock = optarg; break;
+		case 'd': domain = optarg; break;
 		default:
 			fprintf(opt == 'h' ? stdout : stderr,
 				"usage: ism-cat [-v] [-t] [-s SOCKET] HOST "
 				"PORT\n"
 				"       ism-cat [-v] [-t] [-s SOCKET] -l "
-				"[HOST] PORT\n");
+				"[HOST] PORT\n"
+				"       ism-cat [-s SOCKET] -d DOMAIN MEMBER "
+				"PORT\n"
+				"       ism-cat [-s SOCKET] -d DOMAIN -l "
+				"PORT\n");
 			return opt == 'h' ? 0 : 2;
 		}
 	}
@@ -155,6 +219,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	if (domain)
+		return cat_domain(sock, domain, listen_, host, port);
 	/* No ismd is fine: plain TCP, and -v says so. */
 	if (!(o.flags & ISM_STREAM_TCP_ONLY) &&
 	    ism_conn_open(sock, NULL, &c) < 0)

@@ -6,8 +6,8 @@
 random bytes both ways at once over one channel (1 MiB host to guest,
 300 KB guest to host), each side ending its direction at its EOF
 (half-close); both checksums must match.  Then the guest's pipe is cut
-by kill -9 of its QEMU: the host's cat reports the reset (not a clean
-end) after writing what the guest had sent.
+by kill -9 of its QEMU: the host's cat (ism-cat -d this time) reports
+the reset (not a clean end) after writing what the guest had sent.
 
 Usage: test_vm_pipe.py ISMD ISM_GUEST T_VMHOST ISMCTL
 """
@@ -64,13 +64,13 @@ def test(h, args):
     # The guest pours zeros until its QEMU is killed: the host's cat
     # ends with the reset, not as if the guest had finished.
     with open(hout, "wb") as o:
-        p = h.spawn([ismctl, "--socket", h.sock, "ivshmem", "cat", "vm",
+        p = h.spawn([os.environ["ISM_CAT"], "-s", h.sock, "-d", "vm",
                      str(gid), "12"], stdin=subprocess.DEVNULL, stdout=o,
                     stderr=subprocess.PIPE, text=True)
         while os.path.getsize(hout) < (1 << 20):
             if p.poll() is not None:
-                fail("cat ended early: %s" % p.stderr.read())
-                time.sleep(0.1)
+                fail("ism-cat ended early: %s" % p.stderr.read())
+            time.sleep(0.1)
         os.kill(g.qemu_pid(), 9)
         rc = p.wait(timeout=120)
         err = p.stderr.read()
