@@ -10,7 +10,7 @@ MESON_OPTS ?=
 CLANG_BUILD   ?= build-clang
 RELEASE_BUILD ?= build-release
 CHECKS        ?= $(BUILD)/checks.txt
-SOURCES        = find include lib ismd ismctl examples bench fuzz tests guest python -name '*.[ch]'
+SOURCES        = find include lib ismd ismctl examples bench fuzz tests guest python preload pci -name '*.[ch]'
 
 .PHONY: all build run run-regions check test quick format format-check \
 	pre-push bench bench-report bench-python fuzz fuzz-corpus lint install deb clean help

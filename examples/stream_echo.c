@@ -46,13 +46,17 @@ static void *serve(void *arg)
 {
 	struct ism_stream *s = arg;
 	static _Thread_local char buf[65536];
-	ssize_t n;
+	ssize_t n, w = 0;
 
 	while ((n = ism_stream_recv(s, buf, sizeof(buf), 0)) > 0)
-		if (ism_stream_send(s, buf, (size_t)n, 0) != n)
+		if ((w = ism_stream_send(s, buf, (size_t)n, 0)) != n)
 			break;
+	/* The end: the peer's EOF, or a failed receive (n < 0) or send. */
 	printf("connection over %s: %s\n", path_text(s),
-	       n == 0 ? "closed" : strerror((int)-n));
+	       n == 0  ? "closed"
+	       : n < 0 ? strerror((int)-n)
+	       : w < 0 ? strerror((int)-w)
+		       : "short send");
 	fflush(stdout);
 	ism_stream_close(s);
 	return NULL;

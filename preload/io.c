@@ -12,6 +12,20 @@
  * stream's rx buffer and are read first.  A probe takes one byte, so
  * bulk data is still copied once on each side.
  *
+ * Writable means room for TX_ROOM bytes, not just some room: the kernel
+ * says POLLOUT only with a good part of the send buffer free, and
+ * programs rely on it, writing with blocking calls after POLLOUT (socat
+ * does).  Such a write into a ring with a few bytes free would block the
+ * program, and with it its reading, which may be what the other side
+ * waits for before it reads in turn: both would wait for ever.  So
+ * POLLOUT is probed (a reservation of TX_ROOM bytes, committed empty),
+ * and a probe that finds less leaves the stream armed to hear of room.
+ *
+ * The wait fd is shared by both directions, and a wake-up libism hands
+ * to a direction stays pending (the fd readable) until that direction is
+ * looked at: after a wake-up both are looked at, whatever the caller
+ * waits for, or the wait would turn into a busy loop.
+ *
  * Errors are the kernel's: the other side's death (or a corrupt ring) is
  * ECONNRESET once, then EOF; a send after that, or after shutdown(SHUT_WR),
  * is EPIPE with SIGPIPE unless MSG_NOSIGNAL.  MSG_OOB cannot be carried:
@@ -34,6 +48,11 @@
 #define RXB_MIN	    4096u
 #define RXB_MAX	    (256u << 10)
 #define IOV_STACK   16
+/* POLLOUT: room for a write of this much, or for the largest message on
+ * a smaller ring (half of it: 32 KiB on the smallest ism-run makes).  A
+ * write of up to that less two record headers after POLLOUT never
+ * waits. */
+#define TX_ROOM (64u << 10)
 
 extern void __chk_fail(void) __attribute__((noreturn));
 
@@ -146,6 +165,15 @@ static bool pending(struct sstream *st)
 	return p == ISM_STREAM_PENDING;
 }
 
+/* Wake whoever waits on the wait fd in another thread. */
+static void nudge_waiters(struct sstream *st)
+{
+	if (atomic_load(&st->waiters) ||
+	    (atomic_load_explicit(&st->nregs, memory_order_relaxed) &&
+	     atomic_load(&shim_epoll_waiters)))
+		st_nudge(st);
+}
+
 /*
  * After any data call: libism empties the stream's doorbell whichever
  * direction it was for (a receive may eat the kick that said "room", a
@@ -161,11 +189,9 @@ static void after_call(struct sstream *st, bool rx, ssize_t r)
 	} else {
 		atomic_store(&st->rx_maybe, true);
 		atomic_store(&st->tx_blocked, r == -EAGAIN);
+		atomic_store(&st->tx_armed, r == -EAGAIN);
 	}
-	if (atomic_load(&st->waiters) ||
-	    (atomic_load_explicit(&st->nregs, memory_order_relaxed) &&
-	     atomic_load(&shim_epoll_waiters)))
-		st_nudge(st);
+	nudge_waiters(st);
 }
 
 static ssize_t lib_recv(struct sstream *st, const struct iovec *iov, int n)
@@ -265,6 +291,7 @@ void st_activity(struct sstream *st)
 
 	atomic_store(&st->rx_maybe, true);
 	atomic_store(&st->tx_blocked, false);
+	atomic_store(&st->woke, true);
 	atomic_fetch_add(&st->gen, 1);
 	if (atomic_exchange(&st->nudged, false))
 		(void)!real.read(st->nudge_fd, &v, sizeof(v));
@@ -305,6 +332,24 @@ static int st_wait(struct sstream *st, uint64_t deadline, bool tmo)
 static uint64_t deadline_of(int ms)
 {
 	return ms > 0 ? shim_now_ns() + (uint64_t)ms * 1000000ull : 0;
+}
+
+static void probe_in(struct sstream *st, bool woke);
+static void probe_out(struct sstream *st);
+
+/* A blocking call for one direction woke: look at the other one too
+ * (see atop).  A thread busy there looks itself. */
+static void look_other(struct sstream *st, bool rx)
+{
+	pthread_mutex_t *m = rx ? &st->tx_lock : &st->rx_lock;
+
+	if (pthread_mutex_trylock(m) != 0)
+		return;
+	if (rx)
+		probe_out(st);
+	else
+		probe_in(st, true);
+	pthread_mutex_unlock(m);
 }
 
 /* ---- receive ---- */
@@ -475,6 +520,8 @@ ssize_t st_recv(struct sstream *st, const struct iovec *iov, int iovcnt,
 		}
 		pthread_mutex_unlock(&st->rx_lock);
 		r = st_wait(st, deadline, tmo > 0);
+		if (r == 0)
+			look_other(st, true);
 		pthread_mutex_lock(&st->rx_lock);
 		if (r < 0) {
 			res = got ? (ssize_t)got : r;
@@ -552,6 +599,8 @@ ssize_t st_send(struct sstream *st, const struct iovec *iov, int iovcnt,
 		}
 		pthread_mutex_unlock(&st->tx_lock);
 		r = st_wait(st, deadline, tmo > 0);
+		if (r == 0)
+			look_other(st, false);
 		pthread_mutex_lock(&st->tx_lock);
 		if (r < 0) {
 			res = sent ? (ssize_t)sent : r;
@@ -568,23 +617,55 @@ out:
 
 /* ---- readiness ---- */
 
-/* One byte ahead, if there is one: the probe.  rx lock held. */
-static void probe_in(struct sstream *st)
+/* One byte ahead, if there is one: the probe.  After a wake-up (@woke)
+ * one more even if bytes wait already: the receive takes a wake-up meant
+ * for it.  rx lock held. */
+static void probe_in(struct sstream *st, bool woke)
 {
-	if (st->rx_len || atomic_load(&st->eof) || atomic_load(&st->err) ||
-	    atomic_load(&st->reset) || atomic_load(&st->rd_shut))
+	if ((st->rx_len && !woke) || atomic_load(&st->eof) ||
+	    atomic_load(&st->err) || atomic_load(&st->reset) ||
+	    atomic_load(&st->rd_shut))
 		return;
 	if (!atomic_load(&st->rx_maybe))
 		return;
 	if (settle(st) == -EAGAIN || atomic_load(&st->native))
 		return;
-	rx_fill(st, 1);
+	rx_fill(st, st->rx_len + 1);
+}
+
+/* Room for TX_ROOM bytes, or the stream armed to hear of it (see atop):
+ * sets tx_blocked.  An error leaves the fd writable, for the write to
+ * report it.  tx lock held. */
+static void probe_out(struct sstream *st)
+{
+	bool armed = atomic_load(&st->tx_armed);
+	void *p;
+	ssize_t r;
+
+	if (atomic_load(&st->tx_blocked) || atomic_load(&st->wr_shut) ||
+	    atomic_load(&st->reset) || atomic_load(&st->native) || pending(st))
+		return;
+	LIB_QUIET_ENTER();
+	r = ism_stream_reserve(st->s, &p, TX_ROOM,
+			       ISM_F_DONTWAIT | ISM_F_WAITALL);
+	if (r > 0)
+		ism_stream_commit(st->s, 0, 0); /* nothing sent */
+	LIB_QUIET_LEAVE();
+	atomic_store(&st->tx_blocked, r == -EAGAIN);
+	atomic_store(&st->tx_armed, r == -EAGAIN);
+	/* Settling an armed ring may have taken the wake-up of a thread
+	 * blocked in a send: there is room, say so.  (Armed again, the
+	 * ring wakes it itself; a nudge then would only bounce between
+	 * two threads that both look.) */
+	if (armed && r != -EAGAIN)
+		nudge_waiters(st);
 }
 
 short st_revents(struct sstream *st, short want)
 {
 	short rev = 0;
 	bool pend;
+	bool woke = atomic_exchange(&st->woke, false);
 
 	if (stream_foreign(st))
 		return (short)(POLLERR | POLLHUP | (want & (POLLIN | POLLOUT)));
@@ -592,11 +673,17 @@ short st_revents(struct sstream *st, short want)
 	    pthread_mutex_trylock(&st->rx_lock) == 0) {
 		/* A reader holds the lock only across non-blocking calls:
 		 * if it is busy, whatever it finds it reports itself. */
-		if (want & (POLLIN | POLLRDNORM | POLLRDHUP))
-			probe_in(st);
+		if ((want & (POLLIN | POLLRDNORM | POLLRDHUP)) || woke)
+			probe_in(st, woke);
 		else
 			(void)settle(st);
 		pthread_mutex_unlock(&st->rx_lock);
+	}
+	if (((want & (POLLOUT | POLLWRNORM)) || woke) &&
+	    pthread_mutex_trylock(&st->tx_lock) == 0) {
+		/* The same for a writer. */
+		probe_out(st);
+		pthread_mutex_unlock(&st->tx_lock);
 	}
 	if (atomic_load(&st->native))
 		return -1;

@@ -28,7 +28,8 @@
  * Readiness of a stream on shared memory is computed, never guessed:
  * readable when the shim holds bytes, the stream says EOF or an error, or
  * a non-blocking receive of one byte (kept for the next read) succeeds;
- * writable unless the last send found the ring full.  The stream's
+ * writable when the ring has room for a good write (64 KiB), as the kernel
+ * says POLLOUT only with a good part of its buffer free.  The stream's
  * ism_stream_fd() (the "wait fd") wakes every wait: poll() and select()
  * wait on it in place of the application's fd, and an application's epoll
  * set holds it edge-triggered (epoll.c).
@@ -262,7 +263,9 @@ struct sstream {
 	atomic_bool said_foreign; /* "used by another process": logged */
 	atomic_bool nonblock;	  /* cached O_NONBLOCK of the file */
 	atomic_bool rx_maybe;	  /* a receive may find something */
-	atomic_bool tx_blocked;	  /* the last send found the ring full */
+	atomic_bool tx_blocked;	  /* the last send or probe found the ring
+				   * (too) full */
+	atomic_bool tx_armed;	  /* ... and left libism armed for room */
 	atomic_bool eof;	  /* the other side's EOF was read */
 	atomic_bool rd_shut, wr_shut;
 	atomic_int err;	     /* pending error (SO_ERROR, POLLERR) */
@@ -274,6 +277,7 @@ struct sstream {
 	atomic_int waiters; /* threads in poll() on the wait fd */
 	int nudge_fd;	    /* an eventfd inside the wait fd */
 	atomic_bool nudged; /* nudge_fd may be non-zero */
+	atomic_bool woke;   /* the wait fd fired: look at both directions */
 	pthread_mutex_t rx_lock, tx_lock;
 	uint8_t *rxb; /* bytes received ahead (probe, peek) */
 	size_t rx_len, rx_off, rx_cap;

@@ -72,7 +72,8 @@ enum ism_io_flags {
 	ISM_F_MORE = 1u << 1,	  /* channel send: more follows, publish at
 				   * ism_chan_flush() */
 	ISM_F_WAITALL = 1u << 2,  /* stream receive: fill the whole buffer
-				   * (or stop at EOF or an error) */
+				   * (or stop at EOF or an error); stream
+				   * reserve: all the room asked or none */
 };
 
 /*

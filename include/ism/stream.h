@@ -186,7 +186,12 @@ ISM_EXPORT int ism_stream_release(struct ism_stream *s, size_t n);
  * shared memory the room is in the channel's ring, which the other side
  * cannot write and sees nothing of before the commit; on TCP it is a
  * buffer of the stream's.  The room lasts until the commit or the next
- * send call on the stream, whichever comes first.
+ * send call on the stream, whichever comes first.  With ISM_F_WAITALL:
+ * room for all of @len (at most 64 KiB) or none yet; so a reservation
+ * with ISM_F_DONTWAIT | ISM_F_WAITALL committed with 0 asks "is there
+ * room for @len bytes now?" without sending, and its -EAGAIN makes
+ * ism_stream_fd() readable when room may have grown (a poll loop's
+ * POLLOUT).
  */
 ISM_EXPORT ssize_t ism_stream_reserve(struct ism_stream *s, void **p,
 				      size_t len, int flags);

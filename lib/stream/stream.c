@@ -1206,9 +1206,11 @@ ssize_t ism_stream_reserve(struct ism_stream *s, void **p, size_t len,
 		return -EPIPE;
 	if (path == ISM_STREAM_SHM) {
 		size_t max = ISM_MIN(len, (size_t)ZC_MAX);
-		ssize_t n =
-			ism_chan_reserve_room(s->ch, ISM_MIN(max, ZC_MIN), max,
-					      p, flags & ISM_F_DONTWAIT);
+		/* WAITALL: all of it or nothing yet (an event loop's
+		 * "writable?", armed for that much with DONTWAIT). */
+		size_t min = flags & ISM_F_WAITALL ? max : ISM_MIN(max, ZC_MIN);
+		ssize_t n = ism_chan_reserve_room(s->ch, min, max, p,
+						  flags & ISM_F_DONTWAIT);
 
 		if (n < 0)
 			return n == -EPIPE ? -ECONNRESET : n;

@@ -6,7 +6,7 @@
  * random sizes for everything (reservations, partial commits, partial
  * releases); the contract's refusals; and the non-blocking forms with
  * the stream's fd in poll(), including a TCP commit the socket cannot
- * take at once.
+ * take at once; and the room probe (reserve with WAITALL).
  */
 #include "t_daemon.h"
 #include "util/util.h"
@@ -478,6 +478,86 @@ static void test_nonblocking(void **state)
 	}
 }
 
+/*
+ * "Room for this much?": a reservation with DONTWAIT | WAITALL gets all
+ * it asks or -EAGAIN, and then the fd wakes the writer when the reader
+ * makes room; committed with 0 it sends nothing (an event loop's POLLOUT,
+ * as ism-run asks it).
+ */
+static void test_room_probe(void **state)
+{
+	const int f = ISM_F_DONTWAIT | ISM_F_WAITALL;
+
+	(void)state;
+	for (int tcp = 0; tcp < 2; tcp++) {
+		uint8_t buf[1000], got[48000];
+		uint64_t sent = 0, recvd = 0;
+		struct pair p;
+		void *w;
+		ssize_t n;
+
+		pair_open(&p, 1u << 18, tcp);
+		assert_int_equal(ism_stream_reserve(p.cli, &w, 65536, f),
+				 65536);
+		assert_int_equal(ism_stream_commit(p.cli, 0, 0), 0);
+		if (tcp) {
+			/* The stream's own buffer: always all of it. */
+			assert_int_equal(ism_stream_send(p.cli, "x", 1, 0), 1);
+			assert_int_equal(ism_stream_recv(p.srv, got, 2, 0), 1);
+			assert_int_equal(got[0], 'x');
+			pair_close(&p);
+			continue;
+		}
+		/* Fill the ring: less than a record of 1000 bytes is left. */
+		for (;;) {
+			for (size_t i = 0; i < sizeof(buf); i++)
+				buf[i] = pat(sent + i);
+			n = ism_stream_send(p.cli, buf, sizeof(buf),
+					    ISM_F_DONTWAIT);
+			if (n == -EAGAIN)
+				break;
+			assert_int_equal(n, (ssize_t)sizeof(buf));
+			sent += sizeof(buf);
+		}
+		assert_int_equal(ism_stream_reserve(p.cli, &w, 65536, f),
+				 -EAGAIN);
+		/* 48 records read: the reader says so in steps of 1/8 of
+		 * the ring (32 KiB), which wakes the armed writer, but 64 KiB
+		 * are still not free, while some room is. */
+		assert_int_equal(
+			ism_stream_recv(p.srv, got, sizeof(got), ISM_F_WAITALL),
+			(ssize_t)sizeof(got));
+		for (size_t i = 0; i < sizeof(got); i++)
+			assert_int_equal(got[i], pat(i));
+		recvd = sizeof(got);
+		wait_fd(p.cli);
+		assert_int_equal(ism_stream_reserve(p.cli, &w, 65536, f),
+				 -EAGAIN);
+		n = ism_stream_reserve(p.cli, &w, 65536, ISM_F_DONTWAIT);
+		assert_true(n >= 4096 && n < 65536);
+		assert_int_equal(ism_stream_commit(p.cli, 0, 0), 0);
+		/* All read: all the room there. */
+		while (recvd < sent) {
+			n = ism_stream_recv(p.srv, got, sizeof(got), 0);
+			assert_true(n > 0);
+			for (ssize_t i = 0; i < n; i++)
+				assert_int_equal(got[i],
+						 pat(recvd + (uint64_t)i));
+			recvd += (uint64_t)n;
+		}
+		assert_int_equal(ism_stream_reserve(p.cli, &w, 65536, f),
+				 65536);
+		assert_int_equal(ism_stream_commit(p.cli, 0, 0), 0);
+		/* No probe sent a byte. */
+		assert_int_equal(ism_stream_send(p.cli, "x", 1, 0), 1);
+		assert_int_equal(ism_stream_shutdown(p.cli, SHUT_WR), 0);
+		assert_int_equal(ism_stream_recv(p.srv, got, 2, ISM_F_WAITALL),
+				 1);
+		assert_int_equal(got[0], 'x');
+		pair_close(&p);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -486,6 +566,7 @@ int main(void)
 		cmocka_unit_test(test_plain_peer),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_nonblocking),
+		cmocka_unit_test(test_room_probe),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
