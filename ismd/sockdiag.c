@@ -218,7 +218,7 @@ static int64_t now_ms(void)
 }
 
 /* Receive datagrams until one answers @seq or the deadline passes. */
-static int receive(int nl, uint32_t seq, uint64_t cookie)
+static int receive(uint32_t seq, uint64_t cookie)
 {
 	static uint8_t buf[SOCKDIAG_REPLY_MAX] __attribute__((aligned(8)));
 	int64_t deadline = now_ms() + REPLY_TIMEOUT_MS;
@@ -230,7 +230,7 @@ static int receive(int nl, uint32_t seq, uint64_t cookie)
 				    .msg_namelen = sizeof(from),
 				    .msg_iov = &iov,
 				    .msg_iovlen = 1 };
-		struct pollfd pfd = { .fd = nl, .events = POLLIN };
+		struct pollfd pfd = { .fd = nl_fd, .events = POLLIN };
 		int64_t left = deadline - now_ms();
 		ssize_t n;
 		int r;
@@ -243,7 +243,7 @@ static int receive(int nl, uint32_t seq, uint64_t cookie)
 		if (r <= 0)
 			continue;
 		/* MSG_TRUNC: the real length, to refuse a cut datagram. */
-		n = recvmsg(nl, &m, MSG_DONTWAIT | MSG_TRUNC);
+		n = recvmsg(nl_fd, &m, MSG_DONTWAIT | MSG_TRUNC);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				continue;
@@ -268,8 +268,8 @@ static int open_socket(void)
 	return nl_fd < 0 ? -errno : 0;
 }
 
-int sockdiag_would_accept_on(int nl, const struct sockaddr *dst, socklen_t len,
-			     uint64_t cookie)
+int sockdiag_would_accept(const struct sockaddr *dst, socklen_t len,
+			  uint64_t cookie)
 {
 	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
 	struct request q;
@@ -279,23 +279,13 @@ int sockdiag_would_accept_on(int nl, const struct sockaddr *dst, socklen_t len,
 
 	if ((r = build(&q, dst, len, cookie, seq)) < 0)
 		return r;
-	if (nl < 0)
-		return -EBADF;
-	n = sendto(nl, &q, sizeof(q), 0, (struct sockaddr *)&kernel,
+	if ((r = open_socket()) < 0)
+		return r;
+	n = sendto(nl_fd, &q, sizeof(q), 0, (struct sockaddr *)&kernel,
 		   sizeof(kernel));
 	if (n < 0)
 		return -errno;
 	if (n != (ssize_t)sizeof(q))
 		return -EIO;
-	return receive(nl, seq, cookie);
-}
-
-int sockdiag_would_accept(const struct sockaddr *dst, socklen_t len,
-			  uint64_t cookie)
-{
-	int r;
-
-	if ((r = open_socket()) < 0)
-		return r;
-	return sockdiag_would_accept_on(nl_fd, dst, len, cookie);
+	return receive(seq, cookie);
 }

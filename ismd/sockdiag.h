@@ -32,10 +32,6 @@
  * hash of the connection's addresses: only that member answers 1.
  * A BPF sk_lookup program, if attached, is consulted as for a real SYN.
  *
- * A listener in another namespace is asked through a NETLINK_SOCK_DIAG
- * socket made in its namespace (xns_would_accept(), with
- * sockdiag_would_accept_on()): the same question, answered there.
- *
  * Not thread-safe: one netlink socket, opened on first use, shared by all
  * calls (ismd's loop is single-threaded).
  */
@@ -70,14 +66,6 @@ uint64_t sockdiag_cookie(int fd);
  */
 int sockdiag_would_accept(const struct sockaddr *dst, socklen_t len,
 			  uint64_t cookie);
-
-/*
- * The same question through netlink socket @nl (NETLINK_SOCK_DIAG, in the
- * namespace to ask about; the caller's).  Same answers, and -EBADF for a
- * negative @nl.
- */
-int sockdiag_would_accept_on(int nl, const struct sockaddr *dst, socklen_t len,
-			     uint64_t cookie);
 
 /* Close the netlink socket (the next call opens a new one). */
 void sockdiag_close(void);

@@ -19,28 +19,20 @@
  * waited long enough resolves its intent: claimed, or abandoned for good,
  * atomically, so both ends always agree on the path.
  *
- * Which listener serves a destination is the kernel's to say: sock_diag
- * names the socket that would accept a connection to it (sockdiag.h), in
- * ismd's own network namespace or, through the listener's namespace fd,
- * in the listener's (xns.h), and only if that socket is a registered
+ * Which listener serves a destination is the kernel's to say: in ismd's
+ * own network namespace, sock_diag names the socket that would accept a
+ * connection to it (sockdiag.h), and only if that socket is a registered
  * listener (by its socket cookie) is the client kept as an intent; so a
  * record whose socket was closed, an IPV6_V6ONLY wildcard, or a listener
  * on another address never captures someone else's connections.  Intents
  * are keyed by the full address (a chain per hashed key, compared in
- * full; the namespace too), listeners by port (their namespace compared
- * in the chain).
- *
- * Across namespaces (containers on one host) addresses repeat, so a
- * server end that mirrors an intent of another namespace must also show
- * that connection's TCP sequence numbers (xns_same_connection()) before
- * the claim; a refused candidate stays pending for the real server.  ismd never closes a socket a peer handed it on its loop
+ * full).  ismd never closes a socket a peer handed it on its loop
  * (closer.h), and never fstat()s one (getsockopt answers for sockets only,
  * at once for anything else).
  */
 #include "ismd.h"
 #include "page.h"
 #include "sockdiag.h"
-#include "xns.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -57,15 +49,7 @@
 #define STREAM_PER_PEER_MAX   65536u
 #define INTENT_PER_PEER_MAX   4096u
 #define LISTENER_PER_PEER_MAX 256u
-/* Sequence-number proofs one server OPEN may try across namespaces (each
- * a few socket calls): decoys beyond it push that server to TCP, never
- * to someone else's connection. */
-#define XNS_PROOFS_MAX 16u
-/* Listeners one client OPEN may ask about through their namespace (each
- * a short thread): beyond it, that client is matched by records in its
- * own namespace and not at all in others. */
-#define XNS_ASKS_MAX 16u
-#define STREAM_COST  (sizeof(struct stream) + 128u)
+#define STREAM_COST	      (sizeof(struct stream) + 128u)
 
 struct stream {
 	uint64_t id;
@@ -76,7 +60,6 @@ struct stream {
 	uint64_t netns;
 	uint64_t cookie; /* a listener's socket cookie */
 	bool v6only;	 /* a listener's IPV6_V6ONLY */
-	int nsfd; /* a listener's namespace when not ismd's (xns.h), or -1 */
 	struct ism_stream_addr local, remote;
 	int held;	      /* a pending client intent: its socket, or -1 */
 	struct stream *chain; /* same intent key, or same listener port */
@@ -123,26 +106,6 @@ static bool addr_eq(const struct ism_stream_addr *a,
 {
 	return a->family == b->family && a->port == b->port &&
 	       a->scope_id == b->scope_id && !memcmp(a->addr, b->addr, 16);
-}
-
-/* The same IP address, an IPv4-mapped IPv6 one and IPv4 alike. */
-static bool same_addr(const struct ism_stream_addr *a,
-		      const struct ism_stream_addr *b)
-{
-	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
-	uint8_t x[16] = { 0 }, y[16] = { 0 };
-
-	memcpy(x, a->addr, 16);
-	memcpy(y, b->addr, 16);
-	if (a->family == AF_INET) {
-		memcpy(x, mapped, 12);
-		memcpy(x + 12, a->addr, 4);
-	}
-	if (b->family == AF_INET) {
-		memcpy(y, mapped, 12);
-		memcpy(y + 12, b->addr, 4);
-	}
-	return !memcmp(x, y, 16);
 }
 
 static bool addr_any(const struct ism_stream_addr *a)
@@ -207,7 +170,8 @@ static uint64_t addr_key(const struct ism_stream_addr *a)
 static struct stream *intent_find(struct daemon *d, uint64_t netns,
 				  const struct ism_stream_addr *local)
 {
-	struct stream *c = ism_map_get(&d->streams.intents, addr_key(local), 0);
+	struct stream *c =
+		ism_map_get(&d->streams.intents, netns, addr_key(local));
 
 	while (c && !(c->netns == netns && addr_eq(&c->local, local)))
 		c = c->chain;
@@ -270,7 +234,6 @@ static struct stream *stream_new(struct daemon *d, struct peer *p,
 	s->owner = p;
 	s->role = role;
 	s->held = -1;
-	s->nsfd = -1;
 	s->created_ns = ism_now_ns();
 	if (ism_map_put(&d->streams.by_id, s->id, 0, s) < 0) {
 		free(s);
@@ -294,7 +257,7 @@ static void intent_drop(struct daemon *d, struct stream *s)
 {
 	if (s->held < 0)
 		return;
-	chain_del(&d->streams.intents, addr_key(&s->local), 0, s);
+	chain_del(&d->streams.intents, s->netns, addr_key(&s->local), s);
 	closer_put(s->held, s->owner->acct);
 	s->held = -1;
 	s->owner->n_intents--;
@@ -302,14 +265,9 @@ static void intent_drop(struct daemon *d, struct stream *s)
 
 static void listener_unindex(struct daemon *d, struct stream *s)
 {
-	if (s->nsfd >= 0) {
-		close(s->nsfd); /* a namespace fd: ismd's own file */
-		s->nsfd = -1;
-		acct_uncharge(s->owner->acct, ACCT_FDS, 1);
-	}
 	if (!s->cookie)
 		return;
-	chain_del(&d->streams.listeners_by_port, 0, s->local.port, s);
+	chain_del(&d->streams.listeners_by_port, s->netns, s->local.port, s);
 	if (ism_map_get(&d->streams.listeners_by_cookie, s->cookie, 0) == s)
 		ism_map_del(&d->streams.listeners_by_cookie, s->cookie, 0);
 	s->cookie = 0;
@@ -367,8 +325,8 @@ static void put_rep(struct req *rq, const struct stream *s)
 static bool listener_serves_by_record(struct daemon *d, uint64_t netns,
 				      const struct ism_stream_addr *dst)
 {
-	for (struct stream *l =
-		     ism_map_get(&d->streams.listeners_by_port, 0, dst->port);
+	for (struct stream *l = ism_map_get(&d->streams.listeners_by_port,
+					    netns, dst->port);
 	     l; l = l->chain) {
 		if (l->netns != netns || l->local.port != dst->port)
 			continue;
@@ -405,57 +363,31 @@ static socklen_t to_sockaddr(const struct ism_stream_addr *a,
 	return 0;
 }
 
-/* Ask the kernel, in @l's namespace, whether @l's socket would accept a
- * connection to @ss: 1, 0, or -errno when it cannot be asked (-EBUSY:
- * *@asks, the namespace questions left for this request, ran out). */
-static int ask(const struct stream *l, const struct sockaddr_storage *ss,
-	       socklen_t len, unsigned *asks)
-{
-	if (own_netns && l->netns == own_netns)
-		return sockdiag_would_accept((const struct sockaddr *)ss, len,
-					     l->cookie);
-	if (l->nsfd < 0)
-		return -ENOTSUP;
-	if (!*asks)
-		return -EBUSY;
-	--*asks;
-	return xns_would_accept(l->nsfd, (const struct sockaddr *)ss, len,
-				l->cookie);
-}
-
-/*
- * Does an ism listener serve a client in namespace @netns toward @dst?
- * In the client's own namespace, the kernel says (the records, where it
- * cannot).  In another namespace only the kernel's word counts: @dst must
- * be an address of the listener's namespace and its socket the one that
- * would take the connection (*@cross is then set); whether the client's
- * packets really go there is proven later, at the server's claim, by the
- * connection's sequence numbers (xns.h).
- */
 static bool listener_serves(struct daemon *d, uint64_t netns,
-			    const struct ism_stream_addr *dst, bool *cross)
+			    const struct ism_stream_addr *dst)
 {
-	struct stream *head =
-		ism_map_get(&d->streams.listeners_by_port, 0, dst->port);
 	struct sockaddr_storage ss;
-	unsigned asks = XNS_ASKS_MAX;
 	socklen_t len;
 	int unsure = 0;
 
-	*cross = false;
-	if (!head)
+	if (!ism_map_get(&d->streams.listeners_by_port, netns, dst->port))
 		return false; /* no ism listener on that port at all */
+	if (netns != own_netns || !own_netns)
+		return listener_serves_by_record(d, netns, dst);
 	len = to_sockaddr(dst, &ss);
 	if (!len)
 		return false;
 	/* Ask, for each record on that port, whether its socket is the one
 	 * the kernel would hand this connection to. */
-	for (struct stream *l = head; l; l = l->chain) {
+	for (struct stream *l = ism_map_get(&d->streams.listeners_by_port,
+					    netns, dst->port);
+	     l; l = l->chain) {
 		int r;
 
-		if (l->netns != netns || l->local.port != dst->port)
+		if (l->netns != netns)
 			continue;
-		r = ask(l, &ss, len, &asks);
+		r = sockdiag_would_accept((struct sockaddr *)&ss, len,
+					  l->cookie);
 		if (r == 1)
 			return true;
 		if (r < 0)
@@ -464,27 +396,7 @@ static bool listener_serves(struct daemon *d, uint64_t netns,
 	if (unsure) {
 		ismd_log(L_DEBUG, "sock_diag: %s: matching by records",
 			 strerror(-unsure));
-		if (listener_serves_by_record(d, netns, dst))
-			return true;
-	}
-	if (!netns || !own_netns)
-		return false; /* no namespace cookies: one namespace */
-	for (struct stream *l = head; l; l = l->chain) {
-		int r;
-
-		if (l->netns == netns || !l->netns ||
-		    l->local.port != dst->port)
-			continue;
-		r = ask(l, &ss, len, &asks);
-		if (r == 1) {
-			*cross = true;
-			return true;
-		}
-		if (r < 0)
-			ismd_log(L_DEBUG,
-				 "stream: listener %llu in another netns: "
-				 "cannot ask: %s",
-				 (unsigned long long)l->id, strerror(-r));
+		return listener_serves_by_record(d, netns, dst);
 	}
 	return false;
 }
@@ -505,26 +417,13 @@ static int open_listener(struct daemon *d, struct stream *s, int fd)
 	s->cookie = sockdiag_cookie(fd);
 	if (!s->cookie)
 		return -EINVAL;
-	/* In another namespace: keep it (one fd, charged) to ask the kernel
-	 * there.  Without the capability, clients of that namespace match
-	 * by records and no other namespace's client matches at all. */
-	if (own_netns && s->netns && s->netns != own_netns &&
-	    acct_charge(s->owner->acct, ACCT_FDS, 1) == 0) {
-		s->nsfd = xns_netns_of(fd);
-		if (s->nsfd < 0) {
-			ismd_log(L_DEBUG,
-				 "stream: listener %llu: its netns: %s",
-				 (unsigned long long)s->id, strerror(-s->nsfd));
-			s->nsfd = -1;
-			acct_uncharge(s->owner->acct, ACCT_FDS, 1);
-		}
-	}
 	/* Another record for the same socket (registered twice): one in
 	 * the cookie map is enough to find the socket. */
 	if (!ism_map_get(&d->streams.listeners_by_cookie, s->cookie, 0) &&
 	    ism_map_put(&d->streams.listeners_by_cookie, s->cookie, 0, s) < 0)
 		return -ENOMEM;
-	if (chain_add(&d->streams.listeners_by_port, 0, s->local.port, s) < 0) {
+	if (chain_add(&d->streams.listeners_by_port, s->netns, s->local.port,
+		      s) < 0) {
 		if (ism_map_get(&d->streams.listeners_by_cookie, s->cookie,
 				0) == s)
 			ism_map_del(&d->streams.listeners_by_cookie, s->cookie,
@@ -539,7 +438,6 @@ static int open_client(struct daemon *d, struct peer *p, struct stream *s,
 		       const struct ism_stream_open_req *req, int *fd)
 {
 	struct ism_stream_addr dst = req->dst;
-	bool cross;
 	int r;
 
 	s->remote = dst;
@@ -560,13 +458,8 @@ static int open_client(struct daemon *d, struct peer *p, struct stream *s,
 		memmove(dst.addr, dst.addr + 12, 4);
 		memset(dst.addr + 4, 0, 12);
 	}
-	if (!listener_serves(d, s->netns, &dst, &cross)) {
-		/* A client bound to another address than its destination's
-		 * (libism binds to the route's source when the destination
-		 * is not one of its namespace's) is toward another host or
-		 * namespace. */
-		s->reason = same_addr(&s->local, &dst) ? ISM_SR_PEER_NOT_ISM
-						       : ISM_SR_OTHER_HOST;
+	if (!listener_serves(d, s->netns, &dst)) {
+		s->reason = ISM_SR_PEER_NOT_ISM;
 		return 0;
 	}
 	if (p->n_intents >= INTENT_PER_PEER_MAX) {
@@ -574,18 +467,14 @@ static int open_client(struct daemon *d, struct peer *p, struct stream *s,
 		return 0;
 	}
 	if (intent_find(d, s->netns, &s->local) ||
-	    chain_add(&d->streams.intents, addr_key(&s->local), 0, s) < 0) {
+	    chain_add(&d->streams.intents, s->netns, addr_key(&s->local), s) <
+		    0) {
 		/* Another pending socket with this very address (the
 		 * kernel allows it only with SO_REUSEPORT, for the same
 		 * uid): this one stays on TCP. */
 		s->reason = ISM_SR_ERROR;
 		return 0;
 	}
-	if (cross)
-		ismd_log(L_DEBUG,
-			 "stream %llu: a listener in another netns serves "
-			 "it: pending",
-			 (unsigned long long)s->id);
 	s->path = ISM_STREAM_PENDING;
 	s->held = *fd;
 	*fd = -1;
@@ -593,10 +482,19 @@ static int open_client(struct daemon *d, struct peer *p, struct stream *s,
 	return 0;
 }
 
-/* Claim intent @c for server record @s of @p: both on shared memory. */
-static void claim(struct daemon *d, struct peer *p, struct stream *s,
-		  struct stream *c)
+static void open_server(struct daemon *d, struct peer *p, struct stream *s)
 {
+	struct stream *c;
+	struct ism_stream_addr mine;
+
+	s->path = ISM_STREAM_TCP;
+	s->reason = ISM_SR_PEER_NOT_ISM;
+	c = intent_find(d, s->netns, &s->remote);
+	if (!c || c->held < 0)
+		return;
+	/* The kept client socket must be connected to this very socket. */
+	if (sock_name(c->held, true, &mine) < 0 || !addr_eq(&mine, &s->local))
+		return;
 	intent_drop(d, c);
 	c->path = ISM_STREAM_SHM;
 	c->partner = p->id;
@@ -605,79 +503,6 @@ static void claim(struct daemon *d, struct peer *p, struct stream *s,
 	s->partner = c->owner->id;
 	c->counterpart = s;
 	s->counterpart = c;
-}
-
-/*
- * A client intent in another namespace whose socket mirrors server
- * socket @fd's addresses: addresses repeat across namespaces, so the two
- * must also show one connection's sequence numbers (xns.h).  A refused
- * candidate stays pending for the server that really has it.
- */
-static struct stream *claim_across(struct daemon *d, struct stream *s, int fd,
-				   bool *seen)
-{
-	struct stream *c =
-		ism_map_get(&d->streams.intents, addr_key(&s->remote), 0);
-	struct ism_stream_addr mine;
-	unsigned tries = 0;
-
-	for (; c; c = c->chain) {
-		int r;
-
-		if (c->netns == s->netns || c->held < 0 || !c->netns ||
-		    !addr_eq(&c->local, &s->remote))
-			continue;
-		if (sock_name(c->held, true, &mine) < 0 ||
-		    !addr_eq(&mine, &s->local))
-			continue;
-		*seen = true;
-		if (tries++ >= XNS_PROOFS_MAX) {
-			ismd_plog(s->owner, L_INFO,
-				  "stream %llu: over %u candidates in other "
-				  "netns: stays TCP",
-				  (unsigned long long)s->id, XNS_PROOFS_MAX);
-			return NULL;
-		}
-		r = xns_same_connection(c->held, fd);
-		if (r == 1)
-			return c;
-		ismd_plog(s->owner, L_INFO,
-			  "stream %llu: client %llu in another netns mirrors "
-			  "its addresses but %s: stays TCP",
-			  (unsigned long long)s->id, (unsigned long long)c->id,
-			  r == 0	? "not its sequence numbers"
-			  : r == -EPERM ? "ismd lacks CAP_NET_ADMIN there"
-					: strerror(-r));
-	}
-	return NULL;
-}
-
-static void open_server(struct daemon *d, struct peer *p, struct stream *s,
-			int fd)
-{
-	struct stream *c;
-	struct ism_stream_addr mine;
-	bool seen = false;
-
-	s->path = ISM_STREAM_TCP;
-	s->reason = ISM_SR_PEER_NOT_ISM;
-	c = intent_find(d, s->netns, &s->remote);
-	if (!c) {
-		/* Not in this namespace: perhaps in another one. */
-		if (!own_netns || !s->netns)
-			return;
-		if ((c = claim_across(d, s, fd, &seen)))
-			claim(d, p, s, c);
-		else if (seen)
-			s->reason = ISM_SR_OTHER_HOST; /* unproven */
-		return;
-	}
-	if (c->held < 0)
-		return;
-	/* The kept client socket must be connected to this very socket. */
-	if (sock_name(c->held, true, &mine) < 0 || !addr_eq(&mine, &s->local))
-		return;
-	claim(d, p, s, c);
 }
 
 int op_stream_open(struct daemon *d, struct peer *p, struct req *rq)
@@ -704,7 +529,7 @@ int op_stream_open(struct daemon *d, struct peer *p, struct req *rq)
 		if ((r = sock_name(fds[0], false, &s->local)) < 0 ||
 		    (r = sock_name(fds[0], true, &s->remote)) < 0)
 			break;
-		open_server(d, p, s, fds[0]);
+		open_server(d, p, s);
 		break;
 	}
 	if (r < 0) {

@@ -17,8 +17,8 @@ struct peer;
 struct stream_set {
 	struct ism_list all; /* every record, in id order */
 	struct ism_map by_id;
-	struct ism_map intents; /* folded address: a chain, any netns */
-	struct ism_map listeners_by_port;   /* (0, port): a chain, any netns */
+	struct ism_map intents;		  /* (netns, folded address): a chain */
+	struct ism_map listeners_by_port; /* (netns, port): a chain */
 	struct ism_map listeners_by_cookie; /* socket cookie -> listener */
 	uint64_t next_id;
 	uint32_t n;

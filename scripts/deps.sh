@@ -46,7 +46,6 @@ if [ "$goal" = check ]; then
 	optional "the Python binding's tests" python3-dev python3-pytest \
 		python3-numpy
 	optional "the bench report's rendering test" chromium
-	optional "the network-namespace stream tests" iproute2 nftables
 fi
 
 missing=""
