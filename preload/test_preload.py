@@ -299,7 +299,7 @@ ENV = {}
 def have(*progs):
     missing = [p for p in progs if not shutil.which(p)]
     if missing:
-        log("skipped a case: %s not installed" % " ".join(missing))
+        log("SKIPPED: %s not installed" % " ".join(missing))
         return False
     if not SANITIZED:
         return True
@@ -314,7 +314,7 @@ def have(*progs):
         except subprocess.TimeoutExpired:
             ok = False
         if not ok:
-            log("skipped a case: %s does not run with the sanitizer "
+            log("SKIPPED: %s does not run with the sanitizer "
                 "runtime preloaded (without the shim either)" % p)
             return False
     return True

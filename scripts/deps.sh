@@ -46,6 +46,8 @@ if [ "$goal" = check ]; then
 	optional "the Python binding's tests" python3-dev python3-pytest \
 		python3-numpy
 	optional "the bench report's rendering test" chromium
+	optional "the preload test's real programs" socat curl redis-server \
+		redis-tools
 fi
 
 missing=""

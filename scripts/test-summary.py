@@ -9,7 +9,9 @@ Counting is per test case: a cmocka program contributes its cases (from
 its "[  PASSED  ]", "[  FAILED  ]" and "[  SKIPPED ]" lines), any other
 test program one case.  A program that meson saw fail is counted failed
 even if its cases all passed (a crash after them, or an ismd that ended
-badly).  A fuzz results file has one "<target> OK|FAIL" line per target;
+badly).  Other programs may report cases they skipped with lines
+"SKIPPED: <why>" (or pytest's "N skipped"): each is a skipped case.
+A fuzz results file has one "<target> OK|FAIL" line per target;
 a checks file one "<check> OK|FAIL [why]" line per check (formatting,
 leftover processes and files).
 A skip is never a pass; a timeout or error is a failure.
@@ -36,6 +38,9 @@ CASES = {
     "skipped": re.compile(r"^\[  SKIPPED \] (\d+) test"),
 }
 SKIPPED_NAME = re.compile(r"^\[  SKIPPED \] (\w+)$")
+# A case skipped inside a test that is not cmocka's, and pytest's total.
+SKIPPED_CASE = re.compile(r"^(?:\S+: )?SKIPPED: (.+)$")
+PYTEST_SKIPPED = re.compile(r"^=*\s*\d+ passed, (\d+) skipped")
 
 
 def cases(out):
@@ -73,6 +78,15 @@ for path in args:
             skips.append(name)
             continue
         if c is None:
+            for l in out.splitlines():
+                m = SKIPPED_CASE.match(l)
+                if m:
+                    skipped += 1
+                    skips.append(f"{name}: {m.group(1)}")
+                m = PYTEST_SKIPPED.match(l)
+                if m:
+                    skipped += int(m.group(1))
+                    skips.append(f"{name}: {m.group(1)} pytest case(s)")
             if res in ("OK", "EXPECTEDFAIL"):
                 passed += 1
             else:
