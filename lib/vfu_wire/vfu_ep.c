@@ -18,6 +18,7 @@
 #include "vfu_wire.h"
 #include "util/bgclose.h"
 #include "util/util.h"
+#include "wire/wire.h"
 
 #include <linux/magic.h>
 
@@ -213,36 +214,13 @@ void vfu_rx_close_fds(struct vfu_rx *m)
 	m->nfds = 0;
 }
 
-/* sendmsg() of @iov, with @nfds fds.  Returns bytes sent or -errno. */
+/* sendmsg() of @iov, with @nfds fds, never waiting.  Returns bytes sent
+ * or -errno (-EAGAIN when the socket is full). */
 static ssize_t send_iov(int fd, const struct iovec *iov, unsigned niov,
 			const int *fds, unsigned nfds)
 {
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int) * VFU_MAX_FDS)];
-	} ctl;
-	struct msghdr msg = { .msg_iov = (struct iovec *)iov,
-			      .msg_iovlen = niov };
-	ssize_t r;
-
-	if (nfds) {
-		struct cmsghdr *c;
-
-		memset(ctl.buf, 0, sizeof(ctl.buf));
-		msg.msg_control = ctl.buf;
-		msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
-	do {
-		r = sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
-	} while (r < 0 && errno == EINTR);
-	if (r < 0)
-		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-	return r;
+	_Static_assert(VFU_MAX_FDS <= ISM_WIRE_MAX_FDS, "fds per message");
+	return ism_wire_sendv(fd, iov, niov, fds, nfds, MSG_DONTWAIT);
 }
 
 static ssize_t send_some(int fd, const uint8_t *p, size_t len, const int *fds,

@@ -279,18 +279,18 @@ ssize_t ism_wire_recv(int sock, void *buf, size_t cap, int *fds, unsigned *nfds,
 	return r;
 }
 
-int ism_wire_send(int sock, const void *buf, size_t len, const int *fds,
-		  unsigned nfds, int flags)
+ssize_t ism_wire_sendv(int sock, const struct iovec *iov, unsigned niov,
+		       const int *fds, unsigned nfds, int flags)
 {
 	union {
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(sizeof(int) * ISM_WIRE_MAX_FDS)];
 	} ctl;
-	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct msghdr msg = { .msg_iov = (struct iovec *)iov,
+			      .msg_iovlen = niov };
 	ssize_t r;
 
-	if (nfds > ISM_WIRE_MAX_FDS || len > ISM_WIRE_MAX_MSG)
+	if (nfds > ISM_WIRE_MAX_FDS)
 		return -EINVAL;
 	if (nfds > 0) {
 		struct cmsghdr *c;
@@ -307,8 +307,20 @@ int ism_wire_send(int sock, const void *buf, size_t len, const int *fds,
 	do {
 		r = sendmsg(sock, &msg, MSG_NOSIGNAL | flags);
 	} while (r < 0 && errno == EINTR);
+	return r < 0 ? -errno : r;
+}
+
+int ism_wire_send(int sock, const void *buf, size_t len, const int *fds,
+		  unsigned nfds, int flags)
+{
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	ssize_t r;
+
+	if (len > ISM_WIRE_MAX_MSG)
+		return -EINVAL;
+	r = ism_wire_sendv(sock, &iov, 1, fds, nfds, flags);
 	if (r < 0)
-		return -errno;
+		return (int)r;
 	/* SOCK_SEQPACKET sends whole packets; anything else is a bug. */
 	return (size_t)r == len ? 0 : -EIO;
 }

@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 #include <sys/types.h>
 
 #define ISM_WIRE_HDR_SIZE 16u
@@ -148,6 +149,15 @@ ssize_t ism_wire_recv(int sock, void *buf, size_t cap, int *fds, unsigned *nfds,
  */
 ssize_t ism_wire_recv_keep(int sock, void *buf, size_t cap, int *fds,
 			   unsigned *nfds, int flags);
+
+/*
+ * sendmsg() of @iov with @nfds fds (<= ISM_WIRE_MAX_FDS, else -EINVAL) as
+ * SCM_RIGHTS, MSG_NOSIGNAL | @flags, retried on EINTR.  Returns the bytes
+ * sent (a stream socket may take fewer) or -errno.  The fds remain the
+ * caller's.
+ */
+ssize_t ism_wire_sendv(int sock, const struct iovec *iov, unsigned niov,
+		       const int *fds, unsigned nfds, int flags);
 
 /*
  * Send one message with @nfds fds (<= ISM_WIRE_MAX_FDS).  MSG_NOSIGNAL is
