@@ -368,6 +368,10 @@ void daemon_fini(struct daemon *d)
 	ismd_unlisten(d);
 	/* The closes all that queued, then the threads. */
 	worker_drain(1000);
+	/* A peer whose stuck job came back meanwhile (whoever held it let
+	 * go): free it now, what it held is gone already.  Closes this
+	 * queues are left to the exit. */
+	peer_reap(d);
 	worker_fini();
 	doorbell_fini();
 	ism_close_fd(&d->epfd);

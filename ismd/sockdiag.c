@@ -4,9 +4,12 @@
  * (see sockdiag.h for what the answer means).
  *
  * The request is inet_diag's "one socket" query: SOCK_DIAG_BY_FAMILY
- * without NLM_F_DUMP, the connection's destination as the socket's own
- * end (idiag_src/idiag_sport), the unspecified address and port 0 as the
- * other end, and the cookie.  Netlink handles a request to the kernel
+ * without NLM_F_DUMP, the socket's own end (idiag_src/idiag_sport: for a
+ * listener, the connection's destination), its other end (the unspecified
+ * address and port 0 for a listener) and the cookie.  The kernel finds
+ * the socket in its hash tables and fills the answer without the socket's
+ * lock, so a peer holding that lock (a send() stuck copying from a page
+ * that never arrives) cannot make the question wait.  Netlink handles a request to the kernel
  * during sendmsg(), so the answer is queued before send returns; the
  * receive still has a deadline, and every byte of the answer is checked
  * before use (netlink is host-endian: fields are copied out, never cast).
@@ -155,51 +158,76 @@ int sockdiag_parse_reply(const uint8_t *buf, size_t len, uint32_t seq,
 	return -EBADMSG; /* bytes after the last message */
 }
 
-/* Fill @q for a connection to @dst; -errno if @dst is not one. */
-static int build(struct request *q, const struct sockaddr *dst, socklen_t len,
-		 uint64_t cookie, uint32_t seq)
+/* One end of the connection asked about, into inet_diag's form (IPv4 for
+ * an IPv4-mapped address, as such a connection is on the wire); port 0 is
+ * refused unless @any_port.  -errno if @sa is not an address. */
+static int put_end(const struct sockaddr *sa, socklen_t len, uint8_t *family,
+		   __be16 *port, __be32 *addr, __u32 *ifindex)
 {
-	struct inet_diag_sockid *id = &q->r.id;
-	sa_family_t family;
+	sa_family_t f;
 
-	memset(q, 0, sizeof(*q));
-	if (!dst || len < (socklen_t)sizeof(sa_family_t))
+	if (!sa || len < (socklen_t)sizeof(sa_family_t))
 		return -EINVAL;
-	/* ~0 is INET_DIAG_NOCOOKIE, which matches any socket. */
-	if (cookie == 0 || cookie == ~(uint64_t)0)
-		return -EINVAL;
-	memcpy(&family, dst, sizeof(family));
-	if (family == AF_INET) {
+	memcpy(&f, sa, sizeof(f));
+	if (f == AF_INET) {
 		struct sockaddr_in a;
 
 		if (len < (socklen_t)sizeof(a))
 			return -EINVAL;
-		memcpy(&a, dst, sizeof(a));
-		id->idiag_sport = a.sin_port;
-		memcpy(id->idiag_src, &a.sin_addr, 4);
-	} else if (family == AF_INET6) {
+		memcpy(&a, sa, sizeof(a));
+		*port = a.sin_port;
+		memcpy(addr, &a.sin_addr, 4);
+		*family = AF_INET;
+	} else if (f == AF_INET6) {
 		struct sockaddr_in6 a;
 
 		if (len < (socklen_t)sizeof(a))
 			return -EINVAL;
-		memcpy(&a, dst, sizeof(a));
-		id->idiag_sport = a.sin6_port;
+		memcpy(&a, sa, sizeof(a));
+		*port = a.sin6_port;
 		if (IN6_IS_ADDR_V4MAPPED(&a.sin6_addr)) {
-			/* Such a connection is IPv4 on the wire. */
-			family = AF_INET;
-			memcpy(id->idiag_src, a.sin6_addr.s6_addr + 12, 4);
+			*family = AF_INET;
+			memcpy(addr, a.sin6_addr.s6_addr + 12, 4);
 		} else {
-			memcpy(id->idiag_src, &a.sin6_addr, 16);
-			id->idiag_if = a.sin6_scope_id;
+			*family = AF_INET6;
+			memcpy(addr, &a.sin6_addr, 16);
+			if (ifindex && a.sin6_scope_id)
+				*ifindex = a.sin6_scope_id;
 		}
 	} else {
 		return -EAFNOSUPPORT;
 	}
-	if (id->idiag_sport == 0)
+	return *port ? 0 : -EINVAL;
+}
+
+/* Fill @q for the socket whose own end is @self and whose other end is
+ * @other (NULL: the unspecified address, port 0 - only listeners match);
+ * -errno if either is not an address of one family. */
+static int build(struct request *q, const struct sockaddr *self, socklen_t slen,
+		 const struct sockaddr *other, socklen_t olen, uint64_t cookie,
+		 uint32_t seq)
+{
+	struct inet_diag_sockid *id = &q->r.id;
+	uint8_t family, ofamily;
+	int r;
+
+	memset(q, 0, sizeof(*q));
+	/* ~0 is INET_DIAG_NOCOOKIE, which matches any socket. */
+	if (cookie == 0 || cookie == ~(uint64_t)0)
 		return -EINVAL;
+	if ((r = put_end(self, slen, &family, &id->idiag_sport, id->idiag_src,
+			 &id->idiag_if)) < 0)
+		return r;
+	if (other) {
+		if ((r = put_end(other, olen, &ofamily, &id->idiag_dport,
+				 id->idiag_dst, &id->idiag_if)) < 0)
+			return r;
+		if (ofamily != family)
+			return -EINVAL;
+	}
 	id->idiag_cookie[0] = (uint32_t)cookie;
 	id->idiag_cookie[1] = (uint32_t)(cookie >> 32);
-	q->r.sdiag_family = (uint8_t)family;
+	q->r.sdiag_family = family;
 	q->r.sdiag_protocol = IPPROTO_TCP;
 	q->r.idiag_states = ~0u;
 	q->nh.nlmsg_len = sizeof(*q);
@@ -268,8 +296,9 @@ static int open_socket(void)
 	return nl_fd < 0 ? -errno : 0;
 }
 
-int sockdiag_would_accept(const struct sockaddr *dst, socklen_t len,
-			  uint64_t cookie)
+/* One request, one answer. */
+static int ask(const struct sockaddr *self, socklen_t slen,
+	       const struct sockaddr *other, socklen_t olen, uint64_t cookie)
 {
 	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
 	struct request q;
@@ -277,7 +306,7 @@ int sockdiag_would_accept(const struct sockaddr *dst, socklen_t len,
 	ssize_t n;
 	int r;
 
-	if ((r = build(&q, dst, len, cookie, seq)) < 0)
+	if ((r = build(&q, self, slen, other, olen, cookie, seq)) < 0)
 		return r;
 	if ((r = open_socket()) < 0)
 		return r;
@@ -288,4 +317,19 @@ int sockdiag_would_accept(const struct sockaddr *dst, socklen_t len,
 	if (n != (ssize_t)sizeof(q))
 		return -EIO;
 	return receive(seq, cookie);
+}
+
+int sockdiag_would_accept(const struct sockaddr *dst, socklen_t len,
+			  uint64_t cookie)
+{
+	return ask(dst, len, NULL, 0, cookie);
+}
+
+int sockdiag_is_connection(const struct sockaddr *self, socklen_t slen,
+			   const struct sockaddr *other, socklen_t olen,
+			   uint64_t cookie)
+{
+	if (!other)
+		return -EINVAL;
+	return ask(self, slen, other, olen, cookie);
 }

@@ -67,6 +67,22 @@ uint64_t sockdiag_cookie(int fd);
 int sockdiag_would_accept(const struct sockaddr *dst, socklen_t len,
 			  uint64_t cookie);
 
+/*
+ * Is the socket with @cookie the connected one whose own end is @self and
+ * whose other end is @other (struct sockaddr_in or sockaddr_in6, both of
+ * one family once IPv4-mapped addresses are read as IPv4), in this
+ * process's network namespace?  The kernel looks the pair up as it would
+ * an arriving segment's (established sockets, then listeners), so a
+ * listener on @self is "no" for its own cookie unless nothing established
+ * matches: callers ask about sockets they know to be connected.  Unlike
+ * getsockname()/getpeername(), which take the socket's lock, this never
+ * waits on the socket's owner.  Returns and errors as
+ * sockdiag_would_accept(); -EINVAL also for ports 0 or mixed families.
+ */
+int sockdiag_is_connection(const struct sockaddr *self, socklen_t slen,
+			   const struct sockaddr *other, socklen_t olen,
+			   uint64_t cookie);
+
 /* Close the netlink socket (the next call opens a new one). */
 void sockdiag_close(void);
 

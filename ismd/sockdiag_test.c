@@ -305,6 +305,67 @@ static void test_reopen(void **state)
 	sockdiag_close();
 }
 
+/* A connected pair: each end is found by its own two addresses and its
+ * own cookie, never by the other's, nor with the ends swapped. */
+static void test_connection(void **state)
+{
+	uint16_t port = 0;
+	int l = listener("127.0.0.1", &port, 0), c, s, r;
+	struct sockaddr_in la = { .sin_family = AF_INET,
+				  .sin_port = htons(port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in cl, sl, bad;
+	socklen_t len = sizeof(cl);
+	struct sockaddr sa = { .sa_family = AF_UNIX };
+
+	(void)state;
+	c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(connect(c, (struct sockaddr *)&la, sizeof(la)), 0);
+	s = accept(l, NULL, NULL);
+	assert_true(s >= 0);
+	assert_int_equal(getsockname(c, (struct sockaddr *)&cl, &len), 0);
+	len = sizeof(sl);
+	assert_int_equal(getsockname(s, (struct sockaddr *)&sl, &len), 0);
+#define IS(self, other, fd)                                                    \
+	sockdiag_is_connection((struct sockaddr *)&(self), sizeof(self),       \
+			       (struct sockaddr *)&(other), sizeof(other),     \
+			       sockdiag_cookie(fd))
+	r = IS(cl, sl, c);
+	if (r == -EPROTONOSUPPORT || r == -EPERM || r == -EACCES)
+		skip();
+	assert_int_equal(r, 1);
+	assert_int_equal(IS(sl, cl, s), 1);
+	assert_int_equal(IS(cl, sl, s), 0);
+	assert_int_equal(IS(sl, cl, c), 0);
+	assert_int_equal(IS(sl, cl, l), 0);
+	/* Another port at the other end: no such connection. */
+	bad = sl;
+	bad.sin_port = htons(port == 65535 ? 1 : port + 1);
+	assert_int_equal(IS(cl, bad, c), 0);
+	assert_int_equal(sockdiag_is_connection((struct sockaddr *)&cl,
+						sizeof(cl), NULL, 0,
+						sockdiag_cookie(c)),
+			 -EINVAL);
+	assert_int_equal(sockdiag_is_connection((struct sockaddr *)&cl,
+						sizeof(cl), &sa, sizeof(sa),
+						sockdiag_cookie(c)),
+			 -EAFNOSUPPORT);
+	bad.sin_port = 0;
+	assert_int_equal(IS(cl, bad, c), -EINVAL);
+	if (have_ipv6()) {
+		struct sockaddr_in6 v6 = { .sin6_family = AF_INET6,
+					   .sin6_port = htons(80),
+					   .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+
+		assert_int_equal(IS(cl, v6, c), -EINVAL); /* two families */
+	}
+#undef IS
+	/* Closed at both ends: gone (or TIME_WAIT, another socket). */
+	close(c);
+	close(s);
+	close(l);
+}
+
 /* ---- the decoder, on crafted datagrams ---- */
 
 #define SEQ    7u
@@ -454,6 +515,7 @@ int main(void)
 		cmocka_unit_test(test_reuseport_group),
 		cmocka_unit_test(test_bad_arguments),
 		cmocka_unit_test(test_reopen),
+		cmocka_unit_test(test_connection),
 		cmocka_unit_test(test_parse_answers),
 		cmocka_unit_test(test_parse_refusals),
 	};

@@ -27,8 +27,12 @@
  * on another address never captures someone else's connections.  Intents
  * are keyed by the full address (a chain per hashed key, compared in
  * full).  ismd never closes a socket a peer handed it on its loop
- * (closer.h), and never fstat()s one (getsockopt answers for sockets only,
- * at once for anything else).
+ * (closer.h), never fstat()s one (getsockopt answers for sockets only,
+ * at once for anything else), and never asks its addresses there either:
+ * getsockname() and getpeername() wait for the socket's lock, which its
+ * owner can hold indefinitely.  The opener's own socket is asked on a
+ * worker (struct open_job); a pending client's, when a server claims it,
+ * is matched through sock_diag, which needs no lock (held_is_peer_of).
  */
 #include "ismd.h"
 #include "page.h"
@@ -58,7 +62,7 @@ struct stream {
 	struct stream *counterpart; /* the other end's record, once claimed */
 	uint32_t role, path, reason;
 	uint64_t netns;
-	uint64_t cookie; /* a listener's socket cookie */
+	uint64_t cookie; /* a listener's socket cookie, or a held intent's */
 	bool v6only;	 /* a listener's IPV6_V6ONLY */
 	struct ism_stream_addr local, remote;
 	int held;	      /* a pending client intent: its socket, or -1 */
@@ -265,7 +269,7 @@ static void intent_drop(struct daemon *d, struct stream *s)
 
 static void listener_unindex(struct daemon *d, struct stream *s)
 {
-	if (!s->cookie)
+	if (s->role != ISM_STREAM_LISTENER || !s->cookie)
 		return;
 	chain_del(&d->streams.listeners_by_port, s->netns, s->local.port, s);
 	if (ism_map_get(&d->streams.listeners_by_cookie, s->cookie, 0) == s)
@@ -305,7 +309,7 @@ static struct stream *own_stream(struct daemon *d, struct peer *p, uint64_t id)
 	return s && s->owner == p ? s : NULL;
 }
 
-static void put_rep(struct req *rq, const struct stream *s)
+static void put_rep(struct ism_wbuf *b, const struct stream *s)
 {
 	struct ism_stream_rep rep = {
 		.id = s->id,
@@ -314,7 +318,7 @@ static void put_rep(struct req *rq, const struct stream *s)
 		.reason = s->reason,
 	};
 
-	ism_proto_put_stream_rep(&rq->out, &rep);
+	ism_proto_put_stream_rep(b, &rep);
 }
 
 /* ---- OPEN ---- */
@@ -401,20 +405,63 @@ static bool listener_serves(struct daemon *d, uint64_t netns,
 	return false;
 }
 
-static int open_listener(struct daemon *d, struct stream *s, int fd)
+/*
+ * What the kernel says of an opener's socket.  getsockname() and
+ * getpeername() take the socket's lock, which its owner can hold for as
+ * long as it likes (a send() copying from a page that never arrives), so
+ * they are asked on a worker thread: a peer that blocks them stalls only
+ * its own request (and, once its job counts as stuck, its uid's other
+ * jobs: worker.h), never the loop.  The rest runs on the loop when the
+ * answer is in.
+ */
+struct open_job {
+	struct job job;
+	struct daemon *d;
+	struct peer *p;
+	uint32_t seq;
+	int fd;
+	uint64_t netns;
+	struct ism_stream_open_req req;
+	/* From the worker: */
+	bool ran;
+	int err_local, err_remote;
+	struct ism_stream_addr local, remote;
+	bool listening, v6only;
+};
+
+#define OPEN_LIMIT_MS 200u
+
+static void open_run(struct job *j)
 {
-	int on = 0, v6only = 0, r;
+	struct open_job *o = (struct open_job *)j;
+	int on = 0, v6only = 0;
 	socklen_t len = sizeof(on), l2 = sizeof(v6only);
 
-	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) < 0 || !on)
+	o->ran = true;
+	o->err_local = sock_name(o->fd, false, &o->local);
+	if (o->req.role == ISM_STREAM_SERVER)
+		o->err_remote = sock_name(o->fd, true, &o->remote);
+	if (o->req.role != ISM_STREAM_LISTENER)
+		return;
+	o->listening =
+		getsockopt(o->fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == 0 &&
+		on;
+	if (o->local.family == AF_INET6 &&
+	    getsockopt(o->fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &l2) == 0)
+		o->v6only = v6only != 0;
+}
+
+static int open_listener(struct daemon *d, struct stream *s,
+			 const struct open_job *o)
+{
+	if (!o->listening)
 		return -EINVAL;
 	s->path = ISM_STREAM_PENDING; /* "not applicable" for a listener */
-	if ((r = sock_name(fd, false, &s->local)) < 0)
-		return r;
-	if (s->local.family == AF_INET6 &&
-	    getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &l2) == 0)
-		s->v6only = v6only != 0;
-	s->cookie = sockdiag_cookie(fd);
+	if (o->err_local < 0)
+		return o->err_local;
+	s->local = o->local;
+	s->v6only = o->v6only;
+	s->cookie = sockdiag_cookie(o->fd);
 	if (!s->cookie)
 		return -EINVAL;
 	/* Another record for the same socket (registered twice): one in
@@ -435,21 +482,22 @@ static int open_listener(struct daemon *d, struct stream *s, int fd)
 }
 
 static int open_client(struct daemon *d, struct peer *p, struct stream *s,
-		       const struct ism_stream_open_req *req, int *fd)
+		       struct open_job *o)
 {
-	struct ism_stream_addr dst = req->dst;
-	int r;
+	struct ism_stream_addr dst = o->req.dst;
 
 	s->remote = dst;
 	s->path = ISM_STREAM_TCP;
-	if (req->reason) {
+	if (o->req.reason) {
 		/* Already on TCP (another host, say): a record to list. */
-		s->reason = req->reason;
-		(void)sock_name(*fd, false, &s->local);
+		s->reason = o->req.reason;
+		if (o->err_local == 0)
+			s->local = o->local;
 		return 0;
 	}
-	if ((r = sock_name(*fd, false, &s->local)) < 0)
-		return r;
+	if (o->err_local < 0)
+		return o->err_local;
+	s->local = o->local;
 	if (s->local.port == 0)
 		return -EINVAL; /* must be bound: its port is the key */
 	if (dst.family == AF_INET6 &&
@@ -466,26 +514,72 @@ static int open_client(struct daemon *d, struct peer *p, struct stream *s,
 		s->reason = ISM_SR_QUOTA;
 		return 0;
 	}
-	if (intent_find(d, s->netns, &s->local) ||
+	s->cookie = sockdiag_cookie(o->fd);
+	if (!s->cookie || intent_find(d, s->netns, &s->local) ||
 	    chain_add(&d->streams.intents, s->netns, addr_key(&s->local), s) <
 		    0) {
 		/* Another pending socket with this very address (the
 		 * kernel allows it only with SO_REUSEPORT, for the same
 		 * uid): this one stays on TCP. */
+		s->cookie = 0;
 		s->reason = ISM_SR_ERROR;
 		return 0;
 	}
 	s->path = ISM_STREAM_PENDING;
-	s->held = *fd;
-	*fd = -1;
+	s->held = o->fd;
+	o->fd = -1;
 	p->n_intents++;
 	return 0;
+}
+
+/* Does some socket other than @fd's own share its address (or could)? */
+static bool address_shared(int fd)
+{
+	int reuse = 0, reuseport = 0;
+	socklen_t l1 = sizeof(reuse), l2 = sizeof(reuseport);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, &l1) < 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &reuseport, &l2) < 0)
+		return true;
+	return reuse || reuseport;
+}
+
+/*
+ * Is intent @c's kept socket the other end of the connection whose server
+ * end is @server (its own address)?  Never by getpeername() on it: that
+ * waits on the client's socket lock.  In ismd's namespace the kernel says
+ * (sockdiag.h: found by both addresses and its cookie, lock-free).
+ * Elsewhere, or if sock_diag cannot answer: the accepted connection comes
+ * from c->local, and no socket but c's can be bound there while ismd
+ * keeps it - unless c's socket allows sharing its address (SO_REUSEADDR,
+ * SO_REUSEPORT; getsockopt reads those without the lock), which then
+ * keeps the client on TCP.
+ */
+static bool held_is_peer_of(const struct stream *c,
+			    const struct ism_stream_addr *server)
+{
+	if (c->netns == own_netns && own_netns) {
+		struct sockaddr_storage a, b;
+		socklen_t la = to_sockaddr(&c->local, &a),
+			  lb = to_sockaddr(server, &b);
+		int r;
+
+		if (!la || !lb)
+			return false;
+		r = sockdiag_is_connection((struct sockaddr *)&a, la,
+					   (struct sockaddr *)&b, lb,
+					   c->cookie);
+		if (r >= 0)
+			return r == 1;
+		ismd_log(L_DEBUG, "sock_diag: %s: matching by address",
+			 strerror(-r));
+	}
+	return !address_shared(c->held);
 }
 
 static void open_server(struct daemon *d, struct peer *p, struct stream *s)
 {
 	struct stream *c;
-	struct ism_stream_addr mine;
 
 	s->path = ISM_STREAM_TCP;
 	s->reason = ISM_SR_PEER_NOT_ISM;
@@ -493,7 +587,7 @@ static void open_server(struct daemon *d, struct peer *p, struct stream *s)
 	if (!c || c->held < 0)
 		return;
 	/* The kept client socket must be connected to this very socket. */
-	if (sock_name(c->held, true, &mine) < 0 || !addr_eq(&mine, &s->local))
+	if (!held_is_peer_of(c, &s->local))
 		return;
 	intent_drop(d, c);
 	c->path = ISM_STREAM_SHM;
@@ -505,30 +599,25 @@ static void open_server(struct daemon *d, struct peer *p, struct stream *s)
 	s->counterpart = c;
 }
 
-int op_stream_open(struct daemon *d, struct peer *p, struct req *rq)
+/* On the loop, with the kernel's answers: the record, or -errno. */
+static int open_finish(struct daemon *d, struct peer *p, struct open_job *o,
+		       struct stream **out)
 {
-	const struct ism_stream_open_req *req = rq->in;
-	int *fds = rq->fds;
-	struct stream *s;
-	uint64_t netns;
+	struct stream *s = stream_new(d, p, o->req.role);
 	int r;
 
-	if (rq->nfds != 1)
-		return -EBADMSG;
-	if ((r = check_tcp(fds[0], &netns)) < 0)
-		return r;
-	s = stream_new(d, p, req->role);
 	if (!s)
 		return acct_over(p->acct, ACCT_HEAP) || p->n_streams ? -EDQUOT
 								     : -ENOMEM;
-	s->netns = netns;
-	switch (req->role) {
-	case ISM_STREAM_LISTENER: r = open_listener(d, s, fds[0]); break;
-	case ISM_STREAM_CLIENT: r = open_client(d, p, s, req, &fds[0]); break;
+	s->netns = o->netns;
+	switch (o->req.role) {
+	case ISM_STREAM_LISTENER: r = open_listener(d, s, o); break;
+	case ISM_STREAM_CLIENT: r = open_client(d, p, s, o); break;
 	default:
-		if ((r = sock_name(fds[0], false, &s->local)) < 0 ||
-		    (r = sock_name(fds[0], true, &s->remote)) < 0)
+		if ((r = o->err_local) < 0 || (r = o->err_remote) < 0)
 			break;
+		s->local = o->local;
+		s->remote = o->remote;
 		open_server(d, p, s);
 		break;
 	}
@@ -536,8 +625,69 @@ int op_stream_open(struct daemon *d, struct peer *p, struct req *rq)
 		stream_free(d, s);
 		return r;
 	}
-	put_rep(rq, s);
+	*out = s;
 	return 0;
+}
+
+static void open_done(struct job *j)
+{
+	struct open_job *o = (struct open_job *)j;
+	struct daemon *d = o->d;
+	struct peer *p = o->p;
+	struct stream *s = NULL;
+	int r;
+
+	p->jobs--;
+	if (p->flags & PEER_DEAD)
+		r = -ECONNRESET;
+	else if (!o->ran)
+		r = -EINTR; /* shutting down */
+	else
+		r = open_finish(d, p, o, &s);
+	if (r == 0) {
+		struct ism_wbuf b;
+
+		req_begin_later(d, &b, ISM_MSG_STREAM_OPEN, o->seq);
+		put_rep(&b, s);
+		req_send_later(d, p, &b, NULL, 0);
+	} else if (!(p->flags & PEER_DEAD)) {
+		peer_send_error(d, p, ISM_MSG_STREAM_OPEN, o->seq, r);
+	}
+	if (o->fd >= 0)
+		closer_put(o->fd, p->acct);
+	peer_async_done(d, p);
+	free(o);
+}
+
+int op_stream_open(struct daemon *d, struct peer *p, struct req *rq)
+{
+	const struct ism_stream_open_req *req = rq->in;
+	struct open_job *o;
+	uint64_t netns;
+	int r;
+
+	if (rq->nfds != 1)
+		return -EBADMSG;
+	/* getsockopt only, on the loop: none of these takes the lock. */
+	if ((r = check_tcp(rq->fds[0], &netns)) < 0)
+		return r;
+	o = calloc(1, sizeof(*o));
+	if (!o)
+		return -ENOMEM;
+	o->d = d;
+	o->p = p;
+	o->seq = rq->hdr.seq;
+	o->netns = netns;
+	o->req = *req;
+	o->fd = rq->fds[0];
+	rq->fds[0] = -1; /* ours now, still charged to the peer */
+	o->job.run = open_run;
+	o->job.done = open_done;
+	o->job.uid = p->uid;
+	o->job.limit_ms = OPEN_LIMIT_MS;
+	p->jobs++;
+	worker_submit(&o->job);
+	return ISMD_ASYNC;
 }
 
 /* ---- RESOLVE / UPDATE / CLOSE ---- */
@@ -562,7 +712,7 @@ int op_stream_resolve(struct daemon *d, struct peer *p, struct req *rq)
 		s->path = ISM_STREAM_TCP;
 		s->reason = ISM_SR_TIMEOUT;
 	}
-	put_rep(rq, s);
+	put_rep(&rq->out, s);
 	return 0;
 }
 

@@ -6,7 +6,9 @@
  * and data its receiver never takes (the last close waits for an hour),
  * the same socket left in flight inside a socket ismd closes, a file on
  * the attacker's own FUSE mount that never answers FLUSH or GETATTR, and
- * eventfds made blocking and saturated.  After each, a bystander must be
+ * eventfds made blocking and saturated, and a TCP socket whose lock its
+ * owner holds (getsockname() and getpeername() wait for that lock).
+ * After each, a bystander must be
  * answered promptly and SIGTERM must still stop ismd.  Each test runs its
  * own ismd, stopped with a bound (and killed past it), so a regression
  * fails the test instead of hanging it.
@@ -16,19 +18,25 @@
 #include "proto/proto.h"
 #include "util/util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/fuse.h>
+#include <linux/userfaultfd.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -743,6 +751,249 @@ static void test_ivshmem_eventfds(void **state)
 	stops_promptly(&D);
 }
 
+/* ---- sibling of item 1: a socket whose owner holds its lock ---- */
+
+/*
+ * A send() holds its socket's lock while it copies the caller's bytes; a
+ * page that faults into a userfaultfd nobody serves keeps it copying, and
+ * the lock held, for as long as the attacker likes.  getsockname() and
+ * getpeername() on that socket then wait, in state D, for the lock.
+ */
+struct lock_attack {
+	const char *sock;
+	uint16_t port; /* the honest ism listener's */
+	int ready;     /* a pipe: one byte once both locks are held */
+};
+
+struct held {
+	int fd;
+	char *page;
+};
+
+static void *send_from_fault(void *arg)
+{
+	struct held *h = arg;
+
+	(void)send(h->fd, h->page, 4096, 0);
+	return NULL;
+}
+
+/* Wait until @n threads sit in a fault on @uffd. */
+static bool faults_pending(int uffd, int n)
+{
+	for (int got = 0; got < n;) {
+		struct uffd_msg m;
+		struct pollfd p = { uffd, POLLIN, 0 };
+
+		if (poll(&p, 1, PROMPT_MS) != 1 ||
+		    read(uffd, &m, sizeof(m)) != sizeof(m))
+			return false;
+		if (m.event == UFFD_EVENT_PAGEFAULT)
+			got++;
+	}
+	return true;
+}
+
+static int open_as(int s, uint32_t seq, uint32_t role, uint16_t port, int fd)
+{
+	struct ism_stream_open_req o = { .role = role };
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_port = htons(port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+
+	if (port)
+		ism_proto_addr_from(&o.dst, (struct sockaddr *)&sa);
+	return send_req(s, ISM_MSG_STREAM_OPEN, seq, put_open, &o, &fd, 1);
+}
+
+/* As uid 65534 (the userfaultfd made first, as root): a stream client
+ * whose kept socket it locks once connected, and a server end it locks
+ * while ismd looks at it.  77: no userfaultfd here. */
+static int lock_attacker(void *arg)
+{
+	struct lock_attack *a = arg;
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sa);
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
+	struct held h[2];
+	pthread_t t[2];
+	char *pages;
+	int uffd, s, c, l, c2, a2;
+
+	uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC);
+	if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api) < 0)
+		return 77;
+	pages = mmap(NULL, 8192, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	reg.range.start = (unsigned long)pages;
+	reg.range.len = 8192;
+	if (pages == MAP_FAILED || ioctl(uffd, UFFDIO_REGISTER, &reg) < 0)
+		return 77;
+	if (setgroups(0, NULL) || setgid(65534) || setuid(65534))
+		return 90;
+	s = t_raw_connect(a->sock);
+	if (s < 0 || t_raw_hello(s, NULL) < 0)
+		return 91;
+	/* A client toward the honest listener: kept as an intent. */
+	c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (bind(c, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    open_as(s, 2, ISM_STREAM_CLIENT, a->port, c) < 0 ||
+	    t_raw_reply(s, NULL, NULL, PROMPT_MS) != 0)
+		return 92;
+	sa.sin_port = htons(a->port);
+	if (connect(c, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return 93;
+	/* A connection of our own, for a server end. */
+	sa.sin_port = 0;
+	l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (bind(l, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(l, 1) < 0 ||
+	    getsockname(l, (struct sockaddr *)&sa, &len) < 0)
+		return 94;
+	c2 = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (connect(c2, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    (a2 = accept4(l, NULL, NULL, SOCK_CLOEXEC)) < 0)
+		return 95;
+	/* Lock both. */
+	h[0] = (struct held){ c, pages };
+	h[1] = (struct held){ a2, pages + 4096 };
+	for (int i = 0; i < 2; i++)
+		if (pthread_create(&t[i], NULL, send_from_fault, &h[i]))
+			return 96;
+	if (!faults_pending(uffd, 2))
+		return 97;
+	/* ismd looks at the server end it is handed (no reply expected:
+	 * that is our own request waiting on our own lock). */
+	if (open_as(s, 3, ISM_STREAM_SERVER, 0, a2) < 0)
+		return 98;
+	if (write(a->ready, "A", 1) != 1)
+		return 99;
+	pause(); /* killed: the userfaultfd goes, the sends complete */
+	return 0;
+}
+
+/* Some thread of @pid other than the main one in state D, within @ms. */
+static bool thread_in_d(pid_t pid, int ms)
+{
+	for (int w = 0; w < ms; w += 10) {
+		char path[320];
+		DIR *dir;
+		struct dirent *e;
+		bool found = false;
+
+		snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+		if (!(dir = opendir(path)))
+			return false;
+		while ((e = readdir(dir)) && !found) {
+			char st[512], *p;
+			FILE *f;
+
+			if (e->d_name[0] == '.' || atoi(e->d_name) == pid)
+				continue;
+			snprintf(path, sizeof(path), "/proc/%d/task/%.32s/stat",
+				 (int)pid, e->d_name);
+			if (!(f = fopen(path, "r")))
+				continue;
+			if (fgets(st, sizeof(st), f) && (p = strrchr(st, ')')))
+				found = p[1] == ' ' && p[2] == 'D';
+			fclose(f);
+		}
+		closedir(dir);
+		if (found)
+			return true;
+		t_msleep(10);
+	}
+	return false;
+}
+
+static void test_socket_lock(void **state)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sa);
+	struct lock_attack a;
+	struct ism_stream_rep rep;
+	int srv, l, acc, pfd[2], st;
+	char b;
+
+	(void)state;
+	assert_int_equal(t_daemon_start(&D, open_args), 0);
+	srv = raw_peer(&D);
+	/* The honest side (root): an ism listener. */
+	l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(bind(l, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(l, 4), 0);
+	assert_int_equal(getsockname(l, (struct sockaddr *)&sa, &len), 0);
+	assert_int_equal(open_as(srv, 2, ISM_STREAM_LISTENER, 0, l), 0);
+	assert_int_equal(t_raw_reply(srv, NULL, NULL, PROMPT_MS), 0);
+	assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
+	a = (struct lock_attack){ D.sock, ntohs(sa.sin_port), pfd[1] };
+	attacker = t_fork(lock_attacker, &a);
+	close(pfd[1]);
+	if (read(pfd[0], &b, 1) != 1) {
+		st = t_wait(attacker);
+		attacker = 0;
+		close(pfd[0]);
+		if (st == 77) {
+			fprintf(stderr, "skipped: no userfaultfd (needs root "
+					"or vm.unprivileged_userfaultfd)\n");
+			skip();
+		}
+		fail_msg("attacker failed: %d", st);
+	}
+	close(pfd[0]);
+	/* The attacker's own request waits on its own lock, on a worker. */
+	assert_true(thread_in_d(D.pid, PROMPT_MS));
+	assert_int_equal(bystander_ok(&D), 0);
+	/* The honest server accepts the attacker's connection, whose socket
+	 * ismd kept and whose lock is held: the claim is answered, and
+	 * proven without that lock. */
+	acc = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	assert_true(acc >= 0);
+	assert_int_equal(open_as(srv, 3, ISM_STREAM_SERVER, 0, acc), 0);
+	{
+		struct ism_wire_hdr h;
+		struct ism_rbuf rb;
+		ssize_t n = t_raw_recv(srv, msg, sizeof(msg), PROMPT_MS, NULL,
+				       NULL);
+
+		assert_true(n > 0);
+		ism_rbuf_init(&rb, msg, (size_t)n);
+		assert_int_equal(ism_wire_hdr_get(&rb, (size_t)n, &h), 0);
+		assert_int_equal(h.status, 0);
+		assert_int_equal(ism_proto_get_stream_rep(&rb, &rep), 0);
+		assert_int_equal(rep.path, ISM_STREAM_SHM);
+	}
+	/* Another uid's jobs are not parked behind the stuck one. */
+	assert_int_equal(open_as(srv, 4, ISM_STREAM_LISTENER, 0, l), 0);
+	assert_int_equal(t_raw_reply(srv, NULL, NULL, PROMPT_MS), 0);
+	assert_int_equal(bystander_ok(&D), 0);
+	/* SIGTERM: ismd shuts down (its socket goes away) while a worker
+	 * still waits for the lock; it exits once the attacker lets go. */
+	kill(D.pid, SIGTERM);
+	{
+		struct stat sb;
+		int w = 0;
+
+		while (stat(D.sock, &sb) == 0 && w < PROMPT_MS) {
+			t_msleep(10);
+			w += 10;
+		}
+		assert_int_not_equal(stat(D.sock, &sb), 0);
+	}
+	kill(attacker, SIGKILL);
+	t_wait(attacker);
+	attacker = 0;
+	assert_int_equal(t_daemon_stop_within(&D, PROMPT_MS), 0);
+	assert_int_equal(t_daemon_cleanup(&D), 0);
+	memset(&D, 0, sizeof(D));
+	close(acc);
+	close(l);
+	close(srv);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -758,6 +1009,7 @@ int main(void)
 					  teardown),
 		cmocka_unit_test_teardown(test_doorbells_add_up, teardown),
 		cmocka_unit_test_teardown(test_ivshmem_eventfds, teardown),
+		cmocka_unit_test_teardown(test_socket_lock, teardown),
 	};
 
 	return t_exit(cmocka_run_group_tests(tests, NULL, NULL));
