@@ -11,7 +11,7 @@ case "$goal" in
 build) ;;
 check) pkgs="$pkgs clang libclang-rt-14-dev clang-format" ;;
 lint) pkgs="$pkgs clang clang-tidy cppcheck clang-tools clang-format" ;;
-deb) pkgs="$pkgs dpkg-dev debhelper fakeroot lintian systemd" ;;
+deb) pkgs="$pkgs dpkg-dev debhelper fakeroot lintian systemd dh-python python3-dev" ;;
 *) echo "usage: $0 build|check|lint|deb" >&2; exit 2 ;;
 esac
 
@@ -42,7 +42,7 @@ optional() {
 if [ "$goal" = check ]; then
 	optional "the QEMU tests" qemu-system-x86
 	optional "the packaging tests" dpkg-dev debhelper fakeroot lintian \
-		systemd systemd-container iproute2
+		systemd systemd-container iproute2 dh-python python3-dev
 	optional "the Python binding's tests" python3-dev python3-pytest \
 		python3-numpy
 	optional "the bench report's rendering test" chromium

@@ -13,9 +13,10 @@ set -eu
 src=$(cd "$1" && pwd)
 
 skip() { echo "SKIP: $*"; exit 77; }
-for t in dpkg-buildpackage dh fakeroot lintian pkg-config cc; do
+for t in dpkg-buildpackage dh fakeroot lintian pkg-config cc dh_python3 \
+	python3-config; do
 	command -v $t >/dev/null 2>&1 ||
-		skip "$t missing (apt-get install dpkg-dev debhelper fakeroot lintian)"
+		skip "$t missing (apt-get install dpkg-dev debhelper fakeroot lintian dh-python python3-dev)"
 done
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ism-deb.XXXXXX")
@@ -40,7 +41,7 @@ echo "ok: dpkg-buildpackage and lintian (overrides: debian/*.lintian-overrides)"
 
 root=$tmp/root
 mkdir "$root"
-for p in ismd libism0 libism-dev ism-tools; do
+for p in ismd libism0 libism-dev ism-tools python3-ism; do
 	deb=$(ls "$tmp"/deb/${p}_*.deb 2>/dev/null | head -1)
 	[ -n "$deb" ] || fail "no $p package"
 	dpkg -x "$deb" "$root"
@@ -61,6 +62,9 @@ has libism-dev usr/include/ism.h
 has libism-dev usr/share/man/man3/libism.3.gz
 has ism-tools usr/bin/ismctl
 has ism-tools usr/share/man/man1/ismctl.1.gz
+has python3-ism usr/lib/python3/dist-packages/ism/__init__.py
+ls "$root"/usr/lib/python3/dist-packages/ism/_ism.*.so >/dev/null 2>&1 ||
+	fail "python3-ism lacks the extension module"
 grep -qx 'ExecStart=/usr/sbin/ismd --state-dir=${STATE_DIRECTORY}' \
 	"$root/lib/systemd/system/ism.service" || fail "ism.service ExecStart"
 # The user and group come from the sysusers.d entry at configure time.
@@ -140,7 +144,23 @@ ldd "$tmp/prog-shared" | grep -q "$root/usr/lib/$ma/libism.so.0" ||
 "$tmp/prog-shared" "$sock" || { cat "$tmp/ismd.log"; fail "prog-shared"; }
 "$tmp/prog-static" "$sock" || { cat "$tmp/ismd.log"; fail "prog-static"; }
 "$root/usr/bin/ismctl" -s "$sock" status > /dev/null || fail "ismctl status"
+# The packaged binding, alone on the path (not the build tree's), in
+# Debian's Python, which it was built for.
+py=/usr/bin/python3
+[ -x $py ] || py=python3
+$py -I -c '
+import sys
+sys.path.insert(0, sys.argv[2])
+import ism
+assert ism.__file__.startswith(sys.argv[2]), ism.__file__
+with ism.Conn(sys.argv[1]) as c, c.alloc(4096) as r:
+    with memoryview(r) as m:
+        m[:5] = b"hello"
+    assert r.read(0, 5) == b"hello"  # back through ismd
+print("ok: python3-ism", ism.__file__)
+' "$sock" "$root/usr/lib/python3/dist-packages" ||
+	{ cat "$tmp/ismd.log"; fail "python3-ism against the packaged ismd"; }
 kill "$ismd_pid"
 wait "$ismd_pid" || fail "ismd did not stop cleanly"
 ismd_pid=
-echo "ok: packaged ismd, ismctl and a program on libism-dev work together"
+echo "ok: packaged ismd, ismctl, python3-ism and a program on libism-dev work together"
