@@ -519,6 +519,10 @@ int main(int argc, char **argv)
 		if (pread(fds[0], img + 1, 8192, 0) != 8192)
 			exit(1);
 		save("chan", "five-messages", img, sizeof(img));
+		/* The same as a placed part: page 1 of 3, to the end. */
+		img[0] = 1 | 0x08 | 0x10;
+		save("chan", "placed", img, sizeof(img));
+		img[0] = 1;
 		ism_chan_shutdown(ch);
 		if (pread(fds[0], img + 1, 8192, 0) != 8192)
 			exit(1);

@@ -57,6 +57,7 @@ extern "C" {
 #endif
 
 struct ism_chan;
+struct ism_region; /* ism/region.h */
 
 /* Options; zero-initialise and set .size = sizeof(struct ism_chan_opts). */
 struct ism_chan_opts {
@@ -106,6 +107,97 @@ ISM_EXPORT int ism_chan_local_export(struct ism_chan *ch, int fds[2]);
  */
 ISM_EXPORT int ism_chan_local_connect(struct ism_chan *ch, int region_fd,
 				      int link_fd);
+
+/*
+ * Placed channels: each side's part (its header, its consumer area for
+ * the incoming ring, the producer area of its outgoing ring) lies at an
+ * offset in memory the caller already holds, a file (a memfd, the file
+ * behind a window mapping) or an ism region, instead of a region the
+ * channel allocates.  So a device's rings and its buffers (ism/pool.h)
+ * can share one region, the only memory its peer ever maps.  The layout
+ * at that offset is the usual one; each side still writes only its own
+ * part and maps the other's read-only (give the peer read-only access to
+ * the ring's range if you can: a peer that can write there cannot hurt
+ * this side, which keeps its positions in private memory, but a message
+ * is then no longer safe from it while it is built in place).
+ *
+ * Setting up: lay the region out with ism_chan_place_len() (the ring's
+ * part at a page-aligned offset, buffers after it), ism_chan_create_at(),
+ * hand the other side what names the part (a token or an fd, and the
+ * offset and length) by any means, plus our link from
+ * ism_chan_export_link(); it calls ism_chan_connect_at() with them.  The
+ * other side may be any kind of channel: ism_chan_connect_at() connects
+ * any unconnected channel, placed or not.
+ */
+enum ism_chan_place_kind {
+	ISM_CHAN_PLACE_FD = 1,	   /* .fd: a file (for the other side's
+				    * part: a memfd sealed against
+				    * shrinking) */
+	ISM_CHAN_PLACE_REGION = 2, /* .region: an ism region handle */
+};
+
+/* Where a part lies; zero-initialise and set .size = sizeof(struct
+ * ism_chan_place).  The fd or handle stays the caller's: the channel maps
+ * the range itself, and its mapping lives until ism_chan_close(). */
+struct ism_chan_place {
+	uint32_t size;
+	uint32_t kind;		   /* enum ism_chan_place_kind */
+	int fd;			   /* ISM_CHAN_PLACE_FD */
+	uint32_t flags;		   /* reserved, 0 */
+	struct ism_region *region; /* ISM_CHAN_PLACE_REGION */
+	uint64_t offset;	   /* a multiple of the page size */
+	uint64_t len;		   /* bytes the part may span from .offset;
+				    * 0: as the call says */
+};
+
+/*
+ * Bytes one side's part takes for data rings of @ring_size bytes (0
+ * means ISM_CHAN_RING_DEFAULT), a multiple of the page size: where the
+ * next thing in the region (a pool) may begin.  0 if @ring_size is not a
+ * valid ring size.
+ */
+ISM_EXPORT size_t ism_chan_place_len(uint32_t ring_size);
+
+/*
+ * A channel whose own part lies at @at: writable memory this side holds
+ * (an fd opened read-write, a region handle with read-write access).  It
+ * uses [offset, offset + ism_chan_place_len(opts->ring_size)) and no byte
+ * more; @at->len, if not 0, is the most it may use.  @opts->peer must be
+ * 0 (the region's own grant says who may map it).  Returns 0, or -EINVAL
+ * (options, kind, an offset not page-aligned), -ENOSPC (@at->len or the
+ * file or region from @at->offset is shorter than the part), -EACCES
+ * (read-only), -EBADF (no fd, or a no-fd region handle), -ENOMEM.
+ */
+ISM_EXPORT int ism_chan_create_at(const struct ism_chan_place *at,
+				  const struct ism_chan_opts *opts,
+				  struct ism_chan **out);
+
+/*
+ * Our end of the link for the other side (placed or local channels; for
+ * local ones ism_chan_local_export() hands it too): the caller owns the
+ * fd, passes it (SCM_RIGHTS, fork) and closes it.  Once; then -EINVAL.
+ */
+ISM_EXPORT int ism_chan_export_link(struct ism_chan *ch);
+
+/*
+ * Connect with the other side's part at @peer, as it told us where (so
+ * hostile: checked before anything is mapped), and its end of its link
+ * (@link_fd, taken over on success and on failure).  The range
+ * [offset, offset + len) (len 0: to the end of the file or region) must
+ * lie in the file or region, start on a page boundary, and, if it is the
+ * file our own part lies in, not overlap our part; the channel header
+ * found there must describe rings that fit inside that range (so a part
+ * cannot spill into buffers after it).  An fd must be a memfd sealed
+ * against shrinking (F_SEAL_SHRINK); a region handle may be read-only.
+ * Only the range is mapped, read-only.  Returns 0, or -EINVAL (options,
+ * kind, range outside, misaligned, overflowing, overlapping ours),
+ * -EPROTO (not a sealed memfd, no channel there or a malformed one, one
+ * larger than the range, @link_fd not an AF_UNIX SOCK_SEQPACKET socket),
+ * -EOPNOTSUPP (hugetlb), -EBADF, -EALREADY.
+ */
+ISM_EXPORT int ism_chan_connect_at(struct ism_chan *ch,
+				   const struct ism_chan_place *peer,
+				   int link_fd);
 
 /* Largest message: ring_size/2 - 8. */
 ISM_EXPORT size_t ism_chan_max_msg(struct ism_chan *ch);

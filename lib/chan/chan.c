@@ -153,7 +153,13 @@ struct ism_chan {
 	/* without ismd */
 	int own_memfd;
 	size_t peer_len_local;
-	void *peer_map_local;
+	void *peer_map_local; /* also a placed peer part's mapping */
+	/* placed (ism_chan_create_at): our part's own mapping, and where it
+	 * lies, so a peer part in the same file cannot overlap it */
+	bool placed;
+	dev_t own_dev;
+	ino_t own_ino;
+	uint64_t own_off;
 
 	uint8_t *own_map;
 	size_t own_len;
@@ -677,8 +683,10 @@ int ism_chan_local_connect(struct ism_chan *ch, int region_fd, int link_fd)
 	 * is still closed with ism_bgclose(). */
 	ism_refuse_fds(link_fd);
 	if (ch->own_memfd < 0 || ch->connected) {
-		r = ch->connected ? -EALREADY : -EINVAL;
-		goto fail;
+		/* Not through fail: a connection we have stays. */
+		ism_bgclose(region_fd);
+		ism_bgclose(link_fd);
+		return ch->connected ? -EALREADY : -EINVAL;
 	}
 	/* Only a memfd (shmem or hugetlbfs) answers F_GET_SEALS, and
 	 * without asking a file system: anything else is refused before a
@@ -726,6 +734,259 @@ fail:
 		ism_close_fd(&region_fd);
 	else
 		ism_bgclose(region_fd);
+	if (ch->link_tx != link_fd)
+		ism_bgclose(link_fd);
+	return r;
+}
+
+/* ---- placed channels ---- */
+
+static uint64_t page_size(void)
+{
+	long ps = sysconf(_SC_PAGESIZE);
+
+	return ps > 0 ? (uint64_t)ps : 4096u;
+}
+
+size_t ism_chan_place_len(uint32_t ring_size)
+{
+	uint64_t pg = page_size();
+	size_t n;
+
+	if (ring_size == 0)
+		ring_size = ISM_CHAN_RING_DEFAULT;
+	if (!ism_ring_prod_area(ring_size))
+		return 0;
+	n = TX_OFF + ism_ring_prod_area(ring_size);
+	return (n + pg - 1) & ~(size_t)(pg - 1);
+}
+
+static int place_copy(const struct ism_chan_place *in, struct ism_chan_place *p)
+{
+	int r = ism_opts_copy(p, sizeof(*p),
+			      ISM_OPTS_SIZE_VER0(struct ism_chan_place, len),
+			      in);
+
+	if (r < 0)
+		return r;
+	if (p->flags || p->offset % page_size())
+		return -EINVAL;
+	if (p->kind == ISM_CHAN_PLACE_FD)
+		return p->fd >= 0 ? 0 : -EBADF;
+	if (p->kind == ISM_CHAN_PLACE_REGION)
+		return p->region ? 0 : -EINVAL;
+	return -EINVAL;
+}
+
+/* Our own part's file: its fd (the caller's) and size.  We trust it as
+ * the caller's own, but it must be writable. */
+static int own_file(const struct ism_chan_place *p, int *fd, uint64_t *size,
+		    struct stat *st)
+{
+	if (p->kind == ISM_CHAN_PLACE_REGION) {
+		struct ism_region_info info;
+
+		ism_region_info(p->region, &info);
+		if (info.nofd || ism_region_fd(p->region) < 0)
+			return -EBADF;
+		if (info.access != ISM_ACCESS_RW)
+			return -EACCES;
+		*fd = ism_region_fd(p->region);
+	} else {
+		*fd = p->fd;
+	}
+	if (fstat(*fd, st) < 0)
+		return -errno;
+	if (!S_ISREG(st->st_mode))
+		return -EINVAL;
+	*size = (uint64_t)st->st_size;
+	return 0;
+}
+
+int ism_chan_create_at(const struct ism_chan_place *at,
+		       const struct ism_chan_opts *opts, struct ism_chan **out)
+{
+	struct ism_chan_place p;
+	struct ism_chan_opts o;
+	struct ism_chan *ch;
+	struct stat st;
+	uint64_t size = 0, end;
+	size_t need;
+	int fd, r;
+	void *m;
+
+	*out = NULL;
+	if ((r = place_copy(at, &p)) < 0)
+		return r;
+	/* Checked here too (chan_begin does) for the length we need now. */
+	if ((r = check_opts(opts, &o)) < 0)
+		return r;
+	if (o.peer)
+		return -EINVAL;
+	need = ism_chan_place_len(o.ring_size);
+	if ((r = own_file(&p, &fd, &size, &st)) < 0)
+		return r;
+	if ((p.len && p.len < need) ||
+	    __builtin_add_overflow(p.offset, (uint64_t)need, &end) ||
+	    end > size)
+		return -ENOSPC;
+	ch = chan_begin(opts, &o, NULL, &r);
+	if (!ch)
+		return r;
+	ch->placed = true;
+	ch->own_dev = st.st_dev;
+	ch->own_ino = st.st_ino;
+	ch->own_off = p.offset;
+	m = mmap(NULL, need, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		 (off_t)p.offset);
+	if (m == MAP_FAILED) {
+		r = -errno;
+		goto fail;
+	}
+	ch->own_map = m;
+	ch->own_len = need;
+	if ((r = chan_setup(ch, o.ring_size)) < 0)
+		goto fail;
+	*out = ch;
+	return 0;
+fail:
+	ism_chan_close(ch);
+	return r;
+}
+
+int ism_chan_export_link(struct ism_chan *ch)
+{
+	int fd = ch->export_link;
+
+	if (fd < 0)
+		return -EINVAL;
+	ch->export_link = -1; /* handed over: no copy stays here */
+	return fd;
+}
+
+/*
+ * The other side's file: only a memfd (asked without a file system: see
+ * ism_chan_local_connect), not hugetlb, sealed against shrinking.  The
+ * size comes from the file itself, not from anything the peer said.
+ */
+static int peer_file(const struct ism_chan_place *p, int *fd, struct stat *st)
+{
+	struct statfs sf;
+	int seals;
+
+	if (p->kind == ISM_CHAN_PLACE_REGION) {
+		struct ism_region_info info;
+
+		ism_region_info(p->region, &info);
+		if (info.huge)
+			return -EOPNOTSUPP; /* ismd says so */
+		*fd = ism_region_fd(p->region);
+		if (info.nofd || *fd < 0)
+			return -EBADF;
+	} else {
+		*fd = p->fd;
+	}
+	seals = fcntl(*fd, F_GET_SEALS);
+	if (seals < 0)
+		return -EPROTO;
+	if (fstatfs(*fd, &sf) < 0)
+		return -errno;
+	if (sf.f_type == HUGETLBFS_MAGIC)
+		return -EOPNOTSUPP;
+	if (!(seals & F_SEAL_SHRINK) || fstat(*fd, st) < 0 ||
+	    !S_ISREG(st->st_mode))
+		return -EPROTO;
+	return 0;
+}
+
+/* Where our own part lies, if in a file the peer could name too. */
+static bool own_where(struct ism_chan *ch, dev_t *dev, ino_t *ino,
+		      uint64_t *off)
+{
+	struct stat st;
+	int fd = ch->own_memfd;
+
+	if (ch->placed) {
+		*dev = ch->own_dev;
+		*ino = ch->own_ino;
+		*off = ch->own_off;
+		return true;
+	}
+	if (fd < 0 && ch->own)
+		fd = ism_region_fd(ch->own);
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return false;
+	*dev = st.st_dev;
+	*ino = st.st_ino;
+	*off = 0;
+	return true;
+}
+
+/* The most of a peer part worth mapping: a header and the largest ring. */
+#define PART_MAX (TX_OFF + (uint64_t)ISM_RING_DATA_MAX + 4096u)
+
+int ism_chan_connect_at(struct ism_chan *ch, const struct ism_chan_place *peer,
+			int link_fd)
+{
+	struct ism_chan_place p;
+	struct stat st;
+	uint64_t avail, len, own_off, own_end, end;
+	dev_t own_dev;
+	ino_t own_ino;
+	void *m = MAP_FAILED;
+	size_t mlen = 0;
+	int fd, r;
+
+	/* As ism_chan_local_connect(): no more fds in flight to us. */
+	ism_refuse_fds(link_fd);
+	if (ch->connected) {
+		/* Not through fail: the connection we have stays. */
+		ism_bgclose(link_fd);
+		return -EALREADY;
+	}
+	if ((r = place_copy(peer, &p)) < 0 || (r = peer_file(&p, &fd, &st)) < 0)
+		goto fail;
+	/* The range: inside the file, from the file's own size. */
+	if (p.offset > (uint64_t)st.st_size) {
+		r = -EINVAL;
+		goto fail;
+	}
+	avail = (uint64_t)st.st_size - p.offset;
+	len = p.len ? p.len : avail;
+	if (len > avail) {
+		r = -EINVAL;
+		goto fail;
+	}
+	if (len < CHAN_HDR) {
+		r = -EPROTO; /* no room for a channel */
+		goto fail;
+	}
+	end = p.offset + len; /* <= st_size: no overflow */
+	if (own_where(ch, &own_dev, &own_ino, &own_off) &&
+	    own_dev == st.st_dev && own_ino == st.st_ino &&
+	    !__builtin_add_overflow(own_off, (uint64_t)ch->own_len, &own_end) &&
+	    p.offset < own_end && own_off < end) {
+		r = -EINVAL; /* our own part, as the peer's */
+		goto fail;
+	}
+	mlen = (size_t)ISM_MIN(len, PART_MAX);
+	m = mmap(NULL, mlen, PROT_READ, MAP_SHARED, fd, (off_t)p.offset);
+	if (m == MAP_FAILED) {
+		r = -errno;
+		goto fail;
+	}
+	/* The header's rings must fit in mlen: checked by chan_join. */
+	r = chan_join(ch, m, mlen, link_fd);
+	if (r < 0)
+		goto fail;
+	ch->peer_map_local = m;
+	ch->peer_len_local = mlen;
+	return 0;
+fail:
+	if (m != MAP_FAILED)
+		munmap(m, mlen);
+	ism_ring_rx_close(ch->rx);
+	ch->rx = NULL;
 	if (ch->link_tx != link_fd)
 		ism_bgclose(link_fd);
 	return r;
@@ -1389,7 +1650,7 @@ void ism_chan_close(struct ism_chan *ch)
 		ism_region_close(ch->own); /* lingers for the other side */
 	if (ch->peer)
 		ism_region_close(ch->peer);
-	if (ch->own_memfd >= 0 && ch->own_map)
+	if ((ch->own_memfd >= 0 || ch->placed) && ch->own_map)
 		munmap(ch->own_map, ch->own_len);
 	if (ch->peer_map_local)
 		munmap(ch->peer_map_local, ch->peer_len_local);

@@ -66,6 +66,7 @@ OUT_STRUCT(ism_vhost_be_state, 56, 24);
 OPTS_STRUCT(ism_conn_opts, reconnect_ms, 24, 24);
 OPTS_STRUCT(ism_alloc_opts, link_fd, 52, 56);
 OPTS_STRUCT(ism_chan_opts, name, 32, 32);
+OPTS_STRUCT(ism_chan_place, len, 40, 40);
 OPTS_STRUCT(ism_stream_opts, name, 32, 32);
 OPTS_STRUCT(ism_window_opts, max_maps, 20, 24);
 OPTS_STRUCT(ism_window_grant, max_maps, 44, 48);
@@ -117,6 +118,7 @@ static void test_opts(void **state)
 	OPTS_RULES(ism_conn_opts, reconnect_ms);
 	OPTS_RULES(ism_alloc_opts, link_fd);
 	OPTS_RULES(ism_chan_opts, name);
+	OPTS_RULES(ism_chan_place, len);
 	OPTS_RULES(ism_stream_opts, name);
 	OPTS_RULES(ism_window_opts, max_maps);
 	OPTS_RULES(ism_window_grant, max_maps);

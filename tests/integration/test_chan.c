@@ -4,8 +4,9 @@
  * it; both copy and zero-copy APIs, batches, blocking and non-blocking
  * (with the channel's fd in a poll loop), full duplex with a sending and a
  * receiving thread per side, orderly close, a peer killed with messages
- * in flight (every committed message arrives, then -EPIPE), and a peer
- * scribbling over its own region while we receive.
+ * in flight (every committed message arrives, then -EPIPE), a peer
+ * scribbling over its own region while we receive, and channels placed
+ * in regions their callers hold.
  */
 #include "t_daemon.h"
 #include "util/util.h"
@@ -523,6 +524,124 @@ static void test_connect_refuses_plain_region(void **state)
 	ism_conn_close(c);
 }
 
+/*
+ * Placed channels over ismd: a driver's ring part and its buffers in the
+ * one region it grants a device, the device's part in a region of its
+ * own; each side connects with the other's region handle and offset.
+ * Handles that cannot serve are refused: a read-only one for our own
+ * part, a no-fd one, a range outside the region.
+ */
+static void test_placed_regions(void **state)
+{
+	struct ism_conn *cd = t_connect(&t_group, "placed-driver", 0);
+	struct ism_conn *cv = t_connect(&t_group, "placed-device", 0);
+	struct ism_chan_opts o = opts(8192);
+	size_t part = ism_chan_place_len(8192), pool_len = 65536;
+	struct ism_alloc_opts ao = { .size = sizeof(ao),
+				     .max_access = ISM_ACCESS_RW };
+	struct ism_region *drv_r, *dev_r, *drv_at_dev, *dev_at_drv, *nofd;
+	struct ism_chan_place at = { .size = sizeof(at),
+				     .kind = ISM_CHAN_PLACE_REGION };
+	struct ism_chan *drv, *dev;
+	struct ism_token tok;
+	uint8_t *drv_map, *dev_map;
+	char buf[64];
+
+	(void)state;
+	assert_int_equal(ism_region_alloc(cd, part + pool_len, &ao, &drv_r), 0);
+	ao.max_access = ISM_ACCESS_RO;
+	assert_int_equal(ism_region_alloc(cv, part, &ao, &dev_r), 0);
+	at.region = drv_r;
+	assert_int_equal(ism_chan_create_at(&at, &o, &drv), 0);
+	at.region = dev_r;
+	assert_int_equal(ism_chan_create_at(&at, &o, &dev), 0);
+
+	/* The device: the driver's region read-write (for the buffers). */
+	ism_region_token(drv_r, &tok);
+	assert_int_equal(
+		ism_region_attach(cv, &tok, ISM_ACCESS_RW, 0, &dev_at_drv), 0);
+	ism_region_token(dev_r, &tok);
+	assert_int_equal(
+		ism_region_attach(cd, &tok, ISM_ACCESS_RO, 0, &drv_at_dev), 0);
+	{
+		struct ism_chan_opts big = opts(65536);
+		struct ism_chan *no;
+
+		at.region = drv_at_dev; /* read-only: not for our own part */
+		assert_int_equal(ism_chan_create_at(&at, &o, &no), -EACCES);
+		at.region = dev_at_drv;
+		at.offset = part; /* its pool, too short for a part */
+		assert_int_equal(ism_chan_create_at(&at, &big, &no), -ENOSPC);
+		at.offset = 0;
+	}
+	at.region = drv_at_dev;
+	at.offset = 1ull << 30; /* outside its region */
+	assert_int_equal(
+		ism_chan_connect_at(drv, &at, ism_chan_export_link(dev)),
+		-EINVAL);
+	at.offset = 0;
+	/* That took the link: the device hands over a fresh one (a new
+	 * channel). */
+	ism_chan_close(dev);
+	at.region = dev_r;
+	assert_int_equal(ism_chan_create_at(&at, &o, &dev), 0);
+	/* No fd, nothing to map. */
+	{
+		struct ism_conn *c3 = t_connect(&t_group, "placed-nofd", 0);
+		int sv[2];
+
+		ism_region_token(dev_r, &tok);
+		assert_int_equal(ism_region_attach(c3, &tok, ISM_ACCESS_RO,
+						   ISM_ATTACH_NOFD, &nofd),
+				 0);
+		assert_int_equal(socketpair(AF_UNIX,
+					    SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
+					    sv),
+				 0);
+		close(sv[0]);
+		at.region = nofd;
+		assert_int_equal(ism_chan_connect_at(drv, &at, sv[1]), -EBADF);
+		ism_region_close(nofd);
+		ism_conn_close(c3);
+	}
+	at.region = drv_at_dev;
+	at.len = part;
+	assert_int_equal(
+		ism_chan_connect_at(drv, &at, ism_chan_export_link(dev)), 0);
+	at.region = dev_at_drv;
+	assert_int_equal(
+		ism_chan_connect_at(dev, &at, ism_chan_export_link(drv)), 0);
+
+	/* A buffer in the driver's region after its part, by offset. */
+	assert_int_equal(ism_region_map(drv_r, (void **)&drv_map), 0);
+	assert_int_equal(ism_region_map(dev_at_drv, (void **)&dev_map), 0);
+	for (int i = 0; i < 100; i++) {
+		uint64_t off = part + (uint64_t)(i % 64) * 1024, got;
+		int n = snprintf((char *)drv_map + off, 64, "job %d", i);
+
+		assert_int_equal(ism_chan_send(drv, &off, sizeof(off), 0), 0);
+		assert_int_equal(ism_chan_recv(dev, &got, sizeof(got), 0),
+				 (ssize_t)sizeof(got));
+		assert_true(got >= part && got < part + pool_len - 64);
+		dev_map[got] = 'J';
+		assert_int_equal(ism_chan_send(dev, &got, sizeof(got), 0), 0);
+		assert_int_equal(ism_chan_recv(drv, &got, sizeof(got), 0),
+				 (ssize_t)sizeof(got));
+		assert_int_equal(got, off);
+		memcpy(buf, drv_map + off, (size_t)n + 1);
+		assert_memory_equal(buf, "Job ", 4);
+	}
+	ism_chan_close(drv);
+	assert_int_equal(ism_chan_recv(dev, buf, sizeof(buf), 0), -ESHUTDOWN);
+	ism_chan_close(dev);
+	ism_region_close(drv_at_dev);
+	ism_region_close(dev_at_drv);
+	ism_region_close(drv_r);
+	ism_region_close(dev_r);
+	ism_conn_close(cd);
+	ism_conn_close(cv);
+}
+
 #ifndef UNDER_TSAN
 
 /* A connected local pair, and a writable view of a's region: what a
@@ -671,6 +790,7 @@ int main(void)
 		cmocka_unit_test(test_duplex_threads_local),
 		cmocka_unit_test(test_connect_refuses_bad_regions),
 		cmocka_unit_test(test_connect_refuses_plain_region),
+		cmocka_unit_test(test_placed_regions),
 #ifndef UNDER_TSAN /* scribbles on purpose; the other builds run it */
 		cmocka_unit_test(test_hostile_peer_region),
 		cmocka_unit_test(test_hostile_peer_concurrent),
