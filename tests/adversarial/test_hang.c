@@ -154,6 +154,21 @@ static void stops_promptly(struct ism_private *d)
 	memset(d, 0, sizeof(*d));
 }
 
+/* SIGTERM: ismd stops serving (its socket goes) within the bound, even
+ * with a thread stuck on an attacker; the process may outlive it. */
+static void term_unlistens(struct ism_private *d)
+{
+	struct stat st;
+	int w = 0;
+
+	kill(d->pid, SIGTERM);
+	while (stat(d->sock, &st) == 0 && w < PROMPT_MS) {
+		t_msleep(10);
+		w += 10;
+	}
+	assert_int_not_equal(stat(d->sock, &st), 0);
+}
+
 static int send_req(int fd, uint16_t type, uint32_t seq,
 		    void (*put)(struct ism_wbuf *, const void *),
 		    const void *arg, const int *fds, unsigned nfds)
@@ -529,17 +544,7 @@ static void fuse_case(unsigned hang, uint16_t type, bool hello,
 	/* SIGTERM: ismd shuts down (its socket goes away) even while one of
 	 * its threads waits on the file system; the process ends once the
 	 * file system lets go of it. */
-	kill(D.pid, SIGTERM);
-	{
-		struct stat st;
-		int w = 0;
-
-		while (stat(D.sock, &st) == 0 && w < PROMPT_MS) {
-			t_msleep(10);
-			w += 10;
-		}
-		assert_int_not_equal(stat(D.sock, &st), 0);
-	}
+	term_unlistens(&D);
 	kill(attacker, SIGKILL);
 	t_fuse_stop(&fuse);
 	t_wait(attacker);
@@ -972,17 +977,7 @@ static void test_socket_lock(void **state)
 	assert_int_equal(bystander_ok(&D), 0);
 	/* SIGTERM: ismd shuts down (its socket goes away) while a worker
 	 * still waits for the lock; it exits once the attacker lets go. */
-	kill(D.pid, SIGTERM);
-	{
-		struct stat sb;
-		int w = 0;
-
-		while (stat(D.sock, &sb) == 0 && w < PROMPT_MS) {
-			t_msleep(10);
-			w += 10;
-		}
-		assert_int_not_equal(stat(D.sock, &sb), 0);
-	}
+	term_unlistens(&D);
 	kill(attacker, SIGKILL);
 	t_wait(attacker);
 	attacker = 0;
