@@ -20,7 +20,8 @@
  *
  * Edge-triggered registrations report when readiness rose since the last
  * report (the stream's generation moved): a wake-up, or a state found by
- * a look (the other side's EOF, room after a full ring).  EPOLLONESHOT
+ * a look (the other side's EOF, room after a full ring, data after a read
+ * that took everything there was: io.c).  EPOLLONESHOT
  * disables after one report until EPOLL_CTL_MOD.
  *
  * One lock (eplock) covers every set's registrations; it is never held

@@ -533,6 +533,12 @@ out:
 	if (res > 0)
 		atomic_store(&st->rx_maybe, true); /* more, or EOF, may
 						    * follow */
+	/* Drained (everything there was taken, without an -EAGAIN that
+	 * would arm the ring): what arrives next is new, and an
+	 * edge-triggered epoll must hear of it even if no look saw the
+	 * stream unreadable in between (nginx reads once and waits). */
+	if (!peek && res != 0 && !st->rx_len)
+		atomic_fetch_and(&st->last_rev, ~(POLLIN | POLLRDNORM));
 	pthread_mutex_unlock(&st->rx_lock);
 	cur_free(&c);
 	free(scratch);
@@ -918,6 +924,13 @@ ssize_t recvmsg(int fd, struct msghdr *m, int flags)
 	ssize_t r;
 
 	shim_resolve();
+	if (shim_busy) {
+		/* libism's: the fds ismd sends move above the floor. */
+		r = real.recvmsg(fd, m, flags);
+		if (r >= 0 && m->msg_controllen)
+			shim_fds_high_cmsg(m);
+		return r;
+	}
 	if (!(st = carried(fd)) || (flags & MSG_ERRQUEUE)) {
 		if (st)
 			obj_put(&st->o);

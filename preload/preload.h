@@ -40,6 +40,9 @@
  * and are only ever held across non-blocking libism calls, so a thread
  * waiting in poll() never waits for another thread's blocking read.
  *
+ * The fds libism and the shim make for themselves live above a floor
+ * (fdhigh.c), out of the range where the application's own fds are.
+ *
  * fork(): ismd's connection and every listener stay usable in every
  * process (calls that talk to ismd are serialised across the processes by
  * a robust mutex in shared memory); a stream on shared memory belongs to
@@ -116,22 +119,40 @@ struct real_fns {
 	int (*execvpe)(const char *, char *const[], char *const[]);
 	int (*fexecve)(int, char *const[], char *const[]);
 	int (*execveat)(int, const char *, char *const[], char *const[], int);
+	int (*socketpair)(int, int, int, int[2]);
+	int (*eventfd)(unsigned int, int);
+	int (*memfd_create)(const char *, unsigned int);
+	int (*timerfd_create)(int, int);
+	int (*open)(const char *, int, ...);
 };
 extern struct real_fns real;
 
 /* Resolve every real function (idempotent; any thread). */
 void shim_resolve(void);
 
+/* ---- fds of libism and the shim (fdhigh.c) ---- */
+
+/* Read the floor (ISM_RUN_FD_FLOOR, RLIMIT_NOFILE); at start. */
+void shim_fd_floor_init(void);
+/* @fd moved to the lowest free number at or above the floor (its
+ * FD_CLOEXEC kept), or @fd itself if below nothing or no room; errno
+ * kept.  For fds libism or the shim make for themselves. */
+int shim_fd_high(int fd);
+/* The same for every SCM_RIGHTS fd in @m, in place. */
+void shim_fds_high_cmsg(struct msghdr *m);
+
 /* ---- process state (shim.c) ---- */
 
 struct shim_cfg {
-	bool off;	  /* ISM_RUN=off: pass everything through */
-	int verbose;	  /* ISM_RUN_VERBOSE: 0, 1 (decisions), 2 (more) */
-	int handshake_ms; /* ISM_RUN_HANDSHAKE_MS */
-	uint32_t ring;	  /* ISM_RUN_RING_KIB * 1024, or 0 (default) */
-	const char *sock; /* ISM_SOCKET, or NULL (libism's default) */
-	char name[64];	  /* "ism-run:<comm>", for ismctl peers */
-	int log_fd;	  /* where -v lines go (stderr, or ISM_RUN_LOG) */
+	bool off;	    /* ISM_RUN=off: pass everything through */
+	int verbose;	    /* ISM_RUN_VERBOSE: 0, 1 (decisions), 2 (more) */
+	int handshake_ms;   /* ISM_RUN_HANDSHAKE_MS */
+	uint32_t ring;	    /* ISM_RUN_RING_KIB * 1024, or 0 (default) */
+	const char *sock;   /* ISM_SOCKET, or NULL (libism's default) */
+	char name[64];	    /* "ism-run:<comm>", for ismctl peers */
+	int log_fd;	    /* where -v lines go (stderr, or ISM_RUN_LOG) */
+	char log_path[256]; /* ISM_RUN_LOG, read at start (a server may
+			     * clear its environment: nginx does) */
 };
 extern struct shim_cfg cfg;
 

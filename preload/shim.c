@@ -107,6 +107,11 @@ static void resolve_all(void)
 	R(execvpe);
 	R(fexecve);
 	R(execveat);
+	R(socketpair);
+	R(eventfd);
+	R(memfd_create);
+	R(timerfd_create);
+	R(open);
 #undef R
 	real.fcntl = (int (*)(int, int, ...))sym("fcntl64");
 	if (!real.fcntl)
@@ -123,7 +128,7 @@ void shim_resolve(void)
 void shim_log(const char *fmt, ...)
 {
 	char line[512];
-	const char *path = getenv("ISM_RUN_LOG");
+	const char *path = cfg.log_path;
 	va_list ap;
 	int n, fd;
 
@@ -137,8 +142,8 @@ void shim_log(const char *fmt, ...)
 	shim_busy++;
 	if (path && *path) {
 		/* Opened per line: the program may close any fd it likes. */
-		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-			  0600);
+		fd = real.open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+			       0600);
 		if (fd >= 0) {
 			(void)!real.write(fd, line, (size_t)n);
 			real.close(fd);
@@ -628,6 +633,7 @@ __attribute__((constructor)) static void shim_init(void)
 	int fd;
 
 	shim_resolve();
+	shim_fd_floor_init();
 	shim_pid = getpid();
 	pthread_rwlockattr_init(&a);
 	pthread_rwlockattr_setkind_np(
@@ -646,6 +652,11 @@ __attribute__((constructor)) static void shim_init(void)
 	cfg.sock = getenv("ISM_SOCKET");
 	if (cfg.sock && !*cfg.sock)
 		cfg.sock = NULL;
+	if (cfg.sock && !(cfg.sock = strdup(cfg.sock)))
+		cfg.off = true; /* no memory at start: stay out of the way */
+	if (getenv("ISM_RUN_LOG") &&
+	    strlen(getenv("ISM_RUN_LOG")) < sizeof(cfg.log_path))
+		strcpy(cfg.log_path, getenv("ISM_RUN_LOG"));
 	fd = open("/proc/self/comm", O_RDONLY | O_CLOEXEC);
 	if (fd >= 0) {
 		ssize_t n = real.read(fd, comm, sizeof(comm) - 1);

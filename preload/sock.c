@@ -510,7 +510,9 @@ int socket(int domain, int type, int protocol)
 
 	shim_resolve();
 	fd = real.socket(domain, type, protocol);
-	if (fd < 0 || cfg.off || shim_busy)
+	if (shim_busy)
+		return shim_fd_high(fd);
+	if (fd < 0 || cfg.off)
 		return fd;
 	if ((domain != AF_INET && domain != AF_INET6) ||
 	    (type & 0xf) != SOCK_STREAM ||
@@ -768,7 +770,10 @@ int accept4(int fd, __SOCKADDR_ARG addr, socklen_t *alen, int flags)
 	int r;
 
 	shim_resolve();
-	if (shim_busy || !(o = fd_get(fd)))
+	if (shim_busy)
+		return shim_fd_high(
+			real.accept4(fd, addr.__sockaddr__, alen, flags));
+	if (!(o = fd_get(fd)))
 		return real.accept4(fd, addr.__sockaddr__, alen, flags);
 	if (o->kind != SK_LISTEN) {
 		obj_put(o);

@@ -292,7 +292,9 @@ def slowread_cases(d, env):
 PROBES = {"socat": ["socat", "-V"], "curl": ["curl", "--version"],
           "python3": ["python3", "-c", "pass"],
           "redis-server": ["redis-server", "--version"],
-          "redis-cli": ["redis-cli", "--version"]}
+          "redis-cli": ["redis-cli", "--version"],
+          "nginx": ["nginx", "-v"], "iperf3": ["iperf3", "--version"],
+          "wrk": ["sh", "-c", "wrk -v 2>&1 | grep -q Copyright"]}
 ENV = {}
 
 
@@ -507,6 +509,541 @@ def redis_case(d, env):
         log("redis: ok")
 
 
+def ismctl_streams(env):
+    r = subprocess.run([ISMCTL, "--json", "streams"], env=env,
+                       capture_output=True, timeout=30)
+    try:
+        return json.dumps(json.loads(r.stdout))
+    except ValueError:
+        return ""
+
+
+def shm_on_port(env, port, want):
+    """ismctl streams lists at least @want streams on shared memory whose
+    addresses name @port."""
+    try:
+        doc = json.loads(ismctl_streams(env) or "null")
+    except ValueError:
+        return False
+    rows = doc.get("streams", doc) if isinstance(doc, dict) else doc
+    if not isinstance(rows, list):
+        return False
+    n = sum(1 for row in rows if isinstance(row, dict) and
+            json.dumps(row).count('"shm"') and (":%d" % port) in
+            json.dumps(row))
+    return n >= want
+
+
+def records_on_port(env, port):
+    """The roles of ismd's stream records with @port in an address."""
+    try:
+        doc = json.loads(ismctl_streams(env) or "null")
+    except ValueError:
+        return None
+    if not isinstance(doc, dict) or not isinstance(doc.get("streams"), list):
+        return None
+    return [row.get("role") for row in doc["streams"]
+            if isinstance(row, dict) and
+            any(str(row.get(k, "")).endswith(":%d" % port)
+                for k in ("local", "remote"))]
+
+
+NGINX_CONF = """daemon off;
+master_process on;
+worker_processes 1;
+%(user)s
+pid %(d)s/nginx.pid;
+error_log %(d)s/error.log info;
+events { worker_connections 512; }
+http {
+    access_log off;
+    client_body_temp_path %(d)s/tmp/body;
+    proxy_temp_path %(d)s/tmp/proxy;
+    fastcgi_temp_path %(d)s/tmp/fastcgi;
+    uwsgi_temp_path %(d)s/tmp/uwsgi;
+    scgi_temp_path %(d)s/tmp/scgi;
+    sendfile on;
+    keepalive_requests 100000;
+    server { listen 127.0.0.1:%(port)d; root %(d)s/www; }
+}
+"""
+
+# A keep-alive client for nginx_case, run under ism-run: one connection
+# held open (ismctl looks at it), then many connections, sequential and
+# concurrent, every body compared.
+HTTP_CLIENT = r"""
+import http.client, sys, threading
+port, n_seq, n_thr, per_thr = (int(a) for a in sys.argv[1:5])
+want = open(sys.argv[5], "rb").read()
+def get(c, path="/small.bin"):
+    c.request("GET", path)
+    r = c.getresponse()
+    b = r.read()
+    if r.status != 200 or b != want:
+        raise SystemExit("bad reply: %d, %d bytes" % (r.status, len(b)))
+held = http.client.HTTPConnection("127.0.0.1", port)
+get(held)
+print("held", flush=True)
+sys.stdin.readline()
+for i in range(200):
+    get(held)
+held.close()
+for i in range(n_seq):
+    c = http.client.HTTPConnection("127.0.0.1", port)
+    get(c)
+    c.close()
+errs = []
+def worker():
+    try:
+        for i in range(per_thr):
+            c = http.client.HTTPConnection("127.0.0.1", port)
+            get(c)
+            get(c)
+            c.close()
+    except BaseException as e:
+        errs.append(repr(e))
+ts = [threading.Thread(target=worker) for i in range(n_thr)]
+for t in ts:
+    t.start()
+for t in ts:
+    t.join()
+if errs:
+    raise SystemExit("threads: " + errs[0])
+print("done", flush=True)
+"""
+
+
+def nginx_case(d, env):
+    """nginx (master + a worker, epoll edge-triggered, sendfile) serving
+    curl (bodies byte-exact against the same GETs without ism-run, and
+    100 requests on one keep-alive connection), a Python client (a held
+    connection that ismctl streams shows on shared memory; 1000
+    connections one after the other and 50 at a time) and wrk (no
+    socket errors: wrk sizes its event loop by its connection count, so
+    the shim's own fds must not push the application's up)."""
+    global ran
+    if not have("nginx", "python3"):
+        return
+    curl = have("curl")
+    ran += 1
+    nfail = len(failures)
+    nd = os.path.join(d, "nginx")
+    for sub in ("www", "tmp"):
+        os.makedirs(os.path.join(nd, sub))
+    bodies = {"small.bin": os.urandom(612), "big.bin": os.urandom(3 << 20),
+              "odd.bin": os.urandom((1 << 20) + 4093)}
+    for name, body in bodies.items():
+        with open(os.path.join(nd, "www", name), "wb") as f:
+            f.write(body)
+    port = free_port()
+    user = "user root root;" if os.getuid() == 0 else ""
+    with open(os.path.join(nd, "nginx.conf"), "w") as f:
+        f.write(NGINX_CONF % {"d": nd, "port": port, "user": user})
+    slog = os.path.join(d, "nginx.srv.log")
+    clog = os.path.join(d, "nginx.cli.log")
+    srv = spawn(run_ism(["nginx", "-p", nd, "-c",
+                         os.path.join(nd, "nginx.conf"), "-e",
+                         os.path.join(nd, "error.log")], slog), env,
+                stderr=subprocess.DEVNULL)
+    if not wait_for(lambda: "listening" in read(slog), "nginx") or \
+       not wait_port(port):
+        fail("nginx: %s" % read(os.path.join(nd, "error.log"))[-2000:])
+        stop(srv)
+        return
+    base = "http://127.0.0.1:%d/" % port
+    for name, body in bodies.items() if curl else ():
+        for under in (True, False):
+            argv = ["curl", "-sS", "--max-time", "60", base + name]
+            r = subprocess.run(run_ism(argv, clog) if under else argv,
+                               env=env if under else
+                               dict(env, LD_PRELOAD=""),
+                               capture_output=True, timeout=120,
+                               start_new_session=True)
+            if r.returncode != 0 or r.stdout != body:
+                fail("nginx: GET %s %s ism-run: rc %d, %d of %d bytes%s" %
+                     (name, "under" if under else "without", r.returncode,
+                      len(r.stdout), len(body),
+                      "" if len(r.stdout) != len(body) else " (differ)"))
+    # 100 requests on one connection: each waits for the previous reply,
+    # and nginx reads once and waits for the next edge.
+    argv = ["curl", "-sS", "--max-time", "60"] + \
+        [base + "small.bin"] * 100
+    r = subprocess.run(run_ism(argv, clog), env=env, capture_output=True,
+                       timeout=120, start_new_session=True) if curl else None
+    if r and (r.returncode != 0 or r.stdout != bodies["small.bin"] * 100):
+        fail("nginx: 100 GETs on one connection: rc %d, %d bytes" %
+             (r.returncode, len(r.stdout)))
+    # Many connections; one held while ismctl looks.
+    small = os.path.join(nd, "www", "small.bin")
+    cli = spawn(run_ism(["python3", "-c", HTTP_CLIENT, str(port), "1000",
+                         "50", "4", small], clog), env,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE)
+    if cli.stdout.readline().strip() != b"held":
+        fail("nginx: the Python client did not get its first reply")
+    elif not shm_on_port(env, port, 2):
+        fail("nginx: ismctl streams shows no connection on port %d on "
+             "shared memory: %s" % (port, ismctl_streams(env)[:600]))
+    try:
+        cli.stdin.close()
+    except OSError:
+        pass
+    if reap(cli, 300) != 0:
+        fail("nginx: the Python client: %s" %
+             cli.stderr.read().decode()[-600:])
+    got = count(clog, "shm")
+    # curl's, curl's 100 GETs, the held one, one by one, by threads
+    want = (3 + 1 if curl else 0) + 1 + 1000 + 50 * 4
+    if got != want:
+        fail("nginx: %d client connections on shared memory, want %d" %
+             (got, want))
+    if have("wrk"):
+        r = subprocess.run(run_ism(["wrk", "-t", "1", "-c", "8", "-d", "1s",
+                                    base + "small.bin"], clog),
+                           env=env, capture_output=True, timeout=120,
+                           start_new_session=True)
+        out = r.stdout.decode()
+        reqs = [int(w) for line in out.splitlines() if "requests in" in line
+                for w in line.split()[:1]]
+        if r.returncode != 0 or "Socket errors" in out or "Non-2xx" in out \
+           or not reqs or reqs[0] < 100:
+            fail("nginx: wrk under ism-run: rc %d:\n%s" % (r.returncode, out))
+    stop(srv)
+    if "[alert]" in read(os.path.join(nd, "error.log")) or \
+       "[crit]" in read(os.path.join(nd, "error.log")):
+        fail("nginx: error.log:\n" + read(os.path.join(nd, "error.log"))[-2000:])
+    if len(failures) == nfail:
+        log("nginx: ok")
+
+
+def iperf3_json(r, what):
+    try:
+        doc = json.loads(r.stdout)
+        return doc["end"]["sum_sent"]["bytes"], \
+            doc["end"]["sum_received"]["bytes"]
+    except (ValueError, KeyError, TypeError):
+        fail("iperf3: %s: rc %d, no result: %s %s" %
+             (what, r.returncode, r.stdout[-300:], r.stderr[-300:]))
+        return None
+
+
+def iperf3_case(d, env):
+    """iperf3, both directions, under ism-run and without: every byte
+    sent is received; its control and data connections on shared memory
+    (logs and ismctl streams); a client killed with SIGKILL mid-transfer
+    leaves the server with an error, not a hang."""
+    global ran
+    if not have("iperf3"):
+        return
+    ran += 1
+    nfail = len(failures)
+    slog = os.path.join(d, "iperf3.srv.log")
+    clog = os.path.join(d, "iperf3.cli.log")
+    nbytes = 64 << 20
+    port = free_port()
+    srv = spawn(run_ism(["iperf3", "-s", "-B", "127.0.0.1", "-p", str(port)],
+                        slog), env, stderr=subprocess.DEVNULL)
+    if not wait_for(lambda: "listening" in read(slog), "iperf3 -s") or \
+       not wait_port(port):
+        stop(srv)
+        return
+    # wait_port()'s probe was a client to iperf3, which then listens
+    # anew: a client connecting before that is reset, as on TCP.
+    if not wait_for(lambda: read(slog).count("listening") >= 2,
+                    "iperf3 -s to listen again"):
+        stop(srv)
+        return
+    results = {}
+    listens = 2
+    for under in (True, False):
+        for rev in ([], ["-R"]):
+            # iperf3 listens anew after each test: a client before that
+            # is told "the server is busy"
+            wait_for(lambda: read(slog).count("listening") >= listens,
+                     "iperf3 -s to listen again")
+            listens += 1
+            argv = ["iperf3", "-c", "127.0.0.1", "-p", str(port), "-n",
+                    str(nbytes), "-J"] + rev
+            r = subprocess.run(run_ism(argv, clog) if under else argv,
+                               env=env if under else
+                               dict(env, LD_PRELOAD=""),
+                               capture_output=True, timeout=120,
+                               start_new_session=True)
+            res = iperf3_json(r, "%s%s" % ("ism-run" if under else "tcp",
+                                            " -R" if rev else ""))
+            if res is not None:
+                results[(under, bool(rev))] = res
+                # (iperf3's receiver may stop counting at the control
+                # message that ends the test, before the last bytes; a
+                # reverse test's sender may send past -n to the end of
+                # the block it is on: 64 MiB + 128 KiB was seen)
+                if not nbytes <= res[0] <= nbytes + (1 << 20) or \
+                   not 0 < res[1] <= res[0]:
+                    fail("iperf3: %s%s: sent %d, received %d" % (
+                        "ism-run" if under else "tcp", " -R" if rev else "",
+                        res[0], res[1]))
+    # control + data, both directions, on shared memory; the same
+    # through TCP without ism-run, and wait_port()'s probe
+    if count(clog, "shm") != 4 or count(slog, "shm") != 4 or \
+       count(slog, "peer not ism") != 5:
+        fail("iperf3: paths:\n%s%s" % (read(slog), read(clog)))
+    # A running test, seen by ismctl; then its client killed.
+    wait_for(lambda: read(slog).count("listening") >= listens,
+             "iperf3 -s to listen again")
+    cli = spawn(run_ism(["iperf3", "-c", "127.0.0.1", "-p", str(port), "-t",
+                         "60"], clog), env, stderr=subprocess.DEVNULL)
+    if not wait_for(lambda: shm_on_port(env, port, 2),
+                    "ismctl streams to show iperf3 on shared memory"):
+        log("streams: " + ismctl_streams(env)[:600])
+    kill(cli)
+    # The server notices and takes the next test.
+    argv = ["iperf3", "-c", "127.0.0.1", "-p", str(port), "-n", "8M", "-J"]
+    ok = False
+    for attempt in range(20):
+        r = subprocess.run(run_ism(argv, clog), env=env, capture_output=True,
+                           timeout=120, start_new_session=True)
+        if r.returncode == 0:
+            ok = True
+            break
+        time.sleep(0.5)  # "the server is busy" until it noticed
+    if not ok:
+        fail("iperf3: the server did not recover from a killed client: "
+             "%s" % r.stdout[-300:])
+    if srv.poll() is not None:
+        fail("iperf3: the server exited %s" % srv.returncode)
+    stop(srv)
+    if len(failures) == nfail:
+        log("iperf3: ok")
+
+
+# ---- hostile and careless programs (t_hostile), lying peers (t_liar) ----
+
+T_HOSTILE = os.path.join(os.path.dirname(T_PLAIN), "t_hostile")
+T_LIAR = os.path.join(os.path.dirname(T_PLAIN), "t_liar")
+
+
+class HServer:
+    """t_hostile server MODE under ism-run: its lines go to a file."""
+
+    def __init__(self, d, env, mode, label):
+        self.out = os.path.join(d, label + ".out")
+        self.log = os.path.join(d, label + ".srv.log")
+        self.p = spawn(run_ism([T_HOSTILE, "server", mode], self.log), env,
+                       stdin=subprocess.PIPE,
+                       stdout=open(self.out, "w"), stderr=subprocess.PIPE)
+        self.port = None
+        if wait_for(lambda: self.lines(), "t_hostile server " + mode):
+            self.port = int(self.lines()[0])
+
+    def lines(self):
+        return read(self.out).splitlines()
+
+    def wait_lines(self, prefix, n, what):
+        return wait_for(lambda: len([x for x in self.lines()
+                                     if x.startswith(prefix)]) >= n, what,
+                        60)
+
+    def finish(self):
+        """Close its stdin; (served, errors, fds) from its last line."""
+        try:
+            self.p.stdin.close()
+        except OSError:
+            pass
+        rc = reap(self.p, 60)
+        end = [x for x in self.lines() if x.startswith("end ")]
+        if rc != 0 or not end:
+            fail("t_hostile server: rc %s, %s" %
+                 (rc, self.p.stderr.read().decode()[-400:]))
+            return None
+        w = end[-1].split()
+        return int(w[2]), int(w[4]), int(w[6])
+
+
+def progress(path):
+    try:
+        with open(path, "rb") as f:
+            b = f.read(8)
+        return int.from_bytes(b, "little") if len(b) == 8 else 0
+    except FileNotFoundError:
+        return 0
+
+
+def hostile_cases(d, env):
+    global ran
+    ran += 1
+    nfail = len(failures)
+    clog = os.path.join(d, "hostile.cli.log")
+
+    def client(args, timeout=300):
+        r = subprocess.run(run_ism([T_HOSTILE, "client"] + args, clog),
+                           env=env, capture_output=True, timeout=timeout,
+                           start_new_session=True)
+        if r.returncode != 0:
+            fail("hostile: client %s: rc %d: %s" % (
+                " ".join(args[:1] + args[2:]), r.returncode,
+                r.stderr.decode()[-400:]))
+        return r.stdout.decode()
+
+    # An fd closed while another thread waits on it (poll, read,
+    # epoll_wait in turn); 1000 connections one by one, 200 by 50.
+    # (the closing client resets connections whose echo it did not
+    # read, as TCP does: errors are the server's to see there)
+    for label, runs, want_err in (
+            ("closepoll", [["closepoll", "150"]], None),
+            ("many", [["many", "1000", "1"], ["many", "200", "50"]], 0)):
+        echo = HServer(d, env, "echo", "hostile-" + label)
+        if echo.port is None:
+            return
+        for args in runs:
+            client(args[:1] + [str(echo.port)] + args[1:])
+        want = 150 if label == "closepoll" else 1200
+        # ismd holds no record of them any more: the listener's only.
+        wait_for(lambda: records_on_port(env, echo.port) == ["listen"],
+                 "ismd to forget %s's connections (%s)" %
+                 (label, records_on_port(env, echo.port)[:8]))
+        end = echo.finish()
+        if end and (end[0] != want or end[2] != 0 or
+                    want_err is not None and end[1] != want_err):
+            fail("hostile: %s: echo server: served %d, errors %d, fds "
+                 "left %d; want %d, %s, 0" % ((label,) + end + (
+                     want, want_err)) + "\n" + "\n".join(
+                         x for x in echo.lines() if x.startswith("lsfd ")))
+        if count(echo.log, "shm") != want:
+            fail("hostile: %s: %d server connections on shared memory, "
+                 "want %d" % (label, count(echo.log, "shm"), want))
+
+    # fork + both processes writing to one stream: the one that writes
+    # first owns it, the other gets a clean error; the sink sees whole
+    # records of one writer, in order, and every one it wrote.
+    sink = HServer(d, env, "sink", "hostile-sink")
+    source = HServer(d, env, "source", "hostile-source")
+    if sink.port is None or source.port is None:
+        return
+    for n, first in enumerate(("both", "child")):
+        out = client(["forkwrite", str(sink.port), first])
+        wrote = {w.split()[0]: int(w.split()[1]) for w in out.splitlines()
+                 if len(w.split()) == 3}
+        if not sink.wait_lines("sink ", n + 1, "the sink's line"):
+            continue
+        w = [x for x in sink.lines() if x.startswith("sink ")][n].split()
+        if w[2] != "records" or w[5] != "ok" or w[6] != "eof" or \
+           int(w[3]) != wrote.get("P") or int(w[4]) != wrote.get("C") or \
+           max(int(w[3]), int(w[4])) != 100 or \
+           (first == "child" and int(w[4]) != 100):
+            fail("hostile: forkwrite %s: the client says %s, the sink %s"
+                 % (first, wrote, " ".join(w)))
+
+    # kill -9 of the sender mid-transfer: the sink gets every byte the
+    # sender's writes returned, then EOF or ECONNRESET.
+    prog = os.path.join(d, "hostile.progress")
+    cli = spawn(run_ism([T_HOSTILE, "client", "send", str(sink.port), prog],
+                        clog), env, stderr=subprocess.PIPE)
+    if wait_for(lambda: progress(prog) >= 8 << 20, "the sender"):
+        kill(cli)
+        sent = progress(prog)
+        if sink.wait_lines("sink ", 3, "the sink to see the sender die"):
+            w = [x for x in sink.lines() if x.startswith("sink ")][2].split()
+            got = int(w[1])
+            if w[2] != "pattern" or w[5] != "ok" or \
+               w[6] not in ("eof", "ECONNRESET") or \
+               not sent <= got <= sent + 65536:
+                fail("hostile: sender killed after %d bytes: the sink %s"
+                     % (sent, " ".join(w)))
+    kill(cli)
+    # kill -9 of the receiver: the source's write fails, cleanly.
+    os.unlink(prog)
+    cli = spawn(run_ism([T_HOSTILE, "client", "recv", str(source.port),
+                         prog], clog), env, stderr=subprocess.PIPE)
+    if wait_for(lambda: progress(prog) >= 8 << 20, "the receiver"):
+        kill(cli)
+        got = progress(prog)
+        if source.wait_lines("source ", 1, "the source to see the "
+                             "receiver die"):
+            w = [x for x in source.lines()
+                 if x.startswith("source ")][0].split()
+            if int(w[1]) < got or w[2] not in ("EPIPE", "ECONNRESET"):
+                fail("hostile: receiver killed after %d bytes: the source "
+                     "%s" % (got, " ".join(w)))
+    kill(cli)
+    for srv, n in ((sink, 3), (source, 1)):
+        end = srv.finish()
+        if end and (end[0] != n or end[2] != 0):
+            fail("hostile: %s: served %d, fds left %d" %
+                 (srv.out, end[0], end[2]))
+    if len(failures) == nfail:
+        log("hostile (close under a waiter, 1350 connections, fork + two "
+            "writers, kill -9 either side): ok")
+
+
+LIES = ("magic", "version", "kind", "reserved", "host", "peer", "token",
+        "status", "short")
+
+
+def liar_cases(d, env):
+    """A libism peer that lies in its handshake messages, against
+    programs under ism-run: every byte intact (the connection falls back
+    to TCP) or a clean error, and the program keeps serving."""
+    global ran
+    ran += 1
+    nfail = len(failures)
+    clog = os.path.join(d, "liar.cli.log")
+    # A lying client against a server under ism-run.
+    echo = HServer(d, dict(env, ISM_RUN_HANDSHAKE_MS="1000"), "echo",
+                   "liar-echo")
+    if echo.port is None:
+        return
+    for lie in ("none",) + LIES:
+        r = subprocess.run([T_LIAR, "client", str(echo.port), lie],
+                           env=env, capture_output=True, timeout=60)
+        if r.returncode != 0:
+            fail("liar: client lying about %s: rc %d: %s %s" %
+                 (lie, r.returncode, r.stdout.decode(),
+                  r.stderr.decode()[-300:]))
+        elif lie == "none" and b"connect: shm" not in r.stdout:
+            fail("liar: an honest libism client is not on shared memory: "
+                 "%s" % r.stdout.decode())
+    r = subprocess.run(run_ism([T_HOSTILE, "client", "many",
+                                str(echo.port), "20", "4"], clog),
+                       env=env, capture_output=True, timeout=120,
+                       start_new_session=True)
+    if r.returncode != 0:
+        fail("liar: the server under ism-run stopped serving: %s" %
+             r.stderr.decode()[-300:])
+    end = echo.finish()
+    if end and (end[0] != len(LIES) + 1 + 20 or end[2] != 0):
+        fail("liar: server: served %d, errors %d, fds left %d" % end)
+    if count(echo.log, "shm") != 1 + 20:
+        fail("liar: server paths:\n" + read(echo.log))
+    # A lying server against a client under ism-run: the client's
+    # connect falls back to TCP; its echo is exact.
+    for lie in ("none",) + tuple("offer-" + x for x in LIES) + \
+            tuple("confirm-" + x for x in LIES if x != "token"):
+        out = os.path.join(d, "liar-%s.out" % lie)
+        srv = spawn([T_LIAR, "server", lie], env, stdout=open(out, "w"),
+                    stderr=subprocess.PIPE)
+        if not wait_for(lambda: read(out).strip(), "t_liar server"):
+            stop(srv)
+            continue
+        port = read(out).split()[0]
+        before = count(clog, "shm")
+        r = subprocess.run(run_ism([T_HOSTILE, "client", "many", port, "3",
+                                    "1"], clog),
+                           env=env, capture_output=True, timeout=120,
+                           start_new_session=True)
+        if r.returncode != 0:
+            fail("liar: server lying about %s: the client under ism-run: "
+                 "rc %d: %s" % (lie, r.returncode,
+                                r.stderr.decode()[-300:]))
+        # the first connection falls back; the next two are honest
+        want = 3 if lie == "none" else 2
+        if count(clog, "shm") - before != want:
+            fail("liar: server lying about %s: %d on shared memory, want "
+                 "%d" % (lie, count(clog, "shm") - before, want))
+        stop(srv)
+    if len(failures) == nfail:
+        log("liar (%d lies each way): ok" % len(LIES))
+
+
 def main():
     d = tempfile.mkdtemp(prefix="ism-preload.",
                          dir=os.environ.get("TMPDIR", "/tmp"))
@@ -526,7 +1063,10 @@ def main():
         for name, case in (("plain", plain_cases),
                            ("slowread", slowread_cases),
                            ("socat", socat_case),
-                           ("http", http_case), ("redis", redis_case)):
+                           ("http", http_case), ("redis", redis_case),
+                           ("nginx", nginx_case), ("iperf3", iperf3_case),
+                           ("hostile", hostile_cases),
+                           ("liar", liar_cases)):
             if not only or name in only:
                 case(d, env)
         if ismd.poll() is not None:

@@ -33,10 +33,19 @@ optional() {
 	fi
 	echo "ism: installing$opt (for $what)"
 	export DEBIAN_FRONTEND=noninteractive
+	# Packages with a daemon (redis-server, nginx) start it on install
+	# unless policy-rc.d says no: the tests run private instances only,
+	# and leave no service behind.
+	norc=""
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d &&
+			chmod 755 /usr/sbin/policy-rc.d && norc=1
+	fi
 	apt-get install -y -q --no-install-recommends $opt >/dev/null 2>&1 ||
 		{ apt-get update -q >/dev/null 2>&1 &&
 		  apt-get install -y -q --no-install-recommends $opt >/dev/null 2>&1; } ||
 		echo "ism: could not install$opt: $what will skip" >&2
+	[ -z "$norc" ] || rm -f /usr/sbin/policy-rc.d
 }
 
 if [ "$goal" = check ]; then
@@ -47,7 +56,7 @@ if [ "$goal" = check ]; then
 		python3-numpy
 	optional "the bench report's rendering test" chromium
 	optional "the preload test's real programs" socat curl redis-server \
-		redis-tools
+		redis-tools nginx-light wrk iperf3
 fi
 
 missing=""
