@@ -147,13 +147,11 @@ static void sstream_destroy(struct obj *o)
 	if (!stream_close_owned(st)) {
 		/* Another process owns it since a fork, or may still use
 		 * it: closing it here would end it there.  Only this
-		 * process's sockets go, so the connection ends when the
-		 * owner closes.  (Its rings stay mapped here until exit:
-		 * libism has no call that forgets a stream locally.) */
-		LIB_QUIET_ENTER();
-		real.close(ism_stream_socket(st->s));
-		real.close(ism_stream_fd(st->s));
-		LIB_QUIET_LEAVE();
+		 * process's copy goes (fds, mappings, memory), so the
+		 * connection ends when the owner closes. */
+		lib_enter();
+		ism_stream_forget(st->s);
+		lib_leave();
 		SHIM_LOG(2, "%s: closed in a process that does not own it",
 			 st->desc);
 	} else {

@@ -18,6 +18,7 @@ own session and killed and reaped at the end, also on failure.
 """
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -213,6 +214,45 @@ def plain_case(d, env, smode, clients, n_shm, label, server_ism=True,
         log("%s: ok" % label)
 
 
+def fork_leak_case(d, env, n=20):
+    """A forking server's parent closes each connection its child serves:
+    its copy must go with the close (ism_stream_forget), not pile up until
+    exit (7 fds and a ring mapping per connection before)."""
+    global ran
+    ran += 1
+    nfail = len(failures)
+    slog = os.path.join(d, "fork-leak.srv.log")
+    clog = os.path.join(d, "fork-leak.cli.log")
+    srv = spawn(run_ism([T_PLAIN, "server", "fork", str(n)], slog), env,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    port = srv.stdout.readline().strip()
+    if not port.isdigit():
+        fail("fork-leak: the server printed no port (%r)" % port)
+        kill(srv)
+        return
+    for _ in range(n):
+        c = spawn(run_ism([T_PLAIN, "client", "block", port, "1000"], clog),
+                  env, stderr=subprocess.PIPE)
+        rc = reap(c, 60)
+        if rc != 0:
+            fail("fork-leak: client exited %s: %s" %
+                 (rc, c.stderr.read().decode().strip()))
+    rc = reap(srv, 60)
+    err = srv.stderr.read().decode()
+    m = re.search(r"kept (-?\d+) fds (-?\d+) maps", err)
+    if rc != 0 or not m:
+        fail("fork-leak: server exited %s: %s" % (rc, err.strip()))
+    elif int(m.group(1)) >= n - 1 or int(m.group(2)) >= n - 1:
+        fail("fork-leak: the parent kept %s fds and %s mappings after %d "
+             "connections its children served" % (m.group(1), m.group(2), n))
+    if count(slog, "shm") != n:
+        fail("fork-leak: %d of %d connections on shared memory:\n%s" %
+             (count(slog, "shm"), n, read(slog)))
+    if len(failures) == nfail:
+        log("fork-leak: ok (%s fds, %s mappings kept after %d connections)" %
+            (m.group(1), m.group(2), n))
+
+
 def plain_cases(d, env):
     mib = 1 << 20
     plain_case(d, env, "poll", [("block", mib), ("nb", mib), ("dup", mib),
@@ -226,6 +266,7 @@ def plain_cases(d, env):
     # A child per connection; the parent closes its copy at once.
     plain_case(d, env, "fork", [("block", mib), ("nb", mib),
                                 ("block", 1000)], 3, "fork-server")
+    fork_leak_case(d, env)
     # Fallbacks: the peer is not under ism-run; the same bytes over TCP.
     plain_case(d, env, "poll", [("nb", mib), ("block", mib)], 2,
                "server-not-ism", server_ism=False, want_word="peer not ism")

@@ -199,6 +199,15 @@ ISM_EXPORT int ism_chan_connect_at(struct ism_chan *ch,
 				   const struct ism_chan_place *peer,
 				   int link_fd);
 
+/*
+ * Free what this process holds for @ch (mappings, fds, memory) without
+ * closing the channel: nothing is written to the rings and nothing said to
+ * ismd.  For a process that shares @ch with another since a fork and will
+ * never use it again: the other process's copy keeps working, and its
+ * ism_chan_close() ends the channel.  NULL is allowed.
+ */
+ISM_EXPORT void ism_chan_forget(struct ism_chan *ch);
+
 /* Largest message: ring_size/2 - 8. */
 ISM_EXPORT size_t ism_chan_max_msg(struct ism_chan *ch);
 

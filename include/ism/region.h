@@ -200,6 +200,15 @@ ISM_EXPORT int ism_region_destroy(struct ism_region *r);
 ISM_EXPORT int ism_region_close(struct ism_region *r);
 
 /*
+ * Free the handle in this process only: unmap, close its fd, free it,
+ * and tell ismd nothing (no DETACH, no DESTROY).  For a process that
+ * shares the handle's connection with another since a fork and will
+ * never use the region again: the other process's copy still holds it,
+ * and its ism_region_close() releases it.  NULL is allowed.
+ */
+ISM_EXPORT void ism_region_forget(struct ism_region *r);
+
+/*
  * Find the local handle for region @id on this connection, or NULL.  Useful
  * to route events.  The handle remains owned by whoever opened it.
  */

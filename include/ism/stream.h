@@ -227,6 +227,17 @@ ISM_EXPORT const char *ism_stream_path_name(int path);
  * then free.  NULL is allowed.  Returns 0 or the first error seen. */
 ISM_EXPORT int ism_stream_close(struct ism_stream *s);
 
+/*
+ * Free what this process holds for @s (the TCP socket's fd here, the
+ * channel's mappings and fds, memory) without closing the stream: nothing
+ * is sent, on the connection, the channel or to ismd.  For a process that
+ * shares @s with another since a fork and will never use it again (a
+ * forking server's parent once its child serves the connection): the
+ * other process's copy keeps working, and its ism_stream_close() ends the
+ * stream.  NULL is allowed.
+ */
+ISM_EXPORT void ism_stream_forget(struct ism_stream *s);
+
 /* What ismd knows about streams: ism_admin_list_streams() (ism/admin.h). */
 
 #ifdef __cplusplus

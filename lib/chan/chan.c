@@ -1639,17 +1639,18 @@ int ism_chan_shutdown(struct ism_chan *ch)
 }
 
 /* 0.2: close frees (0.1's close, now shutdown, and free: compat.c). */
-void ism_chan_close(struct ism_chan *ch)
+/* Everything local; @tell: close the regions (else forget them). */
+static void chan_free(struct ism_chan *ch, bool tell)
 {
-	if (!ch)
-		return;
-	ism_chan_shutdown(ch);
 	ism_ring_tx_close(ch->tx);
 	ism_ring_rx_close(ch->rx);
-	if (ch->own)
+	if (tell) {
 		ism_region_close(ch->own); /* lingers for the other side */
-	if (ch->peer)
 		ism_region_close(ch->peer);
+	} else {
+		ism_region_forget(ch->own);
+		ism_region_forget(ch->peer);
+	}
 	if ((ch->own_memfd >= 0 || ch->placed) && ch->own_map)
 		munmap(ch->own_map, ch->own_len);
 	if (ch->peer_map_local)
@@ -1666,4 +1667,18 @@ void ism_chan_close(struct ism_chan *ch)
 		free(ch->rxbuf[role]);
 	}
 	free(ch);
+}
+
+void ism_chan_close(struct ism_chan *ch)
+{
+	if (!ch)
+		return;
+	ism_chan_shutdown(ch);
+	chan_free(ch, true);
+}
+
+void ism_chan_forget(struct ism_chan *ch)
+{
+	if (ch)
+		chan_free(ch, false);
 }

@@ -570,6 +570,20 @@ int ism_region_close(struct ism_region *r)
 	return e;
 }
 
+void ism_region_forget(struct ism_region *r)
+{
+	struct ism_conn *c;
+	int link;
+
+	if (!r)
+		return;
+	c = r->c;
+	pthread_mutex_lock(&c->lock);
+	link = region_free_locked(r);
+	pthread_mutex_unlock(&c->lock);
+	ism_bgclose(link);
+}
+
 struct ism_region *ism_region_find(struct ism_conn *c, uint64_t id)
 {
 	struct ism_region *r;

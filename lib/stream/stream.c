@@ -1292,3 +1292,18 @@ int ism_stream_close(struct ism_stream *s)
 	stream_destroy(s);
 	return r;
 }
+
+void ism_stream_forget(struct ism_stream *s)
+{
+	if (!s)
+		return;
+	/* Nothing written, nothing said: the other process's copy is the
+	 * stream now (ismd's record and the rings are its too). */
+	ism_chan_forget(s->ch);
+	close(s->sock);
+	close(s->ep);
+	pthread_mutex_destroy(&s->hs_lock);
+	free(s->rbuf);
+	free(s->wbuf);
+	free(s);
+}
