@@ -398,6 +398,146 @@ static void vfu_seeds(void)
 #undef H
 }
 
+/* vfio_user_client (lib/vfio_user_client/vfio_user_client_fuzz.c): the
+ * server's script, a step per reply or command: op, fd kinds, le16
+ * length, payload (a message from the encoder, header left off). */
+static uint8_t cseq[1u << 16];
+static size_t cseqlen;
+
+static void cstep(uint8_t op, uint8_t fdkind, struct vfu_msg *m,
+		  const void *raw, size_t n)
+{
+	static uint8_t b[8192];
+	unsigned nfds = (op >> 3) & 7;
+
+	if (m) {
+		ssize_t k = vfu_msg_encode(m, b, sizeof(b));
+
+		if (k < (ssize_t)VFU_HDR_SIZE) {
+			fprintf(stderr, "gen-corpus: vfio_user_client: %zd\n",
+				k);
+			exit(1);
+		}
+		raw = b + VFU_HDR_SIZE;
+		n = (size_t)k - VFU_HDR_SIZE;
+	}
+	if (cseqlen + 3 + nfds + n > sizeof(cseq))
+		exit(1);
+	cseq[cseqlen++] = op;
+	for (unsigned i = 0; i < nfds; i++)
+		cseq[cseqlen++] = fdkind;
+	cseq[cseqlen++] = (uint8_t)n;
+	cseq[cseqlen++] = (uint8_t)(n >> 8);
+	if (n)
+		memcpy(cseq + cseqlen, raw, n);
+	cseqlen += n;
+}
+
+static void vfu_client_seeds(void)
+{
+	static const uint8_t data[64] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+	const uint8_t eio = 5, einval = 22, enotsup = 95;
+	struct vfu_msg m = { 0 };
+	/* op: 0 reply, 1 command (main), 2 command (twin); fds << 3;
+	 * 0x40 error reply / DMA_WRITE. */
+	const uint8_t rep = 0, err = 0x40, fd1 = 1 << 3;
+
+#define R(c, f) (m.h = (struct vfu_hdr){ .cmd = (c), .flags = (f) })
+	for (int twin = 1; twin >= 0; twin--) {
+		cseqlen = 0;
+		R(VFU_VERSION, VFU_F_REPLY);
+		memset(&m.u, 0, sizeof(m.u));
+		m.u.version.has_json = true;
+		m.u.version.caps.present =
+			VFU_CAP_OBJECT | VFU_CAP_MAX_MSG_FDS | VFU_CAP_MAX_XFER;
+		m.u.version.caps.max_msg_fds = 8;
+		m.u.version.caps.max_data_xfer = 4096;
+		if (twin) {
+			m.u.version.caps.present |= VFU_CAP_TWIN |
+						    VFU_CAP_TWIN_SUP |
+						    VFU_CAP_TWIN_INDEX;
+			m.u.version.caps.twin_supported = true;
+		}
+		cstep(rep | (twin ? fd1 : 0), 4, &m, NULL, 0);
+		R(VFU_GET_INFO, VFU_F_REPLY);
+		m.u.dev_info = (struct vfu_dev_info){ 16, 3, 2, 1 };
+		cstep(rep, 0, &m, NULL, 0);
+		/* Region 0 by messages: read, write, a read answered with an
+		 * error, no I/O fds. */
+		R(VFU_GET_REGION_INFO, VFU_F_REPLY);
+		memset(&m.u, 0, sizeof(m.u));
+		m.u.region_info_rep.ri =
+			(struct vfu_region_info){ 32, 3, 0, 0, 4096, 0 };
+		m.u.region_info_rep.full = true;
+		cstep(rep, 0, &m, NULL, 0);
+		R(VFU_REGION_READ, VFU_F_REPLY);
+		m.u.region_rw = (struct vfu_region_rw){ 0, 0, 64, data };
+		cstep(rep, 0, &m, NULL, 0);
+		R(VFU_REGION_WRITE, VFU_F_REPLY);
+		m.u.region_rw = (struct vfu_region_rw){ 8, 0, 16, NULL };
+		cstep(rep, 0, &m, NULL, 0);
+		cstep(rep | err, 0, NULL, &eio, 1);
+		cstep(rep | err, 0, NULL, &einval, 1);
+		/* Region 1 mappable (a sealed memfd), the rest refused;
+		 * with the twin, one sparse area, after a first reply that
+		 * asks for a larger argsz. */
+		R(VFU_GET_REGION_INFO, VFU_F_REPLY);
+		memset(&m.u, 0, sizeof(m.u));
+		m.u.region_info_rep.ri =
+			(struct vfu_region_info){ 32, 7, 1, 0, 8192, 0 };
+		if (twin) {
+			m.u.region_info_rep.ri.argsz = 64;
+			m.u.region_info_rep.ri.flags = 0xf;
+			cstep(rep, 0, &m, NULL, 0);
+			m.u.region_info_rep.n_areas = 1;
+			m.u.region_info_rep.areas[0] =
+				(struct ism_vfu_area){ 4096, 4096 };
+		}
+		m.u.region_info_rep.full = true;
+		cstep(rep | fd1, 0, &m, NULL, 0);
+		for (int i = 0; i < 4; i++)
+			cstep(rep | err, 0, NULL, &eio, 1);
+		/* IRQ 0: info, eventfd, none, mask. */
+		R(VFU_GET_IRQ_INFO, VFU_F_REPLY);
+		m.u.irq_info = (struct vfu_irq_info){ 16, 7, 0, 2 };
+		cstep(rep, 0, &m, NULL, 0);
+		for (int i = 0; i < 3; i++)
+			cstep(rep, 0, NULL, NULL, 0);
+		/* Two DMA windows; then the server's DMA on both. */
+		cstep(rep, 0, NULL, NULL, 0);
+		cstep(rep, 0, NULL, NULL, 0);
+		R(VFU_DMA_READ, VFU_F_COMMAND);
+		m.u.dma_rw = (struct vfu_dma_rw){ .addr = 0x10000, .count = 8 };
+		cstep(twin ? 2 : 1, 0, &m, NULL, 0);
+		R(VFU_DMA_WRITE, VFU_F_COMMAND);
+		m.u.dma_rw = (struct vfu_dma_rw){ .addr = 0x10008,
+						  .count = 8,
+						  .data = data };
+		cstep((twin ? 2 : 1) | 0x40, 0, &m, NULL, 0);
+		R(VFU_DMA_READ, VFU_F_COMMAND);
+		m.u.dma_rw =
+			(struct vfu_dma_rw){ .addr = 0x40000, .count = 16 };
+		cstep(1, 0, &m, NULL, 0);
+		cstep(rep, 0, NULL, NULL, 0); /* reset */
+		cstep(rep | err, 0, NULL, &enotsup, 1);
+		R(VFU_DMA_UNMAP, VFU_F_REPLY);
+		m.u.dma_unmap =
+			(struct vfu_dma_unmap){ 24, 0, 0x10000, 0x10000 };
+		cstep(rep, 0, &m, NULL, 0);
+		m.u.dma_unmap =
+			(struct vfu_dma_unmap){ 24, VFU_DMA_UNMAP_FLAG_ALL, 0,
+						0 };
+		cstep(rep, 0, &m, NULL, 0);
+		save("vfio_user_client", twin ? "session-twin" : "session",
+		     cseq, cseqlen);
+	}
+	/* A VERSION whose JSON is cut short. */
+	cseqlen = 0;
+	cstep(rep, 0, NULL, "\0\0\0\0{\"capabilities\": {\"max_msg_fds\"", 33);
+	save("vfio_user_client", "version-cut", cseq, cseqlen);
+#undef R
+}
+
 int main(int argc, char **argv)
 {
 	struct ism_hello_req hello = { .min_version = 1,
@@ -432,6 +572,7 @@ int main(int argc, char **argv)
 	table_seeds();
 	ivchan_seeds();
 	vfu_seeds();
+	vfu_client_seeds();
 	memset(attach.token, 0x41, sizeof(attach.token));
 	reg.n = 1;
 	reg.ent[0].region = 1;

@@ -16,8 +16,9 @@
  * The server's DMA messages are served whenever the client library runs:
  * inside every call (while it waits for its reply), and from
  * ism_vfu_client_process(), which a caller's loop runs when
- * ism_vfu_client_fd() is readable.  A server that never gets its DMA
- * answered stalls only itself.
+ * ism_vfu_client_fd() is readable (also when a DMA reply larger than the
+ * socket can go on).  A server that never gets its DMA answered stalls
+ * only itself.
  *
  * Threads: calls may come from several threads; they are serialised by
  * one lock, and the dma callback runs under it (it must not call the
@@ -89,7 +90,8 @@ ISM_EXPORT int ism_vfu_client_open_fd(int fd,
 ISM_EXPORT void ism_vfu_client_close(struct ism_vfu_client *c);
 
 /* A pollable fd (epoll): readable when the server sent something
- * (a DMA request, or a hang-up).  Owned by the client. */
+ * (a DMA request, or a hang-up), or when a socket can take more of a DMA
+ * reply still queued.  Owned by the client. */
 ISM_EXPORT int ism_vfu_client_fd(struct ism_vfu_client *c);
 
 /*
@@ -200,7 +202,9 @@ struct ism_vfu_dma_map {
 	int fd;		    /* memory the server may map, or -1 */
 	uint64_t fd_offset;
 	/* Where this memory is in the caller (the server's DMA messages
-	 * are answered from it), or NULL: the dma callback answers. */
+	 * are answered from it, without a copy: it must stay mapped until
+	 * the window is unmapped or the client closed), or NULL: the dma
+	 * callback answers. */
 	void *vaddr;
 };
 

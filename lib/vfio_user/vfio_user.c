@@ -705,11 +705,14 @@ static int dma_msg(struct ism_vfu_dev *d, uint16_t cmd, uint64_t addr,
 	iov[0] = (struct iovec){ d->dmabuf, b.len };
 	iov[1] = (struct iovec){ buf, data };
 	d->st.dma_msgs++;
+	/* A DMA_READ reply's data goes from the socket straight to @buf. */
+	if (cmd == VFU_DMA_READ)
+		vfu_ep_steer(ep, cmd, id, VFU_DMA_RW_SIZE, buf, n);
 	r = vfu_ep_sendv_wait(ep, iov, 2, NULL, 0, dl);
 	if (r)
 		goto dead;
-	for (;;) {
-		r = vfu_ep_recv(ep, &rx);
+	/* Wait first: the reply cannot be there before the request left. */
+	for (r = 0;; r = vfu_ep_recv(ep, &rx)) {
 		if (r == 0) {
 			r = vfu_wait_fd(ep->fd, POLLIN, dl);
 			if (r == 0)
@@ -741,12 +744,26 @@ static int dma_msg(struct ism_vfu_dev *d, uint16_t cmd, uint64_t addr,
 			r = -EPROTO;
 			goto dead;
 		}
+		vfu_ep_unsteer(ep);
 		if (rx.h.flags & VFU_F_ERROR) {
 			vdev_log(d, ISM_VFU_LOG_DEBUG,
 				 "%s at 0x%llx: client error %u",
 				 vfu_cmd_name(cmd), (unsigned long long)addr,
 				 rx.h.error);
 			return rx.n ? -EPROTO : -EIO;
+		}
+		if (rx.steered) {
+			/* The data is in @buf already; the size was exact. */
+			struct ism_rbuf rb;
+
+			ism_rbuf_init(&rb, rx.p, rx.n);
+			if (ism_rbuf_le64(&rb) != addr ||
+			    ism_rbuf_le64(&rb) != n || rb.err ||
+			    ism_rbuf_left(&rb)) {
+				r = -EPROTO;
+				goto dead;
+			}
+			return 0;
 		}
 		m->h = rx.h;
 		if (vfu_msg_decode(m, rx.p, rx.n, 0) < 0 ||
@@ -759,6 +776,7 @@ static int dma_msg(struct ism_vfu_dev *d, uint16_t cmd, uint64_t addr,
 		return 0;
 	}
 dead:
+	vfu_ep_unsteer(ep);
 	/* No reply in time, a bad one, or no client: the stream cannot be
 	 * trusted any more. */
 	vdev_log(d, ISM_VFU_LOG_ERR, "%s at 0x%llx: %s; dropping the client",

@@ -56,7 +56,8 @@ struct ism_vfu_client {
 	struct vfu_ep ep, twin;
 	bool has_twin;
 	int epfd;
-	int broken; /* 0, or the -errno every call returns */
+	bool out_armed[2]; /* EPOLLOUT in epfd for ep, twin */
+	int broken;	   /* 0, or the -errno every call returns */
 	uint16_t next_id;
 	struct ism_vfu_client_info info;
 	uint64_t srv_max_fds, srv_max_xfer, chunk;
@@ -206,14 +207,16 @@ static int serve_command(struct ism_vfu_client *c, struct vfu_ep *ep,
 		ism_wbuf_le64(&b, m->u.dma_rw.addr);
 		ism_wbuf_le64(&b, m->u.dma_rw.count);
 		if (src && !b.err) {
-			/* Straight from our memory: what the socket takes
-			 * now is not copied. */
+			/* Straight from our memory, never copied: what the
+			 * socket cannot take now is queued by reference
+			 * (kept by a copy only if the window goes first:
+			 * dma_unmap()). */
 			struct iovec iov[2] = {
 				{ c->dout, b.len },
 				{ (void *)src, (size_t)m->u.dma_rw.count },
 			};
 
-			return vfu_ep_sendv(ep, iov, 2, NULL, 0);
+			return vfu_ep_sendv_lent(ep, iov, 2, NULL, 0, 1);
 		}
 		data = ism_wbuf_reserve(&b, (size_t)m->u.dma_rw.count);
 		err = b.err ? -EINVAL
@@ -272,11 +275,9 @@ static int wait_reply(struct ism_vfu_client *c, uint16_t cmd, uint16_t id,
 			if (r && r != -EAGAIN)
 				return breaks(c, r);
 		}
-		if (c->has_twin && ready[1]) {
-			r = serve_twin(c);
-			if (r)
-				return breaks(c, r);
-		}
+		/* The main socket first: a DMA that the server sent on the
+		 * twin right after its DMA_MAP reply must find the window,
+		 * which exists from that reply on. */
 		while (ready[0] && (r = vfu_ep_recv(&c->ep, rx)) == 1) {
 			if ((rx->h.flags & VFU_F_TYPE_MASK) == VFU_F_COMMAND) {
 				r = serve_command(c, &c->ep, rx);
@@ -292,6 +293,11 @@ static int wait_reply(struct ism_vfu_client *c, uint16_t cmd, uint16_t id,
 		}
 		if (ready[0] && r < 0)
 			return breaks(c, r == -ENOTCONN ? r : -EPROTO);
+		if (c->has_twin && ready[1]) {
+			r = serve_twin(c);
+			if (r)
+				return breaks(c, r);
+		}
 		/* What serving queued goes out as the socket takes it. */
 		if (vfu_ep_queued(&c->ep))
 			p[0].events |= POLLOUT;
@@ -307,6 +313,28 @@ static int wait_reply(struct ism_vfu_client *c, uint16_t cmd, uint16_t id,
 			return breaks(c, -errno);
 		ready[0] = r > 0 ? p[0].revents : 0;
 		ready[1] = r > 0 && c->has_twin ? p[1].revents : 0;
+	}
+}
+
+/*
+ * ism_vfu_client_fd() is ready also when a socket can take what is
+ * queued for it (a DMA reply larger than the socket): the caller's loop
+ * then runs process(), which sends it.  Else a reply left queued outside
+ * a call would wait for the server to send something first, and the
+ * server is waiting for that reply.
+ */
+static void arm_out(struct ism_vfu_client *c)
+{
+	struct vfu_ep *eps[2] = { &c->ep, &c->twin };
+
+	for (int i = 0; i < (c->has_twin ? 2 : 1); i++) {
+		bool q = vfu_ep_queued(eps[i]);
+		struct epoll_event e = { .events =
+						 EPOLLIN | (q ? EPOLLOUT : 0) };
+
+		if (q != c->out_armed[i] && eps[i]->fd >= 0 &&
+		    epoll_ctl(c->epfd, EPOLL_CTL_MOD, eps[i]->fd, &e) == 0)
+			c->out_armed[i] = q;
 	}
 }
 
@@ -333,6 +361,7 @@ static int call(struct ism_vfu_client *c, size_t len, const int *fds,
 	if (err)
 		return breaks(c, err);
 	err = wait_reply(c, h.cmd, h.id, &rx, dl);
+	arm_out(c);
 	if (err)
 		return err;
 	if (rx.h.flags & VFU_F_ERROR) {
@@ -645,6 +674,7 @@ int ism_vfu_client_process(struct ism_vfu_client *c)
 	if (r < 0)
 		goto fail;
 	r = 0;
+	arm_out(c);
 	goto out;
 fail:
 	r = breaks(c, r == -ENOTCONN ? r : -EPROTO);
@@ -978,6 +1008,8 @@ int ism_vfu_client_irq_eventfds(struct ism_vfu_client *c, uint32_t index,
 	    start > VFU_MAX_IRQS_DATA - count)
 		return -EINVAL;
 	pthread_mutex_lock(&c->lock);
+	/* Broken: that, not -EOPNOTSUPP from the server's caps. */
+	err = c->broken;
 	while (i < count && !err) {
 		uint32_t n = 1;
 
@@ -1087,6 +1119,13 @@ static int dma_unmap(struct ism_vfu_client *c, uint64_t addr, uint64_t len,
 	ssize_t l;
 	int err;
 
+	/* DMA_READ replies still queued may point into the window: copy
+	 * them before its memory may go. */
+	err = vfu_ep_keep(&c->ep);
+	if (!err && c->has_twin)
+		err = vfu_ep_keep(&c->twin);
+	if (err)
+		return breaks(c, err);
 	m->u.dma_unmap = (struct vfu_dma_unmap){ 24, flags, addr, len };
 	l = build(c, m, VFU_DMA_UNMAP);
 	err = l < 0 ? (int)l : call(c, (size_t)l, NULL, 0, NULL, NULL);

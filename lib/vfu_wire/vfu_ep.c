@@ -13,7 +13,8 @@
  *
  * Sending tries the socket at once and queues the rest (with duplicates
  * of the fds if none of the message left yet), up to max_queue bytes plus
- * the message in flight.
+ * the message in flight.  A piece the caller lends is queued by reference
+ * (no copy of a large DMA reply) until it leaves or vfu_ep_keep().
  */
 #include "vfu_wire.h"
 #include "util/bgclose.h"
@@ -39,8 +40,14 @@ struct vfu_out {
 	size_t len, off;
 	int fds[VFU_MAX_FDS]; /* sent with the first byte, then closed */
 	unsigned nfds;
+	const uint8_t *lent; /* the bytes, the caller's; NULL: in data */
 	uint8_t data[];
 };
+
+static const uint8_t *out_bytes(const struct vfu_out *o)
+{
+	return o->lent ? o->lent : o->data;
+}
 
 void vfu_ep_init(struct vfu_ep *ep, int fd, uint32_t max_in, size_t max_queue)
 {
@@ -85,22 +92,22 @@ void vfu_ep_close(struct vfu_ep *ep)
 }
 
 /*
- * One recvmsg() of up to @n bytes into @dst.  @fds_ok: this read starts a
+ * One recvmsg() into @iov.  @fds_ok: this read starts a
  * header, so fds may come; they go to ep->fds (the ones past max_fds
  * are closed and flagged).  Returns the bytes read, 0 at EOF, -EAGAIN,
  * -EBADMSG (fds or other control data where none may come), or -errno.
  */
-static ssize_t recv_some(struct vfu_ep *ep, void *dst, size_t n, bool fds_ok)
+static ssize_t recv_iov(struct vfu_ep *ep, struct iovec *iov, unsigned niov,
+			bool fds_ok)
 {
 	union {
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(sizeof(int) * ISM_WIRE_SCM_MAX_FDS) +
 			 CMSG_SPACE(64)];
 	} ctl;
-	struct iovec iov = { .iov_base = dst, .iov_len = n };
 	struct msghdr msg = {
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
+		.msg_iov = iov,
+		.msg_iovlen = niov,
 		.msg_control = ctl.buf,
 		.msg_controllen = sizeof(ctl.buf),
 	};
@@ -147,6 +154,60 @@ static ssize_t recv_some(struct vfu_ep *ep, void *dst, size_t n, bool fds_ok)
 	return r;
 }
 
+static ssize_t recv_some(struct vfu_ep *ep, void *dst, size_t n, bool fds_ok)
+{
+	struct iovec iov = { .iov_base = dst, .iov_len = n };
+
+	return recv_iov(ep, &iov, 1, fds_ok);
+}
+
+void vfu_ep_steer(struct vfu_ep *ep, uint16_t cmd, uint16_t id, uint32_t head,
+		  void *dst, size_t len)
+{
+	ep->steer = (struct vfu_steer){ .armed = true,
+					.id = id,
+					.cmd = cmd,
+					.head = head,
+					.dst = dst,
+					.len = len };
+}
+
+void vfu_ep_unsteer(struct vfu_ep *ep)
+{
+	if (ep->steering)
+		ep->lost = true;
+	ep->steering = false;
+	ep->steer.armed = false;
+}
+
+/* Is the header just read (ep->h, decoded once) the steered reply? */
+static bool steer_match(const struct vfu_ep *ep)
+{
+	const struct vfu_steer *s = &ep->steer;
+	uint64_t want = (uint64_t)VFU_HDR_SIZE + s->head;
+
+	if (!s->armed || ep->h.id != s->id || ep->h.cmd != s->cmd ||
+	    ep->h.flags != VFU_F_REPLY || s->len > UINT32_MAX)
+		return false;
+	return want + s->len == ep->h.size;
+}
+
+/* The steered payload's next bytes: the rest of the head to our buffer,
+ * then the rest of the data to the caller's. */
+static ssize_t recv_steered(struct vfu_ep *ep)
+{
+	const struct vfu_steer *s = &ep->steer;
+	size_t at = ep->got > s->head ? ep->got - s->head : 0;
+	struct iovec iov[2];
+	unsigned n = 0;
+
+	if (ep->got < s->head)
+		iov[n++] =
+			(struct iovec){ ep->buf + ep->got, s->head - ep->got };
+	iov[n++] = (struct iovec){ s->dst + at, s->len - at };
+	return recv_iov(ep, iov, n, false);
+}
+
 int vfu_ep_recv(struct vfu_ep *ep, struct vfu_rx *m)
 {
 	uint32_t len;
@@ -154,6 +215,8 @@ int vfu_ep_recv(struct vfu_ep *ep, struct vfu_rx *m)
 
 	if (ep->fd < 0)
 		return -ENOTCONN;
+	if (ep->lost)
+		return -EBADMSG;
 	while (ep->hgot < VFU_HDR_SIZE) {
 		r = recv_some(ep, ep->hb + ep->hgot, VFU_HDR_SIZE - ep->hgot,
 			      ep->hgot == 0);
@@ -170,7 +233,9 @@ int vfu_ep_recv(struct vfu_ep *ep, struct vfu_rx *m)
 			return -EBADMSG;
 		if (ep->h.size > ep->max_in)
 			return -EMSGSIZE;
-		len = ep->h.size - VFU_HDR_SIZE;
+		ep->steering = steer_match(ep);
+		/* What goes to our buffer: all of it, or the steered head. */
+		len = ep->steering ? ep->steer.head : ep->h.size - VFU_HDR_SIZE;
 		if (len > ep->bufcap) {
 			uint32_t cap = len < 4096 ? 4096 : len;
 			uint8_t *nb = realloc(ep->buf, cap);
@@ -184,7 +249,11 @@ int vfu_ep_recv(struct vfu_ep *ep, struct vfu_rx *m)
 	}
 	len = ep->h.size - VFU_HDR_SIZE;
 	while (ep->got < len) {
-		r = recv_some(ep, ep->buf + ep->got, len - ep->got, false);
+		uint32_t want = len - ep->got;
+
+		r = ep->steering
+			    ? recv_steered(ep)
+			    : recv_some(ep, ep->buf + ep->got, want, false);
 		if (r == -EAGAIN)
 			return 0;
 		if (r < 0)
@@ -192,10 +261,20 @@ int vfu_ep_recv(struct vfu_ep *ep, struct vfu_rx *m)
 		if (r == 0)
 			return -ENOTCONN;
 		ep->got += (uint32_t)r;
+		/* Short: the socket is empty (the kernel stops early only
+		 * at fds, which a payload never has), so wait for it
+		 * rather than spend a read on -EAGAIN. */
+		if ((uint32_t)r < want)
+			return 0;
 	}
 	m->h = ep->h;
 	m->p = ep->buf;
-	m->n = len;
+	m->n = ep->steering ? ep->steer.head : len;
+	m->steered = ep->steering;
+	if (ep->steering) {
+		ep->steering = false;
+		ep->steer.armed = false;
+	}
 	memcpy(m->fds, ep->fds, ep->nfds * sizeof(int));
 	m->nfds = ep->nfds;
 	m->fds_over = ep->fds_over;
@@ -231,53 +310,114 @@ static ssize_t send_some(int fd, const uint8_t *p, size_t len, const int *fds,
 	return send_iov(fd, &iov, 1, fds, nfds);
 }
 
-/* Queue what is left of @iov after its first @skip bytes (@len in all). */
-static int enqueue(struct vfu_ep *ep, const struct iovec *iov, unsigned niov,
-		   size_t skip, size_t len, const int *fds, unsigned nfds)
+static void append(struct vfu_ep *ep, struct vfu_out *o)
 {
-	struct vfu_out *o = malloc(sizeof(*o) + (len - skip));
-	size_t at = 0;
+	*ep->qtail = o;
+	ep->qtail = &o->next;
+	ep->qbytes += o->len;
+}
 
-	if (!o)
-		return -ENOMEM;
-	o->next = NULL;
-	o->len = len - skip;
-	o->off = 0;
-	o->nfds = 0;
+/* Duplicates of @fds into @o (sent with its first byte). */
+static int dup_fds(struct vfu_out *o, const int *fds, unsigned nfds)
+{
 	for (unsigned i = 0; i < nfds; i++) {
 		int d = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
 
-		if (d < 0) {
-			int e = -errno;
-
-			free_out(o);
-			return e;
-		}
+		if (d < 0)
+			return -errno;
 		o->fds[o->nfds++] = d;
 	}
-	for (unsigned i = 0; i < niov; i++) {
-		size_t n = iov[i].iov_len, k = ISM_MIN(skip, n);
-
-		memcpy(o->data + at, (const uint8_t *)iov[i].iov_base + k,
-		       n - k);
-		at += n - k;
-		skip -= k;
-	}
-	*ep->qtail = o;
-	ep->qtail = &o->next;
-	ep->qbytes += at;
 	return 0;
 }
 
-int vfu_ep_sendv(struct vfu_ep *ep, const struct iovec *iov, unsigned niov,
-		 const int *fds, unsigned nfds)
+/*
+ * Queue what is left of @iov after its first @skip bytes:
+ * the first niov - @nlent pieces copied into one entry, each lent piece
+ * as an entry of its own that points to it.  All or nothing.
+ */
+static int enqueue(struct vfu_ep *ep, const struct iovec *iov, unsigned niov,
+		   size_t skip, const int *fds, unsigned nfds, unsigned nlent)
+{
+	struct vfu_out *e[1 + VFU_EP_MAX_IOV], *o;
+	unsigned ne = 0, own = niov - nlent;
+	size_t at = 0, owned = 0;
+	int err = -ENOMEM;
+
+	for (unsigned i = 0; i < own; i++)
+		owned += iov[i].iov_len;
+	owned = owned > skip ? owned - skip : 0;
+	o = owned || !nlent ? malloc(sizeof(*o) + owned) : NULL;
+	if (o) {
+		*o = (struct vfu_out){ .len = owned };
+		e[ne++] = o;
+	} else if (owned || !nlent) {
+		goto fail;
+	}
+	for (unsigned i = 0; i < own; i++) {
+		size_t n = iov[i].iov_len, k = ISM_MIN(skip, n);
+
+		if (n > k)
+			memcpy(o->data + at,
+			       (const uint8_t *)iov[i].iov_base + k, n - k);
+		at += n - k;
+		skip -= k;
+	}
+	for (unsigned i = own; i < niov; i++) {
+		size_t n = iov[i].iov_len, k = ISM_MIN(skip, n);
+
+		skip -= k;
+		if (n == k)
+			continue;
+		o = malloc(sizeof(*o));
+		if (!o)
+			goto fail;
+		*o = (struct vfu_out){
+			.len = n - k,
+			.lent = (const uint8_t *)iov[i].iov_base + k
+		};
+		e[ne++] = o;
+	}
+	if (ne && (err = dup_fds(e[0], fds, nfds)) < 0)
+		goto fail;
+	for (unsigned i = 0; i < ne; i++)
+		append(ep, e[i]);
+	return 0;
+fail:
+	for (unsigned i = 0; i < ne; i++)
+		free_out(e[i]);
+	return err;
+}
+
+int vfu_ep_keep(struct vfu_ep *ep)
+{
+	for (struct vfu_out **pp = &ep->q; *pp; pp = &(*pp)->next) {
+		struct vfu_out *o = *pp, *c;
+
+		if (!o->lent)
+			continue;
+		c = malloc(sizeof(*c) + o->len);
+		if (!c)
+			return -ENOMEM;
+		*c = *o;
+		c->lent = NULL;
+		memcpy(c->data, o->lent, o->len);
+		*pp = c;
+		if (ep->qtail == &o->next)
+			ep->qtail = &c->next;
+		free(o); /* its fds are c's now */
+	}
+	return 0;
+}
+
+int vfu_ep_sendv_lent(struct vfu_ep *ep, const struct iovec *iov, unsigned niov,
+		      const int *fds, unsigned nfds, unsigned nlent)
 {
 	size_t len = 0;
 	ssize_t r;
 
 	if (ep->fd < 0)
 		return -ENOTCONN;
-	if (niov > VFU_EP_MAX_IOV)
+	if (niov > VFU_EP_MAX_IOV || nlent > niov)
 		return -EINVAL;
 	for (unsigned i = 0; i < niov; i++)
 		if (__builtin_add_overflow(len, iov[i].iov_len, &len))
@@ -287,7 +427,7 @@ int vfu_ep_sendv(struct vfu_ep *ep, const struct iovec *iov, unsigned niov,
 	if (ep->q) {
 		if (ep->qbytes + len > ep->max_queue)
 			return -ENOBUFS;
-		r = enqueue(ep, iov, niov, 0, len, fds, nfds);
+		r = enqueue(ep, iov, niov, 0, fds, nfds, nlent);
 		if (r)
 			return (int)r;
 		r = vfu_ep_flush(ep);
@@ -295,12 +435,18 @@ int vfu_ep_sendv(struct vfu_ep *ep, const struct iovec *iov, unsigned niov,
 	}
 	r = send_iov(ep->fd, iov, niov, fds, nfds);
 	if (r == -EAGAIN)
-		return enqueue(ep, iov, niov, 0, len, fds, nfds);
+		return enqueue(ep, iov, niov, 0, fds, nfds, nlent);
 	if (r < 0)
 		return (int)r;
 	if ((size_t)r < len)
-		return enqueue(ep, iov, niov, (size_t)r, len, NULL, 0);
+		return enqueue(ep, iov, niov, (size_t)r, NULL, 0, nlent);
 	return 0;
+}
+
+int vfu_ep_sendv(struct vfu_ep *ep, const struct iovec *iov, unsigned niov,
+		 const int *fds, unsigned nfds)
+{
+	return vfu_ep_sendv_lent(ep, iov, niov, fds, nfds, 0);
 }
 
 int vfu_ep_send(struct vfu_ep *ep, const void *msg, size_t len, const int *fds,
@@ -319,7 +465,7 @@ int vfu_ep_flush(struct vfu_ep *ep)
 
 		if (ep->fd < 0)
 			return -ENOTCONN;
-		r = send_some(ep->fd, o->data + o->off, o->len - o->off,
+		r = send_some(ep->fd, out_bytes(o) + o->off, o->len - o->off,
 			      o->off ? NULL : o->fds, o->off ? 0 : o->nfds);
 		if (r < 0)
 			return (int)r;

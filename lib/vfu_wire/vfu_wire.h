@@ -334,6 +334,16 @@ struct vfu_ep {
 	int fds[VFU_MAX_FDS];
 	unsigned nfds;
 	bool fds_over; /* more than max_fds came: closed, flag it */
+	/* one expected reply's data straight to a caller's buffer */
+	struct vfu_steer {
+		bool armed;
+		uint16_t id, cmd;
+		uint32_t head;
+		uint8_t *dst;
+		size_t len;
+	} steer;
+	bool steering; /* the message being read is the steered one */
+	bool lost;     /* unsteered in the middle of it: the stream is lost */
 	/* sending */
 	struct vfu_out *q, **qtail;
 	size_t qbytes;
@@ -348,6 +358,7 @@ struct vfu_rx {
 	int fds[VFU_MAX_FDS];
 	unsigned nfds;
 	bool fds_over; /* the message came with more than max_fds fds (closed) */
+	bool steered;  /* the last bytes went to vfu_ep_steer()'s buffer */
 };
 
 void vfu_ep_init(struct vfu_ep *ep, int fd, uint32_t max_in, size_t max_queue);
@@ -356,11 +367,29 @@ void vfu_ep_init(struct vfu_ep *ep, int fd, uint32_t max_in, size_t max_queue);
 void vfu_ep_close(struct vfu_ep *ep);
 /*
  * Read one whole message without blocking.  Returns 1 with *@m filled,
- * 0 when the socket has no more yet, or -errno: -ENOTCONN (EOF),
+ * 0 when the socket has no more yet (wait for POLLIN before calling
+ * again: a payload read that comes back short is not retried), or
+ * -errno: -ENOTCONN (EOF),
  * -EMSGSIZE (size above max_in), -EBADMSG (a bad header, fds not with a
  * header), or a socket error.  After an error the stream is lost.
  */
 int vfu_ep_recv(struct vfu_ep *ep, struct vfu_rx *m);
+/*
+ * Receive one expected reply's data straight into @dst, without a copy:
+ * when a header arrives that is a reply without error to (@cmd, @id)
+ * whose size is exactly the header, @head bytes and @len bytes (checked
+ * once, on the header as received), its first @head payload bytes go to
+ * the endpoint's buffer (m->p, m->n == @head) and the @len bytes after
+ * them to @dst, and vfu_ep_recv() sets m->steered.  Any other message is
+ * received as usual.  One reply at a time; the steer lasts until that
+ * reply is received or vfu_ep_unsteer().  @dst must stay valid until
+ * then; on a bad reply its contents are undefined.
+ */
+void vfu_ep_steer(struct vfu_ep *ep, uint16_t cmd, uint16_t id, uint32_t head,
+		  void *dst, size_t len);
+/* Disarm the steer.  In the middle of the steered message the stream is
+ * lost: every later vfu_ep_recv() fails with -EBADMSG. */
+void vfu_ep_unsteer(struct vfu_ep *ep);
 /*
  * Send @len bytes (a whole message) with @nfds fds (still the caller's).
  * What the socket cannot take now is queued (fds duplicated) for
@@ -374,6 +403,17 @@ int vfu_ep_send(struct vfu_ep *ep, const void *msg, size_t len, const int *fds,
 #define VFU_EP_MAX_IOV 4u
 int vfu_ep_sendv(struct vfu_ep *ep, const struct iovec *iov, unsigned niov,
 		 const int *fds, unsigned nfds);
+/*
+ * The same, but the last @nlent pieces are lent: what the socket cannot
+ * take at once is queued by reference, not copied.  They must stay
+ * mapped until sent (vfu_ep_queued() false) or until vfu_ep_keep(); what
+ * leaves is what they hold when it leaves.
+ */
+int vfu_ep_sendv_lent(struct vfu_ep *ep, const struct iovec *iov, unsigned niov,
+		      const int *fds, unsigned nfds, unsigned nlent);
+/* Copy into the queue what it holds by reference (before that memory
+ * goes).  Returns 0 or -ENOMEM (the queue is as it was, partly copied). */
+int vfu_ep_keep(struct vfu_ep *ep);
 /* Send what is queued.  Returns 0 when the queue is empty, -EAGAIN when
  * some is left, or -errno. */
 int vfu_ep_flush(struct vfu_ep *ep);

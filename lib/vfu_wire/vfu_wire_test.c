@@ -845,6 +845,183 @@ static void test_ep_sendv(void **state)
 	free(data);
 }
 
+/* Fill @n bytes with a pattern of @seed; check them. */
+static void t_fill(uint8_t *p, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t)(i * seed + i / 4096);
+}
+
+/* Bytes [@from, @to) of @p hold the pattern of @seed. */
+static bool t_check_at(const uint8_t *p, size_t from, size_t to, unsigned seed)
+{
+	for (size_t i = from; i < to; i++)
+		if (p[i] != (uint8_t)(i * seed + i / 4096))
+			return false;
+	return true;
+}
+
+static bool t_check(const uint8_t *p, size_t n, unsigned seed)
+{
+	return t_check_at(p, 0, n, seed);
+}
+
+/* Receive on @b until a whole message, flushing @a meanwhile. */
+static int t_recv(struct vfu_ep *a, struct vfu_ep *b, struct vfu_rx *rx)
+{
+	int r;
+
+	while ((r = vfu_ep_recv(b, rx)) == 0) {
+		r = vfu_ep_flush(a);
+		if (r && r != -EAGAIN)
+			return r;
+	}
+	return r;
+}
+
+/* A steered reply goes straight to the caller's buffer, across many
+ * socket-fulls; what does not match exactly (another id, an error, one
+ * byte more) is received as usual; unsteering in the middle of the
+ * steered message loses the stream. */
+static void test_ep_steer(void **state)
+{
+	const size_t n = 1u << 20;
+	uint8_t *data = malloc(n), *dst = malloc(n + 1), h[32];
+	struct vfu_hdr hd = { .id = 9,
+			      .cmd = VFU_DMA_READ,
+			      .size = (uint32_t)(32 + n),
+			      .flags = VFU_F_REPLY };
+	const uint8_t err[] = { HDR(9, 11, 16, 0x21, 5) };
+	const uint8_t other[] = { HDR(8, 11, 32, 1, 0), U64(0x1000), U64(0) };
+	struct ism_wbuf w;
+	struct vfu_ep a, b;
+	struct vfu_rx rx;
+	int sv[2];
+
+	(void)state;
+	assert_non_null(data);
+	assert_non_null(dst);
+	t_fill(data, n, 7);
+	ism_wbuf_init(&w, h, sizeof(h));
+	vfu_hdr_put(&w, &hd);
+	ism_wbuf_le64(&w, 0x1000);
+	ism_wbuf_le64(&w, n);
+	assert_int_equal(w.err, 0);
+	struct iovec iov[2] = { { h, 32 }, { data, n } };
+
+	pair(sv);
+	vfu_ep_init(&a, sv[0], 4u << 20, 4u << 20);
+	vfu_ep_init(&b, sv[1], 4u << 20, 4u << 20);
+	/* Another id and an error reply first: received as usual, and the
+	 * steer stays. */
+	vfu_ep_steer(&b, VFU_DMA_READ, 9, 16, dst, n);
+	assert_int_equal(vfu_ep_send(&a, other, sizeof(other), NULL, 0), 0);
+	assert_int_equal(vfu_ep_send(&a, err, sizeof(err), NULL, 0), 0);
+	assert_int_equal(vfu_ep_sendv(&a, iov, 2, NULL, 0), 0);
+	assert_int_equal(t_recv(&a, &b, &rx), 1);
+	assert_false(rx.steered);
+	assert_int_equal(rx.h.id, 8);
+	assert_int_equal(rx.n, 16);
+	assert_int_equal(t_recv(&a, &b, &rx), 1);
+	assert_false(rx.steered);
+	assert_int_equal(rx.h.flags, 0x21);
+	memset(dst, 0, n + 1);
+	assert_int_equal(t_recv(&a, &b, &rx), 1);
+	assert_true(rx.steered);
+	assert_int_equal(rx.h.id, 9);
+	assert_int_equal(rx.n, 16);
+	assert_memory_equal(rx.p, h + 16, 16);
+	assert_true(t_check(dst, n, 7));
+	assert_int_equal(dst[n], 0);
+	/* Once received, the steer is gone: the same reply again is
+	 * received as usual, into the endpoint's buffer. */
+	memset(dst, 0, n);
+	assert_int_equal(vfu_ep_sendv(&a, iov, 2, NULL, 0), 0);
+	assert_int_equal(t_recv(&a, &b, &rx), 1);
+	assert_false(rx.steered);
+	assert_int_equal(rx.n, 16 + n);
+	assert_true(t_check(rx.p + 16, n, 7));
+	assert_int_equal(dst[0], 0);
+	/* One byte more than steered for: received as usual. */
+	vfu_ep_steer(&b, VFU_DMA_READ, 9, 16, dst, n - 1);
+	assert_int_equal(vfu_ep_sendv(&a, iov, 2, NULL, 0), 0);
+	assert_int_equal(t_recv(&a, &b, &rx), 1);
+	assert_false(rx.steered);
+	assert_int_equal(rx.n, 16 + n);
+	vfu_ep_unsteer(&b);
+	/* Unsteered with half of it read: the stream is lost. */
+	vfu_ep_steer(&b, VFU_DMA_READ, 9, 16, dst, n);
+	assert_int_equal(vfu_ep_sendv(&a, iov, 2, NULL, 0), 0);
+	assert_int_equal(vfu_ep_recv(&b, &rx), 0); /* part of it */
+	vfu_ep_unsteer(&b);
+	assert_int_equal(vfu_ep_flush(&a), -EAGAIN);
+	assert_int_equal(vfu_ep_recv(&b, &rx), -EBADMSG);
+	vfu_ep_close(&a);
+	vfu_ep_close(&b);
+	free(data);
+	free(dst);
+}
+
+/* Lent pieces are queued by reference (what leaves is what they hold
+ * then: a change after sendv shows in the part that was queued, and only
+ * there), and vfu_ep_keep() makes the queue independent of them. */
+static void test_ep_lent(void **state)
+{
+	const size_t n = 1u << 20;
+	uint8_t *data = malloc(n), h[32];
+	struct vfu_hdr hd = { .id = 4,
+			      .cmd = VFU_DMA_READ,
+			      .size = (uint32_t)(32 + n),
+			      .flags = VFU_F_REPLY };
+	struct ism_wbuf w;
+	struct vfu_ep a, b;
+	struct vfu_rx rx;
+	size_t left;
+	int sv[2];
+
+	(void)state;
+	assert_non_null(data);
+	ism_wbuf_init(&w, h, sizeof(h));
+	vfu_hdr_put(&w, &hd);
+	ism_wbuf_le64(&w, 0x2000);
+	ism_wbuf_le64(&w, n);
+	struct iovec iov[2] = { { h, 32 }, { data, n } };
+
+	pair(sv);
+	vfu_ep_init(&a, sv[0], 4u << 20, 4u << 20);
+	vfu_ep_init(&b, sv[1], 4u << 20, 4u << 20);
+	/* Lent, then changed before it left: the change is what arrives
+	 * (no copy was made); the header, not lent, was copied. */
+	t_fill(data, n, 3);
+	assert_int_equal(vfu_ep_sendv_lent(&a, iov, 2, NULL, 0, 1), 0);
+	assert_true(vfu_ep_queued(&a)); /* 1 MiB does not fit */
+	left = a.qbytes;
+	assert_true(left > 0 && left < n);
+	t_fill(data, n, 5);
+	assert_int_equal(t_recv(&a, &b, &rx), 1);
+	assert_int_equal(rx.h.id, 4);
+	assert_int_equal(rx.n, 16 + n);
+	assert_true(t_check_at(rx.p + 16, 0, n - left, 3));
+	assert_true(t_check_at(rx.p + 16, n - left, n, 5));
+	/* Lent, kept, then overwritten: the original arrives; and a second
+	 * message queued behind it stays in order. */
+	t_fill(data, n, 11);
+	assert_int_equal(vfu_ep_sendv_lent(&a, iov, 2, NULL, 0, 1), 0);
+	assert_int_equal(vfu_ep_sendv_lent(&a, iov, 2, NULL, 0, 1), 0);
+	assert_int_equal(vfu_ep_keep(&a), 0);
+	memset(data, 0xee, n);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(t_recv(&a, &b, &rx), 1);
+		assert_int_equal(rx.n, 16 + n);
+		assert_true(t_check(rx.p + 16, n, 11));
+	}
+	assert_false(vfu_ep_queued(&a));
+	assert_int_equal(vfu_ep_sendv_lent(&a, iov, 2, NULL, 0, 3), -EINVAL);
+	vfu_ep_close(&a);
+	vfu_ep_close(&b);
+	free(data);
+}
+
 /* The waiting form with nothing queued sends straight from the pieces
  * (4 MiB, many socket-fulls) while another process reads, and messages
  * stay whole and in order around it. */
@@ -947,6 +1124,8 @@ int main(void)
 		cmocka_unit_test(test_ep_limits),
 		cmocka_unit_test(test_ep_sendv),
 		cmocka_unit_test(test_ep_sendv_wait),
+		cmocka_unit_test(test_ep_steer),
+		cmocka_unit_test(test_ep_lent),
 		cmocka_unit_test(test_fd_checks),
 	};
 

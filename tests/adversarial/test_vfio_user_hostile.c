@@ -936,6 +936,57 @@ static void s_wrong_id(struct fake *f)
 	sendm(f->s, &m);
 }
 
+/* With a twin: answer DMA_MAP, then a 1 MiB DMA_READ on the twin (more
+ * than the socket holds) while the client runs nothing but its loop on
+ * ism_vfu_client_fd(); arg: 1 when the whole reply came, with the data. */
+#define BIG_DMA (1u << 20)
+static volatile int big_done;
+static int big_twin = -1; /* closed by the test, after the loop */
+
+static void s_big_dma(struct fake *f)
+{
+	static const char json[] = "{\"capabilities\":{\"twin_socket\":"
+				   "{\"supported\":true,\"fd_index\":0}}}";
+	struct mb m = { .n = 0 };
+	int tw[2];
+
+	f->arg = 0;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, tw))
+		goto out;
+	big_twin = tw[0];
+	fake_version(f, 0, json, &tw[1], 1);
+	close(tw[1]);
+	fake_info(f);
+	if (recv_msg(f->s) || R.cmd != 2)
+		goto out;
+	hdr(&m, R.id, 2, 1);
+	fin(&m, 0);
+	sendm(f->s, &m);
+	hdr(&m, 1, 11, 0);
+	p64(&m, 1ull << 32);
+	p64(&m, BIG_DMA);
+	fin(&m, 0);
+	sendm(tw[0], &m);
+	if (recv_msg(tw[0]) == 0 && R.cmd == 11 && R.flags == 1 &&
+	    R.size == 32 + BIG_DMA) {
+		f->arg = 1;
+		for (uint32_t i = 0; i < BIG_DMA; i++)
+			if (R.p[16 + i] != (uint8_t)(i / 4096 + i))
+				f->arg = 0;
+	}
+out:
+	big_done = 1;
+}
+
+/* No fds accepted (max_msg_fds 0), then a hang-up. */
+static void s_no_fds(struct fake *f)
+{
+	fake_version(f, 0, "{\"capabilities\":{\"max_msg_fds\":0}}", NULL, 0);
+	fake_info(f);
+	close(f->s);
+	f->s = -1;
+}
+
 /* After negotiating: a region info with a looping cap chain (arg 0), an
  * fd that is a pipe (arg 1), a DMA_READ outside the windows and then a
  * hang-up (arg 2), an absurd size (arg 3). */
@@ -1055,6 +1106,59 @@ static void test_hostile_server(void **state)
 	assert_int_equal(ism_vfu_client_region_info(c, 1, &ri), -EPROTO);
 	ism_vfu_client_close(c);
 	fake_close(&f);
+	/* Broken is broken, whatever the server's caps said: eventfds to a
+	 * server that took no fds are -ENOTCONN once it hung up, not
+	 * -EOPNOTSUPP (found by the vfio_user_client fuzz target). */
+	assert_int_equal(fake_open(&f, s_no_fds, 0, 5000, &c), 0);
+	fake_close(&f);
+	for (int i = 0; i < 2000 && ism_vfu_client_process(c) == 0; i++)
+		t_msleep(5);
+	assert_int_equal(ism_vfu_client_process(c), -ENOTCONN);
+	{
+		int e = eventfd(0, EFD_CLOEXEC);
+
+		assert_int_equal(ism_vfu_client_irq_eventfds(c, 0, 0, 1, &e),
+				 -ENOTCONN);
+		close(e);
+	}
+	ism_vfu_client_close(c);
+}
+
+/* A DMA reply the socket cannot take at once, served from the caller's
+ * loop alone (no call running): ism_vfu_client_fd() must wake the loop
+ * to send the rest, or the server waits for it forever. */
+static void test_dma_reply_from_loop(void **state)
+{
+	uint8_t *mem = malloc(BIG_DMA);
+	struct ism_vfu_dma_map w = { .size = sizeof(w),
+				     .prot = ISM_VFU_DMA_READ,
+				     .addr = 1ull << 32,
+				     .len = BIG_DMA,
+				     .fd = -1,
+				     .vaddr = mem };
+	struct ism_vfu_client *c;
+	struct fake f;
+
+	(void)state;
+	assert_non_null(mem);
+	for (uint32_t i = 0; i < BIG_DMA; i++)
+		mem[i] = (uint8_t)(i / 4096 + i);
+	big_done = 0;
+	assert_int_equal(fake_open(&f, s_big_dma, 0, 5000, &c), 0);
+	assert_int_equal(ism_vfu_client_dma_map(c, &w), 0);
+	/* The loop: process() only when the fd says so. */
+	while (!big_done) {
+		struct pollfd p = { .fd = ism_vfu_client_fd(c),
+				    .events = POLLIN };
+
+		if (poll(&p, 1, 100) == 1)
+			assert_int_equal(ism_vfu_client_process(c), 0);
+	}
+	fake_close(&f);
+	close(big_twin);
+	assert_int_equal(f.arg, 1);
+	ism_vfu_client_close(c);
+	free(mem);
 }
 
 static int setup(void **state)
@@ -1084,6 +1188,7 @@ int main(void)
 		cmocka_unit_test(test_no_reader),
 		cmocka_unit_test(test_twin_abuse),
 		cmocka_unit_test(test_hostile_server),
+		cmocka_unit_test(test_dma_reply_from_loop),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
