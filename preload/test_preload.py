@@ -169,15 +169,15 @@ def wait_port(port, secs=20):
 # ---- t_plain: the calls real programs make ----
 
 def plain_case(d, env, smode, clients, n_shm, label, server_ism=True,
-               client_ism=True, want_word="shm"):
+               client_ism=True, want_word="shm", wrap=()):
     global ran
     ran += 1
     nfail = len(failures)
     slog = os.path.join(d, label + ".srv.log")
     clog = os.path.join(d, label + ".cli.log")
     argv = [T_PLAIN, "server", smode, str(len(clients))]
-    srv = spawn(run_ism(argv, slog) if server_ism else argv, env,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    srv = spawn(list(wrap) + (run_ism(argv, slog) if server_ism else argv),
+                env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     line = srv.stdout.readline().strip()
     if not line.isdigit():
         fail("%s: the server printed no port (%r, %s)" %
@@ -267,6 +267,15 @@ def plain_cases(d, env):
     plain_case(d, env, "fork", [("block", mib), ("nb", mib),
                                 ("block", 1000)], 3, "fork-server")
     fork_leak_case(d, env)
+    # As in a pod: the server in mount, pid, ipc and uts namespaces of
+    # its own (ismd's socket reaches it through the copied mounts), the
+    # same network namespace: the connections move (docs/containers.md).
+    if os.geteuid() == 0 and shutil.which("unshare"):
+        plain_case(d, env, "poll", [("block", mib), ("nb", 70000)], 2,
+                   "pod", wrap=("unshare", "--mount", "--pid", "--ipc",
+                                "--uts", "--fork", "--kill-child"))
+    else:
+        log("pod: skipped (needs root and unshare)")
     # Fallbacks: the peer is not under ism-run; the same bytes over TCP.
     plain_case(d, env, "poll", [("nb", mib), ("block", mib)], 2,
                "server-not-ism", server_ism=False, want_word="peer not ism")
