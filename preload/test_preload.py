@@ -275,7 +275,7 @@ def plain_cases(d, env):
                    "pod", wrap=("unshare", "--mount", "--pid", "--ipc",
                                 "--uts", "--fork", "--kill-child"))
     else:
-        log("pod: skipped (needs root and unshare)")
+        log("SKIPPED: pod (needs root and unshare)")
     # Fallbacks: the peer is not under ism-run; the same bytes over TCP.
     plain_case(d, env, "poll", [("nb", mib), ("block", mib)], 2,
                "server-not-ism", server_ism=False, want_word="peer not ism")
