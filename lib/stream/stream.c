@@ -329,17 +329,28 @@ static int chan_new(struct ism_stream *s, uint64_t peer)
 	return ism_chan_create(s->c, &co, &s->ch);
 }
 
-static void stream_destroy(struct ism_stream *s)
+/* Free @s; @tell: close its channel and ismd's record (else only this
+ * process's copy goes: ism_stream_forget()). */
+static void stream_free(struct ism_stream *s, bool tell)
 {
-	ism_chan_close(s->ch);
-	if (s->c && s->id)
-		conn_stream_close(s->c, s->id, s->gen);
+	if (!tell) {
+		ism_chan_forget(s->ch);
+	} else {
+		ism_chan_close(s->ch);
+		if (s->c && s->id)
+			conn_stream_close(s->c, s->id, s->gen);
+	}
 	close(s->sock);
 	close(s->ep);
 	pthread_mutex_destroy(&s->hs_lock);
 	free(s->rbuf);
 	free(s->wbuf);
 	free(s);
+}
+
+static void stream_destroy(struct ism_stream *s)
+{
+	stream_free(s, true);
 }
 
 /* ---- connect ---- */
@@ -1295,15 +1306,8 @@ int ism_stream_close(struct ism_stream *s)
 
 void ism_stream_forget(struct ism_stream *s)
 {
-	if (!s)
-		return;
 	/* Nothing written, nothing said: the other process's copy is the
 	 * stream now (ismd's record and the rings are its too). */
-	ism_chan_forget(s->ch);
-	close(s->sock);
-	close(s->ep);
-	pthread_mutex_destroy(&s->hs_lock);
-	free(s->rbuf);
-	free(s->wbuf);
-	free(s);
+	if (s)
+		stream_free(s, false);
 }
