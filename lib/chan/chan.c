@@ -1035,14 +1035,15 @@ static void drop_fds(struct msghdr *m)
 	}
 }
 
-/* Empty the link of kicks, in one call; true if anything came (a kick or
- * a hang-up). */
-static bool drain_link(struct ism_chan *ch, int role)
+/* Receive up to @n kicks from the link (recvmmsg @flags): a zero-length
+ * one is the other side's end closing, fds that came along go to
+ * ism_bgclose().  recvmmsg's result, errno as it left it. */
+static int link_recv(struct ism_chan *ch, int role, int n, int flags)
 {
 	struct link_rxbuf *b = ch->rxbuf[role];
 	int r;
 
-	for (int i = 0; i < LINK_BATCH; i++) {
+	for (int i = 0; i < n; i++) {
 		b->iov[i] =
 			(struct iovec){ .iov_base = &b->data[i], .iov_len = 1 };
 		b->mm[i] = (struct mmsghdr){
@@ -1052,18 +1053,25 @@ static bool drain_link(struct ism_chan *ch, int role)
 				     .msg_controllen = sizeof(b->ctl[i].b) }
 		};
 	}
-	r = recvmmsg(ch->link_rx, b->mm, LINK_BATCH,
-		     MSG_DONTWAIT | MSG_CMSG_CLOEXEC, NULL);
-	if (r > 0) {
-		for (int i = 0; i < r; i++) {
-			/* A zero-length message is the peer's end closing. */
-			if (b->mm[i].msg_len == 0)
-				atomic_store(&ch->peer_dead, true);
-			if (b->mm[i].msg_hdr.msg_controllen)
-				drop_fds(&b->mm[i].msg_hdr);
-		}
-		return true;
+	r = recvmmsg(ch->link_rx, b->mm, (unsigned)n, flags | MSG_CMSG_CLOEXEC,
+		     NULL);
+	for (int i = 0; i < r; i++) {
+		if (b->mm[i].msg_len == 0)
+			atomic_store(&ch->peer_dead, true);
+		if (b->mm[i].msg_hdr.msg_controllen)
+			drop_fds(&b->mm[i].msg_hdr);
 	}
+	return r;
+}
+
+/* Empty the link of kicks, in one call; true if anything came (a kick or
+ * a hang-up). */
+static bool drain_link(struct ism_chan *ch, int role)
+{
+	int r = link_recv(ch, role, LINK_BATCH, MSG_DONTWAIT);
+
+	if (r > 0)
+		return true;
 	if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
 		atomic_store(&ch->peer_dead, true);
 		return true;
@@ -1129,32 +1137,11 @@ static void drain(struct ism_chan *ch, int role)
  * its end of file. */
 static void sleep_direct(struct ism_chan *ch, int role)
 {
-	struct link_rxbuf *b = ch->rxbuf[role];
-	int r;
+	int r = link_recv(ch, role, LINK_DIRECT_BATCH, MSG_WAITFORONE);
 
-	for (int i = 0; i < LINK_DIRECT_BATCH; i++) {
-		b->iov[i] =
-			(struct iovec){ .iov_base = &b->data[i], .iov_len = 1 };
-		b->mm[i] = (struct mmsghdr){
-			.msg_hdr = { .msg_iov = &b->iov[i],
-				     .msg_iovlen = 1,
-				     .msg_control = b->ctl[i].b,
-				     .msg_controllen = sizeof(b->ctl[i].b) }
-		};
-	}
-	r = recvmmsg(ch->link_rx, b->mm, LINK_DIRECT_BATCH,
-		     MSG_WAITFORONE | MSG_CMSG_CLOEXEC, NULL);
-	if (r > 0) {
-		for (int i = 0; i < r; i++) {
-			if (b->mm[i].msg_len == 0)
-				atomic_store(&ch->peer_dead, true);
-			if (b->mm[i].msg_hdr.msg_controllen)
-				drop_fds(&b->mm[i].msg_hdr);
-		}
-	} else if (r == 0 || errno != EINTR) {
-		/* EINTR: the caller looks again and comes back. */
+	/* EINTR: the caller looks again and comes back. */
+	if (r == 0 || (r < 0 && errno != EINTR))
 		atomic_store(&ch->peer_dead, true);
-	}
 }
 
 /* Beside a DIRECT sleeper: our eventfd (it wakes us when it returns) and
