@@ -451,9 +451,11 @@ void epoll_replay_native(struct ssock *sk, int fd, struct obj *now)
 /* ---- epoll_wait ---- */
 
 struct cand {
-	struct reg *r;
+	struct reg *r; /* only under eplock, after checking it is still there */
 	struct sstream *st;
 	uint32_t id;
+	uint32_t events; /* r's, copied under eplock */
+	int fd;
 	short rev;
 	unsigned gen;
 };
@@ -488,6 +490,8 @@ static int collect(struct sepoll *ep, struct cand **c, int *cap)
 		(*c)[n].r = r;
 		(*c)[n].st = r->st;
 		(*c)[n].id = r->id;
+		(*c)[n].events = r->events;
+		(*c)[n].fd = r->fd;
 		n++;
 	}
 	return n;
@@ -540,15 +544,14 @@ static int emu_ready(struct sepoll *ep, struct epoll_event *out, int room)
 	n = collect(ep, &cands, &cap);
 	pthread_mutex_unlock(&eplock);
 	for (int i = 0; i < n; i++) {
-		/* Read without eplock: a stale value only costs a look. */
-		uint32_t events =
-			__atomic_load_n(&cands[i].r->events, __ATOMIC_RELAXED);
-
-		cands[i].rev = st_revents(cands[i].st, pbits(events));
+		/* Without eplock, so never through cands[i].r: another
+		 * thread may close the fd and free its registration now
+		 * (the stream itself is held).  A stale mask costs a look. */
+		cands[i].rev = st_revents(cands[i].st, pbits(cands[i].events));
 		cands[i].gen = atomic_load(&cands[i].st->gen);
-		SHIM_LOG(3, "ep %d: fd %d want %x rev %x gen %u seen %u",
-			 ep->epfd, cands[i].r->fd, events, cands[i].rev,
-			 cands[i].gen, cands[i].r->seen_gen);
+		SHIM_LOG(3, "ep %d: fd %d want %x rev %x gen %u", ep->epfd,
+			 cands[i].fd, cands[i].events, cands[i].rev,
+			 cands[i].gen);
 	}
 	pthread_mutex_lock(&eplock);
 	for (int i = 0; i < n; i++) {
