@@ -85,7 +85,8 @@ static const struct bench_ratio rats[] = {
 	{ "map_vs_mmap", F_LIB, F_MMAP,
 	  "window map+unmap / bare mmap+munmap (time; target <= 1.5)" },
 	{ "fixed_vs_mmap", F_FIXED, F_MMAP,
-	  "raw MAP_FIXED in + PROT_NONE back, no checks / bare (time)" },
+	  "raw MAP_FIXED in + anonymous PROT_NONE back, no checks / bare "
+	  "(time)" },
 	{ "map_vs_fixed", F_LIB, F_FIXED,
 	  "window map+unmap / the raw MAP_FIXED pair (time)" },
 	{ "ismd_map_vs_mmap", F_ISMD, F_MMAP,
@@ -140,9 +141,11 @@ static double bare_pair(int fd)
 	return per_op_us(bench_now() - t, MAP_ITERS);
 }
 
-/* The kernel's part of a window's map + unmap, with no checks: the file
- * MAP_FIXED over a reservation, then PROT_NONE back over it.  What any
- * design that never leaves the range unreserved pays at least. */
+/* The plain way to never leave the range unreserved, with no checks: the
+ * file MAP_FIXED over a reservation, then the anonymous PROT_NONE back
+ * over it, which the kernel merges with its neighbours (and splits again
+ * at the next map).  libism unmaps into holes instead, which do not merge
+ * (lib/window/window.c): map_vs_fixed below 1 is that difference. */
 static double fixed_pair(int fd)
 {
 	const int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;

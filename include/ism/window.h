@@ -10,7 +10,7 @@
  * of the window, read-only or read-write - no other permission exists.
  * Mappings never overlap: mapping over a mapped range fails.  Mapping
  * and unmapping replace the pages in place (MAP_FIXED over the
- * reservation, then an anonymous PROT_NONE mapping over the mapping), so
+ * reservation, then an empty sealed file PROT_NONE over the mapping), so
  * there is no instant in which any part of the window is unreserved, and
  * an access to an unmapped part faults (SIGSEGV) instead of reading
  * anything.  Whoever asks for a mapping names only offsets, never

@@ -7,10 +7,18 @@
  * MAP_NORESERVE mapping.  A mapping is mmap(MAP_FIXED) of the file over
  * part of it, which the kernel does as one replacement: no other thread's
  * mmap(NULL, ...) can be given that range in between.  Unmapping is the
- * same replacement the other way: an anonymous PROT_NONE mapping with the
- * reservation's flags over the mapping, which the kernel merges back into
- * its neighbours, so the window's record in /proc/self/maps returns to
- * what it was.  munmap() is never called on part of a window.
+ * same replacement the other way, with a *hole*: the window's own empty
+ * sealed memfd, mapped PROT_NONE over exactly the range.  A hole never
+ * merges with its neighbours (its file offset is always 0), so mapping the
+ * same range again replaces one record of the address space instead of
+ * splitting the reservation, and unmapping does not merge it back: the
+ * pair costs what a bare mmap + munmap does (docs/windows.md).  Touching a
+ * hole faults (PROT_NONE); mprotect() can never make it writable (the
+ * file is write-sealed) nor readable to any effect (it is empty: SIGBUS).
+ * Holes are few: at most HOLES_MAX per window and a process-wide budget;
+ * beyond them, the range goes back to the anonymous reservation, which
+ * the kernel merges with its neighbours.  munmap() is never called on
+ * part of a window.
  *
  * The list of mappings is an array sorted by offset (overlap is a binary
  * search), private to this process: nothing about it lives in memory a
@@ -43,7 +51,21 @@
 #define F_SEAL_SHRINK 0x0002
 #endif
 
+#ifndef F_ADD_SEALS
+#define F_ADD_SEALS 1033
+#endif
+#ifndef F_SEAL_SEAL
+#define F_SEAL_SEAL  0x0001
+#define F_SEAL_GROW  0x0004
+#define F_SEAL_WRITE 0x0008
+#endif
+
 #define RESERVE_FLAGS (MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE)
+#define HOLES_MAX     64u /* per window; then they go back to anonymous */
+
+struct hole {
+	uint64_t offset, len;
+};
 
 struct wmapping {
 	uint64_t id, offset, len, fd_offset;
@@ -62,14 +84,17 @@ struct ism_window {
 	uint64_t next_id;
 	bool broken;	 /* a failed mmap could not restore the reservation */
 	bool hugetlb_ok; /* ISM_WINDOW_HUGETLB_OK */
+	int hole_fd;	 /* empty, sealed memfd; -1: anonymous only */
+	uint32_t nholes; /* ranges unmapped into holes, unordered */
+	struct hole holes[HOLES_MAX];
 	window_unmap_hook hook;
 	void *hook_ctx;
 	struct window_reg reg;
 };
 
 static uint64_t page_size, huge_size;
-static uint32_t process_cap;
-static atomic_uint process_maps;
+static uint32_t process_cap, holes_cap;
+static atomic_uint process_maps, process_holes;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static uint64_t read_huge_size(void)
@@ -107,6 +132,8 @@ static void init_once(void)
 	count /= 4;
 	process_cap = (uint32_t)ISM_MAX(
 		ISM_MIN(count, (unsigned long long)UINT32_MAX / 2), 16ull);
+	/* A hole keeps up to two records the merge would have removed. */
+	holes_cap = process_cap / 8;
 }
 
 uint64_t window_page_size(void)
@@ -127,21 +154,45 @@ uint32_t ism_window_process_cap(void)
 	return process_cap;
 }
 
-/* Take one of the process's mapping slots; false at the cap. */
-static bool process_take(void)
+/* Take one of the process's slots in @count; false at @cap. */
+static bool slot_take(atomic_uint *count, uint32_t cap)
 {
-	unsigned cur = atomic_load(&process_maps);
+	unsigned cur = atomic_load(count);
 
 	do {
-		if (cur >= process_cap)
+		if (cur >= cap)
 			return false;
-	} while (!atomic_compare_exchange_weak(&process_maps, &cur, cur + 1));
+	} while (!atomic_compare_exchange_weak(count, &cur, cur + 1));
 	return true;
+}
+
+static bool process_take(void)
+{
+	return slot_take(&process_maps, process_cap);
 }
 
 static void process_give(uint32_t n)
 {
 	atomic_fetch_sub(&process_maps, n);
+}
+
+/* The window's hole file: empty, and sealed so that it stays so and can
+ * never be mapped writable.  -1 if memfds are not to be had (the window
+ * then works with the anonymous reservation alone). */
+static int hole_create(void)
+{
+	int fd = memfd_create("ism-window-hole",
+			      MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	if (fd < 0)
+		return -1;
+	if (fcntl(fd, F_ADD_SEALS,
+		  F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_WRITE | F_SEAL_SEAL) <
+	    0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 static bool aligned(uint64_t v, uint64_t a)
@@ -196,6 +247,7 @@ int ism_window_create(uint64_t size, const struct ism_window_opts *opts,
 	if (p + span > base + size)
 		munmap(base + size, (size_t)(p + span - (base + size)));
 	pthread_mutex_init(&w->lock, NULL);
+	w->hole_fd = hole_create();
 	w->base = base;
 	w->size = size;
 	w->max_maps = o.max_maps ? o.max_maps : ISM_WINDOW_MAPS_DEFAULT;
@@ -256,6 +308,69 @@ static int reserve(struct ism_window *w, uint64_t off, uint64_t len)
 		return -errno;
 	}
 	return 0;
+}
+
+static uint32_t lower_bound(const struct ism_window *w, uint64_t off);
+
+/* Every hole back to the anonymous reservation: each hole's range, less
+ * the mappings made over parts of it since. */
+static int holes_release(struct ism_window *w)
+{
+	int e = 0;
+
+	for (uint32_t h = 0; h < w->nholes; h++) {
+		uint64_t at = w->holes[h].offset, end = at + w->holes[h].len;
+
+		for (uint32_t i = lower_bound(w, at); at < end; i++) {
+			uint64_t stop = i < w->n && w->m[i].offset < end
+						? w->m[i].offset
+						: end;
+			int r = stop > at ? reserve(w, at, stop - at) : 0;
+
+			if (r < 0 && e == 0)
+				e = r;
+			if (stop == end)
+				break;
+			at = w->m[i].offset + w->m[i].len;
+		}
+	}
+	atomic_fetch_sub(&process_holes, w->nholes);
+	w->nholes = 0;
+	return e;
+}
+
+/* A mapping now covers [off, off+len): the holes wholly inside it are
+ * gone (a hole it covers in part stays recorded, and is released with
+ * the mapping's range skipped). */
+static void holes_covered(struct ism_window *w, uint64_t off, uint64_t len)
+{
+	for (uint32_t h = 0; h < w->nholes;) {
+		if (w->holes[h].offset >= off &&
+		    w->holes[h].offset + w->holes[h].len <= off + len) {
+			w->holes[h] = w->holes[--w->nholes];
+			atomic_fetch_sub(&process_holes, 1);
+		} else {
+			h++;
+		}
+	}
+}
+
+/* Unmap [off, off+len), a whole mapping: a hole over exactly it if the
+ * caps allow, else the reservation.  Returns 0 or -errno. */
+static int unmap_range(struct ism_window *w, uint64_t off, uint64_t len)
+{
+	if (w->hole_fd >= 0 && w->nholes < HOLES_MAX &&
+	    slot_take(&process_holes, holes_cap)) {
+		if (mmap(w->base + off, len, PROT_NONE, MAP_SHARED | MAP_FIXED,
+			 w->hole_fd, 0) != MAP_FAILED) {
+			w->holes[w->nholes].offset = off;
+			w->holes[w->nholes].len = len;
+			w->nholes++;
+			return 0;
+		}
+		atomic_fetch_sub(&process_holes, 1);
+	}
+	return reserve(w, off, len);
 }
 
 /* The first mapping whose end lies beyond @off (binary search). */
@@ -429,6 +544,7 @@ static int map_locked(struct ism_window *w, uint64_t off, uint64_t len, int fd,
 		w->m[i].r = *r;
 	}
 	w->n++;
+	holes_covered(w, off, len);
 	if (id)
 		*id = w->m[i].id;
 	return 0;
@@ -464,8 +580,12 @@ static int remove_locked(struct ism_window *w, uint32_t i, uint32_t j)
 {
 	int e = 0;
 
+	/* Room for the new holes first, while the mappings going away
+	 * still count as mapped (the release must not cover them). */
+	if (w->nholes > HOLES_MAX - ISM_MIN(j - i, HOLES_MAX))
+		e = holes_release(w);
 	for (uint32_t k = i; k < j; k++) {
-		int r = reserve(w, w->m[k].offset, w->m[k].len);
+		int r = unmap_range(w, w->m[k].offset, w->m[k].len);
 
 		if (r < 0 && e == 0)
 			e = r;
@@ -655,7 +775,10 @@ int ism_window_destroy(struct ism_window *w)
 	pthread_mutex_lock(&w->lock);
 	process_give(w->n);
 	w->n = 0;
+	atomic_fetch_sub(&process_holes, w->nholes);
+	w->nholes = 0;
 	munmap(w->base, w->size);
+	ism_close_fd(&w->hole_fd);
 	free(w->m);
 	pthread_mutex_unlock(&w->lock);
 	pthread_mutex_destroy(&w->lock);

@@ -452,17 +452,51 @@ static char *maps_of(uintptr_t lo, uintptr_t hi)
 	return out;
 }
 
-static void test_maps_restored(void **state)
+/* The records of /proc/self/maps inside [lo, hi): how many, how many of
+ * them holes; each must be inaccessible (---) and either the anonymous
+ * reservation or the window's hole file. */
+static unsigned records_inside(uintptr_t lo, uintptr_t hi, unsigned *holes)
 {
-	struct ism_window *w = window(64 * PG, 0);
+	char *all = maps_of(lo, hi), *line, *save = NULL;
+	unsigned n = 0;
+
+	*holes = 0;
+	for (line = strtok_r(all, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		unsigned long a, b, ino;
+		char perms[8];
+
+		assert_int_equal(sscanf(line, "%lx-%lx %7s %*s %*s %lu", &a, &b,
+					perms, &ino),
+				 4);
+		assert_true(a >= lo && b <= hi);
+		assert_memory_equal(perms, "---", 3);
+		if (strstr(line, "ism-window-hole"))
+			(*holes)++;
+		else
+			assert_int_equal(ino, 0);
+		n++;
+	}
+	free(all);
+	return n;
+}
+
+/* Unmapped ranges become holes or the reservation again; either way
+ * nothing in the window is reachable, the number of the kernel's records
+ * stays bounded however many maps come and go, and destroy leaves none. */
+static void test_maps_bounded(void **state)
+{
+	struct ism_window *w = window(256 * PG, 0);
 	uintptr_t base = (uintptr_t)ism_window_base(w);
-	char *before, *after;
+	unsigned holes, n;
+	char *after;
 	int fd = memfd(4 * PG, true);
 
 	(void)state;
-	before = maps_of(base - PG, base + 65 * PG);
 	for (unsigned i = 0; i < 10000; i++) {
-		uint64_t off = (uint64_t)(i * 7 % 60) * PG;
+		/* Overlapping ranges at 250 offsets: holes split by later
+		 * maps, and more distinct holes than a window keeps. */
+		uint64_t off = (uint64_t)(i * 7 % 250) * PG;
 
 		assert_int_equal(
 			ism_window_map(w, off, 4 * PG, fd, 0,
@@ -472,13 +506,31 @@ static void test_maps_restored(void **state)
 		assert_int_equal(ism_window_unmap(w, off, 4 * PG,
 						  ISM_WINDOW_UNMAP_EXACT),
 				 1);
+		if (i % 997 == 0) {
+			n = records_inside(base, base + 256 * PG, &holes);
+			/* Every boundary is a kept hole's (at most 64):
+			 * released ones merge into the reservation. */
+			assert_true(n <= 2 * 64 + 1);
+			assert_true(holes >= 1);
+		}
 	}
-	after = maps_of(base - PG, base + 65 * PG);
-	assert_string_equal(before, after);
-	free(before);
-	free(after);
+	n = records_inside(base, base + 256 * PG, &holes);
+	assert_true(n <= 2 * 64 + 1);
+	assert_true(holes >= 1 && holes <= 64);
+	/* A hole cannot be made writable: its file is write-sealed. */
+	assert_int_equal(ism_window_map(w, 0, 4 * PG, fd, 0, ISM_ACCESS_RW,
+					ISM_WINDOW_MAP_SEALED, NULL),
+			 0);
+	assert_int_equal(ism_window_unmap(w, 0, 4 * PG, ISM_WINDOW_UNMAP_EXACT),
+			 1);
+	assert_int_equal(mprotect((void *)base, PG, PROT_READ | PROT_WRITE),
+			 -1);
+	assert_int_equal(in_child(touch_read, (uint8_t *)base), 128 + SIGSEGV);
 	close(fd);
 	ism_window_destroy(w);
+	after = maps_of(base, base + 256 * PG);
+	assert_string_equal(after, "");
+	free(after);
 }
 
 /* Another thread keeps asking the kernel for memory anywhere. */
@@ -595,7 +647,7 @@ int main(void)
 		cmocka_unit_test(test_hugetlb_from_others),
 		cmocka_unit_test(test_window_cap),
 		cmocka_unit_test(test_process_cap),
-		cmocka_unit_test(test_maps_restored),
+		cmocka_unit_test(test_maps_bounded),
 		cmocka_unit_test(test_no_stranger_inside),
 		cmocka_unit_test(test_threads),
 	};
