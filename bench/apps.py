@@ -11,13 +11,20 @@ private ismd, then both ends plain):
   iperf3 one stream, bits/s received;
   nginx, a 612-byte page, requests/s from wrk (1 thread, 8 connections).
 Ratios: redis_p1_vs_tcp (GET and SET together), redis_p16_vs_tcp,
-iperf3_vs_tcp, nginx_vs_tcp.  Printed as text, or with --json as one
+iperf3_vs_tcp, nginx_vs_tcp.  As root, each pair again with the server
+in one network namespace and the client in another, joined by a veth
+pair (tests/helpers/netns.py; figures suffixed _netns): the same ratios
+suffixed _netns, and netns_vs_samens_redis_p1, _iperf3, _nginx (ism
+across namespaces / ism in one) with netns_vs_samens their geometric
+mean.  A note says how many connections of each ism run were on shared
+memory (ism-run -v).  Printed as text, or with --json as one
 object like ism-bench's: {"suite": "apps", "figures": {...},
 "ratios": {...}}.  A program that is not installed is left out, with a
 note.  Every server is private (free loopback port, its own directory)
 and stopped at the end.  Only the ratios of one run mean anything.
 """
 import json
+import math
 import os
 import shutil
 import signal
@@ -26,6 +33,10 @@ import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "tests", "helpers"))
+import netns as netns_helper  # noqa: E402 (tests/helpers/netns.py)
 
 procs = []
 notes = []
@@ -82,30 +93,77 @@ def run(argv, env, timeout=300):
                           timeout=timeout, start_new_session=True)
 
 
+# Waits for a port from the client's namespace.
+PROBE = """
+import socket, sys, time
+end = time.monotonic() + float(sys.argv[3])
+while time.monotonic() < end:
+    s = socket.socket()
+    try:
+        s.connect((sys.argv[1], int(sys.argv[2])))
+        sys.exit(0)
+    except OSError:
+        time.sleep(0.05)
+    finally:
+        s.close()
+sys.exit(1)
+"""
+
+
 class Pair:
-    """How to start programs: under ism-run, or plain."""
+    """How to start programs: under ism-run, or plain; in the host's
+    namespace, or the server in @sides[0]'s and the client in
+    @sides[1]'s (netns.Side) of @nets."""
 
-    def __init__(self, ism_run, env, ism):
-        self.pre = [ism_run] if ism else []
+    def __init__(self, ism_run, env, ism, d, nets=None, sides=None):
+        self.name = ("ism" if ism else "tcp") + ("_netns" if nets else "")
+        self.log = os.path.join(d, self.name + ".log")
+        self.pre = [ism_run, "-v", "--log", self.log] if ism else []
         self.env = env if ism else dict(env, ISM_RUN="off")
-        self.name = "ism" if ism else "tcp"
+        self.nets, self.sides = nets, sides
+        self.addr = sides[0].addr if sides else "127.0.0.1"
 
-    def argv(self, argv):
-        return self.pre + argv
+    def argv(self, argv, server=False):
+        """@argv for a client, or for a server."""
+        if not self.nets:
+            return self.pre + argv
+        return self.nets.wrap(self.sides[0 if server else 1].ns,
+                              self.pre + argv)
+
+    def wait_port(self, port):
+        if not self.nets:
+            return wait_port(port)
+        return subprocess.run(
+            self.nets.wrap(self.sides[1].ns, [sys.executable, "-c", PROBE,
+                                              self.addr, str(port), "20"]),
+            timeout=60).returncode == 0
+
+    def paths(self):
+        """(connections on shared memory, all) from ism-run's log."""
+        try:
+            with open(self.log) as f:
+                lines = f.read().splitlines()
+        except OSError:
+            return None
+        return (sum(1 for x in lines if x.endswith(": shm")),
+                sum(1 for x in lines if x.endswith(": shm") or
+                    ": tcp (" in x))
 
 
 def redis(pair, d, n):
     rdir = tempfile.mkdtemp(prefix="redis.", dir=d)
     port = free_port()
     srv = spawn(pair.argv(["redis-server", "--port", str(port), "--bind",
-                           "127.0.0.1", "--save", "", "--appendonly", "no",
-                           "--dir", rdir, "--daemonize", "no"]), pair.env)
+                           pair.addr, "--protected-mode", "no", "--save", "",
+                           "--appendonly", "no", "--dir", rdir,
+                           "--daemonize", "no"], True), pair.env)
     out = {}
     try:
-        if not wait_port(port):
+        if not pair.wait_port(port):
             raise RuntimeError("redis-server did not start")
         for pipe, reqs in ((1, n), (16, n * 8)):
-            r = run(pair.argv(["redis-benchmark", "-p", str(port), "-c",
+            r = run(pair.argv(["redis-benchmark", "-h", pair.addr, "-p",
+                               str(port), "-c",
                                "50", "-P", str(pipe), "-n", str(reqs),
                                "-t", "get,set", "--csv"]), pair.env)
             for line in r.stdout.splitlines():
@@ -120,18 +178,18 @@ def redis(pair, d, n):
 
 def iperf3(pair, secs):
     port = free_port()
-    srv = spawn(pair.argv(["iperf3", "-s", "-1", "-B", "127.0.0.1", "-p",
-                           str(port)]), pair.env)
+    srv = spawn(pair.argv(["iperf3", "-s", "-1", "-B", pair.addr, "-p",
+                           str(port)], True), pair.env)
     try:
-        if not wait_port(port):
+        if not pair.wait_port(port):
             raise RuntimeError("iperf3 -s did not start")
         # (wait_port's probe is the one-off server's first client: a
         # fresh one takes the test)
         stop(srv)
-        srv = spawn(pair.argv(["iperf3", "-s", "-1", "-B", "127.0.0.1",
-                               "-p", str(port)]), pair.env)
+        srv = spawn(pair.argv(["iperf3", "-s", "-1", "-B", pair.addr,
+                               "-p", str(port)], True), pair.env)
         time.sleep(0.3)
-        r = run(pair.argv(["iperf3", "-c", "127.0.0.1", "-p", str(port),
+        r = run(pair.argv(["iperf3", "-c", pair.addr, "-p", str(port),
                            "-t", str(secs), "-J"]), pair.env)
         doc = json.loads(r.stdout)
         return {"iperf3_bits_per_s":
@@ -155,7 +213,7 @@ http {
     uwsgi_temp_path %(d)s/uwsgi;
     scgi_temp_path %(d)s/scgi;
     keepalive_requests 1000000;
-    server { listen 127.0.0.1:%(port)d; root %(d)s; }
+    server { listen %(addr)s:%(port)d; root %(d)s; }
 }
 """
 
@@ -166,18 +224,18 @@ def nginx(pair, d, secs):
     with open(os.path.join(nd, "index.html"), "wb") as f:
         f.write(b"x" * 612)
     with open(os.path.join(nd, "nginx.conf"), "w") as f:
-        f.write(NGINX_CONF % {"d": nd, "port": port, "user":
-                              "user root root;" if os.getuid() == 0
+        f.write(NGINX_CONF % {"d": nd, "port": port, "addr": pair.addr,
+                              "user": "user root root;" if os.getuid() == 0
                               else ""})
     srv = spawn(pair.argv(["nginx", "-p", nd, "-c",
                            os.path.join(nd, "nginx.conf"), "-e",
-                           os.path.join(nd, "error.log")]), pair.env)
+                           os.path.join(nd, "error.log")], True), pair.env)
     try:
-        if not wait_port(port):
+        if not pair.wait_port(port):
             raise RuntimeError("nginx did not start")
         r = run(pair.argv(["wrk", "-t", "1", "-c", "8", "-d",
-                           "%ds" % secs, "http://127.0.0.1:%d/index.html"
-                           % port]), pair.env)
+                           "%ds" % secs, "http://%s:%d/index.html"
+                           % (pair.addr, port)]), pair.env)
         if "Socket errors" in r.stdout or "Non-2xx" in r.stdout:
             raise RuntimeError("wrk: " + r.stdout)
         for line in r.stdout.splitlines():
@@ -204,13 +262,28 @@ def main():
     daemon = spawn([ismd, "--socket", os.path.join(d, "ism.sock"),
                     "--state-dir", os.path.join(d, "state")], env)
     figures, ratios = {}, {}
+    nets = None
+    # a SIGTERM still removes the namespaces
+    signal.signal(signal.SIGTERM, lambda sig, frame: sys.exit(
+        "ism-bench apps: SIGTERM"))
     try:
         end = time.monotonic() + 20
         while not os.path.exists(os.path.join(d, "ism.sock")):
             if time.monotonic() > end:
                 raise SystemExit("ism-bench apps: ismd did not start")
             time.sleep(0.05)
-        pairs = [Pair(ism_run, env, True), Pair(ism_run, env, False)]
+        pairs = [Pair(ism_run, env, True, d), Pair(ism_run, env, False, d)]
+        why = netns_helper.available()
+        if why is None:
+            try:
+                nets = netns_helper.Netns("ismb")
+                sides = nets.veth_pair()
+                pairs += [Pair(ism_run, env, True, d, nets, sides),
+                          Pair(ism_run, env, False, d, nets, sides)]
+            except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
+                notes.append("netns: failed: setting up: %s" % e)
+        else:
+            notes.append("netns: left out (%s)" % why)
         suites = (("redis", ("redis-server", "redis-benchmark"),
                    lambda p: redis(p, d, 20000 * secs)),
                   ("iperf3", ("iperf3",), lambda p: iperf3(p, secs)),
@@ -232,19 +305,48 @@ def main():
                     notes.append("%s %s: failed: %s" %
                                  (name, pair.name, str(e)[:200]))
 
-        def ratio(name, keys):
-            a = [got.get((k, "ism")) for k in keys]
-            b = [got.get((k, "tcp")) for k in keys]
+        def ratio(name, keys, sfx="", vs=("ism", "tcp")):
+            a = [got.get((k, vs[0] + sfx)) for k in keys]
+            b = [got.get((k, vs[1] + sfx)) for k in keys]
             if all(a) and all(b):
                 ratios[name] = sum(a) / sum(b)
         ratio("redis_p1_vs_tcp", ["redis_p1_get_ops", "redis_p1_set_ops"])
         ratio("redis_p16_vs_tcp", ["redis_p16_get_ops", "redis_p16_set_ops"])
         ratio("iperf3_vs_tcp", ["iperf3_bits_per_s"])
         ratio("nginx_vs_tcp", ["nginx_req_per_s"])
+        ratio("redis_p1_vs_tcp_netns", ["redis_p1_get_ops",
+                                        "redis_p1_set_ops"], "_netns")
+        ratio("redis_p16_vs_tcp_netns", ["redis_p16_get_ops",
+                                         "redis_p16_set_ops"], "_netns")
+        ratio("iperf3_vs_tcp_netns", ["iperf3_bits_per_s"], "_netns")
+        ratio("nginx_vs_tcp_netns", ["nginx_req_per_s"], "_netns")
+        ratio("netns_vs_samens_redis_p1", ["redis_p1_get_ops",
+                                           "redis_p1_set_ops"], "",
+              ("ism_netns", "ism"))
+        ratio("netns_vs_samens_iperf3", ["iperf3_bits_per_s"], "",
+              ("ism_netns", "ism"))
+        ratio("netns_vs_samens_nginx", ["nginx_req_per_s"], "",
+              ("ism_netns", "ism"))
+        each = [v for k, v in ratios.items()
+                if k.startswith("netns_vs_samens_")]
+        if each:
+            ratios["netns_vs_samens"] = math.exp(
+                sum(math.log(v) for v in each) / len(each))
+        for pair in pairs:
+            n = pair.paths() if pair.pre else None
+            if n:
+                notes.append("%s: %d of %d connection ends on shared "
+                             "memory" % ((pair.name,) + n))
+            if n and pair.nets and n[0] * 2 < n[1]:
+                notes.append("netns: ism across namespaces ran mostly on "
+                             "TCP: its ratios do not measure shared memory")
     finally:
         for p in procs:
             if p.poll() is None:
                 stop(p)
+        if nets:
+            for e in nets.close():
+                notes.append("netns: failed: cleanup: " + e)
         shutil.rmtree(d, ignore_errors=True)
     notes.append("load average %s" % " ".join(
         open("/proc/loadavg").read().split()[:3]))

@@ -275,6 +275,7 @@ static void housekeeping(struct daemon *d, struct ep_source *src, uint32_t ev)
 	acct_sweep(now);
 	recovery_tick(d, now);
 	window_tick(d, now);
+	stream_tick(d, now);
 }
 
 static void on_signal(struct daemon *d, struct ep_source *src, uint32_t ev)

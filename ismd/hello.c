@@ -4,6 +4,7 @@
  * resumption of a peer id issued by an earlier ismd.
  */
 #include "ismd.h"
+#include "xns.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -99,7 +100,7 @@ int op_hello(struct daemon *d, struct peer *p, struct req *rq)
 	ism_strlcpy(p->name, req->name, sizeof(p->name));
 
 	rep.version = ISM_PROTO_VERSION;
-	rep.caps = 0;
+	rep.caps = xns_capable() ? ISM_CAP_XNS : 0;
 	rep.flags = (p->flags & PEER_ADMIN ? ISM_HELLO_R_ADMIN : 0) |
 		    (p->flags & PEER_RESUMED ? ISM_HELLO_R_RESUMED : 0) |
 		    (daemon_recovering(d) ? ISM_HELLO_R_RECOVERING : 0);

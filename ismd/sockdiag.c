@@ -23,6 +23,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -245,20 +246,21 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Receive datagrams until one answers @seq or the deadline passes. */
-static int receive(uint32_t seq, uint64_t cookie)
+/* Receive datagrams on @nl, into @buf (SOCKDIAG_REPLY_MAX bytes), until
+ * one answers @seq or the deadline passes. */
+static int receive(int nl, uint8_t *buf, uint32_t seq, uint64_t cookie)
 {
-	static uint8_t buf[SOCKDIAG_REPLY_MAX] __attribute__((aligned(8)));
 	int64_t deadline = now_ms() + REPLY_TIMEOUT_MS;
 
 	for (;;) {
 		struct sockaddr_nl from;
-		struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+		struct iovec iov = { .iov_base = buf,
+				     .iov_len = SOCKDIAG_REPLY_MAX };
 		struct msghdr m = { .msg_name = &from,
 				    .msg_namelen = sizeof(from),
 				    .msg_iov = &iov,
 				    .msg_iovlen = 1 };
-		struct pollfd pfd = { .fd = nl_fd, .events = POLLIN };
+		struct pollfd pfd = { .fd = nl, .events = POLLIN };
 		int64_t left = deadline - now_ms();
 		ssize_t n;
 		int r;
@@ -271,7 +273,7 @@ static int receive(uint32_t seq, uint64_t cookie)
 		if (r <= 0)
 			continue;
 		/* MSG_TRUNC: the real length, to refuse a cut datagram. */
-		n = recvmsg(nl_fd, &m, MSG_DONTWAIT | MSG_TRUNC);
+		n = recvmsg(nl, &m, MSG_DONTWAIT | MSG_TRUNC);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				continue;
@@ -279,7 +281,7 @@ static int receive(uint32_t seq, uint64_t cookie)
 		}
 		if (m.msg_namelen < sizeof(from) || from.nl_pid != 0)
 			continue; /* not from the kernel */
-		if ((size_t)n > sizeof(buf) || (m.msg_flags & MSG_TRUNC))
+		if ((size_t)n > SOCKDIAG_REPLY_MAX || (m.msg_flags & MSG_TRUNC))
 			return -EMSGSIZE;
 		r = sockdiag_parse_reply(buf, (size_t)n, seq, cookie);
 		if (r != -EAGAIN)
@@ -296,33 +298,59 @@ static int open_socket(void)
 	return nl_fd < 0 ? -errno : 0;
 }
 
-/* One request, one answer. */
-static int ask(const struct sockaddr *self, socklen_t slen,
-	       const struct sockaddr *other, socklen_t olen, uint64_t cookie)
+/* One request on @nl, one answer into @buf. */
+static int ask_on(int nl, uint8_t *buf, uint32_t seq,
+		  const struct sockaddr *self, socklen_t slen,
+		  const struct sockaddr *other, socklen_t olen, uint64_t cookie)
 {
 	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
 	struct request q;
-	uint32_t seq = ++nl_seq;
 	ssize_t n;
 	int r;
 
 	if ((r = build(&q, self, slen, other, olen, cookie, seq)) < 0)
 		return r;
-	if ((r = open_socket()) < 0)
-		return r;
-	n = sendto(nl_fd, &q, sizeof(q), 0, (struct sockaddr *)&kernel,
+	n = sendto(nl, &q, sizeof(q), 0, (struct sockaddr *)&kernel,
 		   sizeof(kernel));
 	if (n < 0)
 		return -errno;
 	if (n != (ssize_t)sizeof(q))
 		return -EIO;
-	return receive(seq, cookie);
+	return receive(nl, buf, seq, cookie);
+}
+
+/* One request, one answer, on the loop's socket. */
+static int ask(const struct sockaddr *self, socklen_t slen,
+	       const struct sockaddr *other, socklen_t olen, uint64_t cookie)
+{
+	static uint8_t buf[SOCKDIAG_REPLY_MAX] __attribute__((aligned(8)));
+	int r;
+
+	if ((r = open_socket()) < 0)
+		return r;
+	return ask_on(nl_fd, buf, ++nl_seq, self, slen, other, olen, cookie);
 }
 
 int sockdiag_would_accept(const struct sockaddr *dst, socklen_t len,
 			  uint64_t cookie)
 {
 	return ask(dst, len, NULL, 0, cookie);
+}
+
+int sockdiag_would_accept_on(int nl, const struct sockaddr *dst, socklen_t len,
+			     uint64_t cookie)
+{
+	uint8_t *buf;
+	int r;
+
+	if (nl < 0)
+		return -EBADF;
+	/* Its own buffer and sequence: any thread may call this. */
+	if (!(buf = aligned_alloc(8, SOCKDIAG_REPLY_MAX)))
+		return -ENOMEM;
+	r = ask_on(nl, buf, 1, dst, len, NULL, 0, cookie);
+	free(buf);
+	return r;
 }
 
 int sockdiag_is_connection(const struct sockaddr *self, socklen_t slen,

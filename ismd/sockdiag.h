@@ -32,8 +32,13 @@
  * hash of the connection's addresses: only that member answers 1.
  * A BPF sk_lookup program, if attached, is consulted as for a real SYN.
  *
- * Not thread-safe: one netlink socket, opened on first use, shared by all
- * calls (ismd's loop is single-threaded).
+ * A listener in another namespace is asked through a NETLINK_SOCK_DIAG
+ * socket made in its namespace (xns_would_accept(), with
+ * sockdiag_would_accept_on()): the same question, answered there.
+ *
+ * Not thread-safe (but sockdiag_would_accept_on()): one netlink socket,
+ * opened on first use, shared by all calls (ismd's loop is
+ * single-threaded).
  */
 #ifndef ISMD_SOCKDIAG_H
 #define ISMD_SOCKDIAG_H
@@ -82,6 +87,15 @@ int sockdiag_would_accept(const struct sockaddr *dst, socklen_t len,
 int sockdiag_is_connection(const struct sockaddr *self, socklen_t slen,
 			   const struct sockaddr *other, socklen_t olen,
 			   uint64_t cookie);
+
+/*
+ * The same question through netlink socket @nl (NETLINK_SOCK_DIAG, made
+ * in the namespace to ask about: a listener's in another namespace, by
+ * xns_would_accept()).  Same answers, and -EBADF for a negative @nl.
+ * Unlike the calls above, safe from any thread (its own buffer).
+ */
+int sockdiag_would_accept_on(int nl, const struct sockaddr *dst, socklen_t len,
+			     uint64_t cookie);
 
 /* Close the netlink socket (the next call opens a new one). */
 void sockdiag_close(void);

@@ -33,12 +33,23 @@
  * owner can hold indefinitely.  The opener's own socket is asked on a
  * worker (struct open_job); a pending client's, when a server claims it,
  * is matched through sock_diag, which needs no lock (held_is_peer_of).
+ *
+ * Across network namespaces (containers on one host) addresses repeat, so
+ * a listener there is asked through its namespace (xns.h), and a server
+ * end that mirrors a client intent of another namespace must also show
+ * that connection's TCP sequence numbers before the claim.  Both
+ * namespaces must be owned by ismd's own user namespace (a namespace
+ * anyone can own could fake addresses and numbers: xns.h).  Everything
+ * that looks into another namespace or takes a socket's lock runs in a
+ * job; the loop only reads the answers (struct open_job).
  */
 #include "ismd.h"
 #include "page.h"
 #include "sockdiag.h"
+#include "xns.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,7 +64,20 @@
 #define STREAM_PER_PEER_MAX   65536u
 #define INTENT_PER_PEER_MAX   4096u
 #define LISTENER_PER_PEER_MAX 256u
-#define STREAM_COST	      (sizeof(struct stream) + 128u)
+/* Listeners in other namespaces one client OPEN may ask about (each a
+ * short thread, on a worker): beyond it, not matched across namespaces. */
+#define XNS_ASKS_MAX 16u
+/* Sequence-number proofs one server OPEN may try across namespaces:
+ * decoys beyond it push that server to TCP, never to someone else's
+ * connection. */
+#define XNS_PROOFS_MAX 16u
+/* Failed proofs one intent may take: the last abandons it (TCP, for good,
+ * as STREAM_RESOLVE does), so decoys cannot keep it pending forever. */
+#define XNS_FAILS_MAX 4u
+/* How long a server's claim may wait for its proofs (the client's socket
+ * lock is its owner's to hold): then TCP. */
+#define XNS_PROOF_MS 1000u
+#define STREAM_COST  (sizeof(struct stream) + 128u)
 
 struct stream {
 	uint64_t id;
@@ -67,6 +91,15 @@ struct stream {
 	struct ism_stream_addr local, remote;
 	int held;	      /* a pending client intent: its socket, or -1 */
 	struct stream *chain; /* same intent key, or same listener port */
+	/* Across namespaces: a listener's namespace (owned by ismd's user
+	 * namespace), or -1; a client served from another one; the index. */
+	int nsfd;
+	bool xns, xkeyed;
+	uint32_t proof_fails; /* failed proofs against this intent */
+	uint32_t proofs_on;   /* proof jobs looking at its socket now */
+	bool resolve_waiting; /* its RESOLVE, answered when they end */
+	uint32_t resolve_seq;
+	struct stream *xchain; /* same port, or same address, any netns */
 	uint64_t created_ns;
 	struct ism_list peer_link; /* peer.streams (id order) */
 	struct ism_list all_link;  /* daemon.streams (id order) */
@@ -84,6 +117,13 @@ void stream_init(struct daemon *d)
 	ism_map_init(&d->streams.intents);
 	ism_map_init(&d->streams.listeners_by_port);
 	ism_map_init(&d->streams.listeners_by_cookie);
+	ism_map_init(&d->streams.xns_listeners);
+	ism_map_init(&d->streams.xns_intents);
+	ism_list_init(&d->streams.proving);
+	d->streams.n_xns_intents = 0;
+	if (xns_init() < 0)
+		ismd_log(L_DEBUG, "stream: own user namespace unknown: "
+				  "no streams across namespaces");
 	/* Our own namespace's cookie: sock_diag answers for it alone. */
 	own_netns = 0;
 	if (fd >= 0) {
@@ -100,6 +140,8 @@ void stream_fini(struct daemon *d)
 	ism_map_free(&d->streams.intents);
 	ism_map_free(&d->streams.listeners_by_port);
 	ism_map_free(&d->streams.listeners_by_cookie);
+	ism_map_free(&d->streams.xns_listeners);
+	ism_map_free(&d->streams.xns_intents);
 	sockdiag_close();
 }
 
@@ -110,6 +152,26 @@ static bool addr_eq(const struct ism_stream_addr *a,
 {
 	return a->family == b->family && a->port == b->port &&
 	       a->scope_id == b->scope_id && !memcmp(a->addr, b->addr, 16);
+}
+
+/* The same IP address, an IPv4-mapped IPv6 one and IPv4 alike. */
+static bool same_addr(const struct ism_stream_addr *a,
+		      const struct ism_stream_addr *b)
+{
+	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
+	uint8_t x[16] = { 0 }, y[16] = { 0 };
+
+	memcpy(x, a->addr, 16);
+	memcpy(y, b->addr, 16);
+	if (a->family == AF_INET) {
+		memcpy(x, mapped, 12);
+		memcpy(x + 12, a->addr, 4);
+	}
+	if (b->family == AF_INET) {
+		memcpy(y, mapped, 12);
+		memcpy(y + 12, b->addr, 4);
+	}
+	return !memcmp(x, y, 16);
 }
 
 static bool addr_any(const struct ism_stream_addr *a)
@@ -219,6 +281,44 @@ static void chain_del(struct ism_map *m, uint64_t a, uint64_t b,
 		}
 }
 
+/* The same in the cross-namespace maps, through xchain. */
+static int xchain_add(struct ism_map *m, uint64_t a, struct stream *s)
+{
+	struct stream *head = ism_map_get(m, a, 0);
+	int r;
+
+	if (head) {
+		s->xchain = head->xchain;
+		head->xchain = s;
+		s->xkeyed = true;
+		return 0;
+	}
+	s->xchain = NULL;
+	r = ism_map_put(m, a, 0, s);
+	s->xkeyed = r == 0;
+	return r;
+}
+
+static void xchain_del(struct ism_map *m, uint64_t a, struct stream *s)
+{
+	struct stream *head = ism_map_get(m, a, 0), **pp;
+
+	s->xkeyed = false;
+	if (head == s) {
+		ism_map_del(m, a, 0);
+		if (s->xchain)
+			ism_map_put(m, a, 0, s->xchain); /* a slot just freed */
+		s->xchain = NULL;
+		return;
+	}
+	for (pp = head ? &head->xchain : NULL; pp && *pp; pp = &(*pp)->xchain)
+		if (*pp == s) {
+			*pp = s->xchain;
+			s->xchain = NULL;
+			return;
+		}
+}
+
 /* ---- records ---- */
 
 static struct stream *stream_new(struct daemon *d, struct peer *p,
@@ -238,6 +338,7 @@ static struct stream *stream_new(struct daemon *d, struct peer *p,
 	s->owner = p;
 	s->role = role;
 	s->held = -1;
+	s->nsfd = -1;
 	s->created_ns = ism_now_ns();
 	if (ism_map_put(&d->streams.by_id, s->id, 0, s) < 0) {
 		free(s);
@@ -265,10 +366,22 @@ static void intent_drop(struct daemon *d, struct stream *s)
 	closer_put(s->held, s->owner->acct);
 	s->held = -1;
 	s->owner->n_intents--;
+	if (s->xns)
+		d->streams.n_xns_intents--;
+	/* An intent across namespaces stays in xns_intents (not pending)
+	 * until its record goes: a server that claims it later learns the
+	 * reason it settled on TCP with (open_server). */
 }
 
 static void listener_unindex(struct daemon *d, struct stream *s)
 {
+	if (s->nsfd >= 0) {
+		close(s->nsfd); /* a namespace fd: ismd's own file */
+		s->nsfd = -1;
+		acct_uncharge(s->owner->acct, ACCT_FDS, 1);
+	}
+	if (s->xkeyed)
+		xchain_del(&d->streams.xns_listeners, s->local.port, s);
 	if (s->role != ISM_STREAM_LISTENER || !s->cookie)
 		return;
 	chain_del(&d->streams.listeners_by_port, s->netns, s->local.port, s);
@@ -279,7 +392,15 @@ static void listener_unindex(struct daemon *d, struct stream *s)
 
 static void stream_free(struct daemon *d, struct stream *s)
 {
+	if (s->resolve_waiting) {
+		/* Its peer is gone (nothing else frees a paused peer's
+		 * records): no answer, the pause's count returned. */
+		s->resolve_waiting = false;
+		s->owner->jobs--;
+	}
 	intent_drop(d, s);
+	if (s->role == ISM_STREAM_CLIENT && s->xkeyed)
+		xchain_del(&d->streams.xns_intents, addr_key(&s->local), s);
 	listener_unindex(d, s);
 	if (s->counterpart)
 		s->counterpart->counterpart = NULL;
@@ -413,6 +534,18 @@ static bool listener_serves(struct daemon *d, uint64_t netns,
  * its own request (and, once its job counts as stuck, its uid's other
  * jobs: worker.h), never the loop.  The rest runs on the loop when the
  * answer is in.
+ *
+ * Across namespaces the job does more, still on the worker: a listener's
+ * namespace fd (kept if that namespace is owned by ismd's user
+ * namespace); a client's questions to the listeners of other namespaces
+ * on its destination's port (their namespace fds dup'ed on the loop at
+ * submit, so none can go away meanwhile); who owns a server's namespace.
+ * A server that mirrors intents of other namespaces then runs a job that
+ * reads its own sequence numbers (seq_run, as its uid: TCP_REPAIR takes
+ * its socket's lock) and one proof job per candidate (proof_run, as the
+ * candidate's uid: the client's socket lock is the client's to hold).
+ * The loop answers the server when a proof succeeds, when none is left,
+ * or after XNS_PROOF_MS (stream_tick), whichever comes first.
  */
 struct open_job {
 	struct job job;
@@ -422,14 +555,60 @@ struct open_job {
 	int fd;
 	uint64_t netns;
 	struct ism_stream_open_req req;
+	bool xns_want; /* look across namespaces (set at submit) */
+	unsigned n_asks;
+	int ask_nsfd[XNS_ASKS_MAX];
+	uint64_t ask_cookie[XNS_ASKS_MAX];
 	/* From the worker: */
 	bool ran;
 	int err_local, err_remote;
 	struct ism_stream_addr local, remote;
 	bool listening, v6only;
+	bool trust_known; /* trust asked: */
+	int trust;	  /* the opener's netns: 1 ours to trust, 0, -errno */
+	int nsfd;	  /* a listener's namespace, or -1 */
+	int ask_err;	  /* a client's last failed question, or 0 */
+	uint64_t xns_cookie; /* the listener that would take the client */
+	int seq_err;	     /* a server's sequence numbers: 0 or -errno */
+	uint32_t snd, rcv;
+	/* A server's proofs (on the loop, and pfd/presult on the worker): */
+	uint64_t sid; /* the server's record */
+	uint64_t cand[XNS_PROOFS_MAX];
+	unsigned n_cand, next;
+	uint64_t pcand; /* the candidate being proven */
+	int pfd;	/* a dup of its kept socket */
+	int presult;	/* 1, 0 or -errno */
+	bool pran, answered;
+	uint64_t deadline_ns;
+	struct ism_list link; /* stream_set.proving, while unanswered */
 };
 
 #define OPEN_LIMIT_MS 200u
+
+static const char *trust_why(int t)
+{
+	return t == 0	     ? "its network namespace is owned by another user "
+			       "namespace"
+	       : t == -EPERM ? "ismd lacks CAP_NET_ADMIN over its namespace"
+			     : strerror(-t);
+}
+
+/* Is the network namespace of @o's socket owned by ismd's user namespace?
+ * 1, 0 or -errno; *@keep (if given) gets the namespace fd when 1. */
+static int netns_trust(struct open_job *o, int *keep)
+{
+	int ns = xns_netns_of(o->fd), r;
+
+	o->trust_known = true;
+	if (ns < 0)
+		return ns;
+	r = xns_trusted(ns);
+	if (r == 1 && keep)
+		*keep = ns;
+	else
+		close(ns);
+	return r;
+}
 
 static void open_run(struct job *j)
 {
@@ -441,6 +620,50 @@ static void open_run(struct job *j)
 	o->err_local = sock_name(o->fd, false, &o->local);
 	if (o->req.role == ISM_STREAM_SERVER)
 		o->err_remote = sock_name(o->fd, true, &o->remote);
+	if (o->req.role == ISM_STREAM_SERVER && o->xns_want &&
+	    o->err_local == 0 && o->err_remote == 0) {
+		/* No lock taken: whether it could be proven at all.  Its
+		 * numbers are read only if an intent elsewhere mirrors it
+		 * (seq_run). */
+		o->trust = netns_trust(o, NULL);
+	}
+	if (o->req.role == ISM_STREAM_CLIENT && o->n_asks &&
+	    o->err_local == 0) {
+		struct ism_stream_addr dst = o->req.dst;
+		struct sockaddr_storage ss;
+		socklen_t sl;
+
+		/* Bound to its destination's address: a local destination,
+		 * its own namespace's business. */
+		if (!same_addr(&o->local, &dst)) {
+			if (dst.family == AF_INET6 &&
+			    IN6_IS_ADDR_V4MAPPED((struct in6_addr *)dst.addr)) {
+				dst.family = AF_INET;
+				memmove(dst.addr, dst.addr + 12, 4);
+				memset(dst.addr + 4, 0, 12);
+			}
+			o->trust = netns_trust(o, NULL);
+			sl = to_sockaddr(&dst, &ss);
+			for (unsigned i = 0; o->trust == 1 && sl &&
+					     i < o->n_asks && !o->xns_cookie;
+			     i++) {
+				int r = xns_would_accept(
+					o->ask_nsfd[i],
+					(const struct sockaddr *)&ss, sl,
+					o->ask_cookie[i]);
+
+				if (r == 1)
+					o->xns_cookie = o->ask_cookie[i];
+				else if (r < 0)
+					o->ask_err = r;
+			}
+		}
+		for (unsigned i = 0; i < o->n_asks; i++)
+			if (o->ask_nsfd[i] >= 0) {
+				close(o->ask_nsfd[i]);
+				o->ask_nsfd[i] = -1;
+			}
+	}
 	if (o->req.role != ISM_STREAM_LISTENER)
 		return;
 	o->listening =
@@ -449,10 +672,11 @@ static void open_run(struct job *j)
 	if (o->local.family == AF_INET6 &&
 	    getsockopt(o->fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &l2) == 0)
 		o->v6only = v6only != 0;
+	if (o->listening && o->xns_want)
+		o->trust = netns_trust(o, &o->nsfd);
 }
 
-static int open_listener(struct daemon *d, struct stream *s,
-			 const struct open_job *o)
+static int open_listener(struct daemon *d, struct stream *s, struct open_job *o)
 {
 	if (!o->listening)
 		return -EINVAL;
@@ -464,6 +688,23 @@ static int open_listener(struct daemon *d, struct stream *s,
 	s->cookie = sockdiag_cookie(o->fd);
 	if (!s->cookie)
 		return -EINVAL;
+	/* In another namespace owned by ismd's user namespace: keep it (one
+	 * fd, charged) to ask the kernel there for other namespaces'
+	 * clients.  Otherwise only its own namespace's clients match. */
+	if (o->trust_known && o->trust != 1)
+		ismd_log(L_DEBUG,
+			 "stream %llu: listener not matched across "
+			 "namespaces: %s",
+			 (unsigned long long)s->id, trust_why(o->trust));
+	if (o->nsfd >= 0 && acct_charge(s->owner->acct, ACCT_FDS, 1) == 0) {
+		if (xchain_add(&d->streams.xns_listeners, s->local.port, s) <
+		    0) {
+			acct_uncharge(s->owner->acct, ACCT_FDS, 1);
+		} else {
+			s->nsfd = o->nsfd;
+			o->nsfd = -1;
+		}
+	}
 	/* Another record for the same socket (registered twice): one in
 	 * the cookie map is enough to find the socket. */
 	if (!ism_map_get(&d->streams.listeners_by_cookie, s->cookie, 0) &&
@@ -481,10 +722,39 @@ static int open_listener(struct daemon *d, struct stream *s,
 	return 0;
 }
 
+/* Did the worker find, for client @s, a listener of another namespace
+ * that is still registered? */
+static bool served_across(struct daemon *d, struct stream *s,
+			  const struct open_job *o)
+{
+	struct stream *l;
+
+	if (!o->trust_known)
+		return false; /* nothing to ask, or a local destination */
+	if (o->trust != 1) {
+		ismd_log(L_DEBUG,
+			 "stream %llu: not matched across namespaces: %s",
+			 (unsigned long long)s->id, trust_why(o->trust));
+		return false;
+	}
+	if (!o->xns_cookie) {
+		if (o->ask_err)
+			ismd_log(L_DEBUG,
+				 "stream %llu: a listener in another netns: "
+				 "cannot ask: %s",
+				 (unsigned long long)s->id,
+				 strerror(-o->ask_err));
+		return false;
+	}
+	l = ism_map_get(&d->streams.listeners_by_cookie, o->xns_cookie, 0);
+	return l && l->nsfd >= 0 && l->netns != s->netns;
+}
+
 static int open_client(struct daemon *d, struct peer *p, struct stream *s,
 		       struct open_job *o)
 {
 	struct ism_stream_addr dst = o->req.dst;
+	bool cross = false;
 
 	s->remote = dst;
 	s->path = ISM_STREAM_TCP;
@@ -507,8 +777,17 @@ static int open_client(struct daemon *d, struct peer *p, struct stream *s,
 		memset(dst.addr + 4, 0, 12);
 	}
 	if (!listener_serves(d, s->netns, &dst)) {
-		s->reason = ISM_SR_PEER_NOT_ISM;
-		return 0;
+		if (!(cross = served_across(d, s, o))) {
+			/* A client bound to another address than its
+			 * destination's (libism binds to the route's source
+			 * when the destination is not one of its
+			 * namespace's) is toward another host or
+			 * namespace. */
+			s->reason = same_addr(&s->local, &dst)
+					    ? ISM_SR_PEER_NOT_ISM
+					    : ISM_SR_OTHER_HOST;
+			return 0;
+		}
 	}
 	if (p->n_intents >= INTENT_PER_PEER_MAX) {
 		s->reason = ISM_SR_QUOTA;
@@ -524,6 +803,22 @@ static int open_client(struct daemon *d, struct peer *p, struct stream *s,
 		s->cookie = 0;
 		s->reason = ISM_SR_ERROR;
 		return 0;
+	}
+	if (cross) {
+		if (xchain_add(&d->streams.xns_intents, addr_key(&s->local),
+			       s) < 0) {
+			chain_del(&d->streams.intents, s->netns,
+				  addr_key(&s->local), s);
+			s->cookie = 0;
+			s->reason = ISM_SR_ERROR;
+			return 0;
+		}
+		s->xns = true;
+		d->streams.n_xns_intents++;
+		ismd_log(L_DEBUG,
+			 "stream %llu: a listener in another netns serves "
+			 "it: pending",
+			 (unsigned long long)s->id);
 	}
 	s->path = ISM_STREAM_PENDING;
 	s->held = o->fd;
@@ -577,18 +872,10 @@ static bool held_is_peer_of(const struct stream *c,
 	return !address_shared(c->held);
 }
 
-static void open_server(struct daemon *d, struct peer *p, struct stream *s)
+/* Claim intent @c for server record @s of @p: both on shared memory. */
+static void claim(struct daemon *d, struct peer *p, struct stream *s,
+		  struct stream *c)
 {
-	struct stream *c;
-
-	s->path = ISM_STREAM_TCP;
-	s->reason = ISM_SR_PEER_NOT_ISM;
-	c = intent_find(d, s->netns, &s->remote);
-	if (!c || c->held < 0)
-		return;
-	/* The kept client socket must be connected to this very socket. */
-	if (!held_is_peer_of(c, &s->local))
-		return;
 	intent_drop(d, c);
 	c->path = ISM_STREAM_SHM;
 	c->partner = p->id;
@@ -597,6 +884,85 @@ static void open_server(struct daemon *d, struct peer *p, struct stream *s)
 	s->partner = c->owner->id;
 	c->counterpart = s;
 	s->counterpart = c;
+}
+
+/* Is @c (by id) still an intent across namespaces that a proof may
+ * claim? */
+static struct stream *provable(struct daemon *d, uint64_t id)
+{
+	struct stream *c = ism_map_get(&d->streams.by_id, id, 0);
+
+	return c && c->role == ISM_STREAM_CLIENT && c->xns && c->held >= 0 &&
+			       c->proof_fails < XNS_FAILS_MAX
+		       ? c
+		       : NULL;
+}
+
+/*
+ * Server @s's peer address is no intent of its own namespace: intents of
+ * other namespaces with that address are candidates (into @o) for the
+ * sequence-number proof.  Both namespaces must be owned by ismd's user
+ * namespace (xns.h).  s->reason says why not, when there is none.
+ */
+static void candidates_across(struct daemon *d, struct stream *s,
+			      struct open_job *o)
+{
+	uint32_t settled = 0;
+
+	for (struct stream *c = ism_map_get(&d->streams.xns_intents,
+					    addr_key(&s->remote), 0);
+	     c; c = c->xchain) {
+		if (c->netns == s->netns || !addr_eq(&c->local, &s->remote))
+			continue;
+		if (provable(d, c->id)) {
+			if (o->n_cand < XNS_PROOFS_MAX)
+				o->cand[o->n_cand++] = c->id;
+			else
+				ismd_plog(s->owner, L_INFO,
+					  "stream %llu: over %u candidates in "
+					  "other netns: the rest unproven",
+					  (unsigned long long)s->id,
+					  XNS_PROOFS_MAX);
+		} else if (c->path == ISM_STREAM_TCP && c->reason) {
+			settled = c->reason; /* what its client was told */
+		}
+	}
+	if (!o->n_cand) {
+		if (settled)
+			s->reason = settled;
+		return;
+	}
+	s->reason = ISM_SR_OTHER_HOST; /* unless proven */
+	if (!o->trust_known || o->trust != 1) {
+		ismd_log(L_DEBUG,
+			 "stream %llu: mirrors an intent of another netns, "
+			 "unproven: %s",
+			 (unsigned long long)s->id,
+			 !o->trust_known ? "not looked at (no intent across "
+					   "namespaces when it came)"
+					 : trust_why(o->trust));
+		o->n_cand = 0;
+	}
+}
+
+static void open_server(struct daemon *d, struct peer *p, struct stream *s,
+			struct open_job *o)
+{
+	struct stream *c;
+
+	s->path = ISM_STREAM_TCP;
+	s->reason = ISM_SR_PEER_NOT_ISM;
+	c = intent_find(d, s->netns, &s->remote);
+	if (!c) {
+		candidates_across(d, s, o);
+		return;
+	}
+	if (c->held < 0)
+		return;
+	/* The kept client socket must be connected to this very socket. */
+	if (!held_is_peer_of(c, &s->local))
+		return;
+	claim(d, p, s, c);
 }
 
 /* On the loop, with the kernel's answers: the record, or -errno. */
@@ -618,7 +984,7 @@ static int open_finish(struct daemon *d, struct peer *p, struct open_job *o,
 			break;
 		s->local = o->local;
 		s->remote = o->remote;
-		open_server(d, p, s);
+		open_server(d, p, s, o);
 		break;
 	}
 	if (r < 0) {
@@ -627,6 +993,253 @@ static int open_finish(struct daemon *d, struct peer *p, struct open_job *o,
 	}
 	*out = s;
 	return 0;
+}
+
+/* The reply to the OPEN (@s, or error @r), and the peer reads again. */
+static void open_answer(struct daemon *d, struct peer *p, struct open_job *o,
+			int r, const struct stream *s)
+{
+	if (r == 0 && s && !(p->flags & PEER_DEAD)) {
+		struct ism_wbuf b;
+
+		req_begin_later(d, &b, ISM_MSG_STREAM_OPEN, o->seq);
+		put_rep(&b, s);
+		req_send_later(d, p, &b, NULL, 0);
+	} else if (!(p->flags & PEER_DEAD)) {
+		peer_send_error(d, p, ISM_MSG_STREAM_OPEN, o->seq,
+				r < 0 ? r : -ECONNRESET);
+	}
+	if (o->deadline_ns)
+		ism_list_del(&o->link);
+	o->deadline_ns = 0;
+	o->answered = true;
+	peer_async_done(d, p);
+}
+
+static void proof_run(struct job *j)
+{
+	struct open_job *o = (struct open_job *)j;
+	struct ism_stream_addr peer;
+	uint32_t snd = 0, rcv = 0;
+
+	o->pran = true;
+	/* The candidate's socket must be connected to the server's address,
+	 * and its numbers mirror the server's: each side's next to send is
+	 * the other's next to receive.  Bytes in flight make it "no". */
+	if ((o->presult = sock_name(o->pfd, true, &peer)) < 0)
+		return;
+	if (!addr_eq(&peer, &o->local)) {
+		o->presult = 0;
+		return;
+	}
+	if ((o->presult = xns_tcp_seq(o->pfd, &snd, &rcv)) < 0)
+		return;
+	o->presult = snd == o->rcv && o->snd == rcv;
+}
+
+static void proof_done(struct job *j);
+
+/* Start the proof of @o's next candidate: true if a job runs. */
+static bool proof_next(struct daemon *d, struct peer *p, struct open_job *o)
+{
+	while (o->next < o->n_cand) {
+		struct stream *c = provable(d, o->cand[o->next++]);
+
+		if (!c || acct_charge(p->acct, ACCT_FDS, 1) < 0)
+			continue;
+		o->pfd = fcntl(c->held, F_DUPFD_CLOEXEC, 0);
+		if (o->pfd < 0) {
+			acct_uncharge(p->acct, ACCT_FDS, 1);
+			continue;
+		}
+		o->pcand = c->id;
+		c->proofs_on++;
+		o->pran = false;
+		o->presult = -EIO;
+		memset(&o->job, 0, sizeof(o->job));
+		o->job.run = proof_run;
+		o->job.done = proof_done;
+		/* The client's socket lock is the client's to hold: a stall
+		 * there is its uid's. */
+		o->job.uid = c->owner->uid;
+		o->job.limit_ms = OPEN_LIMIT_MS;
+		p->jobs++;
+		worker_submit(&o->job);
+		return true;
+	}
+	return false;
+}
+
+/* A failed proof against intent @c; the last one it may take abandons it
+ * for good, as STREAM_RESOLVE does. */
+static void proof_failed(struct daemon *d, struct stream *c)
+{
+	if (++c->proof_fails < XNS_FAILS_MAX)
+		return;
+	ismd_plog(c->owner, L_INFO,
+		  "stream %llu: %u failed proofs across namespaces: TCP",
+		  (unsigned long long)c->id, XNS_FAILS_MAX);
+	intent_drop(d, c);
+	c->path = ISM_STREAM_TCP;
+	c->reason = ISM_SR_OTHER_HOST;
+}
+
+/* A RESOLVE of client @c that waited for proofs: answered now, as
+ * op_stream_resolve() would have. */
+static void resolve_finish(struct daemon *d, struct stream *c)
+{
+	struct peer *q = c->owner;
+
+	c->resolve_waiting = false;
+	if (c->held >= 0) {
+		intent_drop(d, c);
+		c->path = ISM_STREAM_TCP;
+		c->reason = ISM_SR_TIMEOUT;
+	}
+	if (!(q->flags & PEER_DEAD)) {
+		struct ism_wbuf b;
+
+		req_begin_later(d, &b, ISM_MSG_STREAM_RESOLVE, c->resolve_seq);
+		put_rep(&b, c);
+		req_send_later(d, q, &b, NULL, 0);
+	}
+	q->jobs--;
+	peer_async_done(d, q);
+}
+
+/* A proof no longer looks at client @id's socket. */
+static void proof_release(struct daemon *d, uint64_t id)
+{
+	struct stream *c = ism_map_get(&d->streams.by_id, id, 0);
+
+	if (!c || c->role != ISM_STREAM_CLIENT || !c->proofs_on)
+		return;
+	if (!--c->proofs_on && c->resolve_waiting)
+		resolve_finish(d, c);
+}
+
+static void proof_done(struct job *j)
+{
+	struct open_job *o = (struct open_job *)j;
+	struct daemon *d = o->d;
+	struct peer *p = o->p;
+	struct stream *c = provable(d, o->pcand), *s = NULL;
+	int r = o->pran ? o->presult : -EINTR;
+	bool claimed = false;
+
+	p->jobs--;
+	closer_put(o->pfd, p->acct);
+	o->pfd = -1;
+	if (c && r == 0)
+		proof_failed(d, c);
+	c = provable(d, o->pcand);
+	if (!o->answered && !(p->flags & PEER_DEAD))
+		s = own_stream(d, p, o->sid);
+	if (s && r == 1 && c) {
+		claim(d, p, s, c);
+		claimed = true;
+	}
+	/* Then the client's waiting RESOLVE, if any, says what happened. */
+	proof_release(d, o->pcand);
+	if (o->answered) {
+		/* Answered at the deadline already: only the count above. */
+		free(o);
+		return;
+	}
+	if (!s) {
+		open_answer(d, p, o, -ECONNRESET, NULL);
+		free(o);
+		return;
+	}
+	if (!claimed) {
+		ismd_plog(p, L_INFO,
+			  "stream %llu: client %llu in another netns mirrors "
+			  "its addresses but %s",
+			  (unsigned long long)s->id,
+			  (unsigned long long)o->pcand,
+			  r == 1	? "is no longer pending"
+			  : r == 0	? "not its sequence numbers"
+			  : r == -EPERM ? "ismd lacks CAP_NET_ADMIN there"
+					: strerror(-r));
+		if (o->pran && proof_next(d, p, o))
+			return;
+		s->reason = ISM_SR_OTHER_HOST;
+	}
+	open_answer(d, p, o, 0, s);
+	free(o);
+}
+
+void stream_tick(struct daemon *d, uint64_t now)
+{
+	struct ism_list *pos, *tmp;
+
+	ism_list_for_each_safe (pos, tmp, &d->streams.proving) {
+		struct open_job *o =
+			ism_container_of(pos, struct open_job, link);
+		struct stream *s;
+
+		if (now < o->deadline_ns)
+			continue;
+		/* A proof still waits (on the client's socket lock, say):
+		 * the server goes on TCP; the job, when it comes back, only
+		 * counts. */
+		s = own_stream(d, o->p, o->sid);
+		if (s) {
+			ismd_plog(o->p, L_INFO,
+				  "stream %llu: proof across namespaces not "
+				  "done in %u ms: TCP",
+				  (unsigned long long)s->id, XNS_PROOF_MS);
+			s->reason = ISM_SR_OTHER_HOST;
+		}
+		open_answer(d, o->p, o, s ? 0 : -ECONNRESET, s);
+	}
+}
+
+/* A server to prove: its own sequence numbers first (TCP_REPAIR takes its
+ * socket's lock: on a worker, as its uid). */
+static void seq_run(struct job *j)
+{
+	struct open_job *o = (struct open_job *)j;
+
+	o->pran = true;
+	o->seq_err = xns_tcp_seq(o->fd, &o->snd, &o->rcv);
+}
+
+static void seq_done(struct job *j)
+{
+	struct open_job *o = (struct open_job *)j;
+	struct daemon *d = o->d;
+	struct peer *p = o->p;
+	struct stream *s = NULL;
+
+	p->jobs--;
+	closer_put(o->fd, p->acct);
+	o->fd = -1;
+	if (o->answered) {
+		free(o);
+		return;
+	}
+	if (!(p->flags & PEER_DEAD))
+		s = own_stream(d, p, o->sid);
+	if (!s) {
+		open_answer(d, p, o, -ECONNRESET, NULL);
+		free(o);
+		return;
+	}
+	if (o->pran && o->seq_err == 0) {
+		if (proof_next(d, p, o))
+			return;
+	} else {
+		ismd_log(L_DEBUG, "stream %llu: its sequence numbers: %s",
+			 (unsigned long long)s->id,
+			 !o->pran		? strerror(EINTR)
+			 : o->seq_err == -EPERM ? "ismd lacks CAP_NET_ADMIN "
+						  "over its namespace"
+						: strerror(-o->seq_err));
+	}
+	s->reason = ISM_SR_OTHER_HOST;
+	open_answer(d, p, o, 0, s);
+	free(o);
 }
 
 static void open_done(struct job *j)
@@ -644,19 +1257,59 @@ static void open_done(struct job *j)
 		r = -EINTR; /* shutting down */
 	else
 		r = open_finish(d, p, o, &s);
-	if (r == 0) {
-		struct ism_wbuf b;
-
-		req_begin_later(d, &b, ISM_MSG_STREAM_OPEN, o->seq);
-		put_rep(&b, s);
-		req_send_later(d, p, &b, NULL, 0);
-	} else if (!(p->flags & PEER_DEAD)) {
-		peer_send_error(d, p, ISM_MSG_STREAM_OPEN, o->seq, r);
+	if (o->nsfd >= 0)
+		close(o->nsfd); /* ismd's own file */
+	o->nsfd = -1;
+	for (unsigned i = 0; i < o->n_asks; i++)
+		if (o->ask_nsfd[i] >= 0)
+			close(o->ask_nsfd[i]);
+	acct_uncharge(p->acct, ACCT_FDS, o->n_asks);
+	o->n_asks = 0;
+	if (r == 0 && o->n_cand && o->fd >= 0) {
+		/* A server to prove across namespaces: answered later, by
+		 * seq_done() and proof_done(), or stream_tick(). */
+		o->sid = s->id;
+		o->deadline_ns = ism_now_ns() + XNS_PROOF_MS * 1000000ull;
+		ism_list_add_tail(&d->streams.proving, &o->link);
+		memset(&o->job, 0, sizeof(o->job));
+		o->pran = false;
+		o->job.run = seq_run;
+		o->job.done = seq_done;
+		o->job.uid = p->uid;
+		o->job.limit_ms = OPEN_LIMIT_MS;
+		p->jobs++;
+		worker_submit(&o->job);
+		return;
 	}
 	if (o->fd >= 0)
 		closer_put(o->fd, p->acct);
-	peer_async_done(d, p);
+	o->fd = -1;
+	open_answer(d, p, o, r, s);
 	free(o);
+}
+
+/* A client toward @dst: the listeners of other namespaces on its port, for
+ * the worker to ask (each namespace fd dup'ed and charged to @p). */
+static void snapshot_asks(struct daemon *d, struct peer *p, struct open_job *o)
+{
+	for (struct stream *l =
+		     ism_map_get(&d->streams.xns_listeners, o->req.dst.port, 0);
+	     l && o->n_asks < XNS_ASKS_MAX; l = l->xchain) {
+		int fd;
+
+		if (l->nsfd < 0 || l->netns == o->netns ||
+		    l->local.port != o->req.dst.port)
+			continue;
+		if (acct_charge(p->acct, ACCT_FDS, 1) < 0)
+			break;
+		fd = fcntl(l->nsfd, F_DUPFD_CLOEXEC, 0);
+		if (fd < 0) {
+			acct_uncharge(p->acct, ACCT_FDS, 1);
+			break;
+		}
+		o->ask_nsfd[o->n_asks] = fd;
+		o->ask_cookie[o->n_asks++] = l->cookie;
+	}
 }
 
 int op_stream_open(struct daemon *d, struct peer *p, struct req *rq)
@@ -680,7 +1333,19 @@ int op_stream_open(struct daemon *d, struct peer *p, struct req *rq)
 	o->netns = netns;
 	o->req = *req;
 	o->fd = rq->fds[0];
+	o->nsfd = -1;
+	o->pfd = -1;
 	rq->fds[0] = -1; /* ours now, still charged to the peer */
+	/* What to look at across namespaces (nothing without namespace
+	 * cookies: one namespace). */
+	if (own_netns && netns) {
+		if (req->role == ISM_STREAM_LISTENER)
+			o->xns_want = true; /* any namespace's clients */
+		else if (req->role == ISM_STREAM_SERVER)
+			o->xns_want = d->streams.n_xns_intents > 0;
+		else if (!req->reason)
+			snapshot_asks(d, p, o);
+	}
 	o->job.run = open_run;
 	o->job.done = open_done;
 	o->job.uid = p->uid;
@@ -705,6 +1370,18 @@ int op_stream_resolve(struct daemon *d, struct peer *p, struct req *rq)
 
 	if (!s || s->role != ISM_STREAM_CLIENT)
 		return -ENOENT;
+	if (s->held >= 0 && s->proofs_on) {
+		/* A proof across namespaces is looking at the socket
+		 * (TCP_REPAIR: the owner's own send or recv could fail or
+		 * go astray meanwhile), so the client must not take it as
+		 * TCP yet: answered when the proofs end (resolve_finish). */
+		if (s->resolve_waiting)
+			return -EBUSY;
+		s->resolve_waiting = true;
+		s->resolve_seq = rq->hdr.seq;
+		p->jobs++; /* held paused, and kept, until then */
+		return ISMD_ASYNC;
+	}
 	if (s->held >= 0) {
 		/* Not claimed in time: TCP for good.  The server's claim
 		 * cannot succeed from now on. */

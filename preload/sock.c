@@ -323,47 +323,6 @@ static bool host_port(const struct sockaddr *sa, char *host, size_t hn,
 	return false;
 }
 
-/* Is @sa an address of this host (in this network namespace)? */
-static bool dst_local(const struct sockaddr *sa, socklen_t len)
-{
-	struct sockaddr_storage me;
-	int s, r;
-
-	if (sa->sa_family == AF_INET) {
-		uint32_t a =
-			ntohl(((const struct sockaddr_in *)(const void *)sa)
-				      ->sin_addr.s_addr);
-
-		if ((a >> 24) == 127 || a == 0)
-			return true;
-	} else if (sa->sa_family == AF_INET6) {
-		const struct in6_addr *a =
-			&((const struct sockaddr_in6 *)(const void *)sa)
-				 ->sin6_addr;
-
-		if (IN6_IS_ADDR_LOOPBACK(a) || IN6_IS_ADDR_UNSPECIFIED(a))
-			return true;
-		if (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127)
-			return true;
-	} else {
-		return false;
-	}
-	/* Binding to it succeeds only if it is one of ours. */
-	if (len > sizeof(me))
-		return false;
-	memcpy(&me, sa, len);
-	if (me.ss_family == AF_INET)
-		((struct sockaddr_in *)&me)->sin_port = 0;
-	else
-		((struct sockaddr_in6 *)&me)->sin6_port = 0;
-	s = real.socket(sa->sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (s < 0)
-		return false;
-	r = real.bind(s, (struct sockaddr *)&me, len);
-	real.close(s);
-	return r == 0;
-}
-
 static uint16_t sa_port(const struct sockaddr *sa)
 {
 	if (sa->sa_family == AF_INET)
@@ -809,14 +768,15 @@ static int ism_connect(int fd, struct ssock *sk, const struct sockaddr *sa,
 	addr_str(sa, dst, sizeof(dst));
 	if (!why && sa->sa_family != sk->domain)
 		why = "address family";
+	if (!why && sa->sa_family == AF_INET6 &&
+	    len < (socklen_t)sizeof(struct sockaddr_in6))
+		why = "address length"; /* the kernel says EINVAL */
 	if (!why && sk->bound)
 		why = "bound before connect";
 	if (!why && atomic_load(&sk->o.slots) > 1)
 		why = "duplicated before connect";
 	if (!why && !host_port(sa, host, sizeof(host), port, sizeof(port)))
 		why = "scoped address";
-	if (!why && !dst_local(sa, len))
-		why = "other host";
 	if (!why && own_has(sa_port(sa)))
 		why = "own listener";
 	if (!why && !(c = shim_conn()))

@@ -8,13 +8,16 @@ Each case runs a server and a client (t_plain, which knows nothing of
 ism; t_slowread, peers that write after POLLOUT with blocking calls
 while one of them stops reading; and the real programs that are
 installed: socat, python3's http.server + curl, redis-server +
-redis-cli), checks every byte against what was sent (or against the
-same run without ism-run), and checks from ism-run's log and `ismctl
-streams` which connections moved onto shared memory.  Then the
-fallbacks: a peer not under ism-run, ISM_RUN=off, no ismd.  A program
-that is not installed is skipped with a line saying so; the whole test
-skips (77) only if nothing could run.  Every process is started in its
-own session and killed and reaped at the end, also on failure.
+redis-cli, nginx, iperf3; as root, the same across two network
+namespaces, and through a DNAT rule), checks every byte against what
+was sent (or against the same run without ism-run), and checks from
+ism-run's log and `ismctl streams` which connections moved onto shared
+memory.  Then the fallbacks: a peer not under ism-run, ISM_RUN=off, no
+ismd.  A program that is not installed is skipped with a line saying
+so; the whole test skips (77) only if nothing could run.  Every process
+is started in its own session and killed and reaped at the end, also on
+failure.  ISM_PRELOAD_ONLY="netns redis ..." runs only those groups
+(plain slowread socat http redis nginx iperf3 hostile liar netns).
 """
 import json
 import os
@@ -25,6 +28,10 @@ import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "tests", "helpers"))
+import netns as netns_helper  # noqa: E402 (tests/helpers/netns.py)
 
 ISMD, ISMCTL, ISM_RUN, T_PLAIN = sys.argv[1:5]
 T_SLOWREAD = os.path.join(os.path.dirname(T_PLAIN), "t_slowread")
@@ -614,7 +621,7 @@ http {
     scgi_temp_path %(d)s/tmp/scgi;
     sendfile on;
     keepalive_requests 100000;
-    server { listen 127.0.0.1:%(port)d; root %(d)s/www; }
+    server { listen %(addr)s:%(port)d; root %(d)s/www; }
 }
 """
 
@@ -625,13 +632,14 @@ HTTP_CLIENT = r"""
 import http.client, sys, threading
 port, n_seq, n_thr, per_thr = (int(a) for a in sys.argv[1:5])
 want = open(sys.argv[5], "rb").read()
+host = sys.argv[6] if len(sys.argv) > 6 else "127.0.0.1"
 def get(c, path="/small.bin"):
     c.request("GET", path)
     r = c.getresponse()
     b = r.read()
     if r.status != 200 or b != want:
         raise SystemExit("bad reply: %d, %d bytes" % (r.status, len(b)))
-held = http.client.HTTPConnection("127.0.0.1", port)
+held = http.client.HTTPConnection(host, port)
 get(held)
 print("held", flush=True)
 sys.stdin.readline()
@@ -639,14 +647,14 @@ for i in range(200):
     get(held)
 held.close()
 for i in range(n_seq):
-    c = http.client.HTTPConnection("127.0.0.1", port)
+    c = http.client.HTTPConnection(host, port)
     get(c)
     c.close()
 errs = []
 def worker():
     try:
         for i in range(per_thr):
-            c = http.client.HTTPConnection("127.0.0.1", port)
+            c = http.client.HTTPConnection(host, port)
             get(c)
             get(c)
             c.close()
@@ -688,7 +696,8 @@ def nginx_case(d, env):
     port = free_port()
     user = "user root root;" if os.getuid() == 0 else ""
     with open(os.path.join(nd, "nginx.conf"), "w") as f:
-        f.write(NGINX_CONF % {"d": nd, "port": port, "user": user})
+        f.write(NGINX_CONF % {"d": nd, "port": port, "user": user,
+                              "addr": "127.0.0.1"})
     slog = os.path.join(d, "nginx.srv.log")
     clog = os.path.join(d, "nginx.cli.log")
     srv = spawn(run_ism(["nginx", "-p", nd, "-c",
@@ -1094,10 +1103,425 @@ def liar_cases(d, env):
         log("liar (%d lies each way): ok" % len(LIES))
 
 
+# ---- across network namespaces (tests/helpers/netns.py) ----
+#
+# Servers in one namespace, their clients in another, joined by a veth
+# pair: both under ism-run with the one ISM_SOCKET of the ismd started
+# above in the host's namespace (namespaces made by root belong to its
+# user namespace, as ismd's cross-namespace match requires).  Then
+# kube-proxy's shape, a service address DNATed to the server's: TCP,
+# "other host or namespace", bytes intact.  Every namespace (and with it
+# every link, bridge and nft table) goes at the end of the group, also
+# on failure; main() removes it again on SIGTERM (a meson timeout).
+
+NETS = []  # the netns group's, removed by netns_close()
+
+
+def xns_argv(side, argv, logf=None):
+    """@argv in @side's namespace, under ism-run when @logf is given."""
+    return NETS[0].wrap(side.ns, run_ism(argv, logf) if logf else argv)
+
+
+def xns_env(env, under):
+    return env if under else dict(env, LD_PRELOAD="")
+
+
+def xns_shm(env, port, label, want=2):
+    """ismctl streams shows @want ends of connections to @port on shared
+    memory while they are open."""
+    if not wait_for(lambda: shm_on_port(env, port, want),
+                    "%s: ismctl streams to show %d ends on shared memory"
+                    % (label, want), 10):
+        log("streams: " + ismctl_streams(env)[:800])
+
+
+def xns_paths(label, slog, clog, n_shm, n_plain, exact=False):
+    """@n_shm connections (at least, unless @exact) on shared memory in
+    both logs, none fallen back, and @n_plain from clients not under
+    ism-run that the server saw as such."""
+    shm = (count(clog, "shm"), count(slog, "shm"))
+    plain = count(slog, "peer not ism")
+    if exact:
+        bad = shm != (n_shm, n_shm) or plain != n_plain
+    else:
+        bad = min(shm) < n_shm or plain < n_plain
+    if bad or ": tcp (" in read(clog):
+        fail("%s: paths (want %s%d shm, %d peer not ism):\n%s%s" %
+             (label, "" if exact else ">= ", n_shm, n_plain, read(slog),
+              read(clog)))
+
+
+def xns_listening(slog, n, what):
+    return wait_for(lambda: read(slog).count("listening") >= n, what)
+
+
+def xns_socat(d, env, s, c):
+    """A file through socat's echo (EXEC:cat), byte-exact both ways,
+    under ism-run and without; ismctl looks while it is half sent."""
+    global ran
+    if not have("socat"):
+        return
+    ran += 1
+    nfail = len(failures)
+    port = 5101
+    data = os.urandom(2 << 20)
+    slog = os.path.join(d, "xns-socat.srv.log")
+    clog = os.path.join(d, "xns-socat.cli.log")
+    for i, under in enumerate((True, False)):
+        srv = spawn(xns_argv(s, ["socat", "TCP-LISTEN:%d,bind=%s,reuseaddr"
+                                 % (port, s.addr), "EXEC:cat"], slog), env)
+        if not xns_listening(slog, i + 1, "xns-socat: socat to listen"):
+            stop(srv)
+            return
+        out = os.path.join(d, "xns-socat.out%d" % i)
+        with open(out, "wb") as fout:
+            cli = spawn(xns_argv(c, ["socat", "-t", "10", "-",
+                                     "TCP:%s:%d" % (s.addr, port)],
+                                 clog if under else None),
+                        xns_env(env, under), stdin=subprocess.PIPE,
+                        stdout=fout, stderr=subprocess.PIPE)
+        try:
+            cli.stdin.write(data[:1 << 20])
+            cli.stdin.flush()
+            if under:
+                xns_shm(env, port, "xns-socat")
+            elif not wait_for(lambda: any(
+                    r.get("path") == "tcp" and r.get("reason") ==
+                    "peer not ism" for r in ends_records(
+                        env, None, "%s:%d" % (s.addr, port))),
+                    "xns-socat: ismctl streams to show the plain client's "
+                    "connection on TCP", 10):
+                log("streams: " + ismctl_streams(env)[:800])
+            cli.stdin.write(data[1 << 20:])
+            cli.stdin.close()
+        except OSError as e:
+            fail("xns-socat: writing to the client: %s" % e)
+        rc = reap(cli, 60)
+        got = read_bytes(out)
+        if rc != 0 or got != data:
+            fail("xns-socat: %s ism-run: rc %s, %d of %d bytes back, %s" %
+                 ("under" if under else "without", rc, len(got), len(data),
+                  "equal" if got == data else "different"))
+        stop(srv)
+    xns_paths("xns-socat", slog, clog, 1, 1, exact=True)
+    if len(failures) == nfail:
+        log("xns-socat: ok")
+
+
+def xns_redis(d, env, s, c):
+    """redis-cli's replies under ism-run equal those without it;
+    redis-benchmark under ism-run; a held connection in ismctl."""
+    global ran
+    if not have("redis-server", "redis-cli"):
+        return
+    ran += 1
+    nfail = len(failures)
+    port = 5102
+    rdir = os.path.join(d, "xns-redis")
+    os.mkdir(rdir)
+    slog = os.path.join(d, "xns-redis.srv.log")
+    clog = os.path.join(d, "xns-redis.cli.log")
+    srv = spawn(xns_argv(s, ["redis-server", "--port", str(port), "--bind",
+                             s.addr, "--protected-mode", "no", "--save", "",
+                             "--appendonly", "no", "--dir", rdir,
+                             "--daemonize", "no"], slog), env)
+    if not xns_listening(slog, 1, "xns-redis: redis-server"):
+        stop(srv)
+        return
+    cli = ["redis-cli", "-h", s.addr, "-p", str(port)]
+    holder = spawn(xns_argv(c, cli, clog), env, stdin=subprocess.PIPE,
+                   stdout=subprocess.PIPE)
+    holder.stdin.write(b"PING\n")
+    holder.stdin.flush()
+    if holder.stdout.readline().strip() != b"PONG":
+        fail("xns-redis: no PONG")
+    else:
+        xns_shm(env, port, "xns-redis")
+    holder.stdin.close()
+    reap(holder)
+    # Each run leaves the database as it found it: equal replies.
+    script = "".join("SET key:%d %s\nGET key:%d\nAPPEND key:%d xy\n"
+                     "STRLEN key:%d\nDEL key:%d\n" %
+                     (i, "v" * (1 + i * 37 % 5000), i, i, i, i)
+                     for i in range(100)) + "LRANGE nothing 0 -1\n"
+    outs = []
+    for under in (True, False):
+        r = subprocess.run(xns_argv(c, cli, clog if under else None),
+                           env=xns_env(env, under), input=script.encode(),
+                           capture_output=True, timeout=120,
+                           start_new_session=True)
+        if r.returncode != 0:
+            fail("xns-redis: redis-cli rc %d: %s" % (r.returncode,
+                                                     r.stderr[-300:]))
+        outs.append(r.stdout)
+    if outs[0] != outs[1] or outs[0].count(b"\n") < 500:
+        fail("xns-redis: replies differ (%d and %d bytes)" %
+             (len(outs[0]), len(outs[1])))
+    r = subprocess.run(xns_argv(c, ["redis-benchmark", "-h", s.addr, "-p",
+                                    str(port), "-q", "-n", "2000", "-c",
+                                    "8", "-t", "set,get"], clog),
+                       env=env, capture_output=True, timeout=300,
+                       start_new_session=True)
+    if r.returncode != 0 or b"GET" not in r.stdout:
+        fail("xns-redis: redis-benchmark rc %d: %s" %
+             (r.returncode, r.stdout[-300:] + r.stderr[-300:]))
+    stop(srv)
+    # the holder, redis-cli, 8 benchmark clients
+    xns_paths("xns-redis", slog, clog, 10, 1)
+    if len(failures) == nfail:
+        log("xns-redis: ok")
+
+
+def xns_nginx(d, env, s, c):
+    """nginx's bodies byte-exact under ism-run and without (curl); 30
+    GETs on one keep-alive connection; the Python client's held
+    connection in ismctl, then 20 connections one by one and 2x5 by
+    threads, every body compared."""
+    global ran
+    if not have("nginx", "python3"):
+        return
+    curl = have("curl")
+    ran += 1
+    nfail = len(failures)
+    port = 5103
+    nd = os.path.join(d, "xns-nginx")
+    for sub in ("www", "tmp"):
+        os.makedirs(os.path.join(nd, sub))
+    bodies = {"small.bin": os.urandom(612),
+              "odd.bin": os.urandom((1 << 20) + 4093)}
+    for name, body in bodies.items():
+        with open(os.path.join(nd, "www", name), "wb") as f:
+            f.write(body)
+    with open(os.path.join(nd, "nginx.conf"), "w") as f:
+        f.write(NGINX_CONF % {"d": nd, "port": port, "addr": s.addr,
+                              "user": "user root root;"})
+    slog = os.path.join(d, "xns-nginx.srv.log")
+    clog = os.path.join(d, "xns-nginx.cli.log")
+    srv = spawn(xns_argv(s, ["nginx", "-p", nd, "-c",
+                             os.path.join(nd, "nginx.conf"), "-e",
+                             os.path.join(nd, "error.log")], slog), env,
+                stderr=subprocess.DEVNULL)
+    if not xns_listening(slog, 1, "xns-nginx: nginx"):
+        fail("xns-nginx: %s" % read(os.path.join(nd, "error.log"))[-2000:])
+        stop(srv)
+        return
+    base = "http://%s:%d/" % (s.addr, port)
+    for name, body in bodies.items() if curl else ():
+        for under in (True, False):
+            r = subprocess.run(xns_argv(c, ["curl", "-sS", "--max-time",
+                                            "60", base + name],
+                                        clog if under else None),
+                               env=xns_env(env, under), capture_output=True,
+                               timeout=120, start_new_session=True)
+            if r.returncode != 0 or r.stdout != body:
+                fail("xns-nginx: GET %s %s ism-run: rc %d, %d of %d bytes"
+                     % (name, "under" if under else "without",
+                        r.returncode, len(r.stdout), len(body)))
+    r = subprocess.run(xns_argv(c, ["curl", "-sS", "--max-time", "60"] +
+                                [base + "small.bin"] * 30, clog),
+                       env=env, capture_output=True, timeout=120,
+                       start_new_session=True) if curl else None
+    if r and (r.returncode != 0 or r.stdout != bodies["small.bin"] * 30):
+        fail("xns-nginx: 30 GETs on one connection: rc %d, %d bytes" %
+             (r.returncode, len(r.stdout)))
+    cli = spawn(xns_argv(c, ["python3", "-c", HTTP_CLIENT, str(port), "20",
+                             "2", "5", os.path.join(nd, "www", "small.bin"),
+                             s.addr], clog), env, stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if cli.stdout.readline().strip() != b"held":
+        fail("xns-nginx: the Python client did not get its first reply")
+    else:
+        xns_shm(env, port, "xns-nginx")
+    try:
+        cli.stdin.close()
+    except OSError:
+        pass
+    if reap(cli, 120) != 0:
+        fail("xns-nginx: the Python client: %s" %
+             cli.stderr.read().decode()[-600:])
+    stop(srv)
+    err = read(os.path.join(nd, "error.log"))
+    if "[alert]" in err or "[crit]" in err:
+        fail("xns-nginx: error.log:\n" + err[-2000:])
+    # curl 2 + 1 keep-alive, the held one, 20, 2x5; curl 2 without ism-run
+    xns_paths("xns-nginx", slog, clog, (3 if curl else 0) + 1 + 20 + 10,
+              2 if curl else 0, exact=True)
+    if len(failures) == nfail:
+        log("xns-nginx: ok")
+
+
+def xns_iperf3(d, env, s, c):
+    """iperf3 both directions under ism-run and once without: every byte
+    sent is received; a running test's control and data connections in
+    ismctl streams."""
+    global ran
+    if not have("iperf3"):
+        return
+    ran += 1
+    nfail = len(failures)
+    port = 5104
+    nbytes = 16 << 20
+    slog = os.path.join(d, "xns-iperf3.srv.log")
+    clog = os.path.join(d, "xns-iperf3.cli.log")
+    srv = spawn(xns_argv(s, ["iperf3", "-s", "-B", s.addr, "-p", str(port)],
+                         slog), env, stderr=subprocess.DEVNULL)
+    listens = 1
+    for under, rev in ((True, []), (True, ["-R"]), (False, [])):
+        # iperf3 listens anew after each test
+        if not xns_listening(slog, listens, "xns-iperf3: iperf3 -s"):
+            stop(srv)
+            return
+        listens += 1
+        what = "%s%s" % ("ism-run" if under else "tcp",
+                         " -R" if rev else "")
+        r = subprocess.run(xns_argv(c, ["iperf3", "-c", s.addr, "-p",
+                                        str(port), "-n", str(nbytes),
+                                        "-J"] + rev,
+                                    clog if under else None),
+                           env=xns_env(env, under), capture_output=True,
+                           timeout=120, start_new_session=True)
+        res = iperf3_json(r, "xns " + what)
+        # (as in iperf3_case: the receiver may stop counting before the
+        # last bytes, a reverse sender may pass -n to its block's end)
+        if res is not None and (not nbytes <= res[0] <= nbytes + (1 << 20)
+                                or not 0 < res[1] <= res[0]):
+            fail("xns-iperf3: %s: sent %d, received %d" % ((what,) + res))
+    if xns_listening(slog, listens, "xns-iperf3: iperf3 -s"):
+        cli = spawn(xns_argv(c, ["iperf3", "-c", s.addr, "-p", str(port),
+                                 "-t", "60"], clog), env,
+                    stderr=subprocess.DEVNULL)
+        xns_shm(env, port, "xns-iperf3")
+        kill(cli)
+    stop(srv)
+    # control + data of two tests (and the killed one's)
+    xns_paths("xns-iperf3", slog, clog, 4, 2)
+    if len(failures) == nfail:
+        log("xns-iperf3: ok")
+
+
+def ends_records(env, dst, local):
+    """ismd's records of clients connecting to @dst and of servers
+    accepted on @local (address:port)."""
+    try:
+        doc = json.loads(ismctl_streams(env) or "{}")
+    except ValueError:
+        return []
+    return [r for r in doc.get("streams", []) if isinstance(r, dict) and
+            (r.get("role") == "client" and r.get("remote") == dst or
+             r.get("role") == "server" and r.get("local") == local)]
+
+
+def xns_dnat(d, env, nets):
+    """A client pod reaches a server pod through a service address that
+    the node DNATs (kube-proxy's way): bytes intact; not on shared
+    memory but TCP, "other host or namespace" (a DNATed destination is
+    no address of the server's namespace, docs/containers.md)."""
+    global ran
+    if not shutil.which("nft") or not have("socat"):
+        log("SKIPPED: netns-dnat (needs nft and socat)")
+        return
+    ran += 1
+    nfail = len(failures)
+    port, svc_port = 5105, 80
+    try:
+        s, c, svc = nets.dnat(svc_port, port)
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
+        fail("xns-dnat: setup: %s" % e)
+        return
+    data = os.urandom(1 << 20)
+    slog = os.path.join(d, "xns-dnat.srv.log")
+    clog = os.path.join(d, "xns-dnat.cli.log")
+    srv = spawn(xns_argv(s, ["socat", "TCP-LISTEN:%d,bind=%s,reuseaddr" %
+                             (port, s.addr), "EXEC:cat"], slog), env)
+    if not xns_listening(slog, 1, "xns-dnat: socat to listen"):
+        stop(srv)
+        return
+    out = os.path.join(d, "xns-dnat.out")
+    with open(out, "wb") as fout:
+        cli = spawn(xns_argv(c, ["socat", "-t", "10", "-", "TCP:%s:%d" %
+                                 (svc.addr, svc_port)], clog), env,
+                    stdin=subprocess.PIPE, stdout=fout,
+                    stderr=subprocess.PIPE)
+    try:
+        cli.stdin.write(data[:1 << 19])
+        cli.stdin.flush()
+        # both ends' records: the client's says why it is on TCP
+        def rows():
+            return ends_records(env, "%s:%d" % (svc.addr, svc_port),
+                                "%s:%d" % (s.addr, port))
+        if wait_for(lambda: len(rows()) >= 2, "xns-dnat: ismctl streams "
+                    "to show both ends", 10):
+            for row in rows():
+                if row.get("path") != "tcp" or \
+                   row.get("role") == "client" and \
+                   row.get("reason") != "other host":
+                    fail("xns-dnat: ismctl streams: %s" % row)
+        else:
+            log("streams: " + ismctl_streams(env)[:800])
+        cli.stdin.write(data[1 << 19:])
+        cli.stdin.close()
+    except OSError as e:
+        fail("xns-dnat: writing to the client: %s" % e)
+    rc = reap(cli, 60)
+    got = read_bytes(out)
+    if rc != 0 or got != data:
+        fail("xns-dnat: rc %s, %d of %d bytes back, %s" %
+             (rc, len(got), len(data), "equal" if got == data else
+              "different"))
+    stop(srv)
+    if count(clog, "other host") != 1 or count(slog, "shm") or \
+       count(clog, "shm"):
+        fail("xns-dnat: paths (want the client's tcp (other host)):\n%s%s"
+             % (read(slog), read(clog)))
+    if len(failures) == nfail:
+        log("xns-dnat: ok")
+
+
+def netns_close():
+    """Remove the group's namespaces (everything in them goes too) once
+    every process is gone; a failure if any is left."""
+    for p in procs:
+        if p.poll() is None and p.args[:1] == ["nsenter"]:
+            kill(p)
+    for nets in NETS:
+        for e in nets.close():
+            fail("netns: cleanup: " + e)
+        if nets.leftovers():
+            fail("netns: left behind: %s" % nets.leftovers())
+    del NETS[:]
+
+
+def netns_cases(d, env):
+    why = netns_helper.available()
+    if why is None and not have("nsenter"):
+        why = "nsenter does not run here"
+    if why:
+        log("SKIPPED: netns (%s)" % why)
+        return
+    nets = netns_helper.Netns("ismp")
+    NETS.append(nets)
+    try:
+        try:
+            s, c = nets.veth_pair()
+        except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
+            fail("netns: setup: %s" % e)
+            return
+        xns_socat(d, env, s, c)
+        xns_redis(d, env, s, c)
+        xns_nginx(d, env, s, c)
+        xns_iperf3(d, env, s, c)
+        xns_dnat(d, env, nets)
+    finally:
+        netns_close()
+
+
 def main():
     d = tempfile.mkdtemp(prefix="ism-preload.",
                          dir=os.environ.get("TMPDIR", "/tmp"))
     ismd = None
+    # meson's timeout is a SIGTERM: clean up (namespaces too) on it.
+    signal.signal(signal.SIGTERM, lambda sig, frame: sys.exit(
+        "preload: SIGTERM"))
     try:
         env = base_env(d)
         ENV.update(env)
@@ -1116,7 +1540,8 @@ def main():
                            ("http", http_case), ("redis", redis_case),
                            ("nginx", nginx_case), ("iperf3", iperf3_case),
                            ("hostile", hostile_cases),
-                           ("liar", liar_cases)):
+                           ("liar", liar_cases),
+                           ("netns", netns_cases)):
             if not only or name in only:
                 case(d, env)
         if ismd.poll() is not None:
@@ -1125,6 +1550,7 @@ def main():
         for p in procs:
             if p is not ismd and p.poll() is None:
                 kill(p)
+        netns_close()
         if ismd:
             stop(ismd)
         if failures:

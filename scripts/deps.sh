@@ -56,7 +56,7 @@ if [ "$goal" = check ]; then
 		python3-numpy
 	optional "the bench report's rendering test" chromium
 	optional "the preload test's real programs" socat curl redis-server \
-		redis-tools nginx-light wrk iperf3
+		redis-tools nginx-light wrk iperf3 iproute2 nftables
 fi
 
 missing=""

@@ -64,7 +64,7 @@ struct ism_conn {
 	uint64_t peer_id;
 	uint8_t host_id[ISM_HOST_ID_SIZE];
 	uint8_t resume_proof[ISM_PROOF_SIZE];
-	uint32_t hello_flags, max_rw;
+	uint32_t hello_flags, hello_caps, max_rw;
 
 	struct ism_event *evq;
 	size_t evq_head, evq_len, evq_cap;
@@ -135,6 +135,8 @@ void region_mark_gone_locked(struct ism_conn *c, uint64_t id);
  * that connection's generation, the others do nothing (-ENOTCONN) on a
  * later one.
  */
+/* ISM_CAP_* of the last HELLO's reply (0 before the first). */
+uint32_t conn_caps(struct ism_conn *c);
 int conn_stream_open(struct ism_conn *c, const struct ism_stream_open_req *req,
 		     int fd, struct ism_stream_rep *rep, uint32_t *gen);
 int conn_stream_resolve(struct ism_conn *c, uint64_t id, uint32_t gen,

@@ -387,6 +387,7 @@ static int hello_locked(struct ism_conn *c, bool resume, uint64_t *old_id,
 	memcpy(c->host_id, hr.host_id, ISM_HOST_ID_SIZE);
 	memcpy(c->resume_proof, hr.resume_proof, ISM_PROOF_SIZE);
 	c->hello_flags = hr.flags;
+	c->hello_caps = hr.caps;
 	c->max_rw = hr.max_rw;
 	return 0;
 }
@@ -858,6 +859,16 @@ void ism_conn_host_id(struct ism_conn *c, struct ism_host_id *out)
 	pthread_mutex_lock(&c->lock);
 	memcpy(out->b, c->host_id, ISM_HOST_ID_SIZE);
 	pthread_mutex_unlock(&c->lock);
+}
+
+uint32_t conn_caps(struct ism_conn *c)
+{
+	uint32_t caps;
+
+	pthread_mutex_lock(&c->lock);
+	caps = c->hello_caps;
+	pthread_mutex_unlock(&c->lock);
+	return caps;
 }
 
 int ism_conn_is_admin(struct ism_conn *c)

@@ -56,8 +56,11 @@ enum ism_msg_type {
 /* WATCH mask: bit 0 subscribes to every lifecycle event; 0 unsubscribes. */
 #define ISM_WATCH_MASK_ALL 0x1u
 
-/* Protocol capability bits (none defined in version 1). */
+/* Protocol capability bits (none defined in version 1 for requests). */
 #define ISM_CAPS_KNOWN 0u
+/* HELLO reply caps: ismd may match streams across network namespaces
+ * (it holds CAP_NET_ADMIN and CAP_SYS_ADMIN; docs/containers.md). */
+#define ISM_CAP_XNS 0x1u
 
 /* HELLO request flags. */
 #define ISM_HELLO_F_DOORBELL 0x1u /* one fd attached: the doorbell eventfd */

@@ -355,6 +355,34 @@ static void stream_destroy(struct ism_stream *s)
 
 /* ---- connect ---- */
 
+/* Bind @fd to the source address the kernel's routes would give a
+ * connection to @dst (a connected UDP socket learns it, sending nothing),
+ * port 0: a destination in another network namespace of this host (a
+ * container's veth peer) is not one of ours, yet ismd may find its ism
+ * listener there, and it keys the intent by this address.  Returns 0 or
+ * -errno (no route: really elsewhere). */
+static int bind_route_source(int fd, const struct sockaddr_storage *dst,
+			     socklen_t len)
+{
+	struct sockaddr_storage me = { 0 };
+	socklen_t mlen = sizeof(me);
+	int u = socket(dst->ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0), r = 0;
+
+	if (u < 0)
+		return -errno;
+	if (connect(u, (const struct sockaddr *)dst, len) < 0 ||
+	    getsockname(u, (struct sockaddr *)&me, &mlen) < 0)
+		r = -errno;
+	close(u);
+	if (r < 0)
+		return r;
+	if (me.ss_family == AF_INET)
+		((struct sockaddr_in *)&me)->sin_port = 0;
+	else
+		((struct sockaddr_in6 *)&me)->sin6_port = 0;
+	return bind(fd, (struct sockaddr *)&me, mlen) < 0 ? -errno : 0;
+}
+
 /* The client's side after connect(): wait for the server's offer or for
  * the handshake time, then ask ismd which it is. */
 static int client_handshake(struct ism_stream *s)
@@ -449,16 +477,26 @@ static int connect_one(struct ism_conn *c, const struct addrinfo *ai,
 						     : ISM_SR_NONE;
 	if (!s->reason) {
 		/* Binding to the destination's address succeeds only if
-		 * it is one of ours (in this namespace): the same host. */
+		 * it is one of ours (in this namespace): the same host.
+		 * Otherwise ismd says whether an ism listener in another
+		 * namespace has it (and OTHER_HOST if none). */
 		struct sockaddr_storage me = dst;
 
 		if (me.ss_family == AF_INET)
 			((struct sockaddr_in *)&me)->sin_port = 0;
 		else
 			((struct sockaddr_in6 *)&me)->sin6_port = 0;
+		/* (Only an ismd that can look into other namespaces is
+		 * asked: otherwise the socket is left to connect()'s own
+		 * choice of port, which a bind would take for good.) */
 		if (bind(fd, (struct sockaddr *)&me, ai->ai_addrlen) < 0)
-			s->reason = errno == EADDRNOTAVAIL ? ISM_SR_OTHER_HOST
-							   : ISM_SR_ERROR;
+			s->reason = errno != EADDRNOTAVAIL ? ISM_SR_ERROR
+				    : !c || !(conn_caps(c) & ISM_CAP_XNS) ||
+						    bind_route_source(
+							    fd, &dst,
+							    ai->ai_addrlen) < 0
+					    ? ISM_SR_OTHER_HOST
+					    : ISM_SR_NONE;
 	}
 	if (c) {
 		req.reason = (uint32_t)s->reason;
