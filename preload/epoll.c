@@ -24,6 +24,14 @@
  * that took everything there was: io.c).  EPOLLONESHOT
  * disables after one report until EPOLL_CTL_MOD.
  *
+ * EPOLL_CTL_DEL parks a registration instead of taking the wait fd out of
+ * the kernel's set, and an EPOLL_CTL_ADD of the same stream under the same
+ * fd takes it back: event loops that delete and re-add a connection on
+ * every request (redis's ae, for one) then make no system call for it -
+ * the kernel's ADD of a wait fd is a nested-epoll add, which walks every
+ * path between epoll sets.  A parked registration is never reported, and
+ * goes when its stream or set does.
+ *
  * One lock (eplock) covers every set's registrations; it is never held
  * while a stream is looked at (that takes the stream's own locks, and a
  * look may move the stream to TCP, which takes eplock).
@@ -52,6 +60,7 @@ struct reg {
 	bool wfd_owned;	   /* a dup of the wait fd (a second fd of one
 			    * stream in one set) */
 	bool disabled;	   /* EPOLLONESHOT fired */
+	bool parked;	   /* the application deleted it (see above) */
 	bool hot;
 	unsigned seen_gen;
 	uint32_t id;
@@ -102,7 +111,7 @@ void epoll_unlock_all(void)
 
 static void hot_add(struct reg *r)
 {
-	if (r->hot || r->disabled)
+	if (r->hot || r->disabled || r->parked)
 		return;
 	r->hot = true;
 	r->hot_next = r->ep->hot;
@@ -171,7 +180,7 @@ static void reg_free(struct reg *r, bool kernel, bool native)
 	shim_busy++;
 	if (kernel) {
 		real.epoll_ctl(r->ep->epfd, EPOLL_CTL_DEL, r->wfd, NULL);
-		if (native) {
+		if (native && !r->parked) {
 			struct epoll_event ev = { .events = r->events,
 						  .data = r->data };
 
@@ -276,10 +285,22 @@ static int emu_add(int epfd, int fd, struct sstream *st,
 			return -ENOMEM;
 	}
 	pthread_mutex_lock(&eplock);
-	if (find_reg(ep, fd)) {
+	if ((r = find_reg(ep, fd)) && !r->parked) {
 		e = -EEXIST;
 		goto out;
 	}
+	if (r && r->st == st) {
+		/* Deleted earlier: its wait fd is still in the set. */
+		r->parked = false;
+		r->events = ev->events;
+		r->data = ev->data;
+		r->disabled = false;
+		r->seen_gen = ~0u;
+		hot_add(r);
+		goto out;
+	}
+	if (r) /* parked for a stream this fd no longer names */
+		reg_free(r, true, false);
 	if (!(r = calloc(1, sizeof(*r)))) {
 		e = -ENOMEM;
 		goto out;
@@ -399,10 +420,11 @@ int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 		}
 		pthread_mutex_lock(&eplock);
 		r = find_reg(ep, fd);
-		if (!r) {
+		if (!r || r->parked) {
 			e = -ENOENT;
 		} else if (op == EPOLL_CTL_DEL) {
-			reg_free(r, true, false);
+			r->parked = true;
+			hot_del(r);
 		} else {
 			r->events = ev->events;
 			r->data = ev->data;
@@ -566,7 +588,7 @@ static int emu_ready(struct sepoll *ep, struct epoll_event *out, int room)
 			reg_free(r, true, true);
 			continue;
 		}
-		if (!cands[i].rev || r->disabled)
+		if (!cands[i].rev || r->disabled || r->parked)
 			continue;
 		et = r->events & EPOLLET;
 		if (et && r->seen_gen == cands[i].gen)

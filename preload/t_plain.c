@@ -9,7 +9,10 @@
  *       MODE: poll | epoll | epollet | select | fork (a child per
  *       connection, blocking reads; the parent closes its copy, and
  *       says on stderr how many fds and mappings it holds beyond what
- *       it held after the first: "t_plain: kept F fds M maps")
+ *       it held after the first: "t_plain: kept F fds M maps") |
+ *       epollre (level-triggered, and after each turn a connection is
+ *       deleted from the set, must not be reported by a zero-timeout
+ *       wait, and is added again, as redis's event loop does)
  *   t_plain client MODE PORT BYTES
  *                              send BYTES of a pattern, SHUT_WR, read the
  *                              echo to EOF and compare; exit 0 if equal
@@ -157,13 +160,47 @@ static void serve_fork_child(int fd)
 	_exit(0);
 }
 
+/* Delete @fd from @ep: no report of it may follow, however ready it is
+ * (the other events of the look are left for the next, level-triggered
+ * wait); then add it back with @ev, which must report it as the kernel
+ * would. */
+static void readd(int ep, int fd, struct epoll_event *ev)
+{
+	struct epoll_event evs[16], all = { .events = EPOLLIN | EPOLLOUT,
+					    .data = ev->data };
+	char b;
+	int n;
+
+	/* Asking for EPOLLOUT too, which is nearly always there, before
+	 * the delete makes a report after it all but certain if the
+	 * deleted registration were still looked at. */
+	if (epoll_ctl(ep, EPOLL_CTL_MOD, fd, &all) < 0)
+		die("epoll_ctl mod");
+	if (epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL) < 0)
+		die("epoll_ctl del");
+	if (epoll_ctl(ep, EPOLL_CTL_MOD, fd, ev) == 0 || errno != ENOENT)
+		die("epoll_ctl mod after del");
+	/* A look at it (which makes the shim look at its registrations). */
+	(void)!recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	n = epoll_wait(ep, evs, 16, 0);
+	for (int i = 0; i < n; i++)
+		if (evs[i].data.fd == ev->data.fd) {
+			errno = EPROTO;
+			die("reported after EPOLL_CTL_DEL");
+		}
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, ev) < 0)
+		die("epoll_ctl add again");
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, ev) == 0 || errno != EEXIST)
+		die("epoll_ctl add twice");
+}
+
 static int server(const char *mode, int total)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET,
 				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t al = sizeof(a);
 	int lfd, one = 1, done = 0, accepted = 0, ep = -1;
-	int et = !strcmp(mode, "epollet");
+	int et = !strcmp(mode, "epollet"), re = !strcmp(mode, "epollre");
 
 	if (total < 1 || total > MAXC)
 		return 2;
@@ -364,8 +401,10 @@ static int server(const char *mode, int total)
 					.data.fd = ready[i],
 				};
 
-				if (epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev) <
-				    0)
+				if (re)
+					readd(ep, c->fd, &ev);
+				else if (epoll_ctl(ep, EPOLL_CTL_MOD, c->fd,
+						   &ev) < 0)
 					die("epoll_ctl mod");
 			}
 		}

@@ -265,6 +265,9 @@ def plain_cases(d, env):
     plain_case(d, env, "poll", [("block", mib), ("nb", mib), ("dup", mib),
                                 ("peek", 300000)], 4, "poll")
     plain_case(d, env, "epoll", [("nb", mib)] * 4, 4, "epoll-lt")
+    # Deleted and added again on every turn (redis's ae does that).
+    plain_case(d, env, "epollre", [("nb", mib), ("block", mib),
+                                   ("peek", 100000)], 3, "epoll-readd")
     plain_case(d, env, "epollet", [("nb", mib), ("block", mib),
                                    ("nb", 1), ("peek", 100000)], 4,
                "epoll-et")
