@@ -22,6 +22,19 @@
  * *_arm_fenced() calls put the caller's barrier in the middle of arming.
  * A peer that claims to use such a barrier and does not only delays its
  * own wake-ups: nothing it can do makes us read out of bounds or block.
+ *
+ * Heavy wake words.  The barrier costs the sleeper microseconds (an
+ * interrupt to every CPU running the other side), which a consumer that
+ * sleeps after nearly every message - a request/response connection -
+ * pays on its critical path, for a few nanoseconds saved per message.
+ * Such a consumer sets ISM_RING_WAKE_HEAVY in its wake word, runs the
+ * barrier once, and then arms without it; a light producer that reads
+ * the bit after its release store stores again with a full barrier
+ * before reading the word again.  Sound: the barrier splits each producer's program at some
+ * point; a publication whose store comes before it is visible to the
+ * consumer's later re-checks, and one whose store comes after reads the
+ * bit (loaded after the store) and fences.  The consumer goes back to
+ * barriers when many messages come between its sleeps (ring.c).
  */
 #ifndef ISM_LIB_RING_H
 #define ISM_LIB_RING_H
@@ -40,6 +53,8 @@
 #define ISM_RING_REC_HDR 8u
 #define ISM_RING_TAG_MSG 0x2147534du /* "MSG!" */
 #define ISM_RING_TAG_PAD 0x21444150u /* "PAD!" */
+/* In the consumer's wake_seq: publish with a full fence (see above). */
+#define ISM_RING_WAKE_HEAVY 0x80000000u
 /* How far ahead of the record being read its consumer asks for lines. */
 #define ISM_RING_PREFETCH 1024u
 
@@ -126,10 +141,13 @@ struct ism_ring_rx {
 	uint32_t peek_need; /* bytes of the peeked record, 0 if none */
 	const void *peek_p;
 	uint32_t peek_len;
-	uint32_t wake_seq;  /* ours */
+	uint32_t wake_seq;  /* ours, without ISM_RING_WAKE_HEAVY */
 	uint32_t last_kick; /* producer need_space_seq already reported */
+	uint32_t taken;	    /* records released since the last arm */
+	uint8_t close, far; /* arms in a row with few / many records */
 	bool kick_due;	    /* a publication found the producer waiting */
 	bool light;	    /* the producer fences when it arms */
+	bool heavy;	    /* ISM_RING_WAKE_HEAVY is set: we arm unfenced */
 	int broken;
 };
 
@@ -263,6 +281,16 @@ static inline int ism_ring_fast_publish(struct ism_ring_tx *tx)
 	w = atomic_load_explicit(
 		&((struct ism_ring_cons *)(uintptr_t)tx->c)->ctl.wake_seq,
 		tx->light ? memory_order_relaxed : memory_order_seq_cst);
+	if (tx->light && (w & ISM_RING_WAKE_HEAVY)) {
+		/* It arms without a barrier: the store again, as a full
+		 * one (the same value), then its word again. */
+		atomic_store_explicit(&tx->a->idx.prod, tx->prod,
+				      memory_order_seq_cst);
+		w = atomic_load_explicit(
+			&((struct ism_ring_cons *)(uintptr_t)tx->c)
+				 ->ctl.wake_seq,
+			memory_order_seq_cst);
+	}
 	if (__builtin_expect((w & 1) && w != tx->last_kick, 0)) {
 		tx->last_kick = w; /* one kick per sleep */
 		return 1;
@@ -332,6 +360,7 @@ static inline int ism_ring_fast_release(struct ism_ring_rx *rx)
 		return 0;
 	rx->cons += rx->peek_need;
 	rx->peek_need = 0;
+	rx->taken++;
 	/* Publish in steps of 1/8 of the ring: the producer sees room soon
 	 * enough, the shared line moves rarely. */
 	if (rx->cons - rx->published >= rx->size / 8) {
