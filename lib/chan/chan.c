@@ -172,6 +172,9 @@ struct ism_chan {
 	int epfd;	 /* for the caller: link_rx, link_tx (hang-up) */
 	int sleep_fd[2]; /* per role: link_rx, link_tx, wake[role] */
 	int wake[2];	 /* private eventfds: hand a kick to the other role */
+	/* Per role: its wake eventfd may hold a count (set after each
+	 * write), so that a look reads it only then. */
+	atomic_bool woken[2];
 	struct link_rxbuf *rxbuf[2]; /* per role */
 
 	struct ism_ring_tx *tx;
@@ -1079,26 +1082,37 @@ static bool drain_link(struct ism_chan *ch, int role)
 	return false;
 }
 
-/* Consume our own role's wake-up from our other thread. */
-static void drain_wake(struct ism_chan *ch, int role)
+/* Consume our own role's wake-up from our other thread: if one was
+ * written (woken[role]), or @fired (a wait saw the eventfd readable).
+ * A write not yet flagged when we look is read at the next look: its
+ * writer flags it right after, and the eventfd stays readable. */
+static void drain_wake(struct ism_chan *ch, int role, bool fired)
 {
 	uint64_t v;
 
+	if (!atomic_exchange(&ch->woken[role], false) && !fired)
+		return;
 	if (read(ch->wake[role], &v, sizeof(v)) < 0 && errno != EAGAIN)
 		atomic_store(&ch->peer_dead, true);
+}
+
+static void wake_role(struct ism_chan *ch, int role)
+{
+	uint64_t one = 1;
+
+	if (write(ch->wake[role], &one, sizeof(one)) < 0 && errno != EAGAIN)
+		atomic_store(&ch->peer_dead, true);
+	atomic_store(&ch->woken[role], true);
 }
 
 /* A kick drained by one role may be meant for the other: pass it on if
  * the other sleeps (never DIRECT then: see drain()) or is left armed. */
 static void hand_on(struct ism_chan *ch, int role)
 {
-	uint64_t one = 1;
-
 	if (!(atomic_load(&ch->sleepers) &
 	      (SLEEP_BIT(!role) | ARMED_BIT(!role))))
 		return;
-	if (write(ch->wake[!role], &one, sizeof(one)) < 0 && errno != EAGAIN)
-		atomic_store(&ch->peer_dead, true);
+	wake_role(ch, !role);
 }
 
 /* Read every kick and notice a hang-up; hand a kick on to the other
@@ -1118,9 +1132,11 @@ static void drain(struct ism_chan *ch, int role)
 		got = drain_link(ch, role);
 		atomic_fetch_and(&ch->sleepers, ~DRAINING_BIT(role));
 	}
-	drain_wake(ch, role);
-	if (ch->link_tx >= 0) {
-		/* Its end of our link hangs up when it is gone. */
+	drain_wake(ch, role, false);
+	if (ch->link_tx >= 0 && !got) {
+		/* Its end of our link hangs up when it is gone.  (Not asked
+		 * when kicks came: a later look without any asks, and every
+		 * sleep watches for the hang-up.) */
 		struct pollfd p = { .fd = ch->link_tx, .events = 0 };
 
 		if (poll(&p, 1, 0) == 1 &&
@@ -1155,7 +1171,7 @@ static void sleep_nolink(struct ism_chan *ch, int role)
 
 	if (poll(p, ch->link_tx >= 0 ? 2 : 1, -1) > 0) {
 		if (p[0].revents & POLLIN)
-			drain_wake(ch, role);
+			drain_wake(ch, role, true);
 		if (p[1].revents & (POLLHUP | POLLRDHUP | POLLERR))
 			atomic_store(&ch->peer_dead, true);
 	}
@@ -1179,7 +1195,7 @@ static void sleep_epoll(struct ism_chan *ch, int role)
 		if (fd == ch->link_rx)
 			got |= drain_link(ch, role);
 		else if (fd == ch->wake[role])
-			drain_wake(ch, role);
+			drain_wake(ch, role, true);
 		else if (fd == ch->link_tx &&
 			 (evs[i].events & (EPOLLHUP | EPOLLRDHUP | EPOLLERR))) {
 			atomic_store(&ch->peer_dead, true);
@@ -1226,13 +1242,8 @@ static void chan_sleep(struct ism_chan *ch, int role,
 	 * waits on ism_chan_fd(): let it look again (it may have been the
 	 * kick we took). */
 	if ((mode & DIRECT_BIT(role)) &&
-	    (old & (NOLINK_BIT(!role) | ARMED_BIT(!role)))) {
-		uint64_t one = 1;
-
-		if (write(ch->wake[!role], &one, sizeof(one)) < 0 &&
-		    errno != EAGAIN)
-			atomic_store(&ch->peer_dead, true);
-	}
+	    (old & (NOLINK_BIT(!role) | ARMED_BIT(!role))))
+		wake_role(ch, !role);
 }
 
 static int rx_arm(struct ism_chan *ch, size_t unused)
