@@ -43,8 +43,9 @@ static bool own_userns_known, capable;
  * CAP_NET_ADMIN (SIOCGSKNS, TCP_REPAIR) and CAP_SYS_ADMIN (setns)? */
 static bool has_caps(void)
 {
-	struct __user_cap_header_struct h = { .version =
-						      _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_header_struct h = {
+		.version = _LINUX_CAPABILITY_VERSION_3
+	};
 	struct __user_cap_data_struct c[2];
 
 	memset(c, 0, sizeof(c));

@@ -166,8 +166,8 @@ static void serve_fork_child(int fd)
  * would. */
 static void readd(int ep, int fd, struct epoll_event *ev)
 {
-	struct epoll_event evs[16], all = { .events = EPOLLIN | EPOLLOUT,
-					    .data = ev->data };
+	struct epoll_event evs[16],
+		all = { .events = EPOLLIN | EPOLLOUT, .data = ev->data };
 	char b;
 	int n;
 
