@@ -14,16 +14,15 @@
  * fails the test instead of hanging it.
  */
 #include "t_daemon.h"
+#include "t_lock.h"
 #include "t_fuse.h"
 #include "proto/proto.h"
 #include "util/util.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/fuse.h>
-#include <linux/userfaultfd.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -32,11 +31,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -770,35 +767,6 @@ struct lock_attack {
 	int ready;     /* a pipe: one byte once both locks are held */
 };
 
-struct held {
-	int fd;
-	char *page;
-};
-
-static void *send_from_fault(void *arg)
-{
-	struct held *h = arg;
-
-	(void)send(h->fd, h->page, 4096, 0);
-	return NULL;
-}
-
-/* Wait until @n threads sit in a fault on @uffd. */
-static bool faults_pending(int uffd, int n)
-{
-	for (int got = 0; got < n;) {
-		struct uffd_msg m;
-		struct pollfd p = { uffd, POLLIN, 0 };
-
-		if (poll(&p, 1, PROMPT_MS) != 1 ||
-		    read(uffd, &m, sizeof(m)) != sizeof(m))
-			return false;
-		if (m.event == UFFD_EVENT_PAGEFAULT)
-			got++;
-	}
-	return true;
-}
-
 static int open_as(int s, uint32_t seq, uint32_t role, uint16_t port, int fd)
 {
 	struct ism_stream_open_req o = { .role = role };
@@ -820,21 +788,12 @@ static int lock_attacker(void *arg)
 	struct sockaddr_in sa = { .sin_family = AF_INET,
 				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof(sa);
-	struct uffdio_api api = { .api = UFFD_API };
-	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
-	struct held h[2];
+	struct t_held h[2];
 	pthread_t t[2];
 	char *pages;
 	int uffd, s, c, l, c2, a2;
 
-	uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC);
-	if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api) < 0)
-		return 77;
-	pages = mmap(NULL, 8192, PROT_READ | PROT_WRITE,
-		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	reg.range.start = (unsigned long)pages;
-	reg.range.len = 8192;
-	if (pages == MAP_FAILED || ioctl(uffd, UFFDIO_REGISTER, &reg) < 0)
+	if ((uffd = t_uffd_pages(2, &pages)) < 0)
 		return 77;
 	if (setgroups(0, NULL) || setgid(65534) || setuid(65534))
 		return 90;
@@ -862,12 +821,12 @@ static int lock_attacker(void *arg)
 	    (a2 = accept4(l, NULL, NULL, SOCK_CLOEXEC)) < 0)
 		return 95;
 	/* Lock both. */
-	h[0] = (struct held){ c, pages };
-	h[1] = (struct held){ a2, pages + 4096 };
+	h[0] = (struct t_held){ c, pages };
+	h[1] = (struct t_held){ a2, pages + 4096 };
 	for (int i = 0; i < 2; i++)
-		if (pthread_create(&t[i], NULL, send_from_fault, &h[i]))
+		if (pthread_create(&t[i], NULL, t_send_from_fault, &h[i]))
 			return 96;
-	if (!faults_pending(uffd, 2))
+	if (!t_uffd_faults(uffd, 2, PROMPT_MS))
 		return 97;
 	/* ismd looks at the server end it is handed (no reply expected:
 	 * that is our own request waiting on our own lock). */
@@ -877,40 +836,6 @@ static int lock_attacker(void *arg)
 		return 99;
 	pause(); /* killed: the userfaultfd goes, the sends complete */
 	return 0;
-}
-
-/* Some thread of @pid other than the main one in state D, within @ms. */
-static bool thread_in_d(pid_t pid, int ms)
-{
-	for (int w = 0; w < ms; w += 10) {
-		char path[320];
-		DIR *dir;
-		struct dirent *e;
-		bool found = false;
-
-		snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-		if (!(dir = opendir(path)))
-			return false;
-		while ((e = readdir(dir)) && !found) {
-			char st[512], *p;
-			FILE *f;
-
-			if (e->d_name[0] == '.' || atoi(e->d_name) == pid)
-				continue;
-			snprintf(path, sizeof(path), "/proc/%d/task/%.32s/stat",
-				 (int)pid, e->d_name);
-			if (!(f = fopen(path, "r")))
-				continue;
-			if (fgets(st, sizeof(st), f) && (p = strrchr(st, ')')))
-				found = p[1] == ' ' && p[2] == 'D';
-			fclose(f);
-		}
-		closedir(dir);
-		if (found)
-			return true;
-		t_msleep(10);
-	}
-	return false;
 }
 
 static void test_socket_lock(void **state)
@@ -950,7 +875,7 @@ static void test_socket_lock(void **state)
 	}
 	close(pfd[0]);
 	/* The attacker's own request waits on its own lock, on a worker. */
-	assert_true(thread_in_d(D.pid, PROMPT_MS));
+	assert_true(t_thread_in_d(D.pid, PROMPT_MS));
 	assert_int_equal(bystander_ok(&D), 0);
 	/* The honest server accepts the attacker's connection, whose socket
 	 * ismd kept and whose lock is held: the claim is answered, and

@@ -43,7 +43,7 @@
 #define STRANGER_UID 65533
 #define MAX_TRACKED  64
 
-static uint8_t tx[ISM_WIRE_MAX_MSG], rx[ISM_WIRE_MAX_MSG];
+static uint8_t tx[ISM_WIRE_MAX_MSG];
 
 static struct {
 	struct ism_private d;
@@ -149,36 +149,6 @@ static int stranger_conn(uint64_t *id)
 	return greet(fd, id);
 }
 
-/* Send @b (with one fd, or none) and decode the stream reply: 0, a
- * positive errno (the reply's status) or -errno. */
-static int stream_call(int conn, struct ism_wbuf *b, int sock,
-		       struct ism_stream_rep *rep)
-{
-	struct ism_wire_hdr h;
-	struct ism_rbuf rb;
-	int n = ism_proto_end(b);
-
-	if (n < 0)
-		return n;
-	n = ism_wire_send(conn, b->p, (size_t)n, &sock, sock >= 0 ? 1 : 0, 0);
-	if (n < 0)
-		return n;
-	for (;;) {
-		ssize_t k = t_raw_recv(conn, rx, sizeof(rx), 10000, NULL, NULL);
-
-		if (k <= 0)
-			return k == 0 ? -ECONNRESET : (int)k;
-		ism_rbuf_init(&rb, rx, (size_t)k);
-		if (ism_wire_hdr_get(&rb, (size_t)k, &h) < 0)
-			return -EBADMSG;
-		if (h.flags & ISM_WIRE_F_EVENT)
-			continue;
-		if (h.status)
-			return (int)h.status;
-		return ism_proto_get_stream_rep(&rb, rep);
-	}
-}
-
 static struct ism_stream_addr v4(uint16_t port)
 {
 	struct ism_stream_addr a = { .family = AF_INET, .port = port };
@@ -201,27 +171,8 @@ static struct ism_stream_rep stream_open(int conn, uint32_t role, int sock,
 		req.dst = dst;
 	ism_proto_begin(&b, tx, sizeof(tx), ISM_MSG_STREAM_OPEN, 0, ++seq, 0);
 	ism_proto_put_stream_open_req(&b, &req);
-	assert_int_equal(stream_call(conn, &b, sock, &rep), 0);
+	assert_int_equal(t_raw_stream_call(conn, &b, sock, &rep), 0);
 	return rep;
-}
-
-static struct ism_stream_rep stream_resolve(int conn, uint64_t id)
-{
-	struct ism_stream_rep rep;
-	struct ism_wbuf b;
-
-	ism_proto_begin(&b, tx, sizeof(tx), ISM_MSG_STREAM_RESOLVE, 0, 1, 0);
-	ism_proto_put_region_req(&b, id);
-	assert_int_equal(stream_call(conn, &b, -1, &rep), 0);
-	return rep;
-}
-
-static const char *path_name(uint32_t path)
-{
-	return path == ISM_STREAM_PENDING ? "pending"
-	       : path == ISM_STREAM_SHM	  ? "shared memory"
-	       : path == ISM_STREAM_TCP	  ? "TCP"
-					  : "?";
 }
 
 /* ---- sockets ---- */
@@ -326,7 +277,7 @@ static void test_v6only_listener(void **state)
 	fprintf(stderr,
 		"client to 127.0.0.1:%u beside a V6ONLY [::]:%u "
 		"record: %s, reason %u\n",
-		port, port, path_name(rep.path), rep.reason);
+		port, port, t_stream_path_name(rep.path), rep.reason);
 	assert_int_equal(rep.path, ISM_STREAM_TCP);
 	assert_int_equal(rep.reason, ISM_SR_PEER_NOT_ISM);
 
@@ -346,7 +297,7 @@ static void test_v6only_listener(void **state)
 	c = bound4(0);
 	rep = stream_open(victim, ISM_STREAM_CLIENT, c, v4(p2));
 	assert_int_equal(rep.path, ISM_STREAM_PENDING);
-	rep = stream_resolve(victim, rep.id);
+	rep = t_raw_stream_resolve(victim, rep.id);
 	assert_int_equal(rep.path, ISM_STREAM_TCP);
 	assert_int_equal(rep.reason, ISM_SR_TIMEOUT);
 	assert_true(t_daemon_alive(&T.d));
@@ -395,7 +346,7 @@ static void test_closed_listener_record(void **state)
 	fprintf(stderr,
 		"client to 127.0.0.1:%u after the ism listener "
 		"there closed: %s, reason %u\n",
-		port, path_name(rep.path), rep.reason);
+		port, t_stream_path_name(rep.path), rep.reason);
 	assert_int_equal(rep.path, ISM_STREAM_TCP);
 	assert_int_equal(rep.reason, ISM_SR_PEER_NOT_ISM);
 	/* And the plain connection works as plain TCP. */
@@ -488,7 +439,7 @@ static void test_folded_intent_key(void **state)
 	fprintf(stderr,
 		"victim's client 127.0.0.1:%u beside [%s]:%u: %s, "
 		"reason %u\n",
-		q, text, q, path_name(rep.path), rep.reason);
+		q, text, q, t_stream_path_name(rep.path), rep.reason);
 	assert_int_equal(rep.path, ISM_STREAM_PENDING);
 	/* ... and claimed by the victim's server for the accepted end. */
 	sa.sin_port = htons(local_port(vl));
@@ -497,7 +448,7 @@ static void test_folded_intent_key(void **state)
 	srv = stream_open(vserver, ISM_STREAM_SERVER, a, v4(0));
 	assert_int_equal(srv.path, ISM_STREAM_SHM);
 	assert_int_equal(srv.partner, vcid);
-	rep = stream_resolve(vclient, rep.id);
+	rep = t_raw_stream_resolve(vclient, rep.id);
 	assert_int_equal(rep.path, ISM_STREAM_SHM);
 	assert_int_equal(rep.partner, vsid);
 	assert_true(t_daemon_alive(&T.d));

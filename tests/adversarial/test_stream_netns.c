@@ -34,15 +34,14 @@
  * a failure (atexit).
  */
 #include "t_daemon.h"
+#include "t_lock.h"
 #include "proto/proto.h"
 #include "util/util.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <linux/userfaultfd.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -57,7 +56,6 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -68,7 +66,7 @@
 
 static char ns[4][32]; /* A, B, C, D */
 static bool ns_made[4];
-static uint8_t tx[ISM_WIRE_MAX_MSG], rx[ISM_WIRE_MAX_MSG];
+static uint8_t tx[ISM_WIRE_MAX_MSG];
 static int fds[MAX_FDS];
 static unsigned nfds;
 static const char *sock_path; /* the ismd libism's ends use */
@@ -209,34 +207,6 @@ static int raw_conn(uint64_t *id)
 	return fd;
 }
 
-static int stream_call(int conn, struct ism_wbuf *b, int sock,
-		       struct ism_stream_rep *rep)
-{
-	struct ism_wire_hdr h;
-	struct ism_rbuf rb;
-	int n = ism_proto_end(b);
-
-	if (n < 0)
-		return n;
-	n = ism_wire_send(conn, b->p, (size_t)n, &sock, sock >= 0 ? 1 : 0, 0);
-	if (n < 0)
-		return n;
-	for (;;) {
-		ssize_t k = t_raw_recv(conn, rx, sizeof(rx), 10000, NULL, NULL);
-
-		if (k <= 0)
-			return k == 0 ? -ECONNRESET : (int)k;
-		ism_rbuf_init(&rb, rx, (size_t)k);
-		if (ism_wire_hdr_get(&rb, (size_t)k, &h) < 0)
-			return -EBADMSG;
-		if (h.flags & ISM_WIRE_F_EVENT)
-			continue;
-		if (h.status)
-			return (int)h.status;
-		return ism_proto_get_stream_rep(&rb, rep);
-	}
-}
-
 static struct ism_stream_rep stream_open(int conn, uint32_t role, int sock,
 					 int host, uint16_t port)
 {
@@ -254,27 +224,8 @@ static struct ism_stream_rep stream_open(int conn, uint32_t role, int sock,
 	}
 	ism_proto_begin(&b, tx, sizeof(tx), ISM_MSG_STREAM_OPEN, 0, ++seq, 0);
 	ism_proto_put_stream_open_req(&b, &req);
-	assert_int_equal(stream_call(conn, &b, sock, &rep), 0);
+	assert_int_equal(t_raw_stream_call(conn, &b, sock, &rep), 0);
 	return rep;
-}
-
-static struct ism_stream_rep stream_resolve(int conn, uint64_t id)
-{
-	struct ism_stream_rep rep;
-	struct ism_wbuf b;
-
-	ism_proto_begin(&b, tx, sizeof(tx), ISM_MSG_STREAM_RESOLVE, 0, 1, 0);
-	ism_proto_put_region_req(&b, id);
-	assert_int_equal(stream_call(conn, &b, -1, &rep), 0);
-	return rep;
-}
-
-static const char *path_name(uint32_t path)
-{
-	return path == ISM_STREAM_PENDING ? "pending"
-	       : path == ISM_STREAM_SHM	  ? "shared memory"
-	       : path == ISM_STREAM_TCP	  ? "TCP"
-					  : "?";
 }
 
 static void close_all(void)
@@ -553,7 +504,7 @@ static void test_mirrored_tuple_refused(void **state)
 	rep = stream_open(victim, ISM_STREAM_CLIENT, vc, 2, port);
 	fprintf(stderr,
 		"victim client " NET_AB ".1:%u -> " NET_AB ".2:%u: %s\n", eport,
-		port, path_name(rep.path));
+		port, t_stream_path_name(rep.path));
 	assert_int_equal(rep.path, ISM_STREAM_PENDING);
 	uint64_t vsid = rep.id;
 
@@ -580,17 +531,17 @@ static void test_mirrored_tuple_refused(void **state)
 
 	rep = stream_open(hostile, ISM_STREAM_SERVER, hs, 0, 0);
 	fprintf(stderr, "hostile server end in another netns: %s, reason %u\n",
-		path_name(rep.path), rep.reason);
+		t_stream_path_name(rep.path), rep.reason);
 	assert_int_equal(rep.path, ISM_STREAM_TCP);
 	assert_int_equal(rep.reason, ISM_SR_OTHER_HOST);
 
 	/* The real server end still claims it. */
 	rs = track(accept4(l, NULL, NULL, SOCK_CLOEXEC));
 	rep = stream_open(server, ISM_STREAM_SERVER, rs, 0, 0);
-	fprintf(stderr, "real server end: %s\n", path_name(rep.path));
+	fprintf(stderr, "real server end: %s\n", t_stream_path_name(rep.path));
 	assert_int_equal(rep.path, ISM_STREAM_SHM);
 	assert_int_equal(rep.partner, vid);
-	rep = stream_resolve(victim, vsid);
+	rep = t_raw_stream_resolve(victim, vsid);
 	assert_int_equal(rep.path, ISM_STREAM_SHM);
 	assert_int_equal(rep.partner, sid);
 
@@ -797,7 +748,7 @@ static int forger_main(void *arg)
 		return 49;
 	ism_proto_begin(&b, tx, sizeof(tx), ISM_MSG_STREAM_OPEN, 0, 2, 0);
 	ism_proto_put_stream_open_req(&b, &req);
-	r = stream_call(conn, &b, s, &rep);
+	r = t_raw_stream_call(conn, &b, s, &rep);
 	if (r != 0) {
 		rep.path = 0;
 		rep.reason = 1000u + (uint32_t)(r < 0 ? -r : r);
@@ -851,16 +802,16 @@ static void test_userns_forgery_refused(void **state)
 	fprintf(stderr,
 		"forged server end (uid 65534, own user+net namespace, the "
 		"victim's 4-tuple and numbers): %s, reason %u\n",
-		path_name(rep.path), rep.reason);
+		t_stream_path_name(rep.path), rep.reason);
 	assert_int_equal(rep.path, ISM_STREAM_TCP);
 	assert_int_equal(rep.reason, ISM_SR_OTHER_HOST);
 	/* The real server end still claims it. */
 	rs = track(accept4(l, NULL, NULL, SOCK_CLOEXEC));
 	rep = stream_open(server, ISM_STREAM_SERVER, rs, 0, 0);
-	fprintf(stderr, "real server end: %s\n", path_name(rep.path));
+	fprintf(stderr, "real server end: %s\n", t_stream_path_name(rep.path));
 	assert_int_equal(rep.path, ISM_STREAM_SHM);
 	assert_int_equal(rep.partner, vid);
-	rep = stream_resolve(victim, vsid);
+	rep = t_raw_stream_resolve(victim, vsid);
 	assert_int_equal(rep.path, ISM_STREAM_SHM);
 	assert_int_equal(rep.partner, sid);
 	close_all();
@@ -902,20 +853,21 @@ static void decoys(unsigned fails)
 	rs = track(accept4(l, NULL, NULL, SOCK_CLOEXEC));
 	rep = stream_open(server, ISM_STREAM_SERVER, rs, 0, 0);
 	fprintf(stderr, "after %u failed proofs: real server end %s (%u)",
-		fails, path_name(rep.path), rep.reason);
+		fails, t_stream_path_name(rep.path), rep.reason);
 	if (fails < 4) {
 		assert_int_equal(rep.path, ISM_STREAM_SHM);
-		rep = stream_resolve(victim, vsid);
+		rep = t_raw_stream_resolve(victim, vsid);
 		assert_int_equal(rep.path, ISM_STREAM_SHM);
 	} else {
 		/* Abandoned: both ends on TCP, for the same reason. */
 		assert_int_equal(rep.path, ISM_STREAM_TCP);
 		assert_int_equal(rep.reason, ISM_SR_OTHER_HOST);
-		rep = stream_resolve(victim, vsid);
+		rep = t_raw_stream_resolve(victim, vsid);
 		assert_int_equal(rep.path, ISM_STREAM_TCP);
 		assert_int_equal(rep.reason, ISM_SR_OTHER_HOST);
 	}
-	fprintf(stderr, ", client %s (%u)\n", path_name(rep.path), rep.reason);
+	fprintf(stderr, ", client %s (%u)\n", t_stream_path_name(rep.path),
+		rep.reason);
 	close_all();
 }
 
@@ -935,43 +887,21 @@ struct locker {
 	int ready;
 };
 
-struct held {
-	int fd;
-	char *page;
-};
-
-static void *send_from_fault(void *arg)
-{
-	struct held *h = arg;
-
-	(void)send(h->fd, h->page, 4096, 0);
-	return NULL;
-}
-
 /* In A, as uid 65534 (namespace and userfaultfd entered and made as
  * root): a stream client toward B, pending; once connected, a send()
  * from a page that never arrives holds its socket's lock. */
 static int locker_main(void *arg)
 {
 	struct locker *a = arg;
-	struct uffdio_api api = { .api = UFFD_API };
-	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
 	struct ism_stream_rep rep;
-	struct held h;
+	struct t_held h;
 	pthread_t t;
 	char *page;
 	int uffd, conn, c;
 
 	if (ns_enter(0) < 0)
 		return 60;
-	uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC);
-	if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api) < 0)
-		return 77;
-	page = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	reg.range.start = (unsigned long)page;
-	reg.range.len = 4096;
-	if (page == MAP_FAILED || ioctl(uffd, UFFDIO_REGISTER, &reg) < 0)
+	if ((uffd = t_uffd_pages(1, &page)) < 0)
 		return 77;
 	if (setgroups(0, NULL) || setgid(65534) || setuid(65534))
 		return 61;
@@ -990,56 +920,15 @@ static int locker_main(void *arg)
 	if (rep.path != ISM_STREAM_PENDING)
 		return 64;
 	connect_to(c, 2, a->port);
-	h = (struct held){ c, page };
-	if (pthread_create(&t, NULL, send_from_fault, &h))
+	h = (struct t_held){ c, page };
+	if (pthread_create(&t, NULL, t_send_from_fault, &h))
 		return 65;
-	{
-		struct uffd_msg m;
-		struct pollfd pf = { uffd, POLLIN, 0 };
-
-		if (poll(&pf, 1, 10000) != 1 ||
-		    read(uffd, &m, sizeof(m)) != sizeof(m) ||
-		    m.event != UFFD_EVENT_PAGEFAULT)
-			return 66;
-	}
+	if (!t_uffd_faults(uffd, 1, 10000))
+		return 66;
 	if (write(a->ready, "L", 1) != 1)
 		return 67;
 	pause(); /* killed: the userfaultfd goes, the send completes */
 	return 0;
-}
-
-/* Some thread of @pid other than the main one in state D, within @ms. */
-static bool thread_in_d(pid_t pid, int ms)
-{
-	for (int w = 0; w < ms; w += 10) {
-		char path[320];
-		DIR *dir;
-		struct dirent *e;
-		bool found = false;
-
-		snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-		if (!(dir = opendir(path)))
-			return false;
-		while ((e = readdir(dir)) && !found) {
-			char st[512], *p;
-			FILE *f;
-
-			if (e->d_name[0] == '.' || atoi(e->d_name) == pid)
-				continue;
-			snprintf(path, sizeof(path), "/proc/%d/task/%.32s/stat",
-				 (int)pid, e->d_name);
-			if (!(f = fopen(path, "r")))
-				continue;
-			if (fgets(st, sizeof(st), f) && (p = strrchr(st, ')')))
-				found = p[1] == ' ' && p[2] == 'D';
-			fclose(f);
-		}
-		closedir(dir);
-		if (found)
-			return true;
-		t_msleep(10);
-	}
-	return false;
 }
 
 static void test_locked_client_cannot_hang(void **state)
@@ -1075,11 +964,11 @@ static void test_locked_client_cannot_hang(void **state)
 	rs = track(accept4(l, NULL, NULL, SOCK_CLOEXEC));
 	rep = stream_open(server, ISM_STREAM_SERVER, rs, 0, 0);
 	fprintf(stderr, "server end of a locked client: %s, reason %u\n",
-		path_name(rep.path), rep.reason);
+		t_stream_path_name(rep.path), rep.reason);
 	assert_int_equal(rep.path, ISM_STREAM_TCP);
 	assert_int_equal(rep.reason, ISM_SR_OTHER_HOST);
 	/* The proof really is stuck on that lock... */
-	assert_true(thread_in_d(t_group.pid, 10000));
+	assert_true(t_thread_in_d(t_group.pid, 10000));
 	/* ...and others are served: a newcomer, and the server's next
 	 * request. */
 	(void)raw_conn(NULL);

@@ -250,6 +250,55 @@ ssize_t t_raw_recv(int fd, void *buf, size_t cap, int timeout_ms, int *fds,
 	return r;
 }
 
+int t_raw_stream_call(int conn, struct ism_wbuf *b, int sock,
+		      struct ism_stream_rep *rep)
+{
+	static uint8_t rx[ISM_WIRE_MAX_MSG];
+	struct ism_wire_hdr h;
+	struct ism_rbuf rb;
+	int n = ism_proto_end(b);
+
+	if (n < 0)
+		return n;
+	n = ism_wire_send(conn, b->p, (size_t)n, &sock, sock >= 0 ? 1 : 0, 0);
+	if (n < 0)
+		return n;
+	for (;;) {
+		ssize_t k = t_raw_recv(conn, rx, sizeof(rx), 10000, NULL, NULL);
+
+		if (k <= 0)
+			return k == 0 ? -ECONNRESET : (int)k;
+		ism_rbuf_init(&rb, rx, (size_t)k);
+		if (ism_wire_hdr_get(&rb, (size_t)k, &h) < 0)
+			return -EBADMSG;
+		if (h.flags & ISM_WIRE_F_EVENT)
+			continue;
+		if (h.status)
+			return (int)h.status;
+		return ism_proto_get_stream_rep(&rb, rep);
+	}
+}
+
+struct ism_stream_rep t_raw_stream_resolve(int conn, uint64_t id)
+{
+	static uint8_t tx[64];
+	struct ism_stream_rep rep;
+	struct ism_wbuf b;
+
+	ism_proto_begin(&b, tx, sizeof(tx), ISM_MSG_STREAM_RESOLVE, 0, 1, 0);
+	ism_proto_put_region_req(&b, id);
+	assert_int_equal(t_raw_stream_call(conn, &b, -1, &rep), 0);
+	return rep;
+}
+
+const char *t_stream_path_name(uint32_t path)
+{
+	return path == ISM_STREAM_PENDING ? "pending"
+	       : path == ISM_STREAM_SHM	  ? "shared memory"
+	       : path == ISM_STREAM_TCP	  ? "TCP"
+					  : "?";
+}
+
 int t_raw_reply(int fd, uint16_t *type, uint32_t *seq, int timeout_ms)
 {
 	static uint8_t buf[ISM_WIRE_MAX_MSG];

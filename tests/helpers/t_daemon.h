@@ -81,6 +81,17 @@ ssize_t t_raw_recv(int fd, void *buf, size_t cap, int timeout_ms, int *fds,
 /* Receive until a reply (skipping events); returns its status (0 or
  * positive errno) or -errno. */
 int t_raw_reply(int fd, uint16_t *type, uint32_t *seq, int timeout_ms);
+/* Send the STREAM_* request in @b (ended here; with fd @sock, or none if
+ * negative) and decode its reply into *@rep, skipping events: 0, the
+ * reply's status (a positive errno) or -errno.  10 s at most. */
+struct ism_wbuf;
+struct ism_stream_rep;
+int t_raw_stream_call(int conn, struct ism_wbuf *b, int sock,
+		      struct ism_stream_rep *rep);
+/* STREAM_RESOLVE of record @id (asserts it is answered). */
+struct ism_stream_rep t_raw_stream_resolve(int conn, uint64_t id);
+/* "pending", "shared memory", "TCP" or "?". */
+const char *t_stream_path_name(uint32_t path);
 
 /* Path of a built program: $name from the environment (set by meson)
  * or a default relative to the build dir. */
