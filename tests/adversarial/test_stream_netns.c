@@ -42,6 +42,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/userfaultfd.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -885,7 +886,52 @@ struct locker {
 	const char *sock;
 	uint16_t port;
 	int ready;
+	int go; /* -1, or a pipe: then RESOLVE while locked (see below) */
 };
+
+/* The locker's own RESOLVE of its intent while ismd's proof waits on
+ * its socket's lock: the reply must wait for the proof (a RESOLVE
+ * answered meanwhile would let the client send into a socket in repair
+ * mode).  Then the fault is served (the send completes, the lock goes,
+ * the proof ends) and the reply must come.  Returns 0, or a code. */
+static int resolve_while_locked(int conn, uint64_t id, int uffd, char *page,
+				int out)
+{
+	struct ism_stream_rep rep;
+	struct uffdio_zeropage z = { .range = { (unsigned long)page, 4096 } };
+	struct pollfd pf = { conn, POLLIN, 0 };
+	struct ism_wbuf b;
+	int n;
+
+	ism_proto_begin(&b, tx, sizeof(tx), ISM_MSG_STREAM_RESOLVE, 0, 7, 0);
+	ism_proto_put_region_req(&b, id);
+	if ((n = ism_proto_end(&b)) < 0 ||
+	    ism_wire_send(conn, b.p, (size_t)n, NULL, 0, 0) < 0)
+		return 70;
+	if (poll(&pf, 1, 1500) != 0)
+		return 71; /* answered while the proof held the socket */
+	if (ioctl(uffd, UFFDIO_ZEROPAGE, &z) < 0)
+		return 72;
+	/* (t_raw_stream_call's receive half: the request is already out.) */
+	for (;;) {
+		static uint8_t in[ISM_WIRE_MAX_MSG];
+		struct ism_wire_hdr h;
+		struct ism_rbuf rb;
+		ssize_t k = t_raw_recv(conn, in, sizeof(in), 10000, NULL, NULL);
+
+		if (k <= 0)
+			return 73;
+		ism_rbuf_init(&rb, in, (size_t)k);
+		if (ism_wire_hdr_get(&rb, (size_t)k, &h) < 0)
+			return 74;
+		if (h.flags & ISM_WIRE_F_EVENT)
+			continue;
+		if (h.status || ism_proto_get_stream_rep(&rb, &rep) < 0)
+			return 75;
+		break;
+	}
+	return write(out, &rep, sizeof(rep)) == sizeof(rep) ? 0 : 76;
+}
 
 /* In A, as uid 65534 (namespace and userfaultfd entered and made as
  * root): a stream client toward B, pending; once connected, a send()
@@ -927,6 +973,13 @@ static int locker_main(void *arg)
 		return 66;
 	if (write(a->ready, "L", 1) != 1)
 		return 67;
+	if (a->go >= 0) {
+		char g;
+
+		if (read(a->go, &g, 1) != 1)
+			return 68;
+		return resolve_while_locked(conn, rep.id, uffd, page, a->ready);
+	}
 	pause(); /* killed: the userfaultfd goes, the send completes */
 	return 0;
 }
@@ -944,6 +997,7 @@ static void test_locked_client_cannot_hang(void **state)
 	server = raw_conn(&sid);
 	a.port = listener_in_b(server, &l);
 	a.sock = t_group.sock;
+	a.go = -1;
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
 	a.ready = p[1];
 	pid = kid_start(locker_main, &a);
@@ -975,6 +1029,58 @@ static void test_locked_client_cannot_hang(void **state)
 	(void)listener_in_b(server, &l);
 	kill(pid, SIGKILL);
 	kid_wait(pid);
+	close_all();
+	assert_true(t_daemon_alive(&t_group));
+}
+
+static void test_resolve_waits_for_proof(void **state)
+{
+	struct ism_stream_rep rep, got;
+	struct locker a;
+	uint64_t sid;
+	int server, l, rs, p[2], g[2], st;
+	pid_t pid;
+	char b;
+
+	(void)state;
+	server = raw_conn(&sid);
+	a.port = listener_in_b(server, &l);
+	a.sock = t_group.sock;
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(g, O_CLOEXEC), 0);
+	a.ready = p[1];
+	a.go = g[0];
+	pid = kid_start(locker_main, &a);
+	close(p[1]);
+	close(g[0]);
+	if (read(p[0], &b, 1) != 1) {
+		close(p[0]);
+		close(g[1]);
+		st = kid_wait(pid);
+		if (st == 77) {
+			fprintf(stderr, "skipped: no userfaultfd here\n");
+			skip();
+		}
+		fail_msg("locker failed: %d", st);
+	}
+	rs = track(accept4(l, NULL, NULL, SOCK_CLOEXEC));
+	rep = stream_open(server, ISM_STREAM_SERVER, rs, 0, 0);
+	assert_int_equal(rep.path, ISM_STREAM_TCP);
+	/* The proof sits on the client's lock; now the client resolves. */
+	assert_true(t_thread_in_d(t_group.pid, 10000));
+	assert_int_equal(write(g[1], "G", 1), 1);
+	close(g[1]);
+	st = (int)read(p[0], &got, sizeof(got));
+	close(p[0]);
+	assert_int_equal(kid_wait(pid), 0);
+	assert_int_equal(st, (int)sizeof(got));
+	/* Both ends on TCP, once the proof let go (the server unproven,
+	 * reason 2; the client's intent given up, reason 5). */
+	fprintf(stderr, "resolve after the proof: %s, reason %u\n",
+		t_stream_path_name(got.path), got.reason);
+	assert_int_equal(got.path, ISM_STREAM_TCP);
+	assert_true(got.reason == ISM_SR_OTHER_HOST ||
+		    got.reason == ISM_SR_TIMEOUT);
 	close_all();
 	assert_true(t_daemon_alive(&t_group));
 }
@@ -1014,6 +1120,8 @@ int main(void)
 					  case_teardown),
 		cmocka_unit_test_teardown(test_proof_budget, case_teardown),
 		cmocka_unit_test_teardown(test_locked_client_cannot_hang,
+					  case_teardown),
+		cmocka_unit_test_teardown(test_resolve_waits_for_proof,
 					  case_teardown),
 		cmocka_unit_test_teardown(test_without_capabilities,
 					  case_teardown),
