@@ -109,6 +109,9 @@ struct chan_hdr {
  * arming its rings and re-checking them: the other side, if registered
  * for it, may publish with light barriers (lib/ring/ring.h). */
 #define CHAN_F_FENCE 0x1u
+/* This side, publishing lightly, honours the other's heavy wake word
+ * (ISM_RING_WAKE_HEAVY, lib/ring/ring.h): it may go heavy. */
+#define CHAN_F_HEAVY 0x2u
 
 _Static_assert(sizeof(struct chan_hdr) == 64, "one cache line");
 _Static_assert(offsetof(struct chan_hdr, rx_off) == 16, "layout");
@@ -434,7 +437,7 @@ static int chan_setup(struct ism_chan *ch, uint32_t ring)
 	h->tx_len = (uint32_t)ism_ring_prod_area(ring);
 	h->ring_size = ring;
 	ch->fence = membarrier_ready();
-	h->flags = ch->fence ? CHAN_F_FENCE : 0;
+	h->flags = ch->fence ? CHAN_F_FENCE | CHAN_F_HEAVY : 0;
 	r = ism_ring_tx_init(ch->own_map + TX_OFF, h->tx_len, ring, NULL, 0,
 			     &ch->tx);
 	return r;
@@ -565,6 +568,7 @@ static int chan_join(struct ism_chan *ch, const uint8_t *peer, size_t len,
 	if (ch->fence && (h.flags & CHAN_F_FENCE)) {
 		ism_ring_tx_set_light(ch->tx, true);
 		ism_ring_rx_set_light(ch->rx, true);
+		ism_ring_rx_set_heavy_ok(ch->rx, h.flags & CHAN_F_HEAVY);
 	}
 	ch->peer_map = peer;
 	ch->link_tx = link;

@@ -547,7 +547,7 @@ int ism_ring_rx_arm_fenced(struct ism_ring_rx *rx, void (*fence)(void))
 	ism_ring_publish_cons(rx);
 	if (!(rx->wake_seq & 1))
 		rx->wake_seq = (rx->wake_seq + 1) & ~ISM_RING_WAKE_HEAVY;
-	if (fence && rx->light)
+	if (fence && rx->light && rx->heavy_ok)
 		choose_weight(rx);
 	/* (Z) then (P), against the producer's (B) then (W). */
 	atomic_store_explicit(&rx->c->ctl.wake_seq, wake_word(rx),
@@ -573,6 +573,11 @@ int ism_ring_rx_arm(struct ism_ring_rx *rx)
 void ism_ring_rx_set_light(struct ism_ring_rx *rx, bool light)
 {
 	rx->light = light;
+}
+
+void ism_ring_rx_set_heavy_ok(struct ism_ring_rx *rx, bool ok)
+{
+	rx->heavy_ok = ok;
 }
 
 void ism_ring_rx_disarm(struct ism_ring_rx *rx)

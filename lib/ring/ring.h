@@ -148,6 +148,7 @@ struct ism_ring_rx {
 	bool kick_due;	    /* a publication found the producer waiting */
 	bool light;	    /* the producer fences when it arms */
 	bool heavy;	    /* ISM_RING_WAKE_HEAVY is set: we arm unfenced */
+	bool heavy_ok;	    /* the producer honours ISM_RING_WAKE_HEAVY */
 	int broken;
 };
 
@@ -163,6 +164,9 @@ int ism_ring_peek_slow(struct ism_ring_rx *rx, const void **p, size_t *len);
 /* Publish without a full barrier (see above). */
 void ism_ring_tx_set_light(struct ism_ring_tx *tx, bool light);
 void ism_ring_rx_set_light(struct ism_ring_rx *rx, bool light);
+/* The producer says it honours ISM_RING_WAKE_HEAVY (an older one does
+ * not, and then we never go heavy). */
+void ism_ring_rx_set_heavy_ok(struct ism_ring_rx *rx, bool ok);
 
 /* ism_ring_rx_arm() / ism_ring_tx_arm() with @fence called between the
  * arming store and the re-check (NULL: none beyond their own). */

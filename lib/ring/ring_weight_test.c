@@ -5,8 +5,10 @@
  * (membarrier), alternating request/response turns (the consumer sleeps
  * after every message: it must go heavy and stop paying the barrier) and
  * bursts of thousands of messages between sleeps (it must go light
- * again).  Every message arrives in order; a sleep that times out with
- * messages waiting is a lost wake-up and fails the test.
+ * again); and never heavy against a producer that does not say it
+ * honours the bit (an older libism).  Every message arrives in order; a
+ * sleep that times out with messages waiting is a lost wake-up and fails
+ * the test.
  */
 #include "ring.h"
 
@@ -103,7 +105,9 @@ static void *producer(void *arg)
 	return NULL;
 }
 
-static void test_weights(void **state)
+/* @heavy_ok: the producer says it honours the heavy bit (an older one
+ * does not: then the consumer must never go heavy). */
+static void weights(bool heavy_ok)
 {
 	size_t plen = ism_ring_prod_area(DATA);
 	void *prod = aligned_alloc(4096, (plen + 4095) & ~(size_t)4095),
@@ -113,7 +117,7 @@ static void test_weights(void **state)
 	uint32_t next = 0, arms = 0, heavy_arms = 0, heavy_fences = 0;
 	pthread_t t;
 
-	(void)state;
+	atomic_store(&fences, 0);
 	if (syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0,
 		    0) != 0)
 		skip(); /* no process-wide barrier: no light mode at all */
@@ -129,6 +133,7 @@ static void test_weights(void **state)
 		0);
 	ism_ring_tx_set_light(r.tx, true);
 	ism_ring_rx_set_light(r.rx, true);
+	ism_ring_rx_set_heavy_ok(r.rx, heavy_ok);
 	r.kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	r.ack = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	assert_true(r.kick >= 0 && r.ack >= 0);
@@ -186,12 +191,19 @@ static void test_weights(void **state)
 	pthread_join(t, NULL);
 	assert_false(atomic_load(&r.failed));
 	assert_int_equal(next, (PHASES / 2) * (TURNS + BURSTS * BURST));
-	/* It went heavy, stopped paying the barrier there, and came back. */
-	assert_true(saw_heavy);
-	assert_true(heavy_arms > 0);
-	assert_int_equal(heavy_fences, 0);
-	assert_true(light_again);
-	assert_true(atomic_load(&fences) < arms);
+	if (!heavy_ok) {
+		/* Light throughout: a barrier on every arm. */
+		assert_false(saw_heavy);
+		assert_int_equal(atomic_load(&fences), arms);
+	} else {
+		/* It went heavy, stopped paying the barrier there, and
+		 * came back. */
+		assert_true(saw_heavy);
+		assert_true(heavy_arms > 0);
+		assert_int_equal(heavy_fences, 0);
+		assert_true(light_again);
+		assert_true(atomic_load(&fences) < arms);
+	}
 	close(r.kick);
 	close(r.ack);
 	ism_ring_tx_close(r.tx);
@@ -200,10 +212,23 @@ static void test_weights(void **state)
 	free(cons);
 }
 
+static void test_weights(void **state)
+{
+	(void)state;
+	weights(true);
+}
+
+static void test_older_producer(void **state)
+{
+	(void)state;
+	weights(false);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_weights),
+		cmocka_unit_test(test_older_producer),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
