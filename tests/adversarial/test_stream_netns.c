@@ -479,6 +479,25 @@ static void test_without_capabilities(void **state)
 
 /* ---- the hostile peer: the same 4-tuple in other namespaces ---- */
 
+/* After a refused impostor: the real server end of the victim's
+ * connection (accepted from @l) still claims it, shared memory, each end
+ * naming the other's peer.  Returns that server end. */
+static int real_server_claims(int server, uint64_t sid, int l, int victim,
+			      uint64_t vid, uint64_t vsid)
+{
+	struct ism_stream_rep rep;
+	int rs = track(accept4(l, NULL, NULL, SOCK_CLOEXEC));
+
+	rep = stream_open(server, ISM_STREAM_SERVER, rs, 0, 0);
+	fprintf(stderr, "real server end: %s\n", t_stream_path_name(rep.path));
+	assert_int_equal(rep.path, ISM_STREAM_SHM);
+	assert_int_equal(rep.partner, vid);
+	rep = t_raw_stream_resolve(victim, vsid);
+	assert_int_equal(rep.path, ISM_STREAM_SHM);
+	assert_int_equal(rep.partner, sid);
+	return rs;
+}
+
 static void test_mirrored_tuple_refused(void **state)
 {
 	struct ism_stream_rep rep;
@@ -537,14 +556,7 @@ static void test_mirrored_tuple_refused(void **state)
 	assert_int_equal(rep.reason, ISM_SR_OTHER_HOST);
 
 	/* The real server end still claims it. */
-	rs = track(accept4(l, NULL, NULL, SOCK_CLOEXEC));
-	rep = stream_open(server, ISM_STREAM_SERVER, rs, 0, 0);
-	fprintf(stderr, "real server end: %s\n", t_stream_path_name(rep.path));
-	assert_int_equal(rep.path, ISM_STREAM_SHM);
-	assert_int_equal(rep.partner, vid);
-	rep = t_raw_stream_resolve(victim, vsid);
-	assert_int_equal(rep.path, ISM_STREAM_SHM);
-	assert_int_equal(rep.partner, sid);
+	rs = real_server_claims(server, sid, l, victim, vid, vsid);
 
 	/* Bytes still flow both ways on the real connection after ismd's
 	 * look at it (repair on and off again). */
@@ -764,7 +776,7 @@ static void test_userns_forgery_refused(void **state)
 	struct ism_stream_rep rep;
 	struct forger f;
 	uint64_t sid, vid, vsid;
-	int server, victim, l, vc, rs, p[2], st;
+	int server, victim, l, vc, p[2], st;
 	uint32_t snd, rcv;
 	pid_t pid;
 
@@ -807,14 +819,7 @@ static void test_userns_forgery_refused(void **state)
 	assert_int_equal(rep.path, ISM_STREAM_TCP);
 	assert_int_equal(rep.reason, ISM_SR_OTHER_HOST);
 	/* The real server end still claims it. */
-	rs = track(accept4(l, NULL, NULL, SOCK_CLOEXEC));
-	rep = stream_open(server, ISM_STREAM_SERVER, rs, 0, 0);
-	fprintf(stderr, "real server end: %s\n", t_stream_path_name(rep.path));
-	assert_int_equal(rep.path, ISM_STREAM_SHM);
-	assert_int_equal(rep.partner, vid);
-	rep = t_raw_stream_resolve(victim, vsid);
-	assert_int_equal(rep.path, ISM_STREAM_SHM);
-	assert_int_equal(rep.partner, sid);
+	(void)real_server_claims(server, sid, l, victim, vid, vsid);
 	close_all();
 	assert_true(t_daemon_alive(&t_group));
 }
@@ -984,26 +989,29 @@ static int locker_main(void *arg)
 	return 0;
 }
 
-static void test_locked_client_cannot_hang(void **state)
+/* Start the locker toward a listener of @server's in B (in *@l); back
+ * once it holds its socket's lock: its pid, *@rd the read end it answers
+ * on.  @go: -1, or the read end of the pipe that sends it on to
+ * resolve_while_locked() (closed here; @go_w, its write end, too if the
+ * locker fails).  Skips without userfaultfd. */
+static pid_t locker_start(int server, int *l, int go, int go_w, int *rd)
 {
-	struct ism_stream_rep rep;
-	struct locker a;
-	uint64_t sid;
-	int server, l, rs, p[2], st;
+	struct locker a = { .sock = t_group.sock, .go = go };
+	int p[2], st;
 	pid_t pid;
 	char b;
 
-	(void)state;
-	server = raw_conn(&sid);
-	a.port = listener_in_b(server, &l);
-	a.sock = t_group.sock;
-	a.go = -1;
+	a.port = listener_in_b(server, l);
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
 	a.ready = p[1];
 	pid = kid_start(locker_main, &a);
 	close(p[1]);
+	if (go >= 0)
+		close(go);
 	if (read(p[0], &b, 1) != 1) {
 		close(p[0]);
+		if (go_w >= 0)
+			close(go_w);
 		st = kid_wait(pid);
 		if (st == 77) {
 			fprintf(stderr, "skipped: no userfaultfd here\n");
@@ -1011,7 +1019,21 @@ static void test_locked_client_cannot_hang(void **state)
 		}
 		fail_msg("locker failed: %d", st);
 	}
-	close(p[0]);
+	*rd = p[0];
+	return pid;
+}
+
+static void test_locked_client_cannot_hang(void **state)
+{
+	struct ism_stream_rep rep;
+	uint64_t sid;
+	int server, l, rs, rd;
+	pid_t pid;
+
+	(void)state;
+	server = raw_conn(&sid);
+	pid = locker_start(server, &l, -1, -1, &rd);
+	close(rd);
 	/* The honest server end of that connection: its proof waits on the
 	 * client's lock, on a worker; the claim is still answered (TCP,
 	 * unproven) and the loop serves everyone meanwhile. */
@@ -1036,33 +1058,14 @@ static void test_locked_client_cannot_hang(void **state)
 static void test_resolve_waits_for_proof(void **state)
 {
 	struct ism_stream_rep rep, got;
-	struct locker a;
 	uint64_t sid;
-	int server, l, rs, p[2], g[2], st;
+	int server, l, rs, rd, g[2], st;
 	pid_t pid;
-	char b;
 
 	(void)state;
 	server = raw_conn(&sid);
-	a.port = listener_in_b(server, &l);
-	a.sock = t_group.sock;
-	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
 	assert_int_equal(pipe2(g, O_CLOEXEC), 0);
-	a.ready = p[1];
-	a.go = g[0];
-	pid = kid_start(locker_main, &a);
-	close(p[1]);
-	close(g[0]);
-	if (read(p[0], &b, 1) != 1) {
-		close(p[0]);
-		close(g[1]);
-		st = kid_wait(pid);
-		if (st == 77) {
-			fprintf(stderr, "skipped: no userfaultfd here\n");
-			skip();
-		}
-		fail_msg("locker failed: %d", st);
-	}
+	pid = locker_start(server, &l, g[0], g[1], &rd);
 	rs = track(accept4(l, NULL, NULL, SOCK_CLOEXEC));
 	rep = stream_open(server, ISM_STREAM_SERVER, rs, 0, 0);
 	assert_int_equal(rep.path, ISM_STREAM_TCP);
@@ -1070,8 +1073,8 @@ static void test_resolve_waits_for_proof(void **state)
 	assert_true(t_thread_in_d(t_group.pid, 10000));
 	assert_int_equal(write(g[1], "G", 1), 1);
 	close(g[1]);
-	st = (int)read(p[0], &got, sizeof(got));
-	close(p[0]);
+	st = (int)read(rd, &got, sizeof(got));
+	close(rd);
 	assert_int_equal(kid_wait(pid), 0);
 	assert_int_equal(st, (int)sizeof(got));
 	/* Both ends on TCP, once the proof let go (the server unproven,
