@@ -2,9 +2,11 @@
 /*
  * libFuzzer: a hostile producer area under an honest consumer.  The input
  * is a program: write bytes anywhere in the producer area, set its index,
- * send honestly, and run consumer operations in between.  The areas are
- * heap blocks of exactly their size, so AddressSanitizer catches any
- * access outside them; every consumer operation must return.
+ * send honestly, and run consumer operations in between; and, as a hostile
+ * consumer would, any wake word (heavy bit included) under a producer
+ * publishing lightly or not.  The areas are heap blocks of exactly their
+ * size, so AddressSanitizer catches any access outside them; every
+ * operation must return.
  */
 #include "ring.h"
 
@@ -72,7 +74,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		if (take(&in, &op, 1) < 0)
 			break;
-		switch (op % 8) {
+		switch (op % 9) {
 		case 0: /* scribble */
 			if (take(&in, &off, 2) < 0 || take(&in, &len, 2) < 0)
 				goto out;
@@ -131,6 +133,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			ism_ring_pending(rx);
 			ism_ring_consumed(rx);
 			break;
+		case 7: { /* the consumer's wake word, as it likes */
+			uint32_t w;
+			int k;
+
+			if (take(&in, &w, 4) < 0)
+				goto out;
+			memcpy(cons + 64, &w, 4);
+			ism_ring_tx_set_light(tx, w & 2);
+			k = ism_ring_send(tx, buf, w % 64) < 0
+				    ? 0
+				    : ism_ring_publish(tx);
+			if (k != 0 && k != 1)
+				__builtin_trap();
+			break;
+		}
 		default: ism_ring_tx_shutdown(tx); break;
 		}
 	}
