@@ -1106,6 +1106,16 @@ def liar_cases(d, env):
         log("liar (%d lies each way): ok" % len(LIES))
 
 
+def echoed(what, cli, out, data):
+    """The socat client @cli ends, and wrote back (to @out) all of @data."""
+    rc = reap(cli, 60)
+    got = read_bytes(out)
+    if rc != 0 or got != data:
+        fail("%s: rc %s, %d of %d bytes back, %s" %
+             (what, rc, len(got), len(data),
+              "equal" if got == data else "different"))
+
+
 # ---- across network namespaces (tests/helpers/netns.py) ----
 #
 # Servers in one namespace, their clients in another, joined by a veth
@@ -1199,12 +1209,8 @@ def xns_socat(d, env, s, c):
             cli.stdin.close()
         except OSError as e:
             fail("xns-socat: writing to the client: %s" % e)
-        rc = reap(cli, 60)
-        got = read_bytes(out)
-        if rc != 0 or got != data:
-            fail("xns-socat: %s ism-run: rc %s, %d of %d bytes back, %s" %
-                 ("under" if under else "without", rc, len(got), len(data),
-                  "equal" if got == data else "different"))
+        echoed("xns-socat: %s ism-run" % ("under" if under else "without"),
+               cli, out, data)
         stop(srv)
     xns_paths("xns-socat", slog, clog, 1, 1, exact=True)
     if len(failures) == nfail:
@@ -1465,12 +1471,7 @@ def xns_dnat(d, env, nets):
         cli.stdin.close()
     except OSError as e:
         fail("xns-dnat: writing to the client: %s" % e)
-    rc = reap(cli, 60)
-    got = read_bytes(out)
-    if rc != 0 or got != data:
-        fail("xns-dnat: rc %s, %d of %d bytes back, %s" %
-             (rc, len(got), len(data), "equal" if got == data else
-              "different"))
+    echoed("xns-dnat", cli, out, data)
     stop(srv)
     if count(clog, "other host") != 1 or count(slog, "shm") or \
        count(clog, "shm"):
