@@ -348,6 +348,8 @@ static int emu_add(int epfd, int fd, struct sstream *st,
 out:
 	pthread_mutex_unlock(&eplock);
 	obj_put(&ep->o);
+	if (!e) /* a receive before this left it unarmed: arm at the wait */
+		st_pend_if_unarmed(st);
 	return e;
 }
 
@@ -434,6 +436,8 @@ int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 		}
 		pthread_mutex_unlock(&eplock);
 		obj_put(&ep->o);
+		if (!e && op == EPOLL_CTL_MOD)
+			st_pend_if_unarmed((struct sstream *)o);
 		break;
 	default: e = -EINVAL; break;
 	}
@@ -646,18 +650,30 @@ static int shim_epoll_wait(struct sepoll *ep, struct epoll_event *ev, int max,
 			   bool zero, uint64_t deadline, const sigset_t *mask)
 {
 	for (;;) {
-		int k = emu_ready(ep, ev, max), n, to, e;
+		int k, n, to, e;
+		bool waiter;
+
+		/* Streams receives left unarmed: arrivals since are
+		 * wake-ups nobody was sent (io.c). */
+		st_arm_pending(false);
+		k = emu_ready(ep, ev, max);
 
 		if (k == max)
 			return k; /* the kernel's events wait for next time */
 		to = k || zero ? 0 : shim_ms_left(deadline);
+		waiter = to != 0;
 		shim_busy++;
-		if (to)
+		if (waiter) {
 			atomic_fetch_add(&shim_epoll_waiters, 1);
+			/* Counted: arm what receives left unarmed (io.c);
+			 * bytes found so are reported without a sleep. */
+			if (st_arm_pending(true))
+				to = 0;
+		}
 		n = mask ? real.epoll_pwait(ep->epfd, ev + k, max - k, to, mask)
 			 : real.epoll_wait(ep->epfd, ev + k, max - k, to);
 		e = errno;
-		if (to)
+		if (waiter)
 			atomic_fetch_sub(&shim_epoll_waiters, 1);
 		shim_busy--;
 		if (n < 0) {

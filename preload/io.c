@@ -26,6 +26,19 @@
  * looked at: after a wake-up both are looked at, whatever the caller
  * waits for, or the wait would turn into a busy loop.
  *
+ * A receive that finds nothing leaves libism unarmed (ISM_F_NOARM): the
+ * other side's next send then wakes nobody, which is what a busy event
+ * loop wants - it looks again at its next wait.  The waits arm instead,
+ * once counted as waiters and before they sleep: poll() the streams it is
+ * given, epoll_wait() every stream in an epoll set left unarmed (the
+ * pending list), st_wait() the stream it waits on.  A wait that does not
+ * sleep still looks at those streams (arming nothing while they are few),
+ * or a loop kept busy by other fds would never hear of them.  The
+ * receive marks the stream unarmed (and pending) before it reads the
+ * waiter counts, and nudges a waiter it finds, so one of the two arms
+ * it.  An arm that finds bytes already there is a wake-up: the stream is
+ * looked at, nobody sleeps.
+ *
  * Errors are the kernel's: the other side's death (or a corrupt ring) is
  * ECONNRESET once, then EOF; a send after that, or after shutdown(SHUT_WR),
  * is EPIPE with SIGPIPE unless MSG_NOSIGNAL.  MSG_OOB cannot be carried:
@@ -194,18 +207,190 @@ static void after_call(struct sstream *st, bool rx, ssize_t r)
 	nudge_waiters(st);
 }
 
+/* ---- arming before a wait (see atop) ---- */
+
+static pthread_mutex_t pend_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct sstream *pend_head;
+static atomic_int pend_count; /* read without the lock */
+
+static void pend_push(struct sstream *st)
+{
+	pthread_mutex_lock(&pend_lock);
+	if (!st->in_pend) {
+		st->in_pend = true;
+		st->pend_prev = NULL;
+		st->pend_next = pend_head;
+		if (pend_head)
+			pend_head->pend_prev = st;
+		pend_head = st;
+		atomic_fetch_add(&pend_count, 1);
+	}
+	pthread_mutex_unlock(&pend_lock);
+}
+
+static void pend_unlink(struct sstream *st)
+{
+	if (st->pend_prev)
+		st->pend_prev->pend_next = st->pend_next;
+	else
+		pend_head = st->pend_next;
+	if (st->pend_next)
+		st->pend_next->pend_prev = st->pend_prev;
+	st->in_pend = false;
+	atomic_fetch_sub(&pend_count, 1);
+}
+
+void st_unpend(struct sstream *st)
+{
+	pthread_mutex_lock(&pend_lock);
+	if (st->in_pend)
+		pend_unlink(st);
+	pthread_mutex_unlock(&pend_lock);
+}
+
+void st_pend_if_unarmed(struct sstream *st)
+{
+	if (!atomic_load(&st->rx_unarmed))
+		return;
+	pend_push(st);
+	if (atomic_load(&shim_epoll_waiters))
+		st_nudge(st); /* one may sleep already: let it arm */
+}
+
+bool st_arm(struct sstream *st)
+{
+	int r;
+
+	if (!atomic_load(&st->rx_unarmed))
+		return false;
+	pthread_mutex_lock(&st->rx_lock);
+	if (!atomic_exchange(&st->rx_unarmed, false) ||
+	    atomic_load(&st->native) || stream_foreign(st)) {
+		pthread_mutex_unlock(&st->rx_lock);
+		return false;
+	}
+	LIB_QUIET_ENTER();
+	r = ism_stream_arm(st->s);
+	LIB_QUIET_LEAVE();
+	pthread_mutex_unlock(&st->rx_lock);
+	SHIM_LOG(3, "%s: armed: %d", st->desc, r);
+	if (r == 0)
+		return false;
+	/* Bytes (or an end, or an error) came while nobody was armed: the
+	 * wake-up the stream never got. */
+	st_activity(st);
+	return true;
+}
+
+bool st_look(struct sstream *st)
+{
+	int r;
+
+	if (!atomic_load(&st->rx_unarmed) ||
+	    pthread_mutex_trylock(&st->rx_lock) != 0)
+		return false; /* a reader there reports what it finds */
+	if (!atomic_load(&st->rx_unarmed) || atomic_load(&st->native) ||
+	    stream_foreign(st)) {
+		pthread_mutex_unlock(&st->rx_lock);
+		return false;
+	}
+	LIB_QUIET_ENTER();
+	r = ism_stream_rx_ready(st->s);
+	LIB_QUIET_LEAVE();
+	if (r != 0)
+		atomic_store(&st->rx_unarmed, false);
+	pthread_mutex_unlock(&st->rx_lock);
+	if (r == 0)
+		return false;
+	st_unpend(st);
+	st_activity(st);
+	return true;
+}
+
+/* The pending streams looked at, not armed (a wait that does not sleep),
+ * while there are few: with many, arming them is the cheaper of the two
+ * (one look each, then only kicks). */
+#define LOOK_MAX 64
+
+static bool look_pending(void)
+{
+	struct sstream *batch[LOOK_MAX];
+	bool any = false;
+	int n = 0;
+
+	pthread_mutex_lock(&pend_lock);
+	for (struct sstream *st = pend_head; st && n < LOOK_MAX;
+	     st = st->pend_next)
+		if (obj_tryhold(&st->o))
+			batch[n++] = st;
+	pthread_mutex_unlock(&pend_lock);
+	for (int i = 0; i < n; i++) {
+		if (atomic_load(&batch[i]->nregs) && st_look(batch[i])) {
+			epoll_mark_hot(batch[i]);
+			any = true;
+		}
+		obj_put(&batch[i]->o);
+	}
+	return any;
+}
+
+bool st_arm_pending(bool sleeping)
+{
+	struct sstream *batch[64];
+	bool any = false;
+	int n;
+
+	if (!atomic_load(&pend_count))
+		return false;
+	if (!sleeping && atomic_load(&pend_count) <= LOOK_MAX)
+		return look_pending();
+	do {
+		n = 0;
+		pthread_mutex_lock(&pend_lock);
+		while (pend_head && n < 64) {
+			struct sstream *st = pend_head;
+
+			pend_unlink(st);
+			if (obj_tryhold(&st->o))
+				batch[n++] = st;
+		}
+		pthread_mutex_unlock(&pend_lock);
+		for (int i = 0; i < n; i++) {
+			/* Only while it is in an epoll set: a forking
+			 * server's parent, which closed its copy, must not
+			 * claim its child's stream. */
+			if (atomic_load(&batch[i]->nregs) && st_arm(batch[i])) {
+				epoll_mark_hot(batch[i]);
+				any = true;
+			}
+			obj_put(&batch[i]->o);
+		}
+	} while (n == 64);
+	return any;
+}
+
 static ssize_t lib_recv(struct sstream *st, const struct iovec *iov, int n)
 {
 	ssize_t r;
 
 	if (pending(st)) {
 		lib_enter();
-		r = ism_stream_recvmsg(st->s, iov, n, ISM_F_DONTWAIT);
+		r = ism_stream_recvmsg(st->s, iov, n,
+				       ISM_F_DONTWAIT | ISM_F_NOARM);
 		lib_leave();
 	} else {
 		LIB_QUIET_ENTER();
-		r = ism_stream_recvmsg(st->s, iov, n, ISM_F_DONTWAIT);
+		r = ism_stream_recvmsg(st->s, iov, n,
+				       ISM_F_DONTWAIT | ISM_F_NOARM);
 		LIB_QUIET_LEAVE();
+	}
+	if (r == -EAGAIN || r > 0) {
+		/* Found nothing, or took bytes and looked no further than
+		 * an empty ring (unarmed too).  Before after_call() reads
+		 * the waiter counts. */
+		atomic_store(&st->rx_unarmed, true);
+		if (atomic_load(&st->nregs))
+			pend_push(st);
 	}
 	after_call(st, true, r);
 	return r;
@@ -303,9 +488,9 @@ void st_touched(struct sstream *st)
 		epoll_mark_hot(st);
 }
 
-/* Wait for the wait fd until @deadline: 0 woke, -EAGAIN (timed out),
- * -EINTR, or -errno. */
-static int st_wait(struct sstream *st, uint64_t deadline, bool tmo)
+/* Wait for the wait fd until @deadline (for a receive: @rx arms it):
+ * 0 woke, -EAGAIN (timed out), -EINTR, or -errno. */
+static int st_wait(struct sstream *st, uint64_t deadline, bool tmo, bool rx)
 {
 	for (;;) {
 		struct pollfd p = { .fd = st->wfd, .events = POLLIN };
@@ -313,6 +498,11 @@ static int st_wait(struct sstream *st, uint64_t deadline, bool tmo)
 
 		shim_busy++;
 		atomic_fetch_add(&st->waiters, 1);
+		if (rx && st_arm(st)) {
+			atomic_fetch_sub(&st->waiters, 1);
+			shim_busy--;
+			return 0;
+		}
 		r = real.poll(&p, 1, shim_ms_left(deadline));
 		atomic_fetch_sub(&st->waiters, 1);
 		shim_busy--;
@@ -519,7 +709,7 @@ ssize_t st_recv(struct sstream *st, const struct iovec *iov, int iovcnt,
 			goto out;
 		}
 		pthread_mutex_unlock(&st->rx_lock);
-		r = st_wait(st, deadline, tmo > 0);
+		r = st_wait(st, deadline, tmo > 0, true);
 		if (r == 0)
 			look_other(st, true);
 		pthread_mutex_lock(&st->rx_lock);
@@ -604,7 +794,7 @@ ssize_t st_send(struct sstream *st, const struct iovec *iov, int iovcnt,
 			goto out;
 		}
 		pthread_mutex_unlock(&st->tx_lock);
-		r = st_wait(st, deadline, tmo > 0);
+		r = st_wait(st, deadline, tmo > 0, false);
 		if (r == 0)
 			look_other(st, false);
 		pthread_mutex_lock(&st->tx_lock);

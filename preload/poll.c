@@ -9,7 +9,8 @@
  * makes the shim look again.  A wake-up that turns out to be nothing
  * (a doorbell for the other direction) goes back to waiting with the
  * time that is left: no busy loop, and no lost wake-up, since a stream
- * is only waited on after a non-blocking call armed it.  Without a
+ * is only waited on armed (a receive that left it unarmed is armed here,
+ * io.c).  Without a
  * stream among the fds, the calls go straight to the kernel.
  */
 #include "preload.h"
@@ -87,6 +88,10 @@ static int shim_poll(struct pollfd *fds, nfds_t n, bool zero, uint64_t deadline,
 			fds[i].revents = 0;
 			if (!sts[i])
 				continue;
+			/* Left unarmed by a receive: what came since is a
+			 * wake-up nobody was sent (io.c). */
+			if (fds[i].events & (POLLIN | POLLRDNORM | POLLRDHUP))
+				st_look(sts[i]);
 			rv = st_revents(sts[i], fds[i].events);
 			if (rv == -1) { /* on TCP now: the kernel's */
 				obj_put(&sts[i]->o);
@@ -107,6 +112,27 @@ static int shim_poll(struct pollfd *fds, nfds_t n, bool zero, uint64_t deadline,
 		for (nfds_t i = 0; i < n; i++)
 			if (sts[i])
 				atomic_fetch_add(&sts[i]->waiters, 1);
+		if (to) {
+			/* Counted as waiters: arm what a receive left
+			 * unarmed (io.c atop); bytes found so are looked at
+			 * before any sleep. */
+			bool armed_ready = false;
+
+			for (nfds_t i = 0; i < n; i++)
+				if (sts[i] &&
+				    (fds[i].events &
+				     (POLLIN | POLLRDNORM | POLLRDHUP)) &&
+				    st_arm(sts[i]))
+					armed_ready = true;
+			if (armed_ready) {
+				for (nfds_t i = 0; i < n; i++)
+					if (sts[i])
+						atomic_fetch_sub(
+							&sts[i]->waiters, 1);
+				shim_busy--;
+				continue;
+			}
+		}
 		if (mask) {
 			struct timespec t = ts_of_ms(to);
 

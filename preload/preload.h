@@ -295,10 +295,14 @@ struct sstream {
 	atomic_int last_rev; /* what st_revents() last found */
 	atomic_uint nregs;   /* epoll registrations (epoll.c) */
 	atomic_int rcvtimeo_ms, sndtimeo_ms; /* SO_RCVTIMEO/SNDTIMEO, 0 */
-	atomic_int waiters; /* threads in poll() on the wait fd */
-	int nudge_fd;	    /* an eventfd inside the wait fd */
-	atomic_bool nudged; /* nudge_fd may be non-zero */
-	atomic_bool woke;   /* the wait fd fired: look at both directions */
+	atomic_int waiters;	/* threads in poll() on the wait fd */
+	int nudge_fd;		/* an eventfd inside the wait fd */
+	atomic_bool nudged;	/* nudge_fd may be non-zero */
+	atomic_bool woke;	/* the wait fd fired: look at both directions */
+	atomic_bool rx_unarmed; /* the last receive found nothing and left
+				 * libism unarmed: st_arm() before a wait */
+	bool in_pend;		/* on the pending list (io.c, its lock) */
+	struct sstream *pend_prev, *pend_next;
 	pthread_mutex_t rx_lock, tx_lock;
 	uint8_t *rxb; /* bytes received ahead (probe, peek) */
 	size_t rx_len, rx_off, rx_cap;
@@ -364,6 +368,20 @@ void st_touched(struct sstream *st);
 void st_nudge(struct sstream *st);
 /* Put the nudge eventfd into the wait fd (once the stream has one). */
 void st_wait_fd_ready(struct sstream *st);
+/* Arm a stream left unarmed by its last receive (io.c atop): true if a
+ * receive may progress now (a wake-up it never got).  No lock held. */
+bool st_arm(struct sstream *st);
+/* The same without arming (a wait that does not sleep): true if ready,
+ * looked at as after a wake-up. */
+bool st_look(struct sstream *st);
+/* Every stream in an epoll set left unarmed since the last wait: armed
+ * (@sleeping) or looked at; true if one of them is ready (its
+ * registrations are hot). */
+bool st_arm_pending(bool sleeping);
+/* Off the pending list (the stream is being destroyed). */
+void st_unpend(struct sstream *st);
+/* On it, if unarmed (it just joined an epoll set). */
+void st_pend_if_unarmed(struct sstream *st);
 /* Threads inside an emulated epoll_wait (epoll.c). */
 extern atomic_int shim_epoll_waiters;
 

@@ -143,6 +143,7 @@ static void sstream_destroy(struct obj *o)
 {
 	struct sstream *st = (struct sstream *)o;
 
+	st_unpend(st);
 	epoll_forget_stream(st, false);
 	if (!stream_close_owned(st)) {
 		/* Another process owns it since a fork, or may still use

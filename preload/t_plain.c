@@ -12,7 +12,11 @@
  *       it held after the first: "t_plain: kept F fds M maps") |
  *       epollre (level-triggered, and after each turn a connection is
  *       deleted from the set, must not be reported by a zero-timeout
- *       wait, and is added again, as redis's event loop does)
+ *       wait, and is added again, as redis's event loop does) |
+ *       epollbusy, pollbusy (level-triggered epoll, poll; the first
+ *       connection is waited on only for POLLOUT, always there, until
+ *       the others are served: the loop never sleeps meanwhile, and
+ *       must still hear of their bytes)
  *   t_plain client MODE PORT BYTES
  *                              send BYTES of a pattern, SHUT_WR, read the
  *                              echo to EOF and compare; exit 0 if equal
@@ -200,7 +204,9 @@ static int server(const char *mode, int total)
 				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t al = sizeof(a);
 	int lfd, one = 1, done = 0, accepted = 0, ep = -1;
+	int busy = strstr(mode, "busy") != NULL, held = -1;
 	int et = !strcmp(mode, "epollet"), re = !strcmp(mode, "epollre");
+	int pollm = !strcmp(mode, "poll") || !strcmp(mode, "pollbusy");
 
 	if (total < 1 || total > MAXC)
 		return 2;
@@ -264,7 +270,7 @@ static int server(const char *mode, int total)
 		if ((ep = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
 		    epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev) < 0)
 			die("epoll");
-	} else if (strcmp(mode, "poll") && strcmp(mode, "select")) {
+	} else if (!pollm && strcmp(mode, "select")) {
 		return 2;
 	}
 	while (done < total) {
@@ -281,12 +287,12 @@ static int server(const char *mode, int total)
 			for (int i = 0; i < n; i++) {
 				if (evs[i].data.fd == -1)
 					lready = 1;
-				else
+				else if (evs[i].data.fd >= 0)
 					ready[nr++] = evs[i].data.fd;
 			}
-		} else if (!strcmp(mode, "poll")) {
-			struct pollfd p[MAXC + 1];
-			int idx[MAXC + 1], np = 0;
+		} else if (pollm) {
+			struct pollfd p[MAXC + 2];
+			int idx[MAXC + 2], np = 0;
 
 			p[np].fd = lfd;
 			p[np].events = POLLIN;
@@ -295,7 +301,8 @@ static int server(const char *mode, int total)
 				if (conns[i]) {
 					p[np].fd = conns[i]->fd;
 					p[np].events =
-						conns[i]->off < conns[i]->len
+						i == held ? POLLOUT
+						: conns[i]->off < conns[i]->len
 							? POLLOUT
 							: POLLIN;
 					idx[np++] = i;
@@ -312,9 +319,9 @@ static int server(const char *mode, int total)
 					errno = EBADF;
 					die("POLLNVAL");
 				}
-				if (idx[i] < 0)
+				if (idx[i] == -1)
 					lready = 1;
-				else
+				else if (idx[i] >= 0)
 					ready[nr++] = idx[i];
 			}
 		} else {
@@ -371,8 +378,14 @@ static int server(const char *mode, int total)
 				 * something waits to go out (below). */
 				if (!et)
 					ev.events = EPOLLIN;
+				if (busy && held < 0)
+					ev.events = EPOLLOUT;
 				if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0)
 					die("epoll_ctl");
+			}
+			if (busy && held < 0) {
+				held = slot; /* left alone (see atop) */
+				continue;
 			}
 			/* Whatever arrived with the connection is read
 			 * below, as if it had been reported. */
@@ -383,7 +396,7 @@ static int server(const char *mode, int total)
 		for (int i = 0; i < nr; i++) {
 			struct conn *c = conns[ready[i]];
 
-			if (!c)
+			if (!c || ready[i] == held)
 				continue;
 			if (pump(c)) {
 				if (ep >= 0 && epoll_ctl(ep, EPOLL_CTL_DEL,
@@ -407,6 +420,16 @@ static int server(const char *mode, int total)
 						   &ev) < 0)
 					die("epoll_ctl mod");
 			}
+		}
+		if (held >= 0 && done == total - 1) {
+			/* The others are served: this one's turn. */
+			struct epoll_event ev = { .events = EPOLLIN,
+						  .data.fd = held };
+
+			if (ep >= 0 && epoll_ctl(ep, EPOLL_CTL_MOD,
+						 conns[held]->fd, &ev) < 0)
+				die("epoll_ctl mod");
+			held = -1;
 		}
 	}
 	return 0;

@@ -268,6 +268,12 @@ def plain_cases(d, env):
     # Deleted and added again on every turn (redis's ae does that).
     plain_case(d, env, "epollre", [("nb", mib), ("block", mib),
                                    ("peek", 100000)], 3, "epoll-readd")
+    # A loop that never sleeps (every connection always writable, and
+    # waited on for that) must still hear of every connection's bytes.
+    plain_case(d, env, "epollbusy", [("nb", mib), ("block", 70000),
+                                     ("peek", 100000)], 3, "epoll-busy")
+    plain_case(d, env, "pollbusy", [("nb", mib), ("block", 70000)], 2,
+               "poll-busy")
     plain_case(d, env, "epollet", [("nb", mib), ("block", mib),
                                    ("nb", 1), ("peek", 100000)], 4,
                "epoll-et")

@@ -74,6 +74,9 @@ enum ism_io_flags {
 	ISM_F_WAITALL = 1u << 2,  /* stream receive: fill the whole buffer
 				   * (or stop at EOF or an error); stream
 				   * reserve: all the room asked or none */
+	ISM_F_NOARM = 1u << 3,	  /* stream receive with ISM_F_DONTWAIT: an
+				   * -EAGAIN leaves the stream's fd unarmed
+				   * (ism_stream_arm() before waiting) */
 };
 
 /*

@@ -214,6 +214,19 @@ ISM_EXPORT int ism_stream_shutdown(struct ism_stream *s, int how);
  * either path; the same fd for the stream's whole life.
  */
 ISM_EXPORT int ism_stream_fd(struct ism_stream *s);
+/*
+ * For event loops: a receive with ISM_F_DONTWAIT | ISM_F_NOARM that finds
+ * nothing returns -EAGAIN without arming the fd, so while the loop is
+ * busy the other side sends without waking anybody.  Before the loop
+ * sleeps on ism_stream_fd() for a receive, it arms: 1 if a receive may
+ * progress now (nothing armed: receive), 0 armed (the fd wakes as after
+ * an -EAGAIN receive), or -errno.  A receiving thread's call.
+ */
+ISM_EXPORT int ism_stream_arm(struct ism_stream *s);
+/* Whether a receive on shared memory may progress now, arming nothing:
+ * 1, 0 (also on TCP and with the handshake pending: ism_stream_fd()
+ * watches the socket there), or -errno.  A receiving thread's call. */
+ISM_EXPORT int ism_stream_rx_ready(struct ism_stream *s);
 /* The TCP socket (for getpeername and the like; do not read or write). */
 ISM_EXPORT int ism_stream_socket(struct ism_stream *s);
 

@@ -28,6 +28,10 @@
  * ring, so a kick caused by that arming is always drained after the
  * announcement is visible.
  *
+ * An event loop's DONTWAIT receive may leave the ring unarmed
+ * (ISM_F_NOARM): the loop arms (ism_chan_arm_rx(), which looks first, so
+ * no arm is seen while a message waits) only before it sleeps.
+ *
  * A role left armed by an ISM_F_DONTWAIT call is announced the same way
  * (ARMED), before arming: its caller polls ism_chan_fd(), which holds the
  * link and both roles' eventfds, so a kick for it that the other role
@@ -1542,6 +1546,8 @@ static int next_msg(struct ism_chan *ch, const void **p, size_t *len, int flags)
 			return r == -EPIPE ? -ESHUTDOWN : (r < 0 ? r : -EPIPE);
 		}
 		if (flags & ISM_F_DONTWAIT) {
+			if (flags & ISM_F_NOARM)
+				return -EAGAIN; /* ism_chan_arm_rx() later */
 			r = dontwait_arm(ch, ROLE_RX, 0);
 			if (r < 0)
 				return r;
@@ -1557,6 +1563,36 @@ static int next_msg(struct ism_chan *ch, const void **p, size_t *len, int flags)
 		sp.slept = true;
 		chan_sleep(ch, ROLE_RX, rx_arm, 0, rx_disarm);
 	}
+}
+
+int ism_chan_arm_rx(struct ism_chan *ch)
+{
+	int r;
+
+	if (!ch->rx)
+		return -ENOTCONN;
+	if (ch->rx_armed)
+		return 0;
+	if ((r = ism_chan_rx_ready(ch)) != 0)
+		return r; /* no arm the other side could see and kick for */
+	r = dontwait_arm(ch, ROLE_RX, 0);
+	if (r == 0)
+		ch->rx_armed = true;
+	return r;
+}
+
+int ism_chan_rx_ready(struct ism_chan *ch)
+{
+	ssize_t n;
+
+	if (!ch->rx)
+		return -ENOTCONN;
+	if (atomic_load(&ch->peer_dead))
+		return 1;
+	n = ism_ring_pending(ch->rx);
+	if (n < 0)
+		return (int)n;
+	return n > 0 || ism_ring_peer_closed(ch->rx);
 }
 
 ssize_t ism_chan_recv(struct ism_chan *ch, void *buf, size_t cap, int flags)

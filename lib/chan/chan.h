@@ -24,4 +24,15 @@ ssize_t ism_chan_reserve_room(struct ism_chan *ch, size_t min, size_t max,
  * ISM_F_MORE as ism_chan_commit(). */
 int ism_chan_commit_len(struct ism_chan *ch, size_t len, int flags);
 
+/*
+ * Receiving: ism_chan_peek() with ISM_F_DONTWAIT | ISM_F_NOARM returns
+ * -EAGAIN without arming, so a side that is busy costs the other no kick.
+ * Before waiting on ism_chan_fd(), arm: 1 if a message (or the other
+ * side's end) is there already (nothing armed: take it), 0 armed, or
+ * -errno.  The receiving thread's call, as peek is.
+ */
+int ism_chan_arm_rx(struct ism_chan *ch);
+/* Whether a receive would find something, arming nothing: 1, 0, -errno. */
+int ism_chan_rx_ready(struct ism_chan *ch);
+
 #endif

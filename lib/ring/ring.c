@@ -375,6 +375,11 @@ static bool peer_closed(struct ism_ring_rx *rx)
 				    memory_order_acquire) != 0;
 }
 
+bool ism_ring_peer_closed(struct ism_ring_rx *rx)
+{
+	return peer_closed(rx);
+}
+
 void ism_ring_publish_cons(struct ism_ring_rx *rx)
 {
 	uint32_t w;

@@ -159,6 +159,8 @@ void ism_ring_refresh_cons(struct ism_ring_tx *tx, memory_order mo);
 void ism_ring_refresh_prod(struct ism_ring_rx *rx, memory_order mo);
 /* Store our consumer position; note a producer waiting for room. */
 void ism_ring_publish_cons(struct ism_ring_rx *rx);
+/* The producer closed its end (shut down or gone). */
+bool ism_ring_peer_closed(struct ism_ring_rx *rx);
 int ism_ring_peek_slow(struct ism_ring_rx *rx, const void **p, size_t *len);
 
 /* Publish without a full barrier (see above). */

@@ -1020,8 +1020,9 @@ static ssize_t shm_recv(struct ism_stream *s, const struct iovec *iov,
 		if (!s->rx_held) {
 			/* Block for the first byte; with WAITALL for all. */
 			int f = (got && !(flags & ISM_F_WAITALL))
-					? ISM_F_DONTWAIT
-					: (flags & ISM_F_DONTWAIT);
+					? ISM_F_DONTWAIT | (flags & ISM_F_NOARM)
+					: (flags &
+					   (ISM_F_DONTWAIT | ISM_F_NOARM));
 			int r;
 
 			if (s->eof)
@@ -1292,6 +1293,30 @@ int ism_stream_shutdown(struct ism_stream *s, int how)
 	if (how != SHUT_WR)
 		s->rd_shut = true;
 	return 0;
+}
+
+int ism_stream_arm(struct ism_stream *s)
+{
+	if (!s)
+		return -EINVAL;
+	/* On TCP, or with the handshake pending, ep watches the socket
+	 * itself: nothing to arm. */
+	if (atomic_load(&s->path) != ISM_STREAM_SHM)
+		return 0;
+	if (s->rx_held || s->eof || s->rd_shut || s->rx_err)
+		return 1;
+	return ism_chan_arm_rx(s->ch);
+}
+
+int ism_stream_rx_ready(struct ism_stream *s)
+{
+	if (!s)
+		return -EINVAL;
+	if (atomic_load(&s->path) != ISM_STREAM_SHM)
+		return 0;
+	if (s->rx_held || s->eof || s->rd_shut || s->rx_err)
+		return 1;
+	return ism_chan_rx_ready(s->ch);
 }
 
 int ism_stream_fd(struct ism_stream *s)

@@ -694,6 +694,89 @@ static void test_nonblocking_paths(void **state)
 	ism_conn_close(d);
 }
 
+/* An event loop's receives (ISM_F_NOARM): a receive that finds nothing
+ * arms nothing, so the other side's send wakes nobody; the loop looks
+ * (ism_stream_rx_ready()) or arms (ism_stream_arm()) before it sleeps,
+ * and an armed stream wakes it as before. */
+static void test_noarm_event_loop(void **state)
+{
+	struct ism_conn *c = t_connect(&t_group, "na-srv", 0);
+	struct ism_conn *d = t_connect(&t_group, "na-cli", 0);
+	struct ism_stream_listener *l;
+	struct connector k = { .c = d, .o = sopts(0, 0) };
+	struct ism_stream *a;
+	const int F = ISM_F_DONTWAIT | ISM_F_NOARM;
+	char port[16], buf[8];
+
+	(void)state;
+	assert_int_equal(ism_stream_listen(c, "127.0.0.1", "0", &k.o, &l), 0);
+	k.port = port_str(ism_stream_listener_port(l), port);
+	for (int tcp = 0; tcp < 2; tcp++) {
+		struct pollfd p;
+
+		k.o.flags = tcp ? ISM_STREAM_TCP_ONLY : 0;
+		assert_int_equal(
+			pthread_create(&k.th, NULL, connector_main, &k), 0);
+		assert_int_equal(ism_stream_accept(l, &a, 0), 0);
+		pthread_join(k.th, NULL);
+		assert_int_equal(k.r, 0);
+		/* The server's handshake ends in its first call. */
+		assert_int_equal(ism_stream_send(a, "h", 1, 0), 1);
+		assert_int_equal(ism_stream_recv(k.s, buf, 1, 0), 1);
+		p = (struct pollfd){ ism_stream_fd(a), POLLIN, 0 };
+		if (tcp) {
+			/* The fd follows the socket: nothing to arm. */
+			assert_int_equal(ism_stream_path(a, NULL),
+					 ISM_STREAM_TCP);
+			assert_int_equal(ism_stream_recv(a, buf, 1, F),
+					 -EAGAIN);
+			assert_int_equal(ism_stream_arm(a), 0);
+			assert_int_equal(ism_stream_rx_ready(a), 0);
+			assert_int_equal(ism_stream_send(k.s, "t", 1, 0), 1);
+			assert_int_equal(poll(&p, 1, 5000), 1);
+			assert_int_equal(ism_stream_recv(a, buf, 1, F), 1);
+		} else {
+			assert_int_equal(ism_stream_path(a, NULL),
+					 ISM_STREAM_SHM);
+			assert_int_equal(ism_stream_recv(a, buf, 1, F),
+					 -EAGAIN);
+			assert_int_equal(ism_stream_rx_ready(a), 0);
+			/* Unarmed: the send wakes nobody... */
+			assert_int_equal(ism_stream_send(k.s, "x", 1, 0), 1);
+			assert_int_equal(poll(&p, 1, 100), 0);
+			/* ... and a look or an arm finds the byte. */
+			assert_int_equal(ism_stream_rx_ready(a), 1);
+			assert_int_equal(ism_stream_arm(a), 1);
+			assert_int_equal(ism_stream_recv(a, buf, 8, F), 1);
+			assert_int_equal(buf[0], 'x');
+			assert_int_equal(ism_stream_recv(a, buf, 8, F),
+					 -EAGAIN);
+			/* Armed, a send wakes the fd as after a plain
+			 * -EAGAIN. */
+			assert_int_equal(ism_stream_arm(a), 0);
+			assert_int_equal(ism_stream_arm(a), 0);
+			assert_int_equal(ism_stream_send(k.s, "y", 1, 0), 1);
+			assert_int_equal(poll(&p, 1, 5000), 1);
+			assert_int_equal(ism_stream_recv(a, buf, 8, F), 1);
+			assert_int_equal(buf[0], 'y');
+			/* The other side's end is something to receive. */
+			assert_int_equal(ism_stream_recv(a, buf, 8, F),
+					 -EAGAIN);
+			assert_int_equal(ism_stream_shutdown(k.s, SHUT_WR), 0);
+			assert_int_equal(ism_stream_rx_ready(a), 1);
+			assert_int_equal(ism_stream_arm(a), 1);
+		}
+		ism_stream_close(k.s);
+		assert_int_equal(ism_stream_recv(a, buf, 1, 0), 0);
+		assert_int_equal(ism_stream_arm(a), tcp ? 0 : 1);
+		ism_stream_close(a);
+	}
+	assert_int_equal(ism_stream_arm(NULL), -EINVAL);
+	ism_stream_listener_close(l);
+	ism_conn_close(c);
+	ism_conn_close(d);
+}
+
 /* ---- crashes ---- */
 
 struct child_arg {
@@ -1034,6 +1117,7 @@ int main(void)
 		cmocka_unit_test(test_no_ismd_and_disabled),
 		cmocka_unit_test(test_half_close_and_poll),
 		cmocka_unit_test(test_nonblocking_paths),
+		cmocka_unit_test(test_noarm_event_loop),
 		cmocka_unit_test(test_bulk_shm),
 		cmocka_unit_test(test_bulk_tcp),
 		cmocka_unit_test(test_peer_killed_at_random),
