@@ -649,13 +649,15 @@ static int sift(struct sepoll *ep, struct epoll_event *ev, int n)
 static int shim_epoll_wait(struct sepoll *ep, struct epoll_event *ev, int max,
 			   bool zero, uint64_t deadline, const sigset_t *mask)
 {
+	struct st_armed armed = { 0 };
+
 	for (;;) {
 		int k, n, to, e;
 		bool waiter;
 
 		/* Streams receives left unarmed: arrivals since are
 		 * wake-ups nobody was sent (io.c). */
-		st_arm_pending(false);
+		st_arm_pending(false, NULL);
 		k = emu_ready(ep, ev, max);
 
 		if (k == max)
@@ -667,7 +669,7 @@ static int shim_epoll_wait(struct sepoll *ep, struct epoll_event *ev, int max,
 			atomic_fetch_add(&shim_epoll_waiters, 1);
 			/* Counted: arm what receives left unarmed (io.c);
 			 * bytes found so are reported without a sleep. */
-			if (st_arm_pending(true))
+			if (st_arm_pending(true, &armed))
 				to = 0;
 		}
 		n = mask ? real.epoll_pwait(ep->epfd, ev + k, max - k, to, mask)
@@ -675,6 +677,9 @@ static int shim_epoll_wait(struct sepoll *ep, struct epoll_event *ev, int max,
 		e = errno;
 		if (waiter)
 			atomic_fetch_sub(&shim_epoll_waiters, 1);
+		/* Awake: what the sleep armed would cost kicks (io.c). */
+		if (armed.n)
+			st_disarm_woken(&armed);
 		shim_busy--;
 		if (n < 0) {
 			if (k && e == EINTR)

@@ -33,7 +33,10 @@
  * given, epoll_wait() every stream in an epoll set left unarmed (the
  * pending list), st_wait() the stream it waits on.  A wait that does not
  * sleep still looks at those streams (arming nothing while they are few),
- * or a loop kept busy by other fds would never hear of them.  The
+ * or a loop kept busy by other fds would never hear of them.  And once
+ * awake, epoll_wait() disarms again the (few) streams its sleep armed:
+ * otherwise every one of them would cost its sender a kick until it is
+ * read, though one wake-up was all the loop needed.  The
  * receive marks the stream unarmed (and pending) before it reads the
  * waiter counts, and nudges a waiter it finds, so one of the two arms
  * it.  An arm that finds bytes already there is a wake-up: the stream is
@@ -257,17 +260,18 @@ void st_pend_if_unarmed(struct sstream *st)
 		st_nudge(st); /* one may sleep already: let it arm */
 }
 
-bool st_arm(struct sstream *st)
+/* st_arm(): 1 ready, 0 armed, -1 nothing done. */
+static int arm_one(struct sstream *st)
 {
 	int r;
 
 	if (!atomic_load(&st->rx_unarmed))
-		return false;
+		return -1;
 	pthread_mutex_lock(&st->rx_lock);
 	if (!atomic_exchange(&st->rx_unarmed, false) ||
 	    atomic_load(&st->native) || stream_foreign(st)) {
 		pthread_mutex_unlock(&st->rx_lock);
-		return false;
+		return -1;
 	}
 	LIB_QUIET_ENTER();
 	r = ism_stream_arm(st->s);
@@ -275,11 +279,16 @@ bool st_arm(struct sstream *st)
 	pthread_mutex_unlock(&st->rx_lock);
 	SHIM_LOG(3, "%s: armed: %d", st->desc, r);
 	if (r == 0)
-		return false;
+		return 0;
 	/* Bytes (or an end, or an error) came while nobody was armed: the
 	 * wake-up the stream never got. */
 	st_activity(st);
-	return true;
+	return 1;
+}
+
+bool st_arm(struct sstream *st)
+{
+	return arm_one(st) == 1;
 }
 
 bool st_look(struct sstream *st)
@@ -334,16 +343,20 @@ static bool look_pending(void)
 	return any;
 }
 
-bool st_arm_pending(bool sleeping)
+bool st_arm_pending(bool sleeping, struct st_armed *armed)
 {
 	struct sstream *batch[64];
 	bool any = false;
 	int n;
 
+	if (armed)
+		armed->n = 0;
 	if (!atomic_load(&pend_count))
 		return false;
 	if (!sleeping && atomic_load(&pend_count) <= LOOK_MAX)
 		return look_pending();
+	if (armed && atomic_load(&pend_count) > ST_ARMED_MAX)
+		armed = NULL; /* many: they stay armed (see atop) */
 	do {
 		n = 0;
 		pthread_mutex_lock(&pend_lock);
@@ -359,13 +372,53 @@ bool st_arm_pending(bool sleeping)
 			/* Only while it is in an epoll set: a forking
 			 * server's parent, which closed its copy, must not
 			 * claim its child's stream. */
-			if (atomic_load(&batch[i]->nregs) && st_arm(batch[i])) {
+			int r = atomic_load(&batch[i]->nregs)
+					? arm_one(batch[i])
+					: -1;
+
+			if (r == 1) {
 				epoll_mark_hot(batch[i]);
 				any = true;
+			}
+			if (r == 0 && armed && armed->n < ST_ARMED_MAX) {
+				armed->st[armed->n++] = batch[i];
+				continue; /* its reference goes with it */
 			}
 			obj_put(&batch[i]->o);
 		}
 	} while (n == 64);
+	return any;
+}
+
+bool st_disarm_woken(struct st_armed *armed)
+{
+	bool any = false;
+
+	for (int i = 0; i < armed->n; i++) {
+		struct sstream *st = armed->st[i];
+		int r = 0;
+
+		/* Busy: a reader there (it pends the stream itself), or
+		 * it stays armed, which only costs a kick. */
+		if (pthread_mutex_trylock(&st->rx_lock) == 0) {
+			if (!atomic_load(&st->rx_unarmed) &&
+			    !atomic_load(&st->native)) {
+				LIB_QUIET_ENTER();
+				r = ism_stream_disarm(st->s);
+				LIB_QUIET_LEAVE();
+				atomic_store(&st->rx_unarmed, true);
+				pend_push(st);
+			}
+			pthread_mutex_unlock(&st->rx_lock);
+		}
+		if (r != 0) {
+			st_activity(st);
+			epoll_mark_hot(st);
+			any = true;
+		}
+		obj_put(&st->o);
+	}
+	armed->n = 0;
 	return any;
 }
 

@@ -374,10 +374,19 @@ bool st_arm(struct sstream *st);
 /* The same without arming (a wait that does not sleep): true if ready,
  * looked at as after a wake-up. */
 bool st_look(struct sstream *st);
+/* Streams a sleeping wait armed, to disarm once it woke (few only). */
+#define ST_ARMED_MAX 64
+struct st_armed {
+	int n;
+	struct sstream *st[ST_ARMED_MAX]; /* referenced */
+};
 /* Every stream in an epoll set left unarmed since the last wait: armed
  * (@sleeping) or looked at; true if one of them is ready (its
- * registrations are hot). */
-bool st_arm_pending(bool sleeping);
+ * registrations are hot).  Those armed go into @armed, if not NULL and
+ * they are few. */
+bool st_arm_pending(bool sleeping, struct st_armed *armed);
+/* Disarm them again (the wait woke); true if one is ready (hot). */
+bool st_disarm_woken(struct st_armed *armed);
 /* Off the pending list (the stream is being destroyed). */
 void st_unpend(struct sstream *st);
 /* On it, if unarmed (it just joined an epoll set). */

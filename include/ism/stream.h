@@ -227,6 +227,10 @@ ISM_EXPORT int ism_stream_arm(struct ism_stream *s);
  * 1, 0 (also on TCP and with the handshake pending: ism_stream_fd()
  * watches the socket there), or -errno.  A receiving thread's call. */
 ISM_EXPORT int ism_stream_rx_ready(struct ism_stream *s);
+/* Undo ism_stream_arm() once the loop is awake again (woken by another
+ * fd): the other side's sends stop costing kicks.  Then as
+ * ism_stream_rx_ready(). */
+ISM_EXPORT int ism_stream_disarm(struct ism_stream *s);
 /* The TCP socket (for getpeername and the like; do not read or write). */
 ISM_EXPORT int ism_stream_socket(struct ism_stream *s);
 

@@ -93,6 +93,10 @@
  * store, which would halve a busy flow's rate. */
 #define SPIN_BACKOFF_MAX 16u
 #define LINK_BATCH	 64 /* kicks read per call */
+/* Kicks a disarmed receiver may leave in its link before a receive
+ * empties it: far fewer than a link holds, so a kick is never refused
+ * for a full link of stale ones. */
+#define STRAYS_MAX 16u
 /* Kicks read per direct wake-up: one is usual (one kick per sleep). */
 #define LINK_DIRECT_BATCH 4
 /* The most fds one sendmsg() can carry (SCM_MAX_FD in the kernel). */
@@ -191,6 +195,9 @@ struct ism_chan {
 	bool fence; /* we membarrier when arming (CHAN_F_FENCE) */
 	bool connected, closed, tx_pending;
 	bool rx_armed, tx_armed; /* left armed by a DONTWAIT call */
+	/* Disarms since the link was last emptied: each may have left a
+	 * kick there (ism_chan_disarm_rx()). */
+	unsigned rx_strays;
 	/* Per role: how long a wait spins before sleeping (see spin_more) */
 	struct spin_role {
 		uint64_t budget;      /* ns */
@@ -1280,9 +1287,11 @@ static void tx_disarm(struct ism_chan *ch)
  * undo that, and empty the link so the fd is quiet again. */
 static void rx_settle(struct ism_chan *ch)
 {
-	if (ch->rx_armed) {
-		ism_ring_rx_disarm(ch->rx);
+	if (ch->rx_armed || ch->rx_strays >= STRAYS_MAX) {
+		if (ch->rx_armed)
+			ism_ring_rx_disarm(ch->rx);
 		ch->rx_armed = false;
+		ch->rx_strays = 0;
 		atomic_fetch_and(&ch->sleepers, ~ARMED_BIT(ROLE_RX));
 		drain(ch, ROLE_RX);
 	}
@@ -1579,6 +1588,21 @@ int ism_chan_arm_rx(struct ism_chan *ch)
 	if (r == 0)
 		ch->rx_armed = true;
 	return r;
+}
+
+int ism_chan_disarm_rx(struct ism_chan *ch)
+{
+	if (!ch->rx)
+		return -ENOTCONN;
+	if (ch->rx_armed) {
+		/* Not draining: a kick sent before the disarm may still
+		 * be on its way.  Counted, and drained in a while. */
+		ism_ring_rx_disarm(ch->rx);
+		ch->rx_armed = false;
+		ch->rx_strays++;
+		atomic_fetch_and(&ch->sleepers, ~ARMED_BIT(ROLE_RX));
+	}
+	return ism_chan_rx_ready(ch);
 }
 
 int ism_chan_rx_ready(struct ism_chan *ch)

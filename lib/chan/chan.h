@@ -34,5 +34,8 @@ int ism_chan_commit_len(struct ism_chan *ch, size_t len, int flags);
 int ism_chan_arm_rx(struct ism_chan *ch);
 /* Whether a receive would find something, arming nothing: 1, 0, -errno. */
 int ism_chan_rx_ready(struct ism_chan *ch);
+/* Undo ism_chan_arm_rx() (the loop woke for something else and is busy
+ * again), then as ism_chan_rx_ready(). */
+int ism_chan_disarm_rx(struct ism_chan *ch);
 
 #endif

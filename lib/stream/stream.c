@@ -1308,6 +1308,17 @@ int ism_stream_arm(struct ism_stream *s)
 	return ism_chan_arm_rx(s->ch);
 }
 
+int ism_stream_disarm(struct ism_stream *s)
+{
+	if (!s)
+		return -EINVAL;
+	if (atomic_load(&s->path) != ISM_STREAM_SHM)
+		return 0;
+	if (s->rx_held || s->eof || s->rd_shut || s->rx_err)
+		return 1;
+	return ism_chan_disarm_rx(s->ch);
+}
+
 int ism_stream_rx_ready(struct ism_stream *s)
 {
 	if (!s)
