@@ -21,6 +21,23 @@
  *   bare    the same 1 GiB through a bare ring of the streams' ring size
  *           in shared memory (copy in, copy out, no checks): what two
  *           copies across these two cores can do at most.
+ *   floor   the sleeping floor for the round trip with spinning off: the
+ *           same 64-byte ping-pong through shared memory, nothing
+ *           checked, each side asleep in the kernel between messages on
+ *           the cheapest doorbells there are: an eventfd per direction
+ *           (write; blocking read), a futex per direction (FUTEX_WAKE;
+ *           FUTEX_WAIT), rung only when the receiver sleeps (a flag, as
+ *           ism's wake word).  A sleeping round trip pays two wake-ups of
+ *           a sleeping task on the other CPU; no design that sleeps on a
+ *           doorbell goes below the better of the two
+ *           (rtt64_p50_us_sleep_floor, per round).  The same with ism's
+ *           own doorbell, bare (a one-byte packet on a SEQPACKET socket
+ *           pair, MSG_DONTWAIT; a blocking recv) splits ism's distance
+ *           to the floor into the doorbell's part and the rest.
+ *   onecpu  TCP, the floor and ism with spinning off again with both
+ *           processes on one CPU (the first): a wake-up then costs a
+ *           context switch instead of a cross-CPU one (on a VM, an IPI to
+ *           a halted vCPU).  Figures and ratios only, no targets.
  *
  * Every connection is a real one: ism streams connect through a private
  * ismd and its handshake, with the default ring size; TCP sockets have
@@ -35,16 +52,21 @@
 
 #include <errno.h>
 #include <ism.h>
+#include <linux/futex.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sched.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <signal.h>
@@ -160,11 +182,13 @@ static int zc_send(struct ism_stream *s, const uint8_t *b, size_t n)
 
 /* What one run measures. */
 enum mode {
-	M_RTT,	      /* echo RTT_N messages */
-	M_BULK,	      /* receive BULK_BYTES */
-	M_BULK_ZC,    /* the same, zero-copy at both ends (ism only) */
-	M_RTT_NOSPIN, /* M_RTT, spinning off (ism only) */
-	M_RTT_LOADED, /* M_RTT beside a busy process */
+	M_RTT,		     /* echo RTT_N messages */
+	M_BULK,		     /* receive BULK_BYTES */
+	M_BULK_ZC,	     /* the same, zero-copy at both ends (ism only) */
+	M_RTT_NOSPIN,	     /* M_RTT, spinning off (ism only) */
+	M_RTT_LOADED,	     /* M_RTT beside a busy process */
+	M_RTT_ONECPU,	     /* M_RTT, both processes on one CPU */
+	M_RTT_NOSPIN_ONECPU, /* M_RTT_NOSPIN, both on one CPU (ism only) */
 };
 
 struct job {
@@ -180,7 +204,13 @@ static bool bulk_mode(enum mode m)
 
 static uint32_t spin_of(enum mode m)
 {
-	return m == M_RTT_NOSPIN ? ISM_CHAN_NO_SPIN : 0;
+	return m == M_RTT_NOSPIN || m == M_RTT_NOSPIN_ONECPU ? ISM_CHAN_NO_SPIN
+							     : 0;
+}
+
+static bool onecpu_mode(enum mode m)
+{
+	return m == M_RTT_ONECPU || m == M_RTT_NOSPIN_ONECPU;
 }
 
 /* What the child reports after a bulk receive. */
@@ -235,6 +265,8 @@ static int child(int ctl, void *arg)
 	struct end e;
 	int rc = 1;
 
+	if (onecpu_mode(j->mode))
+		bench_pin(0); /* beside the parent */
 	if (!b || child_connect(j, &c, &e) < 0)
 		return 2;
 	if (!bulk_mode(j->mode)) {
@@ -412,6 +444,237 @@ static int run(int t, enum mode mode, struct ism_conn *c, struct meas *m)
 	return fail ? -1 : 0;
 }
 
+/* ---- the sleeping floor: shared memory and the cheapest doorbell ---- */
+
+/* The floor is the better of the first two; FL_SEQPACKET is the doorbell
+ * ism rings (a one-byte packet on a SEQPACKET socket, chosen for what a
+ * hostile peer cannot do to it: docs/architecture.md), bare. */
+enum floor_kind { FL_EVENTFD, FL_FUTEX, FL_SEQPACKET, FL_COUNT };
+
+/* One direction: its sequence number (the futex word) and its message;
+ * the receiver's flag that it sleeps (or is about to) on a line of its
+ * own, as ism's wake word is. */
+struct floor_dir {
+	_Atomic uint32_t seq __attribute__((aligned(64)));
+	uint8_t msg[MSG];
+	_Atomic uint32_t asleep __attribute__((aligned(64)));
+};
+
+struct floor_job {
+	enum floor_kind kind;
+	bool onecpu;
+	struct floor_dir *d; /* [0]: to the child, [1]: back (shared) */
+	/* Per direction, the fd rung and the fd slept on (FL_EVENTFD: one
+	 * eventfd; FL_SEQPACKET: the two ends of a socket pair). */
+	int tx[2], rx[2];
+	pid_t child; /* in the parent */
+};
+
+/*
+ * A dead child must not leave the parent asleep for ever.  While a floor
+ * runs, the parent's SIGCHLD handler looks whether the child is gone and
+ * if so rings the doorbell the parent sleeps on, unconditionally, in a
+ * way a sleep that starts later still sees (a count, a packet, the futex
+ * word's FLOOR_GONE bit flipped); the parent's wait looks at floor_gone
+ * before each sleep.  (A child gone after its last reply is no failure:
+ * that reply is still there, under the flipped bit.)
+ */
+#define FLOOR_GONE (1u << 31)
+static struct floor_job *volatile floor_cur;
+static volatile sig_atomic_t floor_gone;
+
+static bool floor_child_gone(const struct floor_job *j)
+{
+	siginfo_t si = { 0 };
+
+	return waitid(P_PID, (id_t)j->child, &si, WEXITED | WNOHANG | WNOWAIT) <
+		       0 ||
+	       si.si_pid == j->child;
+}
+
+static void floor_on_sigchld(int sig)
+{
+	struct floor_job *j = floor_cur;
+	uint64_t one = 1;
+	int e = errno;
+
+	(void)sig;
+	if (!j || floor_gone || !floor_child_gone(j))
+		return;
+	floor_gone = 1;
+	atomic_fetch_xor(&j->d[1].seq, FLOOR_GONE);
+	if (j->kind == FL_EVENTFD)
+		(void)!write(j->tx[1], &one, sizeof(one));
+	else if (j->kind == FL_SEQPACKET)
+		(void)!send(j->tx[1], "k", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+	else
+		syscall(SYS_futex, &j->d[1].seq, FUTEX_WAKE, 1, NULL, NULL, 0);
+	errno = e;
+}
+
+/* Publish @seq on @dir and ring its doorbell if the receiver sleeps:
+ * one ring per sleep, as ism kicks only an armed ring.  (Dekker: the
+ * store of seq and the look at the flag, like the receiver's store of
+ * the flag and its look at seq, are sequentially consistent: one of the
+ * two sees the other's.)  0 or -1. */
+static int floor_ring(struct floor_job *j, int dir, uint32_t seq)
+{
+	atomic_store(&j->d[dir].seq, seq);
+	if (!atomic_exchange(&j->d[dir].asleep, 0))
+		return 0;
+	if (j->kind == FL_EVENTFD) {
+		uint64_t one = 1;
+
+		return write(j->tx[dir], &one, sizeof(one)) == sizeof(one) ? 0
+									   : -1;
+	}
+	if (j->kind == FL_SEQPACKET)
+		return send(j->tx[dir], "k", 1, MSG_DONTWAIT | MSG_NOSIGNAL) ==
+				       1
+			       ? 0
+			       : -1;
+	return syscall(SYS_futex, &j->d[dir].seq, FUTEX_WAKE, 1, NULL, NULL,
+		       0) < 0
+		       ? -1
+		       : 0;
+}
+
+/* Sleep in the kernel until @dir carries @seq.  0 or -1. */
+static int floor_wait(struct floor_job *j, int dir, uint32_t seq)
+{
+	for (;;) {
+		uint32_t cur = atomic_load_explicit(&j->d[dir].seq,
+						    memory_order_acquire);
+		long r;
+
+		if ((cur & ~FLOOR_GONE) == seq)
+			return 0;
+		if (floor_gone)
+			return -1;
+		atomic_store(&j->d[dir].asleep, 1);
+		if ((atomic_load(&j->d[dir].seq) & ~FLOOR_GONE) == seq) {
+			/* Came meanwhile.  If its sender took the flag, its
+			 * ring is a spare count or packet, or a wake of
+			 * nobody (futex): the next wait takes it and looks
+			 * again. */
+			atomic_exchange(&j->d[dir].asleep, 0);
+			return 0;
+		}
+		if (j->kind == FL_EVENTFD) {
+			uint64_t v;
+
+			r = read(j->rx[dir], &v, sizeof(v));
+		} else if (j->kind == FL_SEQPACKET) {
+			char k;
+
+			r = recv(j->rx[dir], &k, 1, 0);
+			if (r == 0)
+				return -1; /* its end closed */
+		} else {
+			r = syscall(SYS_futex, &j->d[dir].seq, FUTEX_WAIT, cur,
+				    NULL, NULL, 0);
+		}
+		if (r < 0 && errno != EINTR && errno != EAGAIN)
+			return -1;
+	}
+}
+
+/* The child: echo every message back. */
+static int floor_child(int ctl, void *arg)
+{
+	struct floor_job *j = arg;
+
+	(void)ctl;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (j->onecpu)
+		bench_pin(0); /* beside the parent */
+	for (uint32_t i = 1; i <= RTT_N; i++) {
+		if (floor_wait(j, 0, i) < 0)
+			return 1;
+		memcpy(j->d[1].msg, j->d[0].msg, MSG);
+		if (floor_ring(j, 1, i) < 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* RTT_N round trips on the floor of @kind: p50 and p99 into @m. */
+static int floor_rtt(enum floor_kind kind, bool onecpu, struct meas *m)
+{
+	struct floor_job j = { .kind = kind,
+			       .onecpu = onecpu,
+			       .tx = { -1, -1 },
+			       .rx = { -1, -1 } };
+	struct sigaction sa = { .sa_handler = floor_on_sigchld }, old;
+	struct bench_child ch;
+	struct samples s;
+	uint8_t b[MSG];
+	int fail = 0;
+
+	memset(b, 0x5a, sizeof(b));
+	j.d = mmap(NULL, 2 * sizeof(*j.d), PROT_READ | PROT_WRITE,
+		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (j.d == MAP_FAILED)
+		return -1;
+	for (int k = 0; k < 2 && !fail; k++) {
+		int sv[2];
+
+		if (kind == FL_EVENTFD) {
+			j.tx[k] = j.rx[k] = eventfd(0, EFD_CLOEXEC);
+			fail = j.tx[k] < 0;
+		} else if (kind == FL_SEQPACKET) {
+			fail = socketpair(AF_UNIX,
+					  SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
+					  sv) < 0;
+			j.tx[k] = fail ? -1 : sv[0];
+			j.rx[k] = fail ? -1 : sv[1];
+		}
+	}
+	floor_gone = 0;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	if (!fail && sigaction(SIGCHLD, &sa, &old) < 0)
+		fail = 1;
+	if (!fail && bench_spawn(&ch, floor_child, &j) < 0) {
+		sigaction(SIGCHLD, &old, NULL);
+		fail = 1;
+	}
+	if (!fail) {
+		j.child = ch.pid;
+		floor_cur = &j;
+		/* Gone before the handler knew it: nobody waits yet. */
+		if (floor_child_gone(&j))
+			floor_gone = 1;
+		samples_init(&s, RTT_N);
+		for (uint32_t i = 1; i <= RTT_N && !fail; i++) {
+			uint64_t t0 = bench_now();
+
+			memcpy(j.d[0].msg, b, MSG);
+			fail = floor_ring(&j, 0, i) < 0 ||
+			       floor_wait(&j, 1, i) < 0;
+			memcpy(b, j.d[1].msg, MSG);
+			samples_add(&s, bench_now() - t0);
+		}
+		m->p50_us = samples_pct(&s, 50) / 1e3;
+		m->p99_us = samples_pct(&s, 99) / 1e3;
+		samples_free(&s);
+		if (fail)
+			kill(ch.pid, SIGKILL);
+		sigaction(SIGCHLD, &old, NULL);
+		floor_cur = NULL;
+		if (bench_reap(&ch) < 0)
+			fail = 1;
+	}
+	for (int k = 0; k < 2; k++) {
+		if (j.rx[k] >= 0 && j.rx[k] != j.tx[k])
+			close(j.rx[k]);
+		if (j.tx[k] >= 0)
+			close(j.tx[k]);
+	}
+	munmap(j.d, 2 * sizeof(*j.d));
+	return fail ? -1 : 0;
+}
+
 enum {
 	F_RTT50,
 	F_RTT99 = F_RTT50 + T_COUNT,
@@ -426,6 +689,13 @@ enum {
 	F_LOADED50_TCP,
 	F_LOADED99_ISM,
 	F_LOADED99_TCP,
+	F_FLOOR50, /* per kind (enum floor_kind) */
+	F_FLOOR99 = F_FLOOR50 + FL_COUNT,
+	F_FLOOR_BEST = F_FLOOR99 + FL_COUNT, /* eventfd's or futex's, lower */
+	F_ONE_TCP,
+	F_ONE_NOSPIN,
+	F_ONE_FLOOR, /* per kind */
+	F_ONE_FLOOR_BEST = F_ONE_FLOOR + FL_COUNT,
 	F_COUNT
 };
 
@@ -439,6 +709,21 @@ static struct bench_fig fig[F_COUNT] = {
 	[F_LOADED50_TCP] = { "rtt64_p50_us_tcp_loaded", "us" },
 	[F_LOADED99_ISM] = { "rtt64_p99_us_ism_loaded", "us" },
 	[F_LOADED99_TCP] = { "rtt64_p99_us_tcp_loaded", "us" },
+	[F_FLOOR50 + FL_EVENTFD] = { "rtt64_p50_us_eventfd_sleep", "us" },
+	[F_FLOOR50 + FL_FUTEX] = { "rtt64_p50_us_futex_sleep", "us" },
+	[F_FLOOR50 + FL_SEQPACKET] = { "rtt64_p50_us_seqpacket_sleep", "us" },
+	[F_FLOOR99 + FL_EVENTFD] = { "rtt64_p99_us_eventfd_sleep", "us" },
+	[F_FLOOR99 + FL_FUTEX] = { "rtt64_p99_us_futex_sleep", "us" },
+	[F_FLOOR99 + FL_SEQPACKET] = { "rtt64_p99_us_seqpacket_sleep", "us" },
+	[F_FLOOR_BEST] = { "rtt64_p50_us_sleep_floor", "us" },
+	[F_ONE_TCP] = { "rtt64_p50_us_tcp_onecpu", "us" },
+	[F_ONE_NOSPIN] = { "rtt64_p50_us_ism_nospin_onecpu", "us" },
+	[F_ONE_FLOOR +
+		FL_EVENTFD] = { "rtt64_p50_us_eventfd_sleep_onecpu", "us" },
+	[F_ONE_FLOOR + FL_FUTEX] = { "rtt64_p50_us_futex_sleep_onecpu", "us" },
+	[F_ONE_FLOOR +
+		FL_SEQPACKET] = { "rtt64_p50_us_seqpacket_sleep_onecpu", "us" },
+	[F_ONE_FLOOR_BEST] = { "rtt64_p50_us_sleep_floor_onecpu", "us" },
 };
 static char fig_names[F_COUNT][48];
 
@@ -477,7 +762,52 @@ static const struct bench_ratio ratios[] = {
 	  "ism / TCP round trip p50 beside a busy process (target <= 1)" },
 	{ "rtt64_loaded_p99_vs_tcp", F_LOADED99_ISM, F_LOADED99_TCP,
 	  "ism / TCP round trip p99 beside a busy process" },
+	{ "rtt64_sleep_floor_vs_tcp", F_FLOOR_BEST, F_RTT50 + T_TCP,
+	  "best sleeping doorbell (eventfd, futex) / TCP p50: no sleeper beats "
+	  "it" },
+	{ "rtt64_nospin_vs_floor", F_NOSPIN50, F_FLOOR_BEST,
+	  "ism with spinning off / that sleeping floor, round trip p50" },
+	{ "rtt64_seqpacket_vs_floor", F_FLOOR50 + FL_SEQPACKET, F_FLOOR_BEST,
+	  "ism's doorbell (SEQPACKET), bare / the sleeping floor" },
+	{ "rtt64_nospin_vs_seqpacket", F_NOSPIN50, F_FLOOR50 + FL_SEQPACKET,
+	  "ism with spinning off / its own doorbell, bare" },
+	{ "rtt64_nospin_vs_tcp_onecpu", F_ONE_NOSPIN, F_ONE_TCP,
+	  "the same as rtt64_nospin_vs_tcp, both processes on one CPU" },
+	{ "rtt64_sleep_floor_vs_tcp_onecpu", F_ONE_FLOOR_BEST, F_ONE_TCP,
+	  "the same as rtt64_sleep_floor_vs_tcp, both on one CPU" },
+	{ "rtt64_nospin_vs_floor_onecpu", F_ONE_NOSPIN, F_ONE_FLOOR_BEST,
+	  "the same as rtt64_nospin_vs_floor, both on one CPU" },
 };
+
+static double min2(double a, double b)
+{
+	return a < 0 || b < 0 ? -1 : a < b ? a : b;
+}
+
+/* Round @r's floors, on two CPUs or on one (@onecpu: also TCP and ism
+ * with spinning off there). */
+static void floor_round(struct ism_conn *c, unsigned r, bool onecpu,
+			double (*v)[BENCH_MAX_ROUNDS])
+{
+	int f50 = onecpu ? F_ONE_FLOOR : F_FLOOR50;
+	struct meas t = { 0 }, n = { 0 };
+
+	for (int k = 0; k < FL_COUNT; k++) {
+		struct meas f = { 0 };
+		bool ok = floor_rtt(k, onecpu, &f) == 0;
+
+		v[f50 + k][r] = ok ? f.p50_us : -1;
+		if (!onecpu)
+			v[F_FLOOR99 + k][r] = ok ? f.p99_us : -1;
+	}
+	v[onecpu ? F_ONE_FLOOR_BEST : F_FLOOR_BEST][r] =
+		min2(v[f50 + FL_EVENTFD][r], v[f50 + FL_FUTEX][r]);
+	if (!onecpu)
+		return;
+	v[F_ONE_TCP][r] = run(T_TCP, M_RTT_ONECPU, c, &t) == 0 ? t.p50_us : -1;
+	v[F_ONE_NOSPIN][r] =
+		run(T_ISM, M_RTT_NOSPIN_ONECPU, c, &n) == 0 ? n.p50_us : -1;
+}
 
 int bench_stream(const struct bench_opts *o)
 {
@@ -542,8 +872,12 @@ int bench_stream(const struct bench_opts *o)
 				    lt = { 0 };
 			bool okz = run(T_ISM, M_BULK_ZC, c, &z) == 0;
 			bool okn = run(T_ISM, M_RTT_NOSPIN, c, &n) == 0;
-			bool okl = run(T_ISM, M_RTT_LOADED, c, &li) == 0 &&
-				   run(T_TCP, M_RTT_LOADED, c, &lt) == 0;
+			bool okl;
+
+			/* Right after what it is compared with. */
+			floor_round(c, r, false, v);
+			okl = run(T_ISM, M_RTT_LOADED, c, &li) == 0 &&
+			      run(T_TCP, M_RTT_LOADED, c, &lt) == 0;
 
 			v[F_ZC_GBPS][r] = okz ? z.gbps : -1;
 			v[F_ZC_CPU][r] = okz ? z.cpu_s_per_gib : -1;
@@ -554,12 +888,14 @@ int bench_stream(const struct bench_opts *o)
 			v[F_LOADED99_ISM][r] = okl ? li.p99_us : -1;
 			v[F_LOADED99_TCP][r] = okl ? lt.p99_us : -1;
 		}
+		floor_round(c, r, true, v);
 	}
 	if (bench_report("stream", v, fig, F_COUNT, ratios,
 			 (int)(sizeof(ratios) / sizeof(ratios[0])), rounds) < 0)
 		goto out;
 	result_note("medians of %u rounds (ratios: of per-round ratios), "
-		    "[lowest .. highest round]; CPUs 0 and 1; %d round trips "
+		    "[lowest .. highest round]; CPUs 0 and 1 (_onecpu: both "
+		    "on 0); %d round trips "
 		    "and 1 GiB per transport per round; ism rings %u KiB "
 		    "(the default), spin %u us (the default)",
 		    rounds, RTT_N, RING >> 10, ISM_SPIN_US_DEFAULT);
