@@ -46,7 +46,9 @@ enum { T_LISTEN = 1, T_CLIENT, T_TWIN, T_WAKE, T_TIMER };
 #define MAX_DEFERRED	  64u	     /* commands kept during a DMA wait */
 #define MAX_DEFERRED_B	  (8u << 20) /* ... and their bytes */
 #define QUEUE_SOFT	  (1u << 20) /* stop reading a client above */
-#define DMA_CHUNK_MAX	  (1u << 20) /* our cap on one DMA message */
+#define DMA_CHUNK_MAX	  VDEV_DMA_CHUNK_MAX
+#define SPIN_GAP_NS	  20000u  /* dma_msg(): ask again this long ... */
+#define SPIN_MAX_NS	  250000u /* ... and this long per message at most */
 
 void vdev_log(struct ism_vfu_dev *d, int level, const char *fmt, ...)
 {
@@ -688,6 +690,8 @@ static int dma_msg(struct ism_vfu_dev *d, uint16_t cmd, uint64_t addr,
 						data),
 			     .flags = VFU_F_COMMAND };
 	struct vfu_msg *m = &d->dm;
+	uint64_t t_in = 0, t_spin = 0;
+	size_t in = 0;
 	struct iovec iov[2];
 	struct ism_wbuf b;
 	struct vfu_rx rx;
@@ -713,6 +717,26 @@ static int dma_msg(struct ism_vfu_dev *d, uint16_t cmd, uint64_t addr,
 		goto dead;
 	/* Wait first: the reply cannot be there before the request left. */
 	for (r = 0;; r = vfu_ep_recv(ep, &rx)) {
+		if (r == 0 && vfu_ep_progress(ep)) {
+			/* Part of a reply is in, the rest on its way (a large
+			 * one comes in the kernel's pieces, a few microseconds
+			 * apart): while it keeps coming, ask again rather than
+			 * sleep and be woken for each piece, which costs more
+			 * (and, on a busy CPU, a wait for it each time).  Only
+			 * while bytes came in the last SPIN_GAP_NS, and for
+			 * SPIN_MAX_NS per message at most: a client that
+			 * trickles bytes costs no more CPU than that. */
+			uint64_t t = ism_now_ns();
+
+			if (!t_spin)
+				t_spin = t;
+			if (vfu_ep_progress(ep) != in) {
+				in = vfu_ep_progress(ep);
+				t_in = t;
+			}
+			if (t - t_in < SPIN_GAP_NS && t - t_spin < SPIN_MAX_NS)
+				continue;
+		}
 		if (r == 0) {
 			r = vfu_wait_fd(ep->fd, POLLIN, dl);
 			if (r == 0)
@@ -858,8 +882,14 @@ static int h_version(struct ism_vfu_dev *d, struct vfu_msg *m,
 	}
 	rep->len = (size_t)len;
 	if (sv[0] >= 0) {
-		vfu_ep_init(&d->twin, sv[0],
-			    VFU_HDR_SIZE + VFU_DMA_RW_SIZE + DMA_CHUNK_MAX,
+		/* Room for a whole DMA message each way: a 1 MiB reply
+		 * leaves in one send and is read as it comes, rather than
+		 * in pieces that wake each side in turn.  Best effort (the
+		 * twin works with the default size, and net.core.wmem_max
+		 * and rmem_max may cap it). */
+		for (int i = 0; i < 2; i++)
+			(void)vfu_sock_fit(sv[i], VDEV_TWIN_MSG_MAX);
+		vfu_ep_init(&d->twin, sv[0], VDEV_TWIN_MSG_MAX,
 			    QUEUE_SOFT + VFU_MSG_OVERHEAD + DMA_CHUNK_MAX);
 		if (epoll_add(d, sv[0], T_TWIN, EPOLLIN)) {
 			vfu_ep_close(&d->twin);

@@ -20,6 +20,12 @@
 #define N_BARS	      6u
 #define N_REGS	      7u /* BAR0-5 and the ROM */
 
+/* Our cap on one DMA message's data, and so the largest message on the
+ * twin socket, whose buffers hold one such message each way (ism-bench
+ * gives its AF_UNIX baseline the same buffers). */
+#define VDEV_DMA_CHUNK_MAX (1u << 20)
+#define VDEV_TWIN_MSG_MAX  (VFU_HDR_SIZE + VFU_DMA_RW_SIZE + VDEV_DMA_CHUNK_MAX)
+
 struct vreg {
 	bool set;
 	uint32_t flags; /* enum ism_vfu_region_flags */

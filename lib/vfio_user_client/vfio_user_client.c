@@ -235,6 +235,10 @@ static int serve_command(struct ism_vfu_client *c, struct vfu_ep *ep,
 /* Serve what is there on the twin socket.  Returns 0 or -errno. */
 static int serve_twin(struct ism_vfu_client *c)
 {
+	/* What was queued before may leave now (the socket said POLLOUT);
+	 * what a reply sent here queued just met a full socket, and a
+	 * flush at once would meet it again: the caller waits for POLLOUT. */
+	bool flush = vfu_ep_queued(&c->twin);
 	struct vfu_rx rx;
 	int r;
 
@@ -247,7 +251,7 @@ static int serve_twin(struct ism_vfu_client *c)
 		if (r)
 			return r;
 	}
-	if (r == 0)
+	if (r == 0 && flush)
 		r = vfu_ep_flush(&c->twin);
 	return r == -EAGAIN ? 0 : r;
 }

@@ -25,6 +25,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -601,6 +602,26 @@ int vfu_ep_recv_wait(struct vfu_ep *ep, struct vfu_rx *m, uint64_t deadline_ns)
 		if (!r)
 			return -ETIMEDOUT;
 	}
+}
+
+int vfu_sock_fit(int fd, size_t msg)
+{
+	static const int opt[2] = { SO_SNDBUF, SO_RCVBUF };
+	int want = (int)ISM_MIN(msg, (size_t)INT_MAX / 2);
+
+	for (int i = 0; i < 2; i++) {
+		socklen_t len = sizeof(int);
+		int have = 0;
+
+		/* getsockopt says the doubled size the kernel uses. */
+		if (getsockopt(fd, SOL_SOCKET, opt[i], &have, &len) < 0)
+			return -errno;
+		if (have / 2 >= want)
+			continue;
+		if (setsockopt(fd, SOL_SOCKET, opt[i], &want, sizeof(want)) < 0)
+			return -errno;
+	}
+	return 0;
 }
 
 bool vfu_fd_is_eventfd(int fd)

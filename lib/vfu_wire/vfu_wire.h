@@ -421,6 +421,11 @@ static inline bool vfu_ep_queued(const struct vfu_ep *ep)
 {
 	return ep->q != NULL;
 }
+/* Bytes of the message being received that are in (0 between messages). */
+static inline size_t vfu_ep_progress(const struct vfu_ep *ep)
+{
+	return (size_t)ep->hgot + ep->got;
+}
 /*
  * Wait until @fd is ready for @events (POLLIN/POLLOUT) or the monotonic
  * time @deadline_ns passes.  Returns >0 ready, 0 timeout, -errno.
@@ -436,6 +441,14 @@ int vfu_ep_send_wait(struct vfu_ep *ep, const void *msg, size_t len,
 /* Read one whole message, waiting up to @deadline_ns.  Returns 1, or
  * -errno (-ETIMEDOUT...). */
 int vfu_ep_recv_wait(struct vfu_ep *ep, struct vfu_rx *m, uint64_t deadline_ns);
+
+/*
+ * Raise @fd's socket buffers (SO_SNDBUF and SO_RCVBUF) so that each holds
+ * a whole message of @msg bytes: the kernel doubles the value set, for
+ * its own accounting, and caps it at net.core.wmem_max / rmem_max; a
+ * buffer already as big is left alone.  Returns 0 or -errno.
+ */
+int vfu_sock_fit(int fd, size_t msg);
 
 /* Close the fds of @m that the caller did not take (set to -1). */
 void vfu_rx_close_fds(struct vfu_rx *m);

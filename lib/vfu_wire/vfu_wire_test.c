@@ -952,7 +952,9 @@ static void test_ep_steer(void **state)
 	/* Unsteered with half of it read: the stream is lost. */
 	vfu_ep_steer(&b, VFU_DMA_READ, 9, 16, dst, n);
 	assert_int_equal(vfu_ep_sendv(&a, iov, 2, NULL, 0), 0);
+	assert_int_equal(vfu_ep_progress(&b), 0);
 	assert_int_equal(vfu_ep_recv(&b, &rx), 0); /* part of it */
+	assert_true(vfu_ep_progress(&b) > 16 && vfu_ep_progress(&b) < 32 + n);
 	vfu_ep_unsteer(&b);
 	assert_int_equal(vfu_ep_flush(&a), -EAGAIN);
 	assert_int_equal(vfu_ep_recv(&b, &rx), -EBADMSG);
@@ -1083,6 +1085,62 @@ static void test_ep_sendv_wait(void **state)
 	free(data);
 }
 
+/* A sysctl's number, or -1. */
+static long t_sysctl(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long v = -1;
+
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+static int t_sockopt(int fd, int opt)
+{
+	socklen_t len = sizeof(int);
+	int v = -1;
+
+	assert_int_equal(getsockopt(fd, SOL_SOCKET, opt, &v, &len), 0);
+	return v;
+}
+
+/* vfu_sock_fit() raises both buffers so that each holds the message (as
+ * far as net.core.wmem_max and rmem_max let it: the kernel doubles what
+ * is set, capped there), and never lowers one. */
+static void test_sock_fit(void **state)
+{
+	const int msg = (1 << 20) + 32;
+	long wmax = t_sysctl("/proc/sys/net/core/wmem_max"),
+	     rmax = t_sysctl("/proc/sys/net/core/rmem_max");
+	int sv[2], small = 65536, before;
+
+	(void)state;
+	pair(sv);
+	assert_int_equal(vfu_sock_fit(sv[0], (size_t)msg), 0);
+	if (wmax > 0 && rmax > 0) {
+		assert_int_equal(t_sockopt(sv[0], SO_SNDBUF),
+				 2 * (int)ISM_MIN((long)msg, wmax));
+		assert_int_equal(t_sockopt(sv[0], SO_RCVBUF),
+				 2 * (int)ISM_MIN((long)msg, rmax));
+	}
+	assert_true(t_sockopt(sv[0], SO_SNDBUF) > t_sockopt(sv[1], SO_SNDBUF) ||
+		    wmax * 2 <= t_sockopt(sv[1], SO_SNDBUF));
+	/* Bigger already (or as big as it can be): left alone. */
+	before = t_sockopt(sv[0], SO_SNDBUF);
+	assert_int_equal(vfu_sock_fit(sv[0], (size_t)small), 0);
+	assert_int_equal(t_sockopt(sv[0], SO_SNDBUF), before);
+	assert_int_equal(vfu_sock_fit(sv[0], (size_t)msg), 0);
+	assert_int_equal(t_sockopt(sv[0], SO_SNDBUF), before);
+	/* Not a socket. */
+	assert_int_equal(vfu_sock_fit(sv[0] + 100, (size_t)msg), -EBADF);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 static void test_fd_checks(void **state)
 {
 	int m = memfd_create("t", MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -1126,6 +1184,7 @@ int main(void)
 		cmocka_unit_test(test_ep_sendv_wait),
 		cmocka_unit_test(test_ep_steer),
 		cmocka_unit_test(test_ep_lent),
+		cmocka_unit_test(test_sock_fit),
 		cmocka_unit_test(test_fd_checks),
 	};
 

@@ -777,6 +777,200 @@ static void test_twin_abuse(void **state)
 	close(s);
 }
 
+/* A sysctl's number, or -1. */
+static long sysctl_num(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long v = -1;
+
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+/* REGION_WRITE of one BAR0 register, not waiting for the reply. */
+static void reg_write(int s, uint16_t id, uint32_t off, uint32_t v)
+{
+	struct mb m = { .n = 0 };
+
+	hdr(&m, id, 10, 0);
+	p64(&m, off);
+	p32(&m, 0);
+	p32(&m, 4);
+	p32(&m, v);
+	fin(&m, 0);
+	sendm(s, &m);
+}
+
+static uint32_t reg_read(int s, uint16_t id, uint32_t off)
+{
+	struct mb m = { .n = 0 };
+	uint32_t v;
+
+	hdr(&m, id, 9, 0);
+	p64(&m, off);
+	p32(&m, 0);
+	p32(&m, 4);
+	fin(&m, 0);
+	sendm(s, &m);
+	assert_int_equal(recv_msg(s), 0);
+	assert_int_equal(R.id, id);
+	assert_int_equal(R.size, 36);
+	memcpy(&v, R.p + 16, 4);
+	return v;
+}
+
+/* Send all of it (the twin is non-blocking: wait while it is full). */
+static void send_all(int s, const uint8_t *p, size_t n)
+{
+	while (n) {
+		ssize_t w = send(s, p, n, MSG_NOSIGNAL);
+
+		if (w < 0 && errno == EAGAIN) {
+			struct pollfd pf = { .fd = s, .events = POLLOUT };
+
+			assert_int_equal(poll(&pf, 1, 10000), 1);
+			continue;
+		}
+		assert_true(w > 0);
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+/* The device's 1 MiB DMA_READ by messages on the twin socket: the
+ * twin's buffers hold a whole DMA message; a reply to an id never sent
+ * is ignored and the right one, after it, lands whole; a reply that
+ * stops halfway fails the DMA with ETIMEDOUT at the deadline and drops
+ * the client, and the next client finds the device, and that status. */
+static void test_twin_dma(void **state)
+{
+	const uint32_t n = 1u << 20, win = 0x100000;
+	uint8_t *data = malloc(n);
+	long wmax = sysctl_num("/proc/sys/net/core/wmem_max"),
+	     rmax = sysctl_num("/proc/sys/net/core/rmem_max");
+	struct mb m = { .n = 0 };
+	uint32_t sum = 0;
+	uint16_t dma_id;
+	int s, twin, v;
+	socklen_t len = sizeof(v);
+
+	(void)state;
+	assert_non_null(data);
+	for (uint32_t i = 0; i < n; i++) {
+		data[i] = (uint8_t)(i * 5 + i / 4096);
+		sum += data[i];
+	}
+	/* VERSION by hand, to keep the twin (readn() closes fds). */
+	s = raw_connect();
+	assert_true(s >= 0);
+	{
+		static const char j[] = "{\"capabilities\":{\"twin_socket\":"
+					"{\"supported\":true}}}";
+		union {
+			struct cmsghdr a;
+			char b[CMSG_SPACE(sizeof(int) * 4)];
+		} ctl;
+		uint8_t h[16], p[512];
+		struct iovec iov = { h, 16 };
+		struct msghdr msg = { .msg_iov = &iov,
+				      .msg_iovlen = 1,
+				      .msg_control = ctl.b,
+				      .msg_controllen = sizeof(ctl.b) };
+		uint32_t size;
+
+		hdr(&m, 1, 1, 0);
+		p16(&m, 0);
+		p16(&m, 0);
+		memcpy(m.b + m.n, j, sizeof(j));
+		m.n += sizeof(j);
+		fin(&m, 0);
+		sendm(s, &m);
+		assert_int_equal(recvmsg(s, &msg, MSG_CMSG_CLOEXEC), 16);
+		assert_non_null(CMSG_FIRSTHDR(&msg));
+		memcpy(&twin, CMSG_DATA(CMSG_FIRSTHDR(&msg)), 4);
+		memcpy(&size, h + 4, 4);
+		assert_int_equal(readn(s, p, size - 16, NULL), 0);
+	}
+	/* Buffers for a whole DMA message (the kernel reports them
+	 * doubled), as far as the sysctls let them be. */
+	if (wmax > 0 && rmax > 0) {
+		assert_int_equal(
+			getsockopt(twin, SOL_SOCKET, SO_SNDBUF, &v, &len), 0);
+		assert_true(v >= 2 * ISM_MIN((long)n + 32, wmax));
+		assert_int_equal(
+			getsockopt(twin, SOL_SOCKET, SO_RCVBUF, &v, &len), 0);
+		assert_true(v >= 2 * ISM_MIN((long)n + 32, rmax));
+	}
+	/* A window without fd, then a 1 MiB DMA_READ of it. */
+	hdr(&m, 2, 2, 0);
+	p32(&m, 32);
+	p32(&m, 3);
+	p64(&m, 0);
+	p64(&m, win);
+	p64(&m, n);
+	fin(&m, 0);
+	sendm(s, &m);
+	assert_int_equal(recv_msg(s), 0);
+	assert_int_equal(R.flags, 1);
+	reg_write(s, 3, R_DMA_ADDR, win);
+	reg_write(s, 4, R_DMA_ADDR + 4, 0);
+	reg_write(s, 5, R_DMA_LEN, n);
+	reg_write(s, 6, R_DMA_CMD, 1);
+	assert_int_equal(recv_msg(twin), 0);
+	assert_int_equal(R.cmd, 11);
+	assert_int_equal(R.flags, 0);
+	dma_id = R.id;
+	/* A reply to an id never sent: ignored. */
+	hdr(&m, (uint16_t)(dma_id + 1), 11, 1);
+	p64(&m, win);
+	p64(&m, 8);
+	p64(&m, 0);
+	fin(&m, 0);
+	sendm(twin, &m);
+	hdr(&m, dma_id, 11, 1);
+	p64(&m, win);
+	p64(&m, n);
+	m.n = 32;
+	memcpy(m.b + 4, &(uint32_t){ 32 + n }, 4);
+	send_all(twin, m.b, 32);
+	send_all(twin, data, n);
+	m.n = 0;
+	for (uint16_t id = 3; id <= 6; id++) {
+		assert_int_equal(recv_msg(s), 0);
+		assert_int_equal(R.id, id);
+		assert_int_equal(R.flags, 1);
+	}
+	assert_int_equal(reg_read(s, 7, R_DMA_STATUS), 0);
+	assert_int_equal(reg_read(s, 8, R_DMA_SUM), sum);
+	/* Half the data, then nothing: the deadline (5 s) fails the DMA
+	 * and drops the client. */
+	reg_write(s, 9, R_DMA_CMD, 1);
+	assert_int_equal(recv_msg(twin), 0);
+	assert_int_equal(R.cmd, 11);
+	dma_id = R.id;
+	hdr(&m, dma_id, 11, 1);
+	p64(&m, win);
+	p64(&m, n);
+	memcpy(m.b + 4, &(uint32_t){ 32 + n }, 4);
+	send_all(twin, m.b, 32);
+	send_all(twin, data, n / 2);
+	m.n = 0;
+	while (recv_msg(s) == 0) /* the write's reply may come */
+		;
+	assert_true(eof(twin));
+	close(twin);
+	close(s);
+	s = client();
+	assert_int_equal(reg_read(s, 10, R_DMA_STATUS), ETIMEDOUT);
+	still_good(s);
+	close(s);
+	free(data);
+}
+
 /* ---- a hostile server ------------------------------------------------------ */
 
 struct fake {
@@ -1187,6 +1381,7 @@ int main(void)
 		cmocka_unit_test(test_stream_breaks),
 		cmocka_unit_test(test_no_reader),
 		cmocka_unit_test(test_twin_abuse),
+		cmocka_unit_test(test_twin_dma),
 		cmocka_unit_test(test_hostile_server),
 		cmocka_unit_test(test_dma_reply_from_loop),
 	};
