@@ -343,6 +343,20 @@ static bool look_pending(void)
 	return any;
 }
 
+bool st_look_pending_few(void)
+{
+	int n = atomic_load(&pend_count);
+
+	return n > 0 && n <= LOOK_MAX;
+}
+
+bool st_look_pending(void)
+{
+	int n = atomic_load(&pend_count);
+
+	return n > 0 && n <= LOOK_MAX && look_pending();
+}
+
 bool st_arm_pending(bool sleeping, struct st_armed *armed)
 {
 	struct sstream *batch[64];

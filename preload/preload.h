@@ -148,6 +148,8 @@ struct shim_cfg {
 	int verbose;	    /* ISM_RUN_VERBOSE: 0, 1 (decisions), 2 (more) */
 	int handshake_ms;   /* ISM_RUN_HANDSHAKE_MS */
 	uint32_t ring;	    /* ISM_RUN_RING_KIB * 1024, or 0 (default) */
+	uint32_t spin_ns;   /* ISM_RUN_SPIN_US * 1000: most an epoll_wait
+			     * spins before it sleeps (0: never) */
 	const char *sock;   /* ISM_SOCKET, or NULL (libism's default) */
 	char name[64];	    /* "ism-run:<comm>", for ismctl peers */
 	int log_fd;	    /* where -v lines go (stderr, or ISM_RUN_LOG) */
@@ -387,6 +389,11 @@ struct st_armed {
 bool st_arm_pending(bool sleeping, struct st_armed *armed);
 /* Disarm them again (the wait woke); true if one is ready (hot). */
 bool st_disarm_woken(struct st_armed *armed);
+/* Look at the pending streams without arming: true if one is ready
+ * (hot); false also when there are none or too many to look at. */
+bool st_look_pending(void);
+/* Some streams are pending, few enough to look at. */
+bool st_look_pending_few(void);
 /* Off the pending list (the stream is being destroyed). */
 void st_unpend(struct sstream *st);
 /* On it, if unarmed (it just joined an epoll set). */

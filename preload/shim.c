@@ -645,6 +645,7 @@ __attribute__((constructor)) static void shim_init(void)
 	cfg.verbose = env_int("ISM_RUN_VERBOSE", 0, 0, 9);
 	cfg.handshake_ms = env_int("ISM_RUN_HANDSHAKE_MS", 0, 0, 600000);
 	cfg.ring = (uint32_t)env_int("ISM_RUN_RING_KIB", 0, 4, 1 << 20) * 1024u;
+	cfg.spin_ns = (uint32_t)env_int("ISM_RUN_SPIN_US", 50, 0, 1000) * 1000u;
 	/* At least 64 KiB: POLLOUT promises room for a usual write, and a
 	 * message is at most half the ring (io.c). */
 	if (cfg.ring && cfg.ring < (64u << 10))

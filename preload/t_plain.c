@@ -22,7 +22,9 @@
  *                              echo to EOF and compare; exit 0 if equal
  *       MODE: block | nb (non-blocking connect, EINPROGRESS, SO_ERROR,
  *       then a poll loop) | dup (dup2 onto another fd number, close the
- *       first) | peek (MSG_PEEK and FIONREAD before each read)
+ *       first) | peek (MSG_PEEK and FIONREAD before each read) | idle
+ *       (blocking; the first 100 bytes echoed, then "idle" on stdout and
+ *       3 s with the connection open and quiet, then the rest)
  *
  * Exit: 0 ok, 1 a wrong byte or a failed call (one line on stderr).
  */
@@ -468,6 +470,27 @@ static int client(const char *mode, int port, size_t total)
 			errno = err;
 			die("connect (SO_ERROR)");
 		}
+	}
+	if (!strcmp(mode, "idle")) {
+		size_t k = total < 100 ? total : 100;
+		ssize_t n;
+
+		for (size_t i = 0; i < k; i++)
+			b[i] = pat(i);
+		if (send(fd, b, k, MSG_NOSIGNAL) != (ssize_t)k)
+			die("send");
+		for (got = 0; got < k; got += (size_t)n)
+			if ((n = recv(fd, b + got, k - got, 0)) <= 0)
+				die("recv");
+		for (size_t i = 0; i < k; i++)
+			if (b[i] != pat(i)) {
+				fprintf(stderr, "t_plain: byte %zu wrong\n", i);
+				return 1;
+			}
+		sent = k;
+		printf("idle\n");
+		fflush(stdout);
+		sleep(3);
 	}
 	if (!strcmp(mode, "dup")) {
 		int nfd = dup2(fd, fd + 10);

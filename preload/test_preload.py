@@ -221,6 +221,52 @@ def plain_case(d, env, smode, clients, n_shm, label, server_ism=True,
         log("%s: ok" % label)
 
 
+def idle_case(d, env):
+    """A server with a connection open and quiet sleeps in the kernel:
+    the shim's spin before a sleep ends (no busy loop)."""
+    global ran
+    ran += 1
+    nfail = len(failures)
+    slog = os.path.join(d, "idle.srv.log")
+    clog = os.path.join(d, "idle.cli.log")
+    srv = spawn(run_ism([T_PLAIN, "server", "epoll", "1"], slog), env,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    port = srv.stdout.readline().strip()
+    if not port.isdigit():
+        fail("idle: the server printed no port (%r)" % port)
+        kill(srv)
+        return
+    cli = spawn(run_ism([T_PLAIN, "client", "idle", port, "1000"], clog),
+                env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if cli.stdout.readline().strip() != b"idle":
+        fail("idle: the client did not get its first echo")
+    else:
+        time.sleep(0.3)
+
+        def ticks():
+            with open("/proc/%d/stat" % srv.pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return int(fields[11]) + int(fields[12])
+        t0 = ticks()
+        time.sleep(1.5)
+        used = ticks() - t0
+        # 1.5 s is 150 ticks at 100 Hz: a loop that never sleeps takes
+        # most of them even on a loaded machine.
+        if used > 15:
+            fail("idle: the server used %d ticks of CPU in 1.5 s with a "
+                 "quiet connection" % used)
+    for name, p in (("client", cli), ("server", srv)):
+        rc = reap(p, 60)
+        if rc != 0:
+            fail("idle: %s exited %s: %s" %
+                 (name, rc, p.stderr.read().decode().strip()))
+    if count(slog, "shm") != 1:
+        fail("idle: the connection is not on shared memory:\n" +
+             read(slog))
+    if len(failures) == nfail:
+        log("idle: ok")
+
+
 def fork_leak_case(d, env, n=20):
     """A forking server's parent closes each connection its child serves:
     its copy must go with the close (ism_stream_forget), not pile up until
@@ -283,6 +329,7 @@ def plain_cases(d, env):
     plain_case(d, env, "fork", [("block", mib), ("nb", mib),
                                 ("block", 1000)], 3, "fork-server")
     fork_leak_case(d, env)
+    idle_case(d, env)
     # As in a pod: the server in mount, pid, ipc and uts namespaces of
     # its own (ismd's socket reaches it through the copied mounts), the
     # same network namespace: the connections move (docs/containers.md).
