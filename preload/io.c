@@ -476,6 +476,14 @@ static ssize_t lib_send(struct sstream *st, const struct iovec *iov, int n)
 		r = ism_stream_sendmsg(st->s, iov, n, ISM_F_DONTWAIT);
 		LIB_QUIET_LEAVE();
 	}
+	/* Full, or a short write (the ring took only part): as over TCP,
+	 * room found later is a new edge, however it is found.  Else a
+	 * look that finds room after eating the kick that said so (the
+	 * wait fd then quiet again) would report nothing new to an
+	 * edge-triggered waiter, which waits for ever (nginx after a short
+	 * sendfile). */
+	if (r == -EAGAIN || (r >= 0 && (size_t)r < iov_total(iov, n)))
+		atomic_fetch_and(&st->last_rev, ~(POLLOUT | POLLWRNORM));
 	after_call(st, false, r);
 	return r;
 }

@@ -17,6 +17,12 @@
  *       connection is waited on only for POLLOUT, always there, until
  *       the others are served: the loop never sleeps meanwhile, and
  *       must still hear of their bytes)
+ *   t_plain writer PORT BYTES   connect, write BYTES of the pattern
+ *                              non-blocking, and after every short write
+ *                              or EAGAIN wait 200 ms (the reader empties
+ *                              everything), then for EPOLLOUT
+ *                              (edge-triggered): the edge must come
+ *                              within 10 s, as over TCP
  *   t_plain client MODE PORT BYTES
  *                              send BYTES of a pattern, SHUT_WR, read the
  *                              echo to EOF and compare; exit 0 if equal
@@ -634,11 +640,70 @@ static int client(const char *mode, int port, size_t total)
 	return 0;
 }
 
+/* ---- a writer that waits for an edge after each short write ---- */
+
+static int writer(int port, size_t total)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_port = htons((uint16_t)port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct epoll_event ev = { .events = EPOLLOUT | EPOLLET };
+	unsigned char *b = malloc(BUFSZ);
+	size_t sent = 0;
+	int fd, ep;
+
+	if (!b)
+		die("malloc");
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
+		die("connect");
+	set_nb(fd);
+	if ((ep = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
+	    epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0)
+		die("epoll");
+	while (sent < total) {
+		size_t k = total - sent < BUFSZ ? total - sent : BUFSZ;
+		ssize_t n;
+
+		for (size_t i = 0; i < k; i++)
+			b[i] = pat(sent + i);
+		n = send(fd, b, k, MSG_NOSIGNAL);
+		if (n < 0 && errno != EAGAIN)
+			die("send");
+		if (n > 0)
+			sent += (size_t)n;
+		if (n < 0 || (size_t)n < k) {
+			struct epoll_event got;
+			int r;
+
+			usleep(200000);
+			do
+				r = epoll_wait(ep, &got, 1, 10000);
+			while (r < 0 && errno == EINTR);
+			if (r < 0)
+				die("epoll_wait");
+			if (r == 0) {
+				fprintf(stderr,
+					"t_plain: no EPOLLOUT edge after a "
+					"short write, %zu bytes sent\n",
+					sent);
+				return 1;
+			}
+		}
+	}
+	if (close(fd) < 0)
+		die("close");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	signal(SIGPIPE, SIG_IGN);
 	if (argc == 4 && !strcmp(argv[1], "server"))
 		return server(argv[2], atoi(argv[3]));
+	if (argc == 4 && !strcmp(argv[1], "writer"))
+		return writer(atoi(argv[2]),
+			      (size_t)strtoull(argv[3], NULL, 10));
 	if (argc == 5 && !strcmp(argv[1], "client"))
 		return client(argv[2], atoi(argv[3]),
 			      (size_t)strtoull(argv[4], NULL, 10));

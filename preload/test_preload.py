@@ -267,6 +267,56 @@ def idle_case(d, env):
         log("idle: ok")
 
 
+SINK = r'''
+import socket, sys
+l = socket.socket()
+l.bind(("127.0.0.1", 0))
+l.listen(1)
+print(l.getsockname()[1], flush=True)
+c, _ = l.accept()
+n = 0
+while True:
+    b = c.recv(1 << 20)
+    if not b:
+        break
+    n += len(b)
+print(n, flush=True)
+'''
+
+
+def short_write_case(d, env, total=8 << 20):
+    """An edge-triggered writer that got a short write waits for
+    EPOLLOUT while the reader empties the ring: the edge must come (the
+    look that finds the room must not eat the kick that said so)."""
+    global ran
+    ran += 1
+    nfail = len(failures)
+    slog = os.path.join(d, "short.srv.log")
+    clog = os.path.join(d, "short.cli.log")
+    srv = spawn(run_ism(["python3", "-c", SINK], slog), env,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    port = srv.stdout.readline().strip()
+    if not port.isdigit():
+        fail("short-write: the sink printed no port (%r)" % port)
+        kill(srv)
+        return
+    w = spawn(run_ism([T_PLAIN, "writer", port, str(total)], clog), env,
+              stderr=subprocess.PIPE)
+    rc = reap(w, 120)
+    if rc != 0:
+        fail("short-write: writer exited %s: %s" %
+             (rc, w.stderr.read().decode().strip()))
+    got = srv.stdout.readline().strip()
+    if reap(srv, 60) != 0 or got != str(total).encode():
+        fail("short-write: the sink got %r bytes of %d: %s" %
+             (got, total, srv.stderr.read().decode().strip()[-400:]))
+    if count(slog, "shm") != 1 or count(clog, "shm") != 1:
+        fail("short-write: not on shared memory:\n%s\n%s" %
+             (read(slog), read(clog)))
+    if len(failures) == nfail:
+        log("short-write: ok")
+
+
 def fork_leak_case(d, env, n=20):
     """A forking server's parent closes each connection its child serves:
     its copy must go with the close (ism_stream_forget), not pile up until
@@ -330,6 +380,7 @@ def plain_cases(d, env):
                                 ("block", 1000)], 3, "fork-server")
     fork_leak_case(d, env)
     idle_case(d, env)
+    short_write_case(d, env)
     # As in a pod: the server in mount, pid, ipc and uts namespaces of
     # its own (ismd's socket reaches it through the copied mounts), the
     # same network namespace: the connections move (docs/containers.md).
