@@ -1295,39 +1295,39 @@ int ism_stream_shutdown(struct ism_stream *s, int how)
 	return 0;
 }
 
-int ism_stream_arm(struct ism_stream *s)
+/* What the stream itself knows before its channel: -EINVAL, 0 (not on
+ * shared memory: ep watches the socket there), 1 (a receive may
+ * progress), or 2 (the channel's to say). */
+static int rx_own_state(struct ism_stream *s)
 {
 	if (!s)
 		return -EINVAL;
-	/* On TCP, or with the handshake pending, ep watches the socket
-	 * itself: nothing to arm. */
 	if (atomic_load(&s->path) != ISM_STREAM_SHM)
 		return 0;
 	if (s->rx_held || s->eof || s->rd_shut || s->rx_err)
 		return 1;
-	return ism_chan_arm_rx(s->ch);
+	return 2;
+}
+
+int ism_stream_arm(struct ism_stream *s)
+{
+	int r = rx_own_state(s);
+
+	return r == 2 ? ism_chan_arm_rx(s->ch) : r;
 }
 
 int ism_stream_disarm(struct ism_stream *s)
 {
-	if (!s)
-		return -EINVAL;
-	if (atomic_load(&s->path) != ISM_STREAM_SHM)
-		return 0;
-	if (s->rx_held || s->eof || s->rd_shut || s->rx_err)
-		return 1;
-	return ism_chan_disarm_rx(s->ch);
+	int r = rx_own_state(s);
+
+	return r == 2 ? ism_chan_disarm_rx(s->ch) : r;
 }
 
 int ism_stream_rx_ready(struct ism_stream *s)
 {
-	if (!s)
-		return -EINVAL;
-	if (atomic_load(&s->path) != ISM_STREAM_SHM)
-		return 0;
-	if (s->rx_held || s->eof || s->rd_shut || s->rx_err)
-		return 1;
-	return ism_chan_rx_ready(s->ch);
+	int r = rx_own_state(s);
+
+	return r == 2 ? ism_chan_rx_ready(s->ch) : r;
 }
 
 int ism_stream_fd(struct ism_stream *s)
