@@ -779,8 +779,8 @@ static void test_noarm_event_loop(void **state)
 				assert_int_equal(ism_stream_recv(a, buf, 8, F),
 						 -EAGAIN);
 				assert_int_equal(ism_stream_arm(a), 0);
-				assert_int_equal(ism_stream_send(k.s, "r", 1, 0),
-						 1);
+				assert_int_equal(
+					ism_stream_send(k.s, "r", 1, 0), 1);
 				assert_int_equal(ism_stream_disarm(a), 1);
 				assert_int_equal(ism_stream_recv(a, buf, 8, F),
 						 1);
