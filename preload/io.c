@@ -216,11 +216,16 @@ static pthread_mutex_t pend_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct sstream *pend_head;
 static atomic_int pend_count; /* read without the lock */
 
+/* Every receive of a stream in an epoll set comes here: one that is on
+ * the list already costs no lock.  (Whoever takes it off reads
+ * rx_unarmed afterwards, and the receive stored that before looking.) */
 static void pend_push(struct sstream *st)
 {
+	if (atomic_load(&st->in_pend))
+		return;
 	pthread_mutex_lock(&pend_lock);
-	if (!st->in_pend) {
-		st->in_pend = true;
+	if (!atomic_load(&st->in_pend)) {
+		atomic_store(&st->in_pend, true);
 		st->pend_prev = NULL;
 		st->pend_next = pend_head;
 		if (pend_head)
@@ -239,14 +244,14 @@ static void pend_unlink(struct sstream *st)
 		pend_head = st->pend_next;
 	if (st->pend_next)
 		st->pend_next->pend_prev = st->pend_prev;
-	st->in_pend = false;
+	atomic_store(&st->in_pend, false);
 	atomic_fetch_sub(&pend_count, 1);
 }
 
 void st_unpend(struct sstream *st)
 {
 	pthread_mutex_lock(&pend_lock);
-	if (st->in_pend)
+	if (atomic_load(&st->in_pend))
 		pend_unlink(st);
 	pthread_mutex_unlock(&pend_lock);
 }
@@ -306,12 +311,15 @@ bool st_look(struct sstream *st)
 	LIB_QUIET_ENTER();
 	r = ism_stream_rx_ready(st->s);
 	LIB_QUIET_LEAVE();
-	if (r != 0)
+	if (r != 0) {
+		/* Off the list before a receive may run: it will put the
+		 * stream back if it leaves it unarmed again. */
 		atomic_store(&st->rx_unarmed, false);
+		st_unpend(st);
+	}
 	pthread_mutex_unlock(&st->rx_lock);
 	if (r == 0)
 		return false;
-	st_unpend(st);
 	st_activity(st);
 	return true;
 }

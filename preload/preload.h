@@ -303,7 +303,8 @@ struct sstream {
 	atomic_bool woke;	/* the wait fd fired: look at both directions */
 	atomic_bool rx_unarmed; /* the last receive found nothing and left
 				 * libism unarmed: st_arm() before a wait */
-	bool in_pend;		/* on the pending list (io.c, its lock) */
+	atomic_bool in_pend;	/* on the pending list (changed under its
+				 * lock, io.c) */
 	struct sstream *pend_prev, *pend_next;
 	pthread_mutex_t rx_lock, tx_lock;
 	uint8_t *rxb; /* bytes received ahead (probe, peek) */

@@ -221,6 +221,18 @@ def plain_case(d, env, smode, clients, n_shm, label, server_ism=True,
         log("%s: ok" % label)
 
 
+def port_server(argv, env, label, what="the server"):
+    """Start argv (which prints its port first) with stdout and stderr
+    piped: (process, port), or (None, None) after a failure."""
+    srv = spawn(argv, env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    port = srv.stdout.readline().strip()
+    if not port.isdigit():
+        fail("%s: %s printed no port (%r)" % (label, what, port))
+        kill(srv)
+        return None, None
+    return srv, port
+
+
 def idle_case(d, env):
     """A server with a connection open and quiet sleeps in the kernel:
     the shim's spin before a sleep ends (no busy loop)."""
@@ -229,12 +241,9 @@ def idle_case(d, env):
     nfail = len(failures)
     slog = os.path.join(d, "idle.srv.log")
     clog = os.path.join(d, "idle.cli.log")
-    srv = spawn(run_ism([T_PLAIN, "server", "epoll", "1"], slog), env,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    port = srv.stdout.readline().strip()
-    if not port.isdigit():
-        fail("idle: the server printed no port (%r)" % port)
-        kill(srv)
+    srv, port = port_server(run_ism([T_PLAIN, "server", "epoll", "1"], slog),
+                            env, "idle")
+    if not srv:
         return
     cli = spawn(run_ism([T_PLAIN, "client", "idle", port, "1000"], clog),
                 env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -293,12 +302,9 @@ def short_write_case(d, env, total=8 << 20):
     nfail = len(failures)
     slog = os.path.join(d, "short.srv.log")
     clog = os.path.join(d, "short.cli.log")
-    srv = spawn(run_ism(["python3", "-c", SINK], slog), env,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    port = srv.stdout.readline().strip()
-    if not port.isdigit():
-        fail("short-write: the sink printed no port (%r)" % port)
-        kill(srv)
+    srv, port = port_server(run_ism(["python3", "-c", SINK], slog), env,
+                            "short-write", "the sink")
+    if not srv:
         return
     w = spawn(run_ism([T_PLAIN, "writer", port, str(total)], clog), env,
               stderr=subprocess.PIPE)
@@ -326,12 +332,9 @@ def fork_leak_case(d, env, n=20):
     nfail = len(failures)
     slog = os.path.join(d, "fork-leak.srv.log")
     clog = os.path.join(d, "fork-leak.cli.log")
-    srv = spawn(run_ism([T_PLAIN, "server", "fork", str(n)], slog), env,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    port = srv.stdout.readline().strip()
-    if not port.isdigit():
-        fail("fork-leak: the server printed no port (%r)" % port)
-        kill(srv)
+    srv, port = port_server(run_ism([T_PLAIN, "server", "fork", str(n)],
+                                    slog), env, "fork-leak")
+    if not srv:
         return
     for _ in range(n):
         c = spawn(run_ism([T_PLAIN, "client", "block", port, "1000"], clog),

@@ -12,6 +12,8 @@
  * it without reading or writing outside its mappings, looping without
  * bound or crashing; a placed connect accepted outside the file aborts.
  */
+#include "chan.h"
+
 #include <ism/chan.h>
 
 #include <errno.h>
@@ -101,7 +103,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (r < 0 && r != -EAGAIN && r != -EPROTO &&
 			    r != -EPIPE)
 				abort();
-			if (i & 1) {
+			if ((i & 3) == 2) {
+				/* An event loop's receive, look, arm and
+				 * disarm, all reading its memory. */
+				int a = ism_chan_rx_ready(ch),
+				    b = ism_chan_arm_rx(ch),
+				    c = ism_chan_disarm_rx(ch);
+
+				if (a > 1 || b > 1 || c > 1 ||
+				    (a < 0 && a != -EPROTO) ||
+				    (b < 0 && b != -EPROTO) ||
+				    (c < 0 && c != -EPROTO))
+					abort();
+				n = ism_chan_peek(ch, &p, &len,
+						  ISM_F_DONTWAIT | ISM_F_NOARM);
+				if (n == 0)
+					ism_chan_release(ch);
+			} else if (i & 1) {
 				n = ism_chan_recv(ch, buf, sizeof(buf),
 						  ISM_F_DONTWAIT);
 			} else {

@@ -16,6 +16,7 @@
  * whatever happened.
  */
 #include "t_daemon.h"
+#include "t_proc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -42,33 +43,9 @@ static struct {
 	struct ism_conn *c;
 } T = { .pool_old = -1, .drain = -1 };
 
-static long read_long(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	long v = -1;
-
-	if (f) {
-		if (fscanf(f, "%ld", &v) != 1)
-			v = -1;
-		fclose(f);
-	}
-	return v;
-}
-
-static int write_long(const char *path, long v)
-{
-	FILE *f = fopen(path, "w");
-	int r;
-
-	if (!f)
-		return -1;
-	r = fprintf(f, "%ld\n", v) > 0 ? 0 : -1;
-	return fclose(f) == 0 ? r : -1;
-}
-
 static void pool_restore(void)
 {
-	if (T.pool_old >= 0 && write_long(NR_HUGE, T.pool_old) < 0)
+	if (T.pool_old >= 0 && t_write_long(NR_HUGE, T.pool_old) < 0)
 		fprintf(stderr, "could not restore %s to %ld\n", NR_HUGE,
 			T.pool_old);
 	T.pool_old = -1;
@@ -114,7 +91,7 @@ static long huge_page_kib(void)
 /* POOL huge pages of 2 MiB, at least 2 of them free, or skip. */
 static void pool_up(void)
 {
-	long old = read_long(NR_HUGE);
+	long old = t_read_long(NR_HUGE);
 
 	if (geteuid() != 0 || old < 0 || huge_page_kib() != 2048) {
 		fprintf(stderr, "skipped: needs root and 2 MiB huge pages\n");
@@ -123,17 +100,17 @@ static void pool_up(void)
 	}
 	if (old != POOL) {
 		T.pool_old = old; /* restored at teardown */
-		if (write_long(NR_HUGE, POOL) < 0) {
+		if (t_write_long(NR_HUGE, POOL) < 0) {
 			pool_restore();
 			fprintf(stderr, "skipped: cannot write %s\n", NR_HUGE);
 			T.skipped = true;
 			skip();
 		}
 	}
-	if (read_long(FREE_HUGE) < 2) {
+	if (t_read_long(FREE_HUGE) < 2) {
 		pool_restore();
 		fprintf(stderr, "skipped: no free huge pages here (%s: %ld)\n",
-			FREE_HUGE, read_long(FREE_HUGE));
+			FREE_HUGE, t_read_long(FREE_HUGE));
 		T.skipped = true;
 		skip();
 	}
@@ -185,9 +162,9 @@ static void test_punched_page_write(void **state)
 	 * region keeps its reservation). */
 	drained = pool_drain();
 	fprintf(stderr, "drained %d huge pages: %ld free, %ld reserved\n",
-		drained, read_long(FREE_HUGE), read_long(RESV_HUGE));
+		drained, t_read_long(FREE_HUGE), t_read_long(RESV_HUGE));
 	assert_true(drained >= 1);
-	assert_int_equal(read_long(FREE_HUGE), read_long(RESV_HUGE));
+	assert_int_equal(t_read_long(FREE_HUGE), t_read_long(RESV_HUGE));
 
 	/* Nothing can fill the hole now: ismd must refuse, not die (an
 	 * ismd that died says how: status 135 is SIGBUS). */

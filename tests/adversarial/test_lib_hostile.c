@@ -26,6 +26,7 @@
  * the huge page pool gets its old size back.
  */
 #include "t_daemon.h"
+#include "t_proc.h"
 #include "wire/wire.h"
 
 #include <errno.h>
@@ -540,33 +541,9 @@ static void test_ismd_chan_link(void **state)
 #define FREE_HUGE "/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages"
 #define HUGE_SIZE (2u << 20)
 
-static long read_long(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	long v = -1;
-
-	if (f) {
-		if (fscanf(f, "%ld", &v) != 1)
-			v = -1;
-		fclose(f);
-	}
-	return v;
-}
-
-static int write_long(const char *path, long v)
-{
-	FILE *f = fopen(path, "w");
-	int r;
-
-	if (!f)
-		return -1;
-	r = fprintf(f, "%ld\n", v) > 0 ? 0 : -1;
-	return fclose(f) == 0 ? r : -1;
-}
-
 static void pool_restore(void)
 {
-	if (T.hugepages_old >= 0 && write_long(NR_HUGE, T.hugepages_old) < 0)
+	if (T.hugepages_old >= 0 && t_write_long(NR_HUGE, T.hugepages_old) < 0)
 		fprintf(stderr, "could not restore %s to %ld\n", NR_HUGE,
 			T.hugepages_old);
 	T.hugepages_old = -1;
@@ -591,7 +568,7 @@ static long huge_page_kib(void)
 /* At least 4 huge pages of 2 MiB in the pool, 2 of them free, or skip. */
 static void pool_up(void)
 {
-	long old = read_long(NR_HUGE);
+	long old = t_read_long(NR_HUGE);
 
 	if (geteuid() != 0 || old < 0 || huge_page_kib() != 2048) {
 		fprintf(stderr, "skipped: needs root and 2 MiB huge pages\n");
@@ -599,9 +576,9 @@ static void pool_up(void)
 	}
 	if (old < 4) {
 		T.hugepages_old = old; /* restored at teardown */
-		write_long(NR_HUGE, 4);
+		t_write_long(NR_HUGE, 4);
 	}
-	if (read_long(NR_HUGE) < 4 || read_long(FREE_HUGE) < 2) {
+	if (t_read_long(NR_HUGE) < 4 || t_read_long(FREE_HUGE) < 2) {
 		pool_restore();
 		fprintf(stderr, "skipped: cannot reserve 4 huge pages here\n");
 		skip();

@@ -14,6 +14,7 @@
  * and stay usable (or drop that peer), never crash or hang.
  */
 #include "t_daemon.h"
+#include "t_proc.h"
 #include "../integration/vfu_testdev.h"
 #include "util/util.h"
 
@@ -790,20 +791,6 @@ static void test_twin_abuse(void **state)
 	close(s);
 }
 
-/* A sysctl's number, or -1. */
-static long sysctl_num(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	long v = -1;
-
-	if (f) {
-		if (fscanf(f, "%ld", &v) != 1)
-			v = -1;
-		fclose(f);
-	}
-	return v;
-}
-
 /* REGION_WRITE of one BAR0 register, not waiting for the reply. */
 static void reg_write(int s, uint16_t id, uint32_t off, uint32_t v)
 {
@@ -863,8 +850,8 @@ static void test_twin_dma(void **state)
 {
 	const uint32_t n = 1u << 20, win = 0x100000;
 	uint8_t *data = malloc(n);
-	long wmax = sysctl_num("/proc/sys/net/core/wmem_max"),
-	     rmax = sysctl_num("/proc/sys/net/core/rmem_max");
+	long wmax = t_read_long("/proc/sys/net/core/wmem_max"),
+	     rmax = t_read_long("/proc/sys/net/core/rmem_max");
 	struct mb m = { .n = 0 };
 	uint32_t sum = 0;
 	uint16_t dma_id;

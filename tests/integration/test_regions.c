@@ -5,6 +5,7 @@
  * doorbells, detach, destroy, grants, lists and status.
  */
 #include "t_daemon.h"
+#include "t_proc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -479,30 +480,6 @@ static void test_link(void **state)
 	ism_conn_close(a);
 }
 
-static long read_long(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	long v = -1;
-
-	if (f) {
-		if (fscanf(f, "%ld", &v) != 1)
-			v = -1;
-		fclose(f);
-	}
-	return v;
-}
-
-static int write_long(const char *path, long v)
-{
-	FILE *f = fopen(path, "w");
-	int r;
-
-	if (!f)
-		return -1;
-	r = fprintf(f, "%ld\n", v) > 0 ? 0 : -1;
-	return fclose(f) == 0 ? r : -1;
-}
-
 #define NR_HUGE	  "/proc/sys/vm/nr_hugepages"
 #define FREE_HUGE "/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages"
 
@@ -516,7 +493,7 @@ static void test_hugetlb_fallback(void **state)
 	struct ism_region *r;
 
 	(void)state;
-	if (read_long(FREE_HUGE) != 0) {
+	if (t_read_long(FREE_HUGE) != 0) {
 		fprintf(stderr, "skipped: free huge pages exist\n");
 		ism_conn_close(a);
 		skip();
@@ -544,14 +521,15 @@ static void test_hugetlb(void **state)
 	struct ism_region_info info;
 	struct ism_region *r, *s;
 	struct ism_token t;
-	long before = read_long(NR_HUGE);
+	long before = t_read_long(NR_HUGE);
 	char *m, buf[8];
 
 	(void)state;
 	if (geteuid() != 0 || before < 0 ||
-	    write_long(NR_HUGE, before + 4) < 0 || read_long(FREE_HUGE) < 2) {
+	    t_write_long(NR_HUGE, before + 4) < 0 ||
+	    t_read_long(FREE_HUGE) < 2) {
 		if (before >= 0 && geteuid() == 0)
-			write_long(NR_HUGE, before);
+			t_write_long(NR_HUGE, before);
 		fprintf(stderr, "skipped: cannot reserve huge pages here\n");
 		skip();
 	}
@@ -575,7 +553,7 @@ static void test_hugetlb(void **state)
 	ism_region_close(r);
 	ism_conn_close(b);
 	ism_conn_close(a);
-	assert_int_equal(write_long(NR_HUGE, before), 0);
+	assert_int_equal(t_write_long(NR_HUGE, before), 0);
 }
 
 int main(void)
