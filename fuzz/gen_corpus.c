@@ -542,6 +542,7 @@ int main(int argc, char **argv)
 {
 	struct ism_hello_req hello = { .min_version = 1,
 				       .max_version = 1,
+				       .caps = ISM_CAPQ_CHECK,
 				       .name = "seed" };
 	struct ism_alloc_req alloc = { .size = 8192,
 				       .max_access = ISM_ACCESS_RW,
@@ -916,6 +917,8 @@ int main(int argc, char **argv)
 		seq_add(16 | 64,
 			MSG(ISM_MSG_STREAM_OPEN, 0,
 			    ism_proto_put_stream_open_req(&w_, &sreq)));
+		seq_add(0, MSG(ISM_MSG_STREAM_CHECK, 0,
+			       ism_proto_put_region_req(&w_, 2)));
 		seq_add(0, MSG(ISM_MSG_STREAM_RESOLVE, 0,
 			       ism_proto_put_region_req(&w_, 2)));
 		seq_add(0, MSG(ISM_MSG_STREAM_UPDATE, ISM_WIRE_F_NOREPLY,

@@ -98,6 +98,7 @@ int op_hello(struct daemon *d, struct peer *p, struct req *rq)
 	if (peer_is_admin(d, p))
 		p->flags |= PEER_ADMIN;
 	ism_strlcpy(p->name, req->name, sizeof(p->name));
+	p->caps = req->caps & ISM_CAPS_KNOWN;
 
 	rep.version = ISM_PROTO_VERSION;
 	rep.caps = xns_capable() ? ISM_CAP_XNS : 0;

@@ -68,7 +68,8 @@ struct peer {
 	uid_t uid;
 	gid_t gid;
 	uint32_t flags;
-	int refuse; /* positive errno to answer HELLO with, or 0 */
+	uint32_t caps; /* its HELLO's ISM_CAPQ_* (what its libism does) */
+	int refuse;    /* positive errno to answer HELLO with, or 0 */
 	char name[ISM_NAME_MAX + 1];
 	struct ism_list link;	 /* peer_set.all, or peer_set.reap */
 	struct ism_list refs;	 /* struct ref.peer_link */

@@ -42,8 +42,15 @@
  * anyone can own could fake addresses and numbers: xns.h).  Everything
  * that looks into another namespace or takes a socket's lock runs in a
  * job; the loop only reads the answers (struct open_job).
+ *
+ * A destination no listener has may be a service address that a NAT
+ * rewrites: a client whose libism will CHECK once connected is kept as an
+ * intent across namespaces anyway, claimed only by a proof, and its CHECK
+ * reads conntrack to tell whether it should wait for an offer at all
+ * (struct check_job).
  */
 #include "ismd.h"
+#include "conntrack.h"
 #include "page.h"
 #include "sockdiag.h"
 #include "xns.h"
@@ -51,6 +58,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -95,6 +103,10 @@ struct stream {
 	 * namespace), or -1; a client served from another one; the index. */
 	int nsfd;
 	bool xns, xkeyed;
+	/* A client toward a destination no listener has, that will send
+	 * CHECK once connected (a service address a NAT may rewrite): an
+	 * intent across namespaces, claimed only by a proof; checked once. */
+	bool nat, checking, checked;
 	uint32_t proof_fails; /* failed proofs against this intent */
 	uint32_t proofs_on;   /* proof jobs looking at its socket now */
 	bool resolve_waiting; /* its RESOLVE, answered when they end */
@@ -556,6 +568,7 @@ struct open_job {
 	uint64_t netns;
 	struct ism_stream_open_req req;
 	bool xns_want; /* look across namespaces (set at submit) */
+	bool nat_want; /* a client that will CHECK (set at submit) */
 	unsigned n_asks;
 	int ask_nsfd[XNS_ASKS_MAX];
 	uint64_t ask_cookie[XNS_ASKS_MAX];
@@ -576,8 +589,10 @@ struct open_job {
 	uint64_t cand[XNS_PROOFS_MAX];
 	unsigned n_cand, next;
 	uint64_t pcand; /* the candidate being proven */
-	int pfd;	/* a dup of its kept socket */
-	int presult;	/* 1, 0 or -errno */
+	/* (its socket's peer address) */
+	struct ism_stream_addr pexpect;
+	int pfd;     /* a dup of its kept socket */
+	int presult; /* 1, 0 or -errno */
 	bool pran, answered;
 	uint64_t deadline_ns;
 	struct ism_list link; /* stream_set.proving, while unanswered */
@@ -627,7 +642,7 @@ static void open_run(struct job *j)
 		 * (seq_run). */
 		o->trust = netns_trust(o, NULL);
 	}
-	if (o->req.role == ISM_STREAM_CLIENT && o->n_asks &&
+	if (o->req.role == ISM_STREAM_CLIENT && (o->n_asks || o->nat_want) &&
 	    o->err_local == 0) {
 		struct ism_stream_addr dst = o->req.dst;
 		struct sockaddr_storage ss;
@@ -754,7 +769,7 @@ static int open_client(struct daemon *d, struct peer *p, struct stream *s,
 		       struct open_job *o)
 {
 	struct ism_stream_addr dst = o->req.dst;
-	bool cross = false;
+	bool cross = false, nat = false;
 
 	s->remote = dst;
 	s->path = ISM_STREAM_TCP;
@@ -786,7 +801,13 @@ static int open_client(struct daemon *d, struct peer *p, struct stream *s,
 			s->reason = same_addr(&s->local, &dst)
 					    ? ISM_SR_PEER_NOT_ISM
 					    : ISM_SR_OTHER_HOST;
-			return 0;
+			/* Unless a NAT sends it to a listener: the client
+			 * says where it went once connected (CHECK). */
+			if (s->reason != ISM_SR_OTHER_HOST || !o->nat_want ||
+			    !o->trust_known || o->trust != 1)
+				return 0;
+			cross = nat = true;
+			s->remote = dst;
 		}
 	}
 	if (p->n_intents >= INTENT_PER_PEER_MAX) {
@@ -814,12 +835,17 @@ static int open_client(struct daemon *d, struct peer *p, struct stream *s,
 			return 0;
 		}
 		s->xns = true;
+		s->nat = nat;
 		d->streams.n_xns_intents++;
 		ismd_log(L_DEBUG,
-			 "stream %llu: a listener in another netns serves "
-			 "it: pending",
+			 nat ? "stream %llu: no listener has its destination: "
+			       "pending on its CHECK"
+			     : "stream %llu: a listener in another netns "
+			       "serves it: pending",
 			 (unsigned long long)s->id);
 	}
+	if (!nat)
+		s->reason = ISM_SR_NONE;
 	s->path = ISM_STREAM_PENDING;
 	s->held = o->fd;
 	o->fd = -1;
@@ -878,6 +904,7 @@ static void claim(struct daemon *d, struct peer *p, struct stream *s,
 {
 	intent_drop(d, c);
 	c->path = ISM_STREAM_SHM;
+	c->reason = ISM_SR_NONE; /* (a NAT'd one's "other host" too) */
 	c->partner = p->id;
 	s->path = ISM_STREAM_SHM;
 	s->reason = ISM_SR_NONE;
@@ -912,7 +939,8 @@ static void candidates_across(struct daemon *d, struct stream *s,
 	for (struct stream *c = ism_map_get(&d->streams.xns_intents,
 					    addr_key(&s->remote), 0);
 	     c; c = c->xchain) {
-		if (c->netns == s->netns || !addr_eq(&c->local, &s->remote))
+		if ((c->netns == s->netns && !c->nat) ||
+		    !addr_eq(&c->local, &s->remote))
 			continue;
 		if (provable(d, c->id)) {
 			if (o->n_cand < XNS_PROOFS_MAX)
@@ -953,7 +981,9 @@ static void open_server(struct daemon *d, struct peer *p, struct stream *s,
 	s->path = ISM_STREAM_TCP;
 	s->reason = ISM_SR_PEER_NOT_ISM;
 	c = intent_find(d, s->netns, &s->remote);
-	if (!c) {
+	if (!c || c->nat) {
+		/* (A NAT'd client of this namespace: proven as one of
+		 * another's, its socket being connected elsewhere.) */
 		candidates_across(d, s, o);
 		return;
 	}
@@ -1028,7 +1058,7 @@ static void proof_run(struct job *j)
 	 * the other's next to receive.  Bytes in flight make it "no". */
 	if ((o->presult = sock_name(o->pfd, true, &peer)) < 0)
 		return;
-	if (!addr_eq(&peer, &o->local)) {
+	if (!addr_eq(&peer, &o->pexpect)) {
 		o->presult = 0;
 		return;
 	}
@@ -1053,6 +1083,8 @@ static bool proof_next(struct daemon *d, struct peer *p, struct open_job *o)
 			continue;
 		}
 		o->pcand = c->id;
+		/* A NAT'd client is connected to the address it named. */
+		o->pexpect = c->nat ? c->remote : o->local;
 		c->proofs_on++;
 		o->pran = false;
 		o->presult = -EIO;
@@ -1343,8 +1375,11 @@ int op_stream_open(struct daemon *d, struct peer *p, struct req *rq)
 			o->xns_want = true; /* any namespace's clients */
 		else if (req->role == ISM_STREAM_SERVER)
 			o->xns_want = d->streams.n_xns_intents > 0;
-		else if (!req->reason)
+		else if (!req->reason) {
 			snapshot_asks(d, p, o);
+			o->nat_want =
+				(p->caps & ISM_CAPQ_CHECK) && xns_capable();
+		}
 	}
 	o->job.run = open_run;
 	o->job.done = open_done;
@@ -1391,6 +1426,283 @@ int op_stream_resolve(struct daemon *d, struct peer *p, struct req *rq)
 	}
 	put_rep(&rq->out, s);
 	return 0;
+}
+
+/* ---- CHECK ---- */
+
+/*
+ * A client toward an address no ism listener has (OPEN answered pending,
+ * OTHER_HOST) asks once connected.  A NAT on the way (a service address
+ * that kube-proxy's rules rewrite to a pod's) recorded where the
+ * connection really went in the conntrack table of the namespace that
+ * translated it: the client's own (an output-chain rule) or ismd's (a
+ * node's prerouting, with ismd in the node's namespace).  If an ism
+ * listener has that address, the client waits for the offer as usual;
+ * otherwise it goes TCP now.  Only a server's proof (sequence numbers,
+ * open_server) ever claims the intent: the answer only decides whether
+ * the client waits.  Two jobs: the lookups (one of them in the client's
+ * namespace), then, if the address is another namespace's, the questions
+ * to that namespace's listeners (as a client OPEN asks them).
+ */
+struct check_job {
+	struct job job;
+	struct daemon *d;
+	struct peer *p;
+	uint32_t seq;
+	uint64_t sid;
+	int nsfd; /* the client's namespace, if not ismd's; or -1 */
+	struct ct_tuple orig;
+	unsigned n_asks; /* the second job's questions */
+	int ask_nsfd[XNS_ASKS_MAX];
+	uint64_t ask_cookie[XNS_ASKS_MAX];
+	/* From the worker: */
+	bool ran;
+	int err; /* the lookup: 0 (translated) or -errno */
+	struct ct_tuple reply;
+	int ask_err;
+	uint64_t xns_cookie; /* the listener that would take it */
+};
+
+/* One end of a connection as conntrack knows it: address and port (no
+ * IPv6 scope there; a v4-mapped address is IPv4's). */
+static bool same_end(const struct ism_stream_addr *a,
+		     const struct ism_stream_addr *b)
+{
+	return a->port == b->port && same_addr(a, b);
+}
+
+/* Did a NAT change either end of @o (conntrack's @r)? */
+static bool translated(const struct ct_tuple *o, const struct ct_tuple *r)
+{
+	return !same_end(&r->src, &o->dst) || !same_end(&r->dst, &o->src);
+}
+
+static void check_lookup_run(struct job *j)
+{
+	struct check_job *k = (struct check_job *)j;
+	int r = -ENOENT;
+
+	k->ran = true;
+	if (k->nsfd >= 0) {
+		r = xns_ct_lookup(k->nsfd, &k->orig, &k->reply);
+		if (r == 0 && !translated(&k->orig, &k->reply))
+			r = -ENOENT;
+	}
+	if (r < 0) {
+		r = ct_lookup(&k->orig, &k->reply);
+		if (r == 0 && !translated(&k->orig, &k->reply))
+			r = -ENOENT;
+	}
+	k->err = r;
+}
+
+/* Is @dst one of the addresses of the namespace this thread is in, with
+ * the listener registered as @cookie the one that would take it? */
+static void check_ask_run(struct job *j)
+{
+	struct check_job *k = (struct check_job *)j;
+	struct sockaddr_storage ss;
+	socklen_t sl = to_sockaddr(&k->reply.src, &ss);
+
+	k->ran = true;
+	for (unsigned i = 0; sl && i < k->n_asks && !k->xns_cookie; i++) {
+		int r = xns_would_accept(k->ask_nsfd[i],
+					 (const struct sockaddr *)&ss, sl,
+					 k->ask_cookie[i]);
+
+		if (r == 1)
+			k->xns_cookie = k->ask_cookie[i];
+		else if (r < 0)
+			k->ask_err = r;
+	}
+}
+
+static void check_done(struct job *j);
+
+static void check_submit(struct check_job *k, void (*run)(struct job *))
+{
+	memset(&k->job, 0, sizeof(k->job));
+	k->ran = false;
+	k->job.run = run;
+	k->job.done = check_done;
+	k->job.uid = k->p->uid;
+	k->job.limit_ms = OPEN_LIMIT_MS;
+	k->p->jobs++;
+	worker_submit(&k->job);
+}
+
+static void check_free(struct check_job *k)
+{
+	unsigned n = k->n_asks + (k->nsfd >= 0);
+
+	if (k->nsfd >= 0)
+		close(k->nsfd); /* namespace fds: ismd's own files */
+	for (unsigned i = 0; i < k->n_asks; i++)
+		close(k->ask_nsfd[i]);
+	acct_uncharge(k->p->acct, ACCT_FDS, n);
+	free(k);
+}
+
+/* The answer to the CHECK (@s, or error @r), and the peer reads again. */
+static void check_answer(struct daemon *d, struct check_job *k, int r,
+			 const struct stream *s)
+{
+	struct peer *p = k->p;
+
+	if (!(p->flags & PEER_DEAD)) {
+		if (r == 0 && s) {
+			struct ism_wbuf b;
+
+			req_begin_later(d, &b, ISM_MSG_STREAM_CHECK, k->seq);
+			put_rep(&b, s);
+			req_send_later(d, p, &b, NULL, 0);
+		} else {
+			peer_send_error(d, p, ISM_MSG_STREAM_CHECK, k->seq,
+					r < 0 ? r : -ECONNRESET);
+		}
+	}
+	check_free(k);
+	peer_async_done(d, p);
+}
+
+/* The listeners of namespaces other than ismd's on @dst's port, for the
+ * second job (each namespace fd dup'ed and charged to @p). */
+static void check_snapshot(struct daemon *d, struct check_job *k,
+			   const struct ism_stream_addr *dst)
+{
+	for (struct stream *l =
+		     ism_map_get(&d->streams.xns_listeners, dst->port, 0);
+	     l && k->n_asks < XNS_ASKS_MAX; l = l->xchain) {
+		int fd;
+
+		if (l->nsfd < 0 || l->netns == own_netns ||
+		    l->local.port != dst->port)
+			continue;
+		if (acct_charge(k->p->acct, ACCT_FDS, 1) < 0)
+			break;
+		fd = fcntl(l->nsfd, F_DUPFD_CLOEXEC, 0);
+		if (fd < 0) {
+			acct_uncharge(k->p->acct, ACCT_FDS, 1);
+			break;
+		}
+		k->ask_nsfd[k->n_asks] = fd;
+		k->ask_cookie[k->n_asks++] = l->cookie;
+	}
+}
+
+/* Does an ism listener of ismd's own namespace have @dst, one of its
+ * addresses? */
+static bool served_here(struct daemon *d, const struct ism_stream_addr *dst)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = to_sockaddr(dst, &ss);
+
+	return sl && own_netns &&
+	       ism_map_get(&d->streams.listeners_by_port, own_netns,
+			   dst->port) &&
+	       xns_is_local((const struct sockaddr *)&ss, sl) == 1 &&
+	       listener_serves(d, own_netns, dst);
+}
+
+static void check_done(struct job *j)
+{
+	struct check_job *k = (struct check_job *)j;
+	struct daemon *d = k->d;
+	struct peer *p = k->p;
+	struct stream *s = NULL, *l;
+	bool served = false, asked = k->job.run == check_ask_run;
+	char why[96];
+
+	p->jobs--;
+	if (!(p->flags & PEER_DEAD))
+		s = own_stream(d, p, k->sid);
+	if (!s || !k->ran) {
+		check_answer(d, k, k->ran ? -ECONNRESET : -EINTR, NULL);
+		return;
+	}
+	s->checking = false;
+	if (!s->nat || s->held < 0) {
+		/* Claimed by a proof meanwhile, or settled. */
+		check_answer(d, k, 0, s);
+		return;
+	}
+	if (!asked) {
+		if (k->err < 0) {
+			snprintf(why, sizeof(why), "no destination NAT: %s",
+				 strerror(-k->err));
+		} else if (!same_end(&k->reply.dst, &s->local)) {
+			/* Its server sees another address than the one
+			 * keyed (a source NAT too): nothing to match. */
+			snprintf(why, sizeof(why), "a source NAT too");
+		} else if (served_here(d, &k->reply.src)) {
+			served = true;
+		} else {
+			check_snapshot(d, k, &k->reply.src);
+			if (k->n_asks) {
+				check_submit(k, check_ask_run);
+				return;
+			}
+			snprintf(why, sizeof(why),
+				 "no ism listener on its NAT's target");
+		}
+	} else {
+		l = k->xns_cookie ? ism_map_get(&d->streams.listeners_by_cookie,
+						k->xns_cookie, 0)
+				  : NULL;
+		served = l && l->nsfd >= 0;
+		snprintf(why, sizeof(why),
+			 "no ism listener on its NAT's target%s%s",
+			 k->ask_err ? ": " : "",
+			 k->ask_err ? strerror(-k->ask_err) : "");
+	}
+	s->checked = true;
+	if (served) {
+		s->reason = ISM_SR_NONE;
+		ismd_log(L_DEBUG,
+			 "stream %llu: destination NAT to a listener's "
+			 "address: pending",
+			 (unsigned long long)s->id);
+	} else if (!s->proofs_on) {
+		/* (A proof looking at it now: the RESOLVE settles.) */
+		ismd_log(L_DEBUG, "stream %llu: %s: TCP",
+			 (unsigned long long)s->id, why);
+		intent_drop(d, s);
+		s->path = ISM_STREAM_TCP;
+		s->reason = ISM_SR_OTHER_HOST;
+	}
+	check_answer(d, k, 0, s);
+}
+
+int op_stream_check(struct daemon *d, struct peer *p, struct req *rq)
+{
+	struct stream *s = get_own(d, p, rq);
+	struct check_job *k;
+
+	if (!s || s->role != ISM_STREAM_CLIENT)
+		return -ENOENT;
+	if (!s->nat || s->held < 0 || s->checked) {
+		put_rep(&rq->out, s); /* nothing to look at (again) */
+		return 0;
+	}
+	if (s->checking)
+		return -EBUSY;
+	k = calloc(1, sizeof(*k));
+	if (!k)
+		return -ENOMEM;
+	k->d = d;
+	k->p = p;
+	k->seq = rq->hdr.seq;
+	k->sid = s->id;
+	k->nsfd = -1;
+	k->orig.src = s->local;
+	k->orig.dst = s->remote;
+	/* SIOCGSKNS takes no socket lock: on the loop. */
+	if (s->netns != own_netns && acct_charge(p->acct, ACCT_FDS, 1) == 0 &&
+	    (k->nsfd = xns_netns_of(s->held)) < 0)
+		acct_uncharge(p->acct, ACCT_FDS, 1);
+	s->checking = true;
+	check_submit(k, check_lookup_run);
+	return ISMD_ASYNC;
 }
 
 int op_stream_update(struct daemon *d, struct peer *p, struct req *rq)

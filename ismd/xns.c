@@ -5,6 +5,7 @@
  * xns.h).
  */
 #include "xns.h"
+#include "conntrack.h"
 #include "sockdiag.h"
 
 #include <errno.h>
@@ -111,8 +112,7 @@ struct probe {
 	int ret; /* 1, 0 or -errno */
 };
 
-/* Is @dst one of this namespace's addresses: can a socket bind to it? */
-static int is_local(const struct sockaddr *dst, socklen_t len)
+int xns_is_local(const struct sockaddr *dst, socklen_t len)
 {
 	struct sockaddr_storage me;
 	int fd, r = 1, one = 1;
@@ -150,7 +150,7 @@ static void *probe_in(void *arg)
 		p->ret = -errno;
 		return NULL;
 	}
-	if ((p->ret = is_local(p->dst, p->len)) != 1)
+	if ((p->ret = xns_is_local(p->dst, p->len)) != 1)
 		return NULL;
 	nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
 	if (nl < 0) {
@@ -176,6 +176,41 @@ int xns_would_accept(int nsfd, const struct sockaddr *dst, socklen_t len,
 	if (nsfd < 0)
 		return -EBADF;
 	r = pthread_create(&t, NULL, probe_in, &p);
+	if (r)
+		return -r;
+	pthread_join(t, NULL);
+	return p.ret;
+}
+
+struct ct_probe {
+	int nsfd;
+	const struct ct_tuple *orig;
+	struct ct_tuple *reply;
+	int ret;
+};
+
+static void *ct_in(void *arg)
+{
+	struct ct_probe *p = arg;
+
+	if (setns(p->nsfd, CLONE_NEWNET) < 0)
+		p->ret = -errno;
+	else
+		p->ret = ct_lookup(p->orig, p->reply);
+	return NULL;
+}
+
+int xns_ct_lookup(int nsfd, const struct ct_tuple *orig, struct ct_tuple *reply)
+{
+	struct ct_probe p = {
+		.nsfd = nsfd, .orig = orig, .reply = reply, .ret = -EIO
+	};
+	pthread_t t;
+	int r;
+
+	if (nsfd < 0)
+		return -EBADF;
+	r = pthread_create(&t, NULL, ct_in, &p);
 	if (r)
 		return -r;
 	pthread_join(t, NULL);

@@ -84,6 +84,17 @@ int xns_trusted(int nsfd);
 int xns_would_accept(int nsfd, const struct sockaddr *dst, socklen_t len,
 		     uint64_t cookie);
 
+/* Is @dst (a sockaddr_in/in6 of @len bytes) one of the addresses of the
+ * calling thread's network namespace: can a socket bind to it?  1, 0 or
+ * -errno.  No socket of anyone else's is touched. */
+int xns_is_local(const struct sockaddr *dst, socklen_t len);
+
+struct ct_tuple;
+/* ct_lookup() (conntrack.h) in the namespace @nsfd, from a short-lived
+ * thread, as xns_would_accept() asks there: 0 or -errno (also setns's). */
+int xns_ct_lookup(int nsfd, const struct ct_tuple *orig,
+		  struct ct_tuple *reply);
+
 /*
  * The sequence numbers of established TCP socket @fd: *@snd the next it
  * will send (its write_seq, including bytes still queued), *@rcv the next

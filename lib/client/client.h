@@ -141,6 +141,11 @@ int conn_stream_open(struct ism_conn *c, const struct ism_stream_open_req *req,
 		     int fd, struct ism_stream_rep *rep, uint32_t *gen);
 int conn_stream_resolve(struct ism_conn *c, uint64_t id, uint32_t gen,
 			struct ism_stream_rep *rep);
+/* After connect(), for an OPEN answered PENDING with reason OTHER_HOST:
+ * where the connection went (destination NAT) decides; the reply is
+ * PENDING (wait for the offer as usual), SHM (claimed) or TCP. */
+int conn_stream_check(struct ism_conn *c, uint64_t id, uint32_t gen,
+		      struct ism_stream_rep *rep);
 /* Fire and forget (NOREPLY). */
 int conn_stream_update(struct ism_conn *c, uint64_t id, uint32_t gen,
 		       uint32_t path, uint32_t reason);

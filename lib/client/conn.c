@@ -346,6 +346,7 @@ static int hello_locked(struct ism_conn *c, bool resume, uint64_t *old_id,
 	struct ism_hello_req req = {
 		.min_version = ISM_PROTO_VERSION,
 		.max_version = ISM_PROTO_VERSION,
+		.caps = ISM_CAPQ_CHECK, /* lib/stream sends STREAM_CHECK */
 	};
 	struct ism_hello_rep hr;
 	struct ism_wbuf b;

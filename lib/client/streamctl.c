@@ -42,8 +42,9 @@ int conn_stream_open(struct ism_conn *c, const struct ism_stream_open_req *req,
 	return e;
 }
 
-int conn_stream_resolve(struct ism_conn *c, uint64_t id, uint32_t gen,
-			struct ism_stream_rep *rep)
+/* A request naming record @id, on the connection it was made on. */
+static int call_id(struct ism_conn *c, uint16_t type, uint64_t id, uint32_t gen,
+		   struct ism_stream_rep *rep)
 {
 	struct ism_wbuf b;
 	int e;
@@ -53,11 +54,23 @@ int conn_stream_resolve(struct ism_conn *c, uint64_t id, uint32_t gen,
 		pthread_mutex_unlock(&c->lock);
 		return -ENOTCONN;
 	}
-	conn_begin_locked(c, &b, ISM_MSG_STREAM_RESOLVE);
+	conn_begin_locked(c, &b, type);
 	ism_proto_put_region_req(&b, id);
 	e = call_locked(c, ism_proto_end(&b), -1, rep);
 	pthread_mutex_unlock(&c->lock);
 	return e;
+}
+
+int conn_stream_resolve(struct ism_conn *c, uint64_t id, uint32_t gen,
+			struct ism_stream_rep *rep)
+{
+	return call_id(c, ISM_MSG_STREAM_RESOLVE, id, gen, rep);
+}
+
+int conn_stream_check(struct ism_conn *c, uint64_t id, uint32_t gen,
+		      struct ism_stream_rep *rep)
+{
+	return call_id(c, ISM_MSG_STREAM_CHECK, id, gen, rep);
 }
 
 /* NOREPLY requests: sent if the ismd that holds the record is up, dropped

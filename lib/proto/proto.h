@@ -40,7 +40,7 @@ enum ism_msg_type {
 #undef ISM_EVENT
 };
 /* The highest request type. */
-#define ISM_MSG_REQ_MAX ISM_MSG_WIN_DONE
+#define ISM_MSG_REQ_MAX ISM_MSG_STREAM_CHECK
 
 /* Largest read or write chunk carried by one message. */
 #define ISM_RW_MAX 65536u
@@ -56,8 +56,12 @@ enum ism_msg_type {
 /* WATCH mask: bit 0 subscribes to every lifecycle event; 0 unsubscribes. */
 #define ISM_WATCH_MASK_ALL 0x1u
 
-/* Protocol capability bits (none defined in version 1 for requests). */
-#define ISM_CAPS_KNOWN 0u
+/* HELLO request caps: what the peer's libism does.  ISM_CAPQ_CHECK: a
+ * client whose OPEN is answered PENDING with reason OTHER_HOST (a
+ * destination no listener has: perhaps a NAT'd service address) sends
+ * STREAM_CHECK once connected (docs/protocol.md 5.14). */
+#define ISM_CAPQ_CHECK 0x1u
+#define ISM_CAPS_KNOWN ISM_CAPQ_CHECK
 /* HELLO reply caps: ismd may match streams across network namespaces
  * (it holds CAP_NET_ADMIN and CAP_SYS_ADMIN; docs/containers.md). */
 #define ISM_CAP_XNS 0x1u
@@ -184,7 +188,7 @@ struct ism_stream_open_req {
 	struct ism_stream_addr dst; /* CLIENT: where it connects */
 };
 
-/* STREAM_OPEN and STREAM_RESOLVE replies. */
+/* STREAM_OPEN, STREAM_RESOLVE and STREAM_CHECK replies. */
 struct ism_stream_rep {
 	uint64_t id, partner;
 	uint32_t path, reason;
@@ -331,7 +335,8 @@ int ism_proto_get_stream_open_req(struct ism_rbuf *b,
  * from a v4 and from a dual-stack v6 socket compares equal. */
 struct sockaddr;
 void ism_proto_addr_from(struct ism_stream_addr *a, const struct sockaddr *sa);
-/* STREAM_RESOLVE and STREAM_CLOSE carry one stream id: region_req. */
+/* STREAM_RESOLVE, STREAM_CHECK and STREAM_CLOSE carry one stream id:
+ * region_req. */
 void ism_proto_put_stream_update_req(struct ism_wbuf *b,
 				     const struct ism_stream_update_req *m);
 int ism_proto_get_stream_update_req(struct ism_rbuf *b,

@@ -135,10 +135,13 @@ int ism_proto_get_stream_update_req(struct ism_rbuf *b,
 				    m->reason <= ISM_SR_MAX)));
 }
 
+/* TCP has a reason, shared memory none; pending has none, or OTHER_HOST
+ * for a client that is to send STREAM_CHECK once connected. */
 static bool path_reason_valid(uint32_t path, uint32_t reason)
 {
 	return path <= ISM_STREAM_TCP && reason <= ISM_SR_MAX &&
-	       (path == ISM_STREAM_TCP || reason == 0);
+	       (path == ISM_STREAM_TCP || reason == 0 ||
+		(path == ISM_STREAM_PENDING && reason == ISM_SR_OTHER_HOST));
 }
 
 void ism_proto_put_stream_rep(struct ism_wbuf *b,

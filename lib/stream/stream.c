@@ -21,6 +21,10 @@
  * stream that will read the offer, and the client reads it only after
  * ismd said the server claimed it; a RESOLVE before any claim makes the
  * claim impossible, so a slow server and an impatient client agree on TCP.
+ * A destination no listener has (another host, or a service address that
+ * a NAT rewrites) is answered "pending, other host": once connected, the
+ * client sends CHECK, and ismd looks where the kernel sent the connection
+ * (conntrack) before it keeps the client waiting for an offer.
  * Each handshake message carries a status: any side that cannot set up
  * its half says why and both stay on TCP.  Nothing moves on the channel before the
  * server's confirm, so a failure anywhere in the handshake is a clean
@@ -450,7 +454,7 @@ static int connect_one(struct ism_conn *c, const struct addrinfo *ai,
 	struct sockaddr_storage dst;
 	struct ism_stream_rep rep;
 	struct ism_stream *s;
-	bool candidate = false;
+	bool candidate = false, check = false;
 	int fd, r;
 
 	if (ai->ai_addrlen > sizeof(dst))
@@ -505,7 +509,11 @@ static int connect_one(struct ism_conn *c, const struct addrinfo *ai,
 		if (r == 0) {
 			s->id = rep.id;
 			candidate = rep.path == ISM_STREAM_PENDING;
-			if (!s->reason)
+			/* Pending, "other host" unless shown otherwise: no
+			 * listener has the destination, which a NAT may
+			 * rewrite; ismd looks once connected. */
+			check = candidate && rep.reason == ISM_SR_OTHER_HOST;
+			if (!s->reason && !check)
 				s->reason = (int)rep.reason;
 		} else if (!s->reason) {
 			s->reason = ISM_SR_NO_ISMD;
@@ -520,6 +528,19 @@ static int connect_one(struct ism_conn *c, const struct addrinfo *ai,
 		r = -errno;
 		stream_destroy(s);
 		return r;
+	}
+	if (check) {
+		r = conn_stream_check(c, s->id, s->gen, &rep);
+		if (r < 0) {
+			/* ismd went away: whether a server claimed us is
+			 * unknown (as for RESOLVE in client_handshake). */
+			stream_destroy(s);
+			return -ECONNABORTED;
+		}
+		if (rep.path == ISM_STREAM_TCP) {
+			candidate = false;
+			s->reason = (int)rep.reason;
+		}
 	}
 	if (candidate && (r = client_handshake(s)) < 0) {
 		stream_destroy(s);

@@ -11,8 +11,11 @@
  *   the victim's pending client must be refused (the sequence numbers
  *   differ); the real server's claim then succeeds.
  * - Destination NAT (nft, if installed): a client toward a service
- *   address that A's output chain rewrites to B stays on TCP, with the
- *   reason "other host".
+ *   address that A's output chain rewrites to B's listener moves to shared
+ *   memory (ismd reads A's conntrack once the client is connected, and
+ *   B's claim is proven by sequence numbers); toward one rewritten to a
+ *   plain listener, the client goes TCP ("other host") at once, not after
+ *   waiting for an offer ("timeout").
  * - Both ends in B, one namespace that is not ismd's (a pod): shared
  *   memory, as in ismd's own.
  * - The trust model: uid 65534 in a user and network namespace of its
@@ -244,6 +247,7 @@ struct side {
 	const char *host;
 	int want_path; /* and its reason, for the client */
 	int want_reason;
+	bool path_only; /* client: no bytes (a plain server) */
 };
 
 static uint8_t pattern(size_t i)
@@ -324,6 +328,11 @@ static int client_main(void *arg)
 		ism_stream_reason_name(reason));
 	if (path != sd->want_path || reason != sd->want_reason)
 		return 22;
+	if (sd->path_only) {
+		ism_stream_close(s);
+		ism_conn_close(c);
+		return 0;
+	}
 	/* Interleave sends and receives so neither side's ring fills up
 	 * against a peer that is itself blocked sending. */
 	while (got < PAYLOAD) {
@@ -363,6 +372,25 @@ static int client_main(void *arg)
 static pid_t kid_start(int (*fn)(void *), void *arg);
 static int kid_wait(pid_t pid);
 
+/* DNAT in A's output chain: SERVICE:@from to B's address, port @to (a
+ * fresh table each time). */
+static void dnat(uint16_t from, uint16_t to)
+{
+	assert_int_equal(sh("ip netns exec %s nft -f - <<EOF\n"
+			    "table ip ismt\n"
+			    "delete table ip ismt\n"
+			    "table ip ismt {\n"
+			    " chain out {\n"
+			    "  type nat hook output priority -100;\n"
+			    "  ip daddr " SERVICE " tcp dport %u "
+			    "dnat to " NET_AB ".2:%u\n"
+			    " }\n"
+			    "}\n"
+			    "EOF",
+			    ns[0], from, to),
+			 0);
+}
+
 /* A server in B and a client in @cli_ns (toward @host, as seen from
  * there). */
 static void run_pair_in(int cli_ns, const char *host, int path, int reason)
@@ -382,19 +410,8 @@ static void run_pair_in(int cli_ns, const char *host, int path, int reason)
 	assert_int_equal(read(p[0], &cli.port, sizeof(cli.port)),
 			 (ssize_t)sizeof(cli.port));
 	close(p[0]);
-	/* DNAT in A's output chain: the service address to B's. */
 	if (strcmp(host, SERVICE) == 0)
-		assert_int_equal(sh("ip netns exec %s nft -f - <<EOF\n"
-				    "table ip ismt {\n"
-				    " chain out {\n"
-				    "  type nat hook output priority -100;\n"
-				    "  ip daddr " SERVICE " tcp dport %u "
-				    "dnat to " NET_AB ".2:%u\n"
-				    " }\n"
-				    "}\n"
-				    "EOF",
-				    ns[0], cli.port, cli.port),
-				 0);
+		dnat(cli.port, cli.port);
 	cp = kid_start(client_main, &cli);
 	assert_int_equal(kid_wait(cp), 0);
 	assert_int_equal(kid_wait(sp), 0);
@@ -420,14 +437,40 @@ static void test_one_namespace_not_ismds(void **state)
 	run_pair_in(1, NET_AB ".2", ISM_STREAM_SHM, ISM_SR_NONE);
 }
 
-static void test_dnat_stays_tcp(void **state)
+static void need_nft(void)
 {
-	(void)state;
 	if (sh("command -v nft >/dev/null 2>&1") < 0) {
 		fprintf(stderr, "skipped: no nft here\n");
 		skip();
 	}
-	run_pair(SERVICE, ISM_STREAM_TCP, ISM_SR_OTHER_HOST);
+}
+
+static void test_dnat_moves(void **state)
+{
+	(void)state;
+	need_nft();
+	run_pair(SERVICE, ISM_STREAM_SHM, ISM_SR_NONE);
+}
+
+/* The NAT's target is a plain listener (no ism listener on its port):
+ * TCP at CHECK, "other host"; a client kept waiting for an offer would
+ * say "timeout". */
+static void test_dnat_to_plain_listener(void **state)
+{
+	struct side cli = { .ns = 0,
+			    .host = SERVICE,
+			    .want_path = ISM_STREAM_TCP,
+			    .want_reason = ISM_SR_OTHER_HOST,
+			    .path_only = true };
+	int l;
+
+	(void)state;
+	need_nft();
+	l = ns_tcp(1, 2, 0);
+	assert_int_equal(listen(l, 8), 0);
+	cli.port = port_of(l, false);
+	dnat(cli.port, cli.port);
+	assert_int_equal(kid_wait(kid_start(client_main, &cli)), 0);
 }
 
 static struct ism_private nocap; /* the case's own ismd, if running */
@@ -1128,7 +1171,9 @@ int main(void)
 					  case_teardown),
 		cmocka_unit_test_teardown(test_without_capabilities,
 					  case_teardown),
-		cmocka_unit_test_teardown(test_dnat_stays_tcp, case_teardown),
+		cmocka_unit_test_teardown(test_dnat_moves, case_teardown),
+		cmocka_unit_test_teardown(test_dnat_to_plain_listener,
+					  case_teardown),
 	};
 
 	if (geteuid() != 0) {

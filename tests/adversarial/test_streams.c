@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -155,6 +156,76 @@ static void test_raw_frames(void **state)
 	assert_true(t_daemon_alive(&t_group));
 }
 
+/* STREAM_CHECK: only the caller's own client records.  A plain intent is
+ * answered as it stands.  A client naming an address no listener has is
+ * kept pending, "other host" (a service address a NAT may rewrite); one
+ * never connected (nothing in conntrack) goes TCP at its CHECK, for
+ * good. */
+static void test_check(void **state)
+{
+	struct ism_conn *srv = t_connect(&t_group, "server", 0);
+	struct ism_conn *cli = t_connect(&t_group, "client", 0);
+	struct ism_conn *evil = t_connect(&t_group, "evil", 0);
+	struct ism_stream_open_req req = { .role = ISM_STREAM_CLIENT };
+	struct ism_stream_rep rep, lrep, crep;
+	uint32_t gen;
+	uint16_t port;
+	int l, cfd, nfd;
+
+	(void)state;
+	l = tcp_listener(&port);
+	assert_int_equal(open_role(srv, ISM_STREAM_LISTENER, 0, l, &lrep), 0);
+	assert_int_equal(conn_stream_check(cli, 999999, cli->gen, &crep),
+			 -ENOENT);
+	assert_int_equal(conn_stream_check(srv, lrep.id, srv->gen, &crep),
+			 -ENOENT);
+	cfd = bound_client(0);
+	assert_int_equal(open_role(cli, ISM_STREAM_CLIENT, port, cfd, &rep), 0);
+	assert_int_equal(rep.path, ISM_STREAM_PENDING);
+	assert_int_equal(rep.reason, ISM_SR_NONE);
+	assert_int_equal(conn_stream_check(evil, rep.id, evil->gen, &crep),
+			 -ENOENT);
+	assert_int_equal(conn_stream_check(cli, rep.id, cli->gen, &crep), 0);
+	assert_int_equal(crep.id, rep.id);
+	assert_int_equal(crep.path, ISM_STREAM_PENDING);
+	assert_int_equal(crep.reason, ISM_SR_NONE);
+
+	nfd = bound_client(0); /* 127.0.0.1, toward 10.99.99.99 */
+	req.dst.family = AF_INET;
+	req.dst.port = port;
+	req.dst.addr[0] = 10;
+	req.dst.addr[1] = req.dst.addr[2] = req.dst.addr[3] = 99;
+	assert_int_equal(conn_stream_open(cli, &req, nfd, &rep, &gen), 0);
+	if (!(conn_caps(cli) & ISM_CAP_XNS)) {
+		/* (An ismd that cannot look across namespaces reads no
+		 * conntrack either.) */
+		fprintf(stderr, "ismd without CAP_NET_ADMIN/CAP_SYS_ADMIN: "
+				"no pending on a NAT\n");
+		assert_int_equal(rep.path, ISM_STREAM_TCP);
+		assert_int_equal(rep.reason, ISM_SR_OTHER_HOST);
+	} else {
+		assert_int_equal(rep.path, ISM_STREAM_PENDING);
+		assert_int_equal(rep.reason, ISM_SR_OTHER_HOST);
+		for (int i = 0; i < 2; i++) {
+			assert_int_equal(
+				conn_stream_check(cli, rep.id, cli->gen, &crep),
+				0);
+			assert_int_equal(crep.path, ISM_STREAM_TCP);
+			assert_int_equal(crep.reason, ISM_SR_OTHER_HOST);
+		}
+		assert_int_equal(
+			conn_stream_resolve(cli, rep.id, cli->gen, &crep), 0);
+		assert_int_equal(crep.path, ISM_STREAM_TCP);
+	}
+	close(nfd);
+	close(cfd);
+	close(l);
+	ism_conn_close(evil);
+	ism_conn_close(cli);
+	ism_conn_close(srv);
+	assert_true(t_daemon_alive(&t_group));
+}
+
 static void test_forged_claims(void **state)
 {
 	struct ism_conn *srv = t_connect(&t_group, "server", 0);
@@ -284,6 +355,7 @@ int main(void)
 		cmocka_unit_test(test_wrong_fds),
 		cmocka_unit_test(test_raw_frames),
 		cmocka_unit_test(test_forged_claims),
+		cmocka_unit_test(test_check),
 		cmocka_unit_test(test_records_die_with_peer),
 	};
 
