@@ -78,6 +78,13 @@ double bench_bare_ring_gbps(size_t size, uint64_t bytes);
 /* The same at a ring of @ring bytes (the size of the ring it is compared
  * with).  GB/s, or -1. */
 double bench_bare_bulk_gbps(size_t size, size_t ring, uint64_t bytes);
+/* The same with one copy: the consumer reads each block in place
+ * (bench_read_lines()) instead of copying it out, as a zero-copy
+ * receiver does.  GB/s, or -1. */
+double bench_bare_bulk_zc_gbps(size_t size, size_t ring, uint64_t bytes);
+/* One 8-byte word of every 64-byte line of @n bytes at @p, summed: a
+ * read of all the data in place, nothing copied (keep the sum). */
+uint64_t bench_read_lines(const void *p, size_t n);
 /*
  * The bare limit for small messages: @count messages of @size bytes
  * through a ring of fixed @size-byte slots (@ring bytes), no headers and

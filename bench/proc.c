@@ -205,15 +205,31 @@ int bench_report(const char *suite, double (*v)[BENCH_MAX_ROUNDS],
  * producer's position only when it has caught up, copies each message
  * out, and publishes its own every @batch messages (or when it catches
  * up).  Both keep a copy of the other's position, as ism's rings do.
+ * @in_place: the consumer reads each message where it lies instead
+ * (bench_read_lines()), as a zero-copy receiver does: one copy in all.
  */
 struct bare {
 	_Atomic uint64_t prod __attribute__((aligned(64)));
 	_Atomic uint64_t cons __attribute__((aligned(64)));
 	size_t size, ring;
 	unsigned batch;
+	bool in_place;
 	uint64_t count;
 	uint8_t *data; /* @ring bytes, shared */
 };
+
+uint64_t bench_read_lines(const void *p, size_t n)
+{
+	uint64_t sum = 0;
+
+	for (size_t i = 0; i + 8 <= n; i += 64) {
+		uint64_t w;
+
+		memcpy(&w, (const uint8_t *)p + i, sizeof(w));
+		sum += w;
+	}
+	return sum;
+}
 
 /* A pause while waiting; every 1024th gives the CPU away, so a bare
  * ring on a loaded machine is not a spinner starving its own other half
@@ -230,7 +246,7 @@ static inline void relax(unsigned *spins)
 static int bare_child(int ctl, void *arg)
 {
 	struct bare *b = arg;
-	uint64_t slots = b->ring / b->size, prod = 0, t1;
+	uint64_t slots = b->ring / b->size, prod = 0, sum = 0, t1;
 	uint8_t *buf = bench_buffer(b->size);
 	unsigned n = 0, spins = 0;
 
@@ -243,9 +259,13 @@ static int bare_child(int ctl, void *arg)
 			if (prod == i)
 				relax(&spins);
 		}
-		memcpy(buf, b->data + (i % slots) * b->size, b->size);
-		/* Keep the copy from being optimised away. */
-		__asm__ __volatile__("" : : "r"(buf) : "memory");
+		if (b->in_place)
+			sum += bench_read_lines(b->data + (i % slots) * b->size,
+						b->size);
+		else
+			memcpy(buf, b->data + (i % slots) * b->size, b->size);
+		/* Keep the copy or the reads from being optimised away. */
+		__asm__ __volatile__("" : : "r"(buf), "r"(sum) : "memory");
 		if (++n >= b->batch || i + 1 == prod) {
 			atomic_store_explicit(&b->cons, i + 1,
 					      memory_order_release);
@@ -259,7 +279,7 @@ static int bare_child(int ctl, void *arg)
 
 /* Nanoseconds for @count messages of @size through @ring bytes, or 0. */
 static uint64_t bare_run(size_t size, unsigned batch, size_t ring,
-			 uint64_t count)
+			 uint64_t count, bool in_place)
 {
 	struct bare *b = mmap(NULL, sizeof(*b), PROT_READ | PROT_WRITE,
 			      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -275,6 +295,7 @@ static uint64_t bare_run(size_t size, unsigned batch, size_t ring,
 	b->size = size;
 	b->ring = ring;
 	b->batch = batch;
+	b->in_place = in_place;
 	b->count = count;
 	b->data = data;
 	if (bench_spawn(&c, bare_child, b) < 0)
@@ -307,16 +328,27 @@ out:
 double bench_bare_msg_mps(size_t size, unsigned batch, size_t ring,
 			  uint64_t count)
 {
-	uint64_t ns = bare_run(size, batch, ring, count);
+	uint64_t ns = bare_run(size, batch, ring, count, false);
 
 	return ns ? (double)count / ((double)ns / 1e9) / 1e6 : -1;
 }
 
-double bench_bare_bulk_gbps(size_t size, size_t ring, uint64_t bytes)
+static double bare_bulk(size_t size, size_t ring, uint64_t bytes, bool in_place)
 {
-	uint64_t count = bytes / size, ns = bare_run(size, 1, ring, count);
+	uint64_t count = bytes / size,
+		 ns = bare_run(size, 1, ring, count, in_place);
 
 	return ns ? (double)(count * size) / (double)ns : -1;
+}
+
+double bench_bare_bulk_gbps(size_t size, size_t ring, uint64_t bytes)
+{
+	return bare_bulk(size, ring, bytes, false);
+}
+
+double bench_bare_bulk_zc_gbps(size_t size, size_t ring, uint64_t bytes)
+{
+	return bare_bulk(size, ring, bytes, true);
 }
 
 double bench_bare_ring_gbps(size_t size, uint64_t bytes)

@@ -20,7 +20,10 @@
  *
  *   bare    the same 1 GiB through a bare ring of the streams' ring size
  *           in shared memory (copy in, copy out, no checks): what two
- *           copies across these two cores can do at most.
+ *           copies across these two cores can do at most.  And with one
+ *           copy (bare_zc): the consumer reads every cache line in place
+ *           as the zero-copy receiver does (a reference, not a
+ *           ceiling: ism's zero-copy has measured above it).
  *   floor   the sleeping floor for the round trip with spinning off: the
  *           same 64-byte ping-pong through shared memory, nothing
  *           checked, each side asleep in the kernel between messages on
@@ -135,7 +138,7 @@ static uint64_t cpu_ns(void)
 /* ---- zero-copy ends ---- */
 
 /* Read @total bytes in place: every cache line once (a sum the compiler
- * must keep), nothing copied. */
+ * must keep), nothing copied; the same reads as the bare_zc ring's. */
 static int zc_sink(struct ism_stream *s, uint64_t total)
 {
 	uint64_t sum = 0, got = 0;
@@ -146,12 +149,7 @@ static int zc_sink(struct ism_stream *s, uint64_t total)
 
 		if (n <= 0)
 			return -1;
-		for (ssize_t i = 0; i + 8 <= n; i += 64) {
-			uint64_t w;
-
-			memcpy(&w, (const uint8_t *)p + i, sizeof(w));
-			sum += w;
-		}
+		sum += bench_read_lines(p, (size_t)n);
 		if (ism_stream_release(s, (size_t)n) < 0)
 			return -1;
 		got += (uint64_t)n;
@@ -681,6 +679,7 @@ enum {
 	F_GBPS = F_RTT99 + T_COUNT,
 	F_CPU = F_GBPS + T_COUNT,
 	F_BARE = F_CPU + T_COUNT,
+	F_BARE_ZC,
 	F_ZC_GBPS,
 	F_ZC_CPU,
 	F_NOSPIN50,
@@ -701,6 +700,7 @@ enum {
 
 static struct bench_fig fig[F_COUNT] = {
 	[F_BARE] = { "throughput64k_gbps_bare_ring", "GB/s" },
+	[F_BARE_ZC] = { "throughput64k_gbps_bare_zc", "GB/s" },
 	[F_ZC_GBPS] = { "throughput64k_gbps_ism_zc", "GB/s" },
 	[F_ZC_CPU] = { "cpu_s_per_gib_ism_zc", "CPU s/GiB" },
 	[F_NOSPIN50] = { "rtt64_p50_us_ism_nospin", "us" },
@@ -754,6 +754,10 @@ static const struct bench_ratio ratios[] = {
 	  "ism zero-copy / TCP GB/s, 64 KiB (target >= 10)" },
 	{ "throughput64k_zc_vs_copy", F_ZC_GBPS, F_GBPS + T_ISM,
 	  "ism zero-copy / ism copying GB/s" },
+	{ "throughput64k_zc_vs_bare_zc", F_ZC_GBPS, F_BARE_ZC,
+	  "ism zero-copy / a bare ring copying in once, reading in place" },
+	{ "bare_zc_vs_tcp", F_BARE_ZC, F_GBPS + T_TCP,
+	  "a bare ring copying in once, reading in place / TCP GB/s" },
 	{ "cpu_per_gib_zc_vs_tcp", F_ZC_CPU, F_CPU + T_TCP,
 	  "ism zero-copy / TCP CPU seconds per GiB" },
 	{ "rtt64_nospin_vs_tcp", F_NOSPIN50, F_RTT50 + T_TCP,
@@ -871,14 +875,18 @@ int bench_stream(const struct bench_opts *o)
 			struct meas z = { 0 }, n = { 0 }, li = { 0 },
 				    lt = { 0 };
 			bool okz = run(T_ISM, M_BULK_ZC, c, &z) == 0;
+			/* The bare zero-copy ring and the floors: each right
+			 * after what it is compared with. */
+			double bzc = bench_bare_bulk_zc_gbps(BULK_SIZE, RING,
+							     BULK_BYTES);
 			bool okn = run(T_ISM, M_RTT_NOSPIN, c, &n) == 0;
 			bool okl;
 
-			/* Right after what it is compared with. */
 			floor_round(c, r, false, v);
 			okl = run(T_ISM, M_RTT_LOADED, c, &li) == 0 &&
 			      run(T_TCP, M_RTT_LOADED, c, &lt) == 0;
 
+			v[F_BARE_ZC][r] = bzc;
 			v[F_ZC_GBPS][r] = okz ? z.gbps : -1;
 			v[F_ZC_CPU][r] = okz ? z.cpu_s_per_gib : -1;
 			v[F_NOSPIN50][r] = okn ? n.p50_us : -1;
