@@ -1229,10 +1229,13 @@ def echoed(what, cli, out, data):
 # pair: both under ism-run with the one ISM_SOCKET of the ismd started
 # above in the host's namespace (namespaces made by root belong to its
 # user namespace, as ismd's cross-namespace match requires).  Then
-# kube-proxy's shape, a service address DNATed to the server's: TCP,
-# "other host or namespace", bytes intact.  Every namespace (and with it
-# every link, bridge and nft table) goes at the end of the group, also
-# on failure; main() removes it again on SIGTERM (a meson timeout).
+# kube-proxy's shape, a service address that a node namespace DNATs to
+# the server pod's: with a second ismd in the node's namespace, which
+# reads the translation from conntrack there, on shared memory; with the
+# host's ismd, which cannot, TCP, "other host or namespace"; bytes intact
+# both ways.  Every namespace (and with it every link, bridge and nft
+# table) goes at the end of the group, also on failure; main() removes
+# it again on SIGTERM (a meson timeout).
 
 NETS = []  # the netns group's, removed by netns_close()
 
@@ -1527,11 +1530,109 @@ def ends_records(env, dst, local):
              r.get("role") == "server" and r.get("local") == local)]
 
 
+def signal_session(p, sig):
+    try:
+        os.killpg(p.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def dnat_pass(d, env, s, c, svc, port, svc_port, label, moves, gate):
+    """socat's echo of 1 MiB from the client pod @c to the service
+    address @svc, which the node DNATs to the server pod @s, both under
+    ism-run with the ismd of @env: on shared memory if @moves, else TCP,
+    "other host"; bytes intact either way.  With @gate the server is
+    stopped (SIGSTOP) before the client connects and continued only once
+    ismd has answered the client's CHECK (its record no longer "pending,
+    other host"): the server's claim (a proof) cannot come first, so
+    what ismd learnt from conntrack alone decides whether the client
+    waits for the offer (it may wait up to 20 s for the test to look)."""
+    data = os.urandom(1 << 20)
+    slog = os.path.join(d, label + ".srv.log")
+    clog = os.path.join(d, label + ".cli.log")
+    srv = spawn(xns_argv(s, ["socat", "TCP-LISTEN:%d,bind=%s,reuseaddr" %
+                             (port, s.addr), "EXEC:cat"], slog), env)
+    if not xns_listening(slog, 1, label + ": socat to listen"):
+        stop(srv)
+        return
+    dst, local = "%s:%d" % (svc.addr, svc_port), "%s:%d" % (s.addr, port)
+
+    def rows():
+        return ends_records(env, dst, local)
+
+    def checked():
+        return any(r.get("role") == "client" and
+                   (r.get("path"), r.get("reason")) !=
+                   ("pending", "other host") for r in rows())
+
+    def want(rs):
+        """Both ends' records, each the other's partner on shared memory
+        (@moves), or both on TCP with the client's saying why."""
+        ends = {r.get("role"): r for r in rs}
+        if len(rs) != 2 or set(ends) != {"client", "server"}:
+            return False
+        if moves:
+            return all(r.get("path") == "shm" for r in rs) and \
+                ends["client"].get("partner") == ends["server"].get("peer") \
+                and ends["server"].get("partner") == \
+                ends["client"].get("peer")
+        return all(r.get("path") == "tcp" for r in rs) and \
+            ends["client"].get("reason") == "other host"
+    if gate:
+        signal_session(srv, signal.SIGSTOP)
+    out = os.path.join(d, label + ".out")
+    with open(out, "wb") as fout:
+        cli = spawn(xns_argv(c, ["socat", "-t", "10", "-", "TCP:%s:%d" %
+                                 (svc.addr, svc_port)], clog),
+                    dict(env, ISM_RUN_HANDSHAKE_MS="20000") if gate else env,
+                    stdin=subprocess.PIPE, stdout=fout,
+                    stderr=subprocess.PIPE)
+    try:
+        if gate and not wait_for(checked, "%s: ismd to answer the client's "
+                                 "CHECK" % label, 10):
+            log("streams: " + ismctl_streams(env)[:800])
+    finally:
+        if gate:
+            signal_session(srv, signal.SIGCONT)
+    try:
+        cli.stdin.write(data[:1 << 19])
+        cli.stdin.flush()
+        # ismd's records of both ends while the connection is held open
+        if not wait_for(lambda: want(rows()), "%s: ismctl streams to show "
+                        "both ends on %s" % (label, "shared memory" if moves
+                                             else "TCP (other host)"), 10):
+            log("streams: " + ismctl_streams(env)[:800])
+        cli.stdin.write(data[1 << 19:])
+        cli.stdin.close()
+    except OSError as e:
+        fail("%s: writing to the client: %s" % (label, e))
+    echoed(label, cli, out, data)
+    stop(srv)
+    if moves:
+        bad = count(clog, "shm") != 1 or count(slog, "shm") != 1 or \
+            "other host" in read(clog) or ": tcp (" in read(clog) + read(slog)
+    else:
+        bad = count(clog, "other host") != 1 or count(slog, "shm") or \
+            count(clog, "shm")
+    if bad:
+        fail("%s: paths (want %s):\n%s%s" %
+             (label, "both on shm" if moves else "the client's tcp (other "
+              "host)", read(slog), read(clog)))
+
+
 def xns_dnat(d, env, nets):
     """A client pod reaches a server pod through a service address that
-    the node DNATs (kube-proxy's way): bytes intact; not on shared
-    memory but TCP, "other host or namespace" (a DNATed destination is
-    no address of the server's namespace, docs/containers.md)."""
+    the node DNATs in prerouting (kube-proxy's way).  With an ismd of
+    its own in the node's namespace, where the rule and its conntrack
+    entry are (as ismd runs on a Kubernetes node): bytes intact, both
+    ends on shared memory, the client's log saying shm; once with the
+    server's accept held back until ismd has answered the client's CHECK
+    (conntrack alone keeps the client waiting for the offer), once as it
+    comes (the server's proof may claim the client before the CHECK is
+    answered).  With the ismd in the host's namespace, a third one that
+    cannot read the node's conntrack, and the server held back the same
+    way: bytes intact, TCP, "other host or namespace" (docs/containers.md,
+    "Service addresses")."""
     global ran
     if not shutil.which("nft") or not have("socat"):
         log("SKIPPED: netns-dnat (needs nft and socat)")
@@ -1544,46 +1645,24 @@ def xns_dnat(d, env, nets):
     except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
         fail("xns-dnat: setup: %s" % e)
         return
-    data = os.urandom(1 << 20)
-    slog = os.path.join(d, "xns-dnat.srv.log")
-    clog = os.path.join(d, "xns-dnat.cli.log")
-    srv = spawn(xns_argv(s, ["socat", "TCP-LISTEN:%d,bind=%s,reuseaddr" %
-                             (port, s.addr), "EXEC:cat"], slog), env)
-    if not xns_listening(slog, 1, "xns-dnat: socat to listen"):
-        stop(srv)
-        return
-    out = os.path.join(d, "xns-dnat.out")
-    with open(out, "wb") as fout:
-        cli = spawn(xns_argv(c, ["socat", "-t", "10", "-", "TCP:%s:%d" %
-                                 (svc.addr, svc_port)], clog), env,
-                    stdin=subprocess.PIPE, stdout=fout,
-                    stderr=subprocess.PIPE)
+    tag = "-node"
+    ismd = ismd_start(d, env, tag, svc.ns)  # the service's ns: the node's
     try:
-        cli.stdin.write(data[:1 << 19])
-        cli.stdin.flush()
-        # both ends' records: the client's says why it is on TCP
-        def rows():
-            return ends_records(env, "%s:%d" % (svc.addr, svc_port),
-                                "%s:%d" % (s.addr, port))
-        if wait_for(lambda: len(rows()) >= 2, "xns-dnat: ismctl streams "
-                    "to show both ends", 10):
-            for row in rows():
-                if row.get("path") != "tcp" or \
-                   row.get("role") == "client" and \
-                   row.get("reason") != "other host":
-                    fail("xns-dnat: ismctl streams: %s" % row)
-        else:
-            log("streams: " + ismctl_streams(env)[:800])
-        cli.stdin.write(data[1 << 19:])
-        cli.stdin.close()
-    except OSError as e:
-        fail("xns-dnat: writing to the client: %s" % e)
-    echoed("xns-dnat", cli, out, data)
-    stop(srv)
-    if count(clog, "other host") != 1 or count(slog, "shm") or \
-       count(clog, "shm"):
-        fail("xns-dnat: paths (want the client's tcp (other host)):\n%s%s"
-             % (read(slog), read(clog)))
+        if ismd_up(d, ismd, tag):
+            nenv = dict(env, ISM_SOCKET=os.path.join(d, "ism%s.sock" % tag))
+            for gate in (True, False):
+                dnat_pass(d, nenv, s, c, svc, port, svc_port,
+                          "xns-dnat-node%s" % ("-gated" if gate else ""),
+                          True, gate)
+        if ismd.poll() is not None:
+            fail("xns-dnat: the node's ismd exited %s" % ismd.returncode)
+    finally:
+        stop(ismd)
+    if len(failures) != nfail:
+        log("the node's ismd log (tail):\n" + "".join(read(os.path.join(
+            d, "ismd%s.log" % tag)).splitlines(True)[-40:]))
+    dnat_pass(d, env, s, c, svc, port, svc_port, "xns-dnat-host", False,
+              True)
     if len(failures) == nfail:
         log("xns-dnat: ok")
 
@@ -1626,6 +1705,30 @@ def netns_cases(d, env):
         netns_close()
 
 
+def ismd_start(d, env, tag="", ns=None):
+    """ismd on @d/ism@tag.sock (state @d/state@tag, log @d/ismd@tag.log),
+    in network namespace @ns if given (netns group)."""
+    argv = [ISMD, "--socket", os.path.join(d, "ism%s.sock" % tag),
+            "--state-dir", os.path.join(d, "state" + tag),
+            "--log-level", "debug"]
+    with open(os.path.join(d, "ismd%s.log" % tag), "w") as logf:
+        return spawn(NETS[0].wrap(ns, argv) if ns else argv,
+                     dict(env, LD_PRELOAD=""), stderr=logf)
+
+
+def ismd_up(d, p, tag=""):
+    """ismd @p's socket is there (a failure if it never came)."""
+    sock = os.path.join(d, "ism%s.sock" % tag)
+    if not wait_for(lambda: os.path.exists(sock) or p.poll() is not None,
+                    "ismd%s's socket" % tag):
+        return False
+    if not os.path.exists(sock):
+        fail("ismd%s exited %s before its socket was there" %
+             (tag, p.returncode))
+        return False
+    return True
+
+
 def main():
     d = tempfile.mkdtemp(prefix="ism-preload.",
                          dir=os.environ.get("TMPDIR", "/tmp"))
@@ -1636,13 +1739,8 @@ def main():
     try:
         env = base_env(d)
         ENV.update(env)
-        ismd = spawn([ISMD, "--socket", os.path.join(d, "ism.sock"),
-                      "--state-dir", os.path.join(d, "state"),
-                      "--log-level", "debug"],
-                     dict(env, LD_PRELOAD=""),
-                     stderr=open(os.path.join(d, "ismd.log"), "w"))
-        if not wait_for(lambda: os.path.exists(os.path.join(d, "ism.sock")),
-                        "ismd"):
+        ismd = ismd_start(d, env)
+        if not ismd_up(d, ismd):
             return 1
         only = os.environ.get("ISM_PRELOAD_ONLY", "").split()
         for name, case in (("plain", plain_cases),
