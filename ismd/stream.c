@@ -791,7 +791,12 @@ static int open_client(struct daemon *d, struct peer *p, struct stream *s,
 		memmove(dst.addr, dst.addr + 12, 4);
 		memset(dst.addr + 4, 0, 12);
 	}
-	if (!listener_serves(d, s->netns, &dst)) {
+	/* Its own namespace's listeners serve it only if it is bound to its
+	 * destination's address (libism binds so when that is one of its
+	 * namespace's): a wildcard listener on the port says nothing of a
+	 * destination elsewhere, which could keep it waiting for nothing. */
+	if (!same_addr(&s->local, &dst) ||
+	    !listener_serves(d, s->netns, &dst)) {
 		if (!(cross = served_across(d, s, o))) {
 			/* A client bound to another address than its
 			 * destination's (libism binds to the route's source

@@ -411,7 +411,7 @@ static void test_folded_intent_key(void **state)
 	/* Both have an ism listener. */
 	vl = listen4(0);
 	rep = stream_open(vserver, ISM_STREAM_LISTENER, vl, v4(0));
-	sl = listen4(0);
+	sl = listen6_any(0, 0);
 	rep = stream_open(stranger, ISM_STREAM_LISTENER, sl, v4(0));
 
 	/* The victim's client socket, bound to 127.0.0.1:Q ... */
@@ -430,8 +430,14 @@ static void test_folded_intent_key(void **state)
 	s6.sin6_port = htons(q);
 	assert_int_equal(bind(sc, (struct sockaddr *)&s6, sizeof(s6)), 0);
 	inet_ntop(AF_INET6, evil.addr, text, sizeof(text));
-	/* The stranger's intent first (toward its own listener: kept). */
-	rep = stream_open(stranger, ISM_STREAM_CLIENT, sc, v4(local_port(sl)));
+	/* The stranger's intent first (toward its own wildcard listener,
+	 * at the address it is bound to: kept). */
+	{
+		struct ism_stream_addr dst = evil;
+
+		dst.port = local_port(sl);
+		rep = stream_open(stranger, ISM_STREAM_CLIENT, sc, dst);
+	}
 	assert_int_equal(rep.path, ISM_STREAM_PENDING);
 
 	/* The victim's intent must be kept all the same ... */

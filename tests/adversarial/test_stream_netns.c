@@ -15,7 +15,9 @@
  *   memory (ismd reads A's conntrack once the client is connected, and
  *   B's claim is proven by sequence numbers); toward one rewritten to a
  *   plain listener, the client goes TCP ("other host") at once, not after
- *   waiting for an offer ("timeout").
+ *   waiting for an offer ("timeout"); both ends in B through a DNAT in
+ *   B's own output chain: shared memory, with ismd in the host's
+ *   namespace and with one in B's.
  * - Both ends in B, one namespace that is not ismd's (a pod): shared
  *   memory, as in ismd's own.
  * - The trust model: uid 65534 in a user and network namespace of its
@@ -122,8 +124,9 @@ static int ns_pair(int a, int b)
 	    sh("ip -n %s addr add " NET_AB ".2/24 dev %s", ns[b], vb) < 0 ||
 	    sh("ip -n %s link set %s up", ns[a], va) < 0 ||
 	    sh("ip -n %s link set %s up", ns[b], vb) < 0 ||
-	    /* A route for the DNAT case's service address. */
-	    sh("ip -n %s route add " SERVICE "/32 dev %s", ns[a], va) < 0)
+	    /* A route for the DNAT cases' service address. */
+	    sh("ip -n %s route add " SERVICE "/32 dev %s", ns[a], va) < 0 ||
+	    sh("ip -n %s route add " SERVICE "/32 dev %s", ns[b], vb) < 0)
 		return -1;
 	return 0;
 }
@@ -371,10 +374,12 @@ static int client_main(void *arg)
 
 static pid_t kid_start(int (*fn)(void *), void *arg);
 static int kid_wait(pid_t pid);
+static void own_ismd(const char *prefix);
+static void own_ismd_stop(void);
 
-/* DNAT in A's output chain: SERVICE:@from to B's address, port @to (a
- * fresh table each time). */
-static void dnat(uint16_t from, uint16_t to)
+/* DNAT in the output chain of namespace @k: SERVICE:@from to B's
+ * address, port @to (a fresh table each time). */
+static void dnat(int k, uint16_t from, uint16_t to)
 {
 	assert_int_equal(sh("ip netns exec %s nft -f - <<EOF\n"
 			    "table ip ismt\n"
@@ -387,7 +392,7 @@ static void dnat(uint16_t from, uint16_t to)
 			    " }\n"
 			    "}\n"
 			    "EOF",
-			    ns[0], from, to),
+			    ns[k], from, to),
 			 0);
 }
 
@@ -411,7 +416,7 @@ static void run_pair_in(int cli_ns, const char *host, int path, int reason)
 			 (ssize_t)sizeof(cli.port));
 	close(p[0]);
 	if (strcmp(host, SERVICE) == 0)
-		dnat(cli.port, cli.port);
+		dnat(cli_ns, cli.port, cli.port);
 	cp = kid_start(client_main, &cli);
 	assert_int_equal(kid_wait(cp), 0);
 	assert_int_equal(kid_wait(sp), 0);
@@ -452,6 +457,35 @@ static void test_dnat_moves(void **state)
 	run_pair(SERVICE, ISM_STREAM_SHM, ISM_SR_NONE);
 }
 
+/* Both ends in B, through a DNAT in B's own output chain: the client's
+ * socket is connected to the service address, the server's to B's, in
+ * one namespace (the server's claim is proven by sequence numbers). */
+static void test_dnat_one_namespace(void **state)
+{
+	(void)state;
+	need_nft();
+	run_pair_in(1, SERVICE, ISM_STREAM_SHM, ISM_SR_NONE);
+}
+
+/* The same with ismd in B (its own namespace, where sock_diag answers
+ * and conntrack is read on its loop's side): the client, bound to its
+ * route's source, is no client of B's wildcard listener until CHECK. */
+static void test_dnat_in_ismds_namespace(void **state)
+{
+	char prefix[96];
+
+	(void)state;
+	need_nft();
+	if (sh("command -v nsenter >/dev/null 2>&1") < 0) {
+		fprintf(stderr, "skipped: no nsenter here\n");
+		skip();
+	}
+	snprintf(prefix, sizeof(prefix), "nsenter --net=/run/netns/%s", ns[1]);
+	own_ismd(prefix);
+	run_pair_in(1, SERVICE, ISM_STREAM_SHM, ISM_SR_NONE);
+	own_ismd_stop();
+}
+
 /* The NAT's target is a plain listener (no ism listener on its port):
  * TCP at CHECK, "other host"; a client kept waiting for an offer would
  * say "timeout". */
@@ -469,41 +503,31 @@ static void test_dnat_to_plain_listener(void **state)
 	l = ns_tcp(1, 2, 0);
 	assert_int_equal(listen(l, 8), 0);
 	cli.port = port_of(l, false);
-	dnat(cli.port, cli.port);
+	dnat(0, cli.port, cli.port);
 	assert_int_equal(kid_wait(kid_start(client_main, &cli)), 0);
 }
 
 static struct ism_private nocap; /* the case's own ismd, if running */
 
-/* An ismd without CAP_NET_ADMIN and CAP_SYS_ADMIN cannot look into other
- * namespaces: the same pair stays on TCP, every byte intact, and the
- * client says why. */
-static void test_without_capabilities(void **state)
+/* The case's own ismd (nocap), started through @prefix (a command line
+ * that execs what follows), for the libism ends from now on. */
+static void own_ismd(const char *prefix)
 {
 	const char *ismd = t_prog("ISMD", "ismd/ismd");
-	struct ism_private *d = &nocap;
 	char wrap[256], *old;
 	FILE *f;
 	int r;
 
-	(void)state;
-	if (sh("command -v setpriv >/dev/null 2>&1") < 0) {
-		fprintf(stderr, "skipped: no setpriv here\n");
-		skip();
-	}
-	snprintf(wrap, sizeof(wrap), "%s/ismt-nocap-%d.sh", t_tmpdir(),
+	snprintf(wrap, sizeof(wrap), "%s/ismt-own-%d.sh", t_tmpdir(),
 		 (int)getpid());
 	f = fopen(wrap, "w");
 	assert_non_null(f);
-	fprintf(f,
-		"#!/bin/sh\nexec setpriv --bounding-set=-net_admin,-sys_admin "
-		"--inh-caps=-net_admin,-sys_admin '%s' \"$@\"\n",
-		ismd);
+	fprintf(f, "#!/bin/sh\nexec %s '%s' \"$@\"\n", prefix, ismd);
 	fclose(f);
 	assert_int_equal(chmod(wrap, 0700), 0);
 	old = getenv("ISMD") ? strdup(getenv("ISMD")) : NULL;
 	setenv("ISMD", wrap, 1);
-	r = t_daemon_start(d, NULL);
+	r = t_daemon_start(&nocap, NULL);
 	if (old) {
 		setenv("ISMD", old, 1);
 		free(old);
@@ -512,12 +536,33 @@ static void test_without_capabilities(void **state)
 	}
 	unlink(wrap);
 	assert_int_equal(r, 0);
-	sock_path = d->sock;
-	run_pair(NET_AB ".2", ISM_STREAM_TCP, ISM_SR_OTHER_HOST);
+	sock_path = nocap.sock;
+}
+
+static void own_ismd_stop(void)
+{
+	int r;
+
 	sock_path = NULL;
-	r = t_daemon_cleanup(d);
-	memset(d, 0, sizeof(*d));
+	r = t_daemon_cleanup(&nocap);
+	memset(&nocap, 0, sizeof(nocap));
 	assert_int_equal(r, 0);
+}
+
+/* An ismd without CAP_NET_ADMIN and CAP_SYS_ADMIN cannot look into other
+ * namespaces: the same pair stays on TCP, every byte intact, and the
+ * client says why. */
+static void test_without_capabilities(void **state)
+{
+	(void)state;
+	if (sh("command -v setpriv >/dev/null 2>&1") < 0) {
+		fprintf(stderr, "skipped: no setpriv here\n");
+		skip();
+	}
+	own_ismd("setpriv --bounding-set=-net_admin,-sys_admin "
+		 "--inh-caps=-net_admin,-sys_admin");
+	run_pair(NET_AB ".2", ISM_STREAM_TCP, ISM_SR_OTHER_HOST);
+	own_ismd_stop();
 }
 
 /* ---- the hostile peer: the same 4-tuple in other namespaces ---- */
@@ -1172,6 +1217,10 @@ int main(void)
 		cmocka_unit_test_teardown(test_without_capabilities,
 					  case_teardown),
 		cmocka_unit_test_teardown(test_dnat_moves, case_teardown),
+		cmocka_unit_test_teardown(test_dnat_one_namespace,
+					  case_teardown),
+		cmocka_unit_test_teardown(test_dnat_in_ismds_namespace,
+					  case_teardown),
 		cmocka_unit_test_teardown(test_dnat_to_plain_listener,
 					  case_teardown),
 	};
