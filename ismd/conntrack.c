@@ -15,6 +15,7 @@
  * attribute twice) is refused.
  */
 #include "conntrack.h"
+#include "netlink.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -22,15 +23,11 @@
 #include <linux/netfilter/nfnetlink_conntrack.h>
 #include <linux/netlink.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
-
-#define REPLY_TIMEOUT_MS 100
 
 #define CT_MSG(m) ((uint16_t)((NFNL_SUBSYS_CTNETLINK << 8) | (m)))
 
@@ -440,53 +437,17 @@ int ct_parse_reply(const void *buf, size_t len, uint32_t seq,
 
 /* ---- the round trip ---- */
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Datagrams on @nl until one from the kernel decides, or the deadline. */
+/* The kernel's answer on @nl, decoded, or the deadline. */
 static int receive(int nl, uint32_t seq, const struct ct_tuple *orig,
 		   struct ct_tuple *reply)
 {
 	uint8_t buf[CT_REPLY_MAX] __attribute__((aligned(8)));
-	int64_t deadline = now_ms() + REPLY_TIMEOUT_MS;
+	ssize_t n = nl_recv_kernel(nl, buf, sizeof(buf),
+				   nl_now_ms() + NL_REPLY_TIMEOUT_MS);
 
-	for (;;) {
-		struct sockaddr_nl from;
-		struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
-		struct msghdr m = { .msg_name = &from,
-				    .msg_namelen = sizeof(from),
-				    .msg_iov = &iov,
-				    .msg_iovlen = 1 };
-		struct pollfd pfd = { .fd = nl, .events = POLLIN };
-		int64_t left = deadline - now_ms();
-		ssize_t n;
-		int r;
-
-		if (left <= 0)
-			return -ETIMEDOUT;
-		r = poll(&pfd, 1, (int)left);
-		if (r < 0 && errno != EINTR)
-			return -errno;
-		if (r <= 0)
-			continue;
-		/* MSG_TRUNC: the real length, to refuse a cut datagram. */
-		n = recvmsg(nl, &m, MSG_DONTWAIT | MSG_TRUNC);
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				continue;
-			return -errno; /* ENOBUFS: the answer was dropped */
-		}
-		if (m.msg_namelen < sizeof(from) || from.nl_pid != 0)
-			continue; /* not from the kernel */
-		if ((size_t)n > sizeof(buf) || (m.msg_flags & MSG_TRUNC))
-			return -EBADMSG;
-		return ct_parse_reply(buf, (size_t)n, seq, orig, reply);
-	}
+	if (n < 0)
+		return n == -EMSGSIZE ? -EBADMSG : (int)n;
+	return ct_parse_reply(buf, (size_t)n, seq, orig, reply);
 }
 
 int ct_lookup(const struct ct_tuple *orig, struct ct_tuple *reply)

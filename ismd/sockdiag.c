@@ -15,21 +15,18 @@
  * before use (netlink is host-endian: fields are copied out, never cast).
  */
 #include "sockdiag.h"
+#include "netlink.h"
 
 #include <errno.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
-
-#define REPLY_TIMEOUT_MS 100
 
 /* The request as sent: built in a host struct, copied out whole. */
 struct request {
@@ -238,51 +235,19 @@ static int build(struct request *q, const struct sockaddr *self, socklen_t slen,
 	return 0;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Receive datagrams on @nl, into @buf (SOCKDIAG_REPLY_MAX bytes), until
- * one answers @seq or the deadline passes. */
+/* Datagrams from the kernel on @nl, into @buf (SOCKDIAG_REPLY_MAX bytes),
+ * until one answers @seq or the deadline passes. */
 static int receive(int nl, uint8_t *buf, uint32_t seq, uint64_t cookie)
 {
-	int64_t deadline = now_ms() + REPLY_TIMEOUT_MS;
+	int64_t deadline = nl_now_ms() + NL_REPLY_TIMEOUT_MS;
 
 	for (;;) {
-		struct sockaddr_nl from;
-		struct iovec iov = { .iov_base = buf,
-				     .iov_len = SOCKDIAG_REPLY_MAX };
-		struct msghdr m = { .msg_name = &from,
-				    .msg_namelen = sizeof(from),
-				    .msg_iov = &iov,
-				    .msg_iovlen = 1 };
-		struct pollfd pfd = { .fd = nl, .events = POLLIN };
-		int64_t left = deadline - now_ms();
-		ssize_t n;
+		ssize_t n =
+			nl_recv_kernel(nl, buf, SOCKDIAG_REPLY_MAX, deadline);
 		int r;
 
-		if (left <= 0)
-			return -EAGAIN;
-		r = poll(&pfd, 1, (int)left);
-		if (r < 0 && errno != EINTR)
-			return -errno;
-		if (r <= 0)
-			continue;
-		/* MSG_TRUNC: the real length, to refuse a cut datagram. */
-		n = recvmsg(nl, &m, MSG_DONTWAIT | MSG_TRUNC);
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				continue;
-			return -errno; /* ENOBUFS: the answer was dropped */
-		}
-		if (m.msg_namelen < sizeof(from) || from.nl_pid != 0)
-			continue; /* not from the kernel */
-		if ((size_t)n > SOCKDIAG_REPLY_MAX || (m.msg_flags & MSG_TRUNC))
-			return -EMSGSIZE;
+		if (n < 0)
+			return n == -ETIMEDOUT ? -EAGAIN : (int)n;
 		r = sockdiag_parse_reply(buf, (size_t)n, seq, cookie);
 		if (r != -EAGAIN)
 			return r;
