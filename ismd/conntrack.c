@@ -45,22 +45,6 @@ _Static_assert(CT_REQUEST_MAX ==
 _Static_assert(CT_REPLY_MAX >= 1024 + NLMSG_SPACE(sizeof(struct nlmsgerr)),
 	       "room for an entry with every optional attribute, and an ack");
 
-static uint32_t rd32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-static uint16_t rd16(const uint8_t *p)
-{
-	uint16_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
 /* The address bytes of one family. */
 static size_t addr_len(uint16_t family)
 {
@@ -198,10 +182,11 @@ static int next_attr(struct attrs *it, uint16_t *type, const uint8_t **pl,
 		return 0;
 	if (it->left < NLA_HDRLEN || ++it->n > CT_ATTR_MAX)
 		return -EBADMSG;
-	len = rd16(it->p + offsetof(struct nlattr, nla_len));
+	len = nl_rd16(it->p + offsetof(struct nlattr, nla_len));
 	if (len < NLA_HDRLEN || len > it->left)
 		return -EBADMSG;
-	*type = rd16(it->p + offsetof(struct nlattr, nla_type)) & NLA_TYPE_MASK;
+	*type = nl_rd16(it->p + offsetof(struct nlattr, nla_type)) &
+		NLA_TYPE_MASK;
 	*pl = it->p + NLA_HDRLEN;
 	*plen = len - NLA_HDRLEN;
 	/* The last attribute of its parent may lack its padding. */
@@ -278,9 +263,9 @@ static int parse_proto(const uint8_t *p, size_t len, struct ct_tuple *t)
 			if (plen != 2 || once(&seen, type))
 				return -EBADMSG;
 			if (type == CTA_PROTO_SRC_PORT)
-				t->src.port = ntohs(rd16(pl));
+				t->src.port = ntohs(nl_rd16(pl));
 			else
-				t->dst.port = ntohs(rd16(pl));
+				t->dst.port = ntohs(nl_rd16(pl));
 			break;
 		default: break;
 		}
@@ -390,9 +375,9 @@ int ct_parse_reply(const void *buf, size_t len, uint32_t seq,
 
 		if (len - off < NLMSG_HDRLEN)
 			return -EBADMSG; /* bytes that are not a message */
-		mlen = rd32(h + offsetof(struct nlmsghdr, nlmsg_len));
-		type = rd16(h + offsetof(struct nlmsghdr, nlmsg_type));
-		mseq = rd32(h + offsetof(struct nlmsghdr, nlmsg_seq));
+		mlen = nl_rd32(h + offsetof(struct nlmsghdr, nlmsg_len));
+		type = nl_rd16(h + offsetof(struct nlmsghdr, nlmsg_type));
+		mseq = nl_rd32(h + offsetof(struct nlmsghdr, nlmsg_seq));
 		if (mlen < NLMSG_HDRLEN || mlen > len - off)
 			return -EBADMSG;
 		plen = mlen - NLMSG_HDRLEN;
@@ -403,8 +388,8 @@ int ct_parse_reply(const void *buf, size_t len, uint32_t seq,
 		if (type == NLMSG_ERROR) {
 			if (plen < sizeof(struct nlmsgerr))
 				return -EBADMSG;
-			err = (int32_t)rd32(pl +
-					    offsetof(struct nlmsgerr, error));
+			err = (int32_t)nl_rd32(
+				pl + offsetof(struct nlmsgerr, error));
 			if (err == 0 && verdict == 0)
 				goto next; /* the ack after the entry */
 			/* An ack before any answer, an error after one, a

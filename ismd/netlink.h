@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 /* How long an answer may take (ms). */
@@ -29,5 +30,23 @@ int64_t nl_now_ms(void);
  * kernel dropped it).
  */
 ssize_t nl_recv_kernel(int nl, void *buf, size_t cap, int64_t deadline);
+
+/* A u32 or u16 at @p in a datagram, in host order, wherever it lies
+ * (netlink aligns to 4, but an attribute's payload is read as bytes). */
+static inline uint32_t nl_rd32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static inline uint16_t nl_rd16(const uint8_t *p)
+{
+	uint16_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
 
 #endif

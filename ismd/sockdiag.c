@@ -47,22 +47,6 @@ _Static_assert(SOCKDIAG_REPLY_MAX >=
 static int nl_fd = -1;
 static uint32_t nl_seq;
 
-static uint32_t rd32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-static uint16_t rd16(const uint8_t *p)
-{
-	uint16_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
 uint64_t sockdiag_cookie(int fd)
 {
 	uint64_t c = 0;
@@ -90,7 +74,7 @@ static int parse_one(uint16_t type, const uint8_t *p, size_t plen,
 	case NLMSG_ERROR:
 		if (plen < sizeof(struct nlmsgerr))
 			return -EBADMSG;
-		err = (int32_t)rd32(p + offsetof(struct nlmsgerr, error));
+		err = (int32_t)nl_rd32(p + offsetof(struct nlmsgerr, error));
 		/* The verdicts about this socket; anything else is the
 		 * kernel unable to say (or a positive "error": garbage). */
 		if (err == -ESTALE || err == -ENOENT)
@@ -111,7 +95,8 @@ static int parse_one(uint16_t type, const uint8_t *p, size_t plen,
 		if (family != AF_INET && family != AF_INET6)
 			return -EBADMSG;
 		/* idiag_cookie[0] is the low half, [1] the high half. */
-		c = (uint64_t)rd32(p + at) | (uint64_t)rd32(p + at + 4) << 32;
+		c = (uint64_t)nl_rd32(p + at) | (uint64_t)nl_rd32(p + at + 4)
+							<< 32;
 		/* The kernel returns a socket only if the cookie matched;
 		 * another one here means we cannot trust this answer. */
 		return c == cookie ? 1 : -EBADMSG;
@@ -133,9 +118,12 @@ int sockdiag_parse_reply(const uint8_t *buf, size_t len, uint32_t seq,
 	/* Invariant: off <= len. */
 	while (len - off >= NLMSG_HDRLEN) {
 		const uint8_t *h = buf + off;
-		uint32_t mlen = rd32(h + offsetof(struct nlmsghdr, nlmsg_len));
-		uint16_t type = rd16(h + offsetof(struct nlmsghdr, nlmsg_type));
-		uint32_t mseq = rd32(h + offsetof(struct nlmsghdr, nlmsg_seq));
+		uint32_t mlen =
+			nl_rd32(h + offsetof(struct nlmsghdr, nlmsg_len));
+		uint16_t type =
+			nl_rd16(h + offsetof(struct nlmsghdr, nlmsg_type));
+		uint32_t mseq =
+			nl_rd32(h + offsetof(struct nlmsghdr, nlmsg_seq));
 		size_t step;
 		int r;
 
