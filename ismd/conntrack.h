@@ -28,8 +28,9 @@
  * request); the kernel loads nf_conntrack_netlink on first use.
  *
  * Thread-safe: no shared state; every call has its own socket and
- * buffer.  Never waits longer than the receive timeout (100 ms), so
- * ismd's loop may call it.
+ * buffer.  Waits for the answer at most NL_REPLY_TIMEOUT_MS, but the
+ * first call may wait while the kernel loads nf_conntrack_netlink:
+ * call it from a job, not from ismd's loop.
  */
 #ifndef ISMD_CONNTRACK_H
 #define ISMD_CONNTRACK_H

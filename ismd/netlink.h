@@ -4,8 +4,8 @@
  * time: what sockdiag.c and conntrack.c share.
  *
  * Both ask the kernel one question and wait for its answer on ismd's
- * loop (or a short-lived thread), so the wait must end: a deadline, not
- * a blocking recv.  Datagrams that do not come from the kernel (port id
+ * loop (sock_diag) or a worker (conntrack), so the wait must end: a
+ * deadline, not a blocking recv.  Datagrams that do not come from the kernel (port id
  * 0) are skipped; a datagram cut by the buffer is refused, never parsed
  * in part.
  */

@@ -107,9 +107,10 @@ struct stream {
 	 * CHECK once connected (a service address a NAT may rewrite): an
 	 * intent across namespaces, claimed only by a proof; checked once. */
 	bool nat, checking, checked;
-	uint32_t proof_fails; /* failed proofs against this intent */
-	uint32_t proofs_on;   /* proof jobs looking at its socket now */
-	bool resolve_waiting; /* its RESOLVE, answered when they end */
+	struct check_job *check_wait; /* its CHECK, answered after proofs */
+	uint32_t proof_fails;	      /* failed proofs against this intent */
+	uint32_t proofs_on;	      /* proof jobs looking at its socket now */
+	bool resolve_waiting;	      /* its RESOLVE, answered when they end */
 	uint32_t resolve_seq;
 	struct stream *xchain; /* same port, or same address, any netns */
 	uint64_t created_ns;
@@ -118,6 +119,9 @@ struct stream {
 };
 
 static uint64_t own_netns;
+
+struct check_job;
+static void check_free(struct check_job *k);
 
 void stream_init(struct daemon *d)
 {
@@ -408,6 +412,11 @@ static void stream_free(struct daemon *d, struct stream *s)
 		/* Its peer is gone (nothing else frees a paused peer's
 		 * records): no answer, the pause's count returned. */
 		s->resolve_waiting = false;
+		s->owner->jobs--;
+	}
+	if (s->check_wait) {
+		check_free(s->check_wait); /* the same, for a CHECK */
+		s->check_wait = NULL;
 		s->owner->jobs--;
 	}
 	intent_drop(d, s);
@@ -816,7 +825,8 @@ static int open_client(struct daemon *d, struct peer *p, struct stream *s,
 		}
 	}
 	if (p->n_intents >= INTENT_PER_PEER_MAX) {
-		s->reason = ISM_SR_QUOTA;
+		/* (A NAT's client: most likely another host's.) */
+		s->reason = nat ? ISM_SR_OTHER_HOST : ISM_SR_QUOTA;
 		return 0;
 	}
 	s->cookie = sockdiag_cookie(o->fd);
@@ -1144,6 +1154,8 @@ static void resolve_finish(struct daemon *d, struct stream *c)
 	peer_async_done(d, q);
 }
 
+static void check_resume(struct daemon *d, struct stream *c);
+
 /* A proof no longer looks at client @id's socket. */
 static void proof_release(struct daemon *d, uint64_t id)
 {
@@ -1151,8 +1163,12 @@ static void proof_release(struct daemon *d, uint64_t id)
 
 	if (!c || c->role != ISM_STREAM_CLIENT || !c->proofs_on)
 		return;
-	if (!--c->proofs_on && c->resolve_waiting)
+	if (--c->proofs_on)
+		return;
+	if (c->resolve_waiting)
 		resolve_finish(d, c);
+	else if (c->check_wait)
+		check_resume(d, c);
 }
 
 static void proof_done(struct job *j)
@@ -1550,10 +1566,12 @@ static void check_free(struct check_job *k)
 
 /* The answer to the CHECK (@s, or error @r), and the peer reads again. */
 static void check_answer(struct daemon *d, struct check_job *k, int r,
-			 const struct stream *s)
+			 struct stream *s)
 {
 	struct peer *p = k->p;
 
+	if (s)
+		s->checking = false;
 	if (!(p->flags & PEER_DEAD)) {
 		if (r == 0 && s) {
 			struct ism_wbuf b;
@@ -1609,6 +1627,17 @@ static bool served_here(struct daemon *d, const struct ism_stream_addr *dst)
 	       listener_serves(d, own_netns, dst);
 }
 
+/* NAT intent @s that no listener is known to serve: TCP for good (as a
+ * RESOLVE makes it), unless claimed already. */
+static void nat_settle(struct daemon *d, struct stream *s)
+{
+	if (s->held < 0)
+		return;
+	intent_drop(d, s);
+	s->path = ISM_STREAM_TCP;
+	s->reason = ISM_SR_OTHER_HOST;
+}
+
 static void check_done(struct job *j)
 {
 	struct check_job *k = (struct check_job *)j;
@@ -1625,7 +1654,6 @@ static void check_done(struct job *j)
 		check_answer(d, k, k->ran ? -ECONNRESET : -EINTR, NULL);
 		return;
 	}
-	s->checking = false;
 	if (!s->nat || s->held < 0) {
 		/* Claimed by a proof meanwhile, or settled. */
 		check_answer(d, k, 0, s);
@@ -1667,15 +1695,33 @@ static void check_done(struct job *j)
 			 "stream %llu: destination NAT to a listener's "
 			 "address: pending",
 			 (unsigned long long)s->id);
-	} else if (!s->proofs_on) {
-		/* (A proof looking at it now: the RESOLVE settles.) */
+	} else if (s->proofs_on) {
+		/* A proof reads its socket now (TCP_REPAIR): the answer
+		 * waits for the proofs to end (check_resume), as a RESOLVE
+		 * would. */
+		ismd_log(L_DEBUG, "stream %llu: %s: after its proofs",
+			 (unsigned long long)s->id, why);
+		s->check_wait = k;
+		p->jobs++; /* paused, and kept, until then */
+		return;
+	} else {
 		ismd_log(L_DEBUG, "stream %llu: %s: TCP",
 			 (unsigned long long)s->id, why);
-		intent_drop(d, s);
-		s->path = ISM_STREAM_TCP;
-		s->reason = ISM_SR_OTHER_HOST;
+		nat_settle(d, s);
 	}
 	check_answer(d, k, 0, s);
+}
+
+/* The proofs that held NAT intent @c's CHECK answer ended: claimed, or
+ * TCP for good. */
+static void check_resume(struct daemon *d, struct stream *c)
+{
+	struct check_job *k = c->check_wait;
+
+	c->check_wait = NULL;
+	c->owner->jobs--;
+	nat_settle(d, c);
+	check_answer(d, k, 0, c);
 }
 
 int op_stream_check(struct daemon *d, struct peer *p, struct req *rq)
@@ -1692,8 +1738,15 @@ int op_stream_check(struct daemon *d, struct peer *p, struct req *rq)
 	if (s->checking)
 		return -EBUSY;
 	k = calloc(1, sizeof(*k));
-	if (!k)
-		return -ENOMEM;
+	if (!k) {
+		/* Never an error for a live record (its client would take
+		 * it for a lost ismd): TCP, unless a proof is reading its
+		 * socket (then pending: the RESOLVE settles). */
+		if (!s->proofs_on)
+			nat_settle(d, s);
+		put_rep(&rq->out, s);
+		return 0;
+	}
 	k->d = d;
 	k->p = p;
 	k->seq = rq->hdr.seq;
@@ -1703,8 +1756,10 @@ int op_stream_check(struct daemon *d, struct peer *p, struct req *rq)
 	k->orig.dst = s->remote;
 	/* SIOCGSKNS takes no socket lock: on the loop. */
 	if (s->netns != own_netns && acct_charge(p->acct, ACCT_FDS, 1) == 0 &&
-	    (k->nsfd = xns_netns_of(s->held)) < 0)
+	    (k->nsfd = xns_netns_of(s->held)) < 0) {
 		acct_uncharge(p->acct, ACCT_FDS, 1);
+		k->nsfd = -1;
+	}
 	s->checking = true;
 	check_submit(k, check_lookup_run);
 	return ISMD_ASYNC;

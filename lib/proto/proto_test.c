@@ -710,6 +710,36 @@ static void test_streams(void **state)
 	r.reason = ISM_SR_QUOTA;
 	ENCODE(&rb, ISM_MSG_STREAM_OPEN, ism_proto_put_stream_rep(&w_, &r));
 	assert_int_equal(ism_proto_get_stream_rep(&rb, &rd), -EINVAL);
+	/* Pending names no reason, but "other host" for a client that is to
+	 * CHECK; shared memory never that one either. */
+	r.reason = ISM_SR_OTHER_HOST;
+	ENCODE(&rb, ISM_MSG_STREAM_OPEN, ism_proto_put_stream_rep(&w_, &r));
+	assert_int_equal(ism_proto_get_stream_rep(&rb, &rd), -EINVAL);
+	r.path = ISM_STREAM_PENDING;
+	r.partner = 0;
+	ENCODE(&rb, ISM_MSG_STREAM_CHECK, ism_proto_put_stream_rep(&w_, &r));
+	assert_int_equal(ism_proto_get_stream_rep(&rb, &rd), 0);
+	assert_int_equal(rd.reason, ISM_SR_OTHER_HOST);
+	e[0].path = ISM_STREAM_PENDING;
+	e[0].reason = ISM_SR_OTHER_HOST;
+	ENCODE(&rb, ISM_MSG_LIST_STREAMS,
+	       ism_proto_put_streams_rep(&w_, 7, e, 2));
+	assert_int_equal(ism_proto_get_streams_rep(&rb, &next, ed, 2, &n), 0);
+	assert_int_equal(ed[0].reason, ISM_SR_OTHER_HOST);
+	for (uint32_t why = ISM_SR_PEER_NOT_ISM; why <= ISM_SR_MAX; why++) {
+		if (why == ISM_SR_OTHER_HOST)
+			continue;
+		r.reason = e[0].reason = why;
+		ENCODE(&rb, ISM_MSG_STREAM_CHECK,
+		       ism_proto_put_stream_rep(&w_, &r));
+		assert_int_equal(ism_proto_get_stream_rep(&rb, &rd), -EINVAL);
+		ENCODE(&rb, ISM_MSG_LIST_STREAMS,
+		       ism_proto_put_streams_rep(&w_, 7, e, 2));
+		assert_int_equal(
+			ism_proto_get_streams_rep(&rb, &next, ed, 2, &n),
+			-EINVAL);
+	}
+	e[0].path = e[0].reason = 0;
 
 	/* The list, and a reply with more entries than the caller's room. */
 	ENCODE(&rb, ISM_MSG_LIST_STREAMS,

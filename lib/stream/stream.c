@@ -531,7 +531,11 @@ static int connect_one(struct ism_conn *c, const struct addrinfo *ai,
 	}
 	if (check) {
 		r = conn_stream_check(c, s->id, s->gen, &rep);
-		if (r < 0) {
+		if (r == -ENOMEM || r == -EBUSY || r == -EDQUOT) {
+			/* ismd is there but could not look: the RESOLVE
+			 * after the handshake time settles it. */
+			rep.path = ISM_STREAM_PENDING;
+		} else if (r < 0) {
 			/* ismd went away: whether a server claimed us is
 			 * unknown (as for RESOLVE in client_handshake). */
 			stream_destroy(s);

@@ -251,6 +251,8 @@ struct side {
 	int want_path; /* and its reason, for the client */
 	int want_reason;
 	bool path_only; /* client: no bytes (a plain server) */
+	bool gated;	/* server: accepts once a byte comes on gate_fd */
+	int gate_fd;
 };
 
 static uint8_t pattern(size_t i)
@@ -289,6 +291,12 @@ static int server_main(void *arg)
 	port = (uint16_t)ism_stream_listener_port(l);
 	if (write(sd->pipe_fd, &port, sizeof(port)) != sizeof(port))
 		return 12;
+	if (sd->gated) {
+		char go;
+
+		if (read(sd->gate_fd, &go, 1) != 1)
+			return 17;
+	}
 	if (ism_stream_accept(l, &s, 0) < 0)
 		return 13;
 	while ((n = ism_stream_recv(s, buf, sizeof(buf), 0)) > 0)
@@ -396,30 +404,81 @@ static void dnat(int k, uint16_t from, uint16_t to)
 			 0);
 }
 
-/* A server in B and a client in @cli_ns (toward @host, as seen from
- * there). */
-static void run_pair_in(int cli_ns, const char *host, int path, int reason)
+/* Has ismd answered the CHECK of the client toward SERVICE:@port (its
+ * record no longer "pending, other host")? */
+static bool client_checked(uint16_t port)
 {
-	struct side srv = { .ns = 1, .want_path = path };
+	static const uint8_t svc[4] = { 10, 231, 9, 9 };
+	struct ism_conn *c = open_conn("netns-watch");
+	struct ism_stream_info e[64];
+	uint64_t cursor = 0, next;
+	bool done = false;
+	int n;
+
+	assert_non_null(c);
+	do {
+		n = ism_admin_list_streams(c, cursor, e, 64, &next);
+		assert_true(n >= 0);
+		for (int i = 0; i < n; i++)
+			if (e[i].role == ISM_STREAM_CLIENT &&
+			    e[i].remote.port == port &&
+			    !memcmp(e[i].remote.addr, svc, 4) &&
+			    !(e[i].path == ISM_STREAM_PENDING &&
+			      e[i].reason == ISM_SR_OTHER_HOST))
+				done = true;
+		cursor = next;
+	} while (next && !done);
+	ism_conn_close(c);
+	return done;
+}
+
+/* A server in B and a client in @cli_ns (toward @host, as seen from
+ * there).  @gated: the server accepts only once ismd has answered the
+ * client's CHECK, so no proof can claim it first: the CHECK alone (what
+ * conntrack said) decides whether the client waits for the offer. */
+static void run_pair_gated(int cli_ns, const char *host, int path, int reason,
+			   bool gated)
+{
+	struct side srv = { .ns = 1, .want_path = path, .gated = gated };
 	struct side cli = { .ns = cli_ns,
 			    .host = host,
 			    .want_path = path,
 			    .want_reason = reason };
-	int p[2];
+	int p[2], g[2] = { -1, -1 };
 	pid_t sp, cp;
 
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
 	srv.pipe_fd = p[1];
+	if (gated) {
+		assert_int_equal(pipe2(g, O_CLOEXEC), 0);
+		srv.gate_fd = g[0];
+	}
 	sp = kid_start(server_main, &srv);
 	close(p[1]);
+	if (gated)
+		close(g[0]);
 	assert_int_equal(read(p[0], &cli.port, sizeof(cli.port)),
 			 (ssize_t)sizeof(cli.port));
 	close(p[0]);
 	if (strcmp(host, SERVICE) == 0)
 		dnat(cli_ns, cli.port, cli.port);
 	cp = kid_start(client_main, &cli);
+	if (gated) {
+		int waited = 0;
+
+		while (!client_checked(cli.port) && waited++ < 1000)
+			usleep(10000);
+		assert_int_equal(write(g[1], "g", 1), 1);
+		close(g[1]);
+		assert_true(waited <= 1000);
+	}
 	assert_int_equal(kid_wait(cp), 0);
 	assert_int_equal(kid_wait(sp), 0);
+}
+
+static void run_pair_in(int cli_ns, const char *host, int path, int reason)
+{
+	run_pair_gated(cli_ns, host, path, reason, false);
 }
 
 /* A server in B and a client in A (toward @host, as seen from A). */
@@ -455,6 +514,8 @@ static void test_dnat_moves(void **state)
 	(void)state;
 	need_nft();
 	run_pair(SERVICE, ISM_STREAM_SHM, ISM_SR_NONE);
+	/* Once more, the server held back until the CHECK is answered. */
+	run_pair_gated(0, SERVICE, ISM_STREAM_SHM, ISM_SR_NONE, true);
 }
 
 /* Both ends in B, through a DNAT in B's own output chain: the client's
@@ -483,6 +544,7 @@ static void test_dnat_in_ismds_namespace(void **state)
 	snprintf(prefix, sizeof(prefix), "nsenter --net=/run/netns/%s", ns[1]);
 	own_ismd(prefix);
 	run_pair_in(1, SERVICE, ISM_STREAM_SHM, ISM_SR_NONE);
+	run_pair_gated(1, SERVICE, ISM_STREAM_SHM, ISM_SR_NONE, true);
 	own_ismd_stop();
 }
 
