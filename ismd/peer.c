@@ -156,6 +156,14 @@ static void peer_event(struct daemon *d, struct ep_source *src, uint32_t events)
 	/* A peer killed earlier in this batch is only on the reap list. */
 	if (p->flags & PEER_DEAD)
 		return;
+	if ((events & (EPOLLHUP | EPOLLERR)) && (p->flags & PEER_PAUSED)) {
+		/* Gone while not read (an answer pending, or its uid past
+		 * its fd share: then nothing else would ever free what it
+		 * holds).  What it sent last no longer matters, and the
+		 * level-triggered hang-up would wake the loop for ever. */
+		peer_kill(d, p, "disconnected");
+		return;
+	}
 	if (events & EPOLLOUT)
 		peer_writable(d, p);
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))

@@ -1089,6 +1089,102 @@ static void test_stream_records(void **state)
 	stops_promptly();
 }
 
+/* ---- a starved peer that hangs up ---- */
+
+#define STARVE_INTENTS 400 /* past the uid's share of --max-fds 512 */
+
+/* As the stranger: an ism listener, then pending client intents toward
+ * it (ismd keeps each one's socket), pipelined until ismd stops reading.
+ * Says how many went out, then waits to be told to exit. */
+static int intent_hog(int in, int out, void *arg)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct ism_stream_open_req lq = { .role = ISM_STREAM_LISTENER };
+	struct ism_stream_open_req cq = { .role = ISM_STREAM_CLIENT };
+	socklen_t len = sizeof(sa);
+	int fd = greeted(arg), l, n = 0;
+
+	if (fd < 0)
+		return 10;
+	l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (l < 0 || bind(l, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(l, 8) < 0 ||
+	    getsockname(l, (struct sockaddr *)&sa, &len) < 0)
+		return 11;
+	if (send_req(fd, ISM_MSG_STREAM_OPEN, 1, put_open, &lq, &l, 1, 0) < 0 ||
+	    t_raw_reply(fd, NULL, NULL, PROMPT_MS) != 0)
+		return 12;
+	cq.dst.family = AF_INET;
+	cq.dst.port = ntohs(sa.sin_port);
+	cq.dst.addr[0] = 127;
+	cq.dst.addr[3] = 1;
+	for (; n < STARVE_INTENTS; n++) {
+		int c = bound_tcp(), r;
+
+		if (c < 0)
+			return 13;
+		r = send_req(fd, ISM_MSG_STREAM_OPEN, 2, put_open, &cq, &c, 1,
+			     MSG_DONTWAIT);
+		close(c);
+		if (r < 0)
+			break; /* ismd stopped reading: the buffer is full */
+	}
+	put64(out, n);
+	await(in);
+	return 0; /* and so hangs up, replies unread */
+}
+
+/*
+ * A peer whose uid went past its fd share is not read until fds are
+ * freed; if it then hangs up, only ismd can free them.  It must notice
+ * the hang-up while not reading: release the peer and everything it
+ * held, and not spin on the hang-up.
+ *
+ * Failed before: ismd kept the stranger's ~260 fds for good and used a
+ * whole CPU (the level-triggered EPOLLHUP woke the loop, which returned
+ * at once from a peer it was not reading).
+ */
+static void test_starved_peer_hangs_up(void **state)
+{
+	static const char *const args[] = { "--socket-mode", "0666",
+					    "--max-fds", "512", NULL };
+	struct kid hog;
+	int base, held, after = -1;
+	int64_t sent;
+	double cpu0, cpu1;
+
+	(void)state;
+	if (!need_root())
+		skip();
+	start(args);
+	base = t_count_fds(D.pid);
+	kid_start(&hog, STRANGER, intent_hog, D.sock);
+	sent = hear(&hog, 60000);
+	assert_true(T_WAIT_FOR(log_has("not reading its peers"), PROMPT_MS));
+	held = t_count_fds(D.pid);
+	tell(&hog, 0);
+	assert_int_equal(kid_wait(&hog), 0);
+	for (int i = 0; i < PROMPT_MS / 50; i++) {
+		after = t_count_fds(D.pid);
+		if (after <= base + 2)
+			break;
+		t_msleep(50);
+	}
+	cpu0 = cpu_seconds(D.pid);
+	t_msleep(1000);
+	cpu1 = cpu_seconds(D.pid);
+	fprintf(stderr,
+		"%lld intents sent; ismd held %d fds (%d at start), %d after "
+		"the hang-up, then used %.2f s of CPU in 1 s\n",
+		(long long)sent, held, base, after, cpu1 - cpu0);
+	assert_true(held > base + 200);
+	assert_true(after <= base + 2);
+	assert_true(cpu1 - cpu0 < 0.3);
+	assert_true(t_daemon_alive(&D));
+	stops_promptly();
+}
+
 /* ---- item 13: a list costs what the requester may see ---- */
 
 #define L_HOARDERS 6		 /* connections holding records */
@@ -1455,6 +1551,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_linger_kept_fds, teardown),
 		cmocka_unit_test_teardown(test_linger_orphan, teardown),
 		cmocka_unit_test_teardown(test_stream_records, teardown),
+		cmocka_unit_test_teardown(test_starved_peer_hangs_up, teardown),
 		cmocka_unit_test_teardown(test_list_cost, teardown),
 		cmocka_unit_test_teardown(test_populate_off_loop, teardown),
 		cmocka_unit_test_teardown(test_log_churn, teardown),
