@@ -113,6 +113,7 @@ struct stream {
 	bool resolve_waiting;	      /* its RESOLVE, answered when they end */
 	uint32_t resolve_seq;
 	struct stream *xchain; /* same port, or same address, any netns */
+	struct stream *xprev;  /* (so a record leaves its chain at once) */
 	uint64_t created_ns;
 	struct ism_list peer_link; /* peer.streams (id order) */
 	struct ism_list all_link;  /* daemon.streams (id order) */
@@ -297,19 +298,24 @@ static void chain_del(struct ism_map *m, uint64_t a, uint64_t b,
 		}
 }
 
-/* The same in the cross-namespace maps, through xchain. */
+/* The same in the cross-namespace maps, through xchain, doubly linked:
+ * a chain may hold every settled record with one address (a peer can
+ * make tens of thousands), and each must leave it without a walk. */
 static int xchain_add(struct ism_map *m, uint64_t a, struct stream *s)
 {
 	struct stream *head = ism_map_get(m, a, 0);
 	int r;
 
 	if (head) {
+		s->xprev = head;
 		s->xchain = head->xchain;
+		if (s->xchain)
+			s->xchain->xprev = s;
 		head->xchain = s;
 		s->xkeyed = true;
 		return 0;
 	}
-	s->xchain = NULL;
+	s->xchain = s->xprev = NULL;
 	r = ism_map_put(m, a, 0, s);
 	s->xkeyed = r == 0;
 	return r;
@@ -317,22 +323,17 @@ static int xchain_add(struct ism_map *m, uint64_t a, struct stream *s)
 
 static void xchain_del(struct ism_map *m, uint64_t a, struct stream *s)
 {
-	struct stream *head = ism_map_get(m, a, 0), **pp;
-
 	s->xkeyed = false;
-	if (head == s) {
+	if (s->xprev) {
+		s->xprev->xchain = s->xchain;
+	} else {
 		ism_map_del(m, a, 0);
 		if (s->xchain)
 			ism_map_put(m, a, 0, s->xchain); /* a slot just freed */
-		s->xchain = NULL;
-		return;
 	}
-	for (pp = head ? &head->xchain : NULL; pp && *pp; pp = &(*pp)->xchain)
-		if (*pp == s) {
-			*pp = s->xchain;
-			s->xchain = NULL;
-			return;
-		}
+	if (s->xchain)
+		s->xchain->xprev = s->xprev;
+	s->xchain = s->xprev = NULL;
 }
 
 /* ---- records ---- */
@@ -548,6 +549,84 @@ static bool listener_serves(struct daemon *d, uint64_t netns,
 }
 
 /*
+ * Questions to the ism listeners of other namespaces on one port: is the
+ * destination an address there, and would that listener take it
+ * (xns_would_accept(), a short thread each, on a worker)?  Their
+ * namespace fds are dup'ed on the loop (charged to the asker) so none can
+ * go away meanwhile.  At most XNS_ASKS_MAX, and XNS_ASKS_PER_NS of one
+ * namespace, one per socket: one peer's many records (the same socket
+ * registered again, or many of its own) must not crowd out the others.
+ */
+#define XNS_ASKS_PER_NS 4u
+
+struct asks {
+	unsigned n;
+	int nsfd[XNS_ASKS_MAX];
+	uint64_t cookie[XNS_ASKS_MAX], netns[XNS_ASKS_MAX];
+	/* From the worker: */
+	int err;	/* the last question that failed, or 0 */
+	uint64_t found; /* the listener that would take it, or 0 */
+};
+
+/* Listeners on @port of namespaces other than @skip's, into @a. */
+static void asks_snapshot(struct daemon *d, struct peer *p, struct asks *a,
+			  uint16_t port, uint64_t skip)
+{
+	for (struct stream *l = ism_map_get(&d->streams.xns_listeners, port, 0);
+	     l && a->n < XNS_ASKS_MAX; l = l->xchain) {
+		unsigned in_ns = 0;
+		bool again = false;
+		int fd;
+
+		if (l->nsfd < 0 || l->netns == skip || l->local.port != port)
+			continue;
+		for (unsigned i = 0; i < a->n; i++) {
+			again = again || a->cookie[i] == l->cookie;
+			in_ns += a->netns[i] == l->netns;
+		}
+		if (again || in_ns >= XNS_ASKS_PER_NS)
+			continue;
+		if (acct_charge(p->acct, ACCT_FDS, 1) < 0)
+			break;
+		fd = fcntl(l->nsfd, F_DUPFD_CLOEXEC, 0);
+		if (fd < 0) {
+			acct_uncharge(p->acct, ACCT_FDS, 1);
+			break;
+		}
+		a->nsfd[a->n] = fd;
+		a->cookie[a->n] = l->cookie;
+		a->netns[a->n++] = l->netns;
+	}
+}
+
+/* On a worker: ask until one would take @dst. */
+static void asks_run(struct asks *a, const struct ism_stream_addr *dst)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = to_sockaddr(dst, &ss);
+
+	for (unsigned i = 0; sl && i < a->n && !a->found; i++) {
+		int r = xns_would_accept(a->nsfd[i],
+					 (const struct sockaddr *)&ss, sl,
+					 a->cookie[i]);
+
+		if (r == 1)
+			a->found = a->cookie[i];
+		else if (r < 0)
+			a->err = r;
+	}
+}
+
+/* On the loop: the namespace fds closed (ismd's own files), uncharged. */
+static void asks_free(struct asks *a, struct peer *p)
+{
+	for (unsigned i = 0; i < a->n; i++)
+		close(a->nsfd[i]);
+	acct_uncharge(p->acct, ACCT_FDS, a->n);
+	a->n = 0;
+}
+
+/*
  * What the kernel says of an opener's socket.  getsockname() and
  * getpeername() take the socket's lock, which its owner can hold for as
  * long as it likes (a send() copying from a page that never arrives), so
@@ -576,11 +655,9 @@ struct open_job {
 	int fd;
 	uint64_t netns;
 	struct ism_stream_open_req req;
-	bool xns_want; /* look across namespaces (set at submit) */
-	bool nat_want; /* a client that will CHECK (set at submit) */
-	unsigned n_asks;
-	int ask_nsfd[XNS_ASKS_MAX];
-	uint64_t ask_cookie[XNS_ASKS_MAX];
+	bool xns_want;	  /* look across namespaces (set at submit) */
+	bool nat_want;	  /* a client that will CHECK (set at submit) */
+	struct asks asks; /* a client's (listeners on its port) */
 	/* From the worker: */
 	bool ran;
 	int err_local, err_remote;
@@ -589,9 +666,7 @@ struct open_job {
 	bool trust_known; /* trust asked: */
 	int trust;	  /* the opener's netns: 1 ours to trust, 0, -errno */
 	int nsfd;	  /* a listener's namespace, or -1 */
-	int ask_err;	  /* a client's last failed question, or 0 */
-	uint64_t xns_cookie; /* the listener that would take the client */
-	int seq_err;	     /* a server's sequence numbers: 0 or -errno */
+	int seq_err;	  /* a server's sequence numbers: 0 or -errno */
 	uint32_t snd, rcv;
 	/* A server's proofs (on the loop, and pfd/presult on the worker): */
 	uint64_t sid; /* the server's record */
@@ -651,11 +726,9 @@ static void open_run(struct job *j)
 		 * (seq_run). */
 		o->trust = netns_trust(o, NULL);
 	}
-	if (o->req.role == ISM_STREAM_CLIENT && (o->n_asks || o->nat_want) &&
+	if (o->req.role == ISM_STREAM_CLIENT && (o->asks.n || o->nat_want) &&
 	    o->err_local == 0) {
 		struct ism_stream_addr dst = o->req.dst;
-		struct sockaddr_storage ss;
-		socklen_t sl;
 
 		/* Bound to its destination's address: a local destination,
 		 * its own namespace's business. */
@@ -667,26 +740,9 @@ static void open_run(struct job *j)
 				memset(dst.addr + 4, 0, 12);
 			}
 			o->trust = netns_trust(o, NULL);
-			sl = to_sockaddr(&dst, &ss);
-			for (unsigned i = 0; o->trust == 1 && sl &&
-					     i < o->n_asks && !o->xns_cookie;
-			     i++) {
-				int r = xns_would_accept(
-					o->ask_nsfd[i],
-					(const struct sockaddr *)&ss, sl,
-					o->ask_cookie[i]);
-
-				if (r == 1)
-					o->xns_cookie = o->ask_cookie[i];
-				else if (r < 0)
-					o->ask_err = r;
-			}
+			if (o->trust == 1)
+				asks_run(&o->asks, &dst);
 		}
-		for (unsigned i = 0; i < o->n_asks; i++)
-			if (o->ask_nsfd[i] >= 0) {
-				close(o->ask_nsfd[i]);
-				o->ask_nsfd[i] = -1;
-			}
 	}
 	if (o->req.role != ISM_STREAM_LISTENER)
 		return;
@@ -761,16 +817,16 @@ static bool served_across(struct daemon *d, struct stream *s,
 			 (unsigned long long)s->id, trust_why(o->trust));
 		return false;
 	}
-	if (!o->xns_cookie) {
-		if (o->ask_err)
+	if (!o->asks.found) {
+		if (o->asks.err)
 			ismd_log(L_DEBUG,
 				 "stream %llu: a listener in another netns: "
 				 "cannot ask: %s",
 				 (unsigned long long)s->id,
-				 strerror(-o->ask_err));
+				 strerror(-o->asks.err));
 		return false;
 	}
-	l = ism_map_get(&d->streams.listeners_by_cookie, o->xns_cookie, 0);
+	l = ism_map_get(&d->streams.listeners_by_cookie, o->asks.found, 0);
 	return l && l->nsfd >= 0 && l->netns != s->netns;
 }
 
@@ -1313,11 +1369,7 @@ static void open_done(struct job *j)
 	if (o->nsfd >= 0)
 		close(o->nsfd); /* ismd's own file */
 	o->nsfd = -1;
-	for (unsigned i = 0; i < o->n_asks; i++)
-		if (o->ask_nsfd[i] >= 0)
-			close(o->ask_nsfd[i]);
-	acct_uncharge(p->acct, ACCT_FDS, o->n_asks);
-	o->n_asks = 0;
+	asks_free(&o->asks, p);
 	if (r == 0 && o->n_cand && o->fd >= 0) {
 		/* A server to prove across namespaces: answered later, by
 		 * seq_done() and proof_done(), or stream_tick(). */
@@ -1339,30 +1391,6 @@ static void open_done(struct job *j)
 	o->fd = -1;
 	open_answer(d, p, o, r, s);
 	free(o);
-}
-
-/* A client toward @dst: the listeners of other namespaces on its port, for
- * the worker to ask (each namespace fd dup'ed and charged to @p). */
-static void snapshot_asks(struct daemon *d, struct peer *p, struct open_job *o)
-{
-	for (struct stream *l =
-		     ism_map_get(&d->streams.xns_listeners, o->req.dst.port, 0);
-	     l && o->n_asks < XNS_ASKS_MAX; l = l->xchain) {
-		int fd;
-
-		if (l->nsfd < 0 || l->netns == o->netns ||
-		    l->local.port != o->req.dst.port)
-			continue;
-		if (acct_charge(p->acct, ACCT_FDS, 1) < 0)
-			break;
-		fd = fcntl(l->nsfd, F_DUPFD_CLOEXEC, 0);
-		if (fd < 0) {
-			acct_uncharge(p->acct, ACCT_FDS, 1);
-			break;
-		}
-		o->ask_nsfd[o->n_asks] = fd;
-		o->ask_cookie[o->n_asks++] = l->cookie;
-	}
 }
 
 int op_stream_open(struct daemon *d, struct peer *p, struct req *rq)
@@ -1397,7 +1425,7 @@ int op_stream_open(struct daemon *d, struct peer *p, struct req *rq)
 		else if (req->role == ISM_STREAM_SERVER)
 			o->xns_want = d->streams.n_xns_intents > 0;
 		else if (!req->reason) {
-			snapshot_asks(d, p, o);
+			asks_snapshot(d, p, &o->asks, req->dst.port, netns);
 			o->nat_want =
 				(p->caps & ISM_CAPQ_CHECK) && xns_capable();
 		}
@@ -1472,16 +1500,13 @@ struct check_job {
 	uint32_t seq;
 	uint64_t sid;
 	int nsfd; /* the client's namespace, if not ismd's; or -1 */
+	int hfd;  /* a dup of the client's socket */
 	struct ct_tuple orig;
-	unsigned n_asks; /* the second job's questions */
-	int ask_nsfd[XNS_ASKS_MAX];
-	uint64_t ask_cookie[XNS_ASKS_MAX];
+	struct asks asks; /* the second job's */
 	/* From the worker: */
 	bool ran;
 	int err; /* the lookup: 0 (translated) or -errno */
 	struct ct_tuple reply;
-	int ask_err;
-	uint64_t xns_cookie; /* the listener that would take it */
 };
 
 /* One end of a connection as conntrack knows it: address and port (no
@@ -1501,9 +1526,19 @@ static bool translated(const struct ct_tuple *o, const struct ct_tuple *r)
 static void check_lookup_run(struct job *j)
 {
 	struct check_job *k = (struct check_job *)j;
+	struct ism_stream_addr peer;
 	int r = -ENOENT;
 
 	k->ran = true;
+	/* Only a connection of its own: an unconnected socket bound (say,
+	 * IP_FREEBIND) to someone else's address and port would otherwise
+	 * learn whether their connection exists.  getpeername() takes the
+	 * socket's lock: the client's own to hold, on a worker. */
+	if (sock_name(k->hfd, true, &peer) < 0 ||
+	    !same_end(&peer, &k->orig.dst)) {
+		k->err = -ENOTCONN;
+		return;
+	}
 	if (k->nsfd >= 0) {
 		r = xns_ct_lookup(k->nsfd, &k->orig, &k->reply);
 		if (r == 0 && !translated(&k->orig, &k->reply))
@@ -1517,25 +1552,13 @@ static void check_lookup_run(struct job *j)
 	k->err = r;
 }
 
-/* Is @dst one of the addresses of the namespace this thread is in, with
- * the listener registered as @cookie the one that would take it? */
+/* The translated address's listeners in other namespaces. */
 static void check_ask_run(struct job *j)
 {
 	struct check_job *k = (struct check_job *)j;
-	struct sockaddr_storage ss;
-	socklen_t sl = to_sockaddr(&k->reply.src, &ss);
 
 	k->ran = true;
-	for (unsigned i = 0; sl && i < k->n_asks && !k->xns_cookie; i++) {
-		int r = xns_would_accept(k->ask_nsfd[i],
-					 (const struct sockaddr *)&ss, sl,
-					 k->ask_cookie[i]);
-
-		if (r == 1)
-			k->xns_cookie = k->ask_cookie[i];
-		else if (r < 0)
-			k->ask_err = r;
-	}
+	asks_run(&k->asks, &k->reply.src);
 }
 
 static void check_done(struct job *j);
@@ -1554,13 +1577,13 @@ static void check_submit(struct check_job *k, void (*run)(struct job *))
 
 static void check_free(struct check_job *k)
 {
-	unsigned n = k->n_asks + (k->nsfd >= 0);
-
-	if (k->nsfd >= 0)
-		close(k->nsfd); /* namespace fds: ismd's own files */
-	for (unsigned i = 0; i < k->n_asks; i++)
-		close(k->ask_nsfd[i]);
-	acct_uncharge(k->p->acct, ACCT_FDS, n);
+	asks_free(&k->asks, k->p);
+	if (k->hfd >= 0)
+		closer_put(k->hfd, k->p->acct); /* the client's: off the loop */
+	if (k->nsfd >= 0) {
+		close(k->nsfd); /* ismd's own file */
+		acct_uncharge(k->p->acct, ACCT_FDS, 1);
+	}
 	free(k);
 }
 
@@ -1586,31 +1609,6 @@ static void check_answer(struct daemon *d, struct check_job *k, int r,
 	}
 	check_free(k);
 	peer_async_done(d, p);
-}
-
-/* The listeners of namespaces other than ismd's on @dst's port, for the
- * second job (each namespace fd dup'ed and charged to @p). */
-static void check_snapshot(struct daemon *d, struct check_job *k,
-			   const struct ism_stream_addr *dst)
-{
-	for (struct stream *l =
-		     ism_map_get(&d->streams.xns_listeners, dst->port, 0);
-	     l && k->n_asks < XNS_ASKS_MAX; l = l->xchain) {
-		int fd;
-
-		if (l->nsfd < 0 || l->netns == own_netns ||
-		    l->local.port != dst->port)
-			continue;
-		if (acct_charge(k->p->acct, ACCT_FDS, 1) < 0)
-			break;
-		fd = fcntl(l->nsfd, F_DUPFD_CLOEXEC, 0);
-		if (fd < 0) {
-			acct_uncharge(k->p->acct, ACCT_FDS, 1);
-			break;
-		}
-		k->ask_nsfd[k->n_asks] = fd;
-		k->ask_cookie[k->n_asks++] = l->cookie;
-	}
 }
 
 /* Does an ism listener of ismd's own namespace have @dst, one of its
@@ -1670,8 +1668,9 @@ static void check_done(struct job *j)
 		} else if (served_here(d, &k->reply.src)) {
 			served = true;
 		} else {
-			check_snapshot(d, k, &k->reply.src);
-			if (k->n_asks) {
+			asks_snapshot(d, p, &k->asks, k->reply.src.port,
+				      own_netns);
+			if (k->asks.n) {
 				check_submit(k, check_ask_run);
 				return;
 			}
@@ -1679,14 +1678,14 @@ static void check_done(struct job *j)
 				 "no ism listener on its NAT's target");
 		}
 	} else {
-		l = k->xns_cookie ? ism_map_get(&d->streams.listeners_by_cookie,
-						k->xns_cookie, 0)
+		l = k->asks.found ? ism_map_get(&d->streams.listeners_by_cookie,
+						k->asks.found, 0)
 				  : NULL;
 		served = l && l->nsfd >= 0;
 		snprintf(why, sizeof(why),
 			 "no ism listener on its NAT's target%s%s",
-			 k->ask_err ? ": " : "",
-			 k->ask_err ? strerror(-k->ask_err) : "");
+			 k->asks.err ? ": " : "",
+			 k->asks.err ? strerror(-k->asks.err) : "");
 	}
 	s->checked = true;
 	if (served) {
@@ -1738,10 +1737,22 @@ int op_stream_check(struct daemon *d, struct peer *p, struct req *rq)
 	if (s->checking)
 		return -EBUSY;
 	k = calloc(1, sizeof(*k));
+	if (k && acct_charge(p->acct, ACCT_FDS, 1) == 0) {
+		k->hfd = fcntl(s->held, F_DUPFD_CLOEXEC, 0);
+		if (k->hfd < 0)
+			acct_uncharge(p->acct, ACCT_FDS, 1);
+	} else if (k) {
+		k->hfd = -1;
+	}
+	if (k && k->hfd < 0) {
+		free(k);
+		k = NULL;
+	}
 	if (!k) {
 		/* Never an error for a live record (its client would take
 		 * it for a lost ismd): TCP, unless a proof is reading its
-		 * socket (then pending: the RESOLVE settles). */
+		 * socket (then pending: the RESOLVE settles).  (No memory,
+		 * or no fd left in its uid's share.) */
 		if (!s->proofs_on)
 			nat_settle(d, s);
 		put_rep(&rq->out, s);
