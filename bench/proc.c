@@ -236,9 +236,7 @@ uint64_t bench_read_lines(const void *p, size_t n)
  * (ism's waits yield too; on a quiet machine this never runs). */
 static inline void relax(unsigned *spins)
 {
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#endif
+	ism_cpu_relax();
 	if (++*spins % 1024 == 0)
 		sched_yield();
 }

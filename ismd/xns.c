@@ -104,14 +104,6 @@ int xns_trusted(int nsfd)
 	return st.st_dev == own_userns.st_dev && st.st_ino == own_userns.st_ino;
 }
 
-struct probe {
-	int nsfd;
-	const struct sockaddr *dst;
-	socklen_t len;
-	uint64_t cookie;
-	int ret; /* 1, 0 or -errno */
-};
-
 int xns_is_local(const struct sockaddr *dst, socklen_t len)
 {
 	struct sockaddr_storage me;
@@ -139,82 +131,83 @@ int xns_is_local(const struct sockaddr *dst, socklen_t len)
 	return r;
 }
 
-/* On its own thread: enter the namespace, ask there.  The thread ends
- * right after, so its namespace never matters again. */
-static void *probe_in(void *arg)
-{
-	struct probe *p = arg;
-	int nl;
+/* A question asked in another namespace: @ask runs on a thread of its
+ * own that entered @nsfd first.  The thread ends right after, so its
+ * namespace never matters again. */
+struct in_ns {
+	int nsfd;
+	int (*ask)(struct in_ns *q);
+	int ret;
+	/* The question's: */
+	const struct sockaddr *dst;
+	socklen_t len;
+	uint64_t cookie;
+	const struct ct_tuple *orig;
+	struct ct_tuple *reply;
+};
 
-	if (setns(p->nsfd, CLONE_NEWNET) < 0) {
-		p->ret = -errno;
-		return NULL;
-	}
-	if ((p->ret = xns_is_local(p->dst, p->len)) != 1)
-		return NULL;
-	nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-	if (nl < 0) {
-		p->ret = -errno;
-		return NULL;
-	}
-	p->ret = sockdiag_would_accept_on(nl, p->dst, p->len, p->cookie);
-	close(nl);
+static void *in_ns_thread(void *arg)
+{
+	struct in_ns *q = arg;
+
+	q->ret = setns(q->nsfd, CLONE_NEWNET) < 0 ? -errno : q->ask(q);
 	return NULL;
+}
+
+static int ask_in(struct in_ns *q)
+{
+	pthread_t t;
+	int r;
+
+	if (q->nsfd < 0)
+		return -EBADF;
+	q->ret = -EIO;
+	r = pthread_create(&t, NULL, in_ns_thread, q);
+	if (r)
+		return -r;
+	pthread_join(t, NULL);
+	return q->ret;
+}
+
+static int would_accept_here(struct in_ns *q)
+{
+	int nl, r = xns_is_local(q->dst, q->len);
+
+	if (r != 1)
+		return r;
+	nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (nl < 0)
+		return -errno;
+	r = sockdiag_would_accept_on(nl, q->dst, q->len, q->cookie);
+	close(nl);
+	return r;
 }
 
 int xns_would_accept(int nsfd, const struct sockaddr *dst, socklen_t len,
 		     uint64_t cookie)
 {
-	struct probe p = { .nsfd = nsfd,
+	struct in_ns q = { .nsfd = nsfd,
+			   .ask = would_accept_here,
 			   .dst = dst,
 			   .len = len,
-			   .cookie = cookie,
-			   .ret = -EIO };
-	pthread_t t;
-	int r;
+			   .cookie = cookie };
 
-	if (nsfd < 0)
-		return -EBADF;
-	r = pthread_create(&t, NULL, probe_in, &p);
-	if (r)
-		return -r;
-	pthread_join(t, NULL);
-	return p.ret;
+	return ask_in(&q);
 }
 
-struct ct_probe {
-	int nsfd;
-	const struct ct_tuple *orig;
-	struct ct_tuple *reply;
-	int ret;
-};
-
-static void *ct_in(void *arg)
+static int ct_lookup_here(struct in_ns *q)
 {
-	struct ct_probe *p = arg;
-
-	if (setns(p->nsfd, CLONE_NEWNET) < 0)
-		p->ret = -errno;
-	else
-		p->ret = ct_lookup(p->orig, p->reply);
-	return NULL;
+	return ct_lookup(q->orig, q->reply);
 }
 
 int xns_ct_lookup(int nsfd, const struct ct_tuple *orig, struct ct_tuple *reply)
 {
-	struct ct_probe p = {
-		.nsfd = nsfd, .orig = orig, .reply = reply, .ret = -EIO
-	};
-	pthread_t t;
-	int r;
+	struct in_ns q = { .nsfd = nsfd,
+			   .ask = ct_lookup_here,
+			   .orig = orig,
+			   .reply = reply };
 
-	if (nsfd < 0)
-		return -EBADF;
-	r = pthread_create(&t, NULL, ct_in, &p);
-	if (r)
-		return -r;
-	pthread_join(t, NULL);
-	return p.ret;
+	return ask_in(&q);
 }
 
 static bool established(int fd)

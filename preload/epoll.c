@@ -37,6 +37,7 @@
  * look may move the stream to TCP, which takes eplock).
  */
 #include "preload.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -664,15 +665,6 @@ static int sift(struct sepoll *ep, struct epoll_event *ev, int n)
 
 static __thread uint32_t spin_ns = SPIN_MIN_NS;
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield");
-#endif
-}
-
 static bool spin_wanted(void)
 {
 	return cfg.spin_ns && spin_ns && st_look_pending_few();
@@ -702,7 +694,7 @@ static int spin_first(struct sepoll *ep, uint64_t deadline)
 		now = shim_now_ns();
 		if (now - t0 >= spin_ns || (deadline && now >= deadline))
 			break;
-		cpu_relax();
+		ism_cpu_relax();
 	}
 	if (found)
 		spin_ns = spin_ns * 2 > cfg.spin_ns ? cfg.spin_ns : spin_ns * 2;

@@ -242,15 +242,6 @@ struct spin {
 	bool slept;
 };
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield");
-#endif
-}
-
 /* The CPU went to something else: sleep at once for a while. */
 static void spin_contended(struct spin_role *st, uint64_t now)
 {
@@ -308,7 +299,7 @@ static bool spin_more(struct ism_chan *ch, int role, struct spin *sp)
 		}
 	}
 	for (unsigned k = 0; k < sp->backoff; k++)
-		cpu_relax();
+		ism_cpu_relax();
 	sp->pauses += sp->backoff;
 	if (sp->backoff < SPIN_BACKOFF_MAX)
 		sp->backoff <<= 1;

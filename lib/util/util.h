@@ -21,6 +21,17 @@
 /* Monotonic clock in nanoseconds. */
 uint64_t ism_now_ns(void);
 
+/* One step of a spin-wait: tells the CPU (and a hypervisor) that this
+ * thread is only waiting. */
+static inline void ism_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
 /* Fill @buf with @n cryptographically random bytes (getrandom).
  * Returns 0 or -errno. */
 int ism_random(void *buf, size_t n);

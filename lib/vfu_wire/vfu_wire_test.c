@@ -6,6 +6,7 @@
  * partial reads, the send queue and its cap).
  */
 #include "vfu_wire.h"
+#include "t_proc.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -1085,20 +1086,6 @@ static void test_ep_sendv_wait(void **state)
 	free(data);
 }
 
-/* A sysctl's number, or -1. */
-static long t_sysctl(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	long v = -1;
-
-	if (f) {
-		if (fscanf(f, "%ld", &v) != 1)
-			v = -1;
-		fclose(f);
-	}
-	return v;
-}
-
 static int t_sockopt(int fd, int opt)
 {
 	socklen_t len = sizeof(int);
@@ -1114,8 +1101,8 @@ static int t_sockopt(int fd, int opt)
 static void test_sock_fit(void **state)
 {
 	const int msg = (1 << 20) + 32;
-	long wmax = t_sysctl("/proc/sys/net/core/wmem_max"),
-	     rmax = t_sysctl("/proc/sys/net/core/rmem_max");
+	long wmax = t_read_long("/proc/sys/net/core/wmem_max"),
+	     rmax = t_read_long("/proc/sys/net/core/rmem_max");
 	int sv[2], small = 65536, before;
 
 	(void)state;
