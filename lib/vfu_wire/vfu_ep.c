@@ -295,12 +295,17 @@ void vfu_rx_close_fds(struct vfu_rx *m)
 }
 
 /* sendmsg() of @iov, with @nfds fds, never waiting.  Returns bytes sent
- * or -errno (-EAGAIN when the socket is full). */
+ * or -errno (-EAGAIN when the socket is full, -ENOTCONN when the peer is
+ * gone: EPIPE or ECONNRESET, depending on whether it left our last bytes
+ * unread, is a race and not the caller's business). */
 static ssize_t send_iov(int fd, const struct iovec *iov, unsigned niov,
 			const int *fds, unsigned nfds)
 {
+	ssize_t r;
+
 	_Static_assert(VFU_MAX_FDS <= ISM_WIRE_MAX_FDS, "fds per message");
-	return ism_wire_sendv(fd, iov, niov, fds, nfds, MSG_DONTWAIT);
+	r = ism_wire_sendv(fd, iov, niov, fds, nfds, MSG_DONTWAIT);
+	return r == -EPIPE || r == -ECONNRESET ? -ENOTCONN : r;
 }
 
 static ssize_t send_some(int fd, const uint8_t *p, size_t len, const int *fds,

@@ -394,7 +394,7 @@ void vfu_ep_unsteer(struct vfu_ep *ep);
  * Send @len bytes (a whole message) with @nfds fds (still the caller's).
  * What the socket cannot take now is queued (fds duplicated) for
  * vfu_ep_flush().  Returns 0, -ENOBUFS (the queue would exceed
- * max_queue: nothing sent), or -errno (-EPIPE...).
+ * max_queue: nothing sent), or -errno (-ENOTCONN: the peer is gone).
  */
 int vfu_ep_send(struct vfu_ep *ep, const void *msg, size_t len, const int *fds,
 		unsigned nfds);

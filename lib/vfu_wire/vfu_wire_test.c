@@ -757,6 +757,19 @@ static void test_ep_limits(void **state)
 	close(sv[0]);
 	assert_int_equal(vfu_ep_recv(&b, &rx), -ENOTCONN);
 	vfu_ep_close(&b);
+	/* A send to a peer gone, having read all or not: -ENOTCONN (not
+	 * EPIPE or ECONNRESET, which a caller would take for a protocol
+	 * error). */
+	for (int unread = 0; unread < 2; unread++) {
+		pair(sv);
+		vfu_ep_init(&a, sv[0], 0x10000, 1 << 20);
+		if (unread)
+			assert_int_equal(send(sv[0], bad, 8, 0), 8);
+		close(sv[1]);
+		assert_int_equal(vfu_ep_send(&a, bad, sizeof(bad), NULL, 0),
+				 -ENOTCONN);
+		vfu_ep_close(&a);
+	}
 
 	/* A peer that does not read: the queue takes up to its cap, then
 	 * -ENOBUFS; never a blocking send. */

@@ -87,7 +87,7 @@ static int teardown(void **state)
 	(void)state;
 	for (int i = 0; i < nkids; i++)
 		if (kids[i] > 0)
-			kill(kids[i], SIGKILL);
+			t_kill(kids[i], SIGKILL);
 	for (int i = 0; i < nkids; i++)
 		if (kids[i] > 0)
 			waitpid(kids[i], NULL, 0);

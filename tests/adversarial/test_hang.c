@@ -158,7 +158,7 @@ static void term_unlistens(struct ism_private *d)
 	struct stat st;
 	int w = 0;
 
-	kill(d->pid, SIGTERM);
+	t_kill(d->pid, SIGTERM);
 	while (stat(d->sock, &st) == 0 && w < PROMPT_MS) {
 		t_msleep(10);
 		w += 10;
@@ -433,7 +433,7 @@ static int teardown(void **state)
 {
 	(void)state;
 	if (attacker > 0)
-		kill(attacker, SIGKILL);
+		t_kill(attacker, SIGKILL);
 	t_fuse_stop(&fuse);
 	if (attacker > 0)
 		t_wait(attacker);
@@ -542,7 +542,7 @@ static void fuse_case(unsigned hang, uint16_t type, bool hello,
 	 * its threads waits on the file system; the process ends once the
 	 * file system lets go of it. */
 	term_unlistens(&D);
-	kill(attacker, SIGKILL);
+	t_kill(attacker, SIGKILL);
 	t_fuse_stop(&fuse);
 	t_wait(attacker);
 	attacker = 0;
@@ -903,7 +903,7 @@ static void test_socket_lock(void **state)
 	/* SIGTERM: ismd shuts down (its socket goes away) while a worker
 	 * still waits for the lock; it exits once the attacker lets go. */
 	term_unlistens(&D);
-	kill(attacker, SIGKILL);
+	t_kill(attacker, SIGKILL);
 	t_wait(attacker);
 	attacker = 0;
 	assert_int_equal(t_daemon_stop_within(&D, PROMPT_MS), 0);

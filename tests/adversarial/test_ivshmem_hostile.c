@@ -87,7 +87,7 @@ static int teardown(void **state)
 {
 	(void)state;
 	if (T.child > 0) {
-		kill(T.child, SIGKILL);
+		t_kill(T.child, SIGKILL);
 		t_wait(T.child);
 	}
 	while (T.nfds)

@@ -145,7 +145,7 @@ static int wait_child(pid_t pid, int ms)
 	if (ms > 0)
 		fprintf(stderr, "child %d still busy after %d ms: killed\n",
 			(int)pid, ms);
-	kill(pid, SIGKILL);
+	t_kill(pid, SIGKILL);
 	waitpid(pid, &st, 0);
 	return -1;
 }

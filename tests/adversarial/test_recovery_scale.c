@@ -87,7 +87,7 @@ static int teardown(void **state)
 {
 	(void)state;
 	if (T.bystander > 0) {
-		kill(T.bystander, SIGKILL);
+		t_kill(T.bystander, SIGKILL);
 		t_wait(T.bystander);
 	}
 	if (T.ctl >= 0)

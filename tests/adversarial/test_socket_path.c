@@ -71,7 +71,7 @@ static void untrack(pid_t pid)
 
 static void kill_reap(pid_t pid)
 {
-	kill(pid, SIGKILL);
+	t_kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
 	untrack(pid);
 }
@@ -344,7 +344,7 @@ static void stop(pid_t pid)
 {
 	int st;
 
-	kill(pid, SIGTERM);
+	t_kill(pid, SIGTERM);
 	st = wait_exit(pid, START_MS);
 	if (st != 0) {
 		dump_log();

@@ -793,7 +793,7 @@ static void kids_kill(void)
 {
 	for (unsigned i = 0; i < 8; i++)
 		if (kids[i]) {
-			kill(kids[i], SIGKILL);
+			t_kill(kids[i], SIGKILL);
 			t_wait(kids[i]);
 			kids[i] = 0;
 		}
@@ -1199,7 +1199,7 @@ static void test_locked_client_cannot_hang(void **state)
 	 * request. */
 	(void)raw_conn(NULL);
 	(void)listener_in_b(server, &l);
-	kill(pid, SIGKILL);
+	t_kill(pid, SIGKILL);
 	kid_wait(pid);
 	close_all();
 	assert_true(t_daemon_alive(&t_group));

@@ -553,7 +553,7 @@ static void test_other_uid(void **state)
 				break;
 		}
 		if (st == -1) {
-			kill(pid, SIGKILL);
+			t_kill(pid, SIGKILL);
 			t_wait(pid);
 		}
 		assert_true(WIFEXITED(st));

@@ -230,7 +230,7 @@ static void hostile_round(enum scribble how)
 	assert_true(pid > 0);
 	assert_int_equal(ism_stream_accept(l, &s, 0), 0);
 	if (ism_stream_path(s, NULL) != ISM_STREAM_SHM) {
-		kill(pid, SIGKILL);
+		t_kill(pid, SIGKILL);
 		t_wait(pid);
 		fail_msg("not on shared memory");
 	}

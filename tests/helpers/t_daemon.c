@@ -405,7 +405,17 @@ int t_wait(pid_t pid)
 {
 	int st;
 
-	if (waitpid(pid, &st, 0) != pid)
+	if (pid <= 0 || waitpid(pid, &st, 0) != pid)
 		return -1;
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+int t_kill(pid_t pid, int sig)
+{
+	if (pid <= 0) {
+		fprintf(stderr, "t_kill: refused pid %d\n", (int)pid);
+		errno = ESRCH;
+		return -1;
+	}
+	return kill(pid, sig);
 }

@@ -106,8 +106,13 @@ const char *t_tmpdir(void);
 
 /* Fork a child that runs @fn(@arg) and _exits with its return value. */
 pid_t t_fork(int (*fn)(void *), void *arg);
-/* Wait for a child; returns its exit status, 128+signal, or -1. */
+/* Wait for a child; returns its exit status, 128+signal, or -1 (also
+ * for a pid <= 0, which would wait for any child). */
 int t_wait(pid_t pid);
+/* kill(2) of one child: a pid <= 0 (a test's "none" after a failed step)
+ * is refused with -1 and a line on stderr, since kill(-1) as root ends
+ * every process on the machine, the test runner's included. */
+int t_kill(pid_t pid, int sig);
 
 /*
  * Wait up to @ms per event for an event of @type, skipping others.

@@ -523,7 +523,7 @@ void t_fuse_stop(struct t_fuse *f)
 	if (f->pid > 0) {
 		/* Its exit closes the last /dev/fuse fd: the kernel aborts
 		 * the connection, failing every pending request. */
-		kill(f->pid, SIGKILL);
+		t_kill(f->pid, SIGKILL);
 		while (waitpid(f->pid, NULL, 0) < 0 && errno == EINTR)
 			;
 		f->pid = 0;

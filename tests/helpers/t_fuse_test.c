@@ -7,6 +7,7 @@
  * skips (77) without them.
  */
 #include "t_fuse.h"
+#include "t_daemon.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -125,7 +126,7 @@ static int teardown(void **state)
 	(void)state;
 	t_fuse_stop(&fx.f);
 	if (fx.child > 0 && !reap(fx.child, GONE_MS, &st)) {
-		kill(fx.child, SIGKILL);
+		t_kill(fx.child, SIGKILL);
 		waitpid(fx.child, &st, 0);
 	}
 	fx.child = 0;
@@ -236,7 +237,7 @@ static void test_hang_flush(void **state)
 	 * after the signal it waits on uninterruptibly, even on SIGKILL.
 	 */
 	assert_int_equal(proc_state(fx.child), 'S');
-	kill(fx.child, SIGKILL);
+	t_kill(fx.child, SIGKILL);
 	sleep_ms(100);
 	assert_int_equal(waitpid(fx.child, &st, WNOHANG), 0);
 	assert_int_equal(proc_state(fx.child), 'D');

@@ -101,7 +101,7 @@ static void test_activated(void **state)
 	assert_int_equal(ism_region_alloc(c, 4096, &o, &r), 0);
 	ism_region_close(r);
 	ism_conn_close(c);
-	kill(pid, SIGTERM);
+	t_kill(pid, SIGTERM);
 	assert_int_equal(t_wait(pid), 0);
 	/* systemd owns the path: ismd must not remove it. */
 	assert_int_equal(access(sock, F_OK), 0);

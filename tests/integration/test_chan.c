@@ -295,7 +295,7 @@ static void test_peer_killed(void **state)
 	(void)state;
 	/* All committed: kill it before we read a single one. */
 	assert_int_equal(read(a.up, &y, 1), 1);
-	kill(pid, SIGKILL);
+	t_kill(pid, SIGKILL);
 	assert_int_equal(t_wait(pid), 128 + SIGKILL);
 	while ((n = ism_chan_recv(ch, in, sizeof(in), 0)) >= 0) {
 		check(in, (size_t)n, got, 1000);

@@ -358,7 +358,7 @@ static void test_alloc_holds_and_watch(void **state)
 		assert_int_equal(ism_region_read(reg, 0, data, 5), 5);
 		assert_string_equal(data, "hello");
 	}
-	kill(pid, SIGTERM);
+	t_kill(pid, SIGTERM);
 	assert_int_equal(t_wait(pid), 0);
 	/* The held region died with ismctl. */
 	struct ism_event ev;
@@ -371,7 +371,7 @@ static void test_alloc_holds_and_watch(void **state)
 	ism_region_close(reg);
 	ism_conn_close(c);
 	t_msleep(100);
-	kill(wpid, SIGTERM);
+	t_kill(wpid, SIGTERM);
 	assert_int_equal(t_wait(wpid), 0);
 	{
 		ssize_t k2;

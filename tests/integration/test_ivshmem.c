@@ -345,7 +345,7 @@ static void test_ism_member(void **state)
 			assert_true(fd >= 0);
 			close(fd);
 		}
-		kill(pid, SIGKILL);
+		t_kill(pid, SIGKILL);
 		assert_int_equal(t_wait(pid), 128 + SIGKILL);
 		expect(q.sock, v, false, NULL);
 	}

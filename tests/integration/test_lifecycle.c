@@ -106,7 +106,7 @@ static void test_owner_killed(void **state)
 	assert_int_equal(read(p[0], &t, sizeof(t)), sizeof(t));
 	assert_int_equal(ism_region_attach(c, &t, ISM_ACCESS_RO, 0, &r), 0);
 	assert_int_equal(ism_region_map(r, &m), 0);
-	kill(pid, SIGKILL);
+	t_kill(pid, SIGKILL);
 	assert_int_equal(t_wait(pid), 128 + SIGKILL);
 	assert_int_equal(t_wait_event(c, ISM_EV_REGION_GONE, &ev, 5000), 1);
 	assert_int_equal(ev.reason, ISM_GONE_OWNER_LEFT);
@@ -146,7 +146,7 @@ static void test_attacher_killed(void **state)
 	assert_int_equal(read(up[0], &ok, 1), 1);
 	assert_int_equal(t_wait_event(c, ISM_EV_PEER_ATTACHED, &ev, 5000), 1);
 	child_id = ev.peer;
-	kill(pid, SIGKILL);
+	t_kill(pid, SIGKILL);
 	t_wait(pid);
 	assert_int_equal(t_wait_event(c, ISM_EV_PEER_DETACHED, &ev, 5000), 1);
 	assert_int_equal(ev.peer, child_id);
@@ -204,7 +204,7 @@ static void test_kill_mid_operation(void **state)
 		pid_t pid = t_fork(busy_child, D.sock);
 
 		t_msleep(5 + (int)(rand_r(&seed) % 40));
-		kill(pid, SIGKILL);
+		t_kill(pid, SIGKILL);
 		assert_int_equal(t_wait(pid), 128 + SIGKILL);
 	}
 	assert_true(t_daemon_alive(&D));

@@ -383,7 +383,7 @@ static void test_linger(void **state)
 	assert_int_equal(read(p[0], &t, sizeof(t)), sizeof(t));
 	assert_int_equal(ism_region_attach(b, &t, ISM_ACCESS_RO, 0, &rb), 0);
 	assert_int_equal(ism_region_map(rb, (void **)&m), 0);
-	kill(pid, SIGKILL);
+	t_kill(pid, SIGKILL);
 	t_wait(pid);
 	assert_int_equal(t_wait_event(b, ISM_EV_REGION_GONE, &ev, 5000), 1);
 	assert_int_equal(ev.reason, ISM_GONE_OWNER_LEFT);

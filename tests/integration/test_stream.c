@@ -870,7 +870,7 @@ static void test_peer_killed_at_random(void **state)
 			assert_int_equal(ism_stream_accept(l, &a, 0), 0);
 		if (round % 4 != 0) {
 			usleep((useconds_t)(rnd() % 30000));
-			kill(pid, SIGKILL);
+			t_kill(pid, SIGKILL);
 			for (;;) {
 				n = ism_stream_recv(a, buf, sizeof(buf), 0);
 				if (n <= 0)
@@ -886,7 +886,7 @@ static void test_peer_killed_at_random(void **state)
 				assert_int_equal(n, -ECONNRESET);
 			ism_stream_close(a);
 		} else {
-			kill(pid, SIGKILL);
+			t_kill(pid, SIGKILL);
 		}
 		assert_int_equal(t_wait(pid), 128 + SIGKILL);
 		/* A connection the dead child left in the backlog: accepted
@@ -974,7 +974,7 @@ static void test_receiver_killed(void **state)
 	/* Part-fill its ring, then kill it; we block for room until we
 	 * learn it died. */
 	assert_int_equal(ism_stream_send(a, buf, 16384, 0), 16384);
-	kill(pid, SIGKILL);
+	t_kill(pid, SIGKILL);
 	do
 		n = ism_stream_send(a, buf, sizeof(buf), 0);
 	while (n > 0);

@@ -873,7 +873,7 @@ static int kill_on_dma(void *priv, uint64_t addr, void *buf, size_t len,
 
 	(void)addr;
 	if (k->calls++ == 0)
-		kill(k->pid, SIGKILL);
+		t_kill(k->pid, SIGKILL);
 	if (!is_write)
 		memset(buf, 1, len);
 	return 0;
@@ -917,7 +917,7 @@ static void test_kill9_server(void **state)
 	assert_int_equal(try_connect(&c, 0, NULL, NULL), 0);
 	assert_int_equal(rd32(c, 0, R_ID), TDEV_ID);
 	ism_vfu_client_close(c);
-	kill(pid, SIGTERM);
+	t_kill(pid, SIGTERM);
 	assert_int_equal(t_wait(pid), 128 + SIGTERM);
 	unlink(sock);
 }
@@ -971,7 +971,7 @@ static void test_kill9_client(void **state)
 	assert_true(pid > 0);
 	assert_int_equal(read(pfd[0], &x, 1), 1);
 	t_msleep(30); /* DMA under way */
-	kill(pid, SIGKILL);
+	t_kill(pid, SIGKILL);
 	assert_int_equal(t_wait(pid), 128 + SIGKILL);
 	close(pfd[0]);
 	close(pfd[1]);

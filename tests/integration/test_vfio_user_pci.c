@@ -530,7 +530,7 @@ static void test_vmm_kill9(void **state)
 	assert_true(vmm > 0);
 	assert_int_equal(read(pfd[0], &x, 1), 1);
 	t_msleep(20); /* some of the copy under way */
-	kill(vmm, SIGKILL);
+	t_kill(vmm, SIGKILL);
 	assert_int_equal(t_wait(vmm), 128 + SIGKILL);
 	close(pfd[0]);
 	close(pfd[1]);
@@ -562,7 +562,7 @@ static void test_pci_kill9(void **state)
 			  .arg2 = 16 << 20 };
 	post(&g, &c);
 	wait_irq(&g, 0, 20);
-	kill(pci_pid, SIGKILL);
+	t_kill(pci_pid, SIGKILL);
 	assert_int_equal(t_wait(pci_pid), 128 + SIGKILL);
 	pci_pid = -1;
 	/* The client is broken, cleanly. */
@@ -585,7 +585,7 @@ static void test_sigterm(void **state)
 	struct stat st;
 
 	(void)state;
-	assert_int_equal(kill(pci_pid, SIGTERM), 0);
+	assert_int_equal(t_kill(pci_pid, SIGTERM), 0);
 	assert_int_equal(t_wait(pci_pid), 0);
 	pci_pid = -1;
 	assert_int_equal(lstat(sock, &st), -1); /* its socket is gone */
@@ -632,7 +632,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	if (pci_pid > 0) {
-		kill(pci_pid, SIGKILL);
+		t_kill(pci_pid, SIGKILL);
 		t_wait(pci_pid);
 	}
 	unlink(sock);

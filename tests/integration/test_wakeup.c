@@ -329,7 +329,7 @@ static void test_spin_beside_hogs(void **state)
 	}
 	alarm(0);
 	for (int i = 0; i < 2; i++) {
-		kill(h[i], SIGKILL);
+		t_kill(h[i], SIGKILL);
 		t_wait(h[i]);
 	}
 	ism_chan_close(ch);

@@ -403,7 +403,7 @@ static void test_owner_dies(void **state)
 	assert_int_equal(ism_window_map_region(b, wid, &t, 0, 0, PG,
 					       ISM_ACCESS_RW, &map),
 			 0);
-	kill(pid, SIGKILL);
+	t_kill(pid, SIGKILL);
 	assert_int_equal(t_wait(pid), 128 + SIGKILL);
 	/* The mapper hears; the window and the mapping are forgotten. */
 	assert_int_equal(t_wait_event(b, ISM_EV_WINDOW_UNMAP, &ev, 5000), 1);
@@ -467,7 +467,7 @@ static void test_mapper_dies(void **state)
 	pid = t_fork(mapper_main, &m);
 	assert_int_equal(read(p[0], &map, sizeof(map)), sizeof(map));
 	assert_int_equal(probe(ism_window_base(w)), 0);
-	kill(pid, SIGKILL);
+	t_kill(pid, SIGKILL);
 	assert_int_equal(t_wait(pid), 128 + SIGKILL);
 	/* Its mappings go with it. */
 	assert_int_equal(next_event(a, ISM_EV_WINDOW_UNMAP, &ev, 5000), 1);
