@@ -58,6 +58,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +88,14 @@
 #define XNS_PROOF_MS 1000u
 #define STREAM_COST  (sizeof(struct stream) + 128u)
 
+/* A record's place in a chain of records under one map key, doubly
+ * linked: a chain may hold every record with one port or address (a peer
+ * can make tens of thousands), and each must leave it without a walk. */
+struct link {
+	struct stream *next, *prev; /* prev: NULL at the head, in the map */
+	bool keyed;		    /* in the chain */
+};
+
 struct stream {
 	uint64_t id;
 	struct peer *owner;
@@ -97,12 +106,12 @@ struct stream {
 	uint64_t cookie; /* a listener's socket cookie, or a held intent's */
 	bool v6only;	 /* a listener's IPV6_V6ONLY */
 	struct ism_stream_addr local, remote;
-	int held;	      /* a pending client intent: its socket, or -1 */
-	struct stream *chain; /* same intent key, or same listener port */
+	int held;	   /* a pending client intent: its socket, or -1 */
+	struct link chain; /* same intent key, or same listener port */
 	/* Across namespaces: a listener's namespace (owned by ismd's user
 	 * namespace), or -1; a client served from another one; the index. */
 	int nsfd;
-	bool xns, xkeyed;
+	bool xns;
 	/* A client toward a destination no listener has, that will send
 	 * CHECK once connected (a service address a NAT may rewrite): an
 	 * intent across namespaces, claimed only by a proof; checked once. */
@@ -112,8 +121,7 @@ struct stream {
 	uint32_t proofs_on;	      /* proof jobs looking at its socket now */
 	bool resolve_waiting;	      /* its RESOLVE, answered when they end */
 	uint32_t resolve_seq;
-	struct stream *xchain; /* same port, or same address, any netns */
-	struct stream *xprev;  /* (so a record leaves its chain at once) */
+	struct link xchain; /* same port, or same address, any netns */
 	uint64_t created_ns;
 	struct ism_list peer_link; /* peer.streams (id order) */
 	struct ism_list all_link;  /* daemon.streams (id order) */
@@ -257,83 +265,60 @@ static struct stream *intent_find(struct daemon *d, uint64_t netns,
 		ism_map_get(&d->streams.intents, netns, addr_key(local));
 
 	while (c && !(c->netns == netns && addr_eq(&c->local, local)))
-		c = c->chain;
+		c = c->chain.next;
 	return c;
 }
 
-/* Chain @s into map @m under (@a, @b). */
+#define CHAIN  offsetof(struct stream, chain)
+#define XCHAIN offsetof(struct stream, xchain)
+
+static struct link *link_at(struct stream *s, size_t off)
+{
+	return (struct link *)(void *)((char *)s + off);
+}
+
+/* Chain @s into map @m under (@a, @b), through its link at @off. */
 static int chain_add(struct ism_map *m, uint64_t a, uint64_t b,
-		     struct stream *s)
+		     struct stream *s, size_t off)
 {
 	struct stream *head = ism_map_get(m, a, b);
-	int r;
+	struct link *l = link_at(s, off);
 
+	l->prev = l->next = NULL;
 	if (head) {
-		s->chain = head->chain;
-		head->chain = s;
-		return 0;
+		struct link *h = link_at(head, off);
+
+		l->prev = head;
+		l->next = h->next;
+		if (l->next)
+			link_at(l->next, off)->prev = s;
+		h->next = s;
+	} else if (ism_map_put(m, a, b, s) < 0) {
+		return -ENOMEM;
 	}
-	s->chain = NULL;
-	r = ism_map_put(m, a, b, s);
-	return r;
+	l->keyed = true;
+	return 0;
 }
 
+/* Out of its chain, if it is in one. */
 static void chain_del(struct ism_map *m, uint64_t a, uint64_t b,
-		      struct stream *s)
+		      struct stream *s, size_t off)
 {
-	struct stream *head = ism_map_get(m, a, b), **pp;
+	struct link *l = link_at(s, off);
 
-	if (head == s) {
-		ism_map_del(m, a, b);
-		if (s->chain)
-			ism_map_put(m, a, b, s->chain); /* a slot just freed */
-		s->chain = NULL;
+	if (!l->keyed)
 		return;
-	}
-	for (pp = head ? &head->chain : NULL; pp && *pp; pp = &(*pp)->chain)
-		if (*pp == s) {
-			*pp = s->chain;
-			s->chain = NULL;
-			return;
-		}
-}
-
-/* The same in the cross-namespace maps, through xchain, doubly linked:
- * a chain may hold every settled record with one address (a peer can
- * make tens of thousands), and each must leave it without a walk. */
-static int xchain_add(struct ism_map *m, uint64_t a, struct stream *s)
-{
-	struct stream *head = ism_map_get(m, a, 0);
-	int r;
-
-	if (head) {
-		s->xprev = head;
-		s->xchain = head->xchain;
-		if (s->xchain)
-			s->xchain->xprev = s;
-		head->xchain = s;
-		s->xkeyed = true;
-		return 0;
-	}
-	s->xchain = s->xprev = NULL;
-	r = ism_map_put(m, a, 0, s);
-	s->xkeyed = r == 0;
-	return r;
-}
-
-static void xchain_del(struct ism_map *m, uint64_t a, struct stream *s)
-{
-	s->xkeyed = false;
-	if (s->xprev) {
-		s->xprev->xchain = s->xchain;
+	if (l->prev) {
+		link_at(l->prev, off)->next = l->next;
 	} else {
-		ism_map_del(m, a, 0);
-		if (s->xchain)
-			ism_map_put(m, a, 0, s->xchain); /* a slot just freed */
+		ism_map_del(m, a, b);
+		if (l->next)
+			ism_map_put(m, a, b, l->next); /* a slot just freed */
 	}
-	if (s->xchain)
-		s->xchain->xprev = s->xprev;
-	s->xchain = s->xprev = NULL;
+	if (l->next)
+		link_at(l->next, off)->prev = l->prev;
+	l->next = l->prev = NULL;
+	l->keyed = false;
 }
 
 /* ---- records ---- */
@@ -379,7 +364,7 @@ static void intent_drop(struct daemon *d, struct stream *s)
 {
 	if (s->held < 0)
 		return;
-	chain_del(&d->streams.intents, s->netns, addr_key(&s->local), s);
+	chain_del(&d->streams.intents, s->netns, addr_key(&s->local), s, CHAIN);
 	closer_put(s->held, s->owner->acct);
 	s->held = -1;
 	s->owner->n_intents--;
@@ -397,11 +382,11 @@ static void listener_unindex(struct daemon *d, struct stream *s)
 		s->nsfd = -1;
 		acct_uncharge(s->owner->acct, ACCT_FDS, 1);
 	}
-	if (s->xkeyed)
-		xchain_del(&d->streams.xns_listeners, s->local.port, s);
+	chain_del(&d->streams.xns_listeners, s->local.port, 0, s, XCHAIN);
 	if (s->role != ISM_STREAM_LISTENER || !s->cookie)
 		return;
-	chain_del(&d->streams.listeners_by_port, s->netns, s->local.port, s);
+	chain_del(&d->streams.listeners_by_port, s->netns, s->local.port, s,
+		  CHAIN);
 	if (ism_map_get(&d->streams.listeners_by_cookie, s->cookie, 0) == s)
 		ism_map_del(&d->streams.listeners_by_cookie, s->cookie, 0);
 	s->cookie = 0;
@@ -421,8 +406,9 @@ static void stream_free(struct daemon *d, struct stream *s)
 		s->owner->jobs--;
 	}
 	intent_drop(d, s);
-	if (s->role == ISM_STREAM_CLIENT && s->xkeyed)
-		xchain_del(&d->streams.xns_intents, addr_key(&s->local), s);
+	if (s->role == ISM_STREAM_CLIENT)
+		chain_del(&d->streams.xns_intents, addr_key(&s->local), 0, s,
+			  XCHAIN);
 	listener_unindex(d, s);
 	if (s->counterpart)
 		s->counterpart->counterpart = NULL;
@@ -474,7 +460,7 @@ static bool listener_serves_by_record(struct daemon *d, uint64_t netns,
 {
 	for (struct stream *l = ism_map_get(&d->streams.listeners_by_port,
 					    netns, dst->port);
-	     l; l = l->chain) {
+	     l; l = l->chain.next) {
 		if (l->netns != netns || l->local.port != dst->port)
 			continue;
 		if (addr_eq(&l->local, dst) ||
@@ -528,7 +514,7 @@ static bool listener_serves(struct daemon *d, uint64_t netns,
 	 * the kernel would hand this connection to. */
 	for (struct stream *l = ism_map_get(&d->streams.listeners_by_port,
 					    netns, dst->port);
-	     l; l = l->chain) {
+	     l; l = l->chain.next) {
 		int r;
 
 		if (l->netns != netns)
@@ -573,7 +559,7 @@ static void asks_snapshot(struct daemon *d, struct peer *p, struct asks *a,
 			  uint16_t port, uint64_t skip)
 {
 	for (struct stream *l = ism_map_get(&d->streams.xns_listeners, port, 0);
-	     l && a->n < XNS_ASKS_MAX; l = l->xchain) {
+	     l && a->n < XNS_ASKS_MAX; l = l->xchain.next) {
 		unsigned in_ns = 0;
 		bool again = false;
 		int fd;
@@ -777,8 +763,8 @@ static int open_listener(struct daemon *d, struct stream *s, struct open_job *o)
 			 "namespaces: %s",
 			 (unsigned long long)s->id, trust_why(o->trust));
 	if (o->nsfd >= 0 && acct_charge(s->owner->acct, ACCT_FDS, 1) == 0) {
-		if (xchain_add(&d->streams.xns_listeners, s->local.port, s) <
-		    0) {
+		if (chain_add(&d->streams.xns_listeners, s->local.port, 0, s,
+			      XCHAIN) < 0) {
 			acct_uncharge(s->owner->acct, ACCT_FDS, 1);
 		} else {
 			s->nsfd = o->nsfd;
@@ -790,8 +776,8 @@ static int open_listener(struct daemon *d, struct stream *s, struct open_job *o)
 	if (!ism_map_get(&d->streams.listeners_by_cookie, s->cookie, 0) &&
 	    ism_map_put(&d->streams.listeners_by_cookie, s->cookie, 0, s) < 0)
 		return -ENOMEM;
-	if (chain_add(&d->streams.listeners_by_port, s->netns, s->local.port,
-		      s) < 0) {
+	if (chain_add(&d->streams.listeners_by_port, s->netns, s->local.port, s,
+		      CHAIN) < 0) {
 		if (ism_map_get(&d->streams.listeners_by_cookie, s->cookie,
 				0) == s)
 			ism_map_del(&d->streams.listeners_by_cookie, s->cookie,
@@ -887,8 +873,8 @@ static int open_client(struct daemon *d, struct peer *p, struct stream *s,
 	}
 	s->cookie = sockdiag_cookie(o->fd);
 	if (!s->cookie || intent_find(d, s->netns, &s->local) ||
-	    chain_add(&d->streams.intents, s->netns, addr_key(&s->local), s) <
-		    0) {
+	    chain_add(&d->streams.intents, s->netns, addr_key(&s->local), s,
+		      CHAIN) < 0) {
 		/* Another pending socket with this very address (the
 		 * kernel allows it only with SO_REUSEPORT, for the same
 		 * uid): this one stays on TCP. */
@@ -897,10 +883,10 @@ static int open_client(struct daemon *d, struct peer *p, struct stream *s,
 		return 0;
 	}
 	if (cross) {
-		if (xchain_add(&d->streams.xns_intents, addr_key(&s->local),
-			       s) < 0) {
+		if (chain_add(&d->streams.xns_intents, addr_key(&s->local), 0,
+			      s, XCHAIN) < 0) {
 			chain_del(&d->streams.intents, s->netns,
-				  addr_key(&s->local), s);
+				  addr_key(&s->local), s, CHAIN);
 			s->cookie = 0;
 			s->reason = ISM_SR_ERROR;
 			return 0;
@@ -1009,7 +995,7 @@ static void candidates_across(struct daemon *d, struct stream *s,
 
 	for (struct stream *c = ism_map_get(&d->streams.xns_intents,
 					    addr_key(&s->remote), 0);
-	     c; c = c->xchain) {
+	     c; c = c->xchain.next) {
 		if ((c->netns == s->netns && !c->nat) ||
 		    !addr_eq(&c->local, &s->remote))
 			continue;
