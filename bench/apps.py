@@ -28,7 +28,6 @@ import math
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,31 +36,10 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "tests", "helpers"))
 import netns as netns_helper  # noqa: E402 (tests/helpers/netns.py)
+from ports import free_port, wait_port  # noqa: E402
 
 procs = []
 notes = []
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def wait_port(port, secs=20):
-    end = time.monotonic() + secs
-    while time.monotonic() < end:
-        s = socket.socket()
-        try:
-            s.connect(("127.0.0.1", port))
-            return True
-        except OSError:
-            time.sleep(0.05)
-        finally:
-            s.close()
-    return False
 
 
 def spawn(argv, env, **kw):
@@ -259,8 +237,8 @@ def main():
     d = tempfile.mkdtemp(prefix="ism-bench-apps.")
     env = dict(os.environ, ISM_SOCKET=os.path.join(d, "ism.sock"))
     env.pop("LD_PRELOAD", None)
-    daemon = spawn([ismd, "--socket", os.path.join(d, "ism.sock"),
-                    "--state-dir", os.path.join(d, "state")], env)
+    spawn([ismd, "--socket", os.path.join(d, "ism.sock"),
+           "--state-dir", os.path.join(d, "state")], env)
     figures, ratios = {}, {}
     nets = None
     # a SIGTERM still removes the namespaces

@@ -22,7 +22,6 @@ Usage: bench/vm.py BUILD_DIR [--runs N]
 """
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,15 +30,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "vm"))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "helpers"))
 import vmkit  # noqa: E402
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+from ports import free_port  # noqa: E402
 
 
 def one_run(h, build, parts, ivsh, idx):

@@ -32,6 +32,8 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "tests", "helpers"))
 import netns as netns_helper  # noqa: E402 (tests/helpers/netns.py)
+import ports  # noqa: E402
+from ports import free_port  # noqa: E402
 
 ISMD, ISMCTL, ISM_RUN, T_PLAIN = sys.argv[1:5]
 T_SLOWREAD = os.path.join(os.path.dirname(T_PLAIN), "t_slowread")
@@ -149,28 +151,8 @@ def run_ism(argv, logf, verbose=True):
     return [ISM_RUN] + (["-v", "--log", logf] if verbose else []) + argv
 
 
-def free_port():
-    import socket
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def wait_port(port, secs=20):
-    import socket
-
-    def up():
-        s = socket.socket()
-        try:
-            s.connect(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
-        finally:
-            s.close()
-    return wait_for(up, "port %d" % port, secs)
+    return wait_for(lambda: ports.port_open(port), "port %d" % port, secs)
 
 
 # ---- t_plain: the calls real programs make ----
