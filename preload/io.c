@@ -635,6 +635,12 @@ static void note_rx(struct sstream *st, ssize_t r)
 	} else if (r < 0 && r != -EAGAIN && !atomic_load(&st->reset)) {
 		int e = -app_err((int)r);
 
+		if (r == -EPROTO && !atomic_exchange(&st->err, e))
+			SHIM_LOG(1,
+				 "%s: broken on shared memory (a corrupt "
+				 "ring, or bytes the other program wrote "
+				 "past ism on TCP): reset",
+				 st->desc);
 		atomic_store(&st->err, e);
 	}
 }

@@ -19,6 +19,7 @@ is started in its own session and killed and reaped at the end, also on
 failure.  ISM_PRELOAD_ONLY="netns redis ..." runs only those groups
 (plain slowread socat http redis nginx iperf3 hostile liar netns).
 """
+import errno
 import json
 import os
 import re
@@ -1124,6 +1125,75 @@ def hostile_cases(d, env):
     if len(failures) == nfail:
         log("hostile (close under a waiter, 1350 connections, fork + two "
             "writers, kill -9 either side): ok")
+    bypass_case(d, env)
+
+
+BYPASS_SINK = r'''
+import socket
+l = socket.socket()
+l.bind(("127.0.0.1", 0))
+l.listen(1)
+print(l.getsockname()[1], flush=True)
+c, _ = l.accept()
+n = 0
+while True:
+    try:
+        b = c.recv(1 << 16)
+    except OSError as e:
+        print(n, e.errno, flush=True)
+        break
+    if not b:
+        print(n, 0, flush=True)
+        break
+    n += len(b)
+'''
+
+# Writes past the shim (a raw write(2), as Go, io_uring or a static
+# helper would) between two of its own sends.
+BYPASS_CLIENT = r'''
+import ctypes, socket, sys
+libc = ctypes.CDLL(None, use_errno=True)
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+c.sendall(b"a" * 1000)
+raw = sys.argv[2] == "raw"
+if raw and libc.syscall(1, c.fileno(), b"xyz", 3) != 3:
+    sys.exit("raw write failed")
+c.sendall(b"b" * 1000)
+c.close()
+'''
+
+
+def bypass_case(d, env):
+    """Bytes a program writes past the shim land on the idle TCP
+    connection, where the other side never reads: its end of stream
+    must be an error, not a clean EOF after silently losing them."""
+    global ran
+    ran += 1
+    nfail = len(failures)
+    for mode, want in (("raw", "2000 %d" % errno.ECONNRESET),
+                       ("shim", "2000 0")):
+        slog = os.path.join(d, "bypass-%s.srv.log" % mode)
+        clog = os.path.join(d, "bypass-%s.cli.log" % mode)
+        srv, port = port_server(run_ism(["python3", "-c", BYPASS_SINK],
+                                        slog), env, "bypass", "the sink")
+        if not srv:
+            return
+        cli = spawn(run_ism(["python3", "-c", BYPASS_CLIENT, port, mode],
+                            clog), env, stderr=subprocess.PIPE)
+        if reap(cli, 60) != 0:
+            fail("bypass %s: client: %s" %
+                 (mode, cli.stderr.read().decode().strip()[-400:]))
+        got = srv.stdout.readline().decode().strip()
+        reap(srv, 60)
+        if got != want:
+            fail("bypass %s: the sink said %r, not %r" % (mode, got, want))
+        if count(slog, "shm") < 1 or count(clog, "shm") != 1:
+            fail("bypass %s: not on shared memory:\n%s\n%s" %
+                 (mode, read(slog), read(clog)))
+        if (mode == "raw") != ("past ism" in read(slog)):
+            fail("bypass %s: the sink's log:\n%s" % (mode, read(slog)))
+    if len(failures) == nfail:
+        log("bypass (bytes written past the shim: an error, not lost): ok")
 
 
 LIES = ("magic", "version", "kind", "reserved", "host", "peer", "token",

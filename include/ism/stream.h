@@ -144,7 +144,9 @@ ISM_EXPORT int ism_stream_connect(struct ism_conn *c, const char *host,
  * ISM_F_DONTWAIT), recv the bytes received, 0 at EOF.  @flags: enum
  * ism_io_flags, ISM_F_DONTWAIT (all four) and ISM_F_WAITALL (receive).
  * -EAGAIN, -EPIPE (sending after shutdown), -ECONNRESET (the other side
- * died), -EPROTO (a corrupt peer).
+ * died), -EPROTO (a corrupt peer; or, on shared memory, in place of EOF:
+ * the other side wrote bytes on the TCP socket, past libism, which can
+ * never be ordered with the stream's).
  */
 ISM_EXPORT ssize_t ism_stream_send(struct ism_stream *s, const void *buf,
 				   size_t len, int flags);
@@ -231,7 +233,9 @@ ISM_EXPORT int ism_stream_rx_ready(struct ism_stream *s);
  * fd): the other side's sends stop costing kicks.  Then as
  * ism_stream_rx_ready(). */
 ISM_EXPORT int ism_stream_disarm(struct ism_stream *s);
-/* The TCP socket (for getpeername and the like; do not read or write). */
+/* The TCP socket (for getpeername and the like; do not read or write:
+ * on shared memory, bytes written there turn the other side's EOF into
+ * -EPROTO). */
 ISM_EXPORT int ism_stream_socket(struct ism_stream *s);
 
 /* enum ism_stream_path; the reason (enum ism_stream_reason) in *@reason

@@ -43,6 +43,7 @@
 #include <ism/stream.h>
 
 #include <errno.h>
+#include <linux/sockios.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <netdb.h>
@@ -54,6 +55,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -1007,7 +1009,21 @@ static ssize_t shm_send(struct ism_stream *s, const struct iovec *iov,
 	return (ssize_t)total;
 }
 
-/* Next message into rx_p/rx_len: 1, 0 at EOF, or -errno. */
+/* Are there bytes in the idle socket of a stream on shared memory?  Every
+ * in-band byte was read (the handshake reads exactly), so the other
+ * program wrote them past libism (a raw system call, io_uring, a program
+ * exec'ed with the fd).  They cannot be ordered with the stream's, and an
+ * end of stream now would hide them: an error instead.  Looked at once,
+ * at the end. */
+static bool tcp_bypassed(struct ism_stream *s)
+{
+	int n = 0;
+
+	return ioctl(s->sock, SIOCINQ, &n) == 0 && n > 0;
+}
+
+/* Next message into rx_p/rx_len: 1, 0 at EOF, or -errno (-EPROTO: an
+ * end after bytes that went past libism, tcp_bypassed()). */
 static int shm_next(struct ism_stream *s, int flags)
 {
 	const void *p;
@@ -1017,6 +1033,8 @@ static int shm_next(struct ism_stream *s, int flags)
 	do {
 		r = ism_chan_peek(s->ch, &p, &len, flags);
 		if (r == -ESHUTDOWN) {
+			if (tcp_bypassed(s))
+				return -EPROTO;
 			s->eof = true;
 			return 0;
 		}

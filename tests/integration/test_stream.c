@@ -240,6 +240,47 @@ static void test_shm_path_echo(void **state)
 	ism_conn_close(d);
 }
 
+/* Bytes written to the TCP socket behind a stream on shared memory (a
+ * program's raw system call, io_uring, an exec'ed program) cannot be
+ * ordered with the stream's: the other side's end of stream becomes an
+ * error, not a clean EOF that would hide them. */
+static void test_bypass_is_an_error(void **state)
+{
+	struct ism_conn *c = t_connect(&t_group, "stream-a", 0);
+	struct ism_conn *d = t_connect(&t_group, "stream-b", 0);
+	struct ism_stream_opts o = sopts(0, 0);
+	struct ism_stream_listener *l;
+	struct ism_stream *s;
+	struct server sv;
+	char port[16], buf[8];
+
+	(void)state;
+	assert_int_equal(ism_stream_listen(c, "127.0.0.1", "0", &o, &l), 0);
+	server_start(&sv, l, echo_fn);
+	assert_int_equal(
+		ism_stream_connect(d, "127.0.0.1",
+				   port_str(ism_stream_listener_port(l), port),
+				   &o, &s),
+		0);
+	assert_int_equal(ism_stream_path(s, NULL), ISM_STREAM_SHM);
+	assert_int_equal(ism_stream_send(s, "ab", 2, 0), 2);
+	assert_int_equal(ism_stream_recv(s, buf, 2, ISM_F_WAITALL), 2);
+	assert_int_equal(write(ism_stream_socket(s), "xyz", 3), 3);
+	assert_int_equal(ism_stream_send(s, "cd", 2, 0), 2);
+	assert_int_equal(ism_stream_recv(s, buf, 2, ISM_F_WAITALL), 2);
+	assert_memory_equal(buf, "cd", 2);
+	assert_int_equal(ism_stream_shutdown(s, SHUT_WR), 0);
+	/* The echo server got the stream's 4 bytes, then the error. */
+	assert_int_equal(server_join(&sv), -EPROTO);
+	assert_int_equal(sv.bytes, 4);
+	/* Its close ends our direction cleanly: it wrote nothing past. */
+	assert_int_equal(ism_stream_recv(s, buf, 1, 0), 0);
+	assert_int_equal(ism_stream_close(s), 0);
+	ism_stream_listener_close(l);
+	ism_conn_close(c);
+	ism_conn_close(d);
+}
+
 /* A plain TCP server (not ism) that speaks first: the ism client must not
  * write anything of its own, and reads the banner as data. */
 static void test_plain_server(void **state)
@@ -1146,6 +1187,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_shm_path_echo),
+		cmocka_unit_test(test_bypass_is_an_error),
 		cmocka_unit_test(test_plain_server),
 		cmocka_unit_test(test_plain_client),
 		cmocka_unit_test(test_unclaimed_times_out),
