@@ -9,12 +9,16 @@
  * first in LD_PRELOAD where one is already there (it must come first),
  * passes the command line through untouched, and needs no shell.
  */
+#include "elf_probe.h"
+
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -133,6 +137,76 @@ static char *preload_list(const char *lib)
 	return out;
 }
 
+/* The file execvp() would run for @cmd: @cmd itself if it names a path,
+ * else the first executable regular file of that name on $PATH. */
+static const char *which(const char *cmd, char *buf, size_t n)
+{
+	const char *path = getenv("PATH"), *p;
+
+	if (strchr(cmd, '/'))
+		return cmd;
+	if (!path)
+		path = "/bin:/usr/bin";
+	for (p = path;; p++) {
+		size_t len = strcspn(p, ":");
+		struct stat st;
+
+		if ((size_t)snprintf(buf, n, "%.*s%s%s", (int)len, p,
+				     len ? "/" : "", cmd) < n &&
+		    stat(buf, &st) == 0 && S_ISREG(st.st_mode) &&
+		    access(buf, X_OK) == 0)
+			return buf;
+		p += len;
+		if (!*p)
+			return NULL;
+	}
+}
+
+/*
+ * Say so when the program is one the shim cannot reach: its connections
+ * would otherwise stay on TCP with nothing to tell why.  (The loader
+ * ignores LD_PRELOAD outside the standard directories for a set-user-ID
+ * or set-group-ID program; a static one never reads it; Go makes its own
+ * system calls.)
+ */
+static void warn_unreachable(const char *cmd)
+{
+	char buf[PATH_MAX];
+	const char *file = which(cmd, buf, sizeof(buf));
+	struct stat st;
+	void *map;
+	int fd, r;
+
+	if (!file || (fd = open(file, O_RDONLY | O_CLOEXEC)) < 0)
+		return; /* execvp() will say */
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || !st.st_size) {
+		close(fd);
+		return;
+	}
+	if (st.st_mode & (S_ISUID | S_ISGID))
+		fprintf(stderr,
+			"ism-run: %s is set-user-ID or set-group-ID: the "
+			"loader ignores the shim; its connections stay TCP\n",
+			cmd);
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (map == MAP_FAILED)
+		return;
+	r = elf_probe(map, (size_t)st.st_size);
+	munmap(map, (size_t)st.st_size);
+	if (r > 0 && (r & ELF_PROBE_GO))
+		fprintf(stderr,
+			"ism-run: %s is a Go program, which makes its own "
+			"system calls: the shim cannot reach it; its "
+			"connections stay TCP\n",
+			cmd);
+	else if (r > 0 && (r & ELF_PROBE_STATIC))
+		fprintf(stderr,
+			"ism-run: %s is statically linked: the shim cannot "
+			"reach it; its connections stay TCP\n",
+			cmd);
+}
+
 /* Does ismd answer at @path?  (For -v only: the shim decides alone.) */
 static const char *probe_ismd(const char *path, char *buf, size_t n)
 {
@@ -225,6 +299,7 @@ int main(int argc, char **argv)
 			why ? why : "",
 			why ? "): every connection stays on TCP" : "");
 	}
+	warn_unreachable(argv[optind]);
 	if (setenv("LD_PRELOAD", preload_list(lib), 1) < 0)
 		return 1;
 	execvp(argv[optind], argv + optind);

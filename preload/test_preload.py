@@ -295,6 +295,8 @@ def short_write_case(d, env, total=8 << 20):
     if rc != 0:
         fail("short-write: writer exited %s: %s" %
              (rc, w.stderr.read().decode().strip()))
+        kill(srv)  # (its report would never come)
+        return
     got = srv.stdout.readline().strip()
     if reap(srv, 60) != 0 or got != str(total).encode():
         fail("short-write: the sink got %r bytes of %d: %s" %
@@ -388,6 +390,24 @@ def plain_cases(d, env):
     plain_case(d, noismd, "epollet", [("nb", mib)], 0, "no-ismd")
     if "unreachable" not in read(os.path.join(d, "no-ismd.cli.log")):
         fail("no-ismd: the client's log does not say ismd is unreachable")
+    unreachable_case(env)
+
+
+def unreachable_case(env):
+    """ism-run says so before running a program the shim cannot reach
+    (statically linked: ism-guest is), and only then."""
+    guest = os.path.join(os.path.dirname(os.path.dirname(ISM_RUN)),
+                         "guest", "ism-guest")
+    for argv, want in (([guest, "--help"], True), (["true"], False)):
+        if not os.path.exists(argv[0]) and want:
+            log("SKIPPED: unreachable (no %s)" % argv[0])
+            continue
+        r = subprocess.run([ISM_RUN] + argv, env=env, capture_output=True,
+                           timeout=60)
+        said = b"statically linked: the shim cannot reach it" in r.stderr
+        if said != want:
+            fail("unreachable: ism-run %s: %s the warning: %r" %
+                 (argv[0], "without" if want else "with", r.stderr[-300:]))
 
 
 # ---- t_slowread: a reader that stops while the other side writes ----
