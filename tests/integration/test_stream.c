@@ -117,6 +117,26 @@ static int server_join(struct server *sv)
 	return sv->result;
 }
 
+/* Listen on @c, serve one stream with @fn on a thread, connect from @d:
+ * the client's end. */
+static struct ism_stream *pair_up(struct ism_conn *c, struct ism_conn *d,
+				  const struct ism_stream_opts *o,
+				  struct ism_stream_listener **l,
+				  struct server *sv, int (*fn)(struct server *))
+{
+	struct ism_stream *s = NULL;
+	char port[16];
+
+	assert_int_equal(ism_stream_listen(c, "127.0.0.1", "0", o, l), 0);
+	server_start(sv, *l, fn);
+	assert_int_equal(
+		ism_stream_connect(d, "127.0.0.1",
+				   port_str(ism_stream_listener_port(*l), port),
+				   o, &s),
+		0);
+	return s;
+}
+
 /* Echo until EOF, then close. */
 static int echo_fn(struct server *sv)
 {
@@ -185,17 +205,11 @@ static void test_shm_path_echo(void **state)
 	struct ism_stream_listener *l;
 	struct ism_stream *s;
 	struct server sv;
-	char port[16], buf[256];
+	char buf[256];
 	int reason = -1;
 
 	(void)state;
-	assert_int_equal(ism_stream_listen(c, "127.0.0.1", "0", &o, &l), 0);
-	server_start(&sv, l, echo_fn);
-	assert_int_equal(
-		ism_stream_connect(d, "127.0.0.1",
-				   port_str(ism_stream_listener_port(l), port),
-				   &o, &s),
-		0);
+	s = pair_up(c, d, &o, &l, &sv, echo_fn);
 	assert_int_equal(ism_stream_path(s, &reason), ISM_STREAM_SHM);
 	assert_int_equal(reason, ISM_SR_NONE);
 	assert_int_equal(ism_stream_send(s, "hello", 5, 0), 5);
@@ -252,16 +266,10 @@ static void test_bypass_is_an_error(void **state)
 	struct ism_stream_listener *l;
 	struct ism_stream *s;
 	struct server sv;
-	char port[16], buf[8];
+	char buf[8];
 
 	(void)state;
-	assert_int_equal(ism_stream_listen(c, "127.0.0.1", "0", &o, &l), 0);
-	server_start(&sv, l, echo_fn);
-	assert_int_equal(
-		ism_stream_connect(d, "127.0.0.1",
-				   port_str(ism_stream_listener_port(l), port),
-				   &o, &s),
-		0);
+	s = pair_up(c, d, &o, &l, &sv, echo_fn);
 	assert_int_equal(ism_stream_path(s, NULL), ISM_STREAM_SHM);
 	assert_int_equal(ism_stream_send(s, "ab", 2, 0), 2);
 	assert_int_equal(ism_stream_recv(s, buf, 2, ISM_F_WAITALL), 2);
@@ -501,18 +509,11 @@ static void bulk(bool shm, uint64_t total)
 	struct ism_stream_listener *l;
 	struct ism_stream *s;
 	struct server sv;
-	char port[16];
 	uint8_t b;
 
 	if (!shm)
 		o.flags = ISM_STREAM_TCP_ONLY;
-	assert_int_equal(ism_stream_listen(c, "127.0.0.1", "0", &o, &l), 0);
-	server_start(&sv, l, sink_fn);
-	assert_int_equal(
-		ism_stream_connect(d, "127.0.0.1",
-				   port_str(ism_stream_listener_port(l), port),
-				   &o, &s),
-		0);
+	s = pair_up(c, d, &o, &l, &sv, sink_fn);
 	assert_int_equal(ism_stream_path(s, NULL),
 			 shm ? ISM_STREAM_SHM : ISM_STREAM_TCP);
 	send_pattern(s, total);
