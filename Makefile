@@ -28,7 +28,7 @@ help:
 	@echo "make quick      build and unit tests (seconds)"
 	@echo "make format     clang-format every source; format-check: only say"
 	@echo "make pre-push   clang and release builds, quick tests, make lint"
-	@echo "make bench      ism-bench control, channel and stream, real servers"
+	@echo "make bench      ism-bench control, channel, stream and connect, real servers"
 	@echo "                under ism-run vs TCP (bench/apps.py), and a guest"
 	@echo "                over ivshmem vs virtio-net (bench/vm.py)"
 	@echo "make bench-report  the message-size sweep as an HTML page (REPORT=dir)"
@@ -116,6 +116,7 @@ bench: build
 	ISMD=$(BUILD)/ismd/ismd $(BUILD)/bench/ism-bench control
 	ISMD=$(BUILD)/ismd/ismd $(BUILD)/bench/ism-bench channel
 	ISMD=$(BUILD)/ismd/ismd $(BUILD)/bench/ism-bench stream
+	ISMD=$(BUILD)/ismd/ismd $(BUILD)/bench/ism-bench connect
 	ISMD=$(BUILD)/ismd/ismd bench/apps.py $(BUILD)
 	bench/vm.py $(BUILD)
 

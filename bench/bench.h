@@ -116,6 +116,7 @@ int bench_report(const char *suite, double (*v)[BENCH_MAX_ROUNDS],
 
 int bench_control(const struct bench_opts *o);
 int bench_stream(const struct bench_opts *o);
+int bench_connect(const struct bench_opts *o);
 int bench_channel(const struct bench_opts *o);
 int bench_rings(const struct bench_opts *o);
 int bench_window(const struct bench_opts *o);

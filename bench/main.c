@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * ism-bench SUITE [--json] [--iterations N] [--ismd PATH]
- * Suites: control, channel, stream, rings.  See bench.h for how results are
- * reported.
+ * Suites: control, channel, stream, connect, rings.  See bench.h for how
+ * results are reported.
  */
 #include "bench.h"
 #include "report.h"
@@ -252,6 +252,10 @@ static void usage(FILE *f)
 		"per GiB of an ism stream\n"
 		"            against TCP loopback and AF_UNIX; its TCP "
 		"fallback against raw TCP\n"
+		"  connect   connection setup: connect, 64 B each way, close; "
+		"latency and\n"
+		"            connections/s of ism, TCP, ism to TCP and TCP to "
+		"ism\n"
 		"  rings     channel bulk GB/s against the ring size, beside "
 		"a bare ring of each size\n"
 		"  window    map+unmap into a window (libism, ismd) against "
@@ -267,7 +271,7 @@ static void usage(FILE *f)
 		"            and TCP, with the machine's limits; --report "
 		"DIR writes an HTML page\n"
 		"--iterations: control: cycles per peer count; channel, "
-		"stream, rings: rounds (medians)\n"
+		"stream, connect, rings: rounds (medians)\n"
 		"--json prints one object: {\"suite\", \"figures\", "
 		"\"ratios\"}.\n");
 }
@@ -317,6 +321,8 @@ int main(int argc, char **argv)
 		return bench_channel(&o);
 	if (!strcmp(argv[optind], "stream"))
 		return bench_stream(&o);
+	if (!strcmp(argv[optind], "connect"))
+		return bench_connect(&o);
 	if (!strcmp(argv[optind], "rings"))
 		return bench_rings(&o);
 	if (!strcmp(argv[optind], "window"))
