@@ -958,7 +958,10 @@ int shutdown(int fd, int how)
 	st_touched(st);
 	obj_put(o);
 	if (r < 0) {
-		errno = r == -EPIPE ? ENOTCONN : -r;
+		/* (shutdown(2) never says a connection broke.) */
+		errno = r == -EPIPE || r == -EPROTO || r == -ECONNRESET
+				? ENOTCONN
+				: -r;
 		return -1;
 	}
 	return 0;

@@ -1018,8 +1018,11 @@ static ssize_t shm_send(struct ism_stream *s, const struct iovec *iov,
 static bool tcp_bypassed(struct ism_stream *s)
 {
 	int n = 0;
+	char c;
 
-	return ioctl(s->sock, SIOCINQ, &n) == 0 && n > 0;
+	/* (SIOCINQ leaves out an urgent byte.) */
+	return (ioctl(s->sock, SIOCINQ, &n) == 0 && n > 0) ||
+	       recv(s->sock, &c, 1, MSG_OOB | MSG_PEEK | MSG_DONTWAIT) == 1;
 }
 
 /* Next message into rx_p/rx_len: 1, 0 at EOF, or -errno (-EPROTO: an
@@ -1315,13 +1318,22 @@ int ism_stream_shutdown(struct ism_stream *s, int how)
 
 	if (!s || (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR))
 		return -EINVAL;
-	if ((r = settle(s, 0)) < 0)
+	/* A settled stream shuts down whatever its receive side found (a
+	 * latched error is for the data calls); a handshake that cannot
+	 * finish now fails it. */
+	if ((r = settle(s, 0)) < 0 &&
+	    atomic_load(&s->path) == ISM_STREAM_PENDING)
 		return r;
 	if (how != SHUT_RD && !s->wr_shut) {
 		s->wr_shut = true;
 		s->zc_resv = 0;
 		if (atomic_load(&s->path) == ISM_STREAM_SHM) {
 			ism_chan_shutdown(s->ch);
+			/* The idle socket too: a byte written past libism
+			 * after our end fails (EPIPE) as on TCP, rather than
+			 * landing behind an EOF the other side has read.  A
+			 * FIN is no byte to tcp_bypassed(). */
+			shutdown(s->sock, SHUT_WR);
 		} else {
 			/* What a DONTWAIT commit left goes before the end. */
 			int f = s->wb_off < s->wb_len ? tcp_flush_bounded(s)

@@ -254,10 +254,28 @@ static void test_shm_path_echo(void **state)
 	ism_conn_close(d);
 }
 
+/* Echo until EOF or an error, then shut our direction down (its result
+ * in sv->reason) and close. */
+static int echo_shut_fn(struct server *sv)
+{
+	uint8_t buf[4096];
+	ssize_t n;
+
+	while ((n = ism_stream_recv(sv->s, buf, sizeof(buf), 0)) > 0) {
+		if (ism_stream_send(sv->s, buf, (size_t)n, 0) != n)
+			return -EIO;
+		sv->bytes += (uint64_t)n;
+	}
+	sv->reason = ism_stream_shutdown(sv->s, SHUT_WR);
+	ism_stream_close(sv->s);
+	return (int)n;
+}
+
 /* Bytes written to the TCP socket behind a stream on shared memory (a
  * program's raw system call, io_uring, an exec'ed program) cannot be
  * ordered with the stream's: the other side's end of stream becomes an
- * error, not a clean EOF that would hide them. */
+ * error, not a clean EOF that would hide them.  A plain byte, and an
+ * urgent one (which SIOCINQ does not count). */
 static void test_bypass_is_an_error(void **state)
 {
 	struct ism_conn *c = t_connect(&t_group, "stream-a", 0);
@@ -269,22 +287,32 @@ static void test_bypass_is_an_error(void **state)
 	char buf[8];
 
 	(void)state;
-	s = pair_up(c, d, &o, &l, &sv, echo_fn);
-	assert_int_equal(ism_stream_path(s, NULL), ISM_STREAM_SHM);
-	assert_int_equal(ism_stream_send(s, "ab", 2, 0), 2);
-	assert_int_equal(ism_stream_recv(s, buf, 2, ISM_F_WAITALL), 2);
-	assert_int_equal(write(ism_stream_socket(s), "xyz", 3), 3);
-	assert_int_equal(ism_stream_send(s, "cd", 2, 0), 2);
-	assert_int_equal(ism_stream_recv(s, buf, 2, ISM_F_WAITALL), 2);
-	assert_memory_equal(buf, "cd", 2);
-	assert_int_equal(ism_stream_shutdown(s, SHUT_WR), 0);
-	/* The echo server got the stream's 4 bytes, then the error. */
-	assert_int_equal(server_join(&sv), -EPROTO);
-	assert_int_equal(sv.bytes, 4);
-	/* Its close ends our direction cleanly: it wrote nothing past. */
-	assert_int_equal(ism_stream_recv(s, buf, 1, 0), 0);
-	assert_int_equal(ism_stream_close(s), 0);
-	ism_stream_listener_close(l);
+	for (int oob = 0; oob < 2; oob++) {
+		s = pair_up(c, d, &o, &l, &sv, echo_shut_fn);
+		assert_int_equal(ism_stream_path(s, NULL), ISM_STREAM_SHM);
+		assert_int_equal(ism_stream_send(s, "ab", 2, 0), 2);
+		assert_int_equal(ism_stream_recv(s, buf, 2, ISM_F_WAITALL), 2);
+		assert_int_equal(send(ism_stream_socket(s), "xyz", oob ? 1 : 3,
+				      oob ? MSG_OOB : 0),
+				 oob ? 1 : 3);
+		assert_int_equal(ism_stream_send(s, "cd", 2, 0), 2);
+		assert_int_equal(ism_stream_recv(s, buf, 2, ISM_F_WAITALL), 2);
+		assert_memory_equal(buf, "cd", 2);
+		assert_int_equal(ism_stream_shutdown(s, SHUT_WR), 0);
+		/* After our end, a byte past libism fails, as on TCP. */
+		assert_int_equal(
+			send(ism_stream_socket(s), "q", 1, MSG_NOSIGNAL), -1);
+		assert_int_equal(errno, EPIPE);
+		/* The server got the stream's 4 bytes, then the error; its
+		 * shutdown still worked. */
+		assert_int_equal(server_join(&sv), -EPROTO);
+		assert_int_equal(sv.bytes, 4);
+		assert_int_equal(sv.reason, 0);
+		/* It wrote nothing past libism: a clean end for us. */
+		assert_int_equal(ism_stream_recv(s, buf, 1, 0), 0);
+		assert_int_equal(ism_stream_close(s), 0);
+		ism_stream_listener_close(l);
+	}
 	ism_conn_close(c);
 	ism_conn_close(d);
 }
