@@ -60,6 +60,27 @@ static bool name_is(const struct elf *e, uint64_t tab, uint64_t tlen,
 	       !memcmp(e->p + tab + off, want, n);
 }
 
+/* Does the dynamic segment [@off, @off + @size) name a DT_SONAME?  A
+ * shared object run as a program (the dynamic loader itself) has no
+ * PT_INTERP and still reads LD_PRELOAD. */
+static bool has_soname(const struct elf *e, uint64_t off, uint64_t size)
+{
+	unsigned w = e->is64 ? 8 : 4;
+
+	if (!inside(e, off, size))
+		return false;
+	for (uint64_t at = off; size - (at - off) >= 2 * (uint64_t)w;
+	     at += 2 * w) {
+		uint64_t tag = rd(e, (size_t)at, w);
+
+		if (tag == DT_NULL)
+			break;
+		if (tag == DT_SONAME)
+			return true;
+	}
+	return false;
+}
+
 static int sections(const struct elf *e)
 {
 	/* Elf64_Shdr / Elf32_Shdr: sh_name at 0, sh_offset and sh_size at
@@ -96,7 +117,7 @@ static int sections(const struct elf *e)
 int elf_probe(const uint8_t *buf, size_t len)
 {
 	struct elf e = { .p = buf, .len = len };
-	uint64_t phoff, entsize, num, type, min;
+	uint64_t phoff, entsize, num, type, min, dyn_off = 0, dyn_size = 0;
 	bool interp = false;
 	int r;
 
@@ -120,9 +141,19 @@ int elf_probe(const uint8_t *buf, size_t len)
 	if (!num || num == PN_XNUM || !table_ok(&e, phoff, entsize, num, min))
 		return -EBADMSG; /* nothing to load, or past the file */
 	for (uint64_t i = 0; i < num; i++) {
-		type = rd(&e, phoff + i * entsize, 4);
+		uint64_t at = phoff + i * entsize;
+
+		type = rd(&e, at, 4);
 		interp |= type == PT_INTERP;
+		if (type == PT_DYNAMIC) {
+			/* p_offset, p_filesz: 8, 32 (64-bit); 4, 16. */
+			dyn_off = rd(&e, at + (e.is64 ? 8 : 4), e.is64 ? 8 : 4);
+			dyn_size =
+				rd(&e, at + (e.is64 ? 32 : 16), e.is64 ? 8 : 4);
+		}
 	}
+	if (!interp && dyn_size)
+		interp = has_soname(&e, dyn_off, dyn_size);
 	r = sections(&e);
 	if (r < 0)
 		return r;

@@ -89,9 +89,41 @@ static void build(struct img *m, bool is64, bool msb, bool interp,
 	m->len = shoff + (nnames + 1) * sh;
 }
 
+/* Make the second program header a PT_DYNAMIC segment, appended: a
+ * DT_SONAME (a shared object run as a program, as the loader is) or not
+ * (a static-pie). */
+static void add_dynamic(struct img *m, bool soname)
+{
+	size_t ph = m->is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr);
+	size_t dyn = (m->is64 ? sizeof(Elf64_Ehdr) : sizeof(Elf32_Ehdr)) + ph;
+	unsigned w = m->is64 ? 8 : 4;
+	size_t at = m->len;
+
+	put(m, dyn, PT_DYNAMIC, 4);
+	put(m, dyn + (m->is64 ? 8 : 4), at, w);
+	put(m, dyn + (m->is64 ? 32 : 16), 4 * w, w);
+	put(m, at, soname ? DT_SONAME : DT_DEBUG, w);
+	put(m, at + w, 1, w);
+	put(m, at + 2 * w, DT_NULL, w);
+	put(m, at + 3 * w, 0, w);
+	m->len = at + 4 * w;
+}
+
 static const char *const plain[] = { ".text", ".dynamic", ".shstrtab" };
 static const char *const go[] = { ".text", ".note.go.buildid", ".shstrtab" };
 static const char *const go2[] = { ".go.buildinfo", ".shstrtab" };
+
+/* Every prefix of a built file and of this program's own: an answer
+ * the contract allows (ASan watches the reads). */
+static void check_prefixes(const uint8_t *b, size_t len)
+{
+	for (size_t n = 0; n <= len; n++) {
+		int r = elf_probe(b, n);
+
+		assert_true(r == -ENOEXEC || r == -EBADMSG ||
+			    (r >= 0 && r <= (ELF_PROBE_STATIC | ELF_PROBE_GO)));
+	}
+}
 
 static void test_kinds(void **state)
 {
@@ -112,6 +144,19 @@ static void test_kinds(void **state)
 				 ELF_PROBE_GO | ELF_PROBE_STATIC);
 		/* No section headers at all: Go unknown, static known. */
 		build(&m, is64, msb, false, NULL, 0);
+		assert_int_equal(elf_probe(m.b, m.len), ELF_PROBE_STATIC);
+		/* The loader run as a program; a static-pie; a dynamic
+		 * segment past the end of the file. */
+		build(&m, is64, msb, false, plain, 3);
+		add_dynamic(&m, true);
+		assert_int_equal(elf_probe(m.b, m.len), 0);
+		check_prefixes(m.b, m.len);
+		build(&m, is64, msb, false, plain, 3);
+		add_dynamic(&m, false);
+		assert_int_equal(elf_probe(m.b, m.len), ELF_PROBE_STATIC);
+		build(&m, is64, msb, false, plain, 3);
+		add_dynamic(&m, true);
+		m.len -= 1;
 		assert_int_equal(elf_probe(m.b, m.len), ELF_PROBE_STATIC);
 	}
 }
@@ -174,18 +219,6 @@ static void test_lies(void **state)
 	assert_int_equal(elf_probe(m.b, m.len), 0);
 	put(&m, m.len - sizeof(Elf64_Shdr) + 24, m.len, 8);
 	assert_int_equal(elf_probe(m.b, m.len), -EBADMSG);
-}
-
-/* Every prefix of a built file and of this program's own: an answer
- * the contract allows (ASan watches the reads). */
-static void check_prefixes(const uint8_t *b, size_t len)
-{
-	for (size_t n = 0; n <= len; n++) {
-		int r = elf_probe(b, n);
-
-		assert_true(r == -ENOEXEC || r == -EBADMSG ||
-			    (r >= 0 && r <= (ELF_PROBE_STATIC | ELF_PROBE_GO)));
-	}
 }
 
 static void test_truncated(void **state)

@@ -1034,6 +1034,15 @@ static struct sstream *carried(int fd)
 	return (struct sstream *)o;
 }
 
+bool fd_is_stream(int fd)
+{
+	struct sstream *st = carried(fd);
+
+	if (st)
+		obj_put(&st->o);
+	return st != NULL;
+}
+
 /* Set errno from a result; SIGPIPE as the kernel sends it. */
 static ssize_t ret(ssize_t r, int flags, bool tx)
 {

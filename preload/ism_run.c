@@ -15,6 +15,9 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,31 +172,61 @@ static const char *which(const char *cmd, char *buf, size_t n)
  * or set-group-ID program; a static one never reads it; Go makes its own
  * system calls.)
  */
+/* A program file that shrinks while we read it (rebuilt in place): the
+ * probe is abandoned, not ism-run. */
+static sigjmp_buf probe_bus;
+
+static void on_sigbus(int sig)
+{
+	(void)sig;
+	siglongjmp(probe_bus, 1);
+}
+
+static int probe_file(int fd, size_t size)
+{
+	struct sigaction sa = { .sa_handler = on_sigbus }, old;
+	void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+	volatile int r = -EIO;
+
+	if (map == MAP_FAILED)
+		return -errno;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, &old);
+	if (!sigsetjmp(probe_bus, 1))
+		r = elf_probe(map, size);
+	sigaction(SIGBUS, &old, NULL);
+	munmap(map, size);
+	return r;
+}
+
 static void warn_unreachable(const char *cmd)
 {
 	char buf[PATH_MAX];
 	const char *file = which(cmd, buf, sizeof(buf));
 	struct stat st;
-	void *map;
 	int fd, r;
 
-	if (!file || (fd = open(file, O_RDONLY | O_CLOEXEC)) < 0)
+	/* Only a regular file is run (a FIFO would block the open). */
+	if (!file || stat(file, &st) < 0 || !S_ISREG(st.st_mode))
 		return; /* execvp() will say */
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || !st.st_size) {
-		close(fd);
-		return;
-	}
-	if (st.st_mode & (S_ISUID | S_ISGID))
+	/* The loader turns LD_PRELOAD off only when running the program
+	 * changes our uid or gid (root running its own: no change). */
+	if ((st.st_mode & S_ISUID && st.st_uid != getuid()) ||
+	    (st.st_mode & S_ISGID && st.st_gid != getgid()))
 		fprintf(stderr,
 			"ism-run: %s is set-user-ID or set-group-ID: the "
 			"loader ignores the shim; its connections stay TCP\n",
 			cmd);
-	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	close(fd);
-	if (map == MAP_FAILED)
+	fd = open(file, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return; /* (execute-only) */
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || !st.st_size ||
+	    (uint64_t)st.st_size > SIZE_MAX) {
+		close(fd);
 		return;
-	r = elf_probe(map, (size_t)st.st_size);
-	munmap(map, (size_t)st.st_size);
+	}
+	r = probe_file(fd, (size_t)st.st_size);
+	close(fd);
 	if (r > 0 && (r & ELF_PROBE_GO))
 		fprintf(stderr,
 			"ism-run: %s is a Go program, which makes its own "

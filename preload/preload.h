@@ -57,9 +57,11 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
 #include <sys/socket.h>
@@ -124,6 +126,11 @@ struct real_fns {
 	int (*memfd_create)(const char *, unsigned int);
 	int (*timerfd_create)(int, int);
 	int (*open)(const char *, int, ...);
+	int (*vdprintf)(int, const char *, va_list);
+	int (*__vdprintf_chk)(int, int, const char *, va_list);
+	FILE *(*fdopen)(int, const char *);
+	int (*fileno)(FILE *);
+	int (*fileno_unlocked)(FILE *);
 };
 extern struct real_fns real;
 
@@ -336,6 +343,8 @@ void fdtab_lock_all(void);
 void fdtab_unlock_all(void);
 /* The fast test: is anything at @fd (no lock, may be stale). */
 bool fd_maybe(int fd);
+/* Is @fd a stream the shim carries (not handed back to the kernel)? */
+bool fd_is_stream(int fd);
 
 /* ---- sockets (sock.c) ---- */
 

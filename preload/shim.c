@@ -69,6 +69,11 @@ static void resolve_all(void)
 #define R(f)                                                                   \
 	__atomic_store_n(&real.f, (__typeof__(real.f))sym(#f), __ATOMIC_RELEASE)
 	R(socket);
+	R(vdprintf);
+	R(__vdprintf_chk);
+	R(fdopen);
+	R(fileno);
+	R(fileno_unlocked);
 	R(bind);
 	R(listen);
 	R(accept4);

@@ -445,6 +445,63 @@ static int server(const char *mode, int total)
 
 /* ---- client ---- */
 
+/* stdio on the socket, as older C programs do: fdopen() both ways,
+ * fwrite + fflush (or dprintf, a byte at a time) out, fread back; then
+ * the end.  (glibc's FILE reaches the kernel past any preload.) */
+static int stdio_client(int fd, size_t total, int use_dprintf)
+{
+	int rfd = dup(fd);
+	FILE *w = use_dprintf ? NULL : fdopen(fd, "w");
+	FILE *r = rfd >= 0 ? fdopen(rfd, "r") : NULL;
+	unsigned char *b = malloc(BUFSZ);
+	size_t sent = 0;
+
+	if (!b || !r || (!use_dprintf && !w))
+		die("fdopen");
+	if (fileno(r) != rfd || (w && fileno(w) != fd)) {
+		fprintf(stderr, "t_plain: fileno says another fd\n");
+		return 1;
+	}
+	while (sent < total) {
+		size_t k = total - sent < BUFSZ ? total - sent : BUFSZ;
+
+		for (size_t i = 0; i < k; i++)
+			b[i] = pat(sent + i);
+		if (use_dprintf) {
+			for (size_t i = 0; i < k; i++)
+				if (dprintf(fd, "%c", b[i]) != 1)
+					die("dprintf");
+		} else if (fwrite(b, 1, k, w) != k || fflush(w)) {
+			die("fwrite");
+		}
+		if (fread(b, 1, k, r) != k) {
+			fprintf(stderr, "t_plain: short fread after %zu\n",
+				sent);
+			return 1;
+		}
+		for (size_t i = 0; i < k; i++)
+			if (b[i] != pat(sent + i)) {
+				fprintf(stderr, "t_plain: byte %zu wrong\n",
+					sent + i);
+				return 1;
+			}
+		sent += k;
+	}
+	if (shutdown(fd, SHUT_WR) < 0)
+		die("shutdown");
+	if (fread(b, 1, 1, r) != 0 || !feof(r)) {
+		fprintf(stderr, "t_plain: no end of stream\n");
+		return 1;
+	}
+	fclose(r);
+	if (w)
+		fclose(w);
+	else
+		close(fd);
+	free(b);
+	return 0;
+}
+
 static int client(const char *mode, int port, size_t total)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET,
@@ -497,6 +554,10 @@ static int client(const char *mode, int port, size_t total)
 		printf("idle\n");
 		fflush(stdout);
 		sleep(3);
+	}
+	if (!strcmp(mode, "stdio") || !strcmp(mode, "dprintf")) {
+		free(b);
+		return stdio_client(fd, total, mode[0] == 'd');
 	}
 	if (!strcmp(mode, "dup")) {
 		int nfd = dup2(fd, fd + 10);

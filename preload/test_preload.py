@@ -353,6 +353,9 @@ def plain_cases(d, env):
     plain_case(d, env, "poll", [("block", mib), ("nb", mib), ("dup", mib),
                                 ("peek", 300000)], 4, "poll")
     plain_case(d, env, "epoll", [("nb", mib)] * 4, 4, "epoll-lt")
+    # stdio (fdopen, fwrite, fread, fileno) and dprintf on the socket.
+    plain_case(d, env, "poll", [("stdio", mib), ("dprintf", 20000)], 2,
+               "stdio")
     # Deleted and added again on every turn (redis's ae does that).
     plain_case(d, env, "epollre", [("nb", mib), ("block", mib),
                                    ("peek", 100000)], 3, "epoll-readd")
