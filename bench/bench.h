@@ -105,6 +105,12 @@ double bench_bare_msg_mps(size_t size, unsigned batch, size_t ring,
 struct bench_fig {
 	const char *name, *unit;
 };
+/* Name the figures of a grid, f = k * @ntrans + t: "@what[k]_@tname[t]"
+ * in @unit[k], the names kept in @names (BENCH_FIG_NAME bytes each). */
+#define BENCH_FIG_NAME 48
+void bench_fig_grid(struct bench_fig *fig, char (*names)[BENCH_FIG_NAME],
+		    const char *const *what, const char *const *unit, int nwhat,
+		    const char *const *tname, int ntrans);
 struct bench_ratio {
 	const char *name;
 	int num, den;

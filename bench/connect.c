@@ -330,7 +330,7 @@ enum {
 static struct bench_fig fig[F_COUNT] = {
 	[F_OPEN] = { "ism_conn_open_p50_us", "us" },
 };
-static char fig_names[F_COUNT][48];
+static char fig_names[F_COUNT][BENCH_FIG_NAME];
 
 static const struct bench_ratio ratios[] = {
 	{ "connect_vs_tcp", F_P50 + T_ISM, F_P50 + T_TCP,
@@ -379,7 +379,7 @@ int bench_connect(const struct bench_opts *o)
 
 	if (rounds > BENCH_MAX_ROUNDS)
 		rounds = BENCH_MAX_ROUNDS;
-	for (int t = 0; t < T_COUNT; t++) {
+	{
 		static const char *const what[4] = { "connect_rtt_p50_us",
 						     "connect_rtt_p99_us",
 						     "conn_per_s",
@@ -387,14 +387,7 @@ int bench_connect(const struct bench_opts *o)
 		static const char *const unit[4] = { "us", "us", "conn/s",
 						     "us" };
 
-		for (int k = 0; k < 4; k++) {
-			int f = k * T_COUNT + t;
-
-			snprintf(fig_names[f], sizeof(fig_names[f]), "%s_%s",
-				 what[k], t_name[t]);
-			fig[f].name = fig_names[f];
-			fig[f].unit = unit[k];
-		}
+		bench_fig_grid(fig, fig_names, what, unit, 4, t_name, T_COUNT);
 	}
 	if (bench_ncpus() < 2)
 		fprintf(stderr,

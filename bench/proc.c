@@ -353,3 +353,18 @@ double bench_bare_ring_gbps(size_t size, uint64_t bytes)
 {
 	return bench_bare_bulk_gbps(size, 4u << 20, bytes);
 }
+
+void bench_fig_grid(struct bench_fig *fig, char (*names)[BENCH_FIG_NAME],
+		    const char *const *what, const char *const *unit, int nwhat,
+		    const char *const *tname, int ntrans)
+{
+	for (int t = 0; t < ntrans; t++)
+		for (int k = 0; k < nwhat; k++) {
+			int f = k * ntrans + t;
+
+			snprintf(names[f], BENCH_FIG_NAME, "%s_%s", what[k],
+				 tname[t]);
+			fig[f].name = names[f];
+			fig[f].unit = unit[k];
+		}
+}

@@ -725,7 +725,7 @@ static struct bench_fig fig[F_COUNT] = {
 		FL_SEQPACKET] = { "rtt64_p50_us_seqpacket_sleep_onecpu", "us" },
 	[F_ONE_FLOOR_BEST] = { "rtt64_p50_us_sleep_floor_onecpu", "us" },
 };
-static char fig_names[F_COUNT][48];
+static char fig_names[F_COUNT][BENCH_FIG_NAME];
 
 static const struct bench_ratio ratios[] = {
 	{ "rtt64_vs_tcp", F_RTT50 + T_ISM, F_RTT50 + T_TCP,
@@ -824,7 +824,7 @@ int bench_stream(const struct bench_opts *o)
 
 	if (rounds > BENCH_MAX_ROUNDS)
 		rounds = BENCH_MAX_ROUNDS;
-	for (int t = 0; t < T_COUNT; t++) {
+	{
 		static const char *const what[4] = { "rtt64_p50_us",
 						     "rtt64_p99_us",
 						     "throughput64k_gbps",
@@ -832,14 +832,7 @@ int bench_stream(const struct bench_opts *o)
 		static const char *const unit[4] = { "us", "us", "GB/s",
 						     "CPU s/GiB" };
 
-		for (int k = 0; k < 4; k++) {
-			int f = k * T_COUNT + t;
-
-			snprintf(fig_names[f], sizeof(fig_names[f]), "%s_%s",
-				 what[k], t_name[t]);
-			fig[f].name = fig_names[f];
-			fig[f].unit = unit[k];
-		}
+		bench_fig_grid(fig, fig_names, what, unit, 4, t_name, T_COUNT);
 	}
 	if (bench_ncpus() < 2)
 		fprintf(stderr,
