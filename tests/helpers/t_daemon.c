@@ -403,9 +403,14 @@ pid_t t_fork(int (*fn)(void *), void *arg)
 
 int t_wait(pid_t pid)
 {
+	pid_t r;
 	int st;
 
-	if (pid <= 0 || waitpid(pid, &st, 0) != pid)
+	if (pid <= 0)
+		return -1;
+	while ((r = waitpid(pid, &st, 0)) < 0 && errno == EINTR)
+		;
+	if (r != pid)
 		return -1;
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
