@@ -163,17 +163,20 @@ size_t ct_build_get(void *buf, size_t cap, uint32_t seq,
 
 /* ---- the answer ---- */
 
-/* Attributes in [p, p + left): a cursor that refuses what overruns. */
+/* Attributes in [p, p + left): a cursor that refuses what overruns, and
+ * the attribute it is on. */
 struct attrs {
 	const uint8_t *p;
 	size_t left;
 	unsigned n;
+	uint16_t type;	   /* flags masked off */
+	const uint8_t *pl; /* its payload */
+	size_t plen;
 };
 
-/* The next attribute's type (flags masked off) and payload: 1, or 0 at
- * the end, or -EBADMSG. */
-static int next_attr(struct attrs *it, uint16_t *type, const uint8_t **pl,
-		     size_t *plen)
+/* To the next attribute (it->type, it->pl, it->plen): 1, or 0 at the
+ * end, or -EBADMSG. */
+static int next_attr(struct attrs *it)
 {
 	uint16_t len;
 	size_t step;
@@ -185,10 +188,10 @@ static int next_attr(struct attrs *it, uint16_t *type, const uint8_t **pl,
 	len = nl_rd16(it->p + offsetof(struct nlattr, nla_len));
 	if (len < NLA_HDRLEN || len > it->left)
 		return -EBADMSG;
-	*type = nl_rd16(it->p + offsetof(struct nlattr, nla_type)) &
-		NLA_TYPE_MASK;
-	*pl = it->p + NLA_HDRLEN;
-	*plen = len - NLA_HDRLEN;
+	it->type = nl_rd16(it->p + offsetof(struct nlattr, nla_type)) &
+		   NLA_TYPE_MASK;
+	it->pl = it->p + NLA_HDRLEN;
+	it->plen = len - NLA_HDRLEN;
 	/* The last attribute of its parent may lack its padding. */
 	step = NLA_ALIGN((size_t)len);
 	if (step >= it->left) {
@@ -214,27 +217,25 @@ static int parse_ip(const uint8_t *p, size_t len, uint16_t family,
 		    struct ct_tuple *t)
 {
 	struct attrs it = { .p = p, .left = len };
-	const uint8_t *pl;
 	uint32_t seen = 0;
-	uint16_t type;
-	size_t plen;
 	int r;
 
-	while ((r = next_attr(&it, &type, &pl, &plen)) > 0) {
+	while ((r = next_attr(&it)) > 0) {
 		struct ism_stream_addr *a;
 		uint16_t fam;
 
-		switch (type) {
+		switch (it.type) {
 		case CTA_IP_V4_SRC: fam = AF_INET, a = &t->src; break;
 		case CTA_IP_V4_DST: fam = AF_INET, a = &t->dst; break;
 		case CTA_IP_V6_SRC: fam = AF_INET6, a = &t->src; break;
 		case CTA_IP_V6_DST: fam = AF_INET6, a = &t->dst; break;
 		default: continue;
 		}
-		if (fam != family || plen != addr_len(fam) || once(&seen, type))
+		if (fam != family || it.plen != addr_len(fam) ||
+		    once(&seen, it.type))
 			return -EBADMSG;
 		a->family = fam;
-		memcpy(a->addr, pl, plen);
+		memcpy(a->addr, it.pl, it.plen);
 	}
 	if (r < 0)
 		return r;
@@ -245,27 +246,24 @@ static int parse_ip(const uint8_t *p, size_t len, uint16_t family,
 static int parse_proto(const uint8_t *p, size_t len, struct ct_tuple *t)
 {
 	struct attrs it = { .p = p, .left = len };
-	const uint8_t *pl;
 	uint32_t seen = 0;
-	uint16_t type;
-	size_t plen;
 	int r;
 
-	while ((r = next_attr(&it, &type, &pl, &plen)) > 0) {
-		switch (type) {
+	while ((r = next_attr(&it)) > 0) {
+		switch (it.type) {
 		case CTA_PROTO_NUM:
-			if (plen != 1 || once(&seen, type) ||
-			    pl[0] != IPPROTO_TCP)
+			if (it.plen != 1 || once(&seen, it.type) ||
+			    it.pl[0] != IPPROTO_TCP)
 				return -EBADMSG;
 			break;
 		case CTA_PROTO_SRC_PORT:
 		case CTA_PROTO_DST_PORT:
-			if (plen != 2 || once(&seen, type))
+			if (it.plen != 2 || once(&seen, it.type))
 				return -EBADMSG;
-			if (type == CTA_PROTO_SRC_PORT)
-				t->src.port = ntohs(nl_rd16(pl));
+			if (it.type == CTA_PROTO_SRC_PORT)
+				t->src.port = ntohs(nl_rd16(it.pl));
 			else
-				t->dst.port = ntohs(nl_rd16(pl));
+				t->dst.port = ntohs(nl_rd16(it.pl));
 			break;
 		default: break;
 		}
@@ -283,20 +281,18 @@ static int parse_tuple(const uint8_t *p, size_t len, uint16_t family,
 		       struct ct_tuple *t)
 {
 	struct attrs it = { .p = p, .left = len };
-	const uint8_t *pl;
 	uint32_t seen = 0;
-	uint16_t type;
-	size_t plen;
 	int r;
 
 	memset(t, 0, sizeof(*t));
-	while ((r = next_attr(&it, &type, &pl, &plen)) > 0) {
-		if (type != CTA_TUPLE_IP && type != CTA_TUPLE_PROTO)
+	while ((r = next_attr(&it)) > 0) {
+		if (it.type != CTA_TUPLE_IP && it.type != CTA_TUPLE_PROTO)
 			continue; /* CTA_TUPLE_ZONE, ... */
-		if (once(&seen, type))
+		if (once(&seen, it.type))
 			return -EBADMSG;
-		r = type == CTA_TUPLE_IP ? parse_ip(pl, plen, family, t)
-					 : parse_proto(pl, plen, t);
+		r = it.type == CTA_TUPLE_IP
+			    ? parse_ip(it.pl, it.plen, family, t)
+			    : parse_proto(it.pl, it.plen, t);
 		if (r < 0)
 			return r;
 	}
@@ -319,10 +315,8 @@ static int parse_entry(const uint8_t *p, size_t len,
 {
 	struct attrs it;
 	struct ct_tuple o;
-	const uint8_t *pl;
 	uint32_t seen = 0;
-	uint16_t type, family = orig->src.family;
-	size_t plen;
+	uint16_t family = orig->src.family;
 	int r;
 
 	if (len < sizeof(struct nfgenmsg))
@@ -332,13 +326,13 @@ static int parse_entry(const uint8_t *p, size_t len,
 		return -EBADMSG;
 	it = (struct attrs){ .p = p + sizeof(struct nfgenmsg),
 			     .left = len - sizeof(struct nfgenmsg) };
-	while ((r = next_attr(&it, &type, &pl, &plen)) > 0) {
-		if (type != CTA_TUPLE_ORIG && type != CTA_TUPLE_REPLY)
+	while ((r = next_attr(&it)) > 0) {
+		if (it.type != CTA_TUPLE_ORIG && it.type != CTA_TUPLE_REPLY)
 			continue; /* status, timeout, mark, counters, ... */
-		if (once(&seen, type))
+		if (once(&seen, it.type))
 			return -EBADMSG;
-		r = parse_tuple(pl, plen, family,
-				type == CTA_TUPLE_ORIG ? &o : reply);
+		r = parse_tuple(it.pl, it.plen, family,
+				it.type == CTA_TUPLE_ORIG ? &o : reply);
 		if (r < 0)
 			return r;
 	}
