@@ -119,6 +119,16 @@ struct bench_ratio {
 int bench_report(const char *suite, double (*v)[BENCH_MAX_ROUNDS],
 		 const struct bench_fig *fig, int nfig,
 		 const struct bench_ratio *rat, int nrat, unsigned rounds);
+/* Rounds to run: --iterations, else @dflt; at most BENCH_MAX_ROUNDS. */
+unsigned bench_rounds(const struct bench_opts *o, unsigned dflt);
+/* The median of @n (1 .. BENCH_MAX_ROUNDS) values. */
+double bench_median(const double *v, unsigned n);
+/* Say so on stderr when both sides of a two-process suite must share one
+ * CPU. */
+void bench_cpus_note(void);
+/* A private ismd for a suite, logging warnings only.  0 or -1. */
+struct ism_private;
+int bench_ismd_start(struct ism_private *d, const struct bench_opts *o);
 
 int bench_control(const struct bench_opts *o);
 int bench_stream(const struct bench_opts *o);

@@ -702,22 +702,17 @@ static const struct bench_ratio ratios[] = {
 
 int bench_channel(const struct bench_opts *o)
 {
-	static const char *const extra[] = { "--log-level", "warn", NULL };
 	static double v[F_COUNT][BENCH_MAX_ROUNDS];
-	unsigned rounds = o->iterations ? o->iterations : 5;
+	unsigned rounds = bench_rounds(o, 5);
 	struct ism_private d;
 	int rc = 1;
 
-	if (rounds > BENCH_MAX_ROUNDS)
-		rounds = BENCH_MAX_ROUNDS;
-	if (bench_ncpus() < 2)
-		fprintf(stderr,
-			"ism-bench: only one CPU: both sides share it\n");
+	bench_cpus_note();
 	shm = mmap(NULL, sizeof(*shm), PROT_READ | PROT_WRITE,
 		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (shm == MAP_FAILED)
 		return 1;
-	if (ism_private_start(&d, o->ismd, extra) < 0)
+	if (bench_ismd_start(&d, o) < 0)
 		return 1;
 	sock_path = d.sock;
 	for (unsigned r = 0; r < rounds; r++) {
@@ -791,17 +786,14 @@ static const uint32_t ring_sizes[RINGS_N] = { 64u << 10, 256u << 10, 1u << 20,
  */
 int bench_rings(const struct bench_opts *o)
 {
-	static const char *const extra[] = { "--log-level", "warn", NULL };
 	static double v[4 * RINGS_N][BENCH_MAX_ROUNDS];
 	static struct bench_fig rf[4 * RINGS_N];
 	static struct bench_ratio rr[2 * RINGS_N];
 	static char names[6 * RINGS_N][48], whats[2 * RINGS_N][64];
-	unsigned rounds = o->iterations ? o->iterations : 3;
+	unsigned rounds = bench_rounds(o, 3);
 	int nf = 0, nr = 0, rc = 1;
 	struct ism_private d;
 
-	if (rounds > BENCH_MAX_ROUNDS)
-		rounds = BENCH_MAX_ROUNDS;
 	for (int k = 0; k < RINGS_N; k++) {
 		for (int m = 0; m < 2; m++) {
 			size_t size = m ? 65536 : 4096;
@@ -827,7 +819,7 @@ int bench_rings(const struct bench_opts *o)
 			nr++;
 		}
 	}
-	if (ism_private_start(&d, o->ismd, extra) < 0)
+	if (bench_ismd_start(&d, o) < 0)
 		return 1;
 	sock_path = d.sock;
 	for (unsigned r = 0; r < rounds; r++) {

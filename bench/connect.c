@@ -351,34 +351,15 @@ static const struct bench_ratio ratios[] = {
 	  "ism_stream_connect / connect(2) alone, p50" },
 };
 
-static double median(const double *v, unsigned n)
-{
-	double m[BENCH_MAX_ROUNDS];
-
-	memcpy(m, v, n * sizeof(*m));
-	/* n is small: insertion sort. */
-	for (unsigned i = 1; i < n; i++)
-		for (unsigned k = i; k > 0 && m[k - 1] > m[k]; k--) {
-			double x = m[k];
-
-			m[k] = m[k - 1];
-			m[k - 1] = x;
-		}
-	return m[n / 2];
-}
-
 int bench_connect(const struct bench_opts *o)
 {
-	static const char *const extra[] = { "--log-level", "warn", NULL };
 	static double v[F_COUNT][BENCH_MAX_ROUNDS];
 	static double rest[T_COUNT][BENCH_MAX_ROUNDS];
-	unsigned rounds = o->iterations ? o->iterations : 5;
+	unsigned rounds = bench_rounds(o, 5);
 	struct ism_private d;
 	struct ism_conn *c = NULL;
 	int rc = 1;
 
-	if (rounds > BENCH_MAX_ROUNDS)
-		rounds = BENCH_MAX_ROUNDS;
 	{
 		static const char *const what[4] = { "connect_rtt_p50_us",
 						     "connect_rtt_p99_us",
@@ -389,10 +370,8 @@ int bench_connect(const struct bench_opts *o)
 
 		bench_fig_grid(fig, fig_names, what, unit, 4, t_name, T_COUNT);
 	}
-	if (bench_ncpus() < 2)
-		fprintf(stderr,
-			"ism-bench: only one CPU: both sides share it\n");
-	if (ism_private_start(&d, o->ismd, extra) < 0)
+	bench_cpus_note();
+	if (bench_ismd_start(&d, o) < 0)
 		return 1;
 	sock_path = d.sock;
 	if (ism_conn_open(sock_path, NULL, &c) < 0)
@@ -425,9 +404,9 @@ int bench_connect(const struct bench_opts *o)
 	for (int t = 0; t < T_COUNT; t++) {
 		result_note("%s: p50s of a connection %.1f us: the connect "
 			    "call %.1f us, then exchange and close %.1f us",
-			    t_name[t], median(v[F_P50 + t], rounds),
-			    median(v[F_ONLY + t], rounds),
-			    median(rest[t], rounds));
+			    t_name[t], bench_median(v[F_P50 + t], rounds),
+			    bench_median(v[F_ONLY + t], rounds),
+			    bench_median(rest[t], rounds));
 	}
 	result_end(o->json);
 	rc = 0;

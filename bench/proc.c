@@ -5,6 +5,7 @@
  * TCP loopback pair, and the per-round medians behind every report.
  */
 #include "bench.h"
+#include "util/spawn.h"
 #include "util/util.h"
 #include "wire/wire.h"
 
@@ -159,6 +160,36 @@ static int cmp_d(const void *a, const void *b)
 	double x = *(const double *)a, y = *(const double *)b;
 
 	return x < y ? -1 : x > y;
+}
+
+unsigned bench_rounds(const struct bench_opts *o, unsigned dflt)
+{
+	unsigned r = o->iterations ? o->iterations : dflt;
+
+	return r > BENCH_MAX_ROUNDS ? BENCH_MAX_ROUNDS : r;
+}
+
+double bench_median(const double *v, unsigned n)
+{
+	double m[BENCH_MAX_ROUNDS];
+
+	memcpy(m, v, n * sizeof(*m));
+	qsort(m, n, sizeof(double), cmp_d);
+	return m[n / 2];
+}
+
+void bench_cpus_note(void)
+{
+	if (bench_ncpus() < 2)
+		fprintf(stderr,
+			"ism-bench: only one CPU: both sides share it\n");
+}
+
+int bench_ismd_start(struct ism_private *d, const struct bench_opts *o)
+{
+	static const char *const extra[] = { "--log-level", "warn", NULL };
+
+	return ism_private_start(d, o->ismd, extra);
 }
 
 int bench_report(const char *suite, double (*v)[BENCH_MAX_ROUNDS],

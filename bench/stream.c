@@ -815,15 +815,12 @@ static void floor_round(struct ism_conn *c, unsigned r, bool onecpu,
 
 int bench_stream(const struct bench_opts *o)
 {
-	static const char *const extra[] = { "--log-level", "warn", NULL };
 	static double v[F_COUNT][BENCH_MAX_ROUNDS];
-	unsigned rounds = o->iterations ? o->iterations : 5;
+	unsigned rounds = bench_rounds(o, 5);
 	struct ism_private d;
 	struct ism_conn *c = NULL;
 	int rc = 1;
 
-	if (rounds > BENCH_MAX_ROUNDS)
-		rounds = BENCH_MAX_ROUNDS;
 	{
 		static const char *const what[4] = { "rtt64_p50_us",
 						     "rtt64_p99_us",
@@ -834,10 +831,8 @@ int bench_stream(const struct bench_opts *o)
 
 		bench_fig_grid(fig, fig_names, what, unit, 4, t_name, T_COUNT);
 	}
-	if (bench_ncpus() < 2)
-		fprintf(stderr,
-			"ism-bench: only one CPU: both sides share it\n");
-	if (ism_private_start(&d, o->ismd, extra) < 0)
+	bench_cpus_note();
+	if (bench_ismd_start(&d, o) < 0)
 		return 1;
 	sock_path = d.sock;
 	snprintf(unix_path, sizeof(unix_path), "%s.bench-unix", d.sock);

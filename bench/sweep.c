@@ -253,7 +253,7 @@ int bench_sweep(const struct bench_opts *o)
 	bool is_quick = q && *q && strcmp(q, "0");
 	const size_t *sizes = is_quick ? quick : full;
 	unsigned nsz = is_quick ? 4 : 8;
-	unsigned rounds = o->iterations ? o->iterations : 1;
+	unsigned rounds = bench_rounds(o, 1);
 	uint64_t budget = is_quick ? 8u << 20 : 64u << 20;
 	uint64_t max_msgs = is_quick ? 2000 : 100000;
 	struct sweep_result *r = calloc(1, sizeof(*r));
@@ -262,8 +262,6 @@ int bench_sweep(const struct bench_opts *o)
 
 	if (!r)
 		return 1;
-	if (rounds > BENCH_MAX_ROUNDS)
-		rounds = BENCH_MAX_ROUNDS;
 	r->nsizes = nsz;
 	r->nseries = T_N;
 	r->rounds = rounds;

@@ -536,7 +536,7 @@ static double host_read(struct pci_run *p)
 int bench_vfio_user(const struct bench_opts *o)
 {
 	static double v[NFIG][BENCH_MAX_ROUNDS];
-	unsigned rounds = o->iterations ? o->iterations : 5;
+	unsigned rounds = bench_rounds(o, 5);
 	struct ism_vfu_client_opts co = { .size = sizeof(co),
 					  .timeout_ms = 60000 };
 	struct bench_child dc = { .pid = -1 }, uc = { .pid = -1 };
@@ -547,8 +547,6 @@ int bench_vfio_user(const struct bench_opts *o)
 	struct ends ue, de;
 	bool pci = false;
 
-	if (rounds > BENCH_MAX_ROUNDS)
-		rounds = BENCH_MAX_ROUNDS;
 	mfd = memfd_create("bench-guest", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (!msg || !buf || mfd < 0 || ftruncate(mfd, MAXLEN) ||
 	    fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW))

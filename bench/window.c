@@ -334,7 +334,7 @@ static double vhost_io(struct ism_vhost_be *be, bool read, uint32_t len,
 
 int bench_window(const struct bench_opts *o)
 {
-	unsigned rounds = o->iterations ? o->iterations : 5;
+	unsigned rounds = bench_rounds(o, 5);
 	static double v[NFIG][BENCH_MAX_ROUNDS];
 	struct ism_window *w = NULL, *lw = NULL, *ow = NULL, *vw = NULL;
 	struct ism_conn *owner = NULL, *mapper = NULL;
@@ -362,8 +362,6 @@ int bench_window(const struct bench_opts *o)
 	uint64_t wid;
 	int fd = -1, chan[2] = { -1, -1 }, uxs[2] = { -1, -1 }, rc = 1;
 
-	if (rounds > BENCH_MAX_ROUNDS)
-		rounds = BENCH_MAX_ROUNDS;
 	if (!priv || !back || (fd = sealed_memfd(8 * MAP_LEN)) < 0 ||
 	    ism_window_create(8 * MAP_LEN, NULL, &w) < 0 ||
 	    ism_window_create(8 * MAP_LEN, NULL, &lw) < 0)
