@@ -152,12 +152,9 @@ static const char *which(const char *cmd, char *buf, size_t n)
 		path = "/bin:/usr/bin";
 	for (p = path;; p++) {
 		size_t len = strcspn(p, ":");
-		struct stat st;
-
 		if ((size_t)snprintf(buf, n, "%.*s%s%s", (int)len, p,
 				     len ? "/" : "", cmd) < n &&
-		    stat(buf, &st) == 0 && S_ISREG(st.st_mode) &&
-		    access(buf, X_OK) == 0)
+		    exists(buf) && access(buf, X_OK) == 0)
 			return buf;
 		p += len;
 		if (!*p)
@@ -165,13 +162,6 @@ static const char *which(const char *cmd, char *buf, size_t n)
 	}
 }
 
-/*
- * Say so when the program is one the shim cannot reach: its connections
- * would otherwise stay on TCP with nothing to tell why.  (The loader
- * ignores LD_PRELOAD outside the standard directories for a set-user-ID
- * or set-group-ID program; a static one never reads it; Go makes its own
- * system calls.)
- */
 /* A program file that shrinks while we read it (rebuilt in place): the
  * probe is abandoned, not ism-run. */
 static sigjmp_buf probe_bus;
@@ -199,6 +189,18 @@ static int probe_file(int fd, size_t size)
 	return r;
 }
 
+static void unreachable(const char *cmd, const char *why)
+{
+	fprintf(stderr, "ism-run: %s %s; its connections stay TCP\n", cmd, why);
+}
+
+/*
+ * Say so when the program is one the shim cannot reach: its connections
+ * would otherwise stay on TCP with nothing to tell why.  (The loader
+ * ignores LD_PRELOAD outside the standard directories for a set-user-ID
+ * or set-group-ID program; a static one never reads it; Go makes its own
+ * system calls.)
+ */
 static void warn_unreachable(const char *cmd)
 {
 	char buf[PATH_MAX];
@@ -213,10 +215,8 @@ static void warn_unreachable(const char *cmd)
 	 * changes our uid or gid (root running its own: no change). */
 	if ((st.st_mode & S_ISUID && st.st_uid != getuid()) ||
 	    (st.st_mode & S_ISGID && st.st_gid != getgid()))
-		fprintf(stderr,
-			"ism-run: %s is set-user-ID or set-group-ID: the "
-			"loader ignores the shim; its connections stay TCP\n",
-			cmd);
+		unreachable(cmd, "is set-user-ID or set-group-ID: the loader "
+				 "ignores the shim");
 	fd = open(file, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return; /* (execute-only) */
@@ -228,16 +228,11 @@ static void warn_unreachable(const char *cmd)
 	r = probe_file(fd, (size_t)st.st_size);
 	close(fd);
 	if (r > 0 && (r & ELF_PROBE_GO))
-		fprintf(stderr,
-			"ism-run: %s is a Go program, which makes its own "
-			"system calls: the shim cannot reach it; its "
-			"connections stay TCP\n",
-			cmd);
+		unreachable(cmd, "is a Go program, which makes its own system "
+				 "calls: the shim cannot reach it");
 	else if (r > 0 && (r & ELF_PROBE_STATIC))
-		fprintf(stderr,
-			"ism-run: %s is statically linked: the shim cannot "
-			"reach it; its connections stay TCP\n",
-			cmd);
+		unreachable(cmd, "is statically linked: the shim cannot reach "
+				 "it");
 }
 
 /* Does ismd answer at @path?  (For -v only: the shim decides alone.) */

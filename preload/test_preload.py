@@ -1190,6 +1190,8 @@ def bypass_case(d, env):
         if reap(cli, 60) != 0:
             fail("bypass %s: client: %s" %
                  (mode, cli.stderr.read().decode().strip()[-400:]))
+            kill(srv)  # (it may never have been connected to)
+            continue
         got = srv.stdout.readline().decode().strip()
         reap(srv, 60)
         if got != want:
