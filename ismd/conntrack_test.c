@@ -192,20 +192,31 @@ static struct built w_entry(struct w *w, const struct ct_tuple *orig,
 	return at;
 }
 
+static struct ism_stream_addr addr(int family, const char *ip, uint16_t port)
+{
+	struct ism_stream_addr a = { .family = (uint16_t)family, .port = port };
+
+	assert_int_equal(inet_pton(family, ip, a.addr), 1);
+	return a;
+}
+
 static struct ism_stream_addr a4(const char *ip, uint16_t port)
 {
-	struct ism_stream_addr a = { .family = AF_INET, .port = port };
-
-	assert_int_equal(inet_pton(AF_INET, ip, a.addr), 1);
-	return a;
+	return addr(AF_INET, ip, port);
 }
 
 static struct ism_stream_addr a6(const char *ip, uint16_t port)
 {
-	struct ism_stream_addr a = { .family = AF_INET6, .port = port };
+	return addr(AF_INET6, ip, port);
+}
 
-	assert_int_equal(inet_pton(AF_INET6, ip, a.addr), 1);
-	return a;
+static const struct ct_tuple *tuple(struct ct_tuple *t,
+				    struct ism_stream_addr src,
+				    struct ism_stream_addr dst)
+{
+	t->src = src;
+	t->dst = dst;
+	return t;
 }
 
 /* A client at 10.0.0.1:40000 to the service 10.96.0.10:80, DNATed to
@@ -214,36 +225,28 @@ static const struct ct_tuple *orig4(void)
 {
 	static struct ct_tuple t;
 
-	t.src = a4("10.0.0.1", 40000);
-	t.dst = a4("10.96.0.10", 80);
-	return &t;
+	return tuple(&t, a4("10.0.0.1", 40000), a4("10.96.0.10", 80));
 }
 
 static const struct ct_tuple *reply4(void)
 {
 	static struct ct_tuple t;
 
-	t.src = a4("10.244.1.7", 8080);
-	t.dst = a4("10.0.0.1", 40000);
-	return &t;
+	return tuple(&t, a4("10.244.1.7", 8080), a4("10.0.0.1", 40000));
 }
 
 static const struct ct_tuple *orig6(void)
 {
 	static struct ct_tuple t;
 
-	t.src = a6("fd00::1", 40000);
-	t.dst = a6("fd96::10", 80);
-	return &t;
+	return tuple(&t, a6("fd00::1", 40000), a6("fd96::10", 80));
 }
 
 static const struct ct_tuple *reply6(void)
 {
 	static struct ct_tuple t;
 
-	t.src = a6("fd44:1::7", 8080);
-	t.dst = a6("fd00::1", 40000);
-	return &t;
+	return tuple(&t, a6("fd44:1::7", 8080), a6("fd00::1", 40000));
 }
 
 static void assert_end(const struct ism_stream_addr *got,
